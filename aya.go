@@ -1,0 +1,14 @@
+// Package aya holds what the whole module shares: the embedded default
+// configuration and the build version.
+package aya
+
+import _ "embed"
+
+// DefaultConfig is the repo's aya.yaml, used by `aya serve` and `aya check`
+// when no --config is given.
+//
+//go:embed aya.yaml
+var DefaultConfig []byte
+
+// Version is set at build time with -ldflags "-X github.com/aya-gslb/aya.Version=…".
+var Version = "dev"

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/aya-gslb/aya/config"
+	"github.com/aya-gslb/aya/dnsserver"
+)
+
+func newCheckCmd() *cobra.Command {
+	var path string
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Check the configuration and every zone file, as serve would load them",
+		Long: `Check loads the configuration and every zone file the way serve does and
+prints each problem as file:line: message. It exits 1 when there is any, so it
+can gate a merge to the zones repo.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
+			cfg, err := config.Load(path, cmd.Flags())
+			if err != nil {
+				printErrors(errOut, err)
+				return exitError{1}
+			}
+			zs, err := dnsserver.LoadDir(cfg.DNS.ZonesDir, nil)
+			if err != nil {
+				printErrors(errOut, err)
+				return exitError{1}
+			}
+			name := cfg.File
+			if name == "" {
+				name = "embedded aya.yaml"
+			}
+			fmt.Fprintf(out, "%s: ok\n", name)
+			for _, z := range zs.List() {
+				fmt.Fprintf(out, "%s: ok: zone %s, serial %d, %d records\n", z.File, z.Origin, z.Serial(), z.Len())
+			}
+			if len(zs.List()) == 0 {
+				fmt.Fprintf(errOut, "%s: no *%s files\n", cfg.DNS.ZonesDir, dnsserver.ZoneFileSuffix)
+				return exitError{1}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&path, "config", "c", "", "configuration file (default: the embedded aya.yaml)")
+	config.AddFlags(cmd.Flags())
+	return cmd
+}
+
+// printErrors prints each error of a joined error on its own line.
+func printErrors(w io.Writer, err error) {
+	var joined interface{ Unwrap() []error }
+	if errors.As(err, &joined) {
+		for _, e := range joined.Unwrap() {
+			printErrors(w, e)
+		}
+		return
+	}
+	fmt.Fprintln(w, err)
+}

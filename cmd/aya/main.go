@@ -1,0 +1,38 @@
+// Command aya is AYA's single binary: the authoritative DNS server of the
+// GSLB (serve), its offline checker (check), and its version.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	if err := newRootCmd().Execute(); err != nil {
+		var ee exitError
+		if errors.As(err, &ee) {
+			os.Exit(ee.code)
+		}
+		fmt.Fprintln(os.Stderr, "aya:", err)
+		os.Exit(1)
+	}
+}
+
+// exitError carries an exit code for a failure already reported.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "aya",
+		Short:         "AYA: a DNS-based global server load balancer",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newServeCmd(), newCheckCmd(), newVersionCmd())
+	return root
+}

@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/aya-gslb/aya"
+	"github.com/aya-gslb/aya/config"
+	"github.com/aya-gslb/aya/dnsserver"
+	"github.com/aya-gslb/aya/internal/admin"
+)
+
+func newServeCmd() *cobra.Command {
+	var path string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the zones over DNS, with the admin HTTP API",
+		Long: `Serve answers for the zone files of dns.zones_dir on every dns.listen address,
+over UDP and TCP. SIGHUP, or a change to the configuration file or a zone file,
+reloads them; what fails to load is reported and the previous version keeps
+serving. SIGINT or SIGTERM stops it after the queries in progress.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return serve(ctx, path, cmd.Flags())
+		},
+	}
+	cmd.Flags().StringVarP(&path, "config", "c", "", "configuration file (default: the embedded aya.yaml)")
+	config.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func serve(ctx context.Context, path string, flags *pflag.FlagSet) error {
+	cfg, err := config.Load(path, flags)
+	if err != nil {
+		printErrors(os.Stderr, err)
+		return exitError{1}
+	}
+	level := new(slog.LevelVar)
+	level.Set(cfg.SlogLevel())
+	log := newLogger(cfg, level)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "aya_build_info", Help: "Version of the running aya; always 1.",
+	}, []string{"version"})
+	buildInfo.WithLabelValues(aya.Version).Set(1)
+	reg.MustRegister(buildInfo)
+
+	srv := dnsserver.New(dnsConfig(cfg, log, reg))
+	if err := srv.LoadZones(cfg.DNS.ZonesDir); err != nil {
+		printErrors(os.Stderr, err)
+		return exitError{1}
+	}
+	if len(srv.Zones().List()) == 0 {
+		log.Warn("no zones to serve", "zones_dir", cfg.DNS.ZonesDir)
+	}
+	if err := srv.Listen(); err != nil {
+		return err
+	}
+	r := &reloader{path: path, flags: flags, cfg: cfg, srv: srv, log: log, level: level, reg: reg}
+	r.metrics()
+
+	var wg sync.WaitGroup
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if cfg.Admin.Listen != "" {
+		adm, err := admin.New(admin.Config{
+			Listen:   cfg.Admin.Listen,
+			Gatherer: reg,
+			Logger:   log,
+			Ready: func() error {
+				if len(srv.Zones().List()) == 0 {
+					return errors.New("no zones loaded")
+				}
+				return nil
+			},
+		})
+		if err != nil {
+			return fmt.Errorf("admin listen: %w", err)
+		}
+		wg.Go(func() {
+			if err := adm.Serve(ctx); err != nil {
+				log.Error("admin server", "err", err)
+			}
+		})
+		log.Info("admin listening", "addr", adm.Addr().String())
+	}
+	wg.Go(func() { r.run(ctx) })
+
+	for _, z := range srv.Zones().List() {
+		log.Info("zone loaded", "zone", z.Origin, "serial", z.Serial(), "records", z.Len(), "file", z.File)
+	}
+	log.Info("dns listening", "udp", srv.UDPAddrs(), "tcp", srv.TCPAddrs(), "version", aya.Version)
+	err = srv.Serve(ctx)
+	cancel()
+	wg.Wait()
+	log.Info("stopped")
+	return err
+}
+
+func newLogger(cfg *config.Config, level *slog.LevelVar) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// dnsConfig maps the configuration onto the DNS server's.
+func dnsConfig(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) dnsserver.Config {
+	nsid := cfg.DNS.NSID
+	if nsid == "" {
+		nsid = cfg.Node.ID
+	}
+	return dnsserver.Config{
+		Listen:            cfg.DNS.Listen,
+		UDPSockets:        cfg.DNS.UDPSockets,
+		MaxUDPSize:        cfg.DNS.MaxUDPSize,
+		NSID:              nsid,
+		TCPIdleTimeout:    cfg.DNS.TCP.IdleTimeout,
+		TCPMaxConnections: cfg.DNS.TCP.MaxConnections,
+		TransferAllow:     cfg.DNS.Transfer.AllowPrefixes,
+		Logger:            log,
+		Registerer:        reg,
+	}
+}
+
+// reloader reloads the configuration and the zones on SIGHUP and when their
+// files change. A configuration that fails to load is reported and the
+// previous one stays; zones that fail keep their previous version.
+type reloader struct {
+	path  string
+	flags *pflag.FlagSet
+	cfg   *config.Config
+	srv   *dnsserver.Server
+	log   *slog.Logger
+	level *slog.LevelVar
+	reg   prometheus.Registerer
+
+	configReloads *prometheus.CounterVec
+}
+
+func (r *reloader) metrics() {
+	r.configReloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "aya_config_reloads_total",
+		Help: `Configuration reloads, by result ("success" or "failure", which keeps the previous configuration).`,
+	}, []string{"result"})
+	r.reg.MustRegister(r.configReloads)
+}
+
+// debounce gathers the burst of events an editor or a git checkout makes
+// into one reload.
+const debounce = 200 * time.Millisecond
+
+func (r *reloader) run(ctx context.Context) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		r.log.Warn("file watching off; reload with SIGHUP", "err", err)
+	} else {
+		defer w.Close()
+		r.watch(w)
+	}
+	var events <-chan fsnotify.Event
+	var errs <-chan error
+	if w != nil {
+		events, errs = w.Events, w.Errors
+	}
+	timer := time.NewTimer(0)
+	<-timer.C
+	for {
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-hup:
+			r.log.Info("reload requested", "by", "SIGHUP")
+			r.reload(w)
+		case ev := <-events:
+			if r.relevant(ev) {
+				timer.Reset(debounce)
+			}
+		case err := <-errs:
+			r.log.Warn("file watcher", "err", err)
+		case <-timer.C:
+			r.log.Info("reload requested", "by", "file change")
+			r.reload(w)
+		}
+	}
+}
+
+// watch watches the configuration file's and the zones' directories
+// (directories, not files, so that editors' rename-over-save is seen).
+func (r *reloader) watch(w *fsnotify.Watcher) {
+	for _, d := range w.WatchList() {
+		_ = w.Remove(d)
+	}
+	dirs := []string{r.cfg.DNS.ZonesDir}
+	if r.path != "" {
+		dirs = append(dirs, filepath.Dir(r.path))
+	}
+	for _, d := range slices.Compact(dirs) {
+		if err := w.Add(d); err != nil {
+			r.log.Warn("cannot watch; reload with SIGHUP", "dir", d, "err", err)
+		}
+	}
+}
+
+func (r *reloader) relevant(ev fsnotify.Event) bool {
+	if ev.Op == fsnotify.Chmod {
+		return false
+	}
+	if filepath.Ext(ev.Name) == dnsserver.ZoneFileSuffix {
+		return true
+	}
+	return r.path != "" && filepath.Clean(ev.Name) == filepath.Clean(r.path)
+}
+
+func (r *reloader) reload(w *fsnotify.Watcher) {
+	cfg, err := config.Load(r.path, r.flags)
+	if err != nil {
+		r.configReloads.WithLabelValues("failure").Inc()
+		r.log.Error("config reload failed; keeping the previous configuration", "err", err)
+		cfg = r.cfg
+	} else {
+		r.configReloads.WithLabelValues("success").Inc()
+		if !slices.Equal(cfg.DNS.Listen, r.cfg.DNS.Listen) || cfg.DNS.UDPSockets != r.cfg.DNS.UDPSockets ||
+			cfg.DNS.TCP.MaxConnections != r.cfg.DNS.TCP.MaxConnections || cfg.Admin.Listen != r.cfg.Admin.Listen {
+			r.log.Warn("listen addresses, socket counts and connection caps change on restart only")
+		}
+		zonesMoved := cfg.DNS.ZonesDir != r.cfg.DNS.ZonesDir
+		r.cfg = cfg
+		r.level.Set(cfg.SlogLevel())
+		r.srv.Configure(dnsConfig(cfg, r.log, nil))
+		if zonesMoved && w != nil {
+			r.watch(w)
+		}
+	}
+	if err := r.srv.LoadZones(cfg.DNS.ZonesDir); err != nil {
+		r.log.Error("zone reload failed; failing zones keep their previous version", "err", err)
+	}
+	for _, z := range r.srv.Zones().List() {
+		r.log.Debug("zone serving", "zone", z.Origin, "serial", z.Serial(), "records", z.Len())
+	}
+}

@@ -1,0 +1,191 @@
+package dnsserver
+
+import (
+	"encoding/binary"
+	"maps"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// The fast path. A static answer depends on the question and nothing else
+// (bar the query ID, the RD and CD bits, the case of the name and EDNS), so
+// every reply the zones can give to a name that exists is packed once, when
+// the zones are published, by the same resolve function the general path
+// uses. A query then costs a map lookup on its lower-cased wire name and a
+// copy: header and question from the query, the rest from the precomputed
+// bytes. Compression pointers in those bytes point into the question at
+// offset 12, which has the same shape in every query for the name, so they
+// stay valid, and owner names that point there take the client's case.
+//
+// Whatever the fast path does not know how to answer byte for byte (names
+// that do not exist, wildcards, delegations, ECS, NSID, transfers, oversize
+// replies) goes to the general path, which is the reference: tests check that
+// both give identical replies.
+
+// fastEntry is one precomputed reply, less header and question.
+type fastEntry struct {
+	flags      uint16 // AA and RCODE
+	an, ns, ar uint16
+	body       []byte
+	// queries are the query counters of this reply, bound once (nil for the
+	// NODATA entry that serves many QTYPEs).
+	queries [numTransports]prometheus.Counter
+	zone    string
+}
+
+// fastNode holds the replies for one name: per QTYPE, and the NODATA reply
+// for every other QTYPE (nil when other QTYPEs must take the general path,
+// as at a CNAME, whose answer depends on the QTYPE).
+type fastNode struct {
+	types map[uint16]*fastEntry
+	other *fastEntry
+}
+
+// buildFast precomputes the replies of every authoritative name of zs. Names
+// at or below a delegation point are left to the general path.
+func (s *Server) buildFast(zs *Zones) map[string]*fastNode {
+	table := make(map[string]*fastNode)
+	var wire [256]byte
+	for _, z := range zs.List() {
+		for name, n := range z.nodes {
+			if n.cut || n.occluded || zs.find(name) != z {
+				continue // delegated, or served by a zone nested below z
+			}
+			l, err := dns.PackDomainName(name, wire[:], 0, nil, false)
+			if err != nil {
+				continue
+			}
+			fn := &fastNode{types: make(map[uint16]*fastEntry)}
+			qtypes := []uint16{dns.TypeANY}
+			cname := len(n.rrsets[dns.TypeCNAME]) > 0
+			if cname {
+				qtypes = append(qtypes, dns.TypeA, dns.TypeAAAA)
+			}
+			qtypes = append(qtypes, keys(n.rrsets)...)
+			for _, t := range qtypes {
+				if e := s.precompute(zs, name, t, true); e != nil {
+					fn.types[t] = e
+				}
+			}
+			if !cname {
+				fn.other = s.precompute(zs, name, dns.TypeNone, false)
+			}
+			table[string(wire[:l])] = fn
+		}
+	}
+	return table
+}
+
+func keys(m map[uint16][]dns.RR) []uint16 {
+	out := make([]uint16, 0, len(m))
+	for k := range maps.Keys(m) {
+		out = append(out, k)
+	}
+	return out
+}
+
+// precompute packs the reply to name/qtype and keeps what follows the
+// question; bind binds its query counters (not for the NODATA entry, whose
+// QTYPE label varies).
+func (s *Server) precompute(zs *Zones, name string, qtype uint16, bind bool) *fastEntry {
+	res := zs.resolve(name, qtype)
+	m := &dns.Msg{
+		MsgHdr:   dns.MsgHdr{Response: true, Authoritative: res.aa, Rcode: res.rcode},
+		Compress: true,
+		Question: []dns.Question{{Name: name, Qtype: qtype, Qclass: dns.ClassINET}},
+		Answer:   res.answer,
+		Ns:       res.ns,
+		Extra:    res.extra,
+	}
+	out, err := m.Pack()
+	if err != nil || res.rcode > 0xf || len(out) > maxTCPSize {
+		return nil
+	}
+	qlen := skipName(out, headerLen) + 4
+	e := &fastEntry{
+		flags: binary.BigEndian.Uint16(out[2:]) & (flagAA | 0xf),
+		an:    uint16(len(res.answer)),
+		ns:    uint16(len(res.ns)),
+		ar:    uint16(len(res.extra)),
+		body:  out[qlen:],
+	}
+	if res.zone != nil {
+		e.zone = res.zone.Origin
+	}
+	for tr := range numTransports {
+		if !bind {
+			break
+		}
+		e.queries[tr] = s.metrics.queries.WithLabelValues(e.zone, qtypeLabel(qtype), rcodeLabel(res.rcode), tr.String())
+	}
+	return e
+}
+
+// optRR is the OPT record of a fast reply, less the UDP size and DO bit.
+var optRR = [11]byte{0, 0, 41, 0, 0, 0, ednsVersion, 0, 0, 0, 0}
+
+// fastAnswer answers req from the precomputed replies when it can; ok false
+// sends the query to the general path.
+func (s *Server) fastAnswer(v *view, req []byte, tr transport, buf []byte) (_ []byte, ok bool) {
+	var key queryKey
+	q, ok := parsePlainQuery(req, &key)
+	if !ok {
+		return nil, false
+	}
+	switch q.qtype {
+	case dns.TypeAXFR, dns.TypeIXFR, dns.TypeMAILA, dns.TypeMAILB:
+		return nil, false
+	}
+	fn := v.fast[string(key.bytes())]
+	if fn == nil {
+		return nil, false
+	}
+	e := fn.types[q.qtype]
+	if e == nil {
+		if e = fn.other; e == nil {
+			return nil, false
+		}
+	}
+	limit := maxTCPSize
+	if tr == udp {
+		limit = minUDPSize
+		if q.edns {
+			limit = min(max(int(q.udpSize), minUDPSize), v.opts.maxUDP)
+		}
+	}
+	size := q.qend + len(e.body)
+	if q.edns {
+		size += len(optRR)
+	}
+	if size > limit {
+		return nil, false // the general path truncates
+	}
+	if cap(buf) < size {
+		buf = make([]byte, size)
+	}
+	out := buf[:size]
+	copy(out, req[:q.qend])
+	reqFlags := binary.BigEndian.Uint16(req[2:])
+	binary.BigEndian.PutUint16(out[2:], flagQR|reqFlags&(flagRD|flagCD)|e.flags)
+	binary.BigEndian.PutUint16(out[6:], e.an)
+	binary.BigEndian.PutUint16(out[8:], e.ns)
+	ar := e.ar
+	copy(out[q.qend:], e.body)
+	if q.edns {
+		ar++
+		opt := out[q.qend+len(e.body):]
+		copy(opt, optRR[:])
+		binary.BigEndian.PutUint16(opt[3:], uint16(v.opts.maxUDP))
+		if q.do {
+			opt[7] = 0x80
+		}
+	}
+	binary.BigEndian.PutUint16(out[10:], ar)
+	if c := e.queries[tr]; c != nil {
+		c.Inc()
+	} else {
+		s.metrics.count(e.zone, q.qtype, int(e.flags&0xf), tr)
+	}
+	return out, true
+}

@@ -1,0 +1,312 @@
+package dnsserver
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"net/netip"
+
+	"github.com/miekg/dns"
+)
+
+// transport is how a query arrived; it sets the size limit of the reply.
+type transport uint8
+
+const (
+	udp transport = iota
+	tcp
+	numTransports
+)
+
+func (t transport) String() string {
+	if t == tcp {
+		return "tcp"
+	}
+	return "udp"
+}
+
+const (
+	headerLen    = 12
+	minUDPSize   = 512   // RFC 1035 §4.2.1, and the floor of RFC 6891 §6.2.3
+	maxTCPSize   = 65535 // RFC 1035 §4.2.2 length prefix
+	ednsVersion  = 0
+	flagQR       = 1 << 15
+	flagAA       = 1 << 10
+	flagTC       = 1 << 9
+	flagRD       = 1 << 8
+	flagCD       = 1 << 4
+	opcodeMask   = 0xf << 11
+	optCookie    = 10 // RFC 7873; ignored: we answer without a server cookie
+	optPadding   = 12 // RFC 7830
+	optKeepalive = 11 // RFC 7828
+)
+
+// view is everything a query reads, published as one immutable value.
+type view struct {
+	zones *Zones
+	fast  map[string]*fastNode
+	opts  options
+}
+
+// options are the reloadable settings of the query path.
+type options struct {
+	maxUDP        int
+	nsid          []byte
+	transferAllow []netip.Prefix
+}
+
+func (o *options) transferAllowed(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range o.transferAllow {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// handle answers one query packet. The reply is built in buf (grown if
+// needed) and returned; nil means drop the packet. xfr is set when the
+// query is an allowed zone transfer over TCP, which the caller streams.
+func (s *Server) handle(v *view, req []byte, tr transport, src netip.Addr, buf []byte) (reply []byte, xfr *Zone) {
+	if len(req) < headerLen || req[2]&0x80 != 0 {
+		// Too short to answer, or a response: never reply (RFC 1035 §7.3),
+		// lest two servers bounce packets at each other.
+		s.metrics.dropped.Inc()
+		return nil, nil
+	}
+	if out, ok := s.fastAnswer(v, req, tr, buf); ok {
+		return out, nil
+	}
+	return s.slowAnswer(v, req, tr, src, buf)
+}
+
+// slowAnswer is the general path: full unpack with miekg/dns, every rule,
+// and a packed reply.
+func (s *Server) slowAnswer(v *view, req []byte, tr transport, src netip.Addr, buf []byte) ([]byte, *Zone) {
+	q := new(dns.Msg)
+	r := new(dns.Msg)
+	limit := minUDPSize
+	if tr == tcp {
+		limit = maxTCPSize
+	}
+	zone, qtype := "none", uint16(0)
+	var xfr *Zone
+	if err := q.Unpack(req); err != nil {
+		formErr(r, q, req)
+	} else {
+		var z *Zone
+		z, xfr, limit = s.answer(v, req, q, r, tr, src, limit)
+		if z != nil {
+			zone = z.Origin
+		}
+		if len(q.Question) == 1 {
+			qtype = q.Question[0].Qtype
+		}
+	}
+	out, err := r.PackBuffer(buf[:cap(buf)])
+	if err == nil && len(out) > limit {
+		r.Truncate(limit)
+		out, err = r.PackBuffer(buf[:cap(buf)])
+	}
+	if err != nil {
+		s.log.Error("pack reply", "err", err, "qname", questionName(q))
+		r = new(dns.Msg)
+		r.SetRcode(q, dns.RcodeServerFailure)
+		r.Question = nil
+		r.Answer, r.Ns, r.Extra = nil, nil, nil
+		out, _ = r.PackBuffer(buf[:cap(buf)])
+	}
+	if xfr == nil {
+		s.metrics.count(zone, qtype, r.Rcode, tr)
+	}
+	return out, xfr
+}
+
+func questionName(q *dns.Msg) string {
+	if len(q.Question) == 0 {
+		return ""
+	}
+	return q.Question[0].Name
+}
+
+// formErr makes r the FORMERR reply to a packet that does not unpack: the
+// header fields that can be read, and the question if it unpacked.
+func formErr(r, q *dns.Msg, req []byte) {
+	r.Id = binary.BigEndian.Uint16(req)
+	r.Response = true
+	r.Opcode = int(binary.BigEndian.Uint16(req[2:])&opcodeMask) >> 11
+	r.RecursionDesired = req[2]&0x01 != 0
+	r.Rcode = dns.RcodeFormatError
+	if len(q.Question) == 1 {
+		r.Question = q.Question
+	}
+}
+
+// answer fills r with the reply to q and returns the zone it came from, the
+// zone to transfer (AXFR/IXFR over TCP) and the size limit of the reply.
+func (s *Server) answer(v *view, req []byte, q, r *dns.Msg, tr transport, src netip.Addr, limit int) (zone, xfr *Zone, _ int) {
+	r.Id = q.Id
+	r.Response = true
+	r.Opcode = q.Opcode
+	r.RecursionDesired = q.RecursionDesired
+	r.CheckingDisabled = q.CheckingDisabled
+	r.Compress = true
+	if q.Opcode != dns.OpcodeQuery {
+		r.Rcode = dns.RcodeNotImplemented
+		if len(q.Question) == 1 {
+			r.Question = q.Question
+		}
+		return nil, nil, limit
+	}
+	if len(q.Question) != 1 {
+		r.Rcode = dns.RcodeFormatError // RFC 9619: QDCOUNT must be 1
+		return nil, nil, limit
+	}
+	r.Question = q.Question
+	qs := q.Question[0]
+
+	opt, ecs, wantNSID, rcode := s.readEDNS(q, v, req)
+	if rcode != dns.RcodeSuccess {
+		r.Rcode = rcode
+		if opt != nil && rcode == dns.RcodeBadVers {
+			r.Extra = append(r.Extra, s.replyOPT(v, opt, nil, false))
+		}
+		return nil, nil, limit
+	}
+	if opt != nil {
+		if tr == udp {
+			limit = min(max(int(opt.UDPSize()), minUDPSize), v.opts.maxUDP)
+		}
+		defer func() { r.Extra = append(r.Extra, s.replyOPT(v, opt, ecs, wantNSID)) }()
+	}
+
+	if qs.Qclass != dns.ClassINET && qs.Qclass != dns.ClassANY {
+		r.Rcode = dns.RcodeRefused
+		return nil, nil, limit
+	}
+	switch qs.Qtype {
+	case dns.TypeAXFR, dns.TypeIXFR:
+		z, x := s.transfer(v, r, qs, tr, src)
+		return z, x, limit
+	}
+	res := v.zones.resolve(qs.Name, qs.Qtype)
+	r.Rcode = res.rcode
+	r.Authoritative = res.aa
+	r.Answer, r.Ns, r.Extra = res.answer, res.ns, res.extra
+	return res.zone, nil, limit
+}
+
+// transfer decides an AXFR or IXFR (RFC 5936, RFC 1995): refused unless the
+// client is allowed; over UDP an IXFR gets the SOA alone (RFC 1995 §2) and an
+// AXFR a FORMERR; over TCP the zone is returned for the caller to stream.
+// An IXFR is always answered with the whole zone (RFC 1995 §4 allows it).
+func (s *Server) transfer(v *view, r *dns.Msg, qs dns.Question, tr transport, src netip.Addr) (zone, xfr *Zone) {
+	if !v.opts.transferAllowed(src) {
+		r.Rcode = dns.RcodeRefused
+		return nil, nil
+	}
+	z := v.zones.Zone(qs.Name)
+	if z == nil {
+		r.Rcode = dns.RcodeNotAuth // RFC 5936 §2.2.1
+		return nil, nil
+	}
+	r.Authoritative = true
+	if tr == udp {
+		if qs.Qtype == dns.TypeAXFR {
+			r.Rcode = dns.RcodeFormatError // AXFR is TCP only (RFC 5936 §4.2)
+			return z, nil
+		}
+		r.Answer = []dns.RR{z.SOA}
+		return z, nil
+	}
+	return z, z
+}
+
+// readEDNS checks the OPT record of a query (RFC 6891) and its options.
+// It returns the OPT (nil without EDNS), the client subnet option if any,
+// whether NSID was asked for, and an rcode other than success when the query
+// is to be refused: FORMERR for several OPTs, an OPT not owned by the root,
+// or a malformed client subnet (RFC 7871 §7.1); BADVERS for a version we
+// do not speak.
+func (s *Server) readEDNS(q *dns.Msg, v *view, req []byte) (opt *dns.OPT, ecs *dns.EDNS0_SUBNET, nsid bool, rcode int) {
+	for _, rr := range q.Extra {
+		o, ok := rr.(*dns.OPT)
+		if !ok {
+			continue
+		}
+		if opt != nil || o.Hdr.Name != "." {
+			return nil, nil, false, dns.RcodeFormatError
+		}
+		opt = o
+	}
+	if opt == nil {
+		return nil, nil, false, dns.RcodeSuccess
+	}
+	if opt.Version() != ednsVersion {
+		return opt, nil, false, dns.RcodeBadVers
+	}
+	for _, o := range opt.Option {
+		switch o := o.(type) {
+		case *dns.EDNS0_SUBNET:
+			if ecs != nil || !validECS(o) || !ecsWireOK(req) {
+				return nil, nil, false, dns.RcodeFormatError
+			}
+			ecs = o
+		case *dns.EDNS0_NSID:
+			nsid = len(v.opts.nsid) > 0
+		}
+	}
+	return opt, ecs, nsid, dns.RcodeSuccess
+}
+
+// validECS applies RFC 7871 §6 and §7.1 to a query's client subnet option:
+// a known family, a source prefix that fits it, scope zero, and no address
+// bits set beyond the source prefix. (The octet count, which must be exactly
+// what the prefix needs, is checked on the wire by ecsWireOK.)
+func validECS(o *dns.EDNS0_SUBNET) bool {
+	var bits int
+	switch o.Family {
+	case 0:
+		// Family 0 is what some tools send with +subnet=0; it carries no address.
+		return o.SourceNetmask == 0 && o.SourceScope == 0
+	case 1:
+		bits = 32
+	case 2:
+		bits = 128
+	default:
+		return false
+	}
+	if int(o.SourceNetmask) > bits || o.SourceScope != 0 {
+		return false
+	}
+	a, ok := netip.AddrFromSlice(o.Address)
+	if !ok {
+		return false
+	}
+	if bits == 32 {
+		a = a.Unmap()
+	}
+	p, err := a.Prefix(int(o.SourceNetmask))
+	return err == nil && p.Addr() == a
+}
+
+// replyOPT is the OPT record of a reply: our UDP size, the DO bit echoed
+// (RFC 3225 §3), the client subnet echoed with scope 0 since static answers
+// hold for every client (RFC 7871 §7.2.1), and our NSID when asked (RFC 5001).
+func (s *Server) replyOPT(v *view, q *dns.OPT, ecs *dns.EDNS0_SUBNET, nsid bool) *dns.OPT {
+	o := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+	o.SetUDPSize(uint16(v.opts.maxUDP))
+	if q.Do() {
+		o.SetDo()
+	}
+	if ecs != nil {
+		e := *ecs
+		e.SourceScope = 0
+		o.Option = append(o.Option, &e)
+	}
+	if nsid {
+		o.Option = append(o.Option, &dns.EDNS0_NSID{Code: dns.EDNS0NSID, Nsid: hex.EncodeToString(v.opts.nsid)})
+	}
+	return o
+}
+

@@ -1,0 +1,178 @@
+package dnsserver
+
+import (
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// maxChain bounds how many in-zone CNAMEs one answer follows; it also ends
+// CNAME loops.
+const maxChain = 8
+
+// result is the outcome of a lookup: the sections of the reply, its rcode and
+// whether it is authoritative.
+type result struct {
+	rcode  int
+	aa     bool
+	zone   *Zone // the zone of the query name, nil when it is not ours
+	answer []dns.RR
+	ns     []dns.RR
+	extra  []dns.RR
+}
+
+// resolve answers qname/qtype from the zones as an authoritative server does
+// (RFC 1034 §4.3.2, RFC 4592 for wildcards, RFC 8482 for ANY): exact match,
+// in-zone CNAME chains, wildcard synthesis, referrals at delegations, and
+// negative answers with the SOA. qname keeps the case the client used.
+func (s *Zones) resolve(qname string, qtype uint16) result {
+	var res result
+	lname := strings.ToLower(qname)
+	z := s.find(lname)
+	if z == nil {
+		res.rcode = dns.RcodeRefused
+		return res
+	}
+	res.zone = z
+	res.aa = true
+	s.resolveIn(&res, z, qname, lname, qtype, 0)
+	return res
+}
+
+func (s *Zones) resolveIn(res *result, z *Zone, qname, lname string, qtype uint16, depth int) {
+	n, closest, cut := z.walk(lname, qtype)
+	if cut != nil {
+		// Referral: not authoritative for what lies below (RFC 1034 §4.3.2 3b).
+		if depth == 0 {
+			res.aa = false
+		}
+		res.ns = append(res.ns, cut.rrsets[dns.TypeNS]...)
+		for _, ns := range cut.rrsets[dns.TypeNS] {
+			res.extra = z.appendAddrs(res.extra, ns.(*dns.NS).Ns)
+		}
+		return
+	}
+	if n == nil {
+		// RFC 4592 §3.3.1: the source of synthesis is "*." + closest encloser.
+		n = z.nodes["*."+closest.name]
+		if n == nil {
+			res.rcode = dns.RcodeNameError
+			res.ns = append(res.ns, z.negativeSOA())
+			return
+		}
+	}
+	if cname := n.rrsets[dns.TypeCNAME]; len(cname) > 0 && qtype != dns.TypeCNAME {
+		res.answer = appendOwned(res.answer, cname, qname)
+		if qtype == dns.TypeANY || depth+1 >= maxChain {
+			return
+		}
+		target := cname[0].(*dns.CNAME).Target
+		ltarget := strings.ToLower(target)
+		if tz := s.find(ltarget); tz != nil {
+			s.resolveIn(res, tz, target, ltarget, qtype, depth+1)
+		}
+		return
+	}
+	rrs := n.rrsets[qtype]
+	if qtype == dns.TypeANY {
+		rrs = anyRRset(n)
+	}
+	if len(rrs) == 0 {
+		res.ns = append(res.ns, z.negativeSOA()) // NODATA (RFC 2308 §2.2)
+		return
+	}
+	res.answer = appendOwned(res.answer, rrs, qname)
+	for _, rr := range rrs {
+		switch rr := rr.(type) {
+		case *dns.NS:
+			res.extra = z.appendAddrs(res.extra, rr.Ns)
+		case *dns.MX:
+			res.extra = z.appendAddrs(res.extra, rr.Mx)
+		case *dns.SRV:
+			res.extra = z.appendAddrs(res.extra, rr.Target)
+		}
+	}
+}
+
+// walk descends from the apex toward lname. It returns the node for lname
+// when it exists, else nil and the closest encloser; or, when a delegation
+// point lies on the way, that cut (a DS query at the cut itself is answered
+// here, by the parent side).
+func (z *Zone) walk(lname string, qtype uint16) (exact, closest, cut *node) {
+	var offs [128]int // label starts below the apex; a name has at most 127 labels
+	k := 0
+	for off, end := 0, false; !end && lname[off:] != z.Origin && k < len(offs); off, end = dns.NextLabel(lname, off) {
+		offs[k] = off
+		k++
+	}
+	closest = z.nodes[z.Origin]
+	for i := k - 1; i >= 0; i-- {
+		n := z.nodes[lname[offs[i]:]]
+		if n == nil {
+			return nil, closest, nil
+		}
+		if n.cut && (i > 0 || qtype != dns.TypeDS) {
+			return nil, closest, n
+		}
+		closest = n
+	}
+	return closest, closest, nil
+}
+
+// anyRRset picks the one RRset answered for QTYPE ANY (RFC 8482 §4.1):
+// the addresses when there are any, else the lowest type.
+func anyRRset(n *node) []dns.RR {
+	if rrs := n.rrsets[dns.TypeA]; len(rrs) > 0 {
+		return rrs
+	}
+	if rrs := n.rrsets[dns.TypeAAAA]; len(rrs) > 0 {
+		return rrs
+	}
+	best := uint16(0)
+	for t, rrs := range n.rrsets {
+		if len(rrs) > 0 && (best == 0 || t < best) {
+			best = t
+		}
+	}
+	return n.rrsets[best]
+}
+
+// appendAddrs adds the A and AAAA records of target, when the zone has them
+// (glue below a delegation included), unless they are there already.
+func (z *Zone) appendAddrs(extra []dns.RR, target string) []dns.RR {
+	n := z.nodes[strings.ToLower(target)]
+	if n == nil {
+		return extra
+	}
+	for _, t := range [...]uint16{dns.TypeA, dns.TypeAAAA} {
+		for _, rr := range n.rrsets[t] {
+			if !containsRR(extra, rr) {
+				extra = append(extra, rr)
+			}
+		}
+	}
+	return extra
+}
+
+func containsRR(rrs []dns.RR, rr dns.RR) bool {
+	for _, have := range rrs {
+		if have == rr {
+			return true
+		}
+	}
+	return false
+}
+
+// appendOwned appends rrs with qname as their owner: the case the client
+// asked with, and the name a wildcard answer is synthesised for. Records whose
+// owner is already qname are shared, not copied; zone data is never mutated.
+func appendOwned(dst, rrs []dns.RR, qname string) []dns.RR {
+	for _, rr := range rrs {
+		if rr.Header().Name != qname {
+			rr = dns.Copy(rr)
+			rr.Header().Name = qname
+		}
+		dst = append(dst, rr)
+	}
+	return dst
+}

@@ -1,0 +1,113 @@
+package dnsserver
+
+import (
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the server's Prometheus metrics. Label values are bounded:
+// QTYPEs and RCODEs outside a fixed set count as "other".
+type metrics struct {
+	queries     *prometheus.CounterVec
+	latency     [numTransports]prometheus.Observer
+	dropped     prometheus.Counter
+	panics      prometheus.Counter
+	tcpConns    prometheus.Gauge
+	tcpRejected prometheus.Counter
+	reloads     *prometheus.CounterVec
+	zones       prometheus.Gauge
+	zoneSerial  *prometheus.GaugeVec
+	zoneRecords *prometheus.GaugeVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "aya_dns_request_duration_seconds",
+		Help: "Time from a query read to its reply written, by transport.",
+		// 1µs to ~4ms: answers are in-memory.
+		Buckets: prometheus.ExponentialBuckets(1e-6, 2, 13),
+	}, []string{"transport"})
+	m := &metrics{
+		queries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aya_dns_queries_total",
+			Help: `Queries answered, by zone ("none" outside our zones or unparsable), query type, response code and transport.`,
+		}, []string{"zone", "qtype", "rcode", "transport"}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "aya_dns_dropped_total",
+			Help: "Packets dropped without a reply: shorter than a header, or with QR set.",
+		}),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "aya_dns_handler_panics_total",
+			Help: "Queries whose handling panicked (a bug: please report it); they got no reply.",
+		}),
+		tcpConns: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "aya_dns_tcp_connections",
+			Help: "Open TCP connections.",
+		}),
+		tcpRejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "aya_dns_tcp_rejected_total",
+			Help: "TCP connections closed at accept because dns.tcp.max_connections were open.",
+		}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aya_dns_zone_reloads_total",
+			Help: `Zone directory loads, by result ("success", or "failure" when a zone did not parse and kept its previous version).`,
+		}, []string{"result"}),
+		zones: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "aya_dns_zones",
+			Help: "Zones being served.",
+		}),
+		zoneSerial: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "aya_dns_zone_serial",
+			Help: "SOA serial of each zone being served.",
+		}, []string{"zone"}),
+		zoneRecords: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "aya_dns_zone_records",
+			Help: "Records in each zone being served.",
+		}, []string{"zone"}),
+	}
+	for tr := range numTransports {
+		m.latency[tr] = latency.WithLabelValues(tr.String())
+	}
+	if reg != nil {
+		reg.MustRegister(m.queries, latency, m.dropped, m.panics, m.tcpConns, m.tcpRejected,
+			m.reloads, m.zones, m.zoneSerial, m.zoneRecords)
+	}
+	return m
+}
+
+func (m *metrics) count(zone string, qtype uint16, rcode int, tr transport) {
+	m.queries.WithLabelValues(zone, qtypeLabel(qtype), rcodeLabel(rcode), tr.String()).Inc()
+}
+
+func (m *metrics) published(zs *Zones) {
+	m.zones.Set(float64(len(zs.byOrigin)))
+	m.zoneSerial.Reset()
+	m.zoneRecords.Reset()
+	for _, z := range zs.List() {
+		m.zoneSerial.WithLabelValues(z.Origin).Set(float64(z.Serial()))
+		m.zoneRecords.WithLabelValues(z.Origin).Set(float64(z.Len()))
+	}
+}
+
+// labelledTypes are the QTYPEs with a label of their own.
+var labelledTypes = map[uint16]bool{
+	dns.TypeA: true, dns.TypeAAAA: true, dns.TypeCNAME: true, dns.TypeMX: true,
+	dns.TypeNS: true, dns.TypeSOA: true, dns.TypeTXT: true, dns.TypeSRV: true,
+	dns.TypePTR: true, dns.TypeCAA: true, dns.TypeHTTPS: true, dns.TypeSVCB: true,
+	dns.TypeDS: true, dns.TypeDNSKEY: true, dns.TypeANY: true, dns.TypeAXFR: true,
+	dns.TypeIXFR: true, dns.TypeNAPTR: true,
+}
+
+func qtypeLabel(t uint16) string {
+	if labelledTypes[t] {
+		return dns.TypeToString[t]
+	}
+	return "other"
+}
+
+func rcodeLabel(rc int) string {
+	if s, ok := dns.RcodeToString[rc]; ok && rc <= dns.RcodeBadVers {
+		return s
+	}
+	return "other"
+}

@@ -1,0 +1,203 @@
+package dnsserver
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// position is where a record of a master file starts.
+type position struct {
+	file string
+	line int
+}
+
+// maxIncludeDepth matches miekg/dns's own limit on nested $INCLUDEs.
+const maxIncludeDepth = 7
+
+// scanPositions returns the file and line of every record in a master file,
+// in the order miekg/dns's ZoneParser returns the records. ZoneParser keeps
+// positions to itself, so this small scanner walks the same grammar (comments,
+// quoted strings, escapes, parentheses, $ORIGIN, $INCLUDE, $GENERATE) to
+// number the entries; semantic errors found after parsing can then say
+// file:line. It also refuses an $ORIGIN outside the zone, which would
+// otherwise show up as a confusing out-of-zone record.
+func scanPositions(data []byte, file, zoneOrigin string) ([]position, error) {
+	var out []position
+	err := scanFile(data, file, zoneOrigin, zoneOrigin, 0, &out)
+	return out, err
+}
+
+func scanFile(data []byte, file, zoneOrigin, origin string, depth int, out *[]position) error {
+	for _, e := range logicalLines(string(data)) {
+		if len(e.tokens) == 0 {
+			continue
+		}
+		switch strings.ToUpper(e.tokens[0]) {
+		case "$ORIGIN":
+			if len(e.tokens) < 2 {
+				continue // the parser has already reported it
+			}
+			o := e.tokens[1]
+			if !dns.IsFqdn(o) {
+				o = dns.Fqdn(o + "." + strings.TrimSuffix(origin, "."))
+			}
+			o = dns.CanonicalName(o)
+			if !dns.IsSubDomain(zoneOrigin, o) {
+				return &ZoneError{File: file, Line: e.line, Msg: fmt.Sprintf("$ORIGIN %s is outside the zone %s", e.tokens[1], zoneOrigin)}
+			}
+			origin = o
+		case "$TTL":
+		case "$INCLUDE":
+			if len(e.tokens) < 2 || depth >= maxIncludeDepth {
+				continue
+			}
+			path := e.tokens[1]
+			if !filepath.IsAbs(path) {
+				path = filepath.Join(filepath.Dir(file), path)
+			}
+			inc, err := os.ReadFile(path)
+			if err != nil {
+				return &ZoneError{File: file, Line: e.line, Msg: err.Error()}
+			}
+			incOrigin := origin
+			if len(e.tokens) > 2 {
+				incOrigin = dns.CanonicalName(dns.Fqdn(e.tokens[2]))
+			}
+			if err := scanFile(inc, path, zoneOrigin, incOrigin, depth+1, out); err != nil {
+				return err
+			}
+		case "$GENERATE":
+			for range generateCount(e.tokens) {
+				*out = append(*out, position{file, e.line})
+			}
+		default:
+			*out = append(*out, position{file, e.line})
+		}
+	}
+	return nil
+}
+
+// generateCount is how many records "$GENERATE start-stop[/step] …" makes.
+func generateCount(tokens []string) int {
+	if len(tokens) < 2 {
+		return 0
+	}
+	rng, stepStr, hasStep := strings.Cut(tokens[1], "/")
+	lo, hi, ok := strings.Cut(rng, "-")
+	if !ok {
+		return 0
+	}
+	start, err1 := strconv.Atoi(lo)
+	stop, err2 := strconv.Atoi(hi)
+	step := 1
+	if hasStep {
+		s, err := strconv.Atoi(stepStr)
+		if err != nil || s < 1 {
+			return 0
+		}
+		step = s
+	}
+	if err1 != nil || err2 != nil || start < 0 || stop < start {
+		return 0
+	}
+	return (stop-start)/step + 1
+}
+
+// entry is one logical line of a master file: its tokens and the line the
+// first token is on.
+type entry struct {
+	line   int
+	tokens []string
+}
+
+// logicalLines splits a master file into entries: a newline ends an entry
+// unless it is inside parentheses; ";" starts a comment outside quotes;
+// backslash escapes the next character.
+func logicalLines(s string) []entry {
+	var (
+		out     []entry
+		cur     entry
+		tok     strings.Builder
+		inTok   bool
+		line    = 1
+		paren   int
+		quoted  bool
+		comment bool
+	)
+	endTok := func() {
+		if inTok {
+			cur.tokens = append(cur.tokens, tok.String())
+			tok.Reset()
+			inTok = false
+		}
+	}
+	startTok := func() {
+		if !inTok {
+			inTok = true
+			if len(cur.tokens) == 0 {
+				cur.line = line
+			}
+		}
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if comment {
+			if c != '\n' {
+				continue
+			}
+			comment = false
+		}
+		switch {
+		case c == '\\' && i+1 < len(s):
+			startTok()
+			tok.WriteByte(c)
+			i++
+			tok.WriteByte(s[i])
+			if s[i] == '\n' {
+				line++
+			}
+		case quoted:
+			tok.WriteByte(c)
+			if c == '"' {
+				quoted = false
+			}
+			if c == '\n' {
+				line++
+			}
+		case c == '"':
+			startTok()
+			tok.WriteByte(c)
+			quoted = true
+		case c == ';':
+			endTok()
+			comment = true
+		case c == '(':
+			endTok()
+			paren++
+		case c == ')':
+			endTok()
+			if paren > 0 {
+				paren--
+			}
+		case c == '\n':
+			endTok()
+			line++
+			if paren == 0 {
+				out = append(out, cur)
+				cur = entry{}
+			}
+		case c == ' ' || c == '\t' || c == '\r':
+			endTok()
+		default:
+			startTok()
+			tok.WriteByte(c)
+		}
+	}
+	endTok()
+	return append(out, cur)
+}

@@ -1,0 +1,307 @@
+package dnsserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
+)
+
+// Config configures a Server. The zero value of a field means its default.
+type Config struct {
+	// Listen is the host:port addresses to serve UDP and TCP on. Port 0 picks
+	// a free port (the same for UDP and TCP of one address).
+	Listen []string
+	// UDPSockets is the number of SO_REUSEPORT sockets per UDP address, each
+	// read by its own goroutine (default GOMAXPROCS).
+	UDPSockets int
+	// MaxUDPSize caps the UDP replies to EDNS clients (default 1232).
+	MaxUDPSize int
+	// NSID is returned to clients that ask for it (RFC 5001); empty disables it.
+	NSID string
+	// TCPIdleTimeout closes TCP connections idle this long (default 10s).
+	TCPIdleTimeout time.Duration
+	// TCPMaxConnections caps open TCP connections per address (default 1024).
+	TCPMaxConnections int
+	// TransferAllow lists the clients allowed AXFR and IXFR; empty refuses all.
+	TransferAllow []netip.Prefix
+	// Logger receives the server's logs (default: discarded).
+	Logger *slog.Logger
+	// Registerer receives the server's metrics (default: not registered).
+	Registerer prometheus.Registerer
+}
+
+func (c Config) withDefaults() Config {
+	if c.UDPSockets <= 0 {
+		c.UDPSockets = runtime.GOMAXPROCS(0)
+	}
+	if c.MaxUDPSize <= 0 {
+		c.MaxUDPSize = 1232
+	}
+	c.MaxUDPSize = min(max(c.MaxUDPSize, minUDPSize), maxTCPSize)
+	if c.TCPIdleTimeout <= 0 {
+		c.TCPIdleTimeout = 10 * time.Second
+	}
+	if c.TCPMaxConnections <= 0 {
+		c.TCPMaxConnections = 1024
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Server is an authoritative DNS server over UDP and TCP. Queries read the
+// current zones and options from one immutable view behind an atomic
+// pointer; SetZones and Configure publish a new view, so a reload never
+// blocks or drops a query.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *metrics
+
+	view atomic.Pointer[view]
+	mu   sync.Mutex // serialises publishers of view
+	idle atomic.Int64
+
+	udp []*net.UDPConn
+	tcp []*net.TCPListener
+
+	wg     sync.WaitGroup
+	connMu sync.Mutex
+	conns  map[net.Conn]struct{}
+	closed bool
+}
+
+// New returns a server for cfg, serving no zones until SetZones or LoadZones.
+func New(cfg Config) *Server {
+	cfg = cfg.withDefaults()
+	s := &Server{cfg: cfg, log: cfg.Logger, metrics: newMetrics(cfg.Registerer), conns: make(map[net.Conn]struct{})}
+	empty, _ := NewZones()
+	s.view.Store(&view{zones: empty, fast: map[string]*fastNode{}, opts: optionsOf(cfg)})
+	s.idle.Store(int64(cfg.TCPIdleTimeout))
+	return s
+}
+
+func optionsOf(c Config) options {
+	return options{maxUDP: c.MaxUDPSize, nsid: []byte(c.NSID), transferAllow: c.TransferAllow}
+}
+
+// Zones returns the zones being served.
+func (s *Server) Zones() *Zones { return s.view.Load().zones }
+
+// SetZones publishes zs: every query read after it returns sees zs.
+func (s *Server) SetZones(zs *Zones) {
+	fast := s.buildFast(zs) // outside the lock: the slow part
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := *s.view.Load()
+	v.zones, v.fast = zs, fast
+	s.view.Store(&v)
+	s.metrics.published(zs)
+}
+
+// LoadZones loads dir (see LoadDir) and publishes the result. On a parse
+// error the failing zones keep their previous version, the others are
+// updated, and the error is returned.
+func (s *Server) LoadZones(dir string) error {
+	zs, err := LoadDir(dir, s.Zones())
+	if zs == nil {
+		s.metrics.reloads.WithLabelValues("failure").Inc()
+		return err
+	}
+	s.SetZones(zs)
+	if err != nil {
+		s.metrics.reloads.WithLabelValues("failure").Inc()
+		return err
+	}
+	s.metrics.reloads.WithLabelValues("success").Inc()
+	return nil
+}
+
+// Configure applies the reloadable settings of cfg: MaxUDPSize, NSID,
+// TransferAllow and TCPIdleTimeout. Listen addresses and socket counts
+// take a restart.
+func (s *Server) Configure(cfg Config) {
+	cfg = cfg.withDefaults()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := *s.view.Load()
+	v.opts = optionsOf(cfg)
+	s.view.Store(&v)
+	s.idle.Store(int64(cfg.TCPIdleTimeout))
+}
+
+// Listen opens every UDP and TCP socket, so that an address in use is
+// reported before anything is served.
+func (s *Server) Listen() error {
+	for _, addr := range s.cfg.Listen {
+		if err := s.listen(addr); err != nil {
+			s.closeListeners()
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Server) listen(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("listen %q: %w", addr, err)
+	}
+	// With port 0, UDP picks the port and TCP must get the same one; retry
+	// the rare case where it is taken for TCP.
+	for attempt := 0; ; attempt++ {
+		udp, err := listenUDP(net.JoinHostPort(host, port), s.cfg.UDPSockets)
+		if err != nil {
+			return fmt.Errorf("listen udp %s: %w", addr, err)
+		}
+		bound := udp[0].LocalAddr().(*net.UDPAddr)
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, fmt.Sprint(bound.Port)))
+		if err != nil {
+			for _, c := range udp {
+				c.Close()
+			}
+			if port == "0" && attempt < 8 {
+				continue
+			}
+			return fmt.Errorf("listen tcp %s: %w", addr, err)
+		}
+		s.udp = append(s.udp, udp...)
+		s.tcp = append(s.tcp, ln.(*net.TCPListener))
+		return nil
+	}
+}
+
+// listenUDP opens n sockets on one address with SO_REUSEPORT, so the
+// kernel spreads queries over n reading goroutines.
+func listenUDP(addr string, n int) ([]*net.UDPConn, error) {
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+		})
+		return errors.Join(err, serr)
+	}}
+	var conns []*net.UDPConn
+	for i := range n {
+		pc, err := lc.ListenPacket(context.Background(), "udp", addr)
+		if err != nil {
+			for _, c := range conns {
+				c.Close()
+			}
+			return nil, err
+		}
+		c := pc.(*net.UDPConn)
+		_ = c.SetReadBuffer(4 << 20) // best effort: capped by net.core.rmem_max
+		conns = append(conns, c)
+		if i == 0 {
+			addr = c.LocalAddr().String() // port 0 → the port just picked
+		}
+	}
+	return conns, nil
+}
+
+// UDPAddrs and TCPAddrs return the bound addresses, one per Listen entry.
+func (s *Server) UDPAddrs() []netip.AddrPort {
+	var out []netip.AddrPort
+	for i, c := range s.udp {
+		if i%s.cfg.UDPSockets == 0 {
+			out = append(out, c.LocalAddr().(*net.UDPAddr).AddrPort())
+		}
+	}
+	return out
+}
+
+// TCPAddrs returns the bound TCP addresses, one per Listen entry.
+func (s *Server) TCPAddrs() []netip.AddrPort {
+	var out []netip.AddrPort
+	for _, l := range s.tcp {
+		out = append(out, l.Addr().(*net.TCPAddr).AddrPort())
+	}
+	return out
+}
+
+// Serve answers queries on the sockets opened by Listen until ctx is done,
+// then stops accepting, lets queries in progress finish, and returns.
+func (s *Server) Serve(ctx context.Context) error {
+	if len(s.udp) == 0 && len(s.tcp) == 0 {
+		return errors.New("dnsserver: Serve before Listen")
+	}
+	for _, c := range s.udp {
+		s.wg.Go(func() { s.serveUDP(c) })
+	}
+	for _, l := range s.tcp {
+		s.wg.Go(func() { s.serveTCP(l) })
+	}
+	<-ctx.Done()
+	s.closeListeners()
+	s.connMu.Lock()
+	s.closed = true
+	for c := range s.conns {
+		// Wake readers waiting for a next query; a reply being written
+		// completes first, since the read comes after it.
+		_ = c.SetReadDeadline(time.Now())
+	}
+	s.connMu.Unlock()
+	s.wg.Wait()
+	return nil
+}
+
+func (s *Server) closeListeners() {
+	for _, c := range s.udp {
+		c.Close()
+	}
+	for _, l := range s.tcp {
+		l.Close()
+	}
+}
+
+func (s *Server) serveUDP(c *net.UDPConn) {
+	req := make([]byte, maxTCPSize)
+	buf := make([]byte, 0, 4096)
+	for {
+		n, from, err := c.ReadFromUDPAddrPort(req)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		start := time.Now()
+		reply, _ := s.safeHandle(s.view.Load(), req[:n], udp, from.Addr(), buf[:0])
+		if reply != nil {
+			if _, err := c.WriteToUDPAddrPort(reply, from); err != nil {
+				s.log.Debug("udp write", "to", from, "err", err)
+			}
+			if cap(reply) > cap(buf) && cap(reply) <= maxTCPSize {
+				buf = reply[:0]
+			}
+		}
+		s.metrics.latency[udp].Observe(time.Since(start).Seconds())
+	}
+}
+
+// safeHandle is handle with a last line of defence: a query that panics
+// (a bug, never expected) is answered by no reply and counted, instead of
+// taking the server down.
+func (s *Server) safeHandle(v *view, req []byte, tr transport, src netip.Addr, buf []byte) (reply []byte, xfr *Zone) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.metrics.panics.Inc()
+			s.log.Error("query handler panicked", "panic", p, "transport", tr.String(), "client", src)
+			reply, xfr = nil, nil
+		}
+	}()
+	return s.handle(v, req, tr, src, buf)
+}

@@ -1,0 +1,188 @@
+package dnsserver
+
+import "encoding/binary"
+
+// Small, allocation-free readers of the DNS wire format (RFC 1035 §4.1),
+// for the fast path and for the checks miekg/dns does not expose.
+
+// queryKey is the lookup key of the fast path: the question's name in wire
+// form, lower-cased, with no compression.
+type queryKey struct {
+	buf [255]byte
+	n   int
+}
+
+func (k *queryKey) bytes() []byte { return k.buf[:k.n] }
+
+// plainQuery is what the fast path needs to know of a query.
+type plainQuery struct {
+	qtype   uint16
+	qend    int // offset just past the question
+	edns    bool
+	do      bool
+	udpSize uint16
+}
+
+// parsePlainQuery reads a query the fast path can answer: opcode QUERY, one
+// question of class IN with an uncompressed name, nothing in the answer and
+// authority sections, and at most an OPT of version 0 whose options are
+// only ones we ignore (cookie, padding, keepalive). Anything else is left
+// to the general path (ok false), which applies every rule.
+func parsePlainQuery(req []byte, key *queryKey) (q plainQuery, ok bool) {
+	if len(req) < headerLen+5 {
+		return q, false
+	}
+	flags := binary.BigEndian.Uint16(req[2:])
+	if flags&(flagQR|opcodeMask) != 0 ||
+		binary.BigEndian.Uint16(req[4:]) != 1 || // QDCOUNT
+		binary.BigEndian.Uint16(req[6:]) != 0 || // ANCOUNT
+		binary.BigEndian.Uint16(req[8:]) != 0 { // NSCOUNT
+		return q, false
+	}
+	arcount := binary.BigEndian.Uint16(req[10:])
+	if arcount > 1 {
+		return q, false
+	}
+	off := headerLen
+	n := 0
+	for {
+		if off >= len(req) {
+			return q, false
+		}
+		l := int(req[off])
+		if l == 0 {
+			break
+		}
+		if l > 63 || off+1+l >= len(req) || n+1+l >= len(key.buf) {
+			return q, false // pointer, extended label type, or overrun
+		}
+		key.buf[n] = byte(l)
+		for i := 1; i <= l; i++ {
+			c := req[off+i]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			key.buf[n+i] = c
+		}
+		n += 1 + l
+		off += 1 + l
+	}
+	key.buf[n] = 0
+	key.n = n + 1
+	off++
+	if off+4 > len(req) {
+		return q, false
+	}
+	q.qtype = binary.BigEndian.Uint16(req[off:])
+	if binary.BigEndian.Uint16(req[off+2:]) != 1 { // QCLASS IN
+		return q, false
+	}
+	off += 4
+	q.qend = off
+	if arcount == 0 {
+		return q, off == len(req)
+	}
+	// OPT: root owner, TYPE 41, CLASS = UDP size, TTL = ext-rcode, version, flags.
+	if off+11 > len(req) || req[off] != 0 || binary.BigEndian.Uint16(req[off+1:]) != 41 {
+		return q, false
+	}
+	q.edns = true
+	q.udpSize = binary.BigEndian.Uint16(req[off+3:])
+	if req[off+5] != 0 || req[off+6] != ednsVersion {
+		return q, false
+	}
+	q.do = req[off+7]&0x80 != 0
+	rdlen := int(binary.BigEndian.Uint16(req[off+9:]))
+	off += 11
+	if off+rdlen != len(req) {
+		return q, false
+	}
+	for end := off + rdlen; off < end; {
+		if off+4 > end {
+			return q, false
+		}
+		code := binary.BigEndian.Uint16(req[off:])
+		olen := int(binary.BigEndian.Uint16(req[off+2:]))
+		switch code {
+		case optCookie, optPadding, optKeepalive:
+		default:
+			return q, false
+		}
+		off += 4 + olen
+		if off > end {
+			return q, false
+		}
+	}
+	return q, true
+}
+
+// skipName returns the offset past the (possibly compressed) name at off,
+// or -1 when it runs off the message.
+func skipName(msg []byte, off int) int {
+	for off < len(msg) {
+		l := int(msg[off])
+		switch {
+		case l == 0:
+			return off + 1
+		case l&0xc0 == 0xc0:
+			if off+2 > len(msg) {
+				return -1
+			}
+			return off + 2
+		case l > 63:
+			return -1
+		}
+		off += 1 + l
+	}
+	return -1
+}
+
+// ecsWireOK checks the client subnet options of a query for the octet count
+// RFC 7871 §6 requires: exactly ceil(SOURCE PREFIX-LENGTH / 8) address octets.
+// miekg/dns accepts other counts, so the rule is checked on the raw message.
+func ecsWireOK(msg []byte) bool {
+	if len(msg) < headerLen {
+		return false
+	}
+	off := headerLen
+	for range binary.BigEndian.Uint16(msg[4:]) {
+		if off = skipName(msg, off); off < 0 || off+4 > len(msg) {
+			return false
+		}
+		off += 4
+	}
+	rrs := int(binary.BigEndian.Uint16(msg[6:])) + int(binary.BigEndian.Uint16(msg[8:])) + int(binary.BigEndian.Uint16(msg[10:]))
+	for range rrs {
+		if off = skipName(msg, off); off < 0 || off+10 > len(msg) {
+			return false
+		}
+		typ := binary.BigEndian.Uint16(msg[off:])
+		rdlen := int(binary.BigEndian.Uint16(msg[off+8:]))
+		off += 10
+		if off+rdlen > len(msg) {
+			return false
+		}
+		if typ == 41 && !ecsOptionsOK(msg[off:off+rdlen]) {
+			return false
+		}
+		off += rdlen
+	}
+	return true
+}
+
+func ecsOptionsOK(rdata []byte) bool {
+	for off := 0; off+4 <= len(rdata); {
+		code := binary.BigEndian.Uint16(rdata[off:])
+		olen := int(binary.BigEndian.Uint16(rdata[off+2:]))
+		if off+4+olen > len(rdata) {
+			return false
+		}
+		if code == 8 { // EDNS Client Subnet
+			if olen < 4 || olen != 4+(int(rdata[off+6])+7)/8 {
+				return false
+			}
+		}
+		off += 4 + olen
+	}
+	return true
+}

@@ -1,0 +1,273 @@
+package dnsserver
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// ZoneError is a problem in a zone file, with the position it was found at.
+// It prints as "file:line:col: message" (col omitted when unknown), the form
+// editors and CI logs link to.
+type ZoneError struct {
+	File string
+	Line int
+	Col  int
+	Msg  string
+}
+
+func (e *ZoneError) Error() string {
+	switch {
+	case e.Line > 0 && e.Col > 0:
+		return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Col, e.Msg)
+	case e.Line > 0:
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	default:
+		return fmt.Sprintf("%s: %s", e.File, e.Msg)
+	}
+}
+
+// node is one owner name of a zone: its RRsets, or none for an empty
+// non-terminal (RFC 4592 §2.2.2).
+type node struct {
+	name   string // lower-case, fully qualified
+	rrsets map[uint16][]dns.RR
+	// cut is set on a delegation point: a name below the apex with NS.
+	cut bool
+	// occluded is set on names strictly below a delegation point (glue).
+	occluded bool
+}
+
+// Zone is one parsed, validated zone. It is immutable once returned by
+// ParseZone: queries read it concurrently without locks.
+type Zone struct {
+	Origin string // lower-case, fully qualified
+	File   string
+	SOA    *dns.SOA
+	nodes  map[string]*node
+	// records in file order (SOA first), for zone transfers.
+	records []dns.RR
+}
+
+// Serial is the SOA serial of the zone.
+func (z *Zone) Serial() uint32 { return z.SOA.Serial }
+
+// Len is the number of records in the zone.
+func (z *Zone) Len() int { return len(z.records) }
+
+// negativeSOA is the SOA for the authority section of negative answers, with
+// TTL = min(SOA TTL, SOA MINIMUM) (RFC 2308 §3).
+func (z *Zone) negativeSOA() *dns.SOA {
+	soa := *z.SOA
+	soa.Hdr.Ttl = min(z.SOA.Hdr.Ttl, z.SOA.Minttl)
+	return &soa
+}
+
+// ParseZoneFile reads and parses the zone file at path for origin.
+func ParseZoneFile(path, origin string) (*Zone, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, &ZoneError{File: path, Msg: err.Error()}
+	}
+	defer f.Close()
+	return ParseZone(f, origin, path)
+}
+
+// ParseZone parses an RFC 1035 master file for origin, read from r (file is
+// the name used in errors and as the base for relative $INCLUDE paths), and
+// checks what a master file parser alone does not: an SOA at the apex and
+// nowhere else, NS at the apex, every owner inside the zone, no CNAME beside
+// other data, one TTL per RRset (RFC 2181 §5.2), class IN, and nothing but
+// glue below a delegation. Errors carry file:line.
+func ParseZone(r io.Reader, origin, file string) (*Zone, error) {
+	origin = dns.CanonicalName(origin)
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, &ZoneError{File: file, Msg: err.Error()}
+	}
+	zp := dns.NewZoneParser(strings.NewReader(string(data)), origin, file)
+	zp.SetIncludeAllowed(true)
+	var rrs []dns.RR
+	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+		rrs = append(rrs, rr)
+	}
+	if err := zp.Err(); err != nil {
+		return nil, fromParseError(err, file)
+	}
+	pos, err := scanPositions(data, file, origin)
+	if err != nil {
+		return nil, err
+	}
+	// at returns the position of the i-th record. scanPositions follows the
+	// parser's grammar; should it ever disagree on the count, errors still
+	// name the file rather than a wrong line.
+	at := func(i int) (string, int) {
+		if len(pos) == len(rrs) {
+			return pos[i].file, pos[i].line
+		}
+		return file, 0
+	}
+	fail := func(i int, format string, args ...any) error {
+		f, l := at(i)
+		return &ZoneError{File: f, Line: l, Msg: fmt.Sprintf(format, args...)}
+	}
+
+	z := &Zone{Origin: origin, File: file, nodes: make(map[string]*node)}
+	firstLine := map[string]int{} // owner → index of its first record, for CNAME errors
+	for i, rr := range rrs {
+		h := rr.Header()
+		owner := dns.CanonicalName(h.Name)
+		if h.Class != dns.ClassINET {
+			return nil, fail(i, "class %s: only IN is served", dns.ClassToString[h.Class])
+		}
+		if !dns.IsSubDomain(origin, owner) {
+			return nil, fail(i, "%s is outside the zone %s", h.Name, origin)
+		}
+		if h.Rrtype == dns.TypeSOA {
+			if owner != origin {
+				return nil, fail(i, "SOA for %s: an SOA belongs at the zone apex %s only", h.Name, origin)
+			}
+			if z.SOA != nil {
+				return nil, fail(i, "a second SOA record: a zone has exactly one")
+			}
+			z.SOA = rr.(*dns.SOA)
+		}
+		n := z.nodes[owner]
+		if n == nil {
+			n = &node{name: owner, rrsets: make(map[uint16][]dns.RR)}
+			z.nodes[owner] = n
+			firstLine[owner] = i
+		} else if n.rrsets == nil {
+			n.rrsets = make(map[uint16][]dns.RR)
+		}
+		set := n.rrsets[h.Rrtype]
+		if slices.ContainsFunc(set, func(o dns.RR) bool { return dns.IsDuplicate(o, rr) }) {
+			continue // an RRset is a set (RFC 2181 §5)
+		}
+		if len(set) > 0 && set[0].Header().Ttl != h.Ttl {
+			return nil, fail(i, "TTL %d differs from %d of the rest of the %s %s RRset (RFC 2181 §5.2)",
+				h.Ttl, set[0].Header().Ttl, h.Name, dns.TypeToString[h.Rrtype])
+		}
+		if h.Rrtype == dns.TypeCNAME && len(set) > 0 {
+			return nil, fail(i, "a second CNAME at %s: a name has at most one", h.Name)
+		}
+		if conflictsWithCNAME(n, h.Rrtype) {
+			return nil, fail(i, "CNAME and other data at %s (RFC 1034 §3.6.2)", h.Name)
+		}
+		n.rrsets[h.Rrtype] = append(set, rr)
+		if h.Rrtype == dns.TypeSOA {
+			z.records = slices.Insert(z.records, 0, rr)
+		} else {
+			z.records = append(z.records, rr)
+		}
+		// Every name between the owner and the apex exists, as an empty
+		// non-terminal if nothing else (RFC 4592 §2.2.2).
+		for off, end := dns.NextLabel(owner, 0); !end && owner[off:] != origin; off, end = dns.NextLabel(owner, off) {
+			if _, ok := z.nodes[owner[off:]]; !ok {
+				z.nodes[owner[off:]] = &node{name: owner[off:]}
+			}
+		}
+	}
+	if z.SOA == nil {
+		return nil, &ZoneError{File: file, Line: 1, Msg: fmt.Sprintf("no SOA record at the zone apex %s", origin)}
+	}
+	if apex := z.nodes[origin]; len(apex.rrsets[dns.TypeNS]) == 0 {
+		_, l := at(firstLine[origin])
+		return nil, &ZoneError{File: file, Line: l, Msg: fmt.Sprintf("no NS records at the zone apex %s", origin)}
+	}
+	if err := z.markDelegations(rrs, fail); err != nil {
+		return nil, err
+	}
+	return z, nil
+}
+
+// conflictsWithCNAME reports whether adding a record of type t to n breaks
+// the rule that a CNAME stands alone (DNSSEC types excepted, RFC 2181 §10.1).
+func conflictsWithCNAME(n *node, t uint16) bool {
+	if t == dns.TypeRRSIG || t == dns.TypeNSEC {
+		return false
+	}
+	for have := range n.rrsets {
+		if have == dns.TypeRRSIG || have == dns.TypeNSEC || have == t {
+			continue
+		}
+		if t == dns.TypeCNAME || have == dns.TypeCNAME {
+			return true
+		}
+	}
+	return false
+}
+
+// markDelegations flags delegation points and the names below them, and
+// refuses data below a delegation that is not glue (it would never be served).
+func (z *Zone) markDelegations(rrs []dns.RR, fail func(int, string, ...any) error) error {
+	for name, n := range z.nodes {
+		if name != z.Origin && len(n.rrsets[dns.TypeNS]) > 0 {
+			n.cut = true
+		}
+	}
+	for name, n := range z.nodes {
+		for off, end := dns.NextLabel(name, 0); !end && name[off:] != z.Origin; off, end = dns.NextLabel(name, off) {
+			if p := z.nodes[name[off:]]; p != nil && p.cut {
+				n.occluded = true
+				break
+			}
+		}
+	}
+	for i, rr := range rrs {
+		h := rr.Header()
+		n := z.nodes[dns.CanonicalName(h.Name)]
+		switch {
+		case n.cut && h.Rrtype != dns.TypeNS && h.Rrtype != dns.TypeDS:
+			return fail(i, "%s %s at the delegation point %s: only NS and DS belong there",
+				h.Name, dns.TypeToString[h.Rrtype], h.Name)
+		case n.occluded && h.Rrtype != dns.TypeA && h.Rrtype != dns.TypeAAAA:
+			return fail(i, "%s %s below a delegation: only glue (A, AAAA) belongs there",
+				h.Name, dns.TypeToString[h.Rrtype])
+		}
+	}
+	return nil
+}
+
+// parseErrorPos extracts "at line: L:C" from a miekg/dns ParseError, whose
+// position fields are not exported.
+var parseErrorPos = regexp.MustCompile(`^(.*): dns: (.*) at line: (\d+):(\d+)$`)
+
+// fromParseError turns a miekg/dns syntax error into a ZoneError. The error
+// text is "file: dns: msg: \"token\" at line: L:C"; anything else (an I/O
+// error of an $INCLUDE, say) keeps its text and the zone's file.
+func fromParseError(err error, file string) error {
+	var pe *dns.ParseError
+	if !errors.As(err, &pe) {
+		return &ZoneError{File: file, Msg: err.Error()}
+	}
+	m := parseErrorPos.FindStringSubmatch(pe.Error())
+	if m == nil {
+		return &ZoneError{File: file, Msg: strings.TrimPrefix(pe.Error(), file+": ")}
+	}
+	line, _ := strconv.Atoi(m[3])
+	col, _ := strconv.Atoi(m[4])
+	msg := m[2]
+	if strings.HasPrefix(msg, ": ") || msg == "" {
+		msg = "syntax error" + msg
+	}
+	return &ZoneError{File: cmp.Or(m[1], file), Line: line, Col: col, Msg: msg}
+}
+
+// ZoneFileSuffix names the files of a zones directory: <origin>.zone.
+const ZoneFileSuffix = ".zone"
+
+// OriginFromFile returns the zone origin a file name stands for
+// ("gslb.example.com.zone" → "gslb.example.com.").
+func OriginFromFile(path string) string {
+	return dns.Fqdn(strings.ToLower(strings.TrimSuffix(filepath.Base(path), ZoneFileSuffix)))
+}
