@@ -242,6 +242,10 @@ func (z *Zone) markDelegations(rrs []dns.RR, fail func(int, string, ...any) erro
 // position fields are not exported.
 var parseErrorPos = regexp.MustCompile(`^(.*): dns: (.*) at line: (\d+):(\d+)$`)
 
+// unknownTypeMsg is what miekg/dns says of a word in the type position that
+// is no type it knows.
+var unknownTypeMsg = regexp.MustCompile(`^(?:not a TTL|expecting RR type or class, not this\.\.\.): "([A-Za-z][A-Za-z0-9-]*)"$`)
+
 // fromParseError turns a miekg/dns syntax error into a ZoneError. The error
 // text is "file: dns: msg: \"token\" at line: L:C"; anything else (an I/O
 // error of an $INCLUDE, say) keeps its text and the zone's file.
@@ -257,6 +261,10 @@ func fromParseError(err error, file string) error {
 	line, _ := strconv.Atoi(m[3])
 	col, _ := strconv.Atoi(m[4])
 	msg := m[2]
+	if u := unknownTypeMsg.FindStringSubmatch(msg); u != nil {
+		// "www IN FOO 192.0.2.1" reads as a bad TTL or class to miekg/dns.
+		msg = fmt.Sprintf("unknown record type %q", u[1])
+	}
 	if strings.HasPrefix(msg, ": ") || msg == "" {
 		msg = "syntax error" + msg
 	}

@@ -1,0 +1,50 @@
+# AYA: a DNS-based global server load balancer.
+# `make help` lists the targets.
+
+GO       ?= go
+BIN      := bin/aya
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X github.com/aya-gslb/aya.Version=$(VERSION)
+FUZZTIME ?= 1m
+GOLANGCI := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
+
+.DEFAULT_GOAL := help
+.PHONY: help build run test race fuzz bench bench-go bench-dns lint check
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+build: ## Build bin/aya
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/aya
+
+run: build ## Serve the repo's zones/ with the shipped aya.yaml (one node, loopback)
+	@echo "aya: serving zones/ on 127.0.0.1:5300 (admin on http://127.0.0.1:9053/metrics); try:"
+	@echo "  dig @127.0.0.1 -p 5300 www.gslb.example.com A +norec"
+	./$(BIN) serve --config aya.yaml
+
+check: build ## Check aya.yaml and every zone file (exit 1 with file:line on errors)
+	./$(BIN) check --config aya.yaml
+
+test: ## Vet, then every test with the race detector
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./...
+
+race: test ## Same as test
+
+fuzz: ## Run every fuzz target for FUZZTIME each (default 1m)
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$f"; $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+bench: bench-go bench-dns ## Go benchmarks, then the dnsperf comparison with Knot DNS
+
+bench-go: ## Go benchmarks of the query path (allocations included)
+	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+bench-dns: ## dnsperf against AYA and Knot DNS on loopback (installs both; see bench/dns/README.md)
+	bash bench/dns/run.sh
+
+lint: ## golangci-lint (from the Go module proxy) with .golangci.yml
+	$(GO) run $(GOLANGCI) run ./...

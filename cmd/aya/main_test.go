@@ -1,0 +1,306 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// These tests run the real binary, as an operator does.
+
+var ayaBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "aya-bin")
+	if err != nil {
+		panic(err)
+	}
+	ayaBin = filepath.Join(dir, "aya")
+	build := exec.Command("go", "build", "-race", "-o", ayaBin, ".")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		os.RemoveAll(dir)
+		panic("build aya: " + err.Error())
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const goodZone = `$ORIGIN gslb.example.com.
+$TTL 3600
+@    IN SOA ns1 hostmaster 1 7200 3600 1209600 300
+@    IN NS  ns1
+ns1  IN A   192.0.2.53
+www  30 IN A %s
+`
+
+func writeZone(t *testing.T, dir, body string) {
+	t.Helper()
+	// Write then rename, as deploy tools do, so a reload never sees half a file.
+	tmp := filepath.Join(dir, ".tmp")
+	if err := os.WriteFile(tmp, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, "gslb.example.com.zone")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func zoneWith(addr string) string { return strings.Replace(goodZone, "%s", addr, 1) }
+
+// syncBuffer collects a process's output for the test to read while it runs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// served is a running `aya serve`.
+type served struct {
+	cmd   *exec.Cmd
+	log   *syncBuffer
+	dns   string
+	admin string
+}
+
+var (
+	dnsAddrRe   = regexp.MustCompile(`msg="dns listening" udp=\[([^\]]+)\]`)
+	adminAddrRe = regexp.MustCompile(`msg="admin listening" addr=(\S+)`)
+)
+
+// startServe runs `aya serve args...` with env added, and waits until it
+// logs its addresses.
+func startServe(t *testing.T, env []string, args ...string) *served {
+	t.Helper()
+	cmd := exec.Command(ayaBin, append([]string{"serve"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	log := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &served{cmd: cmd, log: log}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("aya serve exited: %v\n%s", err, log)
+			}
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Errorf("aya serve did not stop on SIGTERM\n%s", log)
+		}
+	})
+	waitFor(t, 15*time.Second, func() bool {
+		out := log.String()
+		if m := dnsAddrRe.FindStringSubmatch(out); m != nil {
+			s.dns = m[1]
+		}
+		if m := adminAddrRe.FindStringSubmatch(out); m != nil {
+			s.admin = m[1]
+		}
+		return s.dns != ""
+	}, func() string { return "aya serve did not start:\n" + log.String() })
+	return s
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, d time.Duration, cond func() bool, msg func() string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal(msg())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func queryA(addr, name string) (string, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(name, dns.TypeA)
+	c := &dns.Client{Timeout: time.Second}
+	r, _, err := c.Exchange(m, addr)
+	if err != nil {
+		return "", err
+	}
+	if r.Rcode != dns.RcodeSuccess || !r.Authoritative || len(r.Answer) != 1 {
+		return "", errors.New("unexpected reply: " + r.String())
+	}
+	return r.Answer[0].(*dns.A).A.String(), nil
+}
+
+func metric(t *testing.T, admin, name string) string {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+admin+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if line := sc.Text(); strings.HasPrefix(line, name+" ") {
+			return strings.TrimPrefix(line, name+" ")
+		}
+	}
+	return ""
+}
+
+// TestServeReload: a running server reloads on file change and on SIGHUP; a
+// broken zone is reported and the previous version keeps serving; a client
+// querying throughout sees no failure.
+func TestServeReload(t *testing.T) {
+	dir := t.TempDir()
+	writeZone(t, dir, zoneWith("192.0.2.1"))
+	s := startServe(t, []string{
+		"AYA_DNS_LISTEN=127.0.0.1:0", "AYA_ADMIN_LISTEN=127.0.0.1:0", "AYA_DNS_ZONES_DIR=" + dir,
+	})
+	if got, err := queryA(s.dns, "www.gslb.example.com."); err != nil || got != "192.0.2.1" {
+		t.Fatalf("before reload: %q, %v", got, err)
+	}
+
+	// A client that queries throughout.
+	ctx, cancel := context.WithCancel(t.Context())
+	var sent, failed atomic.Int64
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for ctx.Err() == nil && sent.Load() < 200000 {
+			sent.Add(1)
+			if _, err := queryA(s.dns, "www.gslb.example.com."); err != nil {
+				failed.Add(1)
+				t.Logf("query failed: %v", err)
+			}
+		}
+	})
+
+	// A changed file is picked up without a signal.
+	writeZone(t, dir, zoneWith("192.0.2.2"))
+	waitFor(t, 5*time.Second, func() bool { got, _ := queryA(s.dns, "www.gslb.example.com."); return got == "192.0.2.2" },
+		func() string { return "file change not reloaded:\n" + s.log.String() })
+
+	// A broken zone: reported, the previous version keeps serving.
+	writeZone(t, dir, zoneWith("192.0.2.3")+"bad IN CNAME www\nbad IN A 192.0.2.9\n")
+	_ = s.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, 5*time.Second, func() bool { return metric(t, s.admin, `aya_dns_zone_reloads_total{result="failure"}`) != "" },
+		func() string { return "failed reload not counted:\n" + s.log.String() })
+	if got, err := queryA(s.dns, "www.gslb.example.com."); err != nil || got != "192.0.2.2" {
+		t.Errorf("after a broken reload: %q, %v; want the previous 192.0.2.2", got, err)
+	}
+	if want := "gslb.example.com.zone:8: CNAME and other data at bad.gslb.example.com. (RFC 1034 §3.6.2)"; !strings.Contains(s.log.String(), want) {
+		t.Errorf("log lacks %q:\n%s", want, s.log)
+	}
+
+	// Fixed again: served.
+	writeZone(t, dir, zoneWith("192.0.2.4"))
+	_ = s.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, 5*time.Second, func() bool { got, _ := queryA(s.dns, "www.gslb.example.com."); return got == "192.0.2.4" },
+		func() string { return "fixed zone not reloaded:\n" + s.log.String() })
+
+	cancel()
+	wg.Wait()
+	if sent.Load() == 0 || failed.Load() != 0 {
+		t.Errorf("during reloads: %d queries, %d failed", sent.Load(), failed.Load())
+	}
+	t.Logf("%d queries during reloads, none failed", sent.Load())
+}
+
+// TestCheck: `aya check` exits 1 and names file:line for each kind of broken
+// zone, and 0 for the repo's own zones.
+func TestCheck(t *testing.T) {
+	tests := []struct {
+		name string
+		zone string
+		want string // the line printed, after the zone file's path
+	}{
+		{"syntax error", zoneWith("192.0.2.1") + "www2 IN A 300.1.1.1\n", `:7:19: bad A A: "300.1.1.1"`},
+		{"unknown type", zoneWith("192.0.2.1") + "www2 IN FOO 192.0.2.1\n", `:7:12: unknown record type "FOO"`},
+		{"CNAME beside other data", zoneWith("192.0.2.1") + "www IN CNAME ns1\n", ":7: CNAME and other data at www.gslb.example.com. (RFC 1034 §3.6.2)"},
+		{"missing SOA", "$ORIGIN gslb.example.com.\n@ 300 IN NS ns1\nns1 300 IN A 192.0.2.53\n", ":1: no SOA record at the zone apex gslb.example.com."},
+		{"out of zone", zoneWith("192.0.2.1") + "www.example.org. IN A 192.0.2.1\n", ":7: www.example.org. is outside the zone gslb.example.com."},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeZone(t, dir, tc.zone)
+			out, err := exec.Command(ayaBin, "check", "--zones-dir", dir).CombinedOutput()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+				t.Fatalf("exit: %v, want status 1; output:\n%s", err, out)
+			}
+			if want := filepath.Join(dir, "gslb.example.com.zone") + tc.want + "\n"; string(out) != want {
+				t.Errorf("output:\n%s\nwant:\n%s", out, want)
+			}
+		})
+	}
+	t.Run("repo zones", func(t *testing.T) {
+		out, err := exec.Command(ayaBin, "check", "--config", "../../aya.yaml").CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v:\n%s", err, out)
+		}
+	})
+}
+
+// TestQuickStart runs the README's quick start: `aya serve` on the shipped
+// aya.yaml (what `make run` does) and the dig line `make run` prints, which
+// must return the zone's answer with the AA bit.
+func TestQuickStart(t *testing.T) {
+	if _, err := exec.LookPath("dig"); err != nil {
+		t.Skip("dig not installed (apt-get install bind9-dnsutils); .ci/run installs it")
+	}
+	mk, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	digLine := regexp.MustCompile(`(?m)^\s*@echo "\s*(dig @[^"]+)"`).FindSubmatch(mk)
+	if digLine == nil {
+		t.Fatal("Makefile's run target prints no dig line")
+	}
+	s := startServe(t, nil, "--config", "../../aya.yaml")
+	args := strings.Fields(string(digLine[1]))[1:]
+	if !strings.Contains(string(digLine[1]), "@127.0.0.1 -p 5300") || s.dns != "127.0.0.1:5300" {
+		t.Fatalf("dig line %q does not match the served address %s", digLine[1], s.dns)
+	}
+	out, err := exec.CommandContext(t.Context(), "dig", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("dig: %v\n%s", err, out)
+	}
+	for _, want := range []string{"status: NOERROR", "flags: qr aa;", "www.gslb.example.com.\t30\tIN\tA\t192.0.2.10"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("dig output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
