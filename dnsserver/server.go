@@ -267,31 +267,6 @@ func (s *Server) closeListeners() {
 	}
 }
 
-func (s *Server) serveUDP(c *net.UDPConn) {
-	req := make([]byte, maxTCPSize)
-	buf := make([]byte, 0, 4096)
-	for {
-		n, from, err := c.ReadFromUDPAddrPort(req)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
-		}
-		start := time.Now()
-		reply, _ := s.safeHandle(s.view.Load(), req[:n], udp, from.Addr(), buf[:0])
-		if reply != nil {
-			if _, err := c.WriteToUDPAddrPort(reply, from); err != nil {
-				s.log.Debug("udp write", "to", from, "err", err)
-			}
-			if cap(reply) > cap(buf) && cap(reply) <= maxTCPSize {
-				buf = reply[:0]
-			}
-		}
-		s.metrics.latency[udp].Observe(time.Since(start).Seconds())
-	}
-}
-
 // safeHandle is handle with a last line of defence: a query that panics
 // (a bug, never expected) is answered by no reply and counted, instead of
 // taking the server down.
