@@ -1,0 +1,80 @@
+package config
+
+import (
+	"math"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// key describes one leaf setting: where it lives in the file, its flag, its
+// default and the Config field it fills.
+type key struct {
+	name string // dotted path in the file, e.g. "dns.tcp.idle_timeout"
+	flag string // long flag name registered by AddFlags; "" if none
+	def  any    // default; the zero value for required keys
+	// min and max bound an int key, inclusive.
+	min, max int
+	// field returns a pointer to the Config field: *string, *int,
+	// *time.Duration or *[]string. The pointer type chooses the decoding.
+	field func(c *Config) any
+}
+
+// keys returns the key table in file order. Every key can be set in the
+// file, by its environment variable (envName) and, if it has one, its flag.
+// It is a function, not a package variable, so nothing can change it.
+func keys() []key {
+	return []key{
+		{name: "node.id", flag: "node-id", def: "",
+			field: func(c *Config) any { return &c.Node.ID }},
+		{name: "dns.listen", flag: "listen", def: []string{},
+			field: func(c *Config) any { return &c.DNS.Listen }},
+		{name: "dns.zones_dir", flag: "zones-dir", def: "",
+			field: func(c *Config) any { return &c.DNS.ZonesDir }},
+		{name: "dns.max_udp_size", def: 1232, min: 512, max: 65535,
+			field: func(c *Config) any { return &c.DNS.MaxUDPSize }},
+		{name: "dns.nsid", def: "",
+			field: func(c *Config) any { return &c.DNS.NSID }},
+		{name: "dns.udp_sockets", def: 0, min: 0, max: 256,
+			field: func(c *Config) any { return &c.DNS.UDPSockets }},
+		{name: "dns.tcp.idle_timeout", def: 10 * time.Second,
+			field: func(c *Config) any { return &c.DNS.TCP.IdleTimeout }},
+		{name: "dns.tcp.max_connections", def: 1024, min: 1, max: math.MaxInt,
+			field: func(c *Config) any { return &c.DNS.TCP.MaxConnections }},
+		{name: "dns.transfer.allow", def: []string{},
+			field: func(c *Config) any { return &c.DNS.Transfer.Allow }},
+		{name: "admin.listen", flag: "admin-listen", def: "",
+			field: func(c *Config) any { return &c.Admin.Listen }},
+		{name: "log.level", flag: "log-level", def: "info",
+			field: func(c *Config) any { return &c.Log.Level }},
+		{name: "log.format", def: "text",
+			field: func(c *Config) any { return &c.Log.Format }},
+	}
+}
+
+// envName is the environment variable for a key: AYA_ and the key in upper
+// case with "." replaced by "_" (dns.tcp.idle_timeout ->
+// AYA_DNS_TCP_IDLE_TIMEOUT).
+func envName(key string) string {
+	return "AYA_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+// AddFlags registers the flags that override the file and the environment:
+//
+//	--listen        dns.listen (repeat it or separate addresses with commas)
+//	--zones-dir     dns.zones_dir
+//	--admin-listen  admin.listen (--admin-listen= disables the admin server)
+//	--log-level     log.level
+//	--node-id       node.id
+//
+// The flags have no defaults of their own: only a flag the user actually
+// set overrides anything. Pass the same FlagSet to Load or Parse. Calling
+// AddFlags twice on one FlagSet panics, as pflag does for any redefinition.
+func AddFlags(fs *pflag.FlagSet) {
+	fs.StringSlice("listen", nil, "DNS listen address host:port, UDP and TCP; repeatable or comma-separated (dns.listen)")
+	fs.String("zones-dir", "", "directory of zone files (dns.zones_dir)")
+	fs.String("admin-listen", "", `admin HTTP listen address host:port; "" disables it (admin.listen)`)
+	fs.String("log-level", "", "log level: debug, info, warn or error (log.level)")
+	fs.String("node-id", "", "name of this node (node.id)")
+}

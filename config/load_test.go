@@ -1,0 +1,463 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+var update = flag.Bool("update", false, "update golden files")
+
+// clearEnv blanks every AYA_* variable Load reads, so the tests do not see
+// the caller's environment; an empty variable counts as unset.
+func clearEnv(t testing.TB) {
+	t.Helper()
+	for _, k := range keys() {
+		t.Setenv(envName(k.name), "")
+	}
+}
+
+// flags returns a FlagSet with AddFlags registered and args parsed.
+func flags(t *testing.T, args ...string) *pflag.FlagSet {
+	t.Helper()
+	fs := pflag.NewFlagSet("aya", pflag.ContinueOnError)
+	AddFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatalf("parse flags %q: %v", args, err)
+	}
+	return fs
+}
+
+func TestLoadDefault(t *testing.T) {
+	clearEnv(t)
+	want := &Config{
+		File: "",
+		Node: NodeConfig{ID: "aya-1"},
+		DNS: DNSConfig{
+			Listen:     []string{"127.0.0.1:5300"},
+			ZonesDir:   "zones",
+			MaxUDPSize: 1232,
+			TCP:        TCPConfig{IdleTimeout: 10 * time.Second, MaxConnections: 1024},
+			Transfer: TransferConfig{
+				Allow:         []string{"127.0.0.1/32", "::1/128"},
+				AllowPrefixes: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128")},
+			},
+		},
+		Admin: AdminConfig{Listen: "127.0.0.1:9053"},
+		Log:   LogConfig{Level: "info", Format: "text"},
+	}
+	for _, fs := range []*pflag.FlagSet{nil, flags(t)} {
+		c, err := Load("", fs)
+		if err != nil {
+			t.Fatalf("Load(\"\"): %v", err)
+		}
+		if !reflect.DeepEqual(c, want) {
+			t.Errorf("Load(\"\") =\n%+v\nwant\n%+v", c, want)
+		}
+	}
+}
+
+func TestLoadFiles(t *testing.T) {
+	clearEnv(t)
+	tests := []struct {
+		path string
+		want *Config
+	}{
+		{"testdata/full.yaml", &Config{
+			File: "testdata/full.yaml",
+			Node: NodeConfig{ID: "full-1"},
+			DNS: DNSConfig{
+				Listen:     []string{"127.0.0.1:5301", "[::1]:5301"},
+				ZonesDir:   "/srv/aya/zones",
+				MaxUDPSize: 4096,
+				NSID:       "ns-full",
+				UDPSockets: 4,
+				TCP:        TCPConfig{IdleTimeout: 90 * time.Second, MaxConnections: 64},
+				Transfer: TransferConfig{
+					Allow: []string{"10.0.0.0/8", "192.0.2.1", "2001:db8::/32"},
+					AllowPrefixes: []netip.Prefix{
+						netip.MustParsePrefix("10.0.0.0/8"),
+						netip.MustParsePrefix("192.0.2.1/32"),
+						netip.MustParsePrefix("2001:db8::/32"),
+					},
+				},
+			},
+			Admin: AdminConfig{Listen: "127.0.0.1:9054"},
+			Log:   LogConfig{Level: "debug", Format: "json"},
+		}},
+		{"testdata/minimal.yaml", &Config{
+			File: "testdata/minimal.yaml",
+			Node: NodeConfig{ID: "min-1"},
+			DNS: DNSConfig{
+				Listen:     []string{"127.0.0.1:5302"},
+				ZonesDir:   "testdata/zones",
+				MaxUDPSize: 1232,
+				TCP:        TCPConfig{IdleTimeout: 10 * time.Second, MaxConnections: 1024},
+			},
+			Log: LogConfig{Level: "info", Format: "text"},
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.path, func(t *testing.T) {
+			c, err := Load(tc.path, nil)
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if !reflect.DeepEqual(c, tc.want) {
+				t.Errorf("Load =\n%+v\nwant\n%+v", c, tc.want)
+			}
+		})
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load("testdata/no-such.yaml", nil)
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Load of a missing file: %v, want fs.ErrNotExist", err)
+	}
+}
+
+// TestEnv sets each key's variable, over a file that has the key
+// (full.yaml), one that lacks it (minimal.yaml) and the embedded default.
+func TestEnv(t *testing.T) {
+	tests := []struct {
+		env, val string
+		got      func(c *Config) any
+		want     any
+	}{
+		{"AYA_NODE_ID", "env-1", func(c *Config) any { return c.Node.ID }, "env-1"},
+		{"AYA_DNS_LISTEN", "127.0.0.1:5300,[::1]:5300",
+			func(c *Config) any { return c.DNS.Listen }, []string{"127.0.0.1:5300", "[::1]:5300"}},
+		{"AYA_DNS_ZONES_DIR", "/env/zones", func(c *Config) any { return c.DNS.ZonesDir }, "/env/zones"},
+		{"AYA_DNS_MAX_UDP_SIZE", "4000", func(c *Config) any { return c.DNS.MaxUDPSize }, 4000},
+		{"AYA_DNS_NSID", "env-nsid", func(c *Config) any { return c.DNS.NSID }, "env-nsid"},
+		{"AYA_DNS_UDP_SOCKETS", "8", func(c *Config) any { return c.DNS.UDPSockets }, 8},
+		{"AYA_DNS_TCP_IDLE_TIMEOUT", "2m5s", func(c *Config) any { return c.DNS.TCP.IdleTimeout }, 125 * time.Second},
+		{"AYA_DNS_TCP_MAX_CONNECTIONS", "7", func(c *Config) any { return c.DNS.TCP.MaxConnections }, 7},
+		{"AYA_DNS_TRANSFER_ALLOW", "10.9.0.0/16, 192.0.2.9",
+			func(c *Config) any { return c.DNS.Transfer.AllowPrefixes },
+			[]netip.Prefix{netip.MustParsePrefix("10.9.0.0/16"), netip.MustParsePrefix("192.0.2.9/32")}},
+		{"AYA_ADMIN_LISTEN", "127.0.0.1:9999", func(c *Config) any { return c.Admin.Listen }, "127.0.0.1:9999"},
+		{"AYA_LOG_LEVEL", "warn", func(c *Config) any { return c.Log.Level }, "warn"},
+		{"AYA_LOG_FORMAT", "json", func(c *Config) any { return c.Log.Format }, "json"},
+	}
+
+	var covered, all []string
+	for _, tc := range tests {
+		covered = append(covered, tc.env)
+	}
+	for _, k := range keys() {
+		all = append(all, envName(k.name))
+	}
+	if !slices.Equal(covered, all) {
+		t.Fatalf("TestEnv covers %v, want every key: %v", covered, all)
+	}
+
+	for _, path := range []string{"testdata/full.yaml", "testdata/minimal.yaml", ""} {
+		for _, tc := range tests {
+			t.Run(tc.env+"/"+filepath.Base(path), func(t *testing.T) {
+				clearEnv(t)
+				t.Setenv(tc.env, tc.val)
+				c, err := Load(path, flags(t))
+				if err != nil {
+					t.Fatalf("Load: %v", err)
+				}
+				if got := tc.got(c); !reflect.DeepEqual(got, tc.want) {
+					t.Errorf("%s=%q: got %#v, want %#v", tc.env, tc.val, got, tc.want)
+				}
+			})
+		}
+	}
+}
+
+func TestEnvErrors(t *testing.T) {
+	tests := []struct {
+		env, val, want string
+	}{
+		{"AYA_DNS_LISTEN", "127.0.0.1:5300,127.0.0.1:99999",
+			`AYA_DNS_LISTEN: dns.listen[1]: port must be a number 0-65535 (got "99999")`},
+		{"AYA_DNS_LISTEN", " , ", `AYA_DNS_LISTEN: dns.listen: at least one address required`},
+		{"AYA_NODE_ID", "   ", `AYA_NODE_ID: node.id: required`},
+		{"AYA_DNS_MAX_UDP_SIZE", "big", `AYA_DNS_MAX_UDP_SIZE: dns.max_udp_size: must be an integer (got "big")`},
+		{"AYA_DNS_MAX_UDP_SIZE", "99999999999999999999",
+			`AYA_DNS_MAX_UDP_SIZE: dns.max_udp_size: must be between 512 and 65535 (got 99999999999999999999)`},
+		{"AYA_DNS_TCP_IDLE_TIMEOUT", "10",
+			`AYA_DNS_TCP_IDLE_TIMEOUT: dns.tcp.idle_timeout: must be a duration such as "10s" or "1m30s" (got "10")`},
+		{"AYA_DNS_TRANSFER_ALLOW", "10.0.0.0/8,, nope,",
+			`AYA_DNS_TRANSFER_ALLOW: dns.transfer.allow[1]: must be a CIDR prefix or an IP address (got "nope")`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.env+"="+tc.val, func(t *testing.T) {
+			clearEnv(t)
+			t.Setenv(tc.env, tc.val)
+			_, err := Load("testdata/full.yaml", nil)
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("Load error:\n got  %v\n want %s", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestEmptyEnvIsUnset: AYA_NODE_ID= must not blank the file's node.id.
+func TestEmptyEnvIsUnset(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("AYA_NODE_ID", "")
+	t.Setenv("AYA_DNS_LISTEN", "")
+	c, err := Load("testdata/full.yaml", nil)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if c.Node.ID != "full-1" || len(c.DNS.Listen) != 2 {
+		t.Errorf("empty env overrode the file: node.id %q, dns.listen %q", c.Node.ID, c.DNS.Listen)
+	}
+}
+
+// TestPrecedence checks flag > env > file for every key with a flag, and
+// that a registered flag the user did not set overrides nothing.
+func TestPrecedence(t *testing.T) {
+	tests := []struct {
+		flag, env, envVal string
+		args              []string
+		got               func(c *Config) any
+		file, fromEnv     any
+		fromFlag          any
+	}{
+		{"listen", "AYA_DNS_LISTEN", "127.0.0.2:53", []string{"--listen=127.0.0.3:53,127.0.0.4:53", "--listen", "[::1]:53"},
+			func(c *Config) any { return c.DNS.Listen },
+			[]string{"127.0.0.1:5301", "[::1]:5301"}, []string{"127.0.0.2:53"},
+			[]string{"127.0.0.3:53", "127.0.0.4:53", "[::1]:53"}},
+		{"zones-dir", "AYA_DNS_ZONES_DIR", "/env/zones", []string{"--zones-dir=/flag/zones"},
+			func(c *Config) any { return c.DNS.ZonesDir }, "/srv/aya/zones", "/env/zones", "/flag/zones"},
+		{"admin-listen", "AYA_ADMIN_LISTEN", "127.0.0.1:9001", []string{"--admin-listen=127.0.0.1:9002"},
+			func(c *Config) any { return c.Admin.Listen }, "127.0.0.1:9054", "127.0.0.1:9001", "127.0.0.1:9002"},
+		{"admin-listen empty", "AYA_ADMIN_LISTEN", "127.0.0.1:9001", []string{"--admin-listen="},
+			func(c *Config) any { return c.Admin.Listen }, "127.0.0.1:9054", "127.0.0.1:9001", ""},
+		{"log-level", "AYA_LOG_LEVEL", "warn", []string{"--log-level=error"},
+			func(c *Config) any { return c.Log.Level }, "debug", "warn", "error"},
+		{"node-id", "AYA_NODE_ID", "env-1", []string{"--node-id", "flag-1"},
+			func(c *Config) any { return c.Node.ID }, "full-1", "env-1", "flag-1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.flag, func(t *testing.T) {
+			check := func(layer string, fs *pflag.FlagSet, want any) {
+				t.Helper()
+				c, err := Load("testdata/full.yaml", fs)
+				if err != nil {
+					t.Fatalf("%s: Load: %v", layer, err)
+				}
+				if got := tc.got(c); !reflect.DeepEqual(got, want) {
+					t.Errorf("%s: got %#v, want %#v", layer, got, want)
+				}
+			}
+			clearEnv(t)
+			check("file, no flag set", flags(t), tc.file)
+			t.Setenv(tc.env, tc.envVal)
+			check("env over file", flags(t), tc.fromEnv)
+			check("env over file, nil FlagSet", nil, tc.fromEnv)
+			check("flag over env", flags(t, tc.args...), tc.fromFlag)
+		})
+	}
+}
+
+func TestFlagErrors(t *testing.T) {
+	clearEnv(t)
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--listen=127.0.0.1:99999"}, `flag --listen: dns.listen[0]: port must be a number 0-65535 (got "99999")`},
+		{[]string{"--log-level=loud"}, `flag --log-level: log.level: must be one of debug, info, warn, error (got "loud")`},
+		{[]string{"--node-id="}, `flag --node-id: node.id: required`},
+		{[]string{"--admin-listen=127.0.0.1:5301"},
+			`flag --admin-listen: admin.listen: overlaps dns.listen[0] ("127.0.0.1:5301"): both use TCP`},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			_, err := Load("testdata/full.yaml", flags(t, tc.args...))
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("Load error:\n got  %v\n want %s", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestFileErrors covers problems with the file as a whole: syntax, shape,
+// unknown and duplicate keys.
+func TestFileErrors(t *testing.T) {
+	clearEnv(t)
+	valid := "node: {id: n1}\ndns: {listen: [127.0.0.1:53], zones_dir: z}\n"
+	tests := []struct {
+		name, data, want string
+	}{
+		{"syntax", "node:\n  id: n1\n dns: x\n", `t.yaml:3: yaml: did not find expected key`},
+		{"tab indent", "node:\n\tid: n1\n", `t.yaml:2: yaml: found character that cannot start any token`},
+		{"second document", valid + "---\nlog: {}\n", `t.yaml:3: a second YAML document; the file must hold exactly one`},
+		{"top level list", "- a\n", "t.yaml:1: the top level must be a mapping of keys (got a list)\n" +
+			"t.yaml: node.id: required\n" +
+			"t.yaml: dns.listen: at least one address required\n" +
+			"t.yaml: dns.zones_dir: required"},
+		{"section not a mapping", valid + "log: debug\n", `t.yaml:3: log: must be a mapping of keys (got "debug")`},
+		{"unknown top-level key", valid + "logging: {}\n", `t.yaml:3: logging: unknown key`},
+		{"unknown key case", valid + "Log: {}\n", `t.yaml:3: Log: unknown key (did you mean "log"?)`},
+		{"unknown odd key", valid + "\"a b\": 1\n", `t.yaml:3: "a b": unknown key`},
+		{"dotted key", valid + "log:\n  \"x.level\": debug\n",
+			`t.yaml:4: log."x.level": keys must not contain "."; nest them instead`},
+		{"dotted top-level key", "node.id: n1\n" + valid, `t.yaml:1: "node.id": keys must not contain "."; nest them instead`},
+		{"empty key", valid + "\"\": 1\n", `t.yaml:3: "": unknown key`},
+		{"duplicate key", valid + "node: {id: n2}\n", `t.yaml:3: node: duplicate key (first at line 1)`},
+		{"duplicate nested key", "node: {id: n1, id: n2}\ndns: {listen: [127.0.0.1:53], zones_dir: z}\n",
+			`t.yaml:1: node.id: duplicate key (first at line 1)`},
+		{"merge key", "base: &b {id: n1}\nnode:\n  <<: *b\ndns: {listen: [127.0.0.1:53], zones_dir: z}\n",
+			"t.yaml:1: base: unknown key\n" +
+				"t.yaml:3: node.<<: merge keys (<<) are not supported\n" +
+				"t.yaml: node.id: required"},
+		{"bad explicit tag", valid + "log: {level: !!int loud}\n",
+			"t.yaml:3: log.level: yaml: cannot decode !!str `loud` as a !!int"},
+		{"complex key", valid + "? [a]\n: 1\n", `t.yaml:3: keys must be strings (got a list)`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("t.yaml", []byte(tc.data), nil)
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("Parse error:\n got  %v\n want %s", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestFileValid: shapes that must load.
+func TestFileValid(t *testing.T) {
+	clearEnv(t)
+	tests := []struct{ name, data string }{
+		{"aliases", "node: {id: &id n1}\ndns:\n  listen: &l [127.0.0.1:53]\n  zones_dir: *id\n" +
+			"admin: {listen: \"127.0.0.1:9000\"}\n"},
+		{"null sections", "node: {id: n1}\ndns: {listen: [127.0.0.1:53], zones_dir: z, tcp: ~, transfer: }\nadmin:\nlog: ~\n"},
+		{"comments only after", "node: {id: n1}\ndns: {listen: [127.0.0.1:53], zones_dir: z}\n# end\n"},
+		{"explicit document", "---\nnode: {id: n1}\ndns: {listen: [127.0.0.1:53], zones_dir: z}\n...\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := Parse("t.yaml", []byte(tc.data), nil); err != nil {
+				t.Errorf("Parse: %v", err)
+			}
+		})
+	}
+}
+
+func TestUnknownKeyFile(t *testing.T) {
+	clearEnv(t)
+	want := `testdata/unknown_key.yaml:4: dns.lisen: unknown key (did you mean "listen"?)
+testdata/unknown_key.yaml:8: dns.tcp.idle_timout: unknown key (did you mean "idle_timeout"?)
+testdata/unknown_key.yaml:9: dns.Transfer: unknown key (did you mean "transfer"?)
+testdata/unknown_key.yaml:11: logging: unknown key`
+	_, err := Load("testdata/unknown_key.yaml", nil)
+	if err == nil || err.Error() != want {
+		t.Errorf("Load error:\n got  %v\n want %s", err, want)
+	}
+}
+
+func TestSyntaxErrorFile(t *testing.T) {
+	clearEnv(t)
+	want := `testdata/syntax.yaml:4: yaml: did not find expected ',' or ']'`
+	_, err := Load("testdata/syntax.yaml", nil)
+	if err == nil || err.Error() != want {
+		t.Errorf("Load error:\n got  %v\n want %s", err, want)
+	}
+	var e *Error
+	if !errors.As(err, &e) || e.Line != 4 || e.File != "testdata/syntax.yaml" || e.Key != "" {
+		t.Errorf("errors.As(*Error) = %+v", e)
+	}
+}
+
+func TestZonesDir(t *testing.T) {
+	abs, err := filepath.Abs("testdata/sub/aya.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := func(dir string) []byte {
+		return []byte("node: {id: n1}\ndns: {listen: [127.0.0.1:53], zones_dir: " + dir + "}\n")
+	}
+	tests := []struct {
+		name, path string
+		data       []byte // Parse(path, data) if set, else Load(path)
+		env        string
+		args       []string
+		want       string
+	}{
+		{"relative to the file", "testdata/sub/aya.yaml", nil, "", nil, "testdata/sub/zones"},
+		{"relative to an absolute file", abs, nil, "", nil, filepath.Join(filepath.Dir(abs), "zones")},
+		{"parent of the file", "conf/aya.yaml", file("../zones"), "", nil, "zones"},
+		{"absolute in the file", "conf/aya.yaml", file("/srv/zones/"), "", nil, "/srv/zones"},
+		{"embedded default: working directory", "", nil, "", nil, "zones"},
+		{"env: working directory", "testdata/sub/aya.yaml", nil, "env/zones", nil, "env/zones"},
+		{"flag: working directory, cleaned", "testdata/sub/aya.yaml", nil, "", []string{"--zones-dir=a/b/../z/"}, "a/z"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			clearEnv(t)
+			t.Setenv("AYA_DNS_ZONES_DIR", tc.env)
+			var c *Config
+			var err error
+			if tc.data != nil {
+				c, err = Parse(tc.path, tc.data, flags(t, tc.args...))
+			} else {
+				c, err = Load(tc.path, flags(t, tc.args...))
+			}
+			if err != nil {
+				t.Fatalf("load: %v", err)
+			}
+			if c.DNS.ZonesDir != tc.want {
+				t.Errorf("ZonesDir = %q, want %q", c.DNS.ZonesDir, tc.want)
+			}
+		})
+	}
+}
+
+// TestGolden pins the full `aya check` style output for a file with many
+// problems. Refresh with go test ./config/ -run TestGolden -update.
+func TestGolden(t *testing.T) {
+	clearEnv(t)
+	for _, name := range []string{"multi_error"} {
+		t.Run(name, func(t *testing.T) {
+			_, loadErr := Load(filepath.Join("testdata", name+".yaml"), nil)
+			if loadErr == nil {
+				t.Fatal("Load: no error")
+			}
+			got := []byte(loadErr.Error() + "\n")
+			golden := filepath.Join("testdata", name+".golden")
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != string(want) {
+				t.Errorf("errors differ from %s (run with -update to accept):\ngot:\n%s\nwant:\n%s", golden, got, want)
+			}
+			// Every line is one *Error.
+			var joined interface{ Unwrap() []error }
+			if !errors.As(loadErr, &joined) {
+				t.Fatalf("error is not joined: %T", loadErr)
+			}
+			for _, e := range joined.Unwrap() {
+				if _, ok := e.(*Error); !ok {
+					t.Errorf("%T in the joined errors: %v", e, e)
+				}
+			}
+		})
+	}
+}
