@@ -17,6 +17,10 @@ import (
 // bytes. Compression pointers in those bytes point into the question at
 // offset 12, which has the same shape in every query for the name, so they
 // stay valid, and owner names that point there take the client's case.
+// Other names that point into the question would take it too, where the
+// general path (miekg/dns compresses case-sensitively) keeps the zone's
+// case; so a query name with upper-case letters is answered here only when
+// the reply has no name but the owner (caseFree).
 //
 // Whatever the fast path does not know how to answer byte for byte (names
 // that do not exist, wildcards, delegations, ECS, NSID, transfers, oversize
@@ -32,6 +36,10 @@ type fastEntry struct {
 	// NODATA entry that serves many QTYPEs).
 	queries [numTransports]prometheus.Counter
 	zone    string
+	// caseFree is set when the only names in body are owners equal to the
+	// query name, so that the reply to any case of the name is the same as
+	// the general path's.
+	caseFree bool
 }
 
 // fastNode holds the replies for one name: per QTYPE, and the NODATA reply
@@ -113,6 +121,7 @@ func (s *Server) precompute(zs *Zones, name string, qtype uint16, bind bool) *fa
 	if res.zone != nil {
 		e.zone = res.zone.Origin
 	}
+	e.caseFree = caseFree(res, name)
 	for tr := range numTransports {
 		if !bind {
 			break
@@ -120,6 +129,25 @@ func (s *Server) precompute(zs *Zones, name string, qtype uint16, bind bool) *fa
 		e.queries[tr] = s.metrics.queries.WithLabelValues(e.zone, qtypeLabel(qtype), rcodeLabel(res.rcode), tr.String())
 	}
 	return e
+}
+
+// caseFree reports whether the reply res to name holds no domain name but
+// owners equal to name: only A, AAAA and TXT records of name itself.
+func caseFree(res result, name string) bool {
+	if len(res.ns) > 0 || len(res.extra) > 0 {
+		return false
+	}
+	for _, rr := range res.answer {
+		switch rr.Header().Rrtype {
+		case dns.TypeA, dns.TypeAAAA, dns.TypeTXT:
+		default:
+			return false
+		}
+		if rr.Header().Name != name {
+			return false
+		}
+	}
+	return true
 }
 
 // optRR is the OPT record of a fast reply, less the UDP size and DO bit.
@@ -146,6 +174,9 @@ func (s *Server) fastAnswer(v *view, req []byte, tr transport, buf []byte) (_ []
 		if e = fn.other; e == nil {
 			return nil, false
 		}
+	}
+	if q.folded && !e.caseFree {
+		return nil, false // the general path keeps the zone's case (see caseFree)
 	}
 	limit := maxTCPSize
 	if tr == udp {

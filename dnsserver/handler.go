@@ -1,6 +1,7 @@
 package dnsserver
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/hex"
 	"net/netip"
@@ -151,35 +152,35 @@ func (s *Server) answer(v *view, req []byte, q, r *dns.Msg, tr transport, src ne
 	r.RecursionDesired = q.RecursionDesired
 	r.CheckingDisabled = q.CheckingDisabled
 	r.Compress = true
-	if q.Opcode != dns.OpcodeQuery {
-		r.Rcode = dns.RcodeNotImplemented
-		if len(q.Question) == 1 {
-			r.Question = q.Question
-		}
-		return nil, nil, limit
-	}
-	if len(q.Question) != 1 {
-		r.Rcode = dns.RcodeFormatError // RFC 9619: QDCOUNT must be 1
-		return nil, nil, limit
-	}
-	r.Question = q.Question
-	qs := q.Question[0]
 
+	// A reply to a query with an OPT carries one, errors included (RFC 6891 §7).
 	opt, ecs, wantNSID, rcode := s.readEDNS(q, v, req)
-	if rcode != dns.RcodeSuccess {
-		r.Rcode = rcode
-		if opt != nil && rcode == dns.RcodeBadVers {
-			r.Extra = append(r.Extra, s.replyOPT(v, opt, nil, false))
-		}
-		return nil, nil, limit
-	}
 	if opt != nil {
 		if tr == udp {
 			limit = min(max(int(opt.UDPSize()), minUDPSize), v.opts.maxUDP)
 		}
-		defer func() { r.Extra = append(r.Extra, s.replyOPT(v, opt, ecs, wantNSID)) }()
+		defer func() {
+			if r.Rcode == dns.RcodeFormatError {
+				ecs, wantNSID = nil, false // the options may be what is malformed
+			}
+			r.Extra = append(r.Extra, s.replyOPT(v, opt, ecs, wantNSID))
+		}()
 	}
-
+	if len(q.Question) == 1 {
+		r.Question = q.Question
+	}
+	switch {
+	case q.Opcode != dns.OpcodeQuery:
+		r.Rcode = dns.RcodeNotImplemented
+		return nil, nil, limit
+	case len(q.Question) != 1:
+		r.Rcode = dns.RcodeFormatError // RFC 9619: QDCOUNT must be 1
+		return nil, nil, limit
+	case rcode != dns.RcodeSuccess:
+		r.Rcode = rcode
+		return nil, nil, limit
+	}
+	qs := q.Question[0]
 	if qs.Qclass != dns.ClassINET && qs.Qclass != dns.ClassANY {
 		r.Rcode = dns.RcodeRefused
 		return nil, nil, limit
@@ -210,12 +211,12 @@ func (s *Server) transfer(v *view, r *dns.Msg, qs dns.Question, tr transport, sr
 		r.Rcode = dns.RcodeNotAuth // RFC 5936 §2.2.1
 		return nil, nil
 	}
+	if tr == udp && qs.Qtype == dns.TypeAXFR {
+		r.Rcode = dns.RcodeFormatError // AXFR is TCP only (RFC 5936 §4.2)
+		return z, nil
+	}
 	r.Authoritative = true
 	if tr == udp {
-		if qs.Qtype == dns.TypeAXFR {
-			r.Rcode = dns.RcodeFormatError // AXFR is TCP only (RFC 5936 §4.2)
-			return z, nil
-		}
 		r.Answer = []dns.RR{z.SOA}
 		return z, nil
 	}
@@ -235,7 +236,7 @@ func (s *Server) readEDNS(q *dns.Msg, v *view, req []byte) (opt *dns.OPT, ecs *d
 			continue
 		}
 		if opt != nil || o.Hdr.Name != "." {
-			return nil, nil, false, dns.RcodeFormatError
+			return cmp.Or(opt, o), nil, false, dns.RcodeFormatError
 		}
 		opt = o
 	}
@@ -249,7 +250,7 @@ func (s *Server) readEDNS(q *dns.Msg, v *view, req []byte) (opt *dns.OPT, ecs *d
 		switch o := o.(type) {
 		case *dns.EDNS0_SUBNET:
 			if ecs != nil || !validECS(o) || !ecsWireOK(req) {
-				return nil, nil, false, dns.RcodeFormatError
+				return opt, nil, false, dns.RcodeFormatError
 			}
 			ecs = o
 		case *dns.EDNS0_NSID:
@@ -309,4 +310,3 @@ func (s *Server) replyOPT(v *view, q *dns.OPT, ecs *dns.EDNS0_SUBNET, nsid bool)
 	}
 	return o
 }
-

@@ -62,6 +62,9 @@ func (s *Zones) resolveIn(res *result, z *Zone, qname, lname string, qtype uint1
 		}
 	}
 	if cname := n.rrsets[dns.TypeCNAME]; len(cname) > 0 && qtype != dns.TypeCNAME {
+		if depth > 0 && hasCNAME(res.answer, qname) {
+			return // a loop: each CNAME once (RFC 2181 §5: no duplicate records)
+		}
 		res.answer = appendOwned(res.answer, cname, qname)
 		if qtype == dns.TypeANY || depth+1 >= maxChain {
 			return
@@ -152,6 +155,16 @@ func (z *Zone) appendAddrs(extra []dns.RR, target string) []dns.RR {
 		}
 	}
 	return extra
+}
+
+// hasCNAME reports whether rrs has a CNAME owned by name.
+func hasCNAME(rrs []dns.RR, name string) bool {
+	for _, rr := range rrs {
+		if h := rr.Header(); h.Rrtype == dns.TypeCNAME && strings.EqualFold(h.Name, name) {
+			return true
+		}
+	}
+	return false
 }
 
 func containsRR(rrs []dns.RR, rr dns.RR) bool {

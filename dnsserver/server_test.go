@@ -1,65 +1,187 @@
 package dnsserver
 
 import (
-	"net/netip"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 )
 
-// testServer starts a real server on 127.0.0.1 (UDP and TCP, port 0) with
-// the zones of dir, and returns it with its address. It stops with the test.
-func testServer(t *testing.T, cfg Config, dir string) (*Server, string) {
-	t.Helper()
-	cfg.Listen = []string{"127.0.0.1:0"}
-	if cfg.UDPSockets == 0 {
-		cfg.UDPSockets = 2
-	}
-	s := New(cfg)
-	if err := s.LoadZones(dir); err != nil {
-		t.Fatalf("load zones: %v", err)
-	}
-	if err := s.Listen(); err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	ctx, cancel := contextWithCancel(t)
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	udp, tcp := s.UDPAddrs()[0], s.TCPAddrs()[0]
-	if udp.Port() != tcp.Port() {
-		t.Fatalf("udp %v and tcp %v differ", udp, tcp)
-	}
-	return s, udp.String()
+// reloadVersions are the versions of a.test in testdata/reload: serial →
+// address of www and text of version. The broken a.test of reload/bad
+// (serial 4) must never be served.
+var reloadVersions = map[uint32][2]string{
+	1: {"192.0.2.1", "v1"},
+	2: {"192.0.2.2", "v2"},
 }
 
-func allowLoopback() []netip.Prefix {
-	return []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
-}
-
-func TestSmoke(t *testing.T) {
-	_, addr := testServer(t, Config{NSID: "test", TransferAllow: allowLoopback()}, "testdata/zones")
-	for _, net := range []string{"udp", "tcp"} {
-		c := &dns.Client{Net: net}
-		for _, q := range []struct {
-			name string
-			t    uint16
-		}{{"www.gslb.example.com.", dns.TypeA}, {"WwW.GSLB.example.com.", dns.TypeAAAA}, {"alias.gslb.example.com.", dns.TypeA},
-			{"x.y.apps.gslb.example.com.", dns.TypeTXT}, {"nope.gslb.example.com.", dns.TypeA}, {"dc1.gslb.example.com.", dns.TypeA},
-			{"foo.child.gslb.example.com.", dns.TypeA}, {"example.org.", dns.TypeA}, {"gslb.example.com.", dns.TypeANY}, {"gslb.example.com.", dns.TypeMX}} {
-			m := new(dns.Msg)
-			m.SetQuestion(q.name, q.t)
-			m.SetEdns0(1232, true)
-			r, _, err := c.Exchange(m, addr)
+// TestReloadUnderLoad reloads the zones, alternating good and broken
+// directories, while clients query over UDP and TCP without pause: no query
+// may fail or time out, and every answer must come from one complete
+// version of a zone (a transfer shows the whole zone at once).
+func TestReloadUnderLoad(t *testing.T) {
+	s, addr := testServer(t, testConfig(), "testdata/reload/v1")
+	var (
+		done    = make(chan struct{})
+		queries atomic.Int64
+		wg      sync.WaitGroup
+		errs    = make(chan error, 3)
+	)
+	client := func(nw string, check func(*dns.Conn) error) {
+		wg.Go(func() {
+			co, err := dns.Dial(nw, addr)
 			if err != nil {
-				t.Fatal(err)
+				errs <- err
+				return
 			}
-			t.Logf("%s %s\n%v", net, q.name, r)
+			defer co.Close()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if err := co.SetDeadline(time.Now().Add(time.Second)); err != nil {
+					errs <- err
+					return
+				}
+				if err := check(co); err != nil {
+					errs <- fmt.Errorf("%s after %d queries: %w", nw, queries.Load(), err)
+					return
+				}
+				queries.Add(1)
+			}
+		})
+	}
+	client("udp", checkReloadQueries)
+	client("udp", checkReloadQueries)
+	client("tcp", func(co *dns.Conn) error {
+		if err := checkReloadQueries(co); err != nil {
+			return err
+		}
+		return checkReloadTransfer(co)
+	})
+
+	dirs := []string{"v2", "bad", "v1", "bad", "bad", "v2", "v1"}
+	for range 2 {
+		dirs = append(dirs, dirs...)
+	}
+	for i, dir := range dirs {
+		err := s.LoadZones("testdata/reload/" + dir)
+		if (err != nil) != (dir == "bad") {
+			t.Fatalf("load %d (%s): %v", i, dir, err)
+		}
+		// Let the clients see this version before the next load.
+		seen := queries.Load()
+		if err := poll(t, 5*time.Second, func() error {
+			select {
+			case err := <-errs:
+				return err
+			default:
+			}
+			if queries.Load() < seen+10 {
+				return fmt.Errorf("clients made %d queries since load %d", queries.Load()-seen, i)
+			}
+			return nil
+		}); err != nil {
+			close(done)
+			wg.Wait()
+			t.Fatal(err)
 		}
 	}
+	close(done)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	t.Logf("%d reloads, %d query rounds", len(dirs), queries.Load())
+	if got := s.Zones().Zone("a.test.").Serial(); got != 1 {
+		t.Errorf("a.test serial %d after the last load of v1", got)
+	}
+}
+
+// checkReloadQueries asks for the records of a.test and b.test that change
+// with the version and checks each is from a version that was loaded.
+func checkReloadQueries(co *dns.Conn) error {
+	ask := func(name string, qtype uint16) (*dns.Msg, error) {
+		q := new(dns.Msg)
+		q.SetQuestion(name, qtype)
+		if err := co.WriteMsg(q); err != nil {
+			return nil, err
+		}
+		r, err := co.ReadMsg()
+		switch {
+		case err != nil:
+			return nil, err
+		case r.Id != q.Id:
+			return nil, fmt.Errorf("reply id %d to query %d", r.Id, q.Id)
+		case r.Rcode != dns.RcodeSuccess || !r.Authoritative || len(r.Answer) != 1:
+			return nil, fmt.Errorf("%s %s: %s AA %v with %d answers", name, dns.TypeToString[qtype], rcodeName(r.Rcode), r.Authoritative, len(r.Answer))
+		}
+		return r, nil
+	}
+	r, err := ask("www.a.test.", dns.TypeA)
+	if err != nil {
+		return err
+	}
+	if a := r.Answer[0].(*dns.A).A.String(); a != "192.0.2.1" && a != "192.0.2.2" {
+		return fmt.Errorf("www.a.test. A %s, from no good version", a)
+	}
+	if r, err = ask("version.a.test.", dns.TypeTXT); err != nil {
+		return err
+	}
+	if v := r.Answer[0].(*dns.TXT).Txt; !slices.Equal(v, []string{"v1"}) && !slices.Equal(v, []string{"v2"}) {
+		return fmt.Errorf("version.a.test. TXT %q, from no good version", v)
+	}
+	if r, err = ask("b.test.", dns.TypeSOA); err != nil {
+		return err
+	}
+	if serial := r.Answer[0].(*dns.SOA).Serial; serial < 1 || serial > 3 {
+		return fmt.Errorf("b.test. serial %d", serial)
+	}
+	return nil
+}
+
+// checkReloadTransfer transfers a.test (one message: the zone is small) and
+// checks that all of it is one version.
+func checkReloadTransfer(co *dns.Conn) error {
+	q := new(dns.Msg)
+	q.SetAxfr("a.test.")
+	if err := co.WriteMsg(q); err != nil {
+		return err
+	}
+	r, err := co.ReadMsg()
+	if err != nil {
+		return err
+	}
+	if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 6 {
+		return fmt.Errorf("AXFR a.test.: %s with %d records", rcodeName(r.Rcode), len(r.Answer))
+	}
+	serial := r.Answer[0].(*dns.SOA).Serial
+	want, ok := reloadVersions[serial]
+	if !ok {
+		return fmt.Errorf("AXFR a.test.: serial %d, from no good version", serial)
+	}
+	for _, rr := range r.Answer {
+		switch rr := rr.(type) {
+		case *dns.SOA:
+			if rr.Serial != serial {
+				return fmt.Errorf("AXFR a.test.: serials %d and %d in one transfer", serial, rr.Serial)
+			}
+		case *dns.A:
+			if rr.Hdr.Name == "www.a.test." && rr.A.String() != want[0] {
+				return fmt.Errorf("AXFR a.test.: serial %d with www %s", serial, rr.A)
+			}
+		case *dns.TXT:
+			if !slices.Equal(rr.Txt, []string{want[1]}) {
+				return fmt.Errorf("AXFR a.test.: serial %d with version %q", serial, rr.Txt)
+			}
+		}
+	}
+	return nil
 }

@@ -21,6 +21,8 @@ type plainQuery struct {
 	edns    bool
 	do      bool
 	udpSize uint16
+	// folded is set when the name has upper-case letters (lowered in the key).
+	folded bool
 }
 
 // parsePlainQuery reads a query the fast path can answer: opcode QUERY, one
@@ -61,6 +63,7 @@ func parsePlainQuery(req []byte, key *queryKey) (q plainQuery, ok bool) {
 			c := req[off+i]
 			if 'A' <= c && c <= 'Z' {
 				c += 'a' - 'A'
+				q.folded = true
 			}
 			key.buf[n+i] = c
 		}

@@ -1,0 +1,204 @@
+package dnsserver
+
+import (
+	"bytes"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+// caseVariants returns name as it is (lower case in the zones), in upper
+// case, and in alternating case.
+func caseVariants(name string) []string {
+	alt := []byte(name)
+	for i := range alt {
+		if i%2 == 0 {
+			alt[i] = strings.ToUpper(string(alt[i]))[0]
+		}
+	}
+	return []string{name, strings.ToUpper(name), string(alt)}
+}
+
+// queryVariants are the ways a query is sent in TestFastMatchesSlow: header
+// bits and EDNS(0) options the fast path copies or ignores.
+var queryVariants = []struct {
+	name   string
+	modify func(*dns.Msg)
+}{
+	{"plain", func(*dns.Msg) {}},
+	{"no rd", func(m *dns.Msg) { m.RecursionDesired = false }},
+	{"cd", func(m *dns.Msg) { m.CheckingDisabled = true }},
+	{"edns", edns(1232, false)},
+	{"edns do", edns(1232, true)},
+	{"edns 512", edns(512, false)},
+	{"edns 100", edns(100, true)},
+	{"edns 4096", edns(4096, false)},
+	{"edns cookie", ednsWith(&dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"})},
+	{"edns padding", ednsWith(&dns.EDNS0_PADDING{Padding: make([]byte, 16)})},
+	{"edns keepalive", ednsWith(&dns.EDNS0_TCP_KEEPALIVE{Code: dns.EDNS0TCPKEEPALIVE})},
+	{"edns nsid", ednsWith(&dns.EDNS0_NSID{Code: dns.EDNS0NSID})},
+}
+
+var comparedTypes = []uint16{
+	dns.TypeA, dns.TypeAAAA, dns.TypeNS, dns.TypeSOA, dns.TypeMX, dns.TypeTXT, dns.TypeCNAME,
+	dns.TypeSRV, dns.TypeCAA, dns.TypeDS, dns.TypePTR, dns.TypeHTTPS, dns.TypeANY, dns.TypeNone,
+	dns.TypeAXFR, dns.TypeIXFR, dns.TypeMAILA, 65280, // a private-use type
+}
+
+// TestFastMatchesSlow checks that the precomputed fast path gives the same
+// bytes as the general path, the reference, for every name of the test
+// zones (and names just below them), a set of QTYPEs, the case of the name,
+// header bits and EDNS variants, over both transports; except where the fast
+// path declines.
+func TestFastMatchesSlow(t *testing.T) {
+	s, v := offline(t, testConfig(), testZones)
+	var names []string
+	for _, z := range v.zones.List() {
+		for name := range z.nodes {
+			names = append(names, name, "below."+name)
+		}
+	}
+	src := netip.MustParseAddr("127.0.0.1")
+	var fast, declined int
+	for _, name := range names {
+		for _, qname := range caseVariants(name) {
+			for _, qtype := range comparedTypes {
+				for _, qv := range queryVariants {
+					m := new(dns.Msg)
+					m.SetQuestion(qname, qtype)
+					m.Id = 0xbeef
+					qv.modify(m)
+					req, err := m.Pack()
+					if err != nil {
+						t.Fatal(err)
+					}
+					for tr := range numTransports {
+						got, ok := s.fastAnswer(v, req, tr, nil)
+						if !ok {
+							declined++
+							continue
+						}
+						fast++
+						want, _ := s.slowAnswer(v, req, tr, src, nil)
+						if !bytes.Equal(got, want) {
+							t.Errorf("%s %s %s over %s: fast and general paths differ\nfast:    %x\ngeneral: %x\nfast:\n%v\ngeneral:\n%v",
+								qname, dns.TypeToString[qtype], qv.name, tr, got, want, unpack(got), unpack(want))
+						}
+					}
+				}
+			}
+		}
+	}
+	t.Logf("%d replies compared, %d queries declined by the fast path", fast, declined)
+	if fast < 1000 {
+		t.Errorf("only %d fast replies compared", fast)
+	}
+}
+
+func unpack(b []byte) string {
+	m := new(dns.Msg)
+	if err := m.Unpack(b); err != nil {
+		return "unpack: " + err.Error()
+	}
+	return m.String()
+}
+
+// TestFastPathMixedCase pins which mixed-case queries the fast path takes:
+// those whose reply names nothing but the owner (A and AAAA of a name, the
+// hot path for resolvers that randomise case), and not the others.
+func TestFastPathMixedCase(t *testing.T) {
+	s, v := offline(t, testConfig(), testZones)
+	for _, c := range []struct {
+		qname string
+		qtype uint16
+		fast  bool
+	}{
+		{"WwW.GsLb.ExAmPlE.CoM.", dns.TypeA, true},
+		{"WWW.GSLB.EXAMPLE.COM.", dns.TypeAAAA, true},
+		{"www.gslb.example.com.", dns.TypeTXT, true}, // NODATA, lower case
+		{"WWW.gslb.example.com.", dns.TypeTXT, false},
+		{"GSLB.example.com.", dns.TypeNS, false},
+		{"Alias.gslb.example.com.", dns.TypeA, false},
+	} {
+		req := packQuery(t, c.qname, c.qtype, nil)
+		if _, ok := s.fastAnswer(v, req, udp, nil); ok != c.fast {
+			t.Errorf("%s %s: fast path %v, want %v", c.qname, dns.TypeToString[c.qtype], ok, c.fast)
+		}
+	}
+}
+
+func packQuery(tb testing.TB, qname string, qtype uint16, modify func(*dns.Msg)) []byte {
+	tb.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(qname, qtype)
+	m.Id = 0xbeef
+	if modify != nil {
+		modify(m)
+	}
+	req, err := m.Pack()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return req
+}
+
+// answerCases are the queries of BenchmarkAnswer and TestFastPathAllocs.
+var answerCases = []struct {
+	name   string
+	qname  string
+	qtype  uint16
+	modify func(*dns.Msg)
+	fast   bool
+}{
+	{"fast/www A", "www.gslb.example.com.", dns.TypeA, nil, true},
+	{"fast/www A edns", "www.gslb.example.com.", dns.TypeA, edns(1232, true), true},
+	{"fast/www A mixed case", "WwW.GsLb.ExAmPlE.CoM.", dns.TypeA, edns(1232, false), true},
+	{"fast/nodata", "www.gslb.example.com.", dns.TypeTXT, edns(1232, false), true},
+	{"general/nxdomain", "nope.gslb.example.com.", dns.TypeA, edns(1232, false), false},
+	{"general/wildcard", "x.apps.gslb.example.com.", dns.TypeA, edns(1232, false), false},
+	{"general/referral", "www.child.gslb.example.com.", dns.TypeA, edns(1232, false), false},
+}
+
+// BenchmarkAnswer measures the query path from request bytes to reply
+// bytes (s.handle), on the fast path and the general path:
+//
+//	go test -run=^$ -bench=BenchmarkAnswer -benchmem ./dnsserver/
+func BenchmarkAnswer(b *testing.B) {
+	s, v := offline(b, testConfig(), testZones)
+	src := netip.MustParseAddr("192.0.2.1")
+	for _, c := range answerCases {
+		b.Run(c.name, func(b *testing.B) {
+			req := packQuery(b, c.qname, c.qtype, c.modify)
+			buf := make([]byte, 0, 4096)
+			b.ReportAllocs()
+			for b.Loop() {
+				out, _ := s.handle(v, req, udp, src, buf[:0])
+				if len(out) == 0 {
+					b.Fatal("no reply")
+				}
+			}
+		})
+	}
+}
+
+// TestFastPathAllocs checks that a fast path answer allocates nothing.
+func TestFastPathAllocs(t *testing.T) {
+	s, v := offline(t, testConfig(), testZones)
+	src := netip.MustParseAddr("192.0.2.1")
+	for _, c := range answerCases {
+		if !c.fast {
+			continue
+		}
+		req := packQuery(t, c.qname, c.qtype, c.modify)
+		buf := make([]byte, 0, 4096)
+		if _, ok := s.fastAnswer(v, req, udp, buf); !ok {
+			t.Fatalf("%s: not on the fast path", c.name)
+		}
+		allocs := testing.AllocsPerRun(100, func() { s.handle(v, req, udp, src, buf[:0]) })
+		if allocs != 0 {
+			t.Errorf("%s: %v allocations per answer, want 0", c.name, allocs)
+		}
+	}
+}
