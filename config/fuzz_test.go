@@ -45,7 +45,7 @@ func FuzzParse(f *testing.F) {
 		}
 		lines := countLines(data) + 1 // Node lines may point just past the end
 		for _, e := range joined.Unwrap() {
-			ce, ok := e.(*Error)
+			ce, ok := errors.AsType[*Error](e)
 			if !ok {
 				t.Fatalf("%T in the joined errors: %v", e, e)
 			}

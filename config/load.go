@@ -117,7 +117,7 @@ func (p *parser) joined() error {
 
 // sortLine orders errors for joined: file lines first, then the rest.
 func sortLine(err error) int {
-	if e, ok := err.(*Error); ok && e.Line > 0 && e.Origin == "" {
+	if e, ok := errors.AsType[*Error](err); ok && e.Line > 0 && e.Origin == "" {
 		return e.Line
 	}
 	return math.MaxInt

@@ -20,10 +20,10 @@ var update = flag.Bool("update", false, "update golden files")
 
 // clearEnv blanks every AYA_* variable Load reads, so the tests do not see
 // the caller's environment; an empty variable counts as unset.
-func clearEnv(t testing.TB) {
-	t.Helper()
+func clearEnv(tb testing.TB) {
+	tb.Helper()
 	for _, k := range keys() {
-		t.Setenv(envName(k.name), "")
+		tb.Setenv(envName(k.name), "")
 	}
 }
 
@@ -454,7 +454,7 @@ func TestGolden(t *testing.T) {
 				t.Fatalf("error is not joined: %T", loadErr)
 			}
 			for _, e := range joined.Unwrap() {
-				if _, ok := e.(*Error); !ok {
+				if _, ok := errors.AsType[*Error](e); !ok {
 					t.Errorf("%T in the joined errors: %v", e, e)
 				}
 			}

@@ -1,6 +1,7 @@
 package dnsserver
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -149,7 +150,7 @@ func (z *Zone) appendAddrs(extra []dns.RR, target string) []dns.RR {
 	}
 	for _, t := range [...]uint16{dns.TypeA, dns.TypeAAAA} {
 		for _, rr := range n.rrsets[t] {
-			if !containsRR(extra, rr) {
+			if !slices.Contains(extra, rr) {
 				extra = append(extra, rr)
 			}
 		}
@@ -161,15 +162,6 @@ func (z *Zone) appendAddrs(extra []dns.RR, target string) []dns.RR {
 func hasCNAME(rrs []dns.RR, name string) bool {
 	for _, rr := range rrs {
 		if h := rr.Header(); h.Rrtype == dns.TypeCNAME && strings.EqualFold(h.Name, name) {
-			return true
-		}
-	}
-	return false
-}
-
-func containsRR(rrs []dns.RR, rr dns.RR) bool {
-	for _, have := range rrs {
-		if have == rr {
 			return true
 		}
 	}

@@ -167,10 +167,11 @@ func (s *Server) listen(addr string) error {
 			return fmt.Errorf("listen udp %s: %w", addr, err)
 		}
 		bound := udp[0].LocalAddr().(*net.UDPAddr)
-		ln, err := net.Listen("tcp", net.JoinHostPort(host, fmt.Sprint(bound.Port)))
+		var lc net.ListenConfig
+		ln, err := lc.Listen(context.Background(), "tcp", net.JoinHostPort(host, fmt.Sprint(bound.Port)))
 		if err != nil {
 			for _, c := range udp {
-				c.Close()
+				_ = c.Close()
 			}
 			if port == "0" && attempt < 8 {
 				continue
@@ -198,7 +199,7 @@ func listenUDP(addr string, n int) ([]*net.UDPConn, error) {
 		pc, err := lc.ListenPacket(context.Background(), "udp", addr)
 		if err != nil {
 			for _, c := range conns {
-				c.Close()
+				_ = c.Close()
 			}
 			return nil, err
 		}
@@ -260,10 +261,10 @@ func (s *Server) Serve(ctx context.Context) error {
 
 func (s *Server) closeListeners() {
 	for _, c := range s.udp {
-		c.Close()
+		_ = c.Close()
 	}
 	for _, l := range s.tcp {
-		l.Close()
+		_ = l.Close()
 	}
 }
 

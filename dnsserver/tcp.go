@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/miekg/dns"
@@ -132,7 +133,7 @@ func (s *Server) streamZone(w io.Writer, req []byte, z *Zone) error {
 	if err := q.Unpack(req); err != nil {
 		return err
 	}
-	records := append(z.records[:len(z.records):len(z.records)], z.SOA)
+	records := append(slices.Clip(z.records), z.SOA)
 	first := true
 	for len(records) > 0 {
 		n := min(xfrChunk, len(records))

@@ -61,8 +61,7 @@ func TestParseZoneErrors(t *testing.T) {
 			if err == nil {
 				t.Fatalf("parsed %d records, want error %q", z.Len(), c.want)
 			}
-			var ze *ZoneError
-			if !errors.As(err, &ze) {
+			if _, ok := errors.AsType[*ZoneError](err); !ok {
 				t.Errorf("error %T, want *ZoneError", err)
 			}
 			if err.Error() != c.want {
@@ -130,8 +129,7 @@ func TestLoadDir(t *testing.T) {
 	if err == nil || err.Error() != want {
 		t.Fatalf("error %v, want %q", err, want)
 	}
-	var ze *ZoneError
-	if !errors.As(err, &ze) {
+	if _, ok := errors.AsType[*ZoneError](err); !ok {
 		t.Errorf("error %T, want a *ZoneError in it", err)
 	}
 	if zs.Zone("a.test.") != v1.Zone("a.test.") {
@@ -200,8 +198,7 @@ func FuzzZoneParse(f *testing.F) {
 		}
 		z, err := ParseZone(strings.NewReader(text), origin, file)
 		if err != nil {
-			var ze *ZoneError
-			if !errors.As(err, &ze) {
+			if _, ok := errors.AsType[*ZoneError](err); !ok {
 				t.Fatalf("error %T %v, want *ZoneError", err, err)
 			}
 			return

@@ -12,8 +12,7 @@ import (
 
 func main() {
 	if err := newRootCmd().Execute(); err != nil {
-		var ee exitError
-		if errors.As(err, &ee) {
+		if ee, ok := errors.AsType[exitError](err); ok {
 			os.Exit(ee.code)
 		}
 		fmt.Fprintln(os.Stderr, "aya:", err)

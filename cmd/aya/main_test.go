@@ -33,11 +33,11 @@ func TestMain(m *testing.M) {
 	build := exec.Command("go", "build", "-race", "-o", ayaBin, ".")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
-		os.RemoveAll(dir)
+		_ = os.RemoveAll(dir)
 		panic("build aya: " + err.Error())
 	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	_ = os.RemoveAll(dir)
 	os.Exit(code)
 }
 
@@ -169,7 +169,7 @@ func metric(t *testing.T, admin, name string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		if line := sc.Text(); strings.HasPrefix(line, name+" ") {
@@ -303,4 +303,3 @@ func TestQuickStart(t *testing.T) {
 		}
 	}
 }
-

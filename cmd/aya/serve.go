@@ -179,7 +179,7 @@ func (r *reloader) run(ctx context.Context) {
 	if err != nil {
 		r.log.Warn("file watching off; reload with SIGHUP", "err", err)
 	} else {
-		defer w.Close()
+		defer func() { _ = w.Close() }()
 		r.watch(w)
 	}
 	var events <-chan fsnotify.Event
