@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -18,6 +17,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/aya-gslb/aya/internal/testutil"
 )
 
 // These tests run the real binary, as an operator does.
@@ -161,19 +162,10 @@ func queryA(addr, name string) (string, error) {
 
 func metric(t *testing.T, admin, name string) string {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+admin+"/metrics", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if line := sc.Text(); strings.HasPrefix(line, name+" ") {
-			return strings.TrimPrefix(line, name+" ")
+	_, body := testutil.HTTP(t, http.MethodGet, "http://"+admin+"/metrics")
+	for line := range strings.Lines(body) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+" "); ok {
+			return v
 		}
 	}
 	return ""

@@ -2,13 +2,13 @@ package admin
 
 import (
 	"errors"
-	"io"
-	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/aya-gslb/aya/internal/testutil"
 )
 
 func TestAdmin(t *testing.T) {
@@ -30,20 +30,6 @@ func TestAdmin(t *testing.T) {
 	go func() { done <- s.Serve(t.Context()) }()
 	base := "http://" + s.Addr().String()
 
-	get := func(method, path string) (int, string) {
-		t.Helper()
-		req, err := http.NewRequestWithContext(t.Context(), method, base+path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = resp.Body.Close() }()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
 	tests := []struct {
 		name, method, path string
 		ready              bool
@@ -60,7 +46,7 @@ func TestAdmin(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ready.Store(tc.ready)
-			code, body := get(tc.method, tc.path)
+			code, body := testutil.HTTP(t, tc.method, base+tc.path)
 			if code != tc.code || !strings.Contains(body, tc.body) {
 				t.Errorf("%s %s = %d %q, want %d containing %q", tc.method, tc.path, code, body, tc.code, tc.body)
 			}
