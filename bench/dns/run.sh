@@ -1,0 +1,485 @@
+#!/usr/bin/env bash
+# bench/dns/run.sh: compare AYA with Knot DNS on the same zone, on loopback.
+#
+# Each server in turn is pinned to CPU $SERVER_CPU and loaded by dnsperf pinned
+# to CPU $CLIENT_CPU with identical settings. For every (workload, server) it
+# reports QPS, average / p50 / p99 latency, answered / lost counts and server
+# CPU time per answered query, then AYA/Knot ratios. See README.md.
+#
+# Usage: bench/dns/run.sh                      # all servers, all workloads
+#        SERVERS=knot DURATION=5 bench/dns/run.sh
+#        OUT=/tmp/bench.tsv bench/dns/run.sh     # also write a TSV summary
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+
+# ---- settings (all overridable from the environment) -----------------------
+SERVERS=${SERVERS:-"knot aya"}        # run order; servers never run concurrently
+WORKLOADS=${WORKLOADS:-"static"}      # each name X needs a workload_X function
+DURATION=${DURATION:-10}              # measured seconds per (workload, server)
+WARMUP=${WARMUP:-2}                   # unmeasured seconds before each measurement
+CLIENTS=${CLIENTS:-4}                 # dnsperf -c: UDP sockets (source ports)
+OUTSTANDING=${OUTSTANDING:-100}       # dnsperf -q: max queries in flight
+THREADS=${THREADS:-1}                 # dnsperf -T: send/receive thread pairs
+QUERY_TIMEOUT=${QUERY_TIMEOUT:-2}     # dnsperf -t: seconds before a query counts as lost
+EDNS=${EDNS:-1}                       # 1: dnsperf -e (queries carry an OPT RR)
+VERBOSE=${VERBOSE:-1}                 # 1: dnsperf -v, needed for p50/p99
+DNSPERF_EXTRA=${DNSPERF_EXTRA:-}      # extra dnsperf flags, word-split
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+KNOT_PORT=${KNOT_PORT:-15301}
+AYA_PORT=${AYA_PORT:-15302}
+AYA_ADMIN_PORT=${AYA_ADMIN_PORT:-15303}
+ZONE_ORIGIN=${ZONE_ORIGIN:-gslb.example.com.}
+ZONE_FILE=${ZONE_FILE:-$REPO/zones/${ZONE_ORIGIN%.}.zone}
+SKIP_INSTALL=${SKIP_INSTALL:-0}       # 1: do not touch apt
+SKIP_BUILD=${SKIP_BUILD:-0}           # 1: use the existing $REPO/bin/aya
+OUT=${OUT:-}                          # path for the TSV summary (optional)
+KEEP_WORK=${KEEP_WORK:-0}             # 1: keep the temp dir (server logs, dnsperf output)
+REF_SERVER=${REF_SERVER:-knot}        # denominator of the ratios
+OTHER_MAX=${OTHER_MAX:-25}            # warn when more than this % of a CPU went elsewhere
+
+# ---- state --------------------------------------------------------------------
+WORK=""
+SERVER_PID=""
+SERVER_NAME=""
+SERVER_PORT=""
+CLIENT_PID=""       # the running dnsperf (via timeout), if any
+RESULTS=""          # TSV rows, one per (workload, server), in $WORK
+
+log()  { printf '[bench] %s\n' "$*" >&2; }
+warn() { printf '[bench] WARNING: %s\n' "$*" >&2; }
+die()  { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# ---- cleanup ------------------------------------------------------------------
+stop_server() {
+    local pid=$SERVER_PID
+    [[ -n $pid ]] || return 0
+    SERVER_PID=""
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+        local i
+        for i in $(seq 1 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$pid" 2>/dev/null; then
+            warn "$SERVER_NAME (pid $pid) ignored SIGTERM for 5s; sending SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if [[ -n $CLIENT_PID ]]; then
+        kill -TERM "$CLIENT_PID" 2>/dev/null || true
+        wait "$CLIENT_PID" 2>/dev/null || true
+    fi
+    stop_server
+    if [[ -n $WORK && -d $WORK ]]; then
+        if [[ $KEEP_WORK == 1 ]]; then
+            log "kept the work dir (logs, dnsperf output, answers): $WORK"
+        else
+            rm -rf -- "$WORK"
+        fi
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---- setup --------------------------------------------------------------------
+# need_cmd CMD PACKAGE: record PACKAGE if CMD is missing.
+MISSING_PKGS=()
+need_cmd() {
+    command -v "$1" >/dev/null 2>&1 || MISSING_PKGS+=("$2")
+}
+
+ensure_deps() {
+    MISSING_PKGS=()
+    need_cmd dnsperf dnsperf
+    need_cmd kdig knot-dnsutils
+    need_cmd taskset util-linux
+    need_cmd timeout coreutils
+    need_cmd getconf libc-bin
+    for s in $SERVERS; do
+        case $s in
+            knot) need_cmd knotd knot ;;
+        esac
+    done
+    ((${#MISSING_PKGS[@]} == 0)) && return 0
+    [[ $SKIP_INSTALL == 1 ]] && die "missing packages: ${MISSING_PKGS[*]} (SKIP_INSTALL=1)"
+    ((EUID == 0)) || die "missing packages ${MISSING_PKGS[*]}; run as root or install them"
+    log "installing: ${MISSING_PKGS[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    if ! apt-get install -y --no-install-recommends "${MISSING_PKGS[@]}" >&2; then
+        log "install failed; running apt-get update and retrying"
+        apt-get update >&2
+        apt-get install -y --no-install-recommends "${MISSING_PKGS[@]}" >&2
+    fi
+    # The knot package enables a systemd unit; we never use it (no systemd here,
+    # and policy-rc.d normally stops it from starting).
+}
+
+build_aya() {
+    [[ " $SERVERS " == *" aya "* ]] || return 0
+    if [[ $SKIP_BUILD == 1 ]]; then
+        [[ -x $REPO/bin/aya ]] || die "SKIP_BUILD=1 but $REPO/bin/aya does not exist"
+        return 0
+    fi
+    # Not installed from apt: Debian's golang-go is older than the project's Go.
+    command -v go >/dev/null 2>&1 || die "go not found in PATH (needed to build AYA; or set SKIP_BUILD=1)"
+    log "building AYA: go build -o bin/aya ./cmd/aya"
+    (cd "$REPO" && go build -o "$REPO/bin/aya" ./cmd/aya) || die "go build ./cmd/aya failed"
+}
+
+make_workdir() {
+    local base=${TMPDIR:-/tmp}
+    # tmpfs keeps dnsperf's per-query log (tens of MB) off the disk.
+    [[ -d /dev/shm && -w /dev/shm ]] && base=/dev/shm
+    WORK=$(mktemp -d "$base/aya-dnsbench.XXXXXX")
+    RESULTS=$WORK/results.tsv
+    : >"$RESULTS"
+}
+
+# ---- DNS helpers ----------------------------------------------------------------
+# dns_status PORT NAME TYPE: prints the RCODE, or nothing when there is no answer.
+dns_status() {
+    kdig @127.0.0.1 -p "$1" +time=1 +retry=0 +norecurse "$2" "$3" 2>/dev/null |
+        awk '/->>HEADER<<-/ { for (i = 1; i <= NF; i++) if ($i == "status:") { s = $(i+1); sub(/;$/, "", s); print s; exit } }'
+}
+
+# port_in_use PORT: true if something already answers DNS there.
+port_in_use() {
+    [[ -n $(dns_status "$1" "$ZONE_ORIGIN" SOA) ]]
+}
+
+# wait_ready NAME PORT PID: bounded wait (~15 s) for NOERROR on the zone's SOA.
+wait_ready() {
+    local name=$1 port=$2 pid=$3 i st
+    for i in $(seq 1 60); do
+        kill -0 "$pid" 2>/dev/null || return 1
+        st=$(dns_status "$port" "$ZONE_ORIGIN" SOA)
+        if [[ $st == NOERROR ]]; then
+            log "$name answers on 127.0.0.1:$port (after ${i} tries)"
+            return 0
+        fi
+        sleep 0.25
+    done
+    return 1
+}
+
+# describe_answers PORT QUERYFILE: one normalised line per query (rcode + sorted
+# answer RRs incl. TTL), to check that the servers give the same answers.
+describe_answers() {
+    local port=$1 qfile=$2 name type
+    while read -r name type _; do
+        [[ -z $name || $name == \#* ]] && continue
+        kdig @127.0.0.1 -p "$port" +time=1 +retry=0 +norecurse "$name" "$type" 2>/dev/null |
+            awk -v q="$name $type" '
+                /->>HEADER<<-/ { for (i = 1; i <= NF; i++) if ($i == "status:") { s = $(i+1); sub(/;$/, "", s) } }
+                /^;; ANSWER SECTION:/ { ans = 1; next }
+                /^;;/ || /^$/ { ans = 0; next }
+                ans { $1 = tolower($1); line = $0; gsub(/[ \t]+/, " ", line); rr[n++] = line }
+                END {
+                    # insertion sort: mawk has no asort
+                    for (i = 1; i < n; i++) { v = rr[i]; for (j = i - 1; j >= 0 && rr[j] > v; j--) rr[j+1] = rr[j]; rr[j+1] = v }
+                    out = q " -> " (s == "" ? "NO-RESPONSE" : s)
+                    for (i = 0; i < n; i++) out = out " | " rr[i]
+                    print out
+                }'
+    done <"$qfile"
+}
+
+# ---- servers ------------------------------------------------------------------
+# A server X provides server_X_start, which must start it in the background
+# pinned to $SERVER_CPU and set SERVER_PID and SERVER_PORT. Stdout/stderr go to
+# $WORK/X.log. To add gdnsd later: write server_gdnsd_start and add it to SERVERS.
+
+server_knot_start() {
+    local dir=$WORK/knot
+    mkdir -p "$dir/zones" "$dir/run" "$dir/db"
+    cp "$ZONE_FILE" "$dir/zones/${ZONE_ORIGIN%.}.zone"
+    sed -e "s|@WORKDIR@|$dir|g" -e "s|@PORT@|$KNOT_PORT|g" -e "s|@ZONE@|$ZONE_ORIGIN|g" \
+        "$HERE/knot.conf.in" >"$dir/knot.conf"
+    knotc -c "$dir/knot.conf" conf-check >/dev/null || die "generated knot.conf is invalid"
+    SERVER_PORT=$KNOT_PORT
+    taskset -c "$SERVER_CPU" knotd -c "$dir/knot.conf" >"$WORK/knot.log" 2>&1 &
+    SERVER_PID=$!
+}
+
+server_aya_start() {
+    SERVER_PORT=$AYA_PORT
+    AYA_DNS_LISTEN=127.0.0.1:$AYA_PORT \
+    AYA_ADMIN_LISTEN=127.0.0.1:$AYA_ADMIN_PORT \
+    AYA_DNS_ZONES_DIR=$REPO/zones \
+    AYA_LOG_LEVEL=warn \
+        taskset -c "$SERVER_CPU" "$REPO/bin/aya" serve --config "$REPO/aya.yaml" \
+        >"$WORK/aya.log" 2>&1 &
+    SERVER_PID=$!
+}
+
+start_server() {
+    local name=$1 port_var
+    declare -F "server_${name}_start" >/dev/null || die "unknown server '$name' (no server_${name}_start)"
+    port_var=${name^^}_PORT
+    if port_in_use "${!port_var}"; then
+        die "something already answers DNS on 127.0.0.1:${!port_var}; set ${port_var}"
+    fi
+    SERVER_NAME=$name
+    "server_${name}_start"
+    log "started $name (pid $SERVER_PID) on CPU $SERVER_CPU"
+    if ! wait_ready "$name" "$SERVER_PORT" "$SERVER_PID"; then
+        warn "$name did not answer; its log:"
+        sed 's/^/    /' "$WORK/$name.log" >&2 || true
+        die "$name failed to start"
+    fi
+}
+
+# ---- workloads ------------------------------------------------------------------
+# A workload X provides workload_X, which writes a dnsperf query file to the path
+# in $1 and may print extra dnsperf flags on stdout (e.g. "-E 8:..." for ECS).
+
+workload_static() {
+    cp "$HERE/static.queries" "$1"
+}
+
+# ---- measurement ------------------------------------------------------------------
+cpu_ticks() {   # utime + stime of a whole process (all threads), in clock ticks
+    local stat rest
+    stat=$(<"/proc/$1/stat")
+    rest=${stat##*) }            # strip "pid (comm) ", comm may contain spaces
+    # shellcheck disable=SC2086
+    set -- $rest                 # $1 = state (field 3), so utime (14) = $12
+    echo $((${12} + ${13}))
+}
+
+cpu_busy() {    # "busy total" jiffies of CPU N, or of all CPUs for "", from /proc/stat
+    # busy = user + nice + system + irq + softirq + steal; total adds idle + iowait
+    awk -v c="cpu$1" '$1 == c { b = $2 + $3 + $4 + $7 + $8 + $9; print b, b + $5 + $6 }' /proc/stat
+}
+
+child_ticks() {  # cutime + cstime of this script: CPU of its reaped children (dnsperf)
+    local stat rest
+    stat=$(<"/proc/$$/stat")
+    rest=${stat##*) }
+    # shellcheck disable=SC2086
+    set -- $rest
+    echo $((${14} + ${15}))
+}
+
+# run_dnsperf SECONDS QFILE OUTFILE [extra flags...]
+run_dnsperf() {
+    local secs=$1 qfile=$2 outfile=$3
+    shift 3
+    local args=(-s 127.0.0.1 -p "$SERVER_PORT" -d "$qfile" -l "$secs"
+        -c "$CLIENTS" -q "$OUTSTANDING" -T "$THREADS" -t "$QUERY_TIMEOUT")
+    [[ $EDNS == 1 ]] && args+=(-e)
+    # shellcheck disable=SC2206
+    [[ -n $DNSPERF_EXTRA ]] && args+=($DNSPERF_EXTRA)
+    args+=("$@")
+    # Hard bound: dnsperf stops sending after -l, waits at most -t for stragglers.
+    # Run in the background and wait, so that a signal to this script is handled
+    # at once (bash defers traps until a foreground child exits).
+    local rc=0
+    timeout -k 5 $((secs + QUERY_TIMEOUT + 20)) \
+        taskset -c "$CLIENT_CPU" dnsperf "${args[@]}" >"$outfile" 2>&1 &
+    CLIENT_PID=$!
+    wait "$CLIENT_PID" || rc=$?
+    CLIENT_PID=""
+    if ((rc != 0)); then
+        tail -20 "$outfile" | sed 's/^/    /' >&2
+        die "dnsperf failed against $SERVER_NAME (exit $rc)"
+    fi
+}
+
+# parse_dnsperf FILE: prints "sent completed lost runtime qps avg_us p50_us p99_us p999_us samples"
+# from dnsperf's statistics and (if -v was used) its per-query lines
+# "> RCODE name type LATENCY"; percentiles come from a 1-microsecond histogram.
+parse_dnsperf() {
+    awk '
+        $1 == ">" {
+            if ($2 == "T" || $2 == "I" || $NF !~ /^[0-9]+\.[0-9]+$/) next
+            us = int($NF * 1000000 + 0.5)
+            h[us]++; n++
+            if (n == 1 || us < lo) lo = us
+            if (us > hi) hi = us
+            next
+        }
+        /^  Queries sent:/        { sent = $3 }
+        /^  Queries completed:/   { done = $3 }
+        /^  Queries lost:/        { lost = $3 }
+        /^  Run time \(s\):/      { rt = $4 }
+        /^  Queries per second:/  { qps = $4 }
+        /^  Average Latency \(s\):/ { avg = $4 * 1000000 }
+        END {
+            if (sent == "") exit 1
+            # one walk up the histogram: the smallest latency with >= p of the samples at or below it
+            p50 = p99 = p999 = "NA"
+            if (n > 0) {
+                c = 0
+                for (i = lo; i <= hi; i++) {
+                    if (!(i in h)) continue
+                    c += h[i]
+                    if (p50 == "NA" && c >= 0.50 * n) p50 = i
+                    if (p99 == "NA" && c >= 0.99 * n) p99 = i
+                    if (c >= 0.999 * n) { p999 = i; break }
+                }
+            }
+            printf "%s %s %s %s %.0f %.0f %s %s %s %d\n", sent, done, lost, rt, qps, avg, p50, p99, p999, n
+        }' "$1"
+}
+
+# measure WORKLOAD: warm up, then one measured dnsperf run against the running server.
+measure() {
+    local wl=$1 qfile=$WORK/$1.queries extra clk t0 t1 out parsed
+    local sent answered lost rt qps avg p50 p99 p999 samples cpu_s cpu_us cpu_pct cap
+    local s0 s1 c0 c1 a0 a1 k0 k1 srv_busy cli_busy other_pct
+    extra=$("workload_$wl" "$qfile")
+    local -a xflags=()
+    # shellcheck disable=SC2206
+    [[ -n $extra ]] && xflags=($extra)
+
+    if ((WARMUP > 0)); then
+        log "$SERVER_NAME/$wl: warm-up ${WARMUP}s"
+        run_dnsperf "$WARMUP" "$qfile" "$WORK/warmup.out" "${xflags[@]}"
+    fi
+
+    out=$WORK/$SERVER_NAME.$wl.dnsperf
+    local -a vflag=()
+    [[ $VERBOSE == 1 ]] && vflag=(-v)
+    clk=$(getconf CLK_TCK)
+    log "$SERVER_NAME/$wl: measuring ${DURATION}s"
+    s0=$(cpu_busy "$SERVER_CPU"); c0=$(cpu_busy "$CLIENT_CPU"); a0=$(cpu_busy "")
+    k0=$(child_ticks)
+    t0=$(cpu_ticks "$SERVER_PID")
+    run_dnsperf "$DURATION" "$qfile" "$out" "${xflags[@]}" "${vflag[@]}"
+    t1=$(cpu_ticks "$SERVER_PID")
+    k1=$(child_ticks)
+    s1=$(cpu_busy "$SERVER_CPU"); c1=$(cpu_busy "$CLIENT_CPU"); a1=$(cpu_busy "")
+    kill -0 "$SERVER_PID" 2>/dev/null || die "$SERVER_NAME died during the run"
+
+    parsed=$(parse_dnsperf "$out") || { tail -20 "$out" >&2; die "cannot parse dnsperf output"; }
+    read -r sent answered lost rt qps avg p50 p99 p999 samples <<<"$parsed"
+    if [[ $VERBOSE == 1 && $samples != "$answered" ]]; then
+        warn "$SERVER_NAME/$wl: $samples latency samples for $answered completed queries"
+    fi
+    # Server CPU seconds, µs per answered query, % of one CPU over the run time,
+    # and the QPS one fully busy CPU would give at that cost (answered / CPU s).
+    read -r cpu_s cpu_us cpu_pct cap <<<"$(awk -v d=$((t1 - t0)) -v clk="$clk" -v n="$answered" -v rt="$rt" \
+        'BEGIN { s = d / clk; printf "%.2f %.2f %.0f %.0f\n", s, (n > 0 ? s * 1e6 / n : 0), (rt > 0 ? 100 * s / rt : 0), (s > 0 ? n / s : 0) }')"
+    # Context from /proc/stat: how busy the server's and dnsperf's CPUs were as a
+    # whole (dnsperf's near 100% means the load generator was the bottleneck), and
+    # the busy time of all CPUs not charged to the server or to dnsperf: other
+    # processes (another build or test) plus kernel work outside both processes.
+    read -r srv_busy cli_busy other_pct <<<"$(awk -v a="$s0 $s1" -v b="$c0 $c1" -v c="$a0 $a1" \
+        -v srv=$((t1 - t0)) -v cli=$((k1 - k0)) -v clk="$clk" -v rt="$rt" 'BEGIN {
+        split(a, x, " "); split(b, y, " "); split(c, z, " ")
+        printf "%.0f %.0f %.0f\n", 100 * (x[3] - x[1]) / (x[4] - x[2] + 1e-9), 100 * (y[3] - y[1]) / (y[4] - y[2] + 1e-9),
+            100 * ((z[3] - z[1]) - srv - cli) / clk / rt }')"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+        "$wl" "$SERVER_NAME" "$qps" "$avg" "$p50" "$p99" "$p999" "$sent" "$answered" "$lost" \
+        "$cpu_s" "$cpu_us" "$cpu_pct" "$rt" "$cap" "$srv_busy" "$cli_busy" "$other_pct" >>"$RESULTS"
+    log "$SERVER_NAME/$wl: server process ${cpu_pct}% of a CPU; CPU $SERVER_CPU ${srv_busy}% busy, CPU $CLIENT_CPU (dnsperf) ${cli_busy}% busy; busy time charged to neither: ${other_pct}% of a CPU"
+    if ((other_pct > OTHER_MAX)); then
+        warn "$SERVER_NAME/$wl: ${other_pct}% of a CPU went to something other than the server and dnsperf (another build or test?): figures are noisy, rerun on an idle machine"
+    fi
+    grep -E '^  (Response codes|Average packet size):' "$out" | sed "s/^ */[bench] $SERVER_NAME\/$wl: /" >&2 || true
+}
+
+check_answers() {
+    local wl=$1 qfile=$WORK/$1.check.queries ref=$WORK/answers.$REF_SERVER.$1 mine=$WORK/answers.$SERVER_NAME.$1
+    "workload_$wl" "$qfile" >/dev/null
+    describe_answers "$SERVER_PORT" "$qfile" >"$mine"
+    if grep -q -- '-> NO-RESPONSE' "$mine"; then
+        warn "$SERVER_NAME/$wl: some queries got no response:"
+        grep -- '-> NO-RESPONSE' "$mine" | sed 's/^/    /' >&2
+    fi
+    if [[ $SERVER_NAME != "$REF_SERVER" && -f $ref ]] && ! cmp -s "$ref" "$mine"; then
+        warn "$SERVER_NAME/$wl answers differ from $REF_SERVER's (< $REF_SERVER, > $SERVER_NAME):"
+        diff "$ref" "$mine" | grep '^[<>]' | sed 's/^/    /' >&2 || true
+    fi
+}
+
+# ---- report ---------------------------------------------------------------------
+report() {
+    local header
+    printf '\n'
+    printf 'dnsperf %s: -c %s -q %s -T %s -t %s%s%s, %ss measured after %ss warm-up; server on CPU %s, dnsperf on CPU %s\n' \
+        "$(dnsperf -h 2>&1 | awk '/^Version/ { print $2 }')" "$CLIENTS" "$OUTSTANDING" "$THREADS" "$QUERY_TIMEOUT" \
+        "$([[ $EDNS == 1 ]] && echo ' -e')" "$([[ $VERBOSE == 1 ]] && echo ' -v')" "$DURATION" "$WARMUP" "$SERVER_CPU" "$CLIENT_CPU"
+    printf '\n'
+    header=$(printf '%-10s %-6s %9s %8s %8s %8s %9s %7s %7s %9s %5s %9s' \
+        workload server QPS avg_us p50_us p99_us answered lost cpu_s us/query cpu% QPS@1cpu)
+    printf '%s\n' "$header"
+    printf '%s\n' "${header//?/-}"
+    awk -F'\t' '{ printf "%-10s %-6s %9s %8s %8s %8s %9s %7s %7s %9s %5s %9s\n", $1, $2, $3, $4, $5, $6, $9, $10, $11, $12, $13, $15 }' "$RESULTS"
+
+    # Ratios X/REF per workload for every server other than the reference.
+    local ratios
+    ratios=$(awk -F'\t' -v ref="$REF_SERVER" '
+        function r(a, b) { return (b + 0 > 0 && a != "NA" && b != "NA") ? sprintf("%.2f", a / b) : "NA" }
+        { key = $1 SUBSEP $2; q[key] = $3; avg[key] = $4; p99[key] = $6; cpu[key] = $12; cap[key] = $15; order[++n] = $1 "\t" $2 }
+        END {
+            for (i = 1; i <= n; i++) {
+                split(order[i], f, "\t"); w = f[1]; s = f[2]
+                if (s == ref || !((w SUBSEP ref) in q)) continue
+                k = w SUBSEP s; b = w SUBSEP ref
+                printf "%-10s %-12s %8s %9s %9s %8s %8s\n", w, s "/" ref, r(q[k], q[b]), r(cpu[k], cpu[b]), r(cap[k], cap[b]), r(avg[k], avg[b]), r(p99[k], p99[b])
+            }
+        }' "$RESULTS")
+    if [[ -n $ratios ]]; then
+        printf '\n'
+        header=$(printf '%-10s %-12s %8s %9s %9s %8s %8s' workload ratio QPS us/query QPS@1cpu avg_lat p99_lat)
+        printf '%s\n' "$header"
+        printf '%s\n' "${header//?/-}"
+        printf '%s\n' "$ratios"
+    fi
+
+    # A server below ~90% CPU was not saturated: its QPS is bounded by dnsperf.
+    awk -F'\t' '
+        $13 + 0 < 90 { note = note sprintf("note: %s/%s used %s%% of CPU %s while CPU %s (dnsperf) was %s%% busy: the server was not saturated,\n      so its QPS and latency reflect the load generator; compare us/query and QPS@1cpu.\n", $1, $2, $13, scpu, ccpu, $17) }
+        END { if (note != "") printf "\n%s", note }' scpu="$SERVER_CPU" ccpu="$CLIENT_CPU" "$RESULTS"
+
+    if [[ -n $OUT ]]; then
+        {
+            printf 'workload\tserver\tqps\tavg_lat_us\tp50_us\tp99_us\tp999_us\tsent\tanswered\tlost\tserver_cpu_s\tcpu_us_per_query\tserver_cpu_pct\trun_time_s\tqps_at_1cpu\tserver_cpu_busy_pct\tclient_cpu_busy_pct\tother_cpu_pct\n'
+            cat "$RESULTS"
+        } >"$OUT"
+        log "TSV summary written to $OUT"
+    fi
+}
+
+# ---- main -------------------------------------------------------------------------
+main() {
+    [[ -f $ZONE_FILE ]] || die "zone file $ZONE_FILE not found"
+    [[ $(nproc) -ge 2 ]] || warn "fewer than 2 CPUs: server and dnsperf will share a core"
+    local w s
+    for w in $WORKLOADS; do
+        declare -F "workload_$w" >/dev/null || die "unknown workload '$w' (no workload_$w function)"
+    done
+    for s in $SERVERS; do
+        declare -F "server_${s}_start" >/dev/null || die "unknown server '$s' (no server_${s}_start function)"
+    done
+    ensure_deps
+    build_aya
+    make_workdir
+    log "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg) (other busy processes skew the figures)"
+
+    for s in $SERVERS; do
+        start_server "$s"
+        for w in $WORKLOADS; do
+            check_answers "$w"
+            measure "$w"
+        done
+        stop_server
+    done
+    report
+}
+
+main "$@"
