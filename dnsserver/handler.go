@@ -187,7 +187,7 @@ func (s *Server) answer(v *view, req []byte, q, r *dns.Msg, tr transport, src ne
 	}
 	switch qs.Qtype {
 	case dns.TypeAXFR, dns.TypeIXFR:
-		z, x := s.transfer(v, r, qs, tr, src)
+		z, x := s.transfer(v, r, q, tr, src)
 		return z, x, limit
 	}
 	res := v.zones.resolve(qs.Name, qs.Qtype)
@@ -200,8 +200,11 @@ func (s *Server) answer(v *view, req []byte, q, r *dns.Msg, tr transport, src ne
 // transfer decides an AXFR or IXFR (RFC 5936, RFC 1995): refused unless the
 // client is allowed; over UDP an IXFR gets the SOA alone (RFC 1995 §2) and an
 // AXFR a FORMERR; over TCP the zone is returned for the caller to stream.
-// An IXFR is always answered with the whole zone (RFC 1995 §4 allows it).
-func (s *Server) transfer(v *view, r *dns.Msg, qs dns.Question, tr transport, src netip.Addr) (zone, xfr *Zone) {
+// We keep no history, so an IXFR from a client behind our serial is answered
+// with the whole zone (RFC 1995 §4), and one that is current with our SOA
+// alone (RFC 1995 §2), over either transport.
+func (s *Server) transfer(v *view, r *dns.Msg, q *dns.Msg, tr transport, src netip.Addr) (zone, xfr *Zone) {
+	qs := q.Question[0]
 	if !v.opts.transferAllowed(src) {
 		r.Rcode = dns.RcodeRefused
 		return nil, nil
@@ -216,11 +219,22 @@ func (s *Server) transfer(v *view, r *dns.Msg, qs dns.Question, tr transport, sr
 		return z, nil
 	}
 	r.Authoritative = true
-	if tr == udp {
+	if tr == udp || qs.Qtype == dns.TypeIXFR && ixfrCurrent(q, z) {
 		r.Answer = []dns.RR{z.SOA}
 		return z, nil
 	}
 	return z, z
+}
+
+// ixfrCurrent reports whether the SOA an IXFR query carries in its authority
+// section has our serial or a later one (RFC 1982 serial arithmetic).
+func ixfrCurrent(q *dns.Msg, z *Zone) bool {
+	for _, rr := range q.Ns {
+		if soa, ok := rr.(*dns.SOA); ok {
+			return int32(soa.Serial-z.SOA.Serial) >= 0
+		}
+	}
+	return false
 }
 
 // readEDNS checks the OPT record of a query (RFC 6891) and its options.

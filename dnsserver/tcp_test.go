@@ -55,18 +55,34 @@ func TestAXFR(t *testing.T) {
 func TestIXFROverTCP(t *testing.T) {
 	s, addr := testServer(t, testConfig(), testZones)
 	z := s.Zones().Zone("gslb.example.com.")
-	m := new(dns.Msg)
-	m.SetIxfr(z.Origin, z.Serial()-1, "ns1.gslb.example.com.", "hostmaster.gslb.example.com.")
-	c := &dns.Client{Net: "tcp", Timeout: 2 * time.Second}
-	r, _, err := c.Exchange(m, addr)
-	if err != nil {
-		t.Fatal(err)
+	full := rrStrings(append(slices.Clone(z.records), z.SOA))
+	soaOnly := rrStrings([]dns.RR{z.SOA})
+	tests := []struct {
+		name   string
+		serial uint32
+		want   []string
+	}{
+		{"client behind: the whole zone (RFC 1995 §4)", z.Serial() - 1, full},
+		{"client behind across the wrap (RFC 1982)", z.Serial() + 1<<31 + 1, full},
+		{"client current: our SOA alone (RFC 1995 §2)", z.Serial(), soaOnly},
+		{"client ahead: our SOA alone", z.Serial() + 5, soaOnly},
 	}
-	if !r.Authoritative || r.Rcode != dns.RcodeSuccess {
-		t.Errorf("AA %v rcode %s, want AA and NOERROR", r.Authoritative, rcodeName(r.Rcode))
-	}
-	if got, want := rrStrings(r.Answer), rrStrings(append(slices.Clone(z.records), z.SOA)); !slices.Equal(got, want) {
-		t.Errorf("answer:\n got %q\nwant %q", got, want)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := new(dns.Msg)
+			m.SetIxfr(z.Origin, tc.serial, "ns1.gslb.example.com.", "hostmaster.gslb.example.com.")
+			c := &dns.Client{Net: "tcp", Timeout: 2 * time.Second}
+			r, _, err := c.Exchange(m, addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !r.Authoritative || r.Rcode != dns.RcodeSuccess {
+				t.Errorf("AA %v rcode %s, want AA and NOERROR", r.Authoritative, rcodeName(r.Rcode))
+			}
+			if got := rrStrings(r.Answer); !slices.Equal(got, tc.want) {
+				t.Errorf("answer:\n got %q\nwant %q", got, tc.want)
+			}
+		})
 	}
 }
 
