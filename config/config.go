@@ -8,8 +8,9 @@ import (
 )
 
 // Config is the whole validated configuration of one AYA node. Load and
-// Parse return it with defaults applied, dns.zones_dir resolved and
-// dns.transfer.allow parsed; it is not modified afterwards.
+// Parse return it with defaults applied, dns.zones_dir, geo.database and
+// geo.overrides resolved, addresses and prefixes parsed, and country and
+// continent codes in upper case; it is not modified afterwards.
 //
 // The mapstructure tags name each field's key; a test keeps them in step
 // with the key table that Load actually uses.
@@ -22,6 +23,17 @@ type Config struct {
 	DNS   DNSConfig   `mapstructure:"dns"`
 	Admin AdminConfig `mapstructure:"admin"`
 	Log   LogConfig   `mapstructure:"log"`
+	Geo   GeoConfig   `mapstructure:"geo"`
+	ECS   ECSConfig   `mapstructure:"ecs"`
+
+	// Regions lists the places that serve traffic (regions), in file order,
+	// which breaks ties. Names are unique. File only.
+	Regions []RegionConfig `mapstructure:"regions"`
+
+	// Pools lists the named sets of regions that zone files bind GSLB names
+	// to (pools), in file order. Names are unique; every region a pool
+	// refers to is in Regions. File only.
+	Pools []PoolConfig `mapstructure:"pools"`
 }
 
 // NodeConfig identifies this node.
@@ -99,6 +111,172 @@ type LogConfig struct {
 	// Format is text or json (log.format), default text; Load stores it
 	// lower-case.
 	Format string `mapstructure:"format"`
+}
+
+// GeoConfig says where client locations come from (the geo section). The
+// paths are resolved like DNS.ZonesDir; config does not open them.
+type GeoConfig struct {
+	// Database is a MaxMind City or Country .mmdb file, or a small source
+	// file (.yaml, .yml or .csv) compiled in memory at start (geo.database).
+	// "" (the default): no database.
+	Database string `mapstructure:"database"`
+
+	// Overrides is an optional YAML file of CIDR → location or region
+	// overrides (geo.overrides); "" (the default) means none.
+	Overrides string `mapstructure:"overrides"`
+}
+
+// ECSConfig configures the EDNS Client Subnet option, RFC 7871 (the ecs
+// section).
+type ECSConfig struct {
+	// MaxPrefixV4 truncates IPv4 ECS source prefixes to at most this many
+	// bits (ecs.max_prefix_v4), 0-32, default 24.
+	MaxPrefixV4 int `mapstructure:"max_prefix_v4"`
+
+	// MaxPrefixV6 is the same for IPv6 (ecs.max_prefix_v6), 0-128, default 56.
+	MaxPrefixV6 int `mapstructure:"max_prefix_v6"`
+
+	// TrustedResolvers lists, as written, the resolvers whose ECS option is
+	// used, as CIDR prefixes or bare IP addresses (ecs.trusted_resolvers).
+	// Empty (the default) uses ECS from everyone; otherwise the ECS option
+	// of any other client is ignored and its source address used.
+	TrustedResolvers []string `mapstructure:"trusted_resolvers"`
+
+	// TrustedPrefixes is TrustedResolvers parsed, in the same order; a bare
+	// address is a /32 or /128 prefix.
+	TrustedPrefixes []netip.Prefix `mapstructure:"-"`
+}
+
+// RegionConfig is one item of regions: a place that serves traffic.
+type RegionConfig struct {
+	// Name is lower-case letters, digits and "-"; unique (name).
+	Name string `mapstructure:"name"`
+
+	// Latitude, -90 to 90, and Longitude, -180 to 180, in degrees, place the
+	// region for distance ranking (latitude, longitude). Required.
+	Latitude  float64 `mapstructure:"latitude"`
+	Longitude float64 `mapstructure:"longitude"`
+
+	// Country is the ISO 3166-1 alpha-2 code, stored upper-case (country).
+	// Required.
+	Country string `mapstructure:"country"`
+
+	// Continent is AF, AN, AS, EU, NA, OC or SA, stored upper-case
+	// (continent). Required.
+	Continent string `mapstructure:"continent"`
+}
+
+// PoolConfig is one item of pools: a named set of regions that answers the
+// GSLB names bound to it.
+type PoolConfig struct {
+	// Name is lower-case letters, digits and "-"; unique (name). Zone files
+	// refer to the pool by it.
+	Name string `mapstructure:"name"`
+
+	// TTL of the answers in seconds (ttl), 0-86400, default 30.
+	TTL uint32 `mapstructure:"ttl"`
+
+	// Answers is how many addresses an answer carries (answers), at least
+	// 1, default 1.
+	Answers int `mapstructure:"answers"`
+
+	// Fallback is what the pool answers when no region is eligible
+	// (fallback): "fail_open" (the default), "fallback_addresses" or
+	// "servfail"; stored lower-case.
+	Fallback string `mapstructure:"fallback"`
+
+	// FallbackAddresses are the addresses answered by the
+	// "fallback_addresses" fallback (fallback_addresses), as written;
+	// required with it, and checked even when another fallback is chosen.
+	FallbackAddresses []string `mapstructure:"fallback_addresses"`
+
+	// FallbackAddrs is FallbackAddresses parsed, in the same order.
+	FallbackAddrs []netip.Addr `mapstructure:"-"`
+
+	// CountryMap sends clients of an ISO 3166-1 country (upper-case keys)
+	// to a member region, ahead of distance (country_map); nil when empty.
+	CountryMap map[string]string `mapstructure:"country_map"`
+
+	// ContinentMap does the same by continent (continent_map); nil when
+	// empty. CountryMap wins over it.
+	ContinentMap map[string]string `mapstructure:"continent_map"`
+
+	// Fences restrict clients to some of the member regions, for data
+	// residency (fences).
+	Fences []FenceConfig `mapstructure:"fences"`
+
+	// Members are the pool's regions, in file order, which breaks ties
+	// (members). At least one; each region at most once.
+	Members []MemberConfig `mapstructure:"members"`
+}
+
+// FenceConfig is one item of a pool's fences: clients in Countries or on
+// Continents are answered from Regions only.
+type FenceConfig struct {
+	// Name identifies the fence in explanations (name): lower-case
+	// letters, digits and "-", unique within the pool.
+	Name string `mapstructure:"name"`
+
+	// Countries and Continents select the clients, as upper-case codes
+	// (countries, continents); at least one code in all.
+	Countries  []string `mapstructure:"countries"`
+	Continents []string `mapstructure:"continents"`
+
+	// Regions are the member regions those clients may get (regions); at
+	// least one.
+	Regions []string `mapstructure:"regions"`
+}
+
+// MemberConfig is one item of a pool's members: a region's part in it.
+type MemberConfig struct {
+	// Region names an item of Config.Regions (region).
+	Region string `mapstructure:"region"`
+
+	// BiasKm is added to the region's distance when ranking (bias_km),
+	// -20000 to 20000, default 0: positive makes it look farther.
+	BiasKm float64 `mapstructure:"bias_km"`
+
+	// Endpoints are the region's servers in this pool (endpoints); at
+	// least one.
+	Endpoints []EndpointConfig `mapstructure:"endpoints"`
+}
+
+// EndpointConfig is one server of a member region.
+type EndpointConfig struct {
+	// Name is lower-case letters, digits and "-", unique within the member
+	// (name).
+	Name string `mapstructure:"name"`
+
+	// Addresses are the server's IPv4 and IPv6 addresses as written
+	// (addresses); at least one, none unspecified or multicast.
+	Addresses []string `mapstructure:"addresses"`
+
+	// Addrs is Addresses parsed, in the same order.
+	Addrs []netip.Addr `mapstructure:"-"`
+
+	// Weight is the endpoint's share of the picks within its region
+	// (weight), at least 1, default 1.
+	Weight int `mapstructure:"weight"`
+}
+
+// Region returns the region called name.
+func (c *Config) Region(name string) (RegionConfig, bool) {
+	for _, r := range c.Regions {
+		if r.Name == name {
+			return r, true
+		}
+	}
+	return RegionConfig{}, false
+}
+
+// Pool returns the pool called name.
+func (c *Config) Pool(name string) (PoolConfig, bool) {
+	for _, p := range c.Pools {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return PoolConfig{}, false
 }
 
 // SlogLevel returns the slog.Level for Log.Level; anything unrecognised

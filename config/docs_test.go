@@ -10,7 +10,8 @@ import (
 
 // TestDocs keeps docs/configuration.md true to the code (as CoreDNS's
 // readme_test does): every key has a table row naming its environment
-// variable, flag and default, and every YAML example in it loads.
+// variable, flag and default (or saying it is file only), every field of
+// the regions and pools items has a row, and every YAML example loads.
 func TestDocs(t *testing.T) {
 	clearEnv(t)
 	data, err := os.ReadFile("../docs/configuration.md")
@@ -19,10 +20,19 @@ func TestDocs(t *testing.T) {
 	}
 	doc := string(data)
 
+	rowOf := func(name string) string {
+		return regexp.MustCompile("(?m)^\\| `" + regexp.QuoteMeta(name) + "` \\|.*$").FindString(doc)
+	}
 	for _, k := range keys() {
-		row := regexp.MustCompile("(?m)^\\| `" + regexp.QuoteMeta(k.name) + "` \\|.*$").FindString(doc)
+		row := rowOf(k.name)
 		if row == "" {
 			t.Errorf("docs: no table row for %s", k.name)
+			continue
+		}
+		if k.fileOnly {
+			if !strings.Contains(row, "file only") {
+				t.Errorf("docs: row for %s does not say it is file only: %s", k.name, row)
+			}
 			continue
 		}
 		if !strings.Contains(row, "`"+envName(k.name)+"`") {
@@ -42,6 +52,25 @@ func TestDocs(t *testing.T) {
 		}
 		if k.flag != "" && !strings.Contains(row, "`--"+k.flag+"`") {
 			t.Errorf("docs: row for %s does not name --%s: %s", k.name, k.flag, row)
+		}
+	}
+
+	// Every field of the items of regions and pools has a row too.
+	items := []struct {
+		prefix string
+		fields []string
+	}{
+		{"regions[].", regionFields},
+		{"pools[].", poolFields},
+		{"pools[].fences[].", fenceFields},
+		{"pools[].members[].", memberFields},
+		{"pools[].members[].endpoints[].", endpointFields},
+	}
+	for _, it := range items {
+		for _, f := range it.fields {
+			if rowOf(it.prefix+f) == "" {
+				t.Errorf("docs: no table row for %s%s", it.prefix, f)
+			}
 		}
 	}
 

@@ -29,6 +29,17 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte("a: &a [*a]\n"))
 	f.Add([]byte("node: {id: &x n}\ndns: {listen: *x, zones_dir: *x, tcp: {<<: {idle_timeout: 1s}}}\n"))
+	// Pools with every kind of setting, in flow style so that mutations
+	// stay valid YAML more often.
+	f.Add([]byte("node: {id: n}\ndns: {listen: [127.0.0.1:53], zones_dir: z}\n" +
+		"geo: {database: g.yaml, overrides: o.yaml}\necs: {max_prefix_v4: 20, trusted_resolvers: [10.0.0.0/8]}\n" +
+		"regions: [{name: a, latitude: 1, longitude: 2, country: us, continent: na}, " +
+		"{name: b, latitude: -1.5, longitude: 179, country: IE, continent: EU}]\n" +
+		"pools: [{name: p, ttl: 60, answers: 2, fallback: fallback_addresses, fallback_addresses: [192.0.2.9], " +
+		"country_map: {GB: b}, continent_map: {oc: a}, fences: [{name: f, countries: [ch], continents: [EU], regions: [b]}], " +
+		"members: [{region: a, bias_km: -10, endpoints: [{name: e, addresses: [192.0.2.1, \"2001:db8::1\"], weight: 3}]}, " +
+		"{region: b, endpoints: &e [{name: e, addresses: \"198.51.100.1, 2001:db8::2\"}]}]}, " +
+		"{name: q, members: [{region: b, endpoints: *e}]}]\n"))
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse("fuzz.yaml", data, nil)
@@ -93,6 +104,95 @@ func checkConfig(t *testing.T, c *Config) {
 	for _, p := range c.DNS.Transfer.AllowPrefixes {
 		if !p.IsValid() {
 			t.Fatalf("invalid prefix in %+v", c.DNS.Transfer)
+		}
+	}
+	checkSteering(t, c)
+}
+
+// checkSteering asserts what Parse guarantees of geo, ecs, regions and
+// pools.
+func checkSteering(t *testing.T, c *Config) {
+	t.Helper()
+	if c.ECS.MaxPrefixV4 < 0 || c.ECS.MaxPrefixV4 > 32 || c.ECS.MaxPrefixV6 < 0 || c.ECS.MaxPrefixV6 > 128 ||
+		len(c.ECS.TrustedPrefixes) != len(c.ECS.TrustedResolvers) {
+		t.Fatalf("ecs %+v", c.ECS)
+	}
+	code := func(s string, f func(string) (string, string)) bool { u, msg := f(s); return msg == "" && u == s }
+	regions := make(map[string]bool)
+	for _, r := range c.Regions {
+		if regions[r.Name] || !isName(r.Name) || r.Name == "" ||
+			!(r.Latitude >= -90 && r.Latitude <= 90) || !(r.Longitude >= -180 && r.Longitude <= 180) ||
+			!code(r.Country, countryCode) || !code(r.Continent, continentCode) {
+			t.Fatalf("bad or duplicate region %+v", r)
+		}
+		regions[r.Name] = true
+	}
+	pools := make(map[string]bool)
+	for _, p := range c.Pools {
+		if pools[p.Name] || !isName(p.Name) || p.Name == "" || p.TTL > maxTTL || p.Answers < 1 ||
+			len(p.FallbackAddrs) != len(p.FallbackAddresses) || len(p.Members) == 0 {
+			t.Fatalf("bad or duplicate pool %+v", p)
+		}
+		pools[p.Name] = true
+		if _, ok := c.Pool(p.Name); !ok {
+			t.Fatalf("Pool(%q) not found", p.Name)
+		}
+		switch p.Fallback {
+		case "fail_open", "servfail":
+		case "fallback_addresses":
+			if len(p.FallbackAddrs) == 0 {
+				t.Fatalf("pool %s: fallback_addresses without addresses", p.Name)
+			}
+		default:
+			t.Fatalf("pool %s: fallback %q", p.Name, p.Fallback)
+		}
+		members := make(map[string]bool)
+		for _, m := range p.Members {
+			if members[m.Region] || !regions[m.Region] || !(m.BiasKm >= -maxBiasKm && m.BiasKm <= maxBiasKm) ||
+				len(m.Endpoints) == 0 {
+				t.Fatalf("pool %s: bad member %+v", p.Name, m)
+			}
+			members[m.Region] = true
+			for _, e := range m.Endpoints {
+				if !isName(e.Name) || e.Name == "" || e.Weight < 1 || len(e.Addrs) == 0 || len(e.Addrs) != len(e.Addresses) {
+					t.Fatalf("pool %s: bad endpoint %+v", p.Name, e)
+				}
+				for _, a := range e.Addrs {
+					if _, msg := parseAnswerAddr(a.String()); msg != "" {
+						t.Fatalf("pool %s: endpoint %s: %s", p.Name, e.Name, msg)
+					}
+				}
+			}
+		}
+		for cc, r := range p.CountryMap {
+			if !code(cc, countryCode) || !members[r] {
+				t.Fatalf("pool %s: country_map %s: %s", p.Name, cc, r)
+			}
+		}
+		for ct, r := range p.ContinentMap {
+			if !code(ct, continentCode) || !members[r] {
+				t.Fatalf("pool %s: continent_map %s: %s", p.Name, ct, r)
+			}
+		}
+		for _, f := range p.Fences {
+			if f.Name == "" || len(f.Countries)+len(f.Continents) == 0 || len(f.Regions) == 0 {
+				t.Fatalf("pool %s: bad fence %+v", p.Name, f)
+			}
+			for _, cc := range f.Countries {
+				if !code(cc, countryCode) {
+					t.Fatalf("pool %s: fence %s: country %q", p.Name, f.Name, cc)
+				}
+			}
+			for _, ct := range f.Continents {
+				if !code(ct, continentCode) {
+					t.Fatalf("pool %s: fence %s: continent %q", p.Name, f.Name, ct)
+				}
+			}
+			for _, r := range f.Regions {
+				if !members[r] {
+					t.Fatalf("pool %s: fence %s: region %q is not a member", p.Name, f.Name, r)
+				}
+			}
 		}
 	}
 }

@@ -16,14 +16,20 @@ type key struct {
 	def  any    // default; the zero value for required keys
 	// min and max bound an int key, inclusive.
 	min, max int
+	// fileOnly marks a list of structured items (regions, pools): it has
+	// no variable and no flag, bypasses viper, and is decoded from its YAML
+	// nodes (see steering.go) so that every item keeps its line.
+	fileOnly bool
 	// field returns a pointer to the Config field: *string, *int,
-	// *time.Duration or *[]string. The pointer type chooses the decoding.
+	// *time.Duration or *[]string, or for a fileOnly key *[]RegionConfig or
+	// *[]PoolConfig. The pointer type chooses the decoding.
 	field func(c *Config) any
 }
 
 // keys returns the key table in file order. Every key can be set in the
-// file, by its environment variable (envName) and, if it has one, its flag.
-// It is a function, not a package variable, so nothing can change it.
+// file; every key but the fileOnly ones also by its environment variable
+// (envName) and, if it has one, its flag. It is a function, not a package
+// variable, so nothing can change it.
 func keys() []key {
 	return []key{
 		{name: "node.id", flag: "node-id", def: "",
@@ -50,6 +56,21 @@ func keys() []key {
 			field: func(c *Config) any { return &c.Log.Level }},
 		{name: "log.format", def: "text",
 			field: func(c *Config) any { return &c.Log.Format }},
+		{name: "geo.database", flag: "geo-database", def: "",
+			field: func(c *Config) any { return &c.Geo.Database }},
+		{name: "geo.overrides", def: "",
+			field: func(c *Config) any { return &c.Geo.Overrides }},
+		{name: "ecs.max_prefix_v4", def: 24, min: 0, max: 32,
+			field: func(c *Config) any { return &c.ECS.MaxPrefixV4 }},
+		{name: "ecs.max_prefix_v6", def: 56, min: 0, max: 128,
+			field: func(c *Config) any { return &c.ECS.MaxPrefixV6 }},
+		{name: "ecs.trusted_resolvers", def: []string{},
+			field: func(c *Config) any { return &c.ECS.TrustedResolvers }},
+		// regions before pools: pools are checked against the regions.
+		{name: "regions", fileOnly: true,
+			field: func(c *Config) any { return &c.Regions }},
+		{name: "pools", fileOnly: true,
+			field: func(c *Config) any { return &c.Pools }},
 	}
 }
 
@@ -67,6 +88,7 @@ func envName(key string) string {
 //	--admin-listen  admin.listen (--admin-listen= disables the admin server)
 //	--log-level     log.level
 //	--node-id       node.id
+//	--geo-database  geo.database (--geo-database= turns the database off)
 //
 // The flags have no defaults of their own: only a flag the user actually
 // set overrides anything. Pass the same FlagSet to Load or Parse. Calling
@@ -77,4 +99,5 @@ func AddFlags(fs *pflag.FlagSet) {
 	fs.String("admin-listen", "", `admin HTTP listen address host:port; "" disables it (admin.listen)`)
 	fs.String("log-level", "", "log level: debug, info, warn or error (log.level)")
 	fs.String("node-id", "", "name of this node (node.id)")
+	fs.String("geo-database", "", `geo database: a MaxMind .mmdb, or a .yaml/.yml/.csv source compiled at start; "" for none (geo.database)`)
 }

@@ -72,6 +72,9 @@ func Parse(name string, data []byte, fs *pflag.FlagSet) (*Config, error) {
 	}
 	for i := range p.keys {
 		k := &p.keys[i]
+		if k.fileOnly {
+			continue
+		}
 		v.SetDefault(k.name, k.def)
 		if err := v.BindEnv(k.name, envName(k.name)); err != nil {
 			return nil, fmt.Errorf("bind %s: %w", envName(k.name), err)
@@ -85,13 +88,20 @@ func Parse(name string, data []byte, fs *pflag.FlagSet) (*Config, error) {
 
 	c := &Config{File: name}
 	for i := range p.keys {
-		p.decode(&p.keys[i], v.Get(p.keys[i].name), c)
+		k := &p.keys[i]
+		var raw any
+		if !k.fileOnly {
+			raw = v.Get(k.name)
+		}
+		p.decode(k, raw, c)
 	}
 	p.validate(c)
 	if len(p.errs) > 0 {
 		return nil, p.joined()
 	}
-	p.resolveZonesDir(c)
+	p.resolvePath("dns.zones_dir", &c.DNS.ZonesDir)
+	p.resolvePath("geo.database", &c.Geo.Database)
+	p.resolvePath("geo.overrides", &c.Geo.Overrides)
 	return c, nil
 }
 
@@ -103,6 +113,14 @@ type parser struct {
 	leaves map[string]*leaf // keys present in the file
 	bad    map[string]bool  // keys already reported as undecodable
 	errs   []error
+
+	// regionNames are the names of the regions in the file, valid or not,
+	// for the references from pools; regionsKnown is false when regions
+	// could not be read, and references to it are not checked.
+	regionNames  []string
+	regionsKnown bool
+	values       int    // nodes of regions and pools visited, see count
+	top          topKey // the one being decoded
 }
 
 // joined returns the recorded errors as one error, those with a line in
@@ -146,6 +164,9 @@ func (p *parser) key(name string) *key {
 // ("AYA_DNS_LISTEN"), else the file (lf != nil, possibly a null value that
 // falls back to the default), else the default (both zero).
 func (p *parser) source(k *key) (origin string, lf *leaf) {
+	if k.fileOnly {
+		return "", p.leaves[k.name]
+	}
 	if f := p.flag(k); f != nil && f.Changed {
 		return "flag --" + k.flag, nil
 	}
@@ -176,10 +197,18 @@ func (p *parser) errorf(name string, item int, format string, args ...any) {
 	p.errs = append(p.errs, e)
 }
 
-// decode converts raw, the merged value viper found for k, into k's field.
-// A value of the wrong type is reported and marks k bad, so validate skips
-// it.
+// decode converts raw, the merged value viper found for k, into k's field;
+// a fileOnly key is decoded from its YAML nodes instead. A value of the
+// wrong type is reported and marks k bad, so validate skips it.
 func (p *parser) decode(k *key, raw any, c *Config) {
+	switch k.field(c).(type) {
+	case *[]RegionConfig:
+		p.decodeRegions(c)
+		return
+	case *[]PoolConfig:
+		p.decodePools(c)
+		return
+	}
 	if raw == nil {
 		raw = k.def
 	}
@@ -321,14 +350,18 @@ func describe(v any) string {
 	}
 }
 
-// resolveZonesDir makes a relative dns.zones_dir from the file relative to
-// the file's directory; one from a flag, the environment or the embedded
-// default (whose name has no directory) stays relative to the working
-// directory. The result is cleaned.
-func (p *parser) resolveZonesDir(c *Config) {
-	dir := c.DNS.ZonesDir
-	if origin, lf := p.source(p.key("dns.zones_dir")); origin == "" && lf != nil && !filepath.IsAbs(dir) {
+// resolvePath resolves *path, the value of the path key name: a relative
+// path from the file is made relative to the file's directory; one from a
+// flag, the environment or the embedded default (whose name has no
+// directory) stays relative to the working directory. The result is
+// cleaned; "" stays "" (the optional geo files are then off).
+func (p *parser) resolvePath(name string, path *string) {
+	if *path == "" {
+		return
+	}
+	dir := *path
+	if origin, lf := p.source(p.key(name)); origin == "" && lf != nil && !filepath.IsAbs(dir) {
 		dir = filepath.Join(filepath.Dir(p.name), dir)
 	}
-	c.DNS.ZonesDir = filepath.Clean(dir)
+	*path = filepath.Clean(dir)
 }

@@ -22,9 +22,38 @@ var update = flag.Bool("update", false, "update golden files")
 // the caller's environment; an empty variable counts as unset.
 func clearEnv(tb testing.TB) {
 	tb.Helper()
-	for _, k := range keys() {
-		tb.Setenv(envName(k.name), "")
+	for _, name := range envNames() {
+		tb.Setenv(name, "")
 	}
+}
+
+// envNames lists the variables of the key table, in its order.
+func envNames() []string {
+	var names []string
+	for _, k := range keys() {
+		if !k.fileOnly {
+			names = append(names, envName(k.name))
+		}
+	}
+	return names
+}
+
+// addrs parses IP addresses, for expected values.
+func addrs(ss ...string) []netip.Addr {
+	var out []netip.Addr
+	for _, s := range ss {
+		out = append(out, netip.MustParseAddr(s))
+	}
+	return out
+}
+
+// prefixes parses CIDR prefixes, for expected values.
+func prefixes(ss ...string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range ss {
+		out = append(out, netip.MustParsePrefix(s))
+	}
+	return out
 }
 
 // flags returns a FlagSet with AddFlags registered and args parsed.
@@ -55,6 +84,27 @@ func TestLoadDefault(t *testing.T) {
 		},
 		Admin: AdminConfig{Listen: "127.0.0.1:9053"},
 		Log:   LogConfig{Level: "info", Format: "text"},
+		Geo:   GeoConfig{Database: "zones/geo/demo.yaml"},
+		ECS:   ECSConfig{MaxPrefixV4: 24, MaxPrefixV6: 56},
+		Regions: []RegionConfig{
+			{Name: "us-east", Latitude: 39.04, Longitude: -77.49, Country: "US", Continent: "NA"},
+			{Name: "eu-west", Latitude: 53.35, Longitude: -6.26, Country: "IE", Continent: "EU"},
+			{Name: "ap-southeast", Latitude: 1.29, Longitude: 103.85, Country: "SG", Continent: "AS"},
+		},
+		Pools: []PoolConfig{{
+			Name:     "web",
+			TTL:      30,
+			Answers:  1,
+			Fallback: "fail_open",
+			Members: []MemberConfig{
+				{Region: "us-east", Endpoints: []EndpointConfig{{Name: "use1",
+					Addresses: []string{"192.0.2.10", "2001:db8:1::10"}, Addrs: addrs("192.0.2.10", "2001:db8:1::10"), Weight: 1}}},
+				{Region: "eu-west", Endpoints: []EndpointConfig{{Name: "euw1",
+					Addresses: []string{"198.51.100.10", "2001:db8:2::10"}, Addrs: addrs("198.51.100.10", "2001:db8:2::10"), Weight: 1}}},
+				{Region: "ap-southeast", Endpoints: []EndpointConfig{{Name: "apse1",
+					Addresses: []string{"203.0.113.10", "2001:db8:3::10"}, Addrs: addrs("203.0.113.10", "2001:db8:3::10"), Weight: 1}}},
+			},
+		}},
 	}
 	for _, fs := range []*pflag.FlagSet{nil, flags(t)} {
 		c, err := Load("", fs)
@@ -94,6 +144,39 @@ func TestLoadFiles(t *testing.T) {
 			},
 			Admin: AdminConfig{Listen: "127.0.0.1:9054"},
 			Log:   LogConfig{Level: "debug", Format: "json"},
+			Geo:   GeoConfig{Database: "testdata/geo/GeoLite2-City.mmdb", Overrides: "/etc/aya/geo-overrides.yaml"},
+			ECS: ECSConfig{
+				MaxPrefixV4:      20,
+				MaxPrefixV6:      48,
+				TrustedResolvers: []string{"192.0.2.53", "2001:db8:53::/48"},
+				TrustedPrefixes:  prefixes("192.0.2.53/32", "2001:db8:53::/48"),
+			},
+			Regions: []RegionConfig{
+				{Name: "us-east", Latitude: 39.04, Longitude: -77.49, Country: "US", Continent: "NA"},
+				{Name: "eu-west", Latitude: 53.35, Longitude: -6.26, Country: "IE", Continent: "EU"},
+			},
+			Pools: []PoolConfig{{
+				Name:              "web",
+				TTL:               60,
+				Answers:           2,
+				Fallback:          "fallback_addresses",
+				FallbackAddresses: []string{"192.0.2.99", "2001:db8::99"},
+				FallbackAddrs:     addrs("192.0.2.99", "2001:db8::99"),
+				CountryMap:        map[string]string{"GB": "eu-west"},
+				ContinentMap:      map[string]string{"SA": "us-east"},
+				Fences: []FenceConfig{{Name: "eu-residency", Countries: []string{"CH"}, Continents: []string{"EU"},
+					Regions: []string{"eu-west"}}},
+				Members: []MemberConfig{
+					{Region: "us-east", BiasKm: -150.5, Endpoints: []EndpointConfig{
+						{Name: "use1-a", Addresses: []string{"192.0.2.10", "2001:db8:1::10"},
+							Addrs: addrs("192.0.2.10", "2001:db8:1::10"), Weight: 3},
+						{Name: "use1-b", Addresses: []string{"192.0.2.11"}, Addrs: addrs("192.0.2.11"), Weight: 1},
+					}},
+					{Region: "eu-west", Endpoints: []EndpointConfig{
+						{Name: "euw1-a", Addresses: []string{"198.51.100.10"}, Addrs: addrs("198.51.100.10"), Weight: 1},
+					}},
+				},
+			}},
 		}},
 		{"testdata/minimal.yaml", &Config{
 			File: "testdata/minimal.yaml",
@@ -105,6 +188,7 @@ func TestLoadFiles(t *testing.T) {
 				TCP:        TCPConfig{IdleTimeout: 10 * time.Second, MaxConnections: 1024},
 			},
 			Log: LogConfig{Level: "info", Format: "text"},
+			ECS: ECSConfig{MaxPrefixV4: 24, MaxPrefixV6: 56},
 		}},
 	}
 	for _, tc := range tests {
@@ -150,16 +234,19 @@ func TestEnv(t *testing.T) {
 		{"AYA_ADMIN_LISTEN", "127.0.0.1:9999", func(c *Config) any { return c.Admin.Listen }, "127.0.0.1:9999"},
 		{"AYA_LOG_LEVEL", "warn", func(c *Config) any { return c.Log.Level }, "warn"},
 		{"AYA_LOG_FORMAT", "json", func(c *Config) any { return c.Log.Format }, "json"},
+		{"AYA_GEO_DATABASE", "env/City.mmdb", func(c *Config) any { return c.Geo.Database }, "env/City.mmdb"},
+		{"AYA_GEO_OVERRIDES", "/env/overrides.yaml", func(c *Config) any { return c.Geo.Overrides }, "/env/overrides.yaml"},
+		{"AYA_ECS_MAX_PREFIX_V4", "16", func(c *Config) any { return c.ECS.MaxPrefixV4 }, 16},
+		{"AYA_ECS_MAX_PREFIX_V6", "0", func(c *Config) any { return c.ECS.MaxPrefixV6 }, 0},
+		{"AYA_ECS_TRUSTED_RESOLVERS", "10.53.0.0/16,2001:db8::53",
+			func(c *Config) any { return c.ECS.TrustedPrefixes }, prefixes("10.53.0.0/16", "2001:db8::53/128")},
 	}
 
-	var covered, all []string
+	var covered []string
 	for _, tc := range tests {
 		covered = append(covered, tc.env)
 	}
-	for _, k := range keys() {
-		all = append(all, envName(k.name))
-	}
-	if !slices.Equal(covered, all) {
+	if all := envNames(); !slices.Equal(covered, all) {
 		t.Fatalf("TestEnv covers %v, want every key: %v", covered, all)
 	}
 
@@ -195,12 +282,24 @@ func TestEnvErrors(t *testing.T) {
 			`AYA_DNS_TCP_IDLE_TIMEOUT: dns.tcp.idle_timeout: must be a duration such as "10s" or "1m30s" (got "10")`},
 		{"AYA_DNS_TRANSFER_ALLOW", "10.0.0.0/8,, nope,",
 			`AYA_DNS_TRANSFER_ALLOW: dns.transfer.allow[1]: must be a CIDR prefix or an IP address (got "nope")`},
+		{"AYA_ECS_MAX_PREFIX_V4", "33", `AYA_ECS_MAX_PREFIX_V4: ecs.max_prefix_v4: must be between 0 and 32 (got 33)`},
+		{"AYA_ECS_MAX_PREFIX_V6", "/56", `AYA_ECS_MAX_PREFIX_V6: ecs.max_prefix_v6: must be an integer (got "/56")`},
+		{"AYA_ECS_TRUSTED_RESOLVERS", "10.1.2.3/8",
+			`AYA_ECS_TRUSTED_RESOLVERS: ecs.trusted_resolvers[0]: has address bits set past the prefix length (got "10.1.2.3/8"; did you mean "10.0.0.0/8"?)`},
+		// A variable named after a file-only list is not read.
+		{"AYA_POOLS", "web", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.env+"="+tc.val, func(t *testing.T) {
 			clearEnv(t)
 			t.Setenv(tc.env, tc.val)
 			_, err := Load("testdata/full.yaml", nil)
+			if tc.want == "" {
+				if err != nil {
+					t.Errorf("Load: %v", err)
+				}
+				return
+			}
 			if err == nil || err.Error() != tc.want {
 				t.Errorf("Load error:\n got  %v\n want %s", err, tc.want)
 			}
@@ -246,6 +345,8 @@ func TestPrecedence(t *testing.T) {
 			func(c *Config) any { return c.Log.Level }, "debug", "warn", "error"},
 		{"node-id", "AYA_NODE_ID", "env-1", []string{"--node-id", "flag-1"},
 			func(c *Config) any { return c.Node.ID }, "full-1", "env-1", "flag-1"},
+		{"geo-database", "AYA_GEO_DATABASE", "env/City.mmdb", []string{"--geo-database=flag/Country.mmdb"},
+			func(c *Config) any { return c.Geo.Database }, "testdata/geo/GeoLite2-City.mmdb", "env/City.mmdb", "flag/Country.mmdb"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.flag, func(t *testing.T) {
@@ -423,11 +524,63 @@ func TestZonesDir(t *testing.T) {
 	}
 }
 
+// TestGeoPaths: geo.database and geo.overrides are resolved like
+// dns.zones_dir, and "" stays "" (off).
+func TestGeoPaths(t *testing.T) {
+	file := func(geo string) []byte {
+		return []byte("node: {id: n1}\ndns: {listen: [127.0.0.1:53], zones_dir: z}\ngeo: " + geo + "\n")
+	}
+	tests := []struct {
+		name, path string
+		data       []byte // Parse(path, data) if set, else Load(path)
+		env        map[string]string
+		args       []string
+		db, ov     string
+	}{
+		{"relative to the file", "conf/aya.yaml", file("{database: geo/City.mmdb, overrides: ../ov.yaml}"), nil, nil,
+			"conf/geo/City.mmdb", "ov.yaml"},
+		{"absolute in the file", "conf/aya.yaml", file("{database: /srv/geo/City.mmdb, overrides: /srv/ov.yaml}"), nil, nil,
+			"/srv/geo/City.mmdb", "/srv/ov.yaml"},
+		{"empty is off", "conf/aya.yaml", file(`{database: "", overrides: ""}`), nil, nil, "", ""},
+		{"absent is off", "conf/aya.yaml", file("{}"), nil, nil, "", ""},
+		{"embedded default: working directory", "", nil, nil, nil, "zones/geo/demo.yaml", ""},
+		{"env: working directory", "conf/aya.yaml", file("{database: x.mmdb, overrides: y.yaml}"),
+			map[string]string{"AYA_GEO_DATABASE": "env/City.mmdb", "AYA_GEO_OVERRIDES": "env/ov.yaml"}, nil,
+			"env/City.mmdb", "env/ov.yaml"},
+		{"flag: working directory, cleaned", "conf/aya.yaml", file("{database: x.mmdb}"), nil,
+			[]string{"--geo-database=a/../b/City.mmdb"}, "b/City.mmdb", ""},
+		{"flag empty: off", "", nil, nil, []string{"--geo-database="}, "", ""},
+		{"env empty: unset, the default applies", "", nil, map[string]string{"AYA_GEO_DATABASE": ""}, nil,
+			"zones/geo/demo.yaml", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			clearEnv(t)
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			var c *Config
+			var err error
+			if tc.data != nil {
+				c, err = Parse(tc.path, tc.data, flags(t, tc.args...))
+			} else {
+				c, err = Load(tc.path, flags(t, tc.args...))
+			}
+			if err != nil {
+				t.Fatalf("load: %v", err)
+			}
+			if c.Geo.Database != tc.db || c.Geo.Overrides != tc.ov {
+				t.Errorf("Geo = %+v, want database %q, overrides %q", c.Geo, tc.db, tc.ov)
+			}
+		})
+	}
+}
+
 // TestGolden pins the full `aya check` style output for a file with many
 // problems. Refresh with go test ./config/ -run TestGolden -update.
 func TestGolden(t *testing.T) {
 	clearEnv(t)
-	for _, name := range []string{"multi_error"} {
+	for _, name := range []string{"multi_error", "steering_errors"} {
 		t.Run(name, func(t *testing.T) {
 			_, loadErr := Load(filepath.Join("testdata", name+".yaml"), nil)
 			if loadErr == nil {

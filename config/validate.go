@@ -13,8 +13,10 @@ import (
 const maxNSID = 128
 
 // validate checks the decoded values, skipping keys decode already
-// reported, and normalises log.level, log.format and dns.transfer.allow.
-// Integer ranges are checked by decode (toInt).
+// reported, and normalises log.level and log.format and parses
+// dns.transfer.allow and ecs.trusted_resolvers. Integer ranges are checked
+// by decode (toInt); regions and pools are checked as decode reads them
+// (steering.go).
 func (p *parser) validate(c *Config) {
 	check := func(name string) bool { return !p.bad[name] }
 
@@ -71,6 +73,17 @@ func (p *parser) validate(c *Config) {
 				continue
 			}
 			c.DNS.Transfer.AllowPrefixes = append(c.DNS.Transfer.AllowPrefixes, pfx)
+		}
+	}
+
+	if check("ecs.trusted_resolvers") {
+		for i, s := range c.ECS.TrustedResolvers {
+			pfx, msg := parsePrefix(s)
+			if msg != "" {
+				p.errorf("ecs.trusted_resolvers", i, "%s", msg)
+				continue
+			}
+			c.ECS.TrustedPrefixes = append(c.ECS.TrustedPrefixes, pfx)
 		}
 	}
 
@@ -149,7 +162,7 @@ func parseHostPort(s string) (hostPort, string) {
 	return hp, ""
 }
 
-// parsePrefix parses a dns.transfer.allow entry: a CIDR prefix with no bits
+// parsePrefix parses a dns.transfer.allow or ecs.trusted_resolvers entry: a CIDR prefix with no bits
 // set past its length, or a bare address (a /32 or /128).
 func parsePrefix(s string) (netip.Prefix, string) {
 	if strings.Contains(s, "/") {

@@ -26,9 +26,16 @@ var baseLines = []struct{ key, line string }{
 	{"dns.transfer.allow", "    allow: [127.0.0.1/32]"},      // line 13
 	{"", "admin:"}, // line 14
 	{"admin.listen", "  listen: 127.0.0.1:9053"}, // line 15
-	{"", "log:"},                     // line 16
-	{"log.level", "  level: info"},   // line 17
-	{"log.format", "  format: text"}, // line 18
+	{"", "log:"},                                                   // line 16
+	{"log.level", "  level: info"},                                 // line 17
+	{"log.format", "  format: text"},                               // line 18
+	{"", "geo:"},                                                   // line 19
+	{"geo.database", "  database: City.mmdb"},                      // line 20
+	{"geo.overrides", "  overrides: ov.yaml"},                      // line 21
+	{"", "ecs:"},                                                   // line 22
+	{"ecs.max_prefix_v4", "  max_prefix_v4: 24"},                   // line 23
+	{"ecs.max_prefix_v6", "  max_prefix_v6: 56"},                   // line 24
+	{"ecs.trusted_resolvers", "  trusted_resolvers: [192.0.2.53]"}, // line 25
 }
 
 // absent, as a value for with, removes the key's line.
@@ -144,6 +151,22 @@ func TestRules(t *testing.T) {
 			`t.yaml:17: log.level: must be one of debug, info, warn, error (got "LOUD")`},
 		{"log.level not a string", "log.level", `[debug]`, `t.yaml:17: log.level: must be a string (got a list)`},
 		{"log.format unknown", "log.format", `xml`, `t.yaml:18: log.format: must be one of text, json (got "xml")`},
+
+		{"geo.database not a string", "geo.database", `5`, `t.yaml:20: geo.database: must be a string (got 5)`},
+		{"geo.overrides not a string", "geo.overrides", `[a.yaml]`, `t.yaml:21: geo.overrides: must be a string (got a list)`},
+
+		{"ecs.max_prefix_v4 too long", "ecs.max_prefix_v4", `33`,
+			`t.yaml:23: ecs.max_prefix_v4: must be between 0 and 32 (got 33)`},
+		{"ecs.max_prefix_v4 negative", "ecs.max_prefix_v4", `-1`,
+			`t.yaml:23: ecs.max_prefix_v4: must be between 0 and 32 (got -1)`},
+		{"ecs.max_prefix_v4 with slash", "ecs.max_prefix_v4", `/24`,
+			`t.yaml:23: ecs.max_prefix_v4: must be an integer (got "/24")`},
+		{"ecs.max_prefix_v6 too long", "ecs.max_prefix_v6", `129`,
+			`t.yaml:24: ecs.max_prefix_v6: must be between 0 and 128 (got 129)`},
+		{"ecs.trusted_resolvers not an address", "ecs.trusted_resolvers", `[192.0.2.53, resolver.example]`,
+			`t.yaml:25: ecs.trusted_resolvers[1]: must be a CIDR prefix or an IP address (got "resolver.example")`},
+		{"ecs.trusted_resolvers host bits", "ecs.trusted_resolvers", `["2001:db8::1/32"]`,
+			`t.yaml:25: ecs.trusted_resolvers[0]: has address bits set past the prefix length (got "2001:db8::1/32"; did you mean "2001:db8::/32"?)`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -197,6 +220,17 @@ func TestValidValues(t *testing.T) {
 		{"admin other port", "admin.listen", `"[::]:9053"`, func(c *Config) any { return c.Admin.Listen }, "[::]:9053"},
 		{"level case folded", "log.level", `WARN`, func(c *Config) any { return c.Log.Level }, "warn"},
 		{"format case folded", "log.format", `JSON`, func(c *Config) any { return c.Log.Format }, "json"},
+		{"geo.database absent is off", "geo.database", absent, func(c *Config) any { return c.Geo.Database }, ""},
+		{"geo.overrides null is off", "geo.overrides", `~`, func(c *Config) any { return c.Geo.Overrides }, ""},
+		{"max_prefix_v4 edges", "ecs.max_prefix_v4", `0`, func(c *Config) any { return c.ECS.MaxPrefixV4 }, 0},
+		{"max_prefix_v4 high edge", "ecs.max_prefix_v4", `32`, func(c *Config) any { return c.ECS.MaxPrefixV4 }, 32},
+		{"max_prefix_v4 absent is default", "ecs.max_prefix_v4", absent, func(c *Config) any { return c.ECS.MaxPrefixV4 }, 24},
+		{"max_prefix_v6 high edge", "ecs.max_prefix_v6", `128`, func(c *Config) any { return c.ECS.MaxPrefixV6 }, 128},
+		{"max_prefix_v6 null is default", "ecs.max_prefix_v6", `~`, func(c *Config) any { return c.ECS.MaxPrefixV6 }, 56},
+		{"trusted_resolvers empty", "ecs.trusted_resolvers", `[]`,
+			func(c *Config) any { return c.ECS.TrustedPrefixes }, []netip.Prefix(nil)},
+		{"trusted_resolvers forms", "ecs.trusted_resolvers", `[192.0.2.53, "2001:db8::53", 10.0.0.0/8]`,
+			func(c *Config) any { return c.ECS.TrustedPrefixes }, prefixes("192.0.2.53/32", "2001:db8::53/128", "10.0.0.0/8")},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

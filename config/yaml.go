@@ -115,6 +115,9 @@ func (p *parser) walk(m *yaml.Node, prefix string, out map[string]any) {
 			if isNull(vn) {
 				continue // the default applies
 			}
+			if p.key(full).fileOnly {
+				continue // decoded from the nodes, see steering.go
+			}
 			var v any
 			if err := vn.Decode(&v); err != nil {
 				l, msg := splitYAMLError(err)
@@ -154,17 +157,26 @@ func (p *parser) kindOf(path string) string {
 // or "" if none is close: same letters in another case, or at most two
 // edits away and no more than half the length of name.
 func (p *parser) suggest(prefix, name string) string {
-	best, bestDist := "", 3
 	pre := ""
 	if prefix != "" {
 		pre = prefix + "."
 	}
+	var cands []string
 	for _, k := range p.keys {
-		rest, ok := strings.CutPrefix(k.name, pre)
-		if !ok {
-			continue
+		if rest, ok := strings.CutPrefix(k.name, pre); ok {
+			cand, _, _ := strings.Cut(rest, ".")
+			cands = append(cands, cand)
 		}
-		cand, _, _ := strings.Cut(rest, ".")
+	}
+	return closest(name, cands)
+}
+
+// closest returns the first of cands that is name in another case, else
+// the nearest one at most two edits away and no more than half the length
+// of name, else "".
+func closest(name string, cands []string) string {
+	best, bestDist := "", 3
+	for _, cand := range cands {
 		if strings.EqualFold(cand, name) {
 			return cand
 		}

@@ -76,7 +76,7 @@ func (s *Server) buildFast(zs *Zones) map[string]*fastNode {
 					fn.types[t] = e
 				}
 			}
-			if !cname {
+			if !cname && len(n.rrsets[TypeGSLB]) == 0 {
 				fn.other = s.precompute(zs, name, dns.TypeNone, false)
 			}
 			table[string(wire[:l])] = fn
@@ -97,7 +97,10 @@ func keys(m map[uint16][]dns.RR) []uint16 {
 // question; bind binds its query counters (not for the NODATA entry, whose
 // QTYPE label varies).
 func (s *Server) precompute(zs *Zones, name string, qtype uint16, bind bool) *fastEntry {
-	res := zs.resolve(name, qtype)
+	res := zs.resolve(name, qtype, nil, nil)
+	if res.dynamic {
+		return nil // depends on the client: the general path steers it
+	}
 	m := &dns.Msg{
 		MsgHdr:   dns.MsgHdr{Response: true, Authoritative: res.aa, Rcode: res.rcode},
 		Compress: true,

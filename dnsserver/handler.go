@@ -46,6 +46,7 @@ type view struct {
 	zones *Zones
 	fast  map[string]*fastNode
 	opts  options
+	steer *steering
 }
 
 // options are the reloadable settings of the query path.
@@ -78,12 +79,13 @@ func (s *Server) handle(v *view, req []byte, tr transport, src netip.Addr, buf [
 	if out, ok := s.fastAnswer(v, req, tr, buf); ok {
 		return out, nil
 	}
-	return s.slowAnswer(v, req, tr, src, buf)
+	return s.generalAnswer(v, req, tr, src, buf, nil)
 }
 
-// slowAnswer is the general path: full unpack with miekg/dns, every rule,
-// and a packed reply.
-func (s *Server) slowAnswer(v *view, req []byte, tr transport, src netip.Addr, buf []byte) ([]byte, *Zone) {
+// generalAnswer is the general path: full unpack with miekg/dns, every rule,
+// and a packed reply. trace, when not nil, receives the steering's reasons
+// (aya explain).
+func (s *Server) generalAnswer(v *view, req []byte, tr transport, src netip.Addr, buf []byte, trace *Explanation) ([]byte, *Zone) {
 	q := new(dns.Msg)
 	r := new(dns.Msg)
 	limit := minUDPSize
@@ -96,7 +98,7 @@ func (s *Server) slowAnswer(v *view, req []byte, tr transport, src netip.Addr, b
 		formErr(r, q, req)
 	} else {
 		var z *Zone
-		z, xfr, limit = s.answer(v, req, q, r, tr, src, limit)
+		z, xfr, limit = s.answer(v, req, q, r, tr, src, limit, trace)
 		if z != nil {
 			zone = z.Origin
 		}
@@ -145,7 +147,7 @@ func formErr(r, q *dns.Msg, req []byte) {
 
 // answer fills r with the reply to q and returns the zone it came from, the
 // zone to transfer (AXFR/IXFR over TCP) and the size limit of the reply.
-func (s *Server) answer(v *view, req []byte, q, r *dns.Msg, tr transport, src netip.Addr, limit int) (zone, xfr *Zone, _ int) {
+func (s *Server) answer(v *view, req []byte, q, r *dns.Msg, tr transport, src netip.Addr, limit int, trace *Explanation) (zone, xfr *Zone, _ int) {
 	r.Id = q.Id
 	r.Response = true
 	r.Opcode = q.Opcode
@@ -155,15 +157,33 @@ func (s *Server) answer(v *view, req []byte, q, r *dns.Msg, tr transport, src ne
 
 	// A reply to a query with an OPT carries one, errors included (RFC 6891 §7).
 	opt, ecs, wantNSID, rcode := s.readEDNS(q, v, req)
+	c := &client{src: src, ecs: ecs, trace: trace}
 	if opt != nil {
 		if tr == udp {
 			limit = min(max(int(opt.UDPSize()), minUDPSize), v.opts.maxUDP)
 		}
 		defer func() {
-			if r.Rcode == dns.RcodeFormatError {
-				ecs, wantNSID = nil, false // the options may be what is malformed
+			echo := ecs
+			switch {
+			case r.Rcode == dns.RcodeFormatError:
+				echo, wantNSID = nil, false // the options may be what is malformed
+			case c.steered && ecs != nil && !c.usedECS:
+				// Steered for the resolver's own address (ECS from an untrusted
+				// resolver, or a zero source prefix): answer as a server that
+				// ignores ECS does, without the option (RFC 7871 §7.2.1).
+				if ecs.SourceNetmask != 0 {
+					echo = nil
+				}
+			case c.steered && c.usedECS:
+				e := *ecs
+				e.SourceScope = c.scope
+				echo = &e
+			case ecs != nil:
+				e := *ecs
+				e.SourceScope = 0 // static answers hold for every client
+				echo = &e
 			}
-			r.Extra = append(r.Extra, s.replyOPT(v, opt, ecs, wantNSID))
+			r.Extra = append(r.Extra, s.replyOPT(v, opt, echo, wantNSID))
 		}()
 	}
 	if len(q.Question) == 1 {
@@ -190,7 +210,11 @@ func (s *Server) answer(v *view, req []byte, q, r *dns.Msg, tr transport, src ne
 		z, x := s.transfer(v, r, q, tr, src)
 		return z, x, limit
 	}
-	res := v.zones.resolve(qs.Name, qs.Qtype)
+	res := v.zones.resolve(qs.Name, qs.Qtype, v.steer, c)
+	if trace != nil && c.steered {
+		trace.Client, trace.Subnet, trace.Location = c.Addr, c.Subnet, c.Loc
+		trace.UsedECS, trace.Scope = c.usedECS, int(c.scope)
+	}
 	r.Rcode = res.rcode
 	r.Authoritative = res.aa
 	r.Answer, r.Ns, r.Extra = res.answer, res.ns, res.extra
@@ -306,8 +330,8 @@ func validECS(o *dns.EDNS0_SUBNET) bool {
 }
 
 // replyOPT is the OPT record of a reply: our UDP size, the DO bit echoed
-// (RFC 3225 §3), the client subnet echoed with scope 0 since static answers
-// hold for every client (RFC 7871 §7.2.1), and our NSID when asked (RFC 5001).
+// (RFC 3225 §3), the client subnet option as given (its scope already set),
+// and our NSID when asked (RFC 5001).
 func (s *Server) replyOPT(v *view, q *dns.OPT, ecs *dns.EDNS0_SUBNET, nsid bool) *dns.OPT {
 	o := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
 	o.SetUDPSize(uint16(v.opts.maxUDP))
@@ -315,9 +339,7 @@ func (s *Server) replyOPT(v *view, q *dns.OPT, ecs *dns.EDNS0_SUBNET, nsid bool)
 		o.SetDo()
 	}
 	if ecs != nil {
-		e := *ecs
-		e.SourceScope = 0
-		o.Option = append(o.Option, &e)
+		o.Option = append(o.Option, ecs)
 	}
 	if nsid {
 		o.Option = append(o.Option, &dns.EDNS0_NSID{Code: dns.EDNS0NSID, Nsid: hex.EncodeToString(v.opts.nsid)})

@@ -20,13 +20,18 @@ type result struct {
 	answer []dns.RR
 	ns     []dns.RR
 	extra  []dns.RR
+	// dynamic is set when the answer depends on the client (a GSLB name was
+	// answered, or met without a client to steer for): never precomputed.
+	dynamic bool
 }
 
 // resolve answers qname/qtype from the zones as an authoritative server does
 // (RFC 1034 §4.3.2, RFC 4592 for wildcards, RFC 8482 for ANY): exact match,
 // in-zone CNAME chains, wildcard synthesis, referrals at delegations, and
 // negative answers with the SOA. qname keeps the case the client used.
-func (s *Zones) resolve(qname string, qtype uint16) result {
+// Names bound to a pool are answered by st for client c; with c nil (when
+// precomputing) they only mark the result dynamic.
+func (s *Zones) resolve(qname string, qtype uint16, st *steering, c *client) result {
 	var res result
 	lname := strings.ToLower(qname)
 	z := s.find(lname)
@@ -36,11 +41,11 @@ func (s *Zones) resolve(qname string, qtype uint16) result {
 	}
 	res.zone = z
 	res.aa = true
-	s.resolveIn(&res, z, qname, lname, qtype, 0)
+	s.resolveIn(&res, z, qname, lname, qtype, 0, st, c)
 	return res
 }
 
-func (s *Zones) resolveIn(res *result, z *Zone, qname, lname string, qtype uint16, depth int) {
+func (s *Zones) resolveIn(res *result, z *Zone, qname, lname string, qtype uint16, depth int, st *steering, c *client) {
 	n, closest, cut := z.walk(lname, qtype)
 	if cut != nil {
 		// Referral: not authoritative for what lies below (RFC 1034 §4.3.2 3b).
@@ -73,13 +78,37 @@ func (s *Zones) resolveIn(res *result, z *Zone, qname, lname string, qtype uint1
 		target := cname[0].(*dns.CNAME).Target
 		ltarget := strings.ToLower(target)
 		if tz := s.find(ltarget); tz != nil {
-			s.resolveIn(res, tz, target, ltarget, qtype, depth+1)
+			s.resolveIn(res, tz, target, ltarget, qtype, depth+1, st, c)
 		}
 		return
 	}
+	if gslb := n.rrsets[TypeGSLB]; len(gslb) > 0 && (qtype == dns.TypeA || qtype == dns.TypeAAAA || qtype == dns.TypeANY) {
+		res.dynamic = true
+		if c == nil || st == nil {
+			return
+		}
+		if qtype == dns.TypeANY {
+			qtype = dns.TypeA // RFC 8482: one RRset; the addresses
+		}
+		rrs, rcode := st.steer(c, poolOf(gslb[0]), qname, qtype)
+		if rcode != dns.RcodeSuccess {
+			res.rcode = rcode
+			res.aa = false
+			return
+		}
+		if len(rrs) == 0 {
+			res.ns = append(res.ns, z.negativeSOA()) // NODATA: no address of that family
+			return
+		}
+		res.answer = append(res.answer, rrs...)
+		return
+	}
 	rrs := n.rrsets[qtype]
-	if qtype == dns.TypeANY {
+	switch qtype {
+	case dns.TypeANY:
 		rrs = anyRRset(n)
+	case TypeGSLB:
+		rrs = nil // the binding never leaves the server
 	}
 	if len(rrs) == 0 {
 		res.ns = append(res.ns, z.negativeSOA()) // NODATA (RFC 2308 §2.2)
@@ -134,7 +163,7 @@ func anyRRset(n *node) []dns.RR {
 	}
 	best := uint16(0)
 	for t, rrs := range n.rrsets {
-		if len(rrs) > 0 && (best == 0 || t < best) {
+		if len(rrs) > 0 && t != TypeGSLB && (best == 0 || t < best) {
 			best = t
 		}
 	}

@@ -39,6 +39,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Registerer receives the server's metrics (default: not registered).
 	Registerer prometheus.Registerer
+	// GSLB holds the pools that zone files bind names to, and what steering
+	// reads: the client's location and the health snapshot.
+	GSLB GSLB
 }
 
 func (c Config) withDefaults() Config {
@@ -85,10 +88,11 @@ type Server struct {
 
 // New returns a server for cfg, serving no zones until SetZones or LoadZones.
 func New(cfg Config) *Server {
+	registerGSLB()
 	cfg = cfg.withDefaults()
 	s := &Server{cfg: cfg, log: cfg.Logger, metrics: newMetrics(cfg.Registerer), conns: make(map[net.Conn]struct{})}
 	empty, _ := NewZones()
-	s.view.Store(&view{zones: empty, fast: map[string]*fastNode{}, opts: optionsOf(cfg)})
+	s.view.Store(&view{zones: empty, fast: map[string]*fastNode{}, opts: optionsOf(cfg), steer: newSteering(cfg.GSLB)})
 	s.idle.Store(int64(cfg.TCPIdleTimeout))
 	return s
 }
@@ -115,7 +119,7 @@ func (s *Server) SetZones(zs *Zones) {
 // error the failing zones keep their previous version, the others are
 // updated, and the error is returned.
 func (s *Server) LoadZones(dir string) error {
-	zs, err := LoadDir(dir, s.Zones())
+	zs, err := LoadDir(dir, s.Zones(), s.view.Load().steer.hasPool)
 	if zs == nil {
 		s.metrics.reloads.WithLabelValues("failure").Inc()
 		return err
@@ -130,16 +134,28 @@ func (s *Server) LoadZones(dir string) error {
 }
 
 // Configure applies the reloadable settings of cfg: MaxUDPSize, NSID,
-// TransferAllow and TCPIdleTimeout. Listen addresses and socket counts
-// take a restart.
-func (s *Server) Configure(cfg Config) {
+// TransferAllow, TCPIdleTimeout and GSLB. Listen addresses and socket counts
+// take a restart. A configuration that lacks a pool the served zones bind a
+// name to is refused whole (the error says where the binding is): remove the
+// binding first, then the pool.
+func (s *Server) Configure(cfg Config) error {
 	cfg = cfg.withDefaults()
+	st := newSteering(cfg.GSLB)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v := *s.view.Load()
+	var errs []error
+	for _, z := range v.zones.List() {
+		errs = append(errs, z.checkPools(st.hasPool))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("configuration refused: the zones served bind names to pools it lacks:\n%w", err)
+	}
 	v.opts = optionsOf(cfg)
+	v.steer = st
 	s.view.Store(&v)
 	s.idle.Store(int64(cfg.TCPIdleTimeout))
+	return nil
 }
 
 // Listen opens every UDP and TCP socket, so that an address in use is

@@ -54,8 +54,11 @@ type Zone struct {
 	File   string
 	SOA    *dns.SOA
 	nodes  map[string]*node
-	// records in file order (SOA first), for zone transfers.
+	// records in file order (SOA first), for zone transfers; GSLB records,
+	// which never leave the server, are not among them.
 	records []dns.RR
+	// bindings maps owner names to the pool their GSLB record names.
+	bindings map[string]binding
 }
 
 // Serial is the SOA serial of the zone.
@@ -89,6 +92,7 @@ func ParseZoneFile(path, origin string) (*Zone, error) {
 // other data, one TTL per RRset (RFC 2181 §5.2), class IN, and nothing but
 // glue below a delegation. Errors carry file:line.
 func ParseZone(r io.Reader, origin, file string) (*Zone, error) {
+	registerGSLB()
 	origin = dns.CanonicalName(origin)
 	data, err := io.ReadAll(r)
 	if err != nil {
@@ -121,7 +125,7 @@ func ParseZone(r io.Reader, origin, file string) (*Zone, error) {
 		return &ZoneError{File: f, Line: l, Msg: fmt.Sprintf(format, args...)}
 	}
 
-	z := &Zone{Origin: origin, File: file, nodes: make(map[string]*node)}
+	z := &Zone{Origin: origin, File: file, nodes: make(map[string]*node), bindings: make(map[string]binding)}
 	firstLine := map[string]int{} // owner → index of its first record, for CNAME errors
 	for i, rr := range rrs {
 		h := rr.Header()
@@ -163,10 +167,17 @@ func ParseZone(r io.Reader, origin, file string) (*Zone, error) {
 		if conflictsWithCNAME(n, h.Rrtype) {
 			return nil, fail(i, "CNAME and other data at %s (RFC 1034 §3.6.2)", h.Name)
 		}
+		if msg := conflictsWithGSLB(n, h.Rrtype); msg != "" {
+			return nil, fail(i, msg, h.Name)
+		}
 		n.rrsets[h.Rrtype] = append(set, rr)
-		if h.Rrtype == dns.TypeSOA {
+		switch h.Rrtype {
+		case TypeGSLB:
+			f, l := at(i)
+			z.bindings[owner] = binding{pool: poolOf(rr), file: f, line: l}
+		case dns.TypeSOA:
 			z.records = slices.Insert(z.records, 0, rr)
-		} else {
+		default:
 			z.records = append(z.records, rr)
 		}
 		// Every name between the owner and the apex exists, as an empty
@@ -205,6 +216,31 @@ func conflictsWithCNAME(n *node, t uint16) bool {
 		}
 	}
 	return false
+}
+
+// conflictsWithGSLB returns the error format (with %s for the owner) when
+// adding a record of type t to n clashes with a GSLB binding: one pool per
+// name, and no static addresses beside the pool's.
+func conflictsWithGSLB(n *node, t uint16) string {
+	_, gslb := n.rrsets[TypeGSLB]
+	switch {
+	case t == TypeGSLB && gslb:
+		return "a second GSLB record at %s: a name is bound to one pool"
+	case t == TypeGSLB && (len(n.rrsets[dns.TypeA]) > 0 || len(n.rrsets[dns.TypeAAAA]) > 0),
+		gslb && (t == dns.TypeA || t == dns.TypeAAAA):
+		return "GSLB and A/AAAA records at %s: the pool answers A and AAAA there"
+	}
+	return ""
+}
+
+// sortedBindings returns the zone's bindings in file order.
+func (z *Zone) sortedBindings() []binding {
+	out := make([]binding, 0, len(z.bindings))
+	for _, b := range z.bindings {
+		out = append(out, b)
+	}
+	slices.SortFunc(out, func(a, b binding) int { return cmp.Or(strings.Compare(a.file, b.file), a.line-b.line) })
+	return out
 }
 
 // markDelegations flags delegation points and the names below them, and
@@ -266,7 +302,9 @@ func fromParseError(err error, file string) error {
 		msg = fmt.Sprintf("unknown record type %q", u[1])
 	}
 	if strings.HasPrefix(msg, ": ") || msg == "" {
-		msg = "syntax error" + msg
+		// miekg/dns drops the message of a private type's parse error, and
+		// GSLB is our only private type.
+		msg = "bad GSLB record: it names one pool, as in \"www 30 IN GSLB web\""
 	}
 	return &ZoneError{File: cmp.Or(m[1], file), Line: line, Col: col, Msg: msg}
 }

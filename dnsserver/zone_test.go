@@ -116,7 +116,7 @@ func TestParseZoneGenerateTTL(t *testing.T) {
 // whose file is broken, updates the others, and drops a zone whose file
 // is gone.
 func TestLoadDir(t *testing.T) {
-	v1, err := LoadDir("testdata/reload/v1", nil)
+	v1, err := LoadDir("testdata/reload/v1", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestLoadDir(t *testing.T) {
 		t.Fatalf("zones %v", got)
 	}
 
-	zs, err := LoadDir("testdata/reload/bad", v1)
+	zs, err := LoadDir("testdata/reload/bad", v1, nil)
 	const want = "testdata/reload/bad/a.test.zone:8: CNAME and other data at www.a.test. (RFC 1034 §3.6.2)"
 	if err == nil || err.Error() != want {
 		t.Fatalf("error %v, want %q", err, want)
@@ -140,7 +140,7 @@ func TestLoadDir(t *testing.T) {
 	}
 
 	// Without a previous version, a broken zone is not served.
-	zs, err = LoadDir("testdata/reload/bad", nil)
+	zs, err = LoadDir("testdata/reload/bad", nil, nil)
 	if err == nil {
 		t.Fatal("no error for a broken zone")
 	}
@@ -153,7 +153,7 @@ func TestLoadDir(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "b.test.zone"), readFile(t, "testdata/reload/v2/b.test.zone"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	zs, err = LoadDir(dir, v1)
+	zs, err = LoadDir(dir, v1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func TestLoadDir(t *testing.T) {
 		t.Errorf("zones %v, want b.test. alone", got)
 	}
 
-	if _, err := LoadDir(filepath.Join(dir, "missing"), v1); err == nil {
+	if _, err := LoadDir(filepath.Join(dir, "missing"), v1, nil); err == nil {
 		t.Error("no error for a missing directory")
 	}
 }

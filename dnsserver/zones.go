@@ -63,11 +63,15 @@ func (s *Zones) find(name string) *Zone {
 	return s.byOrigin["."]
 }
 
-// LoadDir parses every <origin>.zone file in dir. A file that fails keeps
-// the zone prev had for that origin, if any, so that one broken file never
-// takes a zone down on reload; its error is returned all the same (joined,
-// one per file). A zone whose file is gone is dropped.
-func LoadDir(dir string, prev *Zones) (*Zones, error) {
+// LoadDir parses every <origin>.zone file in dir and checks that every pool
+// its GSLB records name is known (known nil: no pool exists). A file that
+// fails keeps the zone prev had for that origin, if any, so that one broken
+// file never takes a zone down on reload; its error is returned all the same
+// (joined, one per file). A zone whose file is gone is dropped.
+func LoadDir(dir string, prev *Zones, known func(pool string) bool) (*Zones, error) {
+	if known == nil {
+		known = func(string) bool { return false }
+	}
 	files, err := filepath.Glob(filepath.Join(dir, "*"+ZoneFileSuffix))
 	if err != nil {
 		return nil, err
@@ -83,6 +87,9 @@ func LoadDir(dir string, prev *Zones) (*Zones, error) {
 	for _, f := range files {
 		origin := OriginFromFile(f)
 		z, err := ParseZoneFile(f, origin)
+		if err == nil {
+			err = z.checkPools(known)
+		}
 		if err != nil {
 			errs = append(errs, err)
 			if old := prev.Zone(origin); old != nil {

@@ -6,14 +6,16 @@ import "net/netip"
 type Source uint8
 
 const (
-	// SourceNone: nothing matched; the Location has no coordinates.
+	// SourceNone means no record placed the address: the Location has no
+	// coordinates (a record may still have given a continent or a country
+	// code the centroid table does not know).
 	SourceNone Source = iota
-	// SourceCity: a City database record with coordinates.
+	// SourceCity means a City database record with coordinates.
 	SourceCity
-	// SourceCountry: a Country database record (or a City record without
+	// SourceCountry means a Country database record (or a City record without
 	// coordinates), placed at the country's centroid.
 	SourceCountry
-	// SourceOverride: the operator's overrides file.
+	// SourceOverride means the operator's overrides file.
 	SourceOverride
 )
 
@@ -42,7 +44,9 @@ type Location struct {
 	// Region is set when an override maps the network straight to a region.
 	Region string
 	// Network is the matched network; its prefix length is the ECS scope
-	// the answer holds for. Invalid when nothing matched.
+	// the answer holds for. When nothing matched, it is the largest network
+	// around the address that has no record (and no override), which is the
+	// scope of "unknown". Invalid only for an invalid address or a closed DB.
 	Network netip.Prefix
 	Source  Source
 }

@@ -91,7 +91,9 @@ type Pool struct {
 type Family uint8
 
 const (
+	// IPv4 is an A query: answers are IPv4 addresses.
 	IPv4 Family = iota
+	// IPv6 is an AAAA query: answers are IPv6 addresses.
 	IPv6
 )
 
@@ -120,7 +122,9 @@ type Decision struct {
 	Fallback string
 	// Explain asks Decide to fill Regions; the hot path leaves it false.
 	Explain bool
-	// Regions has one verdict per member, nearest first, when Explain is set.
+	// Regions has one verdict per member when Explain is set: the region
+	// answered from first, then the other eligible ones by ScoreKm, then the
+	// dropped ones by ScoreKm (ties in member order).
 	Regions []Verdict
 }
 
@@ -128,7 +132,7 @@ type Decision struct {
 type Verdict struct {
 	Region     string
 	DistanceKm float64 // great-circle distance from the client; 0 without coordinates
-	ScoreKm    float64 // DistanceKm + BiasKm: the ranking key
+	ScoreKm    float64 // DistanceKm + BiasKm: the ranking key; 0 without coordinates (member order ranks)
 	// State is "up", "down" (with why), "drained" (with why) or "fenced".
 	State string
 	// Kept is true when the region was eligible.

@@ -15,7 +15,7 @@ func newCheckCmd() *cobra.Command {
 	var path string
 	cmd := &cobra.Command{
 		Use:   "check",
-		Short: "Check the configuration and every zone file, as serve would load them",
+		Short: "Check the configuration, every zone file and the geo database, as serve would load them",
 		Long: `Check loads the configuration and every zone file the way serve does and
 prints each problem as file:line: message. It exits 1 when there is any, so it
 can gate a merge to the zones repo.`,
@@ -27,9 +27,21 @@ can gate a merge to the zones repo.`,
 				printErrors(errOut, err)
 				return exitError{1}
 			}
-			zs, err := dnsserver.LoadDir(cfg.DNS.ZonesDir, nil)
+			failed := false
+			zs, err := dnsserver.LoadDir(cfg.DNS.ZonesDir, nil, func(p string) bool { _, ok := cfg.Pool(p); return ok })
 			if err != nil {
 				printErrors(errOut, err)
+				failed = true
+			}
+			db, err := openGeo(cfg, nil)
+			if err != nil {
+				printErrors(errOut, err)
+				failed = true
+			} else if db != nil {
+				fmt.Fprintf(out, "%s: ok: %v\n", cfg.Geo.Database, db.Info())
+				_ = db.Close()
+			}
+			if failed {
 				return exitError{1}
 			}
 			name := cfg.File

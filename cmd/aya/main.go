@@ -32,6 +32,6 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newCheckCmd(), newVersionCmd())
+	root.AddCommand(newServeCmd(), newCheckCmd(), newExplainCmd(), newGeoCmd(), newVersionCmd())
 	return root
 }

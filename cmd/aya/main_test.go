@@ -3,12 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -179,6 +183,7 @@ func TestServeReload(t *testing.T) {
 	writeZone(t, dir, zoneWith("192.0.2.1"))
 	s := startServe(t, []string{
 		"AYA_DNS_LISTEN=127.0.0.1:0", "AYA_ADMIN_LISTEN=127.0.0.1:0", "AYA_DNS_ZONES_DIR=" + dir,
+		"AYA_GEO_DATABASE=../../zones/geo/demo.yaml", // the embedded default's path is relative to the repo root
 	})
 	if got, err := queryA(s.dns, "www.gslb.example.com."); err != nil || got != "192.0.2.1" {
 		t.Fatalf("before reload: %q, %v", got, err)
@@ -247,7 +252,7 @@ func TestCheck(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			writeZone(t, dir, tc.zone)
-			out, err := exec.Command(ayaBin, "check", "--zones-dir", dir).CombinedOutput()
+			out, err := exec.Command(ayaBin, "check", "--zones-dir", dir, "--geo-database=").CombinedOutput()
 			var ee *exec.ExitError
 			if !errors.As(err, &ee) || ee.ExitCode() != 1 {
 				t.Fatalf("exit: %v, want status 1; output:\n%s", err, out)
@@ -289,9 +294,120 @@ func TestQuickStart(t *testing.T) {
 	if err != nil {
 		t.Fatalf("dig: %v\n%s", err, out)
 	}
-	for _, want := range []string{"status: NOERROR", "flags: qr aa;", "www.gslb.example.com.\t30\tIN\tA\t192.0.2.10"} {
+	for _, want := range []string{"status: NOERROR", "flags: qr aa;", "www.gslb.example.com.\t30\tIN\tA\t198.51.100.10"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("dig output lacks %q:\n%s", want, out)
 		}
 	}
+}
+
+// queryECS asks addr for name/qtype with the client subnet sub ("" for
+// none) and returns the answer records as text.
+func queryECS(t *testing.T, addr, name string, qtype uint16, sub string) []string {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(name, qtype)
+	if sub != "" {
+		p := netip.MustParsePrefix(sub)
+		o := &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: uint8(p.Bits()), Address: p.Addr().AsSlice()}
+		if p.Addr().Is6() {
+			o.Family = 2
+		}
+		m.SetEdns0(1232, false)
+		m.IsEdns0().Option = append(m.IsEdns0().Option, o)
+	}
+	r, _, err := (&dns.Client{Timeout: 2 * time.Second}).Exchange(m, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := []string{}
+	for _, rr := range r.Answer {
+		out = append(out, rr.String())
+	}
+	return out
+}
+
+// TestExplainMatchesServe: `aya explain` (and the admin API's /v1/explain)
+// give the answer the running server gives, for a spread of clients.
+func TestExplainMatchesServe(t *testing.T) {
+	s := startServe(t, []string{"AYA_DNS_LISTEN=127.0.0.1:0", "AYA_ADMIN_LISTEN=127.0.0.1:0"}, "--config", "../../aya.yaml")
+	for _, sub := range []string{"", "81.2.69.142/32", "216.160.83.56/32", "175.16.199.0/24", "2a02:cfc0::/32", "214.0.1.0/24", "10.1.2.0/24"} {
+		for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA} {
+			t.Run(sub+"/"+dns.TypeToString[qt], func(t *testing.T) {
+				want := queryECS(t, s.dns, "www.gslb.example.com.", qt, sub)
+				args := []string{"explain", "--config", "../../aya.yaml", "--json", "www.gslb.example.com", dns.TypeToString[qt]}
+				if sub != "" {
+					args = append(args, "--ecs", sub)
+				}
+				out, err := exec.CommandContext(t.Context(), ayaBin, args...).Output()
+				if err != nil {
+					t.Fatalf("aya explain: %v", err)
+				}
+				var cli explainOutput
+				if err := json.Unmarshal(out, &cli); err != nil {
+					t.Fatal(err)
+				}
+				_, body := testutil.HTTP(t, http.MethodGet, "http://"+s.admin+"/v1/explain?name=www.gslb.example.com&type="+dns.TypeToString[qt]+"&ecs="+url.QueryEscape(sub))
+				var api explainOutput
+				if err := json.Unmarshal([]byte(body), &api); err != nil {
+					t.Fatalf("%v: %s", err, body)
+				}
+				if !slices.Equal(cli.Answer.Records, want) || !slices.Equal(api.Answer.Records, want) {
+					t.Errorf("server answers %q\nexplain %q\n/v1/explain %q", want, cli.Answer.Records, api.Answer.Records)
+				}
+				if cli.Pool != "web" || len(cli.Regions) != 3 {
+					t.Errorf("explain: pool %q with %d regions, want web with 3", cli.Pool, len(cli.Regions))
+				}
+			})
+		}
+	}
+}
+
+// TestGeoReload: a corrupt database on reload is refused with its path,
+// and the previous one keeps steering; a good one is picked up.
+func TestGeoReload(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "geo.mmdb")
+	build := func(src string) {
+		t.Helper()
+		srcFile := filepath.Join(dir, "src.yaml")
+		if err := os.WriteFile(srcFile, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command(ayaBin, "geo", "build", srcFile, "-o", db).CombinedOutput(); err != nil {
+			t.Fatalf("aya geo build: %v\n%s", err, out)
+		}
+	}
+	// 10.9.0.0/16 first in London, later in Singapore.
+	build("- {network: 10.9.0.0/16, latitude: 51.5, longitude: -0.1, country: GB, continent: EU}\n")
+	s := startServe(t, []string{"AYA_DNS_LISTEN=127.0.0.1:0", "AYA_ADMIN_LISTEN=127.0.0.1:0", "AYA_GEO_DATABASE=" + db}, "--config", "../../aya.yaml")
+	eu := []string{"www.gslb.example.com.\t30\tIN\tA\t198.51.100.10"}
+	if got := queryECS(t, s.dns, "www.gslb.example.com.", dns.TypeA, "10.9.1.0/24"); !slices.Equal(got, eu) {
+		t.Fatalf("before: %q, want %q", got, eu)
+	}
+
+	// Corrupt: a truncated copy, written in place.
+	data, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(db, data[:len(data)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, 5*time.Second, func() bool { return strings.Contains(s.log.String(), "geo reload failed") },
+		func() string { return "corrupt database not reported:\n" + s.log.String() })
+	if !strings.Contains(s.log.String(), db) {
+		t.Errorf("the error does not name %s:\n%s", db, s.log)
+	}
+	if got := queryECS(t, s.dns, "www.gslb.example.com.", dns.TypeA, "10.9.1.0/24"); !slices.Equal(got, eu) {
+		t.Errorf("after a corrupt reload: %q, want the previous database's %q", got, eu)
+	}
+
+	// A good database again: picked up.
+	build("- {network: 10.9.0.0/16, latitude: 1.3, longitude: 103.8, country: SG, continent: AS}\n")
+	ap := []string{"www.gslb.example.com.\t30\tIN\tA\t203.0.113.10"}
+	waitFor(t, 5*time.Second, func() bool {
+		return slices.Equal(queryECS(t, s.dns, "www.gslb.example.com.", dns.TypeA, "10.9.1.0/24"), ap)
+	}, func() string { return "new database not picked up:\n" + s.log.String() })
 }

@@ -22,7 +22,9 @@ import (
 	"github.com/aya-gslb/aya"
 	"github.com/aya-gslb/aya/config"
 	"github.com/aya-gslb/aya/dnsserver"
+	"github.com/aya-gslb/aya/geo"
 	"github.com/aya-gslb/aya/internal/admin"
+	"github.com/aya-gslb/aya/state"
 )
 
 func newServeCmd() *cobra.Command {
@@ -64,7 +66,16 @@ func serve(ctx context.Context, path string, flags *pflag.FlagSet) error {
 	buildInfo.WithLabelValues(aya.Version).Set(1)
 	reg.MustRegister(buildInfo)
 
-	srv := dnsserver.New(dnsConfig(cfg, log, reg))
+	db, err := openGeo(cfg, log)
+	if err != nil {
+		return err
+	}
+	if db != nil {
+		defer func() { _ = db.Close() }()
+		log.Info("geo database", "info", db.Info())
+	}
+	health := configState()
+	srv := dnsserver.New(dnsConfig(cfg, log, reg, gslbConfig(cfg, db, health)))
 	if err := srv.LoadZones(cfg.DNS.ZonesDir); err != nil {
 		printErrors(os.Stderr, err)
 		return exitError{1}
@@ -75,7 +86,7 @@ func serve(ctx context.Context, path string, flags *pflag.FlagSet) error {
 	if err := srv.Listen(); err != nil {
 		return err
 	}
-	r := &reloader{path: path, flags: flags, cfg: cfg, srv: srv, log: log, level: level, reg: reg}
+	r := &reloader{path: path, flags: flags, cfg: cfg, srv: srv, log: log, level: level, reg: reg, geo: db, health: health}
 	r.metrics()
 
 	var wg sync.WaitGroup
@@ -86,6 +97,7 @@ func serve(ctx context.Context, path string, flags *pflag.FlagSet) error {
 			Listen:   cfg.Admin.Listen,
 			Gatherer: reg,
 			Logger:   log,
+			Explain:  func(q admin.ExplainQuery) (any, error) { return explainJSON(srv, q) },
 			Ready: func() error {
 				if len(srv.Zones().List()) == 0 {
 					return errors.New("no zones loaded")
@@ -125,7 +137,7 @@ func newLogger(cfg *config.Config, level *slog.LevelVar) *slog.Logger {
 }
 
 // dnsConfig maps the configuration onto the DNS server's.
-func dnsConfig(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) dnsserver.Config {
+func dnsConfig(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, g dnsserver.GSLB) dnsserver.Config {
 	nsid := cfg.DNS.NSID
 	if nsid == "" {
 		nsid = cfg.Node.ID
@@ -140,6 +152,7 @@ func dnsConfig(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) 
 		TransferAllow:     cfg.DNS.Transfer.AllowPrefixes,
 		Logger:            log,
 		Registerer:        reg,
+		GSLB:              g,
 	}
 }
 
@@ -154,6 +167,9 @@ type reloader struct {
 	log   *slog.Logger
 	level *slog.LevelVar
 	reg   prometheus.Registerer
+	// geo is nil when no database is configured; health is the snapshot source.
+	geo    *geo.DB
+	health state.Source
 
 	configReloads *prometheus.CounterVec
 }
@@ -220,6 +236,10 @@ func (r *reloader) watch(w *fsnotify.Watcher) {
 	if r.path != "" {
 		dirs = append(dirs, filepath.Dir(r.path))
 	}
+	for _, f := range r.geoFiles() {
+		dirs = append(dirs, filepath.Dir(f))
+	}
+	slices.Sort(dirs)
 	for _, d := range slices.Compact(dirs) {
 		if err := w.Add(d); err != nil {
 			r.log.Warn("cannot watch; reload with SIGHUP", "dir", d, "err", err)
@@ -234,7 +254,37 @@ func (r *reloader) relevant(ev fsnotify.Event) bool {
 	if filepath.Ext(ev.Name) == dnsserver.ZoneFileSuffix {
 		return true
 	}
-	return r.path != "" && filepath.Clean(ev.Name) == filepath.Clean(r.path)
+	for _, f := range append(r.geoFiles(), r.path) {
+		if f != "" && filepath.Clean(ev.Name) == filepath.Clean(f) {
+			return true
+		}
+	}
+	return false
+}
+
+// geoFiles are the geo database and overrides files, when configured.
+func (r *reloader) geoFiles() []string {
+	var out []string
+	for _, f := range []string{r.cfg.Geo.Database, r.cfg.Geo.Overrides} {
+		if f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// apply makes cfg the running configuration, unless the DNS server refuses it.
+func (r *reloader) apply(cfg *config.Config, w *fsnotify.Watcher) error {
+	if err := r.srv.Configure(dnsConfig(cfg, r.log, nil, gslbConfig(cfg, r.geo, r.health))); err != nil {
+		return err
+	}
+	zonesMoved := cfg.DNS.ZonesDir != r.cfg.DNS.ZonesDir
+	r.cfg = cfg
+	r.level.Set(cfg.SlogLevel())
+	if zonesMoved && w != nil {
+		r.watch(w)
+	}
+	return nil
 }
 
 func (r *reloader) reload(w *fsnotify.Watcher) {
@@ -244,21 +294,41 @@ func (r *reloader) reload(w *fsnotify.Watcher) {
 		r.log.Error("config reload failed; keeping the previous configuration", "err", err)
 		cfg = r.cfg
 	} else {
-		r.configReloads.WithLabelValues("success").Inc()
 		if !slices.Equal(cfg.DNS.Listen, r.cfg.DNS.Listen) || cfg.DNS.UDPSockets != r.cfg.DNS.UDPSockets ||
 			cfg.DNS.TCP.MaxConnections != r.cfg.DNS.TCP.MaxConnections || cfg.Admin.Listen != r.cfg.Admin.Listen {
 			r.log.Warn("listen addresses, socket counts and connection caps change on restart only")
 		}
-		zonesMoved := cfg.DNS.ZonesDir != r.cfg.DNS.ZonesDir
-		r.cfg = cfg
-		r.level.Set(cfg.SlogLevel())
-		r.srv.Configure(dnsConfig(cfg, r.log, nil))
-		if zonesMoved && w != nil {
-			r.watch(w)
+		if cfg.Geo != r.cfg.Geo {
+			r.log.Warn("geo.database and geo.overrides change on restart only; their files reload in place")
+			cfg.Geo = r.cfg.Geo
 		}
 	}
-	if err := r.srv.LoadZones(cfg.DNS.ZonesDir); err != nil {
+	if r.geo != nil {
+		if err := r.geo.Reload(); err != nil {
+			r.log.Error("geo reload failed; keeping the previous database", "err", err)
+		}
+	}
+	refused := false
+	if cfg != r.cfg {
+		if err := r.apply(cfg, w); err != nil {
+			r.log.Error("config reload refused; keeping the previous configuration", "err", err)
+			refused = true
+		} else {
+			r.configReloads.WithLabelValues("success").Inc()
+		}
+	}
+	if err := r.srv.LoadZones(r.cfg.DNS.ZonesDir); err != nil {
 		r.log.Error("zone reload failed; failing zones keep their previous version", "err", err)
+	}
+	if refused {
+		// The zones may just have dropped the bindings that held the
+		// configuration back (a pool removed together with its names).
+		if err := r.apply(cfg, w); err == nil {
+			r.configReloads.WithLabelValues("success").Inc()
+			r.log.Info("config reload applied after the zones")
+		} else {
+			r.configReloads.WithLabelValues("failure").Inc()
+		}
 	}
 	for _, z := range r.srv.Zones().List() {
 		r.log.Debug("zone serving", "zone", z.Origin, "serial", z.Serial(), "records", z.Len())

@@ -6,6 +6,7 @@ package admin
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net"
@@ -26,8 +27,17 @@ type Config struct {
 	// Ready returns nil when the node can take traffic, else why not; it
 	// backs /readyz. Nil means always ready.
 	Ready func() error
+	// Explain backs GET /v1/explain: what the DNS server would answer a
+	// client, and why. Nil disables the endpoint.
+	Explain func(ExplainQuery) (any, error)
 	// Logger receives errors (default: discarded).
 	Logger *slog.Logger
+}
+
+// ExplainQuery is the query string of /v1/explain:
+// name, type (default A), client (the resolver's address) and ecs (a subnet).
+type ExplainQuery struct {
+	Name, Type, Client, ECS string
 }
 
 // Server is the admin HTTP server.
@@ -89,6 +99,9 @@ func (s *Server) Handler() http.Handler {
 			EnableOpenMetrics: true,
 		}))
 	}
+	if s.cfg.Explain != nil {
+		mux.HandleFunc("GET /v1/explain", s.explain)
+	}
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
@@ -113,4 +126,19 @@ func (s *Server) Serve(ctx context.Context) error {
 		err = errors.Join(err, e)
 	}
 	return err
+}
+
+func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
+	v := r.URL.Query()
+	q := ExplainQuery{Name: v.Get("name"), Type: v.Get("type"), Client: v.Get("client"), ECS: v.Get("ecs")}
+	out, err := s.cfg.Explain(q)
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		_ = enc.Encode(map[string]string{"error": err.Error()})
+		return
+	}
+	_ = enc.Encode(out)
 }

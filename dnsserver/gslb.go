@@ -1,0 +1,309 @@
+package dnsserver
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+
+	"github.com/miekg/dns"
+
+	"github.com/aya-gslb/aya/geo"
+	"github.com/aya-gslb/aya/policy"
+	"github.com/aya-gslb/aya/state"
+)
+
+// TypeGSLB is the private RR type (RFC 6895 §3.1, private use range) that
+// binds a name to a pool in a zone file: "www 30 IN GSLB web". The record
+// never leaves the server: A, AAAA and ANY at that name are answered from the
+// pool, and transfers and ANY skip it.
+const TypeGSLB uint16 = 65300
+
+var gslbOnce sync.Once
+
+// registerGSLB teaches miekg/dns the GSLB type. PrivateHandle writes
+// package-global maps of miekg/dns without synchronisation, so it runs once,
+// before the first zone is parsed or server made.
+func registerGSLB() {
+	gslbOnce.Do(func() { dns.PrivateHandle("GSLB", TypeGSLB, func() dns.PrivateRdata { return new(gslbRdata) }) })
+}
+
+// gslbRdata is the rdata of a GSLB record: one pool name. Its parser is kept
+// trivial on purpose: miekg/dns drops the text of a private type's parse
+// error (it keeps the position), so pool names are checked after parsing,
+// with positions we track (Zone.bindings).
+type gslbRdata struct{ pool string }
+
+func (r *gslbRdata) String() string { return r.pool }
+
+func (r *gslbRdata) Parse(tokens []string) error {
+	if len(tokens) != 1 || len(tokens[0]) > 255 {
+		return errors.New("a GSLB record names one pool")
+	}
+	r.pool = tokens[0]
+	return nil
+}
+
+func (r *gslbRdata) Pack(buf []byte) (int, error) {
+	if len(buf) < r.Len() {
+		return 0, dns.ErrBuf
+	}
+	buf[0] = byte(len(r.pool))
+	return 1 + copy(buf[1:], r.pool), nil
+}
+
+func (r *gslbRdata) Unpack(buf []byte) (int, error) {
+	if len(buf) < 1 || len(buf) < 1+int(buf[0]) {
+		return 0, dns.ErrBuf
+	}
+	r.pool = string(buf[1 : 1+int(buf[0])])
+	return 1 + len(r.pool), nil
+}
+
+func (r *gslbRdata) Copy(dst dns.PrivateRdata) error {
+	d, ok := dst.(*gslbRdata)
+	if !ok {
+		return dns.ErrRdata
+	}
+	d.pool = r.pool
+	return nil
+}
+
+func (r *gslbRdata) Len() int { return 1 + len(r.pool) }
+
+// poolOf returns the pool a GSLB record names.
+func poolOf(rr dns.RR) string {
+	if p, ok := rr.(*dns.PrivateRR); ok {
+		if g, ok := p.Data.(*gslbRdata); ok {
+			return g.pool
+		}
+	}
+	return ""
+}
+
+// binding is where a zone binds a name to a pool.
+type binding struct {
+	pool string
+	file string
+	line int
+}
+
+// checkPools returns an error, with the binding's file:line, for every name
+// of z bound to a pool that known does not have.
+func (z *Zone) checkPools(known func(string) bool) error {
+	var errs []error
+	for _, b := range z.sortedBindings() {
+		if !known(b.pool) {
+			errs = append(errs, &ZoneError{File: b.file, Line: b.line, Msg: fmt.Sprintf("unknown pool %q", b.pool)})
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ECSConfig says how EDNS Client Subnet options are used (RFC 7871).
+type ECSConfig struct {
+	// MaxPrefixV4 and MaxPrefixV6 cap the source prefixes used (defaults
+	// 24 and 56, the RFC 7871 §11.1 recommendation).
+	MaxPrefixV4, MaxPrefixV6 int
+	// Trusted lists the resolvers whose ECS options are used; empty trusts
+	// all. Others are answered for their own address, without ECS.
+	Trusted []netip.Prefix
+}
+
+// Locator places client addresses; *geo.DB is one.
+type Locator interface {
+	Lookup(netip.Addr) geo.Location
+}
+
+// GSLB is what the server needs to answer names bound to pools.
+type GSLB struct {
+	Pools []*policy.Pool
+	Geo   Locator
+	State state.Source
+	ECS   ECSConfig
+}
+
+// steering is the GSLB part of a published view.
+type steering struct {
+	pools map[string]*policy.Pool
+	geo   Locator
+	state state.Source
+	ecs   ECSConfig
+}
+
+func newSteering(g GSLB) *steering {
+	st := &steering{pools: make(map[string]*policy.Pool, len(g.Pools)), geo: g.Geo, state: g.State, ecs: g.ECS}
+	if st.ecs.MaxPrefixV4 <= 0 || st.ecs.MaxPrefixV4 > 32 {
+		st.ecs.MaxPrefixV4 = 24
+	}
+	if st.ecs.MaxPrefixV6 <= 0 || st.ecs.MaxPrefixV6 > 128 {
+		st.ecs.MaxPrefixV6 = 56
+	}
+	if st.state == nil {
+		st.state = state.NewStatic(nil)
+	}
+	for _, p := range g.Pools {
+		st.pools[p.Name] = p
+	}
+	return st
+}
+
+func (st *steering) hasPool(name string) bool {
+	_, ok := st.pools[name]
+	return ok
+}
+
+// client is who a query is answered for, and the trace of the steering
+// when `aya explain` asks for it.
+type client struct {
+	src netip.Addr
+	ecs *dns.EDNS0_SUBNET
+
+	// Set by steer.
+	policy.Client
+	usedECS bool
+	scope   uint8
+	steered bool
+	trace   *Explanation
+}
+
+// place fills in the client's address, subnet and location: the ECS
+// address when a trusted resolver sends one with a non-zero source prefix
+// (truncated to the configured maximum), else the resolver's own.
+func (st *steering) place(c *client) {
+	if c.Addr.IsValid() {
+		return
+	}
+	src := c.src.Unmap()
+	if o := c.ecs; o != nil && o.SourceNetmask > 0 && (o.Family == 1 || o.Family == 2) && st.trusts(src) {
+		a, _ := netip.AddrFromSlice(o.Address)
+		maxBits := st.ecs.MaxPrefixV6
+		if o.Family == 1 {
+			a, maxBits = a.Unmap(), st.ecs.MaxPrefixV4
+		}
+		bits := min(int(o.SourceNetmask), maxBits)
+		c.Subnet, _ = a.Prefix(bits)
+		c.Addr = c.Subnet.Addr()
+		c.usedECS = true
+	} else {
+		bits := st.ecs.MaxPrefixV6
+		if src.Is4() {
+			bits = st.ecs.MaxPrefixV4
+		}
+		c.Addr = src
+		c.Subnet, _ = src.Prefix(bits)
+	}
+	if st.geo != nil {
+		c.Loc = st.geo.Lookup(c.Addr)
+	}
+	if c.usedECS {
+		// The answer holds for the matched network, but never for more than
+		// the client told us (RFC 7871 §7.2.1).
+		c.scope = uint8(c.Subnet.Bits())
+		if n := c.Loc.Network; n.IsValid() {
+			bits := n.Bits()
+			if n.Addr().Is4In6() {
+				bits -= 96
+			}
+			c.scope = uint8(max(0, min(bits, c.Subnet.Bits())))
+		}
+	}
+}
+
+func (st *steering) trusts(a netip.Addr) bool {
+	if len(st.ecs.Trusted) == 0 {
+		return true
+	}
+	for _, p := range st.ecs.Trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// steer answers qtype for owner from pool: the addresses of the region the
+// policy picks for the client, as A or AAAA records with the pool's TTL.
+// rcode is SERVFAIL when the pool says so.
+func (st *steering) steer(c *client, pool, owner string, qtype uint16) (rrs []dns.RR, rcode int) {
+	c.steered = true
+	p := st.pools[pool]
+	if p == nil {
+		// Only possible if a reload raced a pool away; checkPools prevents it.
+		return nil, dns.RcodeServerFailure
+	}
+	st.place(c)
+	fam := policy.IPv4
+	if qtype == dns.TypeAAAA {
+		fam = policy.IPv6
+	}
+	var d policy.Decision
+	if c.trace != nil {
+		d.Explain = true
+	}
+	policy.Decide(p, c.Client, fam, st.state.Current(), &d)
+	if c.trace != nil {
+		c.trace.Pool = pool
+		c.trace.Decision = d
+	}
+	if d.Servfail {
+		return nil, dns.RcodeServerFailure
+	}
+	hdr := dns.RR_Header{Name: owner, Class: dns.ClassINET, Ttl: d.TTL}
+	for _, a := range d.Addrs {
+		if fam == policy.IPv4 {
+			h := hdr
+			h.Rrtype = dns.TypeA
+			rrs = append(rrs, &dns.A{Hdr: h, A: a.AsSlice()})
+		} else {
+			h := hdr
+			h.Rrtype = dns.TypeAAAA
+			rrs = append(rrs, &dns.AAAA{Hdr: h, AAAA: a.AsSlice()})
+		}
+	}
+	return rrs, dns.RcodeSuccess
+}
+
+// Explanation is what `aya explain` shows of one query: who the client is
+// taken to be, where it is, what the policy decided and the reply itself.
+type Explanation struct {
+	Client   netip.Addr
+	Subnet   netip.Prefix
+	UsedECS  bool
+	Scope    int
+	Location geo.Location
+	// Pool is the pool that answered, "" when the name is not bound to one.
+	Pool     string
+	Decision policy.Decision
+	Reply    *dns.Msg
+}
+
+// Explain answers the query (qname, qtype) from the resolver src, with the
+// client subnet ecs when valid, through the same code as a query on the
+// wire (the general path), and returns the reply with the steering's
+// reasons.
+func (s *Server) Explain(qname string, qtype uint16, src netip.Addr, ecs netip.Prefix) (*Explanation, error) {
+	q := new(dns.Msg)
+	q.SetQuestion(dns.Fqdn(qname), qtype)
+	q.RecursionDesired = false
+	if ecs.IsValid() {
+		ecs = ecs.Masked()
+		o := &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: uint8(ecs.Bits()), Address: ecs.Addr().AsSlice()}
+		if ecs.Addr().Is6() {
+			o.Family = 2
+		}
+		q.SetEdns0(1232, false)
+		q.IsEdns0().Option = append(q.IsEdns0().Option, o)
+	}
+	req, err := q.Pack()
+	if err != nil {
+		return nil, fmt.Errorf("explain: %w", err)
+	}
+	e := &Explanation{}
+	out, _ := s.generalAnswer(s.view.Load(), req, udp, src, nil, e)
+	e.Reply = new(dns.Msg)
+	if err := e.Reply.Unpack(out); err != nil {
+		return nil, fmt.Errorf("explain: reply: %w", err)
+	}
+	return e, nil
+}

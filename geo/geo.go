@@ -1,0 +1,283 @@
+package geo
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config says which files a DB reads.
+type Config struct {
+	// Database is a MaxMind City or Country .mmdb file (GeoIP2, GeoLite2 or
+	// compatible), or a source file (.yaml, .yml or .csv, see ParseSource)
+	// compiled in memory at Open and at every Reload: that is how the repo
+	// ships a demo database without committing a binary. Empty: no
+	// database; only overrides place clients.
+	Database string
+	// Overrides is an optional YAML file of operator overrides, CIDR →
+	// location or → region, matched by longest prefix ahead of the
+	// database (see the package doc). Empty: none.
+	Overrides string
+	// Logger receives a line per load; nil discards.
+	Logger *slog.Logger
+}
+
+// DB places client addresses. It is safe for concurrent use: Lookup reads
+// an immutable state through an atomic pointer, with no lock and no
+// allocation; Reload builds a whole new state and swaps it in.
+type DB struct {
+	cfg Config
+	log *slog.Logger
+	cur atomic.Pointer[state]
+
+	mu     sync.Mutex // serialises Reload and Close
+	closed bool
+}
+
+// state is one load of the files. Never modified once published.
+type state struct {
+	db   *database  // nil without a database
+	ov   *overrides // nil without an overrides file
+	info Info
+}
+
+// Info describes what a DB has loaded, for status pages and aya explain.
+type Info struct {
+	// Path is the database file; "" without one.
+	Path string
+	// Type is the database_type of its metadata, e.g. "GeoIP2-City".
+	Type string
+	// Compiled is set when Path is a source file compiled at load.
+	Compiled bool
+	// BuildTime is the build time of the metadata.
+	BuildTime time.Time
+	// NodeCount is the number of nodes of the search tree.
+	NodeCount uint
+	// IPVersion is 6 for a database of IPv4 and IPv6 networks, 4 for IPv4 only.
+	IPVersion uint
+	// Overrides is the overrides file; "" without one.
+	Overrides string
+	// OverrideCount is the number of networks it overrides.
+	OverrideCount int
+}
+
+func (i Info) String() string {
+	var b strings.Builder
+	if i.Path == "" {
+		b.WriteString("no database")
+	} else {
+		fmt.Fprintf(&b, "%s", i.Type)
+		if i.Compiled {
+			b.WriteString(" compiled from source")
+		}
+		fmt.Fprintf(&b, ", built %s, %d nodes, IPv%d", i.BuildTime.UTC().Format(time.RFC3339), i.NodeCount, i.IPVersion)
+	}
+	if i.Overrides != "" {
+		fmt.Fprintf(&b, "; %d overrides from %s", i.OverrideCount, i.Overrides)
+	}
+	return b.String()
+}
+
+// Open loads the database and the overrides of cfg. It refuses a file that
+// is missing, corrupt, of another kind than City or Country, or an
+// overrides file with errors; each error names its file (and line, for
+// overrides and source files).
+func Open(cfg Config) (*DB, error) {
+	d := &DB{cfg: cfg, log: cfg.Logger}
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
+	}
+	st, err := load(cfg)
+	if err != nil {
+		return nil, err
+	}
+	d.cur.Store(st)
+	d.logLoad("geo database loaded", st)
+	return d, nil
+}
+
+// Reload reads both files again and swaps them in. On any error the DB
+// keeps serving what it had and the error is returned.
+func (d *DB) Reload() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return errors.New("reload of a closed geo database")
+	}
+	st, err := load(d.cfg)
+	if err != nil {
+		return err
+	}
+	d.cur.Store(st)
+	d.logLoad("geo database reloaded", st)
+	return nil
+}
+
+// Close drops the loaded state; later lookups find nothing. Lookups in
+// flight finish on the state they started with.
+func (d *DB) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.closed = true
+	d.cur.Store(nil)
+	return nil
+}
+
+// Info describes what is loaded; the zero Info after Close.
+func (d *DB) Info() Info {
+	if d == nil {
+		return Info{}
+	}
+	if st := d.cur.Load(); st != nil {
+		return st.info
+	}
+	return Info{}
+}
+
+func (d *DB) logLoad(msg string, st *state) {
+	i := st.info
+	d.log.Info(msg, "path", i.Path, "type", i.Type, "compiled", i.Compiled,
+		"build_time", i.BuildTime, "nodes", i.NodeCount, "overrides", i.Overrides, "override_count", i.OverrideCount)
+}
+
+// Lookup places a: IPv4-mapped IPv6 addresses are looked up as IPv4, and a
+// zone is ignored. The overrides win over the database; Location.Network is
+// the network the answer holds for (the override's or the database
+// record's, shortened so that it holds no more specific override that a is
+// not in), also when nothing matched (the largest network around a that the
+// database has no record for). Lookup never allocates. A nil or closed DB
+// finds nothing.
+func (d *DB) Lookup(a netip.Addr) Location {
+	if d == nil || !a.IsValid() {
+		return Location{}
+	}
+	st := d.cur.Load()
+	if st == nil {
+		return Location{}
+	}
+	return st.lookup(a.Unmap().WithZone(""))
+}
+
+func (st *state) lookup(a netip.Addr) Location {
+	if st.ov != nil {
+		if loc, ok := st.ov.match(a); ok {
+			loc.Network = st.ov.narrow(a, loc.Network)
+			return loc
+		}
+	}
+	var loc Location
+	if st.db == nil {
+		loc.Network, _ = a.Prefix(0)
+	} else {
+		rec, network, found := st.db.lookup(a)
+		loc.Network = network
+		if found {
+			loc.place(rec)
+		}
+	}
+	if st.ov != nil && loc.Network.IsValid() {
+		loc.Network = st.ov.narrow(a, loc.Network)
+	}
+	return loc
+}
+
+// place fills loc from a database record: its coordinates (SourceCity), or
+// its country's centre when it has none (SourceCountry).
+func (loc *Location) place(r record) {
+	loc.Country, loc.Continent = r.country, r.continent
+	if loc.Country == "" {
+		loc.Country = r.registered
+	}
+	if r.hasLat && r.hasLon {
+		loc.Latitude, loc.Longitude = r.lat, r.lon
+		loc.HasCoordinates, loc.Source = true, SourceCity
+		if loc.Continent != "" {
+			return
+		}
+	}
+	c, known := centroids[loc.Country]
+	if !known {
+		return
+	}
+	if loc.Continent == "" {
+		loc.Continent = c.continent
+	}
+	if !loc.HasCoordinates {
+		loc.Latitude, loc.Longitude = c.lat, c.lon
+		loc.HasCoordinates, loc.Source = true, SourceCountry
+	}
+}
+
+// load reads the files of cfg into a new state; errors of both files are
+// returned together.
+func load(cfg Config) (*state, error) {
+	st := &state{}
+	var errs []error
+	if cfg.Database != "" {
+		db, info, err := loadDatabase(cfg.Database)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		st.db, st.info = db, info
+	}
+	if cfg.Overrides != "" {
+		ov, err := loadOverrides(cfg.Overrides)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			st.ov = ov
+			st.info.Overrides, st.info.OverrideCount = cfg.Overrides, ov.len()
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return st, nil
+}
+
+// loadDatabase reads the database file at path, compiling it first when it
+// is a source file.
+func loadDatabase(path string) (*database, Info, error) {
+	info := Info{Path: path}
+	buf, err := os.ReadFile(path)
+	if err != nil {
+		return nil, info, fileError(path, err)
+	}
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".yaml", ".yml", ".csv":
+		nets, err := ParseSource(bytes.NewReader(buf), path)
+		if err != nil {
+			return nil, info, err
+		}
+		var out bytes.Buffer
+		if err := Build(&out, nets); err != nil {
+			return nil, info, fmt.Errorf("%s: %w", path, err)
+		}
+		buf, info.Compiled = out.Bytes(), true
+	}
+	db, err := openDatabase(buf)
+	if err != nil {
+		return nil, info, fmt.Errorf("%s: %w", path, err)
+	}
+	md := db.reader.Metadata
+	info.Type, info.BuildTime = md.DatabaseType, md.BuildTime()
+	info.NodeCount, info.IPVersion = md.NodeCount, md.IPVersion
+	return db, info, nil
+}
+
+// fileError words an error reading path as "path: what went wrong".
+func fileError(path string, err error) error {
+	if pe, ok := errors.AsType[*fs.PathError](err); ok {
+		err = pe.Err
+	}
+	return fmt.Errorf("%s: %w", path, err)
+}

@@ -1,0 +1,193 @@
+package geo
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/oschwald/maxminddb-golang/v2"
+	"github.com/oschwald/maxminddb-golang/v2/mmdbdata"
+)
+
+// database is one MaxMind DB, read whole into memory (not memory-mapped: a
+// file replaced or truncated in place cannot pull pages from under a
+// lookup, and a reload never races with an unmap).
+type database struct {
+	reader *maxminddb.Reader
+	// data decodes the data section; lookups read the few fields they need
+	// through it instead of decoding whole GeoIP2 records.
+	data   *mmdbdata.Decoder
+	v4only bool
+}
+
+// metadataMarker starts the metadata section of a MaxMind DB (spec §"Database
+// Metadata").
+var metadataMarker = []byte("\xAB\xCD\xEFMaxMind.com")
+
+// openDatabase checks buf as a MaxMind DB and opens it: the file must be
+// well-formed throughout (Reader.Verify walks the whole tree and every
+// record, so a corrupt file is refused here rather than failing lookups
+// later) and of a City or Country type.
+func openDatabase(buf []byte) (*database, error) {
+	r, err := maxminddb.OpenBytes(buf)
+	if err != nil {
+		return nil, fmt.Errorf("not a valid MaxMind DB file: %w", err)
+	}
+	md := r.Metadata
+	if !supportedType(md.DatabaseType) {
+		return nil, fmt.Errorf("unsupported database type %q: want a City or Country database (GeoIP2, GeoLite2 or compatible)", md.DatabaseType)
+	}
+	if err := r.Verify(); err != nil {
+		return nil, fmt.Errorf("corrupt MaxMind DB file: %w", err)
+	}
+	// The data section lies between the search tree (and its 16-byte
+	// separator) and the metadata; OpenBytes has checked these bounds.
+	end := bytes.LastIndex(buf, metadataMarker)
+	start := md.NodeCount*md.RecordSize/4 + 16
+	if end < 0 || start > uint(end) {
+		return nil, errors.New("corrupt MaxMind DB file: no data section")
+	}
+	return &database{
+		reader: r,
+		data:   mmdbdata.NewDecoder(buf[start:end], 0),
+		v4only: md.IPVersion == 4,
+	}, nil
+}
+
+// supportedType reports whether a database_type holds GeoIP2 City or
+// Country records: the MaxMind names (GeoIP2-City, GeoLite2-Country,
+// GeoIP2-Enterprise, …) and the compatible DB-IP ones.
+func supportedType(t string) bool {
+	t = strings.ToLower(t)
+	return strings.Contains(t, "city") || strings.Contains(t, "country") ||
+		strings.Contains(t, "enterprise") || strings.Contains(t, "location")
+}
+
+// record is the part of a GeoIP2 City or Country record that placing a
+// client needs.
+type record struct {
+	lat, lon       float64
+	hasLat, hasLon bool
+	// country is country.iso_code, registered is registered_country.iso_code
+	// (the fallback when a record has no country), continent is continent.code.
+	country, registered, continent string
+}
+
+// lookup finds a's record. network is the matched network, or the largest
+// network around a that has no record when found is false; it is invalid
+// only if the lookup failed.
+func (db *database) lookup(a netip.Addr) (rec record, network netip.Prefix, found bool) {
+	if db.v4only && a.Is6() {
+		// An IPv4 database knows nothing of IPv6.
+		return rec, netip.PrefixFrom(netip.IPv6Unspecified(), 0), false
+	}
+	res := db.reader.Lookup(a)
+	if res.Err() != nil {
+		return rec, netip.Prefix{}, false
+	}
+	network = res.Prefix()
+	if a.Is4() && !network.Addr().Is4() {
+		// The tree ends above the IPv4 subtree (::/96): the answer holds
+		// for all of IPv4.
+		network = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+	}
+	if !res.Found() {
+		return rec, network, false
+	}
+	rec, err := decodeRecord(db.data, uint(res.Offset()))
+	if err != nil {
+		// Verify vouched for every record at open; should one still not
+		// decode, the client is treated as unknown rather than misplaced.
+		return record{}, network, false
+	}
+	return rec, network, true
+}
+
+// decodeRecord reads the record at off, skipping the fields it does not need
+// (names in every language, subdivisions, postal, traits…): no allocation
+// and no reflection, unlike decoding whole geoip2.City values.
+func decodeRecord(d *mmdbdata.Decoder, off uint) (record, error) {
+	var r record
+	m, err := d.CursorAt(off).Map()
+	if err != nil {
+		return r, err
+	}
+	var next mmdbdata.Cursor
+	for key, val, ok := m.Next(next); ok; key, val, ok = m.Next(next) {
+		// The successor first: for the usual pointer to a shared map it
+		// costs nothing, and the map itself is then read only as far as
+		// needed.
+		if next, err = val.Skip(); err != nil {
+			return r, err
+		}
+		switch string(key) {
+		case "location":
+			err = r.decodeLocation(val)
+		case "country":
+			r.country, err = decodeCode(val, "iso_code")
+		case "continent":
+			r.continent, err = decodeCode(val, "code")
+		case "registered_country":
+			r.registered, err = decodeCode(val, "iso_code")
+		}
+		if err != nil {
+			return r, err
+		}
+		if r.hasLat && r.hasLon && r.country != "" && r.continent != "" {
+			return r, nil // all that is needed; the rest is names and traits
+		}
+	}
+	return r, m.Err()
+}
+
+// decodeLocation reads latitude and longitude of the location map at c.
+func (r *record) decodeLocation(c mmdbdata.Cursor) error {
+	m, err := c.Map()
+	if err != nil {
+		return err
+	}
+	var next mmdbdata.Cursor
+	for key, val, ok := m.Next(next); ok; key, val, ok = m.Next(next) {
+		switch string(key) {
+		case "latitude":
+			r.lat, next, err = val.ReadFloat()
+			r.hasLat = err == nil
+		case "longitude":
+			r.lon, next, err = val.ReadFloat()
+			r.hasLon = err == nil
+		default:
+			next, err = val.Skip()
+		}
+		if err != nil || (r.hasLat && r.hasLon) {
+			return err
+		}
+	}
+	return m.Err()
+}
+
+// decodeCode reads the string at key of the map at c (country.iso_code,
+// continent.code).
+func decodeCode(c mmdbdata.Cursor, key string) (string, error) {
+	m, err := c.Map()
+	if err != nil {
+		return "", err
+	}
+	var next mmdbdata.Cursor
+	for k, val, ok := m.Next(next); ok; k, val, ok = m.Next(next) {
+		if string(k) == key {
+			// ReadMapKey reads a string (inline or through a pointer) without
+			// copying it: map keys are plain strings in the MaxMind DB format.
+			b, _, err := val.ReadMapKey()
+			if err != nil {
+				return "", err
+			}
+			return intern(b), nil
+		}
+		if next, err = val.Skip(); err != nil {
+			return "", err
+		}
+	}
+	return "", m.Err()
+}
