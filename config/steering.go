@@ -118,11 +118,7 @@ func (p *parser) decodeRegions(c *Config) {
 		if ok {
 			r.Name = name
 			p.regionNames = append(p.regionNames, name)
-			if prev, dup := first[name]; dup {
-				p.errAt(it.lineOf("name"), it.key("name"), "duplicate of %s (%q)", prev, name)
-			} else {
-				first[name] = it.path
-			}
+			p.unique(first, it, "name", name)
 		}
 		r.Latitude, _ = p.float(it, "latitude", -90, 90, true, 0)
 		r.Longitude, _ = p.float(it, "longitude", -180, 180, true, 0)
@@ -157,11 +153,7 @@ func (p *parser) decodePools(c *Config) {
 		var pc PoolConfig
 		if name, ok := p.ident(it, "name"); ok {
 			pc.Name = name
-			if prev, dup := first[name]; dup {
-				p.errAt(it.lineOf("name"), it.key("name"), "duplicate of %s (%q)", prev, name)
-			} else {
-				first[name] = it.path
-			}
+			p.unique(first, it, "name", name)
 		}
 		ttl, _ := p.integer(it, "ttl", 0, maxTTL, defaultTTL)
 		pc.TTL = uint32(ttl)
@@ -234,10 +226,7 @@ func (p *parser) decodeMembers(it *item, pc *PoolConfig) (complete bool) {
 		complete = complete && ok
 		if ok {
 			m.Region = region
-			if prev, dup := first[region]; dup {
-				p.errAt(mi.lineOf("region"), mi.key("region"), "duplicate of %s (%q)", prev, region)
-			} else {
-				first[region] = mi.path
+			if p.unique(first, mi, "region", region) {
 				if p.regionsKnown && !slices.Contains(p.regionNames, region) {
 					p.errAt(mi.lineOf("region"), mi.key("region"), "unknown region %q%s", region, didYouMean(region, p.regionNames))
 				}
@@ -266,11 +255,7 @@ func (p *parser) decodeEndpoints(mi *item) []EndpointConfig {
 		var e EndpointConfig
 		if name, ok := p.ident(ei, "name"); ok {
 			e.Name = name
-			if prev, dup := first[name]; dup {
-				p.errAt(ei.lineOf("name"), ei.key("name"), "duplicate of %s (%q)", prev, name)
-			} else {
-				first[name] = ei.path
-			}
+			p.unique(first, ei, "name", name)
 		}
 		addrs, ok := p.strs(ei, "addresses")
 		if ok && len(addrs) == 0 {
@@ -298,11 +283,7 @@ func (p *parser) decodeFences(it *item, pc *PoolConfig, ref func(line int, key, 
 		var f FenceConfig
 		if name, ok := p.ident(fi, "name"); ok {
 			f.Name = name
-			if prev, dup := first[name]; dup {
-				p.errAt(fi.lineOf("name"), fi.key("name"), "duplicate of %s (%q)", prev, name)
-			} else {
-				first[name] = fi.path
-			}
+			p.unique(first, fi, "name", name)
 		}
 		countries, cok := p.strs(fi, "countries")
 		f.Countries = p.codes(fi.key("countries"), countries, countryCode)
@@ -768,4 +749,16 @@ func didYouMean(name string, cands []string) string {
 		return fmt.Sprintf(" (did you mean %q?)", s)
 	}
 	return ""
+}
+
+// unique reports a value of field that an earlier item of the list already
+// has, naming that item; it returns whether the value was new. seen maps
+// values to the paths of the items that had them first.
+func (p *parser) unique(seen map[string]string, it *item, field, val string) bool {
+	if prev, dup := seen[val]; dup {
+		p.errAt(it.lineOf(field), it.key(field), "duplicate of %s (%q)", prev, val)
+		return false
+	}
+	seen[val] = it.path
+	return true
 }
