@@ -3,9 +3,12 @@ package dnsserver
 import (
 	"encoding/binary"
 	"maps"
+	"net/netip"
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/aya-gslb/aya/policy"
 )
 
 // The fast path. A static answer depends on the question and nothing else
@@ -48,6 +51,16 @@ type fastEntry struct {
 type fastNode struct {
 	types map[uint16]*fastEntry
 	other *fastEntry
+	// gslb is set on a name bound to a pool: its A, AAAA and ANY are steered.
+	gslb *fastPool
+}
+
+// fastPool is what the fast path needs to steer a name bound to a pool.
+type fastPool struct {
+	pool string
+	zone string
+	// queries are the NOERROR counters per QTYPE (A, AAAA, ANY) and transport.
+	queries [3][numTransports]prometheus.Counter
 }
 
 // buildFast precomputes the replies of every authoritative name of zs. Names
@@ -76,7 +89,14 @@ func (s *Server) buildFast(zs *Zones) map[string]*fastNode {
 					fn.types[t] = e
 				}
 			}
-			if !cname && len(n.rrsets[TypeGSLB]) == 0 {
+			if gslb := n.rrsets[TypeGSLB]; len(gslb) > 0 {
+				fn.gslb = &fastPool{pool: poolOf(gslb[0]), zone: z.Origin}
+				for i, t := range [...]uint16{dns.TypeA, dns.TypeAAAA, dns.TypeANY} {
+					for tr := range numTransports {
+						fn.gslb.queries[i][tr] = s.metrics.queries.WithLabelValues(z.Origin, qtypeLabel(t), rcodeLabel(dns.RcodeSuccess), tr.String())
+					}
+				}
+			} else if !cname {
 				fn.other = s.precompute(zs, name, dns.TypeNone, false)
 			}
 			table[string(wire[:l])] = fn
@@ -158,7 +178,7 @@ var optRR = [11]byte{0, 0, 41, 0, 0, 0, ednsVersion, 0, 0, 0, 0}
 
 // fastAnswer answers req from the precomputed replies when it can; ok false
 // sends the query to the general path.
-func (s *Server) fastAnswer(v *view, req []byte, tr transport, buf []byte) (_ []byte, ok bool) {
+func (s *Server) fastAnswer(v *view, req []byte, tr transport, src netip.Addr, buf []byte) (_ []byte, ok bool) {
 	var key queryKey
 	q, ok := parsePlainQuery(req, &key)
 	if !ok {
@@ -171,6 +191,15 @@ func (s *Server) fastAnswer(v *view, req []byte, tr transport, buf []byte) (_ []
 	fn := v.fast[string(key.bytes())]
 	if fn == nil {
 		return nil, false
+	}
+	if fn.gslb != nil {
+		switch q.qtype {
+		case dns.TypeA, dns.TypeAAAA, dns.TypeANY:
+			return s.fastSteer(v, req, q, fn.gslb, tr, src, buf)
+		}
+	}
+	if q.ecs != nil {
+		return nil, false // the general path echoes it with scope 0
 	}
 	e := fn.types[q.qtype]
 	if e == nil {
@@ -221,5 +250,119 @@ func (s *Server) fastAnswer(v *view, req []byte, tr transport, buf []byte) (_ []
 	} else {
 		s.metrics.count(e.zone, q.qtype, int(e.flags&0xf), tr)
 	}
+	return out, true
+}
+
+// fastSteer answers A, AAAA or ANY at a name bound to a pool without
+// miekg/dns: place the client (ECS read from the wire), decide with the
+// policy, and write the address records, pointing their owner at the
+// question, and the OPT with the client subnet echoed and scoped. It declines
+// what the general path must shape (NODATA, SERVFAIL, a reply too large).
+// TestFastSteerMatchesGeneral holds it to the general path byte for byte.
+func (s *Server) fastSteer(v *view, req []byte, q plainQuery, g *fastPool, tr transport, src netip.Addr, buf []byte) ([]byte, bool) {
+	st := v.steer
+	p := st.pools[g.pool]
+	if p == nil {
+		return nil, false
+	}
+	c := client{src: src}
+	if q.ecs != nil {
+		c.ecsSource = q.ecs[2]
+		var a [16]byte
+		copy(a[:], q.ecs[4:])
+		if binary.BigEndian.Uint16(q.ecs) == 1 {
+			c.ecsAddr = netip.AddrFrom4([4]byte(a[:4]))
+		} else {
+			c.ecsAddr = netip.AddrFrom16(a)
+		}
+	}
+	st.place(&c)
+	fam, rtype, rdlen := policy.IPv4, dns.TypeA, 4
+	if q.qtype == dns.TypeAAAA {
+		fam, rtype, rdlen = policy.IPv6, dns.TypeAAAA, 16
+	}
+	// Decisions are reused: Decide refills one without allocating.
+	d, _ := s.decisions.Get().(*policy.Decision)
+	if d == nil {
+		d = new(policy.Decision)
+	}
+	defer s.decisions.Put(d)
+	policy.Decide(p, c.Client, fam, st.state.Current(), d)
+	if d.Servfail || len(d.Addrs) == 0 {
+		return nil, false
+	}
+	// The client subnet option goes back scoped when it was used, as sent
+	// when its source prefix is 0, and not at all from an untrusted resolver.
+	echo := q.ecs != nil && (c.usedECS || q.ecs[2] == 0)
+	size := q.qend + len(d.Addrs)*(12+rdlen)
+	if q.edns {
+		size += len(optRR)
+		if echo {
+			size += 4 + len(q.ecs)
+		}
+	}
+	limit := maxTCPSize
+	if tr == udp {
+		limit = minUDPSize
+		if q.edns {
+			limit = min(max(int(q.udpSize), minUDPSize), v.opts.maxUDP)
+		}
+	}
+	if size > limit {
+		return nil, false
+	}
+	if cap(buf) < size {
+		buf = make([]byte, size)
+	}
+	out := buf[:size]
+	copy(out, req[:q.qend])
+	reqFlags := binary.BigEndian.Uint16(req[2:])
+	binary.BigEndian.PutUint16(out[2:], flagQR|flagAA|reqFlags&(flagRD|flagCD))
+	binary.BigEndian.PutUint16(out[6:], uint16(len(d.Addrs)))
+	binary.BigEndian.PutUint16(out[8:], 0)
+	off := q.qend
+	for _, a := range d.Addrs {
+		binary.BigEndian.PutUint16(out[off:], 0xc000|headerLen) // the owner: the question's name
+		binary.BigEndian.PutUint16(out[off+2:], rtype)
+		binary.BigEndian.PutUint16(out[off+4:], dns.ClassINET)
+		binary.BigEndian.PutUint32(out[off+6:], d.TTL)
+		binary.BigEndian.PutUint16(out[off+10:], uint16(rdlen))
+		if rdlen == 4 {
+			a4 := a.Unmap().As4()
+			copy(out[off+12:], a4[:])
+		} else {
+			a16 := a.As16()
+			copy(out[off+12:], a16[:])
+		}
+		off += 12 + rdlen
+	}
+	ar := uint16(0)
+	if q.edns {
+		ar = 1
+		opt := out[off:]
+		copy(opt, optRR[:])
+		binary.BigEndian.PutUint16(opt[3:], uint16(v.opts.maxUDP))
+		if q.do {
+			opt[7] = 0x80
+		}
+		if echo {
+			binary.BigEndian.PutUint16(opt[9:], uint16(4+len(q.ecs)))
+			binary.BigEndian.PutUint16(opt[11:], optECS)
+			binary.BigEndian.PutUint16(opt[13:], uint16(len(q.ecs)))
+			copy(opt[15:], q.ecs)
+			if c.usedECS {
+				opt[15+3] = c.scope
+			}
+		}
+	}
+	binary.BigEndian.PutUint16(out[10:], ar)
+	i := 0
+	switch q.qtype {
+	case dns.TypeAAAA:
+		i = 1
+	case dns.TypeANY:
+		i = 2
+	}
+	g.queries[i][tr].Inc()
 	return out, true
 }

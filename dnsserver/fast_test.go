@@ -75,7 +75,7 @@ func TestFastMatchesSlow(t *testing.T) {
 						t.Fatal(err)
 					}
 					for tr := range numTransports {
-						got, ok := s.fastAnswer(v, req, tr, nil)
+						got, ok := s.fastAnswer(v, req, tr, src, nil)
 						if !ok {
 							declined++
 							continue
@@ -123,7 +123,7 @@ func TestFastPathMixedCase(t *testing.T) {
 		{"Alias.gslb.example.com.", dns.TypeA, false},
 	} {
 		req := packQuery(t, c.qname, c.qtype, nil)
-		if _, ok := s.fastAnswer(v, req, udp, nil); ok != c.fast {
+		if _, ok := s.fastAnswer(v, req, udp, netip.Addr{}, nil); ok != c.fast {
 			t.Errorf("%s %s: fast path %v, want %v", c.qname, dns.TypeToString[c.qtype], ok, c.fast)
 		}
 	}
@@ -193,7 +193,7 @@ func TestFastPathAllocs(t *testing.T) {
 		}
 		req := packQuery(t, c.qname, c.qtype, c.modify)
 		buf := make([]byte, 0, 4096)
-		if _, ok := s.fastAnswer(v, req, udp, buf); !ok {
+		if _, ok := s.fastAnswer(v, req, udp, netip.Addr{}, buf); !ok {
 			t.Fatalf("%s: not on the fast path", c.name)
 		}
 		allocs := testing.AllocsPerRun(100, func() { s.handle(v, req, udp, src, buf[:0]) })

@@ -157,7 +157,12 @@ func (st *steering) hasPool(name string) bool {
 // when `aya explain` asks for it.
 type client struct {
 	src netip.Addr
-	ecs *dns.EDNS0_SUBNET
+	// ecs is the query's client subnet option, as the general path reads
+	// it; ecsAddr and ecsSource are what steering needs of it, filled from
+	// that option or, on the fast path, from the wire.
+	ecs       *dns.EDNS0_SUBNET
+	ecsAddr   netip.Addr // invalid without a usable option
+	ecsSource uint8
 
 	// Set by steer.
 	policy.Client
@@ -175,13 +180,19 @@ func (st *steering) place(c *client) {
 		return
 	}
 	src := c.src.Unmap()
-	if o := c.ecs; o != nil && o.SourceNetmask > 0 && (o.Family == 1 || o.Family == 2) && st.trusts(src) {
-		a, _ := netip.AddrFromSlice(o.Address)
-		maxBits := st.ecs.MaxPrefixV6
+	if o := c.ecs; o != nil && !c.ecsAddr.IsValid() && (o.Family == 1 || o.Family == 2) {
+		c.ecsAddr, _ = netip.AddrFromSlice(o.Address)
 		if o.Family == 1 {
-			a, maxBits = a.Unmap(), st.ecs.MaxPrefixV4
+			c.ecsAddr = c.ecsAddr.Unmap()
 		}
-		bits := min(int(o.SourceNetmask), maxBits)
+		c.ecsSource = o.SourceNetmask
+	}
+	if a := c.ecsAddr; a.IsValid() && c.ecsSource > 0 && st.trusts(src) {
+		maxBits := st.ecs.MaxPrefixV6
+		if a.Is4() {
+			maxBits = st.ecs.MaxPrefixV4
+		}
+		bits := min(int(c.ecsSource), maxBits)
 		c.Subnet, _ = a.Prefix(bits)
 		c.Addr = c.Subnet.Addr()
 		c.usedECS = true

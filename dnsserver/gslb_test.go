@@ -254,3 +254,80 @@ func TestConfigureRefusesMissingPool(t *testing.T) {
 		t.Error("the refused configuration's pools were applied")
 	}
 }
+
+// TestFastSteerMatchesGeneral: the fast path's steered replies are byte for
+// byte the general path's, over clients, types, EDNS shapes, letter case,
+// trusted and untrusted resolvers; and it takes the common case.
+func TestFastSteerMatchesGeneral(t *testing.T) {
+	for _, trusted := range [][]netip.Prefix{nil, {netip.MustParsePrefix("10.0.0.0/8")}} {
+		s, v := offline(t, gslbConfig(t, trusted...), gslbZones)
+		fast := 0
+		for _, name := range []string{"www.gslb.test.", "WWW.Gslb.TEST.", "v4.gslb.test.", "sf.gslb.test."} {
+			for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeANY} {
+				for _, sub := range []string{"", "81.2.69.142/32", "81.2.69.0/24", "216.160.83.56/29", "175.16.199.0/24", "175.16.0.0/12", "2a02:cfc0::/48", "2a02:cfc0::1/128", "0.0.0.0/0", "10.20.30.0/24"} {
+					for _, src := range []string{"127.0.0.1", "10.1.1.1", "::1"} {
+						for _, ednsSize := range []uint16{0, 512, 1232, 4096} {
+							if sub != "" && ednsSize == 0 {
+								continue
+							}
+							q := new(dns.Msg)
+							q.SetQuestion(name, qt)
+							if sub != "" {
+								subnet(sub)(q) // with an OPT of 1232 octets
+							} else if ednsSize > 0 {
+								q.SetEdns0(ednsSize, false)
+							}
+							if o := q.IsEdns0(); o != nil {
+								o.SetUDPSize(ednsSize)
+								o.SetDo(ednsSize == 4096)
+							}
+							req, err := q.Pack()
+							if err != nil {
+								t.Fatal(err)
+							}
+							from := netip.MustParseAddr(src)
+							for tr := range numTransports {
+								got, ok := s.fastAnswer(v, req, tr, from, nil)
+								if !ok {
+									continue
+								}
+								fast++
+								want, _ := s.generalAnswer(v, req, tr, from, nil, nil)
+								if !bytes.Equal(got, want) {
+									g, w := new(dns.Msg), new(dns.Msg)
+									_ = g.Unpack(got)
+									_ = w.Unpack(want)
+									t.Fatalf("%s %s ecs %q from %s edns %d %s:\nfast\n%v\ngeneral\n%v", name, dns.TypeToString[qt], sub, src, ednsSize, tr, g, w)
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+		if fast < 500 {
+			t.Errorf("fast path took %d queries; want most steered queries", fast)
+		}
+	}
+}
+
+// TestFastSteerAllocs: a steered answer on the fast path allocates nothing.
+func TestFastSteerAllocs(t *testing.T) {
+	s, v := offline(t, gslbConfig(t), gslbZones)
+	q := new(dns.Msg)
+	q.SetQuestion("www.gslb.test.", dns.TypeA)
+	subnet("81.2.69.0/24")(q)
+	req, err := q.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 0, 512)
+	src := netip.MustParseAddr("127.0.0.1")
+	if n := testing.AllocsPerRun(200, func() {
+		if _, ok := s.fastAnswer(v, req, udp, src, buf); !ok {
+			t.Fatal("not answered on the fast path")
+		}
+	}); n != 0 {
+		t.Errorf("%v allocations per steered answer, want 0", n)
+	}
+}

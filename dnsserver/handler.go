@@ -39,6 +39,7 @@ const (
 	optCookie    = 10 // RFC 7873; ignored: we answer without a server cookie
 	optPadding   = 12 // RFC 7830
 	optKeepalive = 11 // RFC 7828
+	optECS       = 8  // RFC 7871
 )
 
 // view is everything a query reads, published as one immutable value.
@@ -76,7 +77,7 @@ func (s *Server) handle(v *view, req []byte, tr transport, src netip.Addr, buf [
 		s.metrics.dropped.Inc()
 		return nil, nil
 	}
-	if out, ok := s.fastAnswer(v, req, tr, buf); ok {
+	if out, ok := s.fastAnswer(v, req, tr, src, buf); ok {
 		return out, nil
 	}
 	return s.generalAnswer(v, req, tr, src, buf, nil)

@@ -74,6 +74,8 @@ type Server struct {
 	metrics *metrics
 
 	view atomic.Pointer[view]
+	// decisions recycles the fast path's *policy.Decision values.
+	decisions sync.Pool
 	mu   sync.Mutex // serialises publishers of view
 	idle atomic.Int64
 

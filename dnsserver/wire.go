@@ -23,13 +23,17 @@ type plainQuery struct {
 	udpSize uint16
 	// folded is set when the name has upper-case letters (lowered in the key).
 	folded bool
+	// ecs is the data of a well-formed client subnet option (FAMILY,
+	// SOURCE, SCOPE, ADDRESS), a slice of the query; nil without one.
+	ecs []byte
 }
 
 // parsePlainQuery reads a query the fast path can answer: opcode QUERY, one
 // question of class IN with an uncompressed name, nothing in the answer and
 // authority sections, and at most an OPT of version 0 whose options are
-// only ones we ignore (cookie, padding, keepalive). Anything else is left
-// to the general path (ok false), which applies every rule.
+// only ones we ignore (cookie, padding, keepalive) and at most one
+// well-formed client subnet option. Anything else is left to the general
+// path (ok false), which applies every rule and answers FORMERR where due.
 func parsePlainQuery(req []byte, key *queryKey) (q plainQuery, ok bool) {
 	if len(req) < headerLen+5 {
 		return q, false
@@ -108,6 +112,11 @@ func parsePlainQuery(req []byte, key *queryKey) (q plainQuery, ok bool) {
 		olen := int(binary.BigEndian.Uint16(req[off+2:]))
 		switch code {
 		case optCookie, optPadding, optKeepalive:
+		case optECS:
+			if q.ecs != nil || off+4+olen > end || !ecsDataOK(req[off+4:off+4+olen]) {
+				return q, false
+			}
+			q.ecs = req[off+4 : off+4+olen]
 		default:
 			return q, false
 		}
@@ -186,6 +195,32 @@ func ecsOptionsOK(rdata []byte) bool {
 			}
 		}
 		off += 4 + olen
+	}
+	return true
+}
+
+// ecsDataOK checks client subnet option data by RFC 7871 §6: family 1 or 2
+// (family 0 is left to the general path), a source prefix that fits it,
+// scope 0, exactly the octets the prefix needs, and no bits set past it.
+func ecsDataOK(d []byte) bool {
+	if len(d) < 4 {
+		return false
+	}
+	bits := 0
+	switch binary.BigEndian.Uint16(d) {
+	case 1:
+		bits = 32
+	case 2:
+		bits = 128
+	default:
+		return false
+	}
+	src := int(d[2])
+	if src > bits || d[3] != 0 || len(d) != 4+(src+7)/8 {
+		return false
+	}
+	if rem := src % 8; rem != 0 && d[len(d)-1]&(0xff>>rem) != 0 {
+		return false
 	}
 	return true
 }
