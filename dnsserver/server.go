@@ -76,8 +76,8 @@ type Server struct {
 	view atomic.Pointer[view]
 	// decisions recycles the fast path's *policy.Decision values.
 	decisions sync.Pool
-	mu   sync.Mutex // serialises publishers of view
-	idle atomic.Int64
+	mu        sync.Mutex // serialises publishers of view
+	idle      atomic.Int64
 
 	udp []*net.UDPConn
 	tcp []*net.TCPListener
