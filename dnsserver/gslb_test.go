@@ -137,6 +137,12 @@ func TestGSLBAnswers(t *testing.T) {
 		{name: "no address of the family: nodata", rfc: "RFC 2308 §2.2",
 			qname: "v4.gslb.test.", qtype: dns.TypeAAAA,
 			aa: true, ns: []string{"gslb.test. 300 IN SOA ns1.gslb.test. hostmaster.gslb.test. 1 7200 3600 1209600 300"}},
+		{name: "bad ecs on a pooled name", rfc: "RFC 7871 §7.1: bits past the source prefix are FORMERR",
+			qname: "www.gslb.test.", qtype: dns.TypeA, modify: ednsWith(ecsRaw(1, 20, 0, 81, 2, 69)),
+			rcode: dns.RcodeFormatError, opt: &wantOPT{udpSize: 1232}},
+		{name: "ecs with a bad family on a pooled name", rfc: "RFC 7871 §6: FAMILY 1 or 2",
+			qname: "www.gslb.test.", qtype: dns.TypeA, modify: ednsWith(ecsRaw(3, 24, 0, 81, 2, 69)),
+			rcode: dns.RcodeFormatError},
 		{name: "nothing up, pool says servfail", rfc: "pool fallback servfail",
 			qname: "sf.gslb.test.", qtype: dns.TypeA, rcode: dns.RcodeServerFailure},
 	})

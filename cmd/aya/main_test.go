@@ -247,6 +247,7 @@ func TestCheck(t *testing.T) {
 		{"CNAME beside other data", zoneWith("192.0.2.1") + "www IN CNAME ns1\n", ":7: CNAME and other data at www.gslb.example.com. (RFC 1034 §3.6.2)"},
 		{"missing SOA", "$ORIGIN gslb.example.com.\n@ 300 IN NS ns1\nns1 300 IN A 192.0.2.53\n", ":1: no SOA record at the zone apex gslb.example.com."},
 		{"out of zone", zoneWith("192.0.2.1") + "www.example.org. IN A 192.0.2.1\n", ":7: www.example.org. is outside the zone gslb.example.com."},
+		{"unknown pool", zoneWith("192.0.2.1") + "api 30 IN GSLB wbe\n", `:7: unknown pool "wbe"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
