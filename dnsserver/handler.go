@@ -288,7 +288,7 @@ func (s *Server) readEDNS(q *dns.Msg, v *view, req []byte) (opt *dns.OPT, ecs *d
 	for _, o := range opt.Option {
 		switch o := o.(type) {
 		case *dns.EDNS0_SUBNET:
-			if ecs != nil || !validECS(o) || !ecsWireOK(req) {
+			if ecs != nil || !ecsWireOK(req) {
 				return opt, nil, false, dns.RcodeFormatError
 			}
 			ecs = o
@@ -299,36 +299,6 @@ func (s *Server) readEDNS(q *dns.Msg, v *view, req []byte) (opt *dns.OPT, ecs *d
 	return opt, ecs, nsid, dns.RcodeSuccess
 }
 
-// validECS applies RFC 7871 §6 and §7.1 to a query's client subnet option:
-// a known family, a source prefix that fits it, scope zero, and no address
-// bits set beyond the source prefix. (The octet count, which must be exactly
-// what the prefix needs, is checked on the wire by ecsWireOK.)
-func validECS(o *dns.EDNS0_SUBNET) bool {
-	var bits int
-	switch o.Family {
-	case 0:
-		// Family 0 is what some tools send with +subnet=0; it carries no address.
-		return o.SourceNetmask == 0 && o.SourceScope == 0
-	case 1:
-		bits = 32
-	case 2:
-		bits = 128
-	default:
-		return false
-	}
-	if int(o.SourceNetmask) > bits || o.SourceScope != 0 {
-		return false
-	}
-	a, ok := netip.AddrFromSlice(o.Address)
-	if !ok {
-		return false
-	}
-	if bits == 32 {
-		a = a.Unmap()
-	}
-	p, err := a.Prefix(int(o.SourceNetmask))
-	return err == nil && p.Addr() == a
-}
 
 // replyOPT is the OPT record of a reply: our UDP size, the DO bit echoed
 // (RFC 3225 §3), the client subnet option as given (its scope already set),

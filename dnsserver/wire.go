@@ -113,7 +113,7 @@ func parsePlainQuery(req []byte, key *queryKey) (q plainQuery, ok bool) {
 		switch code {
 		case optCookie, optPadding, optKeepalive:
 		case optECS:
-			if q.ecs != nil || off+4+olen > end || !ecsDataOK(req[off+4:off+4+olen]) {
+			if q.ecs != nil || off+4+olen > end || !ecsDataOK(req[off+4:off+4+olen], false) {
 				return q, false
 			}
 			q.ecs = req[off+4 : off+4+olen]
@@ -149,9 +149,9 @@ func skipName(msg []byte, off int) int {
 	return -1
 }
 
-// ecsWireOK checks the client subnet options of a query for the octet count
-// RFC 7871 §6 requires: exactly ceil(SOURCE PREFIX-LENGTH / 8) address octets.
-// miekg/dns accepts other counts, so the rule is checked on the raw message.
+// ecsWireOK checks every client subnet option of a query by RFC 7871 §6
+// (ecsDataOK), on the raw message: miekg/dns accepts some malformed ones
+// (the wrong octet count, bits past the prefix) and hides the octet count.
 func ecsWireOK(msg []byte) bool {
 	if len(msg) < headerLen {
 		return false
@@ -189,25 +189,27 @@ func ecsOptionsOK(rdata []byte) bool {
 		if off+4+olen > len(rdata) {
 			return false
 		}
-		if code == 8 { // EDNS Client Subnet
-			if olen < 4 || olen != 4+(int(rdata[off+6])+7)/8 {
-				return false
-			}
+		if code == optECS && !ecsDataOK(rdata[off+4:off+4+olen], true) {
+			return false
 		}
 		off += 4 + olen
 	}
 	return true
 }
 
-// ecsDataOK checks client subnet option data by RFC 7871 §6: family 1 or 2
-// (family 0 is left to the general path), a source prefix that fits it,
-// scope 0, exactly the octets the prefix needs, and no bits set past it.
-func ecsDataOK(d []byte) bool {
+// ecsDataOK checks client subnet option data by RFC 7871 §6: family 1 or 2,
+// a source prefix that fits it, scope 0 (§7.1: it MUST be 0 in queries),
+// exactly the octets the prefix needs, and no bits set past it. With
+// family0, it also takes family 0 with no prefix and no address, which some
+// tools send for +subnet=0.
+func ecsDataOK(d []byte, family0 bool) bool {
 	if len(d) < 4 {
 		return false
 	}
 	bits := 0
 	switch binary.BigEndian.Uint16(d) {
+	case 0:
+		return family0 && d[2] == 0 && d[3] == 0 && len(d) == 4
 	case 1:
 		bits = 32
 	case 2:
