@@ -38,12 +38,12 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 1m)
 	  done; \
 	done
 
-bench: bench-go bench-dns ## Go benchmarks, then the dnsperf comparison with Knot DNS
+bench: bench-go bench-dns ## Go benchmarks, then the dnsperf comparison with Knot DNS and gdnsd
 
 bench-go: ## Go benchmarks of the query path (allocations included)
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
 
-bench-dns: ## dnsperf against AYA and Knot DNS on loopback (installs both; see bench/dns/README.md)
+bench-dns: ## dnsperf against AYA, Knot DNS and gdnsd on loopback (installs them; see bench/dns/README.md)
 	bash bench/dns/run.sh
 
 lint: ## golangci-lint (from the Go module proxy) with .golangci.yml

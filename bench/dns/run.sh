@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# bench/dns/run.sh: compare AYA with Knot DNS on the same zone, on loopback.
+# bench/dns/run.sh: compare AYA with Knot DNS and gdnsd on the same zone, on loopback.
 #
 # Each server in turn is pinned to CPU $SERVER_CPU and loaded by dnsperf pinned
-# to CPU $CLIENT_CPU with identical settings. For every (workload, server) it
-# reports QPS, average / p50 / p99 latency, answered / lost counts and server
-# CPU time per answered query, then AYA/Knot ratios. See README.md.
+# to CPU $CLIENT_CPU with identical settings, for each workload: static names,
+# the GSLB name without ECS (geo) and with ECS from 7680 client subnets
+# (geo_ecs). For every (workload, server) it reports QPS, average / p50 / p99
+# latency, answered / lost counts and server CPU time per answered query, then
+# AYA's ratios to the other servers and to its own static run. See README.md.
 #
 # Usage: bench/dns/run.sh                      # all servers, all workloads
-#        SERVERS=knot DURATION=5 bench/dns/run.sh
+#        SERVERS="gdnsd aya" WORKLOADS=geo_ecs DURATION=5 bench/dns/run.sh
 #        OUT=/tmp/bench.tsv bench/dns/run.sh     # also write a TSV summary
 set -euo pipefail
 
@@ -15,8 +17,11 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 
 # ---- settings (all overridable from the environment) -----------------------
-SERVERS=${SERVERS:-"knot aya"}        # run order; servers never run concurrently
-WORKLOADS=${WORKLOADS:-"static"}      # each name X needs a workload_X function
+SERVERS=${SERVERS:-"knot gdnsd aya"}  # run order; servers never run concurrently
+WORKLOADS=${WORKLOADS:-"static geo geo_ecs"}  # each name X needs a workload_X function
+# Workloads a server runs (X_WORKLOADS for server X; unset: all of $WORKLOADS).
+# Knot has no geo steering: it serves the GSLB names statically and runs static only.
+KNOT_WORKLOADS=${KNOT_WORKLOADS:-static}
 DURATION=${DURATION:-10}              # measured seconds per (workload, server)
 WARMUP=${WARMUP:-2}                   # unmeasured seconds before each measurement
 CLIENTS=${CLIENTS:-4}                 # dnsperf -c: UDP sockets (source ports)
@@ -31,13 +36,26 @@ CLIENT_CPU=${CLIENT_CPU:-1}
 KNOT_PORT=${KNOT_PORT:-15301}
 AYA_PORT=${AYA_PORT:-15302}
 AYA_ADMIN_PORT=${AYA_ADMIN_PORT:-15303}
+GDNSD_PORT=${GDNSD_PORT:-15304}
 ZONE_ORIGIN=${ZONE_ORIGIN:-gslb.example.com.}
 ZONE_FILE=${ZONE_FILE:-$REPO/zones/${ZONE_ORIGIN%.}.zone}
 SKIP_INSTALL=${SKIP_INSTALL:-0}       # 1: do not touch apt
 SKIP_BUILD=${SKIP_BUILD:-0}           # 1: use the existing $REPO/bin/aya
 OUT=${OUT:-}                          # path for the TSV summary (optional)
 KEEP_WORK=${KEEP_WORK:-0}             # 1: keep the temp dir (server logs, dnsperf output)
-REF_SERVER=${REF_SERVER:-knot}        # denominator of the ratios
+SUBJECT=${SUBJECT:-aya}               # the server whose ratios are reported
+BAR_VS_STATIC=${BAR_VS_STATIC:-0.8}   # bar: SUBJECT geo workload / SUBJECT static
+BAR_VS_GDNSD=${BAR_VS_GDNSD:-0.5}     # bar: SUBJECT / gdnsd, per workload
+BAR_VS_KNOT=${BAR_VS_KNOT:-0.7}       # bar: SUBJECT / Knot, per workload
+# The GSLB name of the geo workloads, and what each area of the bench geo
+# source must get for it: aya.yaml's pool "web" (nearest region first), which
+# bench/dns/gdnsd.config.in mirrors. Clients without ECS (127.0.0.1) are placed
+# in Frankfurt, hence EU.
+GEO_NAME=${GEO_NAME:-www.gslb.example.com.}
+GEO_EXPECT=${GEO_EXPECT:-"NA=192.0.2.10,2001:db8:1::10 EU=198.51.100.10,2001:db8:2::10 AS=203.0.113.10,2001:db8:3::10"}
+# What Knot serves for a GSLB name (it has no geo): the no-ECS answer, eu-west.
+STATIC_GSLB_A=${STATIC_GSLB_A:-198.51.100.10}
+STATIC_GSLB_AAAA=${STATIC_GSLB_AAAA:-2001:db8:2::10}
 OTHER_MAX=${OTHER_MAX:-25}            # warn when more than this % of a CPU went elsewhere
 
 # ---- state --------------------------------------------------------------------
@@ -47,6 +65,12 @@ SERVER_NAME=""
 SERVER_PORT=""
 CLIENT_PID=""       # the running dnsperf (via timeout), if any
 RESULTS=""          # TSV rows, one per (workload, server), in $WORK
+GEO_DIR=""          # bench geo source, mmdb, ECS query file ($WORK/geo)
+GEO_MMDB=""         # the GeoIP2 City mmdb both AYA and gdnsd use
+ECSGEN=""           # the compiled bench/dns/ecsgen
+SKIPPED=()          # "server/workload" pairs not run
+BINARY_WLS=()       # workloads run with dnsperf -B (no -e)
+declare -A ANSWER_REF=()   # workload -> server whose answers the others are checked against
 
 log()  { printf '[bench] %s\n' "$*" >&2; }
 warn() { printf '[bench] WARNING: %s\n' "$*" >&2; }
@@ -110,6 +134,7 @@ ensure_deps() {
     for s in $SERVERS; do
         case $s in
             knot) need_cmd knotd knot ;;
+            gdnsd) need_cmd gdnsd gdnsd ;;
         esac
     done
     ((${#MISSING_PKGS[@]} == 0)) && return 0
@@ -122,12 +147,18 @@ ensure_deps() {
         apt-get update >&2
         apt-get install -y --no-install-recommends "${MISSING_PKGS[@]}" >&2
     fi
-    # The knot package enables a systemd unit; we never use it (no systemd here,
-    # and policy-rc.d normally stops it from starting).
+    # The knot and gdnsd packages enable systemd units; we never use them (no
+    # systemd here, and policy-rc.d normally stops them from starting).
+}
+
+# uses_geo: true if a server that needs the bench geo database will run.
+uses_geo() {
+    [[ " $SERVERS " == *" aya "* || " $SERVERS " == *" gdnsd "* ]]
 }
 
 build_aya() {
-    [[ " $SERVERS " == *" aya "* ]] || return 0
+    # bin/aya serves, and also builds the bench mmdb (for gdnsd too).
+    uses_geo || return 0
     if [[ $SKIP_BUILD == 1 ]]; then
         [[ -x $REPO/bin/aya ]] || die "SKIP_BUILD=1 but $REPO/bin/aya does not exist"
         return 0
@@ -145,6 +176,24 @@ make_workdir() {
     WORK=$(mktemp -d "$base/aya-dnsbench.XXXXXX")
     RESULTS=$WORK/results.tsv
     : >"$RESULTS"
+}
+
+# prepare_geo: the bench geo source, its mmdb and the ECS query file, in $WORK/geo.
+prepare_geo() {
+    uses_geo || return 0
+    GEO_DIR=$WORK/geo
+    mkdir -p "$GEO_DIR"
+    ECSGEN=$GEO_DIR/ecsgen
+    (cd "$REPO" && go build -o "$ECSGEN" ./bench/dns/ecsgen) || die "go build ./bench/dns/ecsgen failed"
+    log "generating the bench geo source, the ECS query file and the check sample (bench/dns/ecsgen)"
+    "$ECSGEN" -name "$GEO_NAME" -source "$GEO_DIR/geo-bench.csv" -queries "$GEO_DIR/geo_ecs.raw" \
+        -sample "$GEO_DIR/geo_ecs.sample" 2>&1 | sed 's/^/[bench] /' >&2
+    GEO_MMDB=$GEO_DIR/geo-bench.mmdb
+    "$REPO/bin/aya" geo build "$GEO_DIR/geo-bench.csv" -o "$GEO_MMDB" 2>&1 | sed 's/^/[bench] aya geo build: /' >&2
+    [[ -s $GEO_MMDB ]] || die "aya geo build did not write $GEO_MMDB"
+    if ! grep -Eiq '^[^;]*[[:space:]]GSLB[[:space:]]' "$ZONE_FILE"; then
+        warn "$ZONE_FILE has no GSLB record: $GEO_NAME is static, the geo workloads measure static answers"
+    fi
 }
 
 # ---- DNS helpers ----------------------------------------------------------------
@@ -175,17 +224,24 @@ wait_ready() {
 }
 
 # describe_answers PORT QUERYFILE: one normalised line per query (rcode + sorted
-# answer RRs incl. TTL), to check that the servers give the same answers.
+# answer RRs incl. TTL), to check that the servers give the same answers. A
+# query line is "NAME TYPE [SUBNET [LABEL]]": SUBNET (not "-") is sent as ECS
+# (kdig +subnet), LABEL is copied to the output (check_regions reads it). The
+# TTL of SOA records shows as "-": gdnsd clamps it to the SOA minimum (300).
 describe_answers() {
-    local port=$1 qfile=$2 name type
-    while read -r name type _; do
+    local port=$1 qfile=$2 name type subnet label
+    local -a ecs
+    while read -r name type subnet label _; do
         [[ -z $name || $name == \#* ]] && continue
-        kdig @127.0.0.1 -p "$port" +time=1 +retry=0 +norecurse "$name" "$type" 2>/dev/null |
-            awk -v q="$name $type" '
+        ecs=()
+        [[ -n $subnet && $subnet != - ]] && ecs=("+subnet=$subnet")
+        # A lost query shows as NO-RESPONSE (kdig's failure must not stop the script).
+        { kdig @127.0.0.1 -p "$port" +time=1 +retry=1 +norecurse "${ecs[@]}" "$name" "$type" 2>/dev/null || true; } |
+            awk -v q="$name $type${subnet:+ $subnet}${label:+ $label}" '
                 /->>HEADER<<-/ { for (i = 1; i <= NF; i++) if ($i == "status:") { s = $(i+1); sub(/;$/, "", s) } }
                 /^;; ANSWER SECTION:/ { ans = 1; next }
                 /^;;/ || /^$/ { ans = 0; next }
-                ans { $1 = tolower($1); line = $0; gsub(/[ \t]+/, " ", line); rr[n++] = line }
+                ans { $1 = tolower($1); if ($4 == "SOA") $2 = "-"; line = $0; gsub(/[ \t]+/, " ", line); rr[n++] = line }
                 END {
                     # insertion sort: mawk has no asort
                     for (i = 1; i < n; i++) { v = rr[i]; for (j = i - 1; j >= 0 && rr[j] > v; j--) rr[j+1] = rr[j]; rr[j+1] = v }
@@ -196,15 +252,57 @@ describe_answers() {
     done <"$qfile"
 }
 
+# check_regions ANSWERS: for the lines whose query has a LABEL "AREA-...",
+# check that the answer is exactly one record, the address GEO_EXPECT gives
+# AREA for that type. Prints "OK TOTAL" and the offending lines.
+check_regions() {
+    awk -v expect="$GEO_EXPECT" '
+        BEGIN { n = split(expect, e, " "); for (i = 1; i <= n; i++) { split(e[i], kv, "="); split(kv[2], ad, ","); a4[kv[1]] = ad[1]; a6[kv[1]] = ad[2] } }
+        {
+            split($0, half, " -> "); split(half[1], q, " ")
+            if (q[4] == "") next
+            area = q[4]; sub(/-.*/, "", area)
+            want = (q[2] == "AAAA" ? a6[area] : a4[area])
+            total++
+            k = split(half[2], rr, " [|] ")
+            if (k == 2 && rr[1] == "NOERROR" && rr[2] ~ (" IN " q[2] " ") && substr(rr[2], length(rr[2]) - length(want)) == " " want) ok++
+            else bad = bad "    want " want ": " $0 "\n"
+        }
+        END { printf "%d %d\n%s", ok, total, bad }' "$1"
+}
+
 # ---- servers ------------------------------------------------------------------
 # A server X provides server_X_start, which must start it in the background
 # pinned to $SERVER_CPU and set SERVER_PID and SERVER_PORT. Stdout/stderr go to
-# $WORK/X.log. To add gdnsd later: write server_gdnsd_start and add it to SERVERS.
+# $WORK/X.log.
+
+# translate_zone MODE < ZONE > ZONE: rewrite AYA's private "NAME [TTL] [IN] GSLB
+# POOL" records, which other servers reject. MODE knot: static A and AAAA
+# ($STATIC_GSLB_A, $STATIC_GSLB_AAAA); MODE gdnsd: "NAME TTL DYNA geoip!POOL".
+# Other lines are copied as they are.
+translate_zone() {
+    awk -v mode="$1" -v a4="$STATIC_GSLB_A" -v a6="$STATIC_GSLB_AAAA" '
+        {
+            line = $0; sub(/;.*/, "", line)
+            n = split(line, f, /[ \t]+/)
+            g = 0
+            for (i = 2; i <= 4 && i < n; i++) if (toupper(f[i]) == "GSLB") { g = i; break }
+            if (!g) { print; next }
+            ttl = ""
+            for (i = 2; i < g; i++) {
+                if (f[i] ~ /^[0-9]+$/) ttl = f[i]
+                else if (toupper(f[i]) != "IN") { print; next }   # not "NAME [TTL] [IN] GSLB"
+            }
+            owner = (f[1] == "" ? "\t" : f[1]); pool = f[g + 1]
+            if (mode == "gdnsd") print owner, ttl, "DYNA", "geoip!" pool
+            else { print owner, ttl, "IN", "A", a4; print owner, ttl, "IN", "AAAA", a6 }
+        }'
+}
 
 server_knot_start() {
     local dir=$WORK/knot
     mkdir -p "$dir/zones" "$dir/run" "$dir/db"
-    cp "$ZONE_FILE" "$dir/zones/${ZONE_ORIGIN%.}.zone"
+    translate_zone knot <"$ZONE_FILE" >"$dir/zones/${ZONE_ORIGIN%.}.zone"
     sed -e "s|@WORKDIR@|$dir|g" -e "s|@PORT@|$KNOT_PORT|g" -e "s|@ZONE@|$ZONE_ORIGIN|g" \
         "$HERE/knot.conf.in" >"$dir/knot.conf"
     knotc -c "$dir/knot.conf" conf-check >/dev/null || die "generated knot.conf is invalid"
@@ -213,11 +311,34 @@ server_knot_start() {
     SERVER_PID=$!
 }
 
+# gdnsd 3: config from gdnsd.config.in (geoip plugin, city auto mode, the
+# bench mmdb, ECS on), zone file translated (GSLB -> DYNA geoip!POOL).
+server_gdnsd_start() {
+    local dir=$WORK/gdnsd
+    mkdir -p "$dir/etc/zones" "$dir/run" "$dir/state"
+    translate_zone gdnsd <"$ZONE_FILE" >"$dir/etc/zones/${ZONE_ORIGIN%.}"
+    sed -e "s|@WORKDIR@|$dir|g" -e "s|@PORT@|$GDNSD_PORT|g" -e "s|@MMDB@|$GEO_MMDB|g" \
+        "$HERE/gdnsd.config.in" >"$dir/etc/config"
+    if ! gdnsd -c "$dir/etc" checkconf >"$dir/checkconf.log" 2>&1; then
+        sed 's/^/    /' "$dir/checkconf.log" >&2
+        die "generated gdnsd config or zone is invalid"
+    fi
+    SERVER_PORT=$GDNSD_PORT
+    taskset -c "$SERVER_CPU" gdnsd -c "$dir/etc" start >"$WORK/gdnsd.log" 2>&1 &
+    SERVER_PID=$!
+}
+
+# AYA: the repo's aya.yaml (pool "web", regions), zone dir = a copy of
+# $ZONE_FILE alone, geo database = the bench mmdb.
 server_aya_start() {
+    local dir=$WORK/aya
+    mkdir -p "$dir/zones"
+    cp "$ZONE_FILE" "$dir/zones/${ZONE_ORIGIN%.}.zone"
     SERVER_PORT=$AYA_PORT
     AYA_DNS_LISTEN=127.0.0.1:$AYA_PORT \
     AYA_ADMIN_LISTEN=127.0.0.1:$AYA_ADMIN_PORT \
-    AYA_DNS_ZONES_DIR=$REPO/zones \
+    AYA_DNS_ZONES_DIR=$dir/zones \
+    AYA_GEO_DATABASE=$GEO_MMDB \
     AYA_LOG_LEVEL=warn \
         taskset -c "$SERVER_CPU" "$REPO/bin/aya" serve --config "$REPO/aya.yaml" \
         >"$WORK/aya.log" 2>&1 &
@@ -243,10 +364,59 @@ start_server() {
 
 # ---- workloads ------------------------------------------------------------------
 # A workload X provides workload_X, which writes a dnsperf query file to the path
-# in $1 and may print extra dnsperf flags on stdout (e.g. "-E 8:..." for ECS).
+# in $1 and may print extra dnsperf flags on stdout ("-B": the file is binary,
+# dnsperf then gets no -e). The answer check queries, with kdig, the lines of
+# the file workload_X_check writes to $1 if it exists ("NAME TYPE [SUBNET
+# [LABEL]]", see describe_answers), else those of the query file; a workload
+# may also provide workload_X_verify (extra checks against the running server).
 
+# static: names with static records only (no GSLB name, no CNAME to one).
 workload_static() {
     cp "$HERE/static.queries" "$1"
+}
+
+# geo: the GSLB name without ECS, 3 A for 1 AAAA. The client is 127.0.0.1,
+# which the bench geo source places in Frankfurt: every answer is eu-west's.
+workload_geo() {
+    printf '%s A\n%s A\n%s AAAA\n%s A\n' "$GEO_NAME" "$GEO_NAME" "$GEO_NAME" "$GEO_NAME" >"$1"
+}
+
+workload_geo_check() {
+    printf '%s %s - EU-loopback\n' "$GEO_NAME" A "$GEO_NAME" AAAA >"$1"
+}
+
+# geo_ecs: the GSLB name with ECS, one query per client subnet (6144 IPv4 /24s
+# and 1536 IPv6 /56s in 24 cities of NA, EU and AS), 3 A for 1 AAAA, in a
+# dnsperf -B file written by bench/dns/ecsgen (prepare_geo).
+workload_geo_ecs() {
+    [[ -s $GEO_DIR/geo_ecs.raw ]] || die "no ECS query file (prepare_geo did not run)"
+    cp "$GEO_DIR/geo_ecs.raw" "$1"
+    echo "-B"
+}
+
+# the kdig check: 4 queries per city (IPv4 and IPv6 subnet, A and AAAA)
+workload_geo_ecs_check() {
+    cp "$GEO_DIR/geo_ecs.sample" "$1"
+}
+
+# and every query of the load, answered by the running server: ecsgen -ask
+# writes the answers (compared with the reference server's) and checks each
+# against the region of its subnet's area.
+workload_geo_ecs_verify() {
+    local out=$WORK/answers-all.$SERVER_NAME.geo_ecs ref rc=0
+    "$ECSGEN" -ask "127.0.0.1:$SERVER_PORT" -queries "$GEO_DIR/geo_ecs.raw" -answers "$out" \
+        -expect "$GEO_EXPECT" 2>"$out.log" || rc=$?
+    sed "s|^|[bench] $SERVER_NAME/geo_ecs: all queries: |" "$out.log" >&2
+    ((rc == 0)) || warn "$SERVER_NAME/geo_ecs: some of the load's queries got no answer or an answer outside their area's region (above)"
+    ref=$WORK/answers-all.${ANSWER_REF[geo_ecs]}.geo_ecs
+    if [[ ${ANSWER_REF[geo_ecs]} != "$SERVER_NAME" ]]; then
+        if cmp -s "$ref" "$out"; then
+            log "$SERVER_NAME/geo_ecs: all $(wc -l <"$out") answers identical to ${ANSWER_REF[geo_ecs]}'s"
+        else
+            warn "$SERVER_NAME/geo_ecs: $(diff "$ref" "$out" | grep -c '^>') of the load's answers differ from ${ANSWER_REF[geo_ecs]}'s (first 10; < ${ANSWER_REF[geo_ecs]}, > $SERVER_NAME):"
+            diff "$ref" "$out" | grep '^[<>]' | head -20 | sed 's/^/    /' >&2 || true
+        fi
+    fi
 }
 
 # ---- measurement ------------------------------------------------------------------
@@ -279,7 +449,8 @@ run_dnsperf() {
     shift 3
     local args=(-s 127.0.0.1 -p "$SERVER_PORT" -d "$qfile" -l "$secs"
         -c "$CLIENTS" -q "$OUTSTANDING" -T "$THREADS" -t "$QUERY_TIMEOUT")
-    [[ $EDNS == 1 ]] && args+=(-e)
+    # -B (binary query file, whose messages carry their own OPT RR) excludes -e.
+    [[ $EDNS == 1 && " $* " != *" -B "* ]] && args+=(-e)
     # shellcheck disable=SC2206
     [[ -n $DNSPERF_EXTRA ]] && args+=($DNSPERF_EXTRA)
     args+=("$@")
@@ -344,6 +515,9 @@ measure() {
     local -a xflags=()
     # shellcheck disable=SC2206
     [[ -n $extra ]] && xflags=($extra)
+    if [[ " $extra " == *" -B "* && " ${BINARY_WLS[*]} " != *" $wl "* ]]; then
+        BINARY_WLS+=("$wl")
+    fi
 
     if ((WARMUP > 0)); then
         log "$SERVER_NAME/$wl: warm-up ${WARMUP}s"
@@ -392,27 +566,61 @@ measure() {
     grep -E '^  (Response codes|Average packet size):' "$out" | sed "s/^ */[bench] $SERVER_NAME\/$wl: /" >&2 || true
 }
 
+# check_answers WORKLOAD: query the workload's check list with kdig; compare
+# with the answers of the first server that ran the workload (its reference),
+# check the regions of labelled queries, then run workload_X_verify if any.
 check_answers() {
-    local wl=$1 qfile=$WORK/$1.check.queries ref=$WORK/answers.$REF_SERVER.$1 mine=$WORK/answers.$SERVER_NAME.$1
-    "workload_$wl" "$qfile" >/dev/null
+    local wl=$1 qfile=$WORK/$1.check.queries mine=$WORK/answers.$SERVER_NAME.$1 ref regions ok total
+    if declare -F "workload_${wl}_check" >/dev/null; then
+        "workload_${wl}_check" "$qfile"
+    else
+        "workload_$wl" "$qfile" >/dev/null
+    fi
+    [[ -n ${ANSWER_REF[$wl]:-} ]] || ANSWER_REF[$wl]=$SERVER_NAME
+    ref=$WORK/answers.${ANSWER_REF[$wl]}.$wl
     describe_answers "$SERVER_PORT" "$qfile" >"$mine"
     if grep -q -- '-> NO-RESPONSE' "$mine"; then
         warn "$SERVER_NAME/$wl: some queries got no response:"
         grep -- '-> NO-RESPONSE' "$mine" | sed 's/^/    /' >&2
     fi
-    if [[ $SERVER_NAME != "$REF_SERVER" && -f $ref ]] && ! cmp -s "$ref" "$mine"; then
-        warn "$SERVER_NAME/$wl answers differ from $REF_SERVER's (< $REF_SERVER, > $SERVER_NAME):"
+    if [[ ${ANSWER_REF[$wl]} == "$SERVER_NAME" ]]; then
+        log "$SERVER_NAME/$wl: $(wc -l <"$mine") check queries answered; the other servers' answers are compared with these"
+    elif cmp -s "$ref" "$mine"; then
+        log "$SERVER_NAME/$wl: $(wc -l <"$mine") check queries: same answers as ${ANSWER_REF[$wl]}"
+    else
+        warn "$SERVER_NAME/$wl answers differ from ${ANSWER_REF[$wl]}'s (< ${ANSWER_REF[$wl]}, > $SERVER_NAME):"
         diff "$ref" "$mine" | grep '^[<>]' | sed 's/^/    /' >&2 || true
     fi
+    regions=$(check_regions "$mine")
+    read -r ok total <<<"$regions"
+    if ((total > 0)); then
+        if ((ok == total)); then
+            log "$SERVER_NAME/$wl: $ok/$total labelled check queries answered by their area's region"
+        else
+            warn "$SERVER_NAME/$wl: only $ok/$total labelled check queries answered by their area's region:"
+            tail -n +2 <<<"$regions" | head -20 >&2
+        fi
+    fi
+    if declare -F "workload_${wl}_verify" >/dev/null; then
+        "workload_${wl}_verify"
+    fi
+}
+
+# runs SERVER WORKLOAD: true if SERVER runs WORKLOAD (SERVER_WORKLOADS, upper case).
+runs() {
+    local var=${1^^}_WORKLOADS
+    [[ -z ${!var+set} || " ${!var} " == *" $2 "* ]]
 }
 
 # ---- report ---------------------------------------------------------------------
 report() {
     local header
     printf '\n'
-    printf 'dnsperf %s: -c %s -q %s -T %s -t %s%s%s, %ss measured after %ss warm-up; server on CPU %s, dnsperf on CPU %s\n' \
+    printf 'dnsperf %s: -c %s -q %s -T %s -t %s%s%s%s, %ss measured after %ss warm-up; server on CPU %s, dnsperf on CPU %s\n' \
         "$(dnsperf -h 2>&1 | awk '/^Version/ { print $2 }')" "$CLIENTS" "$OUTSTANDING" "$THREADS" "$QUERY_TIMEOUT" \
-        "$([[ $EDNS == 1 ]] && echo ' -e')" "$([[ $VERBOSE == 1 ]] && echo ' -v')" "$DURATION" "$WARMUP" "$SERVER_CPU" "$CLIENT_CPU"
+        "$([[ $EDNS == 1 ]] && echo ' -e')" "$([[ $VERBOSE == 1 ]] && echo ' -v')" \
+        "$( ((${#BINARY_WLS[@]} > 0)) && echo " (${BINARY_WLS[*]}: -B, raw queries with ECS, no -e)")" \
+        "$DURATION" "$WARMUP" "$SERVER_CPU" "$CLIENT_CPU"
     printf '\n'
     header=$(printf '%-10s %-6s %9s %8s %8s %8s %9s %7s %7s %9s %5s %9s' \
         workload server QPS avg_us p50_us p99_us answered lost cpu_s us/query cpu% QPS@1cpu)
@@ -420,31 +628,55 @@ report() {
     printf '%s\n' "${header//?/-}"
     awk -F'\t' '{ printf "%-10s %-6s %9s %8s %8s %8s %9s %7s %7s %9s %5s %9s\n", $1, $2, $3, $4, $5, $6, $9, $10, $11, $12, $13, $15 }' "$RESULTS"
 
-    # Ratios X/REF per workload for every server other than the reference.
-    local ratios
-    ratios=$(awk -F'\t' -v ref="$REF_SERVER" '
+    # Ratios of SUBJECT (aya) per workload: to each other server that ran the
+    # workload, and to its own static run; each against its bar, both for QPS
+    # (meaningful only when the servers were saturated) and for QPS@1cpu.
+    local ratios bars="" srv var
+    for srv in $SERVERS; do
+        var=BAR_VS_${srv^^}
+        bars+=" $srv=${!var:-}"
+    done
+    ratios=$(awk -F'\t' -v subj="$SUBJECT" -v wls="$WORKLOADS" -v srvs="$SERVERS" -v bars="$bars" -v sbar="$BAR_VS_STATIC" '
         function r(a, b) { return (b + 0 > 0 && a != "NA" && b != "NA") ? sprintf("%.2f", a / b) : "NA" }
-        { key = $1 SUBSEP $2; q[key] = $3; avg[key] = $4; p99[key] = $6; cpu[key] = $12; cap[key] = $15; order[++n] = $1 "\t" $2 }
+        function v(x, b) { return (b == "" || x == "NA") ? "-" : (x + 0 >= b + 0 ? "ok" : "BELOW") }
+        function row(w, label, k, b, bar,   rq, rc) {
+            rq = r(q[k], q[b]); rc = r(cap[k], cap[b])
+            printf "%-10s %-20s %6s %9s %9s %8s %8s %5s %8s %9s\n", w, label, rq, rc, r(cpu[k], cpu[b]), r(avg[k], avg[b]), r(p99[k], p99[b]),
+                (bar == "" ? "-" : bar), v(rq, bar), v(rc, bar)
+        }
+        { key = $1 SUBSEP $2; q[key] = $3; avg[key] = $4; p99[key] = $6; cpu[key] = $12; cap[key] = $15 }
         END {
-            for (i = 1; i <= n; i++) {
-                split(order[i], f, "\t"); w = f[1]; s = f[2]
-                if (s == ref || !((w SUBSEP ref) in q)) continue
-                k = w SUBSEP s; b = w SUBSEP ref
-                printf "%-10s %-12s %8s %9s %9s %8s %8s\n", w, s "/" ref, r(q[k], q[b]), r(cpu[k], cpu[b]), r(cap[k], cap[b]), r(avg[k], avg[b]), r(p99[k], p99[b])
+            nb = split(bars, bb, " "); for (i = 1; i <= nb; i++) { split(bb[i], kv, "="); bar[kv[1]] = kv[2] }
+            nw = split(wls, W, " "); ns = split(srvs, S, " ")
+            for (i = 1; i <= nw; i++) {
+                w = W[i]; k = w SUBSEP subj
+                if (!(k in q)) continue
+                for (j = 1; j <= ns; j++)
+                    if (S[j] != subj && ((w SUBSEP S[j]) in q)) row(w, subj "/" S[j], k, w SUBSEP S[j], bar[S[j]])
+                if (w != "static" && (("static" SUBSEP subj) in q)) row(w, subj " " w "/static", k, "static" SUBSEP subj, sbar)
             }
         }' "$RESULTS")
     if [[ -n $ratios ]]; then
         printf '\n'
-        header=$(printf '%-10s %-12s %8s %9s %9s %8s %8s' workload ratio QPS us/query QPS@1cpu avg_lat p99_lat)
+        header=$(printf '%-10s %-20s %6s %9s %9s %8s %8s %5s %8s %9s' workload ratio QPS QPS@1cpu us/query avg_lat p99_lat bar "QPS>=bar" "1cpu>=bar")
         printf '%s\n' "$header"
         printf '%s\n' "${header//?/-}"
         printf '%s\n' "$ratios"
     fi
 
+    if ((${#SKIPPED[@]} > 0)); then
+        printf '\nskipped (X_WORKLOADS): %s\n' "${SKIPPED[*]}"
+        if [[ " ${SKIPPED[*]}" == *" knot/"* ]]; then
+            printf '      Knot has no geo steering: it serves %s statically (%s, %s), so it runs static only.\n' \
+                "${GEO_NAME%.}" "$STATIC_GSLB_A" "$STATIC_GSLB_AAAA"
+        fi
+    fi
+
     # A server below ~90% CPU was not saturated: its QPS is bounded by dnsperf.
     awk -F'\t' '
-        $13 + 0 < 90 { note = note sprintf("note: %s/%s used %s%% of CPU %s while CPU %s (dnsperf) was %s%% busy: the server was not saturated,\n      so its QPS and latency reflect the load generator; compare us/query and QPS@1cpu.\n", $1, $2, $13, scpu, ccpu, $17) }
-        END { if (note != "") printf "\n%s", note }' scpu="$SERVER_CPU" ccpu="$CLIENT_CPU" "$RESULTS"
+        $13 + 0 < 90 { runs = runs sprintf("%s %s/%s %s%% (dnsperf CPU %s%%)", (runs == "" ? "" : ","), $2, $1, $13, $17) }
+        END { if (runs != "") printf "\nnote: not saturated (server below 90%% of CPU %s):%s.\n      Their QPS and latency are what dnsperf on CPU %s could send, not server capacity,\n      and their QPS ratios are ~1 by construction: compare us/query and QPS@1cpu.\n", scpu, runs, ccpu }' \
+        scpu="$SERVER_CPU" ccpu="$CLIENT_CPU" "$RESULTS"
 
     if [[ -n $OUT ]]; then
         {
@@ -469,11 +701,17 @@ main() {
     ensure_deps
     build_aya
     make_workdir
+    prepare_geo
     log "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg) (other busy processes skew the figures)"
 
     for s in $SERVERS; do
-        start_server "$s"
+        local todo=()
         for w in $WORKLOADS; do
+            if runs "$s" "$w"; then todo+=("$w"); else SKIPPED+=("$s/$w"); fi
+        done
+        ((${#todo[@]} > 0)) || { log "$s: no workload to run"; continue; }
+        start_server "$s"
+        for w in "${todo[@]}"; do
             check_answers "$w"
             measure "$w"
         done
