@@ -299,7 +299,6 @@ func (s *Server) readEDNS(q *dns.Msg, v *view, req []byte) (opt *dns.OPT, ecs *d
 	return opt, ecs, nsid, dns.RcodeSuccess
 }
 
-
 // replyOPT is the OPT record of a reply: our UDP size, the DO bit echoed
 // (RFC 3225 §3), the client subnet option as given (its scope already set),
 // and our NSID when asked (RFC 5001).
