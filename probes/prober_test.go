@@ -1,0 +1,423 @@
+package probes
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/aya-gslb/aya/state"
+)
+
+// recorder is a Reporter that keeps every observation it is given, with
+// the time it was given, and fails while fail is set.
+type recorder struct {
+	fail atomic.Bool
+	mu   sync.Mutex
+	got  []report
+}
+
+type report struct {
+	o  Observation
+	at time.Time
+	ok bool
+}
+
+func (r *recorder) Report(ctx context.Context, o Observation) error {
+	if _, ok := ctx.Deadline(); !ok {
+		return errors.New("report context without a deadline")
+	}
+	fail := r.fail.Load()
+	r.mu.Lock()
+	r.got = append(r.got, report{o: o, at: time.Now(), ok: !fail})
+	r.mu.Unlock()
+	if fail {
+		return errors.New("no leader")
+	}
+	return nil
+}
+
+func (r *recorder) reports() []report {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]report(nil), r.got...)
+}
+
+// fakeCheck is a check whose probe is replaced by a script (see scripted).
+func fakeCheck(endpoint string, interval time.Duration) Check {
+	return Check{
+		Key:      state.EndpointKey{Pool: "web", Region: "eu", Endpoint: endpoint},
+		Kind:     KindTCP,
+		Target:   netip.MustParseAddrPort("127.0.0.1:9"),
+		Interval: interval,
+		Timeout:  interval / 2,
+	}
+}
+
+// scripted replaces ch's probe by one that records its start time and
+// returns the next result of script (then successes).
+func scripted(ch *checker, script ...bool) *[]time.Time {
+	var starts []time.Time
+	ch.probe = func(context.Context) error {
+		starts = append(starts, time.Now())
+		ok := true
+		if len(script) > 0 {
+			ok, script = script[0], script[1:]
+		}
+		if !ok {
+			return errors.New("scripted failure")
+		}
+		return nil
+	}
+	return &starts
+}
+
+// runFor runs p in the bubble for d of fake time, then stops it.
+func runFor(t *testing.T, p *Prober, d time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	time.Sleep(d)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}
+
+func TestJittered(t *testing.T) {
+	for _, tc := range []struct {
+		r    float64
+		want time.Duration
+	}{{0, 9 * time.Second}, {0.5, 10 * time.Second}, {0.75, 10500 * time.Millisecond}} {
+		if got := jittered(10*time.Second, 0.1, tc.r); got != tc.want {
+			t.Errorf("jittered(10s, 0.1, %g) = %s, want %s", tc.r, got, tc.want)
+		}
+	}
+	if got := jittered(10*time.Second, 0.1, 0.99999999); got >= 11*time.Second || got < 10999*time.Millisecond {
+		t.Errorf("jittered(10s, 0.1, ~1) = %s, want just under 11s", got)
+	}
+}
+
+func TestJitterBounds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const interval = time.Second
+		c := fakeCheck("a", interval)
+		c.Jitter = 0.3
+		p, err := New(Config{Checks: []Check{c}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		starts := scripted(p.checks[0])
+		t0 := time.Now()
+		runFor(t, p, 200*interval)
+		s := *starts
+		if len(s) < 150 {
+			t.Fatalf("%d probes in 200 intervals", len(s))
+		}
+		if first := s[0].Sub(t0); first < 0 || first >= interval {
+			t.Errorf("first probe after %s, want within [0, %s)", first, interval)
+		}
+		lo, hi := 700*time.Millisecond, 1300*time.Millisecond
+		minGap, maxGap := hi, lo
+		for i := 1; i < len(s); i++ {
+			gap := s[i].Sub(s[i-1])
+			if gap < lo || gap > hi {
+				t.Errorf("gap %d is %s, want within [%s, %s]", i, gap, lo, hi)
+			}
+			minGap, maxGap = min(minGap, gap), max(maxGap, gap)
+		}
+		// Random, but 200 draws all in one half of the range would be a bug.
+		if minGap > 900*time.Millisecond || maxGap < 1100*time.Millisecond {
+			t.Errorf("gaps within [%s, %s]: not jittered across the range", minGap, maxGap)
+		}
+	})
+}
+
+func TestRiseFallSequence(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := fakeCheck("a", time.Second)
+		c.Rise, c.Fall = 2, 3
+		rec := &recorder{}
+		p, err := New(Config{Checks: []Check{c}, Reporter: rec, Refresh: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Probes 1-9: ok ok fail ok fail fail fail ok ok.
+		starts := scripted(p.checks[0], true, true, false, true, false, false, false, true, true)
+		runFor(t, p, 12*time.Second)
+		s := *starts
+		if len(s) < 9 {
+			t.Fatalf("%d probes, want at least 9", len(s))
+		}
+		// Changes: up at the 2nd probe, down at the 7th, up at the 9th,
+		// each reported at the instant of its probe (the fake clock does
+		// not move while nothing sleeps).
+		want := []struct {
+			probe int
+			up    bool
+		}{{2, true}, {7, false}, {9, true}}
+		got := rec.reports()
+		if len(got) != len(want) {
+			t.Fatalf("reports %+v, want %d changes", got, len(want))
+		}
+		for i, w := range want {
+			r := got[i]
+			if r.o.Up != w.up || !r.at.Equal(s[w.probe-1]) || !r.o.At.Equal(s[w.probe-1]) {
+				t.Errorf("report %d: up=%v at %v (probe at %v), want up=%v at probe %d (%v)",
+					i, r.o.Up, r.at, r.o.At, w.up, w.probe, s[w.probe-1])
+			}
+		}
+		if got[1].o.Err != "scripted failure" || got[2].o.Err != "" {
+			t.Errorf("report errors %q, %q", got[1].o.Err, got[2].o.Err)
+		}
+	})
+}
+
+func TestRefreshAndRetry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := fakeCheck("a", time.Second)
+		c.Rise = 1
+		rec := &recorder{}
+		rec.fail.Store(true) // the first report fails: no leader yet
+		p, err := New(Config{Checks: []Check{c}, Reporter: rec, Refresh: 3 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		starts := scripted(p.checks[0])
+		t0 := time.Now()
+		go func() {
+			time.Sleep(2 * time.Second)
+			rec.fail.Store(false)
+		}()
+		runFor(t, p, 10*time.Second)
+		fast := rec.reports()
+		// The change at the first probe (failed), then refreshes at 3s,
+		// 6s and 9s, all up.
+		if len(fast) != 4 {
+			t.Fatalf("reports %+v, want 4", fast)
+		}
+		if s := *starts; !fast[0].at.Equal(s[0]) || fast[0].ok {
+			t.Errorf("first report %+v, want the change at the first probe (%v), failed", fast[0], s[0])
+		}
+		for i, r := range fast[1:] {
+			if want := t0.Add(time.Duration(i+1) * 3 * time.Second); !r.at.Equal(want) || !r.ok || !r.o.Up {
+				t.Errorf("refresh %d: %+v, want up at %v", i+1, r, want)
+			}
+		}
+		if o := p.States()[0]; !o.Up || o.Latency != 0 {
+			t.Errorf("States()[0] = %+v, want up (fake probes take no time)", o)
+		}
+	})
+}
+
+func TestUnprobedNotRefreshed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := &recorder{}
+		p, err := New(Config{Checks: []Check{fakeCheck("a", time.Second)}, Reporter: rec, Refresh: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The report loop alone, on a refresh of 1s: nothing has been probed.
+		ctx, cancel := context.WithCancel(t.Context())
+		go p.reportLoop(ctx)
+		time.Sleep(5 * time.Second)
+		cancel()
+		synctest.Wait()
+		if got := rec.reports(); len(got) != 0 {
+			t.Errorf("reports before any probe: %+v", got)
+		}
+		if o := p.States()[0]; o.Up || !o.At.IsZero() || o.Key.Endpoint != "a" {
+			t.Errorf("States() before any probe: %+v", o)
+		}
+	})
+}
+
+// blockingReporter never returns before its ctx is done.
+type blockingReporter struct{ calls atomic.Int64 }
+
+func (b *blockingReporter) Report(ctx context.Context, _ Observation) error {
+	b.calls.Add(1)
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func TestSlowReporterDoesNotStallProbes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := fakeCheck("a", time.Second)
+		c.Rise, c.Fall = 1, 1
+		rep := &blockingReporter{}
+		p, err := New(Config{Checks: []Check{c}, Reporter: rep, Refresh: 2 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		starts := scripted(p.checks[0], true, false, true, false, true, false, true, false, true, false)
+		if p.reportTimeout != 2*time.Second {
+			t.Fatalf("reportTimeout %s, want Refresh (2s) as it is under 5s", p.reportTimeout)
+		}
+		runFor(t, p, 10*time.Second)
+		if n := len(*starts); n < 9 {
+			t.Errorf("%d probes in 10s with a stuck reporter, want about 10", n)
+		}
+		// Each report waits out its 2s timeout: at most 5 in 10s.
+		if n := rep.calls.Load(); n < 3 || n > 5 {
+			t.Errorf("%d reports in 10s, want 3 to 5", n)
+		}
+	})
+}
+
+func TestProbePanic(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := fakeCheck("a", time.Second)
+		c.Rise, c.Fall = 1, 1
+		p, err := New(Config{Checks: []Check{c}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var calls atomic.Int64
+		p.checks[0].probe = func(context.Context) error {
+			if calls.Add(1) == 2 {
+				panic("boom")
+			}
+			return nil
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		go func() { _ = p.Run(ctx) }()
+		time.Sleep(time.Second + 500*time.Millisecond) // after the 1st probe, before the 3rd
+		synctest.Wait()
+		if calls.Load() == 2 {
+			if o := p.States()[0]; o.Up || !strings.Contains(o.Err, "probe panicked: boom") {
+				t.Errorf("after the panic: %+v, want down with the panic", o)
+			}
+		}
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		if o := p.States()[0]; calls.Load() < 5 || !o.Up {
+			t.Errorf("after %d probes: %+v, want probing to go on, up again", calls.Load(), o)
+		}
+	})
+}
+
+func TestNew(t *testing.T) {
+	a := fakeCheck("a", time.Second)
+	if _, err := New(Config{Checks: []Check{a, a}}); err == nil || !strings.Contains(err.Error(), "Key: endpoint checked twice") {
+		t.Errorf("duplicate key: %v", err)
+	}
+	bad := a
+	bad.Kind = ""
+	if _, err := New(Config{Checks: []Check{a, bad}}); err == nil || !strings.Contains(err.Error(), "Kind") {
+		t.Errorf("invalid check: %v", err)
+	}
+	if _, err := New(Config{Refresh: -time.Second}); err == nil || !strings.Contains(err.Error(), "Refresh") {
+		t.Errorf("negative refresh: %v", err)
+	}
+	p, err := New(Config{})
+	if err != nil || p.refresh != DefaultRefresh || p.reportTimeout != maxReportTimeout {
+		t.Fatalf("New(Config{}) = %+v, %v", p, err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := p.Run(ctx); err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	if err := p.Run(ctx); err == nil {
+		t.Error("second Run succeeded")
+	}
+}
+
+// TestRunEndToEnd runs the prober on real time against a real backend,
+// flips it down and up, and reads the metrics.
+func TestRunEndToEnd(t *testing.T) {
+	f := &flipServer{}
+	f.healthy.Store(true)
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	reg := prometheus.NewRegistry()
+	rec := &recorder{}
+	c := Check{Key: testKey, Kind: KindHTTP, Target: addrPort(t, srv.Listener.Addr()),
+		Interval: 20 * time.Millisecond, Timeout: 15 * time.Millisecond}
+	p, err := New(Config{Checks: []Check{c}, Reporter: rec, Refresh: time.Hour, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	waitReport := func(n int, up bool) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) {
+			if got := rec.reports(); len(got) >= n {
+				if got[n-1].o.Up != up {
+					t.Fatalf("report %d: %+v, want up=%v", n, got[n-1].o, up)
+				}
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		t.Fatalf("no report %d (up=%v) within 5s: %+v", n, up, rec.reports())
+	}
+	waitReport(1, true)
+	if v := gaugeValue(t, reg, "aya_probe_up"); v != 1 {
+		t.Errorf("aya_probe_up = %v, want 1", v)
+	}
+	f.healthy.Store(false)
+	waitReport(2, false)
+	if v := gaugeValue(t, reg, "aya_probe_up"); v != 0 {
+		t.Errorf("aya_probe_up = %v, want 0", v)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := map[string]float64{}
+	var count uint64
+	for _, mf := range fams {
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			switch mf.GetName() {
+			case "aya_probe_results_total":
+				if labels["pool"] != "web" || labels["region"] != "eu" || labels["endpoint"] != "a" {
+					t.Errorf("labels %v", labels)
+				}
+				results[labels["result"]] = m.GetCounter().GetValue()
+			case "aya_probe_duration_seconds":
+				count = m.GetHistogram().GetSampleCount()
+			}
+		}
+	}
+	if results["success"] < 2 || results["failure"] < 2 || count != uint64(results["success"]+results["failure"]) {
+		t.Errorf("results %v, duration count %d", results, count)
+	}
+}
+
+func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range fams {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no single %s", name)
+	return 0
+}
