@@ -311,6 +311,7 @@ func (s *Server) fastSteer(v *view, req []byte, q plainQuery, g *fastPool, tr tr
 	if size > limit {
 		return nil, false
 	}
+	st.count(g.pool, d)
 	if cap(buf) < size {
 		buf = make([]byte, size)
 	}

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/aya-gslb/aya/geo"
 	"github.com/aya-gslb/aya/policy"
@@ -129,10 +130,21 @@ type steering struct {
 	geo   Locator
 	state state.Source
 	ecs   ECSConfig
+	// answers counts steered answers per pool and outcome (a region's
+	// name, "fallback" or "servfail"), bound once so a query only looks
+	// them up.
+	answers map[string]map[string]prometheus.Counter
 }
 
-func newSteering(g GSLB) *steering {
-	st := &steering{pools: make(map[string]*policy.Pool, len(g.Pools)), geo: g.Geo, state: g.State, ecs: g.ECS}
+// Outcomes of a steered answer other than a region, as metric labels.
+const (
+	outcomeFallback = "fallback"
+	outcomeServfail = "servfail"
+)
+
+func newSteering(g GSLB, m *metrics) *steering {
+	st := &steering{pools: make(map[string]*policy.Pool, len(g.Pools)), geo: g.Geo, state: g.State, ecs: g.ECS,
+		answers: make(map[string]map[string]prometheus.Counter, len(g.Pools))}
 	if st.ecs.MaxPrefixV4 <= 0 || st.ecs.MaxPrefixV4 > 32 {
 		st.ecs.MaxPrefixV4 = 24
 	}
@@ -144,8 +156,35 @@ func newSteering(g GSLB) *steering {
 	}
 	for _, p := range g.Pools {
 		st.pools[p.Name] = p
+		byOutcome := make(map[string]prometheus.Counter, len(p.Members)+2)
+		for _, o := range append([]string{outcomeFallback, outcomeServfail}, memberNames(p)...) {
+			byOutcome[o] = m.steered.WithLabelValues(p.Name, o)
+		}
+		st.answers[p.Name] = byOutcome
 	}
 	return st
+}
+
+func memberNames(p *policy.Pool) []string {
+	out := make([]string, len(p.Members))
+	for i, mem := range p.Members {
+		out[i] = mem.Region.Name
+	}
+	return out
+}
+
+// count records the outcome of a decision for pool.
+func (st *steering) count(pool string, d *policy.Decision) {
+	o := d.Region
+	switch {
+	case d.Servfail:
+		o = outcomeServfail
+	case d.Region == "":
+		o = outcomeFallback
+	}
+	if c := st.answers[pool][o]; c != nil {
+		c.Inc()
+	}
 }
 
 func (st *steering) hasPool(name string) bool {
@@ -253,7 +292,9 @@ func (st *steering) steer(c *client, pool, owner string, qtype uint16) (rrs []dn
 		d.Explain = true
 	}
 	policy.Decide(p, c.Client, fam, st.state.Current(), &d)
-	if c.trace != nil {
+	if c.trace == nil {
+		st.count(pool, &d)
+	} else {
 		c.trace.Pool = pool
 		c.trace.Decision = d
 	}

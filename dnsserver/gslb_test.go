@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/aya-gslb/aya/geo"
 	"github.com/aya-gslb/aya/policy"
@@ -335,5 +336,58 @@ func TestFastSteerAllocs(t *testing.T) {
 		}
 	}); n != 0 {
 		t.Errorf("%v allocations per steered answer, want 0", n)
+	}
+}
+
+// TestGSLBAnswerMetrics: steered answers are counted per pool and outcome,
+// once each, on either path.
+func TestGSLBAnswerMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	cfg := gslbConfig(t)
+	cfg.Registerer = reg
+	_, addr := testServer(t, cfg, gslbZones)
+	c := new(dns.Client)
+	ask := func(name, sub string, qt uint16) {
+		t.Helper()
+		q := new(dns.Msg)
+		q.SetQuestion(name, qt)
+		if sub != "" {
+			subnet(sub)(q)
+		}
+		if _, _, err := c.Exchange(q, addr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ask("www.gslb.test.", "81.2.69.0/24", dns.TypeA)    // fast path, eu-west
+	ask("api.gslb.test.", "81.2.69.0/24", dns.TypeAAAA) // through a CNAME: general path, eu-west
+	ask("www.gslb.test.", "216.160.83.0/24", dns.TypeA) // us-east
+	ask("sf.gslb.test.", "", dns.TypeA)                 // servfail
+	ask("www.gslb.test.", "81.2.69.0/24", dns.TypeTXT)  // static: not counted
+	for _, tc := range []struct {
+		pool, outcome string
+		want          float64
+	}{{"web", "eu-west", 2}, {"web", "us-east", 1}, {"web", "ap-southeast", 0}, {"dead", "servfail", 1}, {"web", "fallback", 0}} {
+		m, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := -1.0
+		for _, f := range m {
+			if f.GetName() != "aya_gslb_answers_total" {
+				continue
+			}
+			for _, s := range f.GetMetric() {
+				l := map[string]string{}
+				for _, lp := range s.GetLabel() {
+					l[lp.GetName()] = lp.GetValue()
+				}
+				if l["pool"] == tc.pool && l["outcome"] == tc.outcome {
+					got = s.GetCounter().GetValue()
+				}
+			}
+		}
+		if got != tc.want {
+			t.Errorf("aya_gslb_answers_total{pool=%q,outcome=%q} = %v, want %v", tc.pool, tc.outcome, got, tc.want)
+		}
 	}
 }

@@ -18,6 +18,7 @@ type metrics struct {
 	zones       prometheus.Gauge
 	zoneSerial  *prometheus.GaugeVec
 	zoneRecords *prometheus.GaugeVec
+	steered     *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -65,12 +66,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Records in each zone being served.",
 		}, []string{"zone"}),
 	}
+	m.steered = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "aya_gslb_answers_total",
+		Help: `Answers for names bound to a pool, by pool and outcome: the region answered from, "fallback" (the pool's fallback addresses) or "servfail".`,
+	}, []string{"pool", "outcome"})
 	for tr := range numTransports {
 		m.latency[tr] = latency.WithLabelValues(tr.String())
 	}
 	if reg != nil {
 		reg.MustRegister(m.queries, latency, m.dropped, m.panics, m.tcpConns, m.tcpRejected,
-			m.reloads, m.zones, m.zoneSerial, m.zoneRecords)
+			m.reloads, m.zones, m.zoneSerial, m.zoneRecords, m.steered)
 	}
 	return m
 }

@@ -94,7 +94,7 @@ func New(cfg Config) *Server {
 	cfg = cfg.withDefaults()
 	s := &Server{cfg: cfg, log: cfg.Logger, metrics: newMetrics(cfg.Registerer), conns: make(map[net.Conn]struct{})}
 	empty, _ := NewZones()
-	s.view.Store(&view{zones: empty, fast: map[string]*fastNode{}, opts: optionsOf(cfg), steer: newSteering(cfg.GSLB)})
+	s.view.Store(&view{zones: empty, fast: map[string]*fastNode{}, opts: optionsOf(cfg), steer: newSteering(cfg.GSLB, s.metrics)})
 	s.idle.Store(int64(cfg.TCPIdleTimeout))
 	return s
 }
@@ -142,7 +142,7 @@ func (s *Server) LoadZones(dir string) error {
 // binding first, then the pool.
 func (s *Server) Configure(cfg Config) error {
 	cfg = cfg.withDefaults()
-	st := newSteering(cfg.GSLB)
+	st := newSteering(cfg.GSLB, s.metrics)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v := *s.view.Load()
