@@ -170,6 +170,10 @@ type reloader struct {
 	// geo is nil when no database is configured; health is the snapshot source.
 	geo    *geo.DB
 	health state.Source
+	// geoChanged is set when the geo files changed (or on SIGHUP): a full
+	// database takes a while to read and verify, so a zone edit alone does
+	// not reload it.
+	geoChanged bool
 
 	configReloads *prometheus.CounterVec
 }
@@ -212,6 +216,7 @@ func (r *reloader) run(ctx context.Context) {
 			return
 		case <-hup:
 			r.log.Info("reload requested", "by", "SIGHUP")
+			r.geoChanged = true
 			r.reload(w)
 		case ev := <-events:
 			if r.relevant(ev) {
@@ -254,12 +259,13 @@ func (r *reloader) relevant(ev fsnotify.Event) bool {
 	if filepath.Ext(ev.Name) == dnsserver.ZoneFileSuffix {
 		return true
 	}
-	for _, f := range append(r.geoFiles(), r.path) {
-		if f != "" && filepath.Clean(ev.Name) == filepath.Clean(f) {
+	for _, f := range r.geoFiles() {
+		if filepath.Clean(ev.Name) == filepath.Clean(f) {
+			r.geoChanged = true
 			return true
 		}
 	}
-	return false
+	return r.path != "" && filepath.Clean(ev.Name) == filepath.Clean(r.path)
 }
 
 // geoFiles are the geo database and overrides files, when configured.
@@ -303,7 +309,8 @@ func (r *reloader) reload(w *fsnotify.Watcher) {
 			cfg.Geo = r.cfg.Geo
 		}
 	}
-	if r.geo != nil {
+	if r.geo != nil && r.geoChanged {
+		r.geoChanged = false
 		if err := r.geo.Reload(); err != nil {
 			r.log.Error("geo reload failed; keeping the previous database", "err", err)
 		}
