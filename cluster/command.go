@@ -1,0 +1,81 @@
+package cluster
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/aya-gslb/aya/state"
+)
+
+// Command types: the first byte of a log entry.
+const (
+	CmdObserve byte = 1 // a site's observation of an endpoint (Observe)
+	CmdDrain   byte = 2 // an operator drain (Drain)
+	CmdUndrain byte = 3 // an operator undrain (Undrain)
+
+	// IgnoreUnknown, set in a type byte, tells a binary that does not know
+	// the type to skip the entry instead of panicking.
+	IgnoreUnknown byte = 0x80
+)
+
+// Observe is a site's observation of an endpoint.
+type Observe struct {
+	Site          string            `json:"site"`
+	Key           state.EndpointKey `json:"key"`
+	Up            bool              `json:"up"`
+	LatencyMicros int64             `json:"latency_us,omitempty"`
+	Err           string            `json:"err,omitempty"`
+}
+
+// Drain drains a region (Endpoint nil) or one endpoint (Region is then
+// ignored: the key names the region).
+type Drain struct {
+	Region   string             `json:"region,omitempty"`
+	Endpoint *state.EndpointKey `json:"endpoint,omitempty"`
+	Reason   string             `json:"reason"`
+	By       string             `json:"by"`
+}
+
+// Undrain removes a drain of a region (Endpoint nil) or one endpoint.
+type Undrain struct {
+	Region   string             `json:"region,omitempty"`
+	Endpoint *state.EndpointKey `json:"endpoint,omitempty"`
+	By       string             `json:"by"`
+}
+
+// envelope is the JSON body of every entry: the leader's time and the command.
+type envelope struct {
+	At int64           `json:"at"`
+	V  json.RawMessage `json:"v"`
+}
+
+// Encode returns a log entry: the type byte, then JSON holding at (the
+// leader's time, unix nanoseconds) and v. Only the leader calls it, when it
+// proposes; Apply never reads a clock.
+func Encode(cmd byte, at time.Time, v any) ([]byte, error) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encode command %d: %w", cmd, err)
+	}
+	env, err := json.Marshal(envelope{At: at.UnixNano(), V: body})
+	if err != nil {
+		return nil, fmt.Errorf("encode command %d: %w", cmd, err)
+	}
+	return append([]byte{cmd}, env...), nil
+}
+
+// CorruptEntryError is the panic value of Apply for an entry it cannot apply
+// without diverging: empty, of an unknown type without IgnoreUnknown, or of a
+// known type that does not decode.
+type CorruptEntryError struct {
+	Index uint64
+	Type  byte
+	Err   error
+}
+
+func (e *CorruptEntryError) Error() string {
+	return fmt.Sprintf("cluster: corrupt log entry %d (type %#x): %v", e.Index, e.Type, e.Err)
+}
+
+func (e *CorruptEntryError) Unwrap() error { return e.Err }

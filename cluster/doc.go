@@ -1,0 +1,41 @@
+// Package cluster owns the replicated decision state of AYA: the Raft FSM
+// that holds every site's observations of every endpoint and the operators'
+// drains, and derives from them, deterministically, the state.Snapshot that
+// the DNS path reads through state.Source.
+//
+// This file set is the deterministic core only (no network): command
+// encoding (Encode), the decision rules (Rules) and the FSM. It must not read
+// a clock, use randomness or depend on map iteration order in anything it
+// outputs: every node applies the same log and must reach the same state.
+// Time comes from the leader-stamped time carried by every log entry.
+//
+// # Log entries
+//
+// An entry is one type byte followed by a JSON envelope {"at":unixnanos,"v":…}.
+// A type byte with the IgnoreUnknown bit (0x80) set that this binary does not
+// know is skipped, so an old binary survives a newer leader's new command; an
+// unknown type without the bit, or an entry of a known type that does not
+// decode, panics with a *CorruptEntryError: continuing would diverge.
+//
+// # Decision rules
+//
+// Each endpoint is judged from the latest report of each site in
+// Rules.Sites (all reporting sites when Sites is empty). A report is fresh
+// when its time is within Rules.FreshFor of the newest leader time seen in
+// the log (never the local clock). Among the fresh sites, the endpoint is up
+// when a strict majority sees it up; so a tie (1 up, 1 down of 2) is down:
+// "up" needs positive evidence from a quorum of the sites that can see the
+// endpoint, the same rule Raft uses, and one site cannot keep serving an
+// endpoint that the other half of the sites cannot reach. With no fresh
+// report at all the endpoint keeps its last decided state: a cluster cut off
+// from its probes (or a quiet log) keeps answering from what it last knew
+// rather than flapping everything down. A never-decided endpoint is up, as
+// state.Snapshot's absent keys are.
+//
+// A region (pool, region) with fewer than Rules.MinUp[region] endpoints up
+// (default 1; capped at the number of its endpoints known from observations,
+// so a region does not flap down while its endpoints are being learned) is
+// down: all its endpoints appear in Snapshot.Down, the up ones
+// with the region's reason. Drains are independent of health and go to
+// DrainedRegions / DrainedEndpoints as "reason (by who)".
+package cluster

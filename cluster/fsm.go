@@ -1,0 +1,525 @@
+package cluster
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/aya-gslb/aya/state"
+)
+
+// DefaultFreshFor is Rules.FreshFor when it is zero.
+const DefaultFreshFor = 30 * time.Second
+
+// HistorySize bounds History.
+const HistorySize = 256
+
+// persistFormat is the version of the snapshot encoding.
+const persistFormat = 1
+
+// Rules are the decision rules. They must be the same on every node.
+type Rules struct {
+	// Sites are the sites whose observations count (members that probe).
+	// Empty: every reporting site counts (a single-node cluster).
+	Sites []string
+	// FreshFor: a site's report is fresh when its time is within FreshFor of
+	// the newest leader-stamped time in the log. Default DefaultFreshFor.
+	FreshFor time.Duration
+	// MinUp is, per region name, the minimum number of endpoints up for the
+	// region to be up. Default 1.
+	MinUp map[string]int
+}
+
+// Decision is one change of a decision, for History.
+type Decision struct {
+	At    time.Time `json:"at"`    // log (leader) time of the entry that caused it
+	Index uint64    `json:"index"` // raft index of that entry
+	// Pool, Region, Endpoint name what changed: an endpoint (all three), a
+	// region's health (Pool, Region), or a region drain (Region only).
+	Pool     string `json:"pool,omitempty"`
+	Region   string `json:"region"`
+	Endpoint string `json:"endpoint,omitempty"`
+	From     string `json:"from"` // "up", "down", "drained", "undrained"
+	To       string `json:"to"`
+	Why      string `json:"why"`
+}
+
+type report struct {
+	Up            bool   `json:"up"`
+	At            int64  `json:"at"`
+	LatencyMicros int64  `json:"latency_us,omitempty"`
+	Err           string `json:"err,omitempty"`
+}
+
+type endpoint struct {
+	Reports map[string]report // site → latest report
+	Up      bool              // last decided state
+	Why     string            // why down
+}
+
+type regionKey struct{ Pool, Region string }
+
+// data is the FSM state; only Apply and Restore change it.
+type data struct {
+	index   uint64 // last applied
+	now     int64  // newest leader time seen
+	version uint64 // index of the entry that last changed the snapshot
+	eps     map[state.EndpointKey]*endpoint
+	rdown   map[regionKey]string // derived: regions below MinUp
+	drReg   map[string]string
+	drEp    map[state.EndpointKey]string
+	history []Decision
+}
+
+func newData() *data {
+	return &data{
+		eps:   map[state.EndpointKey]*endpoint{},
+		rdown: map[regionKey]string{},
+		drReg: map[string]string{},
+		drEp:  map[state.EndpointKey]string{},
+	}
+}
+
+// FSM is the Raft state machine. It implements raft.FSM and state.Source.
+// Raft calls Apply, Snapshot and Restore from one goroutine; Current and
+// History are safe to call from any goroutine.
+type FSM struct {
+	rules    Rules
+	sites    map[string]bool // nil: every site counts
+	freshFor int64
+
+	mu  sync.Mutex // guards d
+	d   *data
+	cur atomic.Pointer[state.Snapshot]
+}
+
+var (
+	_ raft.FSM     = (*FSM)(nil)
+	_ state.Source = (*FSM)(nil)
+)
+
+// NewFSM returns an FSM in the all-up, undrained state.
+func NewFSM(r Rules) *FSM {
+	f := &FSM{rules: r, freshFor: int64(r.FreshFor), d: newData()}
+	if f.freshFor <= 0 {
+		f.freshFor = int64(DefaultFreshFor)
+	}
+	if len(r.Sites) > 0 {
+		f.sites = map[string]bool{}
+		for _, s := range r.Sites {
+			f.sites[s] = true
+		}
+	}
+	f.cur.Store(f.build(f.d))
+	return f
+}
+
+// Current implements state.Source: lock-free. The snapshot is rebuilt only
+// when an entry changes a decision; its Version is the raft index of that
+// entry (so it increases with every published change and is the same on
+// every node).
+func (f *FSM) Current() *state.Snapshot { return f.cur.Load() }
+
+// History returns the recent decisions, oldest first (at most HistorySize).
+func (f *FSM) History() []Decision {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.d.history)
+}
+
+// Apply implements raft.FSM. It returns nil, or an error for a well-formed
+// command that is invalid (e.g. empty site); it panics with a
+// *CorruptEntryError for an entry it cannot apply (see the package doc).
+func (f *FSM) Apply(l *raft.Log) any {
+	if l.Type != raft.LogCommand {
+		return nil
+	}
+	if len(l.Data) == 0 {
+		panic(&CorruptEntryError{Index: l.Index, Err: errors.New("empty entry")})
+	}
+	typ := l.Data[0]
+	switch typ {
+	case CmdObserve, CmdDrain, CmdUndrain:
+	default:
+		if typ&IgnoreUnknown != 0 {
+			f.mu.Lock()
+			f.d.index = l.Index
+			f.mu.Unlock()
+			return nil
+		}
+		panic(&CorruptEntryError{Index: l.Index, Type: typ, Err: errors.New("unknown command type")})
+	}
+	var env envelope
+	if err := json.Unmarshal(l.Data[1:], &env); err != nil {
+		panic(&CorruptEntryError{Index: l.Index, Type: typ, Err: err})
+	}
+	var cmd any
+	switch typ {
+	case CmdObserve:
+		cmd = new(Observe)
+	case CmdDrain:
+		cmd = new(Drain)
+	case CmdUndrain:
+		cmd = new(Undrain)
+	}
+	if err := json.Unmarshal(env.V, cmd); err != nil {
+		panic(&CorruptEntryError{Index: l.Index, Type: typ, Err: err})
+	}
+
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d := f.d
+	d.index = l.Index
+	if env.At > d.now {
+		d.now = env.At
+	}
+	changed, err := f.apply(d, l.Index, env.At, cmd)
+	if f.evaluate(d, l.Index) {
+		changed = true
+	}
+	if changed {
+		d.version = l.Index
+		f.cur.Store(f.build(d))
+	}
+	return err
+}
+
+func (f *FSM) apply(d *data, index uint64, at int64, cmd any) (bool, error) {
+	switch c := cmd.(type) {
+	case *Observe:
+		if c.Site == "" || c.Key.Endpoint == "" {
+			return false, fmt.Errorf("observe: empty site or endpoint")
+		}
+		ep := d.eps[c.Key]
+		if ep == nil {
+			ep = &endpoint{Reports: map[string]report{}, Up: true}
+			d.eps[c.Key] = ep
+		}
+		ep.Reports[c.Site] = report{Up: c.Up, At: at, LatencyMicros: c.LatencyMicros, Err: c.Err}
+		return false, nil
+	case *Drain:
+		why := fmt.Sprintf("%s (by %s)", c.Reason, c.By)
+		if c.Endpoint != nil {
+			old, was := d.drEp[*c.Endpoint]
+			if was && old == why {
+				return false, nil
+			}
+			d.drEp[*c.Endpoint] = why
+			f.record(d, Decision{At: logTime(at), Index: index, Pool: c.Endpoint.Pool, Region: c.Endpoint.Region,
+				Endpoint: c.Endpoint.Endpoint, From: drainState(was), To: "drained", Why: why})
+			return true, nil
+		}
+		if c.Region == "" {
+			return false, fmt.Errorf("drain: no region or endpoint")
+		}
+		old, was := d.drReg[c.Region]
+		if was && old == why {
+			return false, nil
+		}
+		d.drReg[c.Region] = why
+		f.record(d, Decision{At: logTime(at), Index: index, Region: c.Region, From: drainState(was), To: "drained", Why: why})
+		return true, nil
+	case *Undrain:
+		why := fmt.Sprintf("undrained (by %s)", c.By)
+		if c.Endpoint != nil {
+			if _, was := d.drEp[*c.Endpoint]; !was {
+				return false, nil
+			}
+			delete(d.drEp, *c.Endpoint)
+			f.record(d, Decision{At: logTime(at), Index: index, Pool: c.Endpoint.Pool, Region: c.Endpoint.Region,
+				Endpoint: c.Endpoint.Endpoint, From: "drained", To: "undrained", Why: why})
+			return true, nil
+		}
+		if c.Region == "" {
+			return false, fmt.Errorf("undrain: no region or endpoint")
+		}
+		if _, was := d.drReg[c.Region]; !was {
+			return false, nil
+		}
+		delete(d.drReg, c.Region)
+		f.record(d, Decision{At: logTime(at), Index: index, Region: c.Region, From: "drained", To: "undrained", Why: why})
+		return true, nil
+	}
+	return false, nil
+}
+
+func drainState(drained bool) string {
+	if drained {
+		return "drained"
+	}
+	return "undrained"
+}
+
+func upState(up bool) string {
+	if up {
+		return "up"
+	}
+	return "down"
+}
+
+func logTime(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+func (f *FSM) record(d *data, dec Decision) {
+	if len(d.history) >= HistorySize {
+		d.history = slices.Delete(d.history, 0, len(d.history)-HistorySize+1)
+	}
+	d.history = append(d.history, dec)
+}
+
+func sortedKeys[K comparable, V any](m map[K]V, less func(a, b K) int) []K {
+	ks := make([]K, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.SortFunc(ks, less)
+	return ks
+}
+
+func cmpKey(a, b state.EndpointKey) int {
+	return cmp.Or(cmp.Compare(a.Pool, b.Pool), cmp.Compare(a.Region, b.Region), cmp.Compare(a.Endpoint, b.Endpoint))
+}
+
+func cmpRegion(a, b regionKey) int {
+	return cmp.Or(cmp.Compare(a.Pool, b.Pool), cmp.Compare(a.Region, b.Region))
+}
+
+// judge applies the quorum rule to one endpoint at log time now. ok is false
+// when no counted site has a fresh report (the last state is then kept).
+func (f *FSM) judge(ep *endpoint, now int64) (up bool, why string, ok bool) {
+	sites := sortedKeys(ep.Reports, cmp.Compare[string])
+	var nUp, nDown int
+	var firstErr string
+	for _, s := range sites {
+		if f.sites != nil && !f.sites[s] {
+			continue
+		}
+		r := ep.Reports[s]
+		if now-r.At > f.freshFor {
+			continue
+		}
+		if r.Up {
+			nUp++
+		} else {
+			nDown++
+			if firstErr == "" && r.Err != "" {
+				firstErr = r.Err
+			}
+		}
+	}
+	n := nUp + nDown
+	if n == 0 {
+		return false, "", false
+	}
+	if 2*nUp > n {
+		return true, "", true
+	}
+	why = fmt.Sprintf("down at %d of %d sites", nDown, n)
+	if firstErr != "" {
+		why += ": " + firstErr
+	}
+	return false, why, true
+}
+
+// evaluate re-judges every endpoint and region at the current log time and
+// records the changes. It reports whether any decision changed.
+func (f *FSM) evaluate(d *data, index uint64) bool {
+	changed := false
+	at := logTime(d.now)
+	for _, k := range sortedKeys(d.eps, cmpKey) {
+		ep := d.eps[k]
+		up, why, ok := f.judge(ep, d.now)
+		if !ok || (up == ep.Up && why == ep.Why) {
+			continue
+		}
+		if up != ep.Up {
+			f.record(d, Decision{At: at, Index: index, Pool: k.Pool, Region: k.Region, Endpoint: k.Endpoint,
+				From: upState(ep.Up), To: upState(up), Why: cmp.Or(why, "up at a majority of fresh sites")})
+		}
+		ep.Up, ep.Why = up, why
+		changed = true
+	}
+	rdown := f.regions(d)
+	for _, rk := range sortedKeys(rdown, cmpRegion) {
+		if _, was := d.rdown[rk]; !was {
+			f.record(d, Decision{At: at, Index: index, Pool: rk.Pool, Region: rk.Region, From: "up", To: "down", Why: rdown[rk]})
+			changed = true
+		}
+	}
+	for _, rk := range sortedKeys(d.rdown, cmpRegion) {
+		if _, is := rdown[rk]; !is {
+			f.record(d, Decision{At: at, Index: index, Pool: rk.Pool, Region: rk.Region, From: "down", To: "up", Why: "enough endpoints up"})
+			changed = true
+		}
+	}
+	d.rdown = rdown
+	return changed
+}
+
+// regions returns the regions below their minimum, with why.
+func (f *FSM) regions(d *data) map[regionKey]string {
+	type count struct{ up, n int }
+	counts := map[regionKey]*count{}
+	for k, ep := range d.eps {
+		rk := regionKey{k.Pool, k.Region}
+		c := counts[rk]
+		if c == nil {
+			c = &count{}
+			counts[rk] = c
+		}
+		c.n++
+		if ep.Up {
+			c.up++
+		}
+	}
+	out := map[regionKey]string{}
+	for rk, c := range counts {
+		need := 1
+		if m, ok := f.rules.MinUp[rk.Region]; ok && m > 0 {
+			need = m
+		}
+		// Endpoints are known from observations, one at a time: a region
+		// never needs more endpoints up than it has known endpoints, so it
+		// does not flap down while its endpoints are being learned.
+		need = min(need, c.n)
+		if c.up < need {
+			out[rk] = fmt.Sprintf("region %s down: %d of %d endpoints up (min %d)", rk.Region, c.up, c.n, need)
+		}
+	}
+	return out
+}
+
+// build returns a new immutable snapshot of d.
+func (f *FSM) build(d *data) *state.Snapshot {
+	s := &state.Snapshot{
+		Version:          d.version,
+		Down:             map[state.EndpointKey]string{},
+		DrainedRegions:   make(map[string]string, len(d.drReg)),
+		DrainedEndpoints: make(map[state.EndpointKey]string, len(d.drEp)),
+	}
+	for k, ep := range d.eps {
+		if !ep.Up {
+			s.Down[k] = ep.Why
+		} else if why, ok := d.rdown[regionKey{k.Pool, k.Region}]; ok {
+			s.Down[k] = why
+		}
+	}
+	maps.Copy(s.DrainedRegions, d.drReg)
+	maps.Copy(s.DrainedEndpoints, d.drEp)
+	return s
+}
+
+// persisted is the snapshot encoding: sorted slices, no struct-keyed maps.
+type persisted struct {
+	Format           int                 `json:"format"`
+	Index            uint64              `json:"index"`
+	Now              int64               `json:"now"`
+	Version          uint64              `json:"version"`
+	Endpoints        []persistedEndpoint `json:"endpoints"`
+	DrainedRegions   map[string]string   `json:"drained_regions"`
+	DrainedEndpoints []persistedDrain    `json:"drained_endpoints"`
+	History          []Decision          `json:"history"`
+}
+
+type persistedEndpoint struct {
+	Key     state.EndpointKey `json:"key"`
+	Up      bool              `json:"up"`
+	Why     string            `json:"why,omitempty"`
+	Reports map[string]report `json:"reports"`
+}
+
+type persistedDrain struct {
+	Key state.EndpointKey `json:"key"`
+	Why string            `json:"why"`
+}
+
+// fsmSnapshot is an immutable copy of the state, taken by Snapshot.
+type fsmSnapshot struct{ p *persisted }
+
+// Snapshot implements raft.FSM: it copies the state (so Apply may go on
+// while Persist writes) into an immutable value.
+func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d := f.d
+	p := &persisted{
+		Format: persistFormat, Index: d.index, Now: d.now, Version: d.version,
+		Endpoints:        []persistedEndpoint{},
+		DrainedRegions:   map[string]string{},
+		DrainedEndpoints: []persistedDrain{},
+		History:          slices.Clone(d.history),
+	}
+	for _, k := range sortedKeys(d.eps, cmpKey) {
+		ep := d.eps[k]
+		reps := make(map[string]report, len(ep.Reports))
+		maps.Copy(reps, ep.Reports)
+		p.Endpoints = append(p.Endpoints, persistedEndpoint{Key: k, Up: ep.Up, Why: ep.Why, Reports: reps})
+	}
+	maps.Copy(p.DrainedRegions, d.drReg)
+	for _, k := range sortedKeys(d.drEp, cmpKey) {
+		p.DrainedEndpoints = append(p.DrainedEndpoints, persistedDrain{Key: k, Why: d.drEp[k]})
+	}
+	return &fsmSnapshot{p: p}, nil
+}
+
+// Persist implements raft.FSMSnapshot.
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if err := json.NewEncoder(sink).Encode(s.p); err != nil {
+		_ = sink.Cancel()
+		return fmt.Errorf("persist snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+// Release implements raft.FSMSnapshot.
+func (s *fsmSnapshot) Release() {}
+
+// Restore implements raft.FSM: it decodes into a new state, then swaps it
+// in; all previous state is discarded. On error the old state is kept.
+func (f *FSM) Restore(rc io.ReadCloser) error {
+	defer func() { _ = rc.Close() }()
+	var p persisted
+	if err := json.NewDecoder(rc).Decode(&p); err != nil {
+		return fmt.Errorf("restore snapshot: %w", err)
+	}
+	if p.Format != persistFormat {
+		return fmt.Errorf("restore snapshot: unknown format %d", p.Format)
+	}
+	d := newData()
+	d.index, d.now, d.version = p.Index, p.Now, p.Version
+	for _, pe := range p.Endpoints {
+		reps := pe.Reports
+		if reps == nil {
+			reps = map[string]report{}
+		}
+		d.eps[pe.Key] = &endpoint{Reports: reps, Up: pe.Up, Why: pe.Why}
+	}
+	maps.Copy(d.drReg, p.DrainedRegions)
+	for _, pd := range p.DrainedEndpoints {
+		d.drEp[pd.Key] = pd.Why
+	}
+	for i := range p.History {
+		p.History[i].At = p.History[i].At.UTC()
+	}
+	if len(p.History) > HistorySize {
+		p.History = p.History[len(p.History)-HistorySize:]
+	}
+	if len(p.History) > 0 {
+		d.history = p.History
+	}
+	d.rdown = f.regions(d)
+	snap := f.build(d)
+	f.mu.Lock()
+	f.d = d
+	f.cur.Store(snap)
+	f.mu.Unlock()
+	return nil
+}

@@ -1,0 +1,444 @@
+package cluster
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/aya-gslb/aya/state"
+)
+
+var (
+	t0  = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	kA1 = state.EndpointKey{Pool: "web", Region: "eu", Endpoint: "a1"}
+	kA2 = state.EndpointKey{Pool: "web", Region: "eu", Endpoint: "a2"}
+	kB1 = state.EndpointKey{Pool: "web", Region: "us", Endpoint: "b1"}
+)
+
+// step is one command at t0+sec.
+type step struct {
+	cmd byte
+	sec int
+	v   any
+}
+
+func obs(sec int, site string, k state.EndpointKey, up bool, err string) step {
+	return step{CmdObserve, sec, Observe{Site: site, Key: k, Up: up, Err: err}}
+}
+
+// logs encodes steps as raft logs with indexes 1, 2, ….
+func logs(tb testing.TB, steps []step) []*raft.Log {
+	tb.Helper()
+	var out []*raft.Log
+	for i, s := range steps {
+		b, err := Encode(s.cmd, t0.Add(time.Duration(s.sec)*time.Second), s.v)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, &raft.Log{Index: uint64(i + 1), Type: raft.LogCommand, Data: b})
+	}
+	return out
+}
+
+func run(tb testing.TB, r Rules, steps []step) *FSM {
+	tb.Helper()
+	f := NewFSM(r)
+	for _, l := range logs(tb, steps) {
+		if err, _ := f.Apply(l).(error); err != nil {
+			tb.Fatalf("apply %d: %v", l.Index, err)
+		}
+	}
+	return f
+}
+
+var three = Rules{Sites: []string{"s1", "s2", "s3"}, FreshFor: 10 * time.Second}
+
+func TestQuorum(t *testing.T) {
+	two := Rules{Sites: []string{"s1", "s2"}, FreshFor: 10 * time.Second}
+	for _, tc := range []struct {
+		name  string
+		rules Rules
+		steps []step
+		down  string // "" = up
+	}{
+		{"3 sites 2 up 1 down", three, []step{
+			obs(0, "s1", kA1, true, ""), obs(0, "s2", kA1, true, ""), obs(0, "s3", kA1, false, "refused"),
+		}, ""},
+		{"3 sites 1 up 2 down", three, []step{
+			obs(0, "s1", kA1, true, ""), obs(0, "s2", kA1, false, "connection refused"), obs(0, "s3", kA1, false, "timeout"),
+		}, "down at 2 of 3 sites: connection refused"},
+		{"3 sites all down", three, []step{
+			obs(0, "s1", kA1, false, "x"), obs(0, "s2", kA1, false, ""), obs(0, "s3", kA1, false, ""),
+		}, "down at 3 of 3 sites: x"},
+		{"lone dissenter after all up", three, []step{
+			obs(0, "s1", kA1, true, ""), obs(0, "s2", kA1, true, ""), obs(0, "s3", kA1, true, ""),
+			obs(1, "s3", kA1, false, "route"),
+		}, ""},
+		{"lone site down of one fresh is down", three, []step{
+			obs(0, "s1", kA1, false, "refused"),
+		}, "down at 1 of 1 sites: refused"},
+		{"2 sites tie is down", two, []step{
+			obs(0, "s1", kA1, true, ""), obs(0, "s2", kA1, false, "refused"),
+		}, "down at 1 of 2 sites: refused"},
+		{"2 sites both up", two, []step{
+			obs(0, "s1", kA1, true, ""), obs(0, "s2", kA1, true, ""),
+		}, ""},
+		{"unknown site does not count", three, []step{
+			obs(0, "s1", kA1, true, ""), obs(0, "x1", kA1, false, ""), obs(0, "x2", kA1, false, ""),
+		}, ""},
+		{"empty Sites: every site counts", Rules{}, []step{
+			obs(0, "s1", kA1, true, ""), obs(0, "x1", kA1, false, "e"), obs(0, "x2", kA1, false, ""),
+		}, "down at 2 of 3 sites: e"},
+		{"latest report of a site wins", three, []step{
+			obs(0, "s1", kA1, false, ""), obs(0, "s2", kA1, false, ""), obs(1, "s1", kA1, true, ""), obs(1, "s2", kA1, true, ""),
+		}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := run(t, tc.rules, tc.steps)
+			why, down := f.Current().EndpointDown(kA1)
+			if down != (tc.down != "") || why != tc.down {
+				t.Fatalf("down = %v %q, want %q", down, why, tc.down)
+			}
+		})
+	}
+}
+
+func TestFreshness(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		steps []step
+		down  bool
+	}{
+		// s2 and s3 saw it down at 0; s1 keeps seeing it up; at 11s their
+		// reports are stale (log time moved on), s1 alone is fresh → up.
+		{"stale sites stop counting", []step{
+			obs(0, "s1", kA1, true, ""), obs(0, "s2", kA1, false, ""), obs(0, "s3", kA1, false, ""),
+			obs(11, "s1", kA1, true, ""),
+		}, false},
+		{"fresh within FreshFor", []step{
+			obs(0, "s1", kA1, true, ""), obs(0, "s2", kA1, false, ""), obs(0, "s3", kA1, false, ""),
+			obs(10, "s1", kA1, true, ""),
+		}, true},
+		// Log time advances through another endpoint's reports: kA1 has no
+		// fresh report, it keeps its last state (down).
+		{"no fresh report keeps last state down", []step{
+			obs(0, "s1", kA1, false, ""), obs(0, "s2", kA1, false, ""),
+			obs(60, "s1", kB1, true, ""),
+		}, true},
+		{"no fresh report keeps last state up", []step{
+			obs(0, "s1", kA1, true, ""),
+			obs(60, "s1", kB1, true, ""),
+		}, false},
+		// An older leader time in a later entry does not move the log time back.
+		{"log time never goes back", []step{
+			obs(0, "s1", kA1, true, ""), obs(0, "s2", kA1, false, ""), obs(0, "s3", kA1, false, ""),
+			obs(11, "s1", kA1, true, ""), obs(5, "s2", kB1, true, ""),
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := run(t, three, tc.steps)
+			if _, down := f.Current().EndpointDown(kA1); down != tc.down {
+				t.Fatalf("down = %v, want %v", down, tc.down)
+			}
+		})
+	}
+}
+
+func TestDrain(t *testing.T) {
+	k := kA2
+	steps := []step{
+		{CmdDrain, 0, Drain{Region: "eu", Reason: "maintenance", By: "alice"}},
+		{CmdDrain, 1, Drain{Endpoint: &k, Reason: "disk", By: "bob"}},
+	}
+	f := run(t, three, steps)
+	s := f.Current()
+	if why, ok := s.RegionDrained("eu"); !ok || why != "maintenance (by alice)" {
+		t.Fatalf("region drain = %v %q", ok, why)
+	}
+	if why, ok := s.EndpointDrained(kA2); !ok || why != "disk (by bob)" {
+		t.Fatalf("endpoint drain = %v %q", ok, why)
+	}
+	if s.Version != 2 {
+		t.Fatalf("version = %d, want 2", s.Version)
+	}
+	steps = append(steps,
+		step{CmdUndrain, 2, Undrain{Region: "eu", By: "carol"}},
+		step{CmdUndrain, 3, Undrain{Endpoint: &k, By: "dave"}},
+		step{CmdUndrain, 4, Undrain{Region: "us", By: "erin"}}, // not drained: no decision
+	)
+	f = run(t, three, steps)
+	s = f.Current()
+	if len(s.DrainedRegions) != 0 || len(s.DrainedEndpoints) != 0 {
+		t.Fatalf("still drained: %v %v", s.DrainedRegions, s.DrainedEndpoints)
+	}
+	if s.Version != 4 {
+		t.Fatalf("version = %d, want 4", s.Version)
+	}
+	h := f.History()
+	want := []Decision{
+		{At: t0, Index: 1, Region: "eu", From: "undrained", To: "drained", Why: "maintenance (by alice)"},
+		{At: t0.Add(time.Second), Index: 2, Pool: "web", Region: "eu", Endpoint: "a2", From: "undrained", To: "drained", Why: "disk (by bob)"},
+		{At: t0.Add(2 * time.Second), Index: 3, Region: "eu", From: "drained", To: "undrained", Why: "undrained (by carol)"},
+		{At: t0.Add(3 * time.Second), Index: 4, Pool: "web", Region: "eu", Endpoint: "a2", From: "drained", To: "undrained", Why: "undrained (by dave)"},
+	}
+	if !reflect.DeepEqual(h, want) {
+		t.Fatalf("history\n got %+v\nwant %+v", h, want)
+	}
+}
+
+func TestMinUp(t *testing.T) {
+	r := Rules{Sites: []string{"s1"}, FreshFor: 10 * time.Second, MinUp: map[string]int{"eu": 2}}
+	f := run(t, r, []step{
+		obs(0, "s1", kA1, true, ""), obs(0, "s1", kA2, true, ""), obs(0, "s1", kB1, true, ""),
+	})
+	if n := len(f.Current().Down); n != 0 {
+		t.Fatalf("down = %v", f.Current().Down)
+	}
+	f = run(t, r, []step{
+		obs(0, "s1", kA1, true, ""), obs(0, "s1", kA2, false, "refused"), obs(0, "s1", kB1, true, ""),
+	})
+	want := map[state.EndpointKey]string{
+		kA1: "region eu down: 1 of 2 endpoints up (min 2)",
+		kA2: "down at 1 of 1 sites: refused",
+	}
+	if got := f.Current().Down; !reflect.DeepEqual(got, want) {
+		t.Fatalf("down = %v, want %v", got, want)
+	}
+	h := f.History()
+	if last := h[len(h)-1]; last.Pool != "web" || last.Region != "eu" || last.Endpoint != "" || last.To != "down" {
+		t.Fatalf("last decision = %+v", last)
+	}
+	// Default 1: us with its only endpoint down is down through the endpoint.
+	f = run(t, r, []step{obs(0, "s1", kB1, false, "")})
+	if _, down := f.Current().EndpointDown(kB1); !down {
+		t.Fatal("b1 up")
+	}
+}
+
+// sink is an in-memory raft.SnapshotSink.
+type sink struct{ bytes.Buffer }
+
+func (s *sink) ID() string    { return "test" }
+func (s *sink) Cancel() error { return nil }
+func (s *sink) Close() error  { return nil }
+
+func snapshotBytes(t *testing.T, f *FSM) []byte {
+	t.Helper()
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Release()
+	var s sink
+	if err := snap.Persist(&s); err != nil {
+		t.Fatal(err)
+	}
+	return s.Bytes()
+}
+
+var mixed = []step{
+	obs(0, "s1", kA1, true, ""), obs(0, "s2", kA1, false, "refused"), obs(0, "s3", kA1, false, "timeout"),
+	obs(1, "s1", kB1, true, ""), obs(1, "s2", kA2, false, ""),
+	{CmdDrain, 2, Drain{Region: "us", Reason: "move", By: "ops"}},
+	{CmdDrain, 3, Drain{Endpoint: &kA2, Reason: "disk", By: "bob"}},
+	obs(20, "s1", kA1, true, ""),
+}
+
+func TestSnapshotRestore(t *testing.T) {
+	f := run(t, three, mixed)
+	b := snapshotBytes(t, f)
+	// Applying after Snapshot must not change what was captured.
+	f.Apply(logs(t, []step{obs(30, "s1", kB1, false, "")})[0])
+	if b2 := snapshotBytes(t, run(t, three, mixed)); !bytes.Equal(b, b2) {
+		t.Fatal("snapshot changed by a later Apply")
+	}
+	g := NewFSM(three)
+	g.Apply(logs(t, []step{{CmdDrain, 0, Drain{Region: "old", Reason: "x", By: "y"}}})[0])
+	if err := g.Restore(io.NopCloser(bytes.NewReader(b))); err != nil {
+		t.Fatal(err)
+	}
+	want := run(t, three, mixed)
+	if !reflect.DeepEqual(g.Current(), want.Current()) {
+		t.Fatalf("current\n got %+v\nwant %+v", g.Current(), want.Current())
+	}
+	if !reflect.DeepEqual(g.History(), want.History()) {
+		t.Fatalf("history\n got %+v\nwant %+v", g.History(), want.History())
+	}
+	if !bytes.Equal(snapshotBytes(t, g), b) {
+		t.Fatal("snapshot of restored FSM differs")
+	}
+	// A bad snapshot keeps the old state.
+	if err := g.Restore(io.NopCloser(strings.NewReader("{"))); err == nil {
+		t.Fatal("restore of garbage succeeded")
+	}
+	if !reflect.DeepEqual(g.Current(), want.Current()) {
+		t.Fatal("failed restore changed state")
+	}
+}
+
+func TestReplayDeterminism(t *testing.T) {
+	ls := logs(t, mixed)
+	// The same entries with the JSON keys in another order.
+	re := make([]*raft.Log, len(ls))
+	for i, l := range ls {
+		c := *l
+		c.Data = reorder(t, l.Data)
+		re[i] = &c
+	}
+	a, b, c := NewFSM(three), NewFSM(three), NewFSM(three)
+	for i := range ls {
+		a.Apply(ls[i])
+		b.Apply(ls[i])
+		c.Apply(re[i])
+	}
+	sa := snapshotBytes(t, a)
+	if !bytes.Equal(sa, snapshotBytes(t, b)) || !bytes.Equal(sa, snapshotBytes(t, c)) {
+		t.Fatal("replays differ")
+	}
+	if !reflect.DeepEqual(a.Current(), c.Current()) || !reflect.DeepEqual(a.History(), c.History()) {
+		t.Fatal("replays differ in Current or History")
+	}
+}
+
+// reorder rewrites an entry with its envelope and command keys reversed.
+func reorder(t *testing.T, data []byte) []byte {
+	t.Helper()
+	var env struct {
+		At int64          `json:"at"`
+		V  map[string]any `json:"v"`
+	}
+	if err := json.Unmarshal(data[1:], &env); err != nil {
+		t.Fatal(err)
+	}
+	keys := sortedKeys(env.V, func(a, b string) int { return strings.Compare(b, a) })
+	var sb strings.Builder
+	sb.WriteString(`{"v":{`)
+	for i, k := range keys {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		kb, _ := json.Marshal(k)
+		vb, _ := json.Marshal(env.V[k])
+		sb.Write(kb)
+		sb.WriteByte(':')
+		sb.Write(vb)
+	}
+	sb.WriteString(`},"at":`)
+	ab, _ := json.Marshal(env.At)
+	sb.Write(ab)
+	sb.WriteString("}")
+	return append([]byte{data[0]}, sb.String()...)
+}
+
+func TestIgnoreUnknown(t *testing.T) {
+	f := run(t, three, mixed)
+	before := snapshotBytes(t, f)
+	cur := f.Current()
+	b, _ := Encode(0x80|0x11, t0.Add(time.Hour), map[string]int{"x": 1})
+	if res := f.Apply(&raft.Log{Index: 100, Type: raft.LogCommand, Data: b}); res != nil {
+		t.Fatalf("apply = %v", res)
+	}
+	if f.Current() != cur {
+		t.Fatal("ignored entry changed the snapshot")
+	}
+	after := snapshotBytes(t, f)
+	if bytes.Equal(before, after) {
+		t.Fatal("index not advanced")
+	}
+	// Only the index moved: the log time did not (an hour would stale all).
+	if !bytes.Equal(bytes.Replace(after, []byte(`"index":100`), []byte(`"index":8`), 1), before) {
+		t.Fatalf("ignored entry changed state:\n%s\n%s", before, after)
+	}
+}
+
+func TestCorruptPanics(t *testing.T) {
+	good, _ := Encode(CmdObserve, t0, Observe{Site: "s1", Key: kA1, Up: true})
+	for _, tc := range []struct {
+		name string
+		data []byte
+	}{
+		{"empty", nil},
+		{"unknown without ignore bit", append([]byte{0x11}, good[1:]...)},
+		{"bad envelope", []byte{CmdObserve, '{'}},
+		{"bad observe", []byte(string(CmdObserve) + `{"at":1,"v":{"up":"yes"}}`)},
+		{"bad drain", []byte(string(CmdDrain) + `{"at":1,"v":[]}`)},
+		{"bad undrain", []byte(string(CmdUndrain) + `{"at":"x","v":{}}`)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer func() {
+				var ce *CorruptEntryError
+				r := recover()
+				if err, ok := r.(error); !ok || !errors.As(err, &ce) || ce.Index != 7 {
+					t.Fatalf("recovered %v, want *CorruptEntryError at 7", r)
+				}
+			}()
+			NewFSM(three).Apply(&raft.Log{Index: 7, Type: raft.LogCommand, Data: tc.data})
+		})
+	}
+}
+
+func TestInvalidCommand(t *testing.T) {
+	f := NewFSM(three)
+	b, _ := Encode(CmdObserve, t0, Observe{Key: kA1})
+	if _, ok := f.Apply(&raft.Log{Index: 1, Type: raft.LogCommand, Data: b}).(error); !ok {
+		t.Fatal("observe without site accepted")
+	}
+	b, _ = Encode(CmdDrain, t0, Drain{Reason: "x"})
+	if _, ok := f.Apply(&raft.Log{Index: 2, Type: raft.LogCommand, Data: b}).(error); !ok {
+		t.Fatal("drain of nothing accepted")
+	}
+	b, _ = Encode(CmdUndrain, t0, Undrain{By: "x"})
+	if _, ok := f.Apply(&raft.Log{Index: 3, Type: raft.LogCommand, Data: b}).(error); !ok {
+		t.Fatal("undrain of nothing accepted")
+	}
+	if f.Current().Version != 0 || len(f.History()) != 0 {
+		t.Fatal("invalid commands changed state")
+	}
+}
+
+func TestHistoryBounded(t *testing.T) {
+	var steps []step
+	for i := range HistorySize + 10 {
+		steps = append(steps, obs(i, "s1", kA1, i%2 == 0, ""))
+	}
+	f := run(t, Rules{Sites: []string{"s1"}}, steps)
+	h := f.History()
+	if len(h) != HistorySize || h[len(h)-1].Index != uint64(len(steps)) {
+		t.Fatalf("history len %d last %+v", len(h), h[len(h)-1])
+	}
+}
+
+func TestConcurrentReaders(t *testing.T) {
+	f := NewFSM(three)
+	ls := logs(t, mixed)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, l := range ls {
+			f.Apply(l)
+		}
+		if _, err := f.Snapshot(); err != nil {
+			t.Error(err)
+		}
+	}()
+	for {
+		select {
+		case <-done:
+			if f.Current().Version != uint64(len(ls)) {
+				t.Fatalf("version = %d", f.Current().Version)
+			}
+			return
+		default:
+			s := f.Current()
+			_ = len(s.Down) + len(s.DrainedRegions)
+			_ = f.History()
+		}
+	}
+}
