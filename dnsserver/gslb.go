@@ -246,9 +246,10 @@ func (st *steering) place(c *client) {
 	if st.geo != nil {
 		c.Loc = st.geo.Lookup(c.Addr)
 	}
-	if c.usedECS {
+	if c.usedECS && st.geo != nil {
 		// The answer holds for the matched network, but never for more than
-		// the client told us (RFC 7871 §7.2.1).
+		// the client told us (RFC 7871 §7.2.1). Without a database the
+		// answer does not depend on where the client is: scope 0.
 		c.scope = uint8(c.Subnet.Bits())
 		if n := c.Loc.Network; n.IsValid() {
 			bits := n.Bits()

@@ -157,7 +157,7 @@ func (s *Server) answer(v *view, req []byte, q, r *dns.Msg, tr transport, src ne
 	r.Compress = true
 
 	// A reply to a query with an OPT carries one, errors included (RFC 6891 §7).
-	opt, ecs, wantNSID, rcode := s.readEDNS(q, v, req)
+	opt, ecs, wantNSID, rcode := s.readEDNS(q, v, req, tr)
 	c := &client{src: src, ecs: ecs, trace: trace}
 	if opt != nil {
 		if tr == udp {
@@ -268,7 +268,7 @@ func ixfrCurrent(q *dns.Msg, z *Zone) bool {
 // is to be refused: FORMERR for several OPTs, an OPT not owned by the root,
 // or a malformed client subnet (RFC 7871 §7.1); BADVERS for a version we
 // do not speak.
-func (s *Server) readEDNS(q *dns.Msg, v *view, req []byte) (opt *dns.OPT, ecs *dns.EDNS0_SUBNET, nsid bool, rcode int) {
+func (s *Server) readEDNS(q *dns.Msg, v *view, req []byte, tr transport) (opt *dns.OPT, ecs *dns.EDNS0_SUBNET, nsid bool, rcode int) {
 	for _, rr := range q.Extra {
 		o, ok := rr.(*dns.OPT)
 		if !ok {
@@ -294,6 +294,16 @@ func (s *Server) readEDNS(q *dns.Msg, v *view, req []byte) (opt *dns.OPT, ecs *d
 			ecs = o
 		case *dns.EDNS0_NSID:
 			nsid = len(v.opts.nsid) > 0
+		case *dns.EDNS0_COOKIE:
+			if !cookieLenOK(len(o.Cookie) / 2) {
+				return opt, nil, false, dns.RcodeFormatError // RFC 7873 §5.2.2
+			}
+		case *dns.EDNS0_TCP_KEEPALIVE:
+			// RFC 7828 §3.2.1: a query carries no TIMEOUT; over UDP the
+			// option is ignored.
+			if tr == tcp && (o.Timeout != 0 || o.Length != 0) {
+				return opt, nil, false, dns.RcodeFormatError
+			}
 		}
 	}
 	return opt, ecs, nsid, dns.RcodeSuccess

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -52,6 +53,22 @@ func TestEDNS(t *testing.T) {
 		{name: "two opt records", rfc: "RFC 6891 §6.1.1: more than one OPT is FORMERR",
 			qname: "www.gslb.example.com.", qtype: dns.TypeA, modify: all(edns(1232, false), secondOPT),
 			rcode: dns.RcodeFormatError, opt: &wantOPT{udpSize: 1232}},
+		{name: "client cookie", rfc: "RFC 7873 §5.2: a server without cookies ignores a well-formed one",
+			qname: "www.gslb.example.com.", qtype: dns.TypeA,
+			modify: ednsWith(&dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"}),
+			aa:     true, answer: []string{wwwA}, opt: &wantOPT{udpSize: 1232}},
+		{name: "cookie of a bad length", rfc: "RFC 7873 §5.2.2: FORMERR",
+			qname: "www.gslb.example.com.", qtype: dns.TypeA,
+			modify: ednsWith(&dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405"}),
+			rcode:  dns.RcodeFormatError, opt: &wantOPT{udpSize: 1232}},
+		{name: "keepalive with a timeout over tcp", rfc: "RFC 7828 §3.2.1: FORMERR", net: "tcp",
+			qname: "www.gslb.example.com.", qtype: dns.TypeA,
+			modify: ednsWith(&dns.EDNS0_TCP_KEEPALIVE{Code: dns.EDNS0TCPKEEPALIVE, Timeout: 100}),
+			rcode:  dns.RcodeFormatError, opt: &wantOPT{udpSize: 1232}},
+		{name: "keepalive with a timeout over udp", rfc: "RFC 7828 §3.2.1: ignored over UDP", net: "udp",
+			qname: "www.gslb.example.com.", qtype: dns.TypeA,
+			modify: ednsWith(&dns.EDNS0_TCP_KEEPALIVE{Code: dns.EDNS0TCPKEEPALIVE, Timeout: 100}),
+			aa:     true, answer: []string{wwwA}, opt: &wantOPT{udpSize: 1232}},
 		{name: "opt not owned by the root", rfc: "RFC 6891 §6.1.2: the OPT owner MUST be 0 (root)",
 			qname: "www.gslb.example.com.", qtype: dns.TypeA,
 			modify: all(edns(1232, false), func(m *dns.Msg) { m.IsEdns0().Hdr.Name = "gslb.example.com." }),
@@ -387,8 +404,8 @@ func FuzzServeDNS(f *testing.F) {
 			if tr != tcp {
 				t.Fatalf("zone transfer over %s", tr)
 			}
-			var out bytes.Buffer
-			if err := s.streamZone(&out, req, xfr); err != nil {
+			var out bufferConn
+			if err := s.streamZone(&out, req, xfr, time.Second); err != nil {
 				t.Fatalf("stream %s: %v", xfr.Origin, err)
 			}
 			for b := out.Bytes(); len(b) > 0; {
@@ -414,3 +431,8 @@ func checkFuzzReply(t *testing.T, req, reply []byte) *dns.Msg {
 	}
 	return m
 }
+
+// bufferConn collects a zone transfer in memory.
+type bufferConn struct{ bytes.Buffer }
+
+func (*bufferConn) SetWriteDeadline(time.Time) error { return nil }

@@ -82,10 +82,13 @@ type Server struct {
 	udp []*net.UDPConn
 	tcp []*net.TCPListener
 
-	wg     sync.WaitGroup
-	connMu sync.Mutex
-	conns  map[net.Conn]struct{}
-	closed bool
+	wg sync.WaitGroup
+	// stopping is set when Serve is ending; connections check it after
+	// arming their read deadline, so one busy with a query cannot miss it.
+	stopping atomic.Bool
+	connMu   sync.Mutex
+	conns    map[net.Conn]struct{}
+	closed   bool
 }
 
 // New returns a server for cfg, serving no zones until SetZones or LoadZones.
@@ -267,6 +270,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.closeListeners()
 	s.connMu.Lock()
 	s.closed = true
+	s.stopping.Store(true)
 	for c := range s.conns {
 		// Wake readers waiting for a next query; a reply being written
 		// completes first, since the read comes after it.

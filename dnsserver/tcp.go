@@ -84,6 +84,11 @@ func (s *Server) serveConn(c net.Conn) {
 		if err := c.SetReadDeadline(time.Now().Add(idle)); err != nil {
 			return
 		}
+		// Checked after the deadline is armed: either Serve's wake-up
+		// deadline comes later and wins, or the flag is seen here.
+		if s.stopping.Load() {
+			return
+		}
 		var l [2]byte
 		if _, err := io.ReadFull(r, l[:]); err != nil {
 			return
@@ -102,7 +107,7 @@ func (s *Server) serveConn(c net.Conn) {
 			return
 		}
 		if xfr != nil {
-			if err := s.streamZone(c, req[:n], xfr); err != nil {
+			if err := s.streamZone(c, req[:n], xfr, idle); err != nil {
 				s.log.Warn("zone transfer", "zone", xfr.Origin, "client", src, "err", err)
 				return
 			}
@@ -121,14 +126,21 @@ func (s *Server) serveConn(c net.Conn) {
 	}
 }
 
+// deadlineWriter is what a zone transfer is written to: a net.Conn.
+type deadlineWriter interface {
+	io.Writer
+	SetWriteDeadline(time.Time) error
+}
+
 // xfrChunk is how many records go in one message of a zone transfer before
 // the size is checked; RFC 5936 §2.2 lets a message carry as many as fit.
 const xfrChunk = 256
 
-// streamZone writes zone z to w as an AXFR response (RFC 5936): the SOA,
+// streamZone writes zone z to c as an AXFR response (RFC 5936): the SOA,
 // every record, the SOA again, in as many messages as it takes. An IXFR is
-// answered the same way (RFC 1995 §4).
-func (s *Server) streamZone(w io.Writer, req []byte, z *Zone) error {
+// answered the same way (RFC 1995 §4). Each message gets its own write
+// deadline of idle, so a large zone to a slow secondary is not cut off.
+func (s *Server) streamZone(c deadlineWriter, req []byte, z *Zone, idle time.Duration) error {
 	q := new(dns.Msg)
 	if err := q.Unpack(req); err != nil {
 		return err
@@ -156,7 +168,11 @@ func (s *Server) streamZone(w io.Writer, req []byte, z *Zone) error {
 			}
 			var l [2]byte
 			binary.BigEndian.PutUint16(l[:], uint16(len(out)))
-			if _, err := w.Write(append(l[:], out...)); err != nil {
+			if err := c.SetWriteDeadline(time.Now().Add(idle)); err != nil {
+				return err
+			}
+			bufs := net.Buffers{l[:], out}
+			if _, err := bufs.WriteTo(c); err != nil {
 				return err
 			}
 			break

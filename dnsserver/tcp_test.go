@@ -1,6 +1,7 @@
 package dnsserver
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -232,5 +233,48 @@ func TestTCPPipelining(t *testing.T) {
 				t.Fatalf("reply %d: AXFR with %d records, want %d", i, len(r.Answer), axfrLen)
 			}
 		}
+	}
+}
+
+// TestShutdownWithBusyTCPClient: a client that keeps querying on one
+// connection does not hold up shutdown.
+func TestShutdownWithBusyTCPClient(t *testing.T) {
+	s := New(Config{Listen: []string{"127.0.0.1:0"}, UDPSockets: 1})
+	if err := s.LoadZones(testZones); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	co := dialRaw(t, "tcp", s.TCPAddrs()[0].String())
+	q := new(dns.Msg)
+	q.SetQuestion("www.gslb.example.com.", dns.TypeA)
+	answered := make(chan struct{}, 1)
+	go func() {
+		for i := 0; i < 1_000_000; i++ { // bounded; ends when the server closes the connection
+			if co.WriteMsg(q) != nil {
+				return
+			}
+			if _, err := co.ReadMsg(); err != nil {
+				return
+			}
+			select {
+			case answered <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	<-answered
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("Serve did not return within 3 s of cancel while a client kept querying")
 	}
 }

@@ -111,7 +111,15 @@ func parsePlainQuery(req []byte, key *queryKey) (q plainQuery, ok bool) {
 		code := binary.BigEndian.Uint16(req[off:])
 		olen := int(binary.BigEndian.Uint16(req[off+2:]))
 		switch code {
-		case optCookie, optPadding, optKeepalive:
+		case optPadding:
+		case optCookie:
+			if !cookieLenOK(olen) {
+				return q, false // FORMERR, from the general path
+			}
+		case optKeepalive:
+			if olen != 0 {
+				return q, false // a TIMEOUT in a query: the general path decides
+			}
 		case optECS:
 			if q.ecs != nil || off+4+olen > end || !ecsDataOK(req[off+4:off+4+olen], false) {
 				return q, false
@@ -226,3 +234,7 @@ func ecsDataOK(d []byte, family0 bool) bool {
 	}
 	return true
 }
+
+// cookieLenOK reports whether a COOKIE option's length is one RFC 7873 §4
+// allows: a client cookie alone (8 octets) or with a server cookie (16 to 40).
+func cookieLenOK(n int) bool { return n == 8 || n >= 16 && n <= 40 }
