@@ -254,7 +254,7 @@ func TestShutdownWithBusyTCPClient(t *testing.T) {
 	q.SetQuestion("www.gslb.example.com.", dns.TypeA)
 	answered := make(chan struct{}, 1)
 	go func() {
-		for i := 0; i < 1_000_000; i++ { // bounded; ends when the server closes the connection
+		for range 1_000_000 { // bounded; ends when the server closes the connection
 			if co.WriteMsg(q) != nil {
 				return
 			}
