@@ -77,7 +77,7 @@ func (s *Server) serveConn(c net.Conn) {
 	defer s.untrack(c)
 	src := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()
 	r := bufio.NewReaderSize(c, 4096)
-	req := make([]byte, maxTCPSize)
+	req := make([]byte, 512) // grown for a larger query; most are far smaller
 	out := make([]byte, 0, 4096)
 	for {
 		idle := time.Duration(s.idle.Load())
@@ -94,6 +94,9 @@ func (s *Server) serveConn(c net.Conn) {
 			return
 		}
 		n := int(binary.BigEndian.Uint16(l[:]))
+		if n > len(req) {
+			req = make([]byte, n)
+		}
 		if _, err := io.ReadFull(r, req[:n]); err != nil {
 			return
 		}
