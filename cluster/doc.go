@@ -3,11 +3,13 @@
 // drains, and derives from them, deterministically, the state.Snapshot that
 // the DNS path reads through state.Source.
 //
-// This file set is the deterministic core only (no network): command
-// encoding (Encode), the decision rules (Rules) and the FSM. It must not read
-// a clock, use randomness or depend on map iteration order in anything it
-// outputs: every node applies the same log and must reach the same state.
-// Time comes from the leader-stamped time carried by every log entry.
+// The deterministic core is command encoding (Encode), the decision rules
+// (Rules) and the FSM: it must not read a clock, use randomness or depend on
+// map iteration order in anything it outputs: every node applies the same
+// log and must reach the same state. Time comes from the leader-stamped time
+// carried by every log entry. Node wraps the FSM in a hashicorp/raft node
+// (TCP transport, raft-boltdb log and stable store, file snapshots); only
+// the leader's Propose reads a clock, to stamp the entry.
 //
 // # Log entries
 //

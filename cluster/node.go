@@ -1,0 +1,461 @@
+package cluster
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
+
+	"github.com/aya-gslb/aya/state"
+)
+
+// ErrNotLeader is returned by the write operations of a Node that is not the
+// Raft leader (or lost leadership before the write committed).
+var ErrNotLeader = errors.New("not the leader")
+
+// Defaults of Config.
+const (
+	// DefaultApplyTimeout bounds a Propose, Join or Remove whose context
+	// has no deadline.
+	DefaultApplyTimeout = 10 * time.Second
+
+	transportPool    = 3
+	transportTimeout = 10 * time.Second
+	snapshotsRetain  = 2
+	boltOpenTimeout  = time.Second
+)
+
+// Config configures a Node.
+type Config struct {
+	// ID is the Raft server ID: the site name. Required.
+	ID string
+	// Bind is the host:port of the Raft TCP transport. Port 0 picks a free
+	// port; the bound address is then advertised. Required.
+	Bind string
+	// Advertise is the host:port other nodes dial; default the bound address.
+	// It must not be an unspecified address (0.0.0.0, ::).
+	Advertise string
+	// DataDir holds the Raft log and stable store (raft.db, bbolt) and the
+	// file snapshots (snapshots/). Created if missing. Required.
+	DataDir string
+	// Bootstrap makes the node bootstrap a single-voter cluster of itself
+	// when DataDir holds no Raft state. With existing state it is ignored,
+	// so a restart never bootstraps again.
+	Bootstrap bool
+	// Rules are the FSM's decision rules; the same on every node.
+	Rules Rules
+	// Logger receives Raft's logs; nil discards them.
+	Logger *slog.Logger
+
+	// Raft timings; zero keeps raft.DefaultConfig()'s value (heartbeat and
+	// election 1s, leader lease 500ms, commit 50ms). LeaderLeaseTimeout must
+	// not exceed HeartbeatTimeout.
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	CommitTimeout      time.Duration
+	// SnapshotThreshold is the number of log entries since the last
+	// snapshot that triggers a new one (default 8192), checked every
+	// SnapshotInterval (default 120s).
+	SnapshotThreshold uint64
+	SnapshotInterval  time.Duration
+}
+
+// Member is a server of the Raft configuration.
+type Member struct {
+	ID       string `json:"id"`
+	Addr     string `json:"addr"`
+	Suffrage string `json:"suffrage"` // "Voter", "Nonvoter", "Staging"
+}
+
+// Status is a node's view of the cluster, for the admin API.
+type Status struct {
+	ID          string   `json:"id"`
+	Addr        string   `json:"addr"`
+	State       string   `json:"state"` // "Leader", "Follower", "Candidate", "Shutdown"
+	LeaderID    string   `json:"leader_id"`
+	LeaderAddr  string   `json:"leader_addr"`
+	Term        uint64   `json:"term"`
+	LastIndex   uint64   `json:"last_index"`
+	LastApplied uint64   `json:"last_applied"`
+	Members     []Member `json:"members"`
+}
+
+// Node is a Raft node around the FSM. It implements state.Source.
+type Node struct {
+	id        string
+	addr      string
+	fsm       *FSM
+	raft      *raft.Raft
+	transport *raft.NetworkTransport
+	store     *raftboltdb.BoltStore
+	log       *slog.Logger
+
+	// bootstrapped is true when NewNode bootstrapped a new cluster.
+	bootstrapped bool
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ state.Source = (*Node)(nil)
+
+// NewNode opens (or creates) the Raft state in cfg.DataDir, starts the
+// transport and Raft, and bootstraps when asked and there is no state.
+func NewNode(cfg Config) (*Node, error) {
+	if cfg.ID == "" || cfg.Bind == "" || cfg.DataDir == "" {
+		return nil, errors.New("cluster: node needs ID, Bind and DataDir")
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	hlog := newHCLog(cfg.Logger, cfg.ID)
+
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.ID)
+	rc.Logger = hlog
+	setIf(&rc.HeartbeatTimeout, cfg.HeartbeatTimeout)
+	setIf(&rc.ElectionTimeout, cfg.ElectionTimeout)
+	setIf(&rc.LeaderLeaseTimeout, cfg.LeaderLeaseTimeout)
+	setIf(&rc.CommitTimeout, cfg.CommitTimeout)
+	setIf(&rc.SnapshotThreshold, cfg.SnapshotThreshold)
+	setIf(&rc.SnapshotInterval, cfg.SnapshotInterval)
+	if err := raft.ValidateConfig(rc); err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("cluster: data dir: %w", err)
+	}
+	var advertise net.Addr
+	if cfg.Advertise != "" {
+		a, err := net.ResolveTCPAddr("tcp", cfg.Advertise)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: advertise %q: %w", cfg.Advertise, err)
+		}
+		advertise = a
+	}
+
+	n := &Node{id: cfg.ID, fsm: NewFSM(cfg.Rules), log: logger}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = n.closeParts()
+		}
+	}()
+
+	store, err := raftboltdb.New(raftboltdb.Options{
+		Path:        filepath.Join(cfg.DataDir, "raft.db"),
+		BoltOptions: &bbolt.Options{Timeout: boltOpenTimeout},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: open raft.db: %w", err)
+	}
+	n.store = store
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, snapshotsRetain, hlog)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: snapshot store: %w", err)
+	}
+	trans, err := raft.NewTCPTransportWithLogger(cfg.Bind, advertise, transportPool, transportTimeout, hlog)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: transport %s: %w", cfg.Bind, err)
+	}
+	n.transport = trans
+	n.addr = string(trans.LocalAddr())
+
+	existing, err := raft.HasExistingState(store, store, snaps)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: read raft state: %w", err)
+	}
+	r, err := raft.NewRaft(rc, n.fsm, store, store, snaps, trans)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: start raft: %w", err)
+	}
+	n.raft = r
+	if cfg.Bootstrap && !existing {
+		boot := raft.Configuration{Servers: []raft.Server{{
+			Suffrage: raft.Voter, ID: rc.LocalID, Address: trans.LocalAddr(),
+		}}}
+		switch err := r.BootstrapCluster(boot).Error(); {
+		case err == nil:
+			n.bootstrapped = true
+			logger.Info("bootstrapped cluster", "id", cfg.ID, "addr", n.addr)
+		case !errors.Is(err, raft.ErrCantBootstrap):
+			return nil, fmt.Errorf("cluster: bootstrap: %w", err)
+		}
+	}
+	ok = true
+	return n, nil
+}
+
+func setIf[T comparable](dst *T, v T) {
+	var zero T
+	if v != zero {
+		*dst = v
+	}
+}
+
+// Current implements state.Source.
+func (n *Node) Current() *state.Snapshot { return n.fsm.Current() }
+
+// History returns the FSM's recent decisions (see FSM.History).
+func (n *Node) History() []Decision { return n.fsm.History() }
+
+// ID returns the node's Raft server ID.
+func (n *Node) ID() string { return n.id }
+
+// Addr returns the address the node advertises to its peers.
+func (n *Node) Addr() string { return n.addr }
+
+// IsLeader reports whether the node is the Raft leader now.
+func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
+// Propose stamps v with the leader's clock, appends it to the log as a
+// command of type cmd and waits until it is applied on the leader. It
+// returns ErrNotLeader on a follower, the FSM's error for an invalid
+// command, and ctx's error if ctx ends first (the entry may still commit).
+// Commands that the FSM could not decode are refused here rather than
+// replicated: Apply panics on them on every node.
+func (n *Node) Propose(ctx context.Context, cmd byte, v any) error {
+	if n.raft.State() != raft.Leader {
+		return ErrNotLeader
+	}
+	b, err := Encode(cmd, time.Now(), v)
+	if err != nil {
+		return err
+	}
+	if err := checkEntry(b); err != nil {
+		return err
+	}
+	f := n.raft.Apply(b, timeout(ctx))
+	if err := wait(ctx, f); err != nil {
+		return err
+	}
+	if err, _ := f.Response().(error); err != nil {
+		return err
+	}
+	return nil
+}
+
+// checkEntry decodes b as Apply would and reports what would make it panic.
+func checkEntry(b []byte) error {
+	typ := b[0]
+	var target any
+	switch typ {
+	case CmdObserve:
+		target = new(Observe)
+	case CmdDrain:
+		target = new(Drain)
+	case CmdUndrain:
+		target = new(Undrain)
+	default:
+		if typ&IgnoreUnknown != 0 {
+			return nil
+		}
+		return fmt.Errorf("propose: unknown command type %#x", typ)
+	}
+	var env envelope
+	if err := json.Unmarshal(b[1:], &env); err != nil {
+		return fmt.Errorf("propose command %d: %w", typ, err)
+	}
+	if err := json.Unmarshal(env.V, target); err != nil {
+		return fmt.Errorf("propose command %d: %w", typ, err)
+	}
+	return nil
+}
+
+// Join adds a server to the cluster as a voter or a non-voter. It must be
+// called on the leader. Joining a server already present with the same
+// address and suffrage is a no-op; a known ID changes its address or
+// suffrage (a voter is demoted for voter false); another server at the same
+// address is removed first.
+func (n *Node) Join(id, addr string, voter bool) error {
+	if n.raft.State() != raft.Leader {
+		return ErrNotLeader
+	}
+	cf := n.raft.GetConfiguration()
+	if err := cf.Error(); err != nil {
+		return notLeader(fmt.Errorf("join %s: %w", id, err))
+	}
+	sid, saddr := raft.ServerID(id), raft.ServerAddress(addr)
+	for _, s := range cf.Configuration().Servers {
+		switch {
+		case s.ID == sid:
+			isVoter := s.Suffrage == raft.Voter
+			if s.Address == saddr && isVoter == voter {
+				return nil
+			}
+			if isVoter && !voter {
+				if err := n.raft.DemoteVoter(sid, 0, DefaultApplyTimeout).Error(); err != nil {
+					return notLeader(fmt.Errorf("join %s: demote: %w", id, err))
+				}
+			}
+		case s.Address == saddr:
+			if err := n.raft.RemoveServer(s.ID, 0, DefaultApplyTimeout).Error(); err != nil {
+				return notLeader(fmt.Errorf("join %s: remove %s at the same address: %w", id, s.ID, err))
+			}
+		}
+	}
+	var f raft.IndexFuture
+	if voter {
+		f = n.raft.AddVoter(sid, saddr, 0, DefaultApplyTimeout)
+	} else {
+		f = n.raft.AddNonvoter(sid, saddr, 0, DefaultApplyTimeout)
+	}
+	if err := f.Error(); err != nil {
+		return notLeader(fmt.Errorf("join %s at %s: %w", id, addr, err))
+	}
+	n.log.Info("server joined", "id", id, "addr", addr, "voter", voter)
+	return nil
+}
+
+// Remove removes a server from the cluster. It must be called on the leader.
+func (n *Node) Remove(id string) error {
+	if n.raft.State() != raft.Leader {
+		return ErrNotLeader
+	}
+	if err := n.raft.RemoveServer(raft.ServerID(id), 0, DefaultApplyTimeout).Error(); err != nil {
+		return notLeader(fmt.Errorf("remove %s: %w", id, err))
+	}
+	n.log.Info("server removed", "id", id)
+	return nil
+}
+
+// Leader returns the current leader's ID and address, empty if unknown.
+func (n *Node) Leader() (id, addr string) {
+	a, i := n.raft.LeaderWithID()
+	return string(i), string(a)
+}
+
+// Stats returns the node's view of the cluster. Members is empty when the
+// configuration cannot be read (e.g. after Close).
+func (n *Node) Stats() Status {
+	lid, laddr := n.Leader()
+	st := Status{
+		ID: n.id, Addr: n.addr, State: n.raft.State().String(),
+		LeaderID: lid, LeaderAddr: laddr,
+		Term: n.raft.CurrentTerm(), LastIndex: n.raft.LastIndex(), LastApplied: n.raft.AppliedIndex(),
+		Members: []Member{},
+	}
+	if cf := n.raft.GetConfiguration(); cf.Error() == nil {
+		for _, s := range cf.Configuration().Servers {
+			st.Members = append(st.Members, Member{ID: string(s.ID), Addr: string(s.Address), Suffrage: s.Suffrage.String()})
+		}
+	}
+	slices.SortFunc(st.Members, func(a, b Member) int { return cmp.Compare(a.ID, b.ID) })
+	return st
+}
+
+// Close shuts Raft down and closes the transport and the stores. It does
+// not leave the cluster (see Remove). Calling it again returns the first
+// result.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() { n.closeErr = n.closeParts() })
+	return n.closeErr
+}
+
+func (n *Node) closeParts() error {
+	var errs []error
+	if n.raft != nil {
+		if err := n.raft.Shutdown().Error(); err != nil {
+			errs = append(errs, fmt.Errorf("shutdown raft: %w", err))
+		}
+	}
+	if n.transport != nil {
+		if err := n.transport.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close transport: %w", err))
+		}
+	}
+	if n.store != nil {
+		if err := n.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close raft.db: %w", err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("cluster: close %s: %w", n.id, err)
+	}
+	return nil
+}
+
+// timeout is the time left before ctx's deadline, or DefaultApplyTimeout.
+func timeout(ctx context.Context) time.Duration {
+	if d, ok := ctx.Deadline(); ok {
+		return max(time.Until(d), time.Millisecond)
+	}
+	return DefaultApplyTimeout
+}
+
+// wait waits for f or ctx, mapping leadership errors to ErrNotLeader.
+func wait(ctx context.Context, f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return notLeader(err)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// notLeader wraps err with ErrNotLeader when Raft says leadership is missing.
+func notLeader(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) ||
+		errors.Is(err, raft.ErrLeadershipTransferInProgress) {
+		return fmt.Errorf("%w: %w", ErrNotLeader, err)
+	}
+	return err
+}
+
+// newHCLog returns the hclog.Logger given to Raft: it discards its own
+// output and, when l is not nil, forwards every record to l.
+func newHCLog(l *slog.Logger, id string) hclog.Logger {
+	il := hclog.NewInterceptLogger(&hclog.LoggerOptions{
+		Name: "raft", Output: io.Discard, Level: hclog.Off,
+	})
+	if l != nil {
+		il.RegisterSink(slogSink{l: l.With("component", "raft", "node", id)})
+	}
+	return il
+}
+
+// slogSink is an hclog.SinkAdapter writing to a slog.Logger.
+type slogSink struct{ l *slog.Logger }
+
+func (s slogSink) Accept(_ string, level hclog.Level, msg string, args ...any) {
+	var lv slog.Level
+	switch level {
+	case hclog.Trace:
+		lv = slog.LevelDebug - 4
+	case hclog.Debug:
+		lv = slog.LevelDebug
+	case hclog.Info, hclog.NoLevel, hclog.DefaultLevel:
+		lv = slog.LevelInfo
+	case hclog.Warn:
+		lv = slog.LevelWarn
+	default:
+		lv = slog.LevelError
+	}
+	ctx := context.Background()
+	if !s.l.Enabled(ctx, lv) {
+		return
+	}
+	s.l.Log(ctx, lv, msg, args...)
+}
