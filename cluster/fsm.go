@@ -143,36 +143,15 @@ func (f *FSM) Apply(l *raft.Log) any {
 	if l.Type != raft.LogCommand {
 		return nil
 	}
-	if len(l.Data) == 0 {
-		panic(&CorruptEntryError{Index: l.Index, Err: errors.New("empty entry")})
-	}
-	typ := l.Data[0]
-	switch typ {
-	case CmdObserve, CmdDrain, CmdUndrain:
-	default:
-		if typ&IgnoreUnknown != 0 {
-			f.mu.Lock()
-			f.d.index = l.Index
-			f.mu.Unlock()
-			return nil
-		}
-		panic(&CorruptEntryError{Index: l.Index, Type: typ, Err: errors.New("unknown command type")})
-	}
-	var env envelope
-	if err := json.Unmarshal(l.Data[1:], &env); err != nil {
+	typ, env, cmd, err := decodeEntry(l.Data)
+	if err != nil {
 		panic(&CorruptEntryError{Index: l.Index, Type: typ, Err: err})
 	}
-	var cmd any
-	switch typ {
-	case CmdObserve:
-		cmd = new(Observe)
-	case CmdDrain:
-		cmd = new(Drain)
-	case CmdUndrain:
-		cmd = new(Undrain)
-	}
-	if err := json.Unmarshal(env.V, cmd); err != nil {
-		panic(&CorruptEntryError{Index: l.Index, Type: typ, Err: err})
+	if cmd == nil { // an unknown type with the ignore bit: skipped
+		f.mu.Lock()
+		f.d.index = l.Index
+		f.mu.Unlock()
+		return nil
 	}
 
 	f.mu.Lock()
@@ -522,4 +501,36 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.cur.Store(snap)
 	f.mu.Unlock()
 	return nil
+}
+
+// decodeEntry decodes a log entry. It returns a nil cmd and no error for an
+// unknown type with the IgnoreUnknown bit; an error means Apply must not go
+// on (an empty entry, an unknown type without the bit, a known type that does
+// not decode). Apply and Node.Propose (which refuses such entries before
+// they reach the log) share it.
+func decodeEntry(b []byte) (typ byte, env envelope, cmd any, err error) {
+	if len(b) == 0 {
+		return 0, env, nil, errors.New("empty entry")
+	}
+	typ = b[0]
+	switch typ {
+	case CmdObserve:
+		cmd = new(Observe)
+	case CmdDrain:
+		cmd = new(Drain)
+	case CmdUndrain:
+		cmd = new(Undrain)
+	default:
+		if typ&IgnoreUnknown != 0 {
+			return typ, env, nil, nil
+		}
+		return typ, env, nil, errors.New("unknown command type")
+	}
+	if err := json.Unmarshal(b[1:], &env); err != nil {
+		return typ, env, nil, err
+	}
+	if err := json.Unmarshal(env.V, cmd); err != nil {
+		return typ, env, nil, err
+	}
+	return typ, env, cmd, nil
 }

@@ -3,7 +3,6 @@ package cluster
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -254,27 +253,9 @@ func (n *Node) Propose(ctx context.Context, cmd byte, v any) error {
 
 // checkEntry decodes b as Apply would and reports what would make it panic.
 func checkEntry(b []byte) error {
-	typ := b[0]
-	var target any
-	switch typ {
-	case CmdObserve:
-		target = new(Observe)
-	case CmdDrain:
-		target = new(Drain)
-	case CmdUndrain:
-		target = new(Undrain)
-	default:
-		if typ&IgnoreUnknown != 0 {
-			return nil
-		}
-		return fmt.Errorf("propose: unknown command type %#x", typ)
-	}
-	var env envelope
-	if err := json.Unmarshal(b[1:], &env); err != nil {
-		return fmt.Errorf("propose command %d: %w", typ, err)
-	}
-	if err := json.Unmarshal(env.V, target); err != nil {
-		return fmt.Errorf("propose command %d: %w", typ, err)
+	typ, _, _, err := decodeEntry(b)
+	if err != nil {
+		return fmt.Errorf("propose command %#x: %w", typ, err)
 	}
 	return nil
 }

@@ -507,16 +507,7 @@ func TestZonesDir(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			clearEnv(t)
 			t.Setenv("AYA_DNS_ZONES_DIR", tc.env)
-			var c *Config
-			var err error
-			if tc.data != nil {
-				c, err = Parse(tc.path, tc.data, flags(t, tc.args...))
-			} else {
-				c, err = Load(tc.path, flags(t, tc.args...))
-			}
-			if err != nil {
-				t.Fatalf("load: %v", err)
-			}
+			c := loadOrParse(t, tc.path, tc.data, tc.args...)
 			if c.DNS.ZonesDir != tc.want {
 				t.Errorf("ZonesDir = %q, want %q", c.DNS.ZonesDir, tc.want)
 			}
@@ -559,16 +550,7 @@ func TestGeoPaths(t *testing.T) {
 			for k, v := range tc.env {
 				t.Setenv(k, v)
 			}
-			var c *Config
-			var err error
-			if tc.data != nil {
-				c, err = Parse(tc.path, tc.data, flags(t, tc.args...))
-			} else {
-				c, err = Load(tc.path, flags(t, tc.args...))
-			}
-			if err != nil {
-				t.Fatalf("load: %v", err)
-			}
+			c := loadOrParse(t, tc.path, tc.data, tc.args...)
 			if c.Geo.Database != tc.db || c.Geo.Overrides != tc.ov {
 				t.Errorf("Geo = %+v, want database %q, overrides %q", c.Geo, tc.db, tc.ov)
 			}
@@ -613,4 +595,21 @@ func TestGolden(t *testing.T) {
 			}
 		})
 	}
+}
+
+// loadOrParse parses data as path when data is given, else loads the file
+// at path, with the flags args; any error fails the test.
+func loadOrParse(t *testing.T, path string, data []byte, args ...string) *Config {
+	t.Helper()
+	var c *Config
+	var err error
+	if data != nil {
+		c, err = Parse(path, data, flags(t, args...))
+	} else {
+		c, err = Load(path, flags(t, args...))
+	}
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	return c
 }
