@@ -3,6 +3,7 @@ package cluster
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -59,6 +60,11 @@ type Config struct {
 	Rules Rules
 	// Logger receives Raft's logs; nil discards them.
 	Logger *slog.Logger
+	// TLS, when set, runs the Raft transport over mutual TLS: it must hold
+	// this node's certificate, verify peers' certificates for both roles
+	// (ClientCAs with tls.RequireAndVerifyClientCert, and RootCAs), and is
+	// used both to accept and to dial. Nil: plain TCP.
+	TLS *tls.Config
 
 	// Raft timings; zero keeps raft.DefaultConfig()'s value (heartbeat and
 	// election 1s, leader lease 500ms, commit 50ms). LeaderLeaseTimeout must
@@ -170,7 +176,7 @@ func NewNode(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: snapshot store: %w", err)
 	}
-	trans, err := raft.NewTCPTransportWithLogger(cfg.Bind, advertise, transportPool, transportTimeout, hlog)
+	trans, err := newTransport(cfg, advertise, hlog)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: transport %s: %w", cfg.Bind, err)
 	}
