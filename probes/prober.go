@@ -57,10 +57,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Registerer receives the prober's metrics (default: not registered).
 	Registerer prometheus.Registerer
-	// Initial is an endpoint's state until its thresholds are first met.
-	// false (the default): down until Rise consecutive successes, so that
-	// a new site does not vote up what it has not seen. true: up until
-	// Fall consecutive failures.
+	// Initial is an endpoint's state in States until its thresholds are
+	// first met: Rise consecutive successes (up) or Fall consecutive
+	// failures (down), whichever comes first. Nothing is reported before
+	// that, so a site that has just started never votes on what it has not
+	// seen yet.
 	Initial bool
 }
 
@@ -85,11 +86,17 @@ type checker struct {
 	probe  probeFunc
 	m      checkMetrics
 	up     bool
-	streak int // consecutive results that disagree with up
+	streak int // consecutive results that disagree with up (decided), or agree with okRun (not yet)
+	// decided is set once the thresholds were first met; until then up is
+	// Config.Initial and nothing is reported.
+	decided bool
+	okRun   bool // the result being counted while not decided
 	// obs is the current observation, published for States and the report loop.
 	obs atomic.Pointer[Observation]
 	// dirty is set when the state changed and is not reported yet.
 	dirty atomic.Bool
+	// reportable is set once the state is decided: refreshes report it.
+	reportable atomic.Bool
 }
 
 // New validates cfg and returns a Prober for it; nothing runs until Run.
@@ -205,6 +212,7 @@ func (p *Prober) step(ctx context.Context, ch *checker) {
 	if !changed {
 		return
 	}
+	ch.reportable.Store(true)
 	ch.m.up.Set(b2f(ch.up))
 	k := ch.c.Key
 	if ch.up {
@@ -221,8 +229,25 @@ func (p *Prober) step(ctx context.Context, ch *checker) {
 
 // judge counts one result and reports whether the state changed: Rise
 // consecutive successes bring a down endpoint up, Fall consecutive failures
-// bring an up endpoint down.
+// bring an up endpoint down. The first decision (Rise successes or Fall
+// failures in a row, from the start) is a change even when it agrees with
+// Config.Initial: it is the first state worth reporting.
 func (ch *checker) judge(ok bool) bool {
+	if !ch.decided {
+		if ch.streak == 0 || ok != ch.okRun {
+			ch.okRun, ch.streak = ok, 0
+		}
+		ch.streak++
+		need := ch.c.Fall
+		if ok {
+			need = ch.c.Rise
+		}
+		if ch.streak < need {
+			return false
+		}
+		ch.up, ch.decided, ch.streak = ok, true, 0
+		return true
+	}
 	if ok == ch.up {
 		ch.streak = 0
 		return false
@@ -277,8 +302,8 @@ func (p *Prober) reportLoop(ctx context.Context) {
 		case <-t.C:
 			for _, ch := range p.checks {
 				ch.dirty.Store(false) // reported below; a later change sets it again
-				if o := *ch.obs.Load(); !o.At.IsZero() {
-					p.report(ctx, o)
+				if ch.reportable.Load() {
+					p.report(ctx, *ch.obs.Load())
 				}
 			}
 		}

@@ -421,3 +421,49 @@ func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Fatalf("no single %s", name)
 	return 0
 }
+
+// TestFirstDecision: nothing is reported until Rise successes or Fall
+// failures in a row, and that first decision is reported even when it
+// agrees with Config.Initial.
+func TestFirstDecision(t *testing.T) {
+	tests := []struct {
+		name       string
+		initial    bool
+		rise, fall int
+		script     []bool
+		probe      int // the probe whose result is first reported
+		up         bool
+	}{
+		{"down from the start", false, 2, 3, []bool{false, false, false}, 3, false},
+		{"up from the start", false, 2, 3, []bool{true, true}, 2, true},
+		{"a flap resets the count", false, 2, 2, []bool{true, false, true, true}, 4, true},
+		{"failures then successes", false, 3, 2, []bool{false, true, false, false}, 4, false},
+		{"initially up, seen up", true, 2, 2, []bool{true, true}, 2, true},
+		{"initially up, seen down", true, 2, 2, []bool{false, false}, 2, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				c := fakeCheck("a", time.Second)
+				c.Rise, c.Fall = tt.rise, tt.fall
+				rec := &recorder{}
+				// A refresh every 500ms: an undecided state must not be
+				// reported by it either.
+				p, err := New(Config{Checks: []Check{c}, Reporter: rec, Refresh: 500 * time.Millisecond, Initial: tt.initial})
+				if err != nil {
+					t.Fatal(err)
+				}
+				starts := scripted(p.checks[0], tt.script...)
+				runFor(t, p, time.Duration(len(tt.script))*time.Second+100*time.Millisecond)
+				got := rec.reports()
+				s := *starts
+				if len(got) == 0 || len(s) < tt.probe {
+					t.Fatalf("reports %+v after %d probes, want the first at probe %d", got, len(s), tt.probe)
+				}
+				if r := got[0]; r.o.Up != tt.up || !r.at.Equal(s[tt.probe-1]) {
+					t.Errorf("first report up=%v at %v, want up=%v at probe %d (%v)", r.o.Up, r.at, tt.up, tt.probe, s[tt.probe-1])
+				}
+			})
+		})
+	}
+}
