@@ -13,6 +13,7 @@ const (
 	CmdObserve byte = 1 // a site's observation of an endpoint (Observe)
 	CmdDrain   byte = 2 // an operator drain (Drain)
 	CmdUndrain byte = 3 // an operator undrain (Undrain)
+	CmdMeta    byte = 4 // a member's metadata (Meta)
 
 	// IgnoreUnknown, set in a type byte, tells a binary that does not know
 	// the type to skip the entry instead of panicking.
@@ -42,6 +43,13 @@ type Undrain struct {
 	Region   string             `json:"region,omitempty"`
 	Endpoint *state.EndpointKey `json:"endpoint,omitempty"`
 	By       string             `json:"by"`
+}
+
+// Meta records a member's admin API address, which followers forward
+// writes to when that member leads. An empty Admin forgets the member.
+type Meta struct {
+	ID    string `json:"id"`
+	Admin string `json:"admin,omitempty"`
 }
 
 // envelope is the JSON body of every entry: the leader's time and the command.

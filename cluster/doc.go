@@ -34,7 +34,7 @@
 // rather than flapping everything down. A never-decided endpoint is up, as
 // state.Snapshot's absent keys are.
 //
-// A region (pool, region) with fewer than Rules.MinUp[region] endpoints up
+// A region (pool, region) with fewer than Rules.MinUp[RegionKey] endpoints up
 // (default 1; capped at the number of its endpoints known from observations,
 // so a region does not flap down while its endpoints are being learned) is
 // down: all its endpoints appear in Snapshot.Down, the up ones

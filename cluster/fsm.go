@@ -34,9 +34,9 @@ type Rules struct {
 	// FreshFor: a site's report is fresh when its time is within FreshFor of
 	// the newest leader-stamped time in the log. Default DefaultFreshFor.
 	FreshFor time.Duration
-	// MinUp is, per region name, the minimum number of endpoints up for the
-	// region to be up. Default 1.
-	MinUp map[string]int
+	// MinUp is, per region of a pool, the minimum number of endpoints up
+	// for the region to be up. Default 1.
+	MinUp map[RegionKey]int
 }
 
 // Decision is one change of a decision, for History.
@@ -64,9 +64,11 @@ type endpoint struct {
 	Reports map[string]report // site → latest report
 	Up      bool              // last decided state
 	Why     string            // why down
+	Since   int64             // log time of the last change of Up; 0: never changed
 }
 
-type regionKey struct{ Pool, Region string }
+// RegionKey names a region of a pool.
+type RegionKey struct{ Pool, Region string }
 
 // data is the FSM state; only Apply and Restore change it.
 type data struct {
@@ -74,7 +76,9 @@ type data struct {
 	now     int64  // newest leader time seen
 	version uint64 // index of the entry that last changed the snapshot
 	eps     map[state.EndpointKey]*endpoint
-	rdown   map[regionKey]string // derived: regions below MinUp
+	rdown   map[RegionKey]string // derived: regions below MinUp
+	rsince  map[RegionKey]int64  // log time of each region's last up/down change
+	meta    map[string]string    // member ID → admin API address
 	drReg   map[string]string
 	drEp    map[state.EndpointKey]string
 	history []Decision
@@ -82,10 +86,12 @@ type data struct {
 
 func newData() *data {
 	return &data{
-		eps:   map[state.EndpointKey]*endpoint{},
-		rdown: map[regionKey]string{},
-		drReg: map[string]string{},
-		drEp:  map[state.EndpointKey]string{},
+		eps:    map[state.EndpointKey]*endpoint{},
+		rdown:  map[RegionKey]string{},
+		rsince: map[RegionKey]int64{},
+		meta:   map[string]string{},
+		drReg:  map[string]string{},
+		drEp:   map[state.EndpointKey]string{},
 	}
 }
 
@@ -207,6 +213,16 @@ func (f *FSM) apply(d *data, index uint64, at int64, cmd any) (bool, error) {
 		d.drReg[c.Region] = why
 		f.record(d, Decision{At: logTime(at), Index: index, Region: c.Region, From: drainState(was), To: "drained", Why: why})
 		return true, nil
+	case *Meta:
+		if c.ID == "" {
+			return false, fmt.Errorf("meta: empty id")
+		}
+		if c.Admin == "" {
+			delete(d.meta, c.ID)
+		} else {
+			d.meta[c.ID] = c.Admin
+		}
+		return false, nil
 	case *Undrain:
 		why := fmt.Sprintf("undrained (by %s)", c.By)
 		if c.Endpoint != nil {
@@ -267,7 +283,7 @@ func cmpKey(a, b state.EndpointKey) int {
 	return cmp.Or(cmp.Compare(a.Pool, b.Pool), cmp.Compare(a.Region, b.Region), cmp.Compare(a.Endpoint, b.Endpoint))
 }
 
-func cmpRegion(a, b regionKey) int {
+func cmpRegion(a, b RegionKey) int {
 	return cmp.Or(cmp.Compare(a.Pool, b.Pool), cmp.Compare(a.Region, b.Region))
 }
 
@@ -320,6 +336,7 @@ func (f *FSM) evaluate(d *data, index uint64) bool {
 			continue
 		}
 		if up != ep.Up {
+			ep.Since = d.now
 			f.record(d, Decision{At: at, Index: index, Pool: k.Pool, Region: k.Region, Endpoint: k.Endpoint,
 				From: upState(ep.Up), To: upState(up), Why: cmp.Or(why, "up at a majority of fresh sites")})
 		}
@@ -329,12 +346,14 @@ func (f *FSM) evaluate(d *data, index uint64) bool {
 	rdown := f.regions(d)
 	for _, rk := range sortedKeys(rdown, cmpRegion) {
 		if _, was := d.rdown[rk]; !was {
+			d.rsince[rk] = d.now
 			f.record(d, Decision{At: at, Index: index, Pool: rk.Pool, Region: rk.Region, From: "up", To: "down", Why: rdown[rk]})
 			changed = true
 		}
 	}
 	for _, rk := range sortedKeys(d.rdown, cmpRegion) {
 		if _, is := rdown[rk]; !is {
+			d.rsince[rk] = d.now
 			f.record(d, Decision{At: at, Index: index, Pool: rk.Pool, Region: rk.Region, From: "down", To: "up", Why: "enough endpoints up"})
 			changed = true
 		}
@@ -344,11 +363,11 @@ func (f *FSM) evaluate(d *data, index uint64) bool {
 }
 
 // regions returns the regions below their minimum, with why.
-func (f *FSM) regions(d *data) map[regionKey]string {
+func (f *FSM) regions(d *data) map[RegionKey]string {
 	type count struct{ up, n int }
-	counts := map[regionKey]*count{}
+	counts := map[RegionKey]*count{}
 	for k, ep := range d.eps {
-		rk := regionKey{k.Pool, k.Region}
+		rk := RegionKey{k.Pool, k.Region}
 		c := counts[rk]
 		if c == nil {
 			c = &count{}
@@ -359,10 +378,10 @@ func (f *FSM) regions(d *data) map[regionKey]string {
 			c.up++
 		}
 	}
-	out := map[regionKey]string{}
+	out := map[RegionKey]string{}
 	for rk, c := range counts {
 		need := 1
-		if m, ok := f.rules.MinUp[rk.Region]; ok && m > 0 {
+		if m, ok := f.rules.MinUp[rk]; ok && m > 0 {
 			need = m
 		}
 		// Endpoints are known from observations, one at a time: a region
@@ -387,7 +406,7 @@ func (f *FSM) build(d *data) *state.Snapshot {
 	for k, ep := range d.eps {
 		if !ep.Up {
 			s.Down[k] = ep.Why
-		} else if why, ok := d.rdown[regionKey{k.Pool, k.Region}]; ok {
+		} else if why, ok := d.rdown[RegionKey{k.Pool, k.Region}]; ok {
 			s.Down[k] = why
 		}
 	}
@@ -406,6 +425,13 @@ type persisted struct {
 	DrainedRegions   map[string]string   `json:"drained_regions"`
 	DrainedEndpoints []persistedDrain    `json:"drained_endpoints"`
 	History          []Decision          `json:"history"`
+	RegionsSince     []persistedSince    `json:"regions_since,omitempty"`
+	Meta             map[string]string   `json:"meta,omitempty"`
+}
+
+type persistedSince struct {
+	Key   RegionKey `json:"key"`
+	Since int64     `json:"since"`
 }
 
 type persistedEndpoint struct {
@@ -413,6 +439,7 @@ type persistedEndpoint struct {
 	Up      bool              `json:"up"`
 	Why     string            `json:"why,omitempty"`
 	Reports map[string]report `json:"reports"`
+	Since   int64             `json:"since,omitempty"`
 }
 
 type persistedDrain struct {
@@ -440,7 +467,13 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 		ep := d.eps[k]
 		reps := make(map[string]report, len(ep.Reports))
 		maps.Copy(reps, ep.Reports)
-		p.Endpoints = append(p.Endpoints, persistedEndpoint{Key: k, Up: ep.Up, Why: ep.Why, Reports: reps})
+		p.Endpoints = append(p.Endpoints, persistedEndpoint{Key: k, Up: ep.Up, Why: ep.Why, Reports: reps, Since: ep.Since})
+	}
+	for _, rk := range sortedKeys(d.rsince, cmpRegion) {
+		p.RegionsSince = append(p.RegionsSince, persistedSince{Key: rk, Since: d.rsince[rk]})
+	}
+	if len(d.meta) > 0 {
+		p.Meta = maps.Clone(d.meta)
 	}
 	maps.Copy(p.DrainedRegions, d.drReg)
 	for _, k := range sortedKeys(d.drEp, cmpKey) {
@@ -479,8 +512,12 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		if reps == nil {
 			reps = map[string]report{}
 		}
-		d.eps[pe.Key] = &endpoint{Reports: reps, Up: pe.Up, Why: pe.Why}
+		d.eps[pe.Key] = &endpoint{Reports: reps, Up: pe.Up, Why: pe.Why, Since: pe.Since}
 	}
+	for _, ps := range p.RegionsSince {
+		d.rsince[ps.Key] = ps.Since
+	}
+	maps.Copy(d.meta, p.Meta)
 	maps.Copy(d.drReg, p.DrainedRegions)
 	for _, pd := range p.DrainedEndpoints {
 		d.drEp[pd.Key] = pd.Why
@@ -520,6 +557,8 @@ func decodeEntry(b []byte) (typ byte, env envelope, cmd any, err error) {
 		cmd = new(Drain)
 	case CmdUndrain:
 		cmd = new(Undrain)
+	case CmdMeta:
+		cmd = new(Meta)
 	default:
 		if typ&IgnoreUnknown != 0 {
 			return typ, env, nil, nil

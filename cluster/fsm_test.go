@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
 	"strings"
@@ -194,7 +195,7 @@ func TestDrain(t *testing.T) {
 }
 
 func TestMinUp(t *testing.T) {
-	r := Rules{Sites: []string{"s1"}, FreshFor: 10 * time.Second, MinUp: map[string]int{"eu": 2}}
+	r := Rules{Sites: []string{"s1"}, FreshFor: 10 * time.Second, MinUp: map[RegionKey]int{{Pool: "web", Region: "eu"}: 2}}
 	f := run(t, r, []step{
 		obs(0, "s1", kA1, true, ""), obs(0, "s1", kA2, true, ""), obs(0, "s1", kB1, true, ""),
 	})
@@ -248,6 +249,8 @@ var mixed = []step{
 	obs(1, "s1", kB1, true, ""), obs(1, "s2", kA2, false, ""),
 	{CmdDrain, 2, Drain{Region: "us", Reason: "move", By: "ops"}},
 	{CmdDrain, 3, Drain{Endpoint: &kA2, Reason: "disk", By: "bob"}},
+	{CmdMeta, 4, Meta{ID: "s1", Admin: "127.0.0.1:9053"}},
+	{CmdMeta, 4, Meta{ID: "s2", Admin: "127.0.0.2:9053"}},
 	obs(20, "s1", kA1, true, ""),
 }
 
@@ -270,6 +273,9 @@ func TestSnapshotRestore(t *testing.T) {
 	}
 	if !reflect.DeepEqual(g.History(), want.History()) {
 		t.Fatalf("history\n got %+v\nwant %+v", g.History(), want.History())
+	}
+	if !reflect.DeepEqual(g.View(), want.View()) {
+		t.Fatalf("view\n got %+v\nwant %+v", g.View(), want.View())
 	}
 	if !bytes.Equal(snapshotBytes(t, g), b) {
 		t.Fatal("snapshot of restored FSM differs")
@@ -353,7 +359,7 @@ func TestIgnoreUnknown(t *testing.T) {
 		t.Fatal("index not advanced")
 	}
 	// Only the index moved: the log time did not (an hour would stale all).
-	if !bytes.Equal(bytes.Replace(after, []byte(`"index":100`), []byte(`"index":8`), 1), before) {
+	if !bytes.Equal(bytes.Replace(after, []byte(`"index":100`), fmt.Appendf(nil, `"index":%d`, len(mixed)), 1), before) {
 		t.Fatalf("ignored entry changed state:\n%s\n%s", before, after)
 	}
 }
@@ -440,5 +446,50 @@ func TestConcurrentReaders(t *testing.T) {
 			_ = len(s.Down) + len(s.DrainedRegions)
 			_ = f.History()
 		}
+	}
+}
+
+func TestView(t *testing.T) {
+	f := run(t, three, append(mixed, step{CmdMeta, 21, Meta{ID: "s2"}}))
+	v := f.View()
+	if v.Index != uint64(len(mixed)+1) || !v.Now.Equal(t0.Add(21*time.Second)) || v.FreshFor != 10*time.Second {
+		t.Errorf("view header: index %d now %v fresh_for %v", v.Index, v.Now, v.FreshFor)
+	}
+	if !reflect.DeepEqual(v.Admins, map[string]string{"s1": "127.0.0.1:9053"}) {
+		t.Errorf("admins %v: s2 forgotten by an empty Meta", v.Admins)
+	}
+	// kA1: s1 up (fresh, at 20s), s2 and s3 down at 0s (stale at 21s):
+	// decided down at 0s (2 of 3), up again at 20s (1 of 1 fresh).
+	var a1 *EndpointView
+	for i := range v.Endpoints {
+		if v.Endpoints[i].EndpointKey == kA1 {
+			a1 = &v.Endpoints[i]
+		}
+	}
+	if a1 == nil {
+		t.Fatalf("no view of %v: %+v", kA1, v.Endpoints)
+	}
+	if !a1.Up || !a1.Since.Equal(t0.Add(20*time.Second)) || len(a1.Reports) != 3 {
+		t.Errorf("kA1 view %+v, want up since 20s with 3 reports", a1)
+	}
+	for _, r := range a1.Reports {
+		wantFresh := r.Site == "s1"
+		if r.Fresh != wantFresh || r.Age != t0.Add(21*time.Second).Sub(r.At) {
+			t.Errorf("report %+v: fresh %v, want %v; age against the log time", r, r.Fresh, wantFresh)
+		}
+	}
+	// Region eu of web went down at 0s? kA2 is down (1 of 1), kA1 down at
+	// 0s: the region was down from 0s to 20s.
+	var eu *RegionView
+	for i := range v.Regions {
+		if v.Regions[i].RegionKey == (RegionKey{"web", "eu"}) {
+			eu = &v.Regions[i]
+		}
+	}
+	if eu == nil || !eu.Up || !eu.Since.Equal(t0.Add(20*time.Second)) {
+		t.Errorf("region web/eu view %+v, want up since 20s", eu)
+	}
+	if len(v.Drains) != 2 || v.Drains[0].Region != "us" || v.Drains[1].Endpoint != "a2" {
+		t.Errorf("drains %+v", v.Drains)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.etcd.io/bbolt"
 
 	"github.com/aya-gslb/aya/state"
@@ -60,6 +61,22 @@ type Config struct {
 	Rules Rules
 	// Logger receives Raft's logs; nil discards them.
 	Logger *slog.Logger
+	// Registerer receives the node's metrics; nil: not registered.
+	Registerer prometheus.Registerer
+
+	// Admin is this node's admin API address (host:port), which Run records
+	// in the log so that followers can forward writes to it when this node
+	// leads. Empty: this node cannot take forwarded writes when it leads.
+	Admin string
+	// Join lists admin API addresses of members: Run asks them to add this
+	// node while it is in no cluster configuration (see Run).
+	Join []string
+	// NonVoter makes Run join as a non-voting member, which replicates the
+	// log and answers from it but does not vote or count for quorum.
+	NonVoter bool
+	// Client calls other members' admin APIs (forwarded writes, joins);
+	// nil: plain HTTP without a token.
+	Client *Client
 	// TLS, when set, runs the Raft transport over mutual TLS: it must hold
 	// this node's certificate, verify peers' certificates for both roles
 	// (ClientCAs with tls.RequireAndVerifyClientCert, and RootCAs), and is
@@ -91,6 +108,7 @@ type Member struct {
 type Status struct {
 	ID          string   `json:"id"`
 	Addr        string   `json:"addr"`
+	Admin       string   `json:"admin"`
 	State       string   `json:"state"` // "Leader", "Follower", "Candidate", "Shutdown"
 	LeaderID    string   `json:"leader_id"`
 	LeaderAddr  string   `json:"leader_addr"`
@@ -112,6 +130,13 @@ type Node struct {
 
 	// bootstrapped is true when NewNode bootstrapped a new cluster.
 	bootstrapped bool
+
+	admin   string   // this node's admin API address, recorded in the FSM
+	join    []string // admin API addresses to join through
+	voter   bool     // join as a voter
+	client  *Client
+	started time.Time
+	m       nodeMetrics
 
 	closeOnce sync.Once
 	closeErr  error
@@ -156,7 +181,13 @@ func NewNode(cfg Config) (*Node, error) {
 		advertise = a
 	}
 
-	n := &Node{id: cfg.ID, fsm: NewFSM(cfg.Rules), log: logger}
+	n := &Node{
+		id: cfg.ID, fsm: NewFSM(cfg.Rules), log: logger,
+		admin: cfg.Admin, join: cfg.Join, voter: !cfg.NonVoter, client: cfg.Client, started: time.Now(),
+	}
+	if n.client == nil {
+		n.client = &Client{}
+	}
 	ok := false
 	defer func() {
 		if !ok {
@@ -204,6 +235,7 @@ func NewNode(cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("cluster: bootstrap: %w", err)
 		}
 	}
+	n.m = newNodeMetrics(n, cfg.Registerer)
 	ok = true
 	return n, nil
 }
@@ -245,17 +277,24 @@ func (n *Node) Propose(ctx context.Context, cmd byte, v any) error {
 		return err
 	}
 	if err := checkEntry(b); err != nil {
-		return err
+		return &commandError{err}
 	}
 	f := n.raft.Apply(b, timeout(ctx))
 	if err := wait(ctx, f); err != nil {
 		return err
 	}
 	if err, _ := f.Response().(error); err != nil {
-		return err
+		return &commandError{err}
 	}
 	return nil
 }
+
+// commandError is the verdict on a command itself: it does not decode, or
+// the FSM refused it. Retrying it elsewhere will not help.
+type commandError struct{ err error }
+
+func (e *commandError) Error() string { return e.err.Error() }
+func (e *commandError) Unwrap() error { return e.err }
 
 // checkEntry decodes b as Apply would and reports what would make it panic.
 func checkEntry(b []byte) error {
@@ -334,7 +373,7 @@ func (n *Node) Leader() (id, addr string) {
 func (n *Node) Stats() Status {
 	lid, laddr := n.Leader()
 	st := Status{
-		ID: n.id, Addr: n.addr, State: n.raft.State().String(),
+		ID: n.id, Addr: n.addr, Admin: n.admin, State: n.raft.State().String(),
 		LeaderID: lid, LeaderAddr: laddr,
 		Term: n.raft.CurrentTerm(), LastIndex: n.raft.LastIndex(), LastApplied: n.raft.AppliedIndex(),
 		Members: []Member{},

@@ -1,0 +1,347 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+)
+
+// The admin API paths of the cluster. Writes go to the leader: a follower
+// that receives one forwards it to the leader's admin API once, marking it
+// with ForwardedHeader; a forwarded write that reaches a non-leader is
+// refused with 503 rather than forwarded again.
+const (
+	PathApply  = "/v1/cluster/apply"  // POST ApplyRequest
+	PathJoin   = "/v1/cluster/join"   // POST JoinRequest
+	PathRemove = "/v1/cluster/remove" // POST RemoveRequest
+	PathStatus = "/v1/cluster/status" // GET → StatusResponse
+
+	// ForwardedHeader names the member that forwarded a write.
+	ForwardedHeader = "Aya-Forwarded-By"
+)
+
+// maxBody bounds a request or response body of the cluster API.
+const maxBody = 1 << 20
+
+// ErrNoLeader is returned by a write when no leader is known, or its admin
+// API address is not known yet (a cluster without quorum, or electing).
+var ErrNoLeader = errors.New("no leader")
+
+// ApplyRequest is the body of PathApply: a command for the log.
+type ApplyRequest struct {
+	Type byte            `json:"type"`
+	V    json.RawMessage `json:"v"`
+}
+
+// JoinRequest is the body of PathJoin: a server to add.
+type JoinRequest struct {
+	ID    string `json:"id"`
+	Addr  string `json:"addr"`  // Raft transport address
+	Admin string `json:"admin"` // admin API address, for forwarding
+	Voter bool   `json:"voter"`
+}
+
+// RemoveRequest is the body of PathRemove.
+type RemoveRequest struct {
+	ID string `json:"id"`
+}
+
+// StatusResponse is the body of PathStatus.
+type StatusResponse struct {
+	Node Status `json:"node"`
+	// Staleness is how long ago this node last heard from a leader (0 on
+	// the leader): how old its answers' state may be.
+	Staleness time.Duration `json:"staleness"`
+	View      View          `json:"view"`
+}
+
+// APIError is a failed call of the cluster API: the HTTP status and the
+// server's message.
+type APIError struct {
+	Addr   string
+	Status int
+	Msg    string
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("%s: %d %s: %s", e.Addr, e.Status, http.StatusText(e.Status), e.Msg)
+}
+
+// Client calls the admin API of AYA nodes: followers forwarding writes to
+// the leader, and the aya command line.
+type Client struct {
+	// HTTP is the client to use (its Transport carries the TLS client
+	// certificate when the cluster uses mutual TLS); nil: a client with a
+	// 10s timeout.
+	HTTP *http.Client
+	// HTTPS selects https:// (mutual TLS) instead of http://.
+	HTTPS bool
+	// Token is sent as a bearer token when set.
+	Token string
+}
+
+var defaultHTTP = &http.Client{Timeout: 10 * time.Second}
+
+// Do sends in (JSON; nil: no body, GET) to path on the admin API at addr
+// and decodes the JSON response into out (when not nil). from, when set,
+// marks the request as forwarded by that member. A non-2xx status is an
+// *APIError.
+func (c *Client) Do(ctx context.Context, addr, path, from string, in, out any) error {
+	scheme := "http"
+	if c.HTTPS {
+		scheme = "https"
+	}
+	method, body := http.MethodGet, io.Reader(nil)
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		method, body = http.MethodPost, bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, scheme+"://"+addr+path, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	if from != "" {
+		req.Header.Set(ForwardedHeader, from)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = defaultHTTP
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return fmt.Errorf("%s%s: %w", addr, path, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		var e struct {
+			Error string `json:"error"`
+		}
+		msg := string(bytes.TrimSpace(data))
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			msg = e.Error
+		}
+		return &APIError{Addr: addr, Status: resp.StatusCode, Msg: msg}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("%s%s: decode response: %w", addr, path, err)
+	}
+	return nil
+}
+
+// Apply appends a command to the log: on the leader directly (Propose),
+// on a follower through the leader's admin API.
+func (n *Node) Apply(ctx context.Context, cmd byte, v any) error {
+	err := n.Propose(ctx, cmd, v)
+	if !errors.Is(err, ErrNotLeader) {
+		return err
+	}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return n.forward(ctx, PathApply, ApplyRequest{Type: cmd, V: raw})
+}
+
+// AddMember adds a server (Join) and records its admin address, on the
+// leader or through it.
+func (n *Node) AddMember(ctx context.Context, req JoinRequest) error {
+	if err := checkJoin(req); err != nil {
+		return err
+	}
+	err := n.addMember(ctx, req)
+	if !errors.Is(err, ErrNotLeader) {
+		return err
+	}
+	return n.forward(ctx, PathJoin, req)
+}
+
+func checkJoin(req JoinRequest) error {
+	if req.ID == "" || req.Addr == "" || req.Admin == "" {
+		return errors.New("join: id, addr and admin are required")
+	}
+	return nil
+}
+
+func (n *Node) addMember(ctx context.Context, req JoinRequest) error {
+	if err := n.Join(req.ID, req.Addr, req.Voter); err != nil {
+		return err
+	}
+	return n.Propose(ctx, CmdMeta, Meta{ID: req.ID, Admin: req.Admin})
+}
+
+// RemoveMember removes a server and forgets its admin address, on the
+// leader or through it.
+func (n *Node) RemoveMember(ctx context.Context, id string) error {
+	if id == "" {
+		return errors.New("remove: id is required")
+	}
+	err := n.removeMember(ctx, id)
+	if !errors.Is(err, ErrNotLeader) {
+		return err
+	}
+	return n.forward(ctx, PathRemove, RemoveRequest{ID: id})
+}
+
+func (n *Node) removeMember(ctx context.Context, id string) error {
+	if err := n.Remove(id); err != nil {
+		return err
+	}
+	return n.Propose(ctx, CmdMeta, Meta{ID: id})
+}
+
+// forward sends a write to the leader's admin API.
+func (n *Node) forward(ctx context.Context, path string, in any) error {
+	lid, _ := n.Leader()
+	if lid == "" || lid == n.id {
+		return ErrNoLeader
+	}
+	admin, ok := n.fsm.Admin(lid)
+	if !ok {
+		return fmt.Errorf("%w: the admin address of leader %s is not known yet", ErrNoLeader, lid)
+	}
+	n.m.forwards.Inc()
+	return n.client.Do(ctx, admin, path, n.id, in, nil)
+}
+
+// Staleness is how long ago this node last heard from a leader: 0 on the
+// leader, the time since start when it never has.
+func (n *Node) Staleness() time.Duration {
+	if n.IsLeader() {
+		return 0
+	}
+	lc := n.raft.LastContact()
+	if lc.IsZero() {
+		return time.Since(n.started)
+	}
+	return time.Since(lc)
+}
+
+// View returns the FSM's view (see FSM.View).
+func (n *Node) View() View { return n.fsm.View() }
+
+// StatusOf returns the node's status, staleness and view.
+func (n *Node) StatusOf() StatusResponse {
+	return StatusResponse{Node: n.Stats(), Staleness: n.Staleness(), View: n.View()}
+}
+
+// Handler serves the cluster API (PathApply, PathJoin, PathRemove as POST,
+// PathStatus as GET). Authorising writes is the caller's job (the admin
+// server checks the bearer token and client certificate).
+func (n *Node) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+PathStatus, func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, n.StatusOf())
+	})
+	mux.HandleFunc("POST "+PathApply, func(w http.ResponseWriter, r *http.Request) {
+		var req ApplyRequest
+		if !readJSON(w, r, &req) {
+			return
+		}
+		n.serveWrite(w, r, func(ctx context.Context) error {
+			return n.Propose(ctx, req.Type, req.V)
+		}, PathApply, req)
+	})
+	mux.HandleFunc("POST "+PathJoin, func(w http.ResponseWriter, r *http.Request) {
+		var req JoinRequest
+		if !readJSON(w, r, &req) {
+			return
+		}
+		if err := checkJoin(req); err != nil {
+			writeError(w, http.StatusBadRequest, err)
+			return
+		}
+		n.serveWrite(w, r, func(ctx context.Context) error { return n.addMember(ctx, req) }, PathJoin, req)
+	})
+	mux.HandleFunc("POST "+PathRemove, func(w http.ResponseWriter, r *http.Request) {
+		var req RemoveRequest
+		if !readJSON(w, r, &req) {
+			return
+		}
+		if req.ID == "" {
+			writeError(w, http.StatusBadRequest, errors.New("remove: id is required"))
+			return
+		}
+		n.serveWrite(w, r, func(ctx context.Context) error { return n.removeMember(ctx, req.ID) }, PathRemove, req)
+	})
+	return mux
+}
+
+// serveWrite runs do on the leader; a follower forwards the request to the
+// leader, unless it was forwarded already.
+func (n *Node) serveWrite(w http.ResponseWriter, r *http.Request, do func(context.Context) error, path string, req any) {
+	ctx, cancel := context.WithTimeout(r.Context(), DefaultApplyTimeout)
+	defer cancel()
+	err := do(ctx)
+	if errors.Is(err, ErrNotLeader) {
+		if from := r.Header.Get(ForwardedHeader); from != "" {
+			writeError(w, http.StatusServiceUnavailable, fmt.Errorf("%w (forwarded by %s)", err, from))
+			return
+		}
+		err = n.forward(ctx, path, req)
+	}
+	var ae *APIError
+	switch {
+	case err == nil:
+		writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	case errors.As(err, &ae):
+		writeError(w, ae.Status, errors.New(ae.Msg))
+	case errors.Is(err, ErrNotLeader), errors.Is(err, ErrNoLeader):
+		writeError(w, http.StatusServiceUnavailable, err)
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		writeError(w, http.StatusGatewayTimeout, err)
+	case isCommandError(err):
+		writeError(w, http.StatusBadRequest, err)
+	default:
+		writeError(w, http.StatusBadGateway, err)
+	}
+}
+
+// isCommandError reports whether err is the FSM's or Propose's verdict on a
+// command itself, as opposed to a failure to reach the leader.
+func isCommandError(err error) bool {
+	var ce *commandError
+	return errors.As(err, &ce)
+}
+
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("bad request body: %w", err))
+		return false
+	}
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, err error) {
+	writeJSON(w, status, map[string]string{"error": err.Error()})
+}

@@ -1,0 +1,167 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aya-gslb/aya/state"
+)
+
+// apiNode is a node with its cluster API on a real loopback HTTP server.
+type apiNode struct {
+	*Node
+	srv *httptest.Server
+}
+
+func startAPINode(t *testing.T, id string, bootstrap bool, join ...string) *apiNode {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(nil)
+	cfg := testConfig(t, id, bootstrap)
+	cfg.Admin = srv.Listener.Addr().String()
+	cfg.Join = join
+	n := startNode(t, cfg)
+	srv.Config.Handler = n.Handler()
+	srv.Start()
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { n.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return &apiNode{Node: n, srv: srv}
+}
+
+func (a *apiNode) admin() string { return a.srv.Listener.Addr().String() }
+
+// TestJoinAndForward: nodes join through the admin API of a member, record
+// their admin addresses, and writes sent to any node reach the leader.
+func TestJoinAndForward(t *testing.T) {
+	n1 := startAPINode(t, "s1", true)
+	waitLeader(t, n1.Node)
+	n2 := startAPINode(t, "s2", false, n1.admin())
+	n3 := startAPINode(t, "s3", false, "127.0.0.1:1", n1.admin()) // a dead address first: tried in turn
+	all := []*apiNode{n1, n2, n3}
+	eventually(t, 15*time.Second, "three members with admin addresses on every node", func() bool {
+		for _, n := range all {
+			if len(n.Stats().Members) != 3 || len(n.View().Admins) != 3 {
+				return false
+			}
+		}
+		return true
+	})
+	var leader, follower *apiNode
+	for _, n := range all {
+		if n.IsLeader() {
+			leader = n
+		} else {
+			follower = n
+		}
+	}
+	if leader == nil {
+		t.Fatal("no leader")
+	}
+	if got := follower.View().Admins[leader.ID()]; got != leader.admin() {
+		t.Fatalf("follower records leader admin %q, want %q", got, leader.admin())
+	}
+
+	// A follower's Apply goes through the leader.
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if err := follower.Apply(ctx, CmdDrain, Drain{Region: "eu", Reason: "maintenance", By: "op"}); err != nil {
+		t.Fatalf("Apply on a follower: %v", err)
+	}
+	eventually(t, 5*time.Second, "the drain on every node", func() bool {
+		for _, n := range all {
+			if why, ok := n.Current().RegionDrained("eu"); !ok || why != "maintenance (by op)" {
+				return false
+			}
+		}
+		return true
+	})
+	// The same through the HTTP API of a follower, as the CLI does.
+	c := &Client{}
+	k := state.EndpointKey{Pool: "web", Region: "us", Endpoint: "b1"}
+	req := ApplyRequest{Type: CmdDrain, V: []byte(`{"endpoint":{"Pool":"web","Region":"us","Endpoint":"b1"},"reason":"disk","by":"cli"}`)}
+	if err := c.Do(ctx, follower.admin(), PathApply, "", req, nil); err != nil {
+		t.Fatalf("POST %s to a follower: %v", PathApply, err)
+	}
+	eventually(t, 5*time.Second, "the endpoint drain on every node", func() bool {
+		for _, n := range all {
+			if _, ok := n.Current().EndpointDrained(k); !ok {
+				return false
+			}
+		}
+		return true
+	})
+
+	// Bad requests are refused with 400, wherever they land.
+	for _, tc := range []struct {
+		path string
+		in   any
+		want string
+	}{
+		{PathApply, ApplyRequest{Type: CmdDrain, V: []byte(`{"reason":"no region"}`)}, "drain: no region or endpoint"},
+		{PathApply, ApplyRequest{Type: 0x33, V: []byte(`{}`)}, "unknown command type"},
+		{PathApply, map[string]any{"type": 1, "v": map[string]any{}, "extra": 1}, "unknown field"},
+		{PathJoin, JoinRequest{ID: "x"}, "id, addr and admin are required"},
+		{PathRemove, RemoveRequest{}, "id is required"},
+	} {
+		for _, n := range []*apiNode{leader, follower} {
+			err := c.Do(ctx, n.admin(), tc.path, "", tc.in, nil)
+			var ae *APIError
+			if !errors.As(err, &ae) || ae.Status != http.StatusBadRequest || !strings.Contains(ae.Msg, tc.want) {
+				t.Errorf("%s %+v on %s: %v, want 400 with %q", tc.path, tc.in, n.ID(), err, tc.want)
+			}
+		}
+	}
+
+	// A forwarded write that reaches a follower is not forwarded again.
+	err := c.Do(ctx, follower.admin(), PathApply, "s9", ApplyRequest{Type: CmdDrain, V: []byte(`{"region":"x","reason":"r","by":"b"}`)}, nil)
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Status != http.StatusServiceUnavailable {
+		t.Errorf("forwarded write to a follower: %v, want 503", err)
+	}
+
+	// Status from any node.
+	var st StatusResponse
+	if err := c.Do(ctx, follower.admin(), PathStatus, "", nil, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Node.LeaderID != leader.ID() || len(st.View.Drains) != 2 || st.Staleness > 5*time.Second {
+		t.Errorf("status from a follower: %+v", st)
+	}
+
+	// Remove through a follower: the member and its admin address go.
+	var gone *apiNode
+	for _, n := range all {
+		if n != leader && n != follower {
+			gone = n
+		}
+	}
+	if err := follower.RemoveMember(ctx, gone.ID()); err != nil {
+		t.Fatalf("RemoveMember via a follower: %v", err)
+	}
+	eventually(t, 5*time.Second, "the member removed", func() bool {
+		_, known := leader.View().Admins[gone.ID()]
+		return len(leader.Stats().Members) == 2 && !known
+	})
+}
+
+// TestApplyWithoutLeader: a lone follower has nobody to forward to.
+func TestApplyWithoutLeader(t *testing.T) {
+	n := startAPINode(t, "s1", false)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	if err := n.Apply(ctx, CmdDrain, Drain{Region: "eu", Reason: "r", By: "b"}); !errors.Is(err, ErrNoLeader) {
+		t.Errorf("Apply without a leader: %v, want ErrNoLeader", err)
+	}
+	err := (&Client{}).Do(ctx, n.admin(), PathApply, "", ApplyRequest{Type: CmdDrain, V: []byte(`{"region":"eu","reason":"r","by":"b"}`)}, nil)
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Status != http.StatusServiceUnavailable {
+		t.Errorf("POST without a leader: %v, want 503", err)
+	}
+}

@@ -1,0 +1,127 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// runEvery is how often Run checks the node's membership and metadata.
+const runEvery = time.Second
+
+// Run keeps the node's membership up to date until ctx is done:
+//   - while the node is in no cluster configuration (a new node that did
+//     not bootstrap), it asks the members in Config.Join, in turn, to add it
+//     (as a voter, or a non-voter with Config.NonVoter); a restarted node
+//     has a configuration in its log and never joins again;
+//   - while the log does not hold this node's admin address
+//     (Config.Admin), it records it (through the leader), so followers can
+//     forward writes here when this node leads.
+func (n *Node) Run(ctx context.Context) {
+	t := time.NewTicker(runEvery)
+	defer t.Stop()
+	leaderCh := n.raft.LeaderCh()
+	next := 0 // the Join address to try next
+	for {
+		n.tick(ctx, &next)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-leaderCh:
+		}
+	}
+}
+
+func (n *Node) tick(ctx context.Context, next *int) {
+	ctx, cancel := context.WithTimeout(ctx, runEvery*5)
+	defer cancel()
+	if !n.inConfiguration() {
+		if len(n.join) == 0 {
+			return
+		}
+		addr := n.join[*next%len(n.join)]
+		*next++
+		req := JoinRequest{ID: n.id, Addr: n.addr, Admin: n.admin, Voter: n.voter}
+		if err := n.client.Do(ctx, addr, PathJoin, "", req, nil); err != nil {
+			n.log.Warn("join failed; retrying", "via", addr, "err", err)
+			return
+		}
+		n.log.Info("joined the cluster", "via", addr)
+		return
+	}
+	if n.admin == "" {
+		return
+	}
+	if a, ok := n.fsm.Admin(n.id); ok && a == n.admin {
+		return
+	}
+	if lid, _ := n.Leader(); lid == "" {
+		return
+	}
+	err := n.Apply(ctx, CmdMeta, Meta{ID: n.id, Admin: n.admin})
+	if err != nil && !errors.Is(err, ErrNoLeader) && ctx.Err() == nil {
+		n.log.Warn("recording this node's admin address failed; retrying", "err", err)
+	}
+}
+
+// inConfiguration reports whether the node's latest Raft configuration
+// includes it.
+func (n *Node) inConfiguration() bool {
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	for _, s := range f.Configuration().Servers {
+		if s.ID == raft.ServerID(n.id) {
+			return true
+		}
+	}
+	return false
+}
+
+// nodeMetrics are the node's Prometheus metrics.
+type nodeMetrics struct {
+	forwards prometheus.Counter
+}
+
+func newNodeMetrics(n *Node, reg prometheus.Registerer) nodeMetrics {
+	m := nodeMetrics{
+		forwards: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "aya_cluster_forwarded_writes_total",
+			Help: "Writes this node forwarded to the leader's admin API.",
+		}),
+	}
+	if reg == nil {
+		return m
+	}
+	gauge := func(name, help string, f func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
+	}
+	reg.MustRegister(m.forwards,
+		gauge("aya_cluster_staleness_seconds",
+			"Seconds since this node last heard from a Raft leader (0 on the leader): how old the state its answers come from may be.",
+			func() float64 { return n.Staleness().Seconds() }),
+		gauge("aya_cluster_leader", "1 when this node is the Raft leader.",
+			func() float64 { return b2f(n.IsLeader()) }),
+		gauge("aya_cluster_has_leader", "1 when this node knows a Raft leader.",
+			func() float64 { id, _ := n.Leader(); return b2f(id != "") }),
+		gauge("aya_cluster_term", "The current Raft term.",
+			func() float64 { return float64(n.raft.CurrentTerm()) }),
+		gauge("aya_cluster_applied_index", "The last Raft log index applied to the state.",
+			func() float64 { return float64(n.raft.AppliedIndex()) }),
+		gauge("aya_cluster_state_version", "Version of the decision snapshot the DNS answers read.",
+			func() float64 { return float64(n.Current().Version) }),
+	)
+	return m
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
