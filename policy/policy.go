@@ -2,6 +2,7 @@ package policy
 
 import (
 	"cmp"
+	"fmt"
 	"math"
 	"net/netip"
 	"slices"
@@ -122,12 +123,16 @@ type memberEval struct {
 }
 
 // minUp is how many endpoints must be up and not drained for the member to
-// be eligible. A per-region minimum (a later Member field) goes here, and
-// downReason says it.
-func minUp(*Member) int { return 1 }
+// be eligible: Member.MinUp, at least 1 and at most all of them.
+func minUp(m *Member) int { return max(1, min(m.MinUp, len(m.Endpoints))) }
 
 // downReason says why a region with too few endpoints up is down.
-func downReason(*Member, memberEval) string { return "down: no endpoint up" }
+func downReason(m *Member, e memberEval) string {
+	if minUp(m) == 1 {
+		return "down: no endpoint up"
+	}
+	return fmt.Sprintf("down: %d of %d endpoints up, %d needed", e.up, len(m.Endpoints), minUp(m))
+}
 
 // evaluate applies the eligibility rules to member m, in the order of the
 // rules: fences, then region drains, then health.

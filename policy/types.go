@@ -33,6 +33,9 @@ type Member struct {
 	// BiasKm is added to the region's distance when ranking: positive makes
 	// the region look farther, negative nearer.
 	BiasKm float64
+	// MinUp is how many endpoints must be up and not drained for the region
+	// to be eligible; 0 means 1, and more than len(Endpoints) means all.
+	MinUp int
 }
 
 // Fallback is what a pool answers when no region is eligible.
