@@ -6,12 +6,15 @@ package admin
 
 import (
 	"context"
+	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,8 +33,26 @@ type Config struct {
 	// Explain backs GET /v1/explain: what the DNS server would answer a
 	// client, and why. Nil disables the endpoint.
 	Explain func(ExplainQuery) (any, error)
+	// Routes are more endpoints (the cluster API, drains).
+	Routes []Route
+	// Token, when set, is the bearer token that write routes require.
+	Token string
+	// TLS, when set, serves HTTPS. When it has ClientCAs, write routes
+	// require a client certificate that verifies against them (mutual
+	// TLS); reads do not, so that a scraper needs no certificate.
+	TLS *tls.Config
 	// Logger receives errors (default: discarded).
 	Logger *slog.Logger
+}
+
+// Route is an endpoint added to the admin API.
+type Route struct {
+	// Pattern is a net/http.ServeMux pattern with a method ("POST /v1/drain").
+	Pattern string
+	Handler http.Handler
+	// Write routes change state: they need the token and, with mutual TLS,
+	// a verified client certificate.
+	Write bool
 }
 
 // ExplainQuery is the query string of /v1/explain:
@@ -56,6 +77,9 @@ func New(cfg Config) (*Server, error) {
 	ln, err := lc.Listen(context.Background(), "tcp", cfg.Listen)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.TLS != nil {
+		ln = tls.NewListener(ln, cfg.TLS)
 	}
 	s := &Server{cfg: cfg, ln: ln}
 	s.srv = &http.Server{
@@ -102,6 +126,13 @@ func (s *Server) Handler() http.Handler {
 	if s.cfg.Explain != nil {
 		mux.HandleFunc("GET /v1/explain", s.explain)
 	}
+	for _, r := range s.cfg.Routes {
+		h := r.Handler
+		if r.Write {
+			h = s.authorize(h)
+		}
+		mux.Handle(r.Pattern, h)
+	}
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
@@ -141,4 +172,38 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_ = enc.Encode(out)
+}
+
+// authorize lets a write through only with the bearer token (when one is
+// configured) and, with mutual TLS, a verified client certificate.
+func (s *Server) authorize(h http.Handler) http.Handler {
+	needCert := s.cfg.TLS != nil && s.cfg.TLS.ClientCAs != nil
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if needCert && (r.TLS == nil || len(r.TLS.VerifiedChains) == 0) {
+			writeError(w, http.StatusForbidden, "a client certificate signed by the cluster CA is required")
+			return
+		}
+		if !bearerOK(r, s.cfg.Token) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="aya"`)
+			writeError(w, http.StatusUnauthorized, "a valid bearer token is required (Authorization: Bearer …)")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// bearerOK reports whether r carries the bearer token want, compared in
+// constant time. An empty want accepts every request.
+func bearerOK(r *http.Request, want string) bool {
+	if want == "" {
+		return true
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }

@@ -1,13 +1,17 @@
 package admin
 
 import (
+	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/aya-gslb/aya/internal/mtls"
+	"github.com/aya-gslb/aya/internal/mtls/mtlstest"
 	"github.com/aya-gslb/aya/internal/testutil"
 )
 
@@ -51,5 +55,91 @@ func TestAdmin(t *testing.T) {
 				t.Errorf("%s %s = %d %q, want %d containing %q", tc.method, tc.path, code, body, tc.code, tc.body)
 			}
 		})
+	}
+}
+
+// TestWriteAuth: write routes need the bearer token and, with mutual TLS,
+// a verified client certificate; read routes need neither.
+func TestWriteAuth(t *testing.T) {
+	files := mtlstest.Write(t, "", "node")
+	node, err := mtls.Load(files["node"].Cert, files["node"].Key, files["node"].CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger := mtlstest.NewCA(t, "", "stranger").Issue("x")
+	foreign, err := mtls.Load(stranger.Cert, stranger.Key, stranger.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("done\n")) })
+	for _, withTLS := range []bool{false, true} {
+		cfg := Config{Listen: "127.0.0.1:0", Token: "s3cret", Routes: []Route{
+			{Pattern: "POST /v1/write", Handler: ok, Write: true},
+			{Pattern: "GET /v1/read", Handler: ok},
+		}}
+		if withTLS {
+			cfg.TLS = node.AdminServer()
+		}
+		s, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- s.Serve(ctx) }()
+		scheme := "http"
+		if withTLS {
+			scheme = "https"
+		}
+		client := func(c *mtls.Config, withCert bool) *http.Client {
+			if !withTLS {
+				return http.DefaultClient
+			}
+			tc := c.Client.Clone()
+			if !withCert {
+				tc.Certificates, tc.GetClientCertificate = nil, nil
+			}
+			tc.RootCAs = node.Client.RootCAs // trust the server
+			return &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}
+		}
+		tests := []struct {
+			name, method, path, token string
+			c                         *http.Client
+			code                      int // 0: the request fails (handshake)
+		}{
+			{"read without token", "GET", "/v1/read", "", client(node, false), 200},
+			{"write with token", "POST", "/v1/write", "s3cret", client(node, true), 200},
+			{"write without token", "POST", "/v1/write", "", client(node, true), 401},
+			{"write with a wrong token", "POST", "/v1/write", "s3creT", client(node, true), 401},
+		}
+		if withTLS {
+			tests = append(tests, []struct {
+				name, method, path, token string
+				c                         *http.Client
+				code                      int
+			}{
+				{"write without a client certificate", "POST", "/v1/write", "s3cret", client(node, false), 403},
+				{"write with a stranger's certificate", "POST", "/v1/write", "s3cret", client(foreign, true), 0},
+			}...)
+		}
+		for _, tc := range tests {
+			req, _ := http.NewRequestWithContext(t.Context(), tc.method, scheme+"://"+s.Addr().String()+tc.path, nil)
+			if tc.token != "" {
+				req.Header.Set("Authorization", "Bearer "+tc.token)
+			}
+			resp, err := tc.c.Do(req)
+			code := 0
+			if err == nil {
+				code = resp.StatusCode
+				_ = resp.Body.Close()
+			}
+			if code != tc.code {
+				t.Errorf("tls=%v %s: status %d (err %v), want %d", withTLS, tc.name, code, err, tc.code)
+			}
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
