@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	"github.com/aya-gslb/aya/internal/httpjson"
 )
 
 // The admin API paths of the cluster. Writes go to the leader: a follower
@@ -24,9 +26,6 @@ const (
 	// ForwardedHeader names the member that forwarded a write.
 	ForwardedHeader = "Aya-Forwarded-By"
 )
-
-// maxBody bounds a request or response body of the cluster API.
-const maxBody = 1 << 20
 
 // ErrNoLeader is returned by a write when no leader is known, or its admin
 // API address is not known yet (a cluster without quorum, or electing).
@@ -126,7 +125,7 @@ func (c *Client) Do(ctx context.Context, addr, path, from string, in, out any) e
 		return err
 	}
 	defer func() { _ = resp.Body.Close() }()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, httpjson.MaxBody))
 	if err != nil {
 		return fmt.Errorf("%s%s: %w", addr, path, err)
 	}
@@ -251,11 +250,11 @@ func (n *Node) StatusOf() StatusResponse {
 func (n *Node) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+PathStatus, func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, n.StatusOf())
+		httpjson.Write(w, http.StatusOK, n.StatusOf())
 	})
 	mux.HandleFunc("POST "+PathApply, func(w http.ResponseWriter, r *http.Request) {
 		var req ApplyRequest
-		if !readJSON(w, r, &req) {
+		if !httpjson.Read(w, r, &req) {
 			return
 		}
 		n.serveWrite(w, r, func(ctx context.Context) error {
@@ -264,22 +263,22 @@ func (n *Node) Handler() http.Handler {
 	})
 	mux.HandleFunc("POST "+PathJoin, func(w http.ResponseWriter, r *http.Request) {
 		var req JoinRequest
-		if !readJSON(w, r, &req) {
+		if !httpjson.Read(w, r, &req) {
 			return
 		}
 		if err := checkJoin(req); err != nil {
-			writeError(w, http.StatusBadRequest, err)
+			httpjson.Error(w, http.StatusBadRequest, err.Error())
 			return
 		}
 		n.serveWrite(w, r, func(ctx context.Context) error { return n.addMember(ctx, req) }, PathJoin, req)
 	})
 	mux.HandleFunc("POST "+PathRemove, func(w http.ResponseWriter, r *http.Request) {
 		var req RemoveRequest
-		if !readJSON(w, r, &req) {
+		if !httpjson.Read(w, r, &req) {
 			return
 		}
 		if req.ID == "" {
-			writeError(w, http.StatusBadRequest, errors.New("remove: id is required"))
+			httpjson.Error(w, http.StatusBadRequest, "remove: id is required")
 			return
 		}
 		n.serveWrite(w, r, func(ctx context.Context) error { return n.removeMember(ctx, req.ID) }, PathRemove, req)
@@ -295,7 +294,7 @@ func (n *Node) serveWrite(w http.ResponseWriter, r *http.Request, do func(contex
 	err := do(ctx)
 	if errors.Is(err, ErrNotLeader) {
 		if from := r.Header.Get(ForwardedHeader); from != "" {
-			writeError(w, http.StatusServiceUnavailable, fmt.Errorf("%w (forwarded by %s)", err, from))
+			httpjson.Error(w, http.StatusServiceUnavailable, fmt.Sprintf("%v (forwarded by %s)", err, from))
 			return
 		}
 		err = n.forward(ctx, path, req)
@@ -303,17 +302,17 @@ func (n *Node) serveWrite(w http.ResponseWriter, r *http.Request, do func(contex
 	var ae *APIError
 	switch {
 	case err == nil:
-		writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+		httpjson.Write(w, http.StatusOK, map[string]bool{"ok": true})
 	case errors.As(err, &ae):
-		writeError(w, ae.Status, errors.New(ae.Msg))
+		httpjson.Error(w, ae.Status, ae.Msg)
 	case errors.Is(err, ErrNotLeader), errors.Is(err, ErrNoLeader):
-		writeError(w, http.StatusServiceUnavailable, err)
+		httpjson.Error(w, http.StatusServiceUnavailable, err.Error())
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		writeError(w, http.StatusGatewayTimeout, err)
+		httpjson.Error(w, http.StatusGatewayTimeout, err.Error())
 	case isCommandError(err):
-		writeError(w, http.StatusBadRequest, err)
+		httpjson.Error(w, http.StatusBadRequest, err.Error())
 	default:
-		writeError(w, http.StatusBadGateway, err)
+		httpjson.Error(w, http.StatusBadGateway, err.Error())
 	}
 }
 
@@ -322,26 +321,4 @@ func (n *Node) serveWrite(w http.ResponseWriter, r *http.Request, do func(contex
 func isCommandError(err error) bool {
 	var ce *commandError
 	return errors.As(err, &ce)
-}
-
-func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("bad request body: %w", err))
-		return false
-	}
-	return true
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
-}
-
-func writeError(w http.ResponseWriter, status int, err error) {
-	writeJSON(w, status, map[string]string{"error": err.Error()})
 }

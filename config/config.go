@@ -3,13 +3,15 @@ package config
 import (
 	"log/slog"
 	"net/netip"
+	"regexp"
 	"strconv"
 	"time"
 )
 
 // Config is the whole validated configuration of one AYA node. Load and
-// Parse return it with defaults applied, dns.zones_dir, geo.database and
-// geo.overrides resolved, addresses and prefixes parsed, and country and
+// Parse return it with defaults applied, dns.zones_dir, geo.database,
+// geo.overrides, cluster.data_dir, the cluster.tls files and the checks'
+// tls_ca_file resolved, addresses and prefixes parsed, and country and
 // continent codes in upper case; it is not modified afterwards.
 //
 // The mapstructure tags name each field's key; a test keeps them in step
@@ -25,6 +27,8 @@ type Config struct {
 	Log   LogConfig   `mapstructure:"log"`
 	Geo   GeoConfig   `mapstructure:"geo"`
 	ECS   ECSConfig   `mapstructure:"ecs"`
+
+	Cluster ClusterConfig `mapstructure:"cluster"`
 
 	// Regions lists the places that serve traffic (regions), in file order,
 	// which breaks ties. Names are unique. File only.
@@ -100,6 +104,12 @@ type AdminConfig struct {
 	// Listen is the host:port of the admin server (admin.listen); ""
 	// (the default) disables it.
 	Listen string `mapstructure:"listen"`
+
+	// Token is the bearer token the admin API's write endpoints (POST)
+	// require (admin.token); "" (the default) requires none. Prefer setting
+	// it with the environment variable AYA_ADMIN_TOKEN over the file. No
+	// spaces or control characters.
+	Token string `mapstructure:"token"`
 }
 
 // LogConfig configures logging (the log section).
@@ -145,6 +155,87 @@ type ECSConfig struct {
 	// TrustedPrefixes is TrustedResolvers parsed, in the same order; a bare
 	// address is a /32 or /128 prefix.
 	TrustedPrefixes []netip.Prefix `mapstructure:"-"`
+}
+
+// ClusterConfig configures this node's membership of the Raft cluster that
+// replicates health reports and drains (the cluster section). Decisions are
+// derived from the same log on every node, so the settings that shape them
+// (FreshFor, and the pools with their checks and MinEndpoints) must be the
+// same on every node.
+type ClusterConfig struct {
+	// Bind is the host:port of the Raft TCP transport (cluster.bind),
+	// default 127.0.0.1:7300; checked like a dns.listen item, and must not
+	// overlap dns.listen or admin.listen. Port 0 picks a free port.
+	Bind string `mapstructure:"bind"`
+
+	// Advertise is the host:port other nodes dial (cluster.advertise); ""
+	// (the default) means the bound address. Host is an IP literal or
+	// "localhost", not an unspecified address; port 1-65535.
+	Advertise string `mapstructure:"advertise"`
+
+	// DataDir holds the Raft log, stable store and snapshots
+	// (cluster.data_dir), default "data"; required. Resolved like
+	// DNS.ZonesDir.
+	DataDir string `mapstructure:"data_dir"`
+
+	// Bootstrap makes the node bootstrap a single-node cluster of itself
+	// when DataDir holds no Raft state (cluster.bootstrap), default false;
+	// ignored once state exists.
+	Bootstrap bool `mapstructure:"bootstrap"`
+
+	// Voter is whether the node is a voting member (cluster.voter), default
+	// true. A non-voter is an edge site that only serves DNS; it does not
+	// probe.
+	Voter bool `mapstructure:"voter"`
+
+	// Join lists the admin API addresses (host:port) of existing members
+	// (cluster.join), default empty: at start, a node with no Raft state
+	// asks them to add it. Host is an IP literal or a DNS name, not an
+	// unspecified address; port 1-65535; no duplicates.
+	Join []string `mapstructure:"join"`
+
+	// FreshFor is how long a site's report counts after its leader-stamped
+	// time (cluster.fresh_for), greater than 0, default 30s.
+	FreshFor time.Duration `mapstructure:"fresh_for"`
+
+	// ReportInterval is how often each site re-reports every probed state
+	// (cluster.report_interval), greater than 0 and less than FreshFor,
+	// default 10s.
+	ReportInterval time.Duration `mapstructure:"report_interval"`
+
+	// HeartbeatTimeout (cluster.heartbeat_timeout, default 1s),
+	// ElectionTimeout (cluster.election_timeout, default 1s, at least
+	// HeartbeatTimeout) and LeaderLeaseTimeout
+	// (cluster.leader_lease_timeout, default 500ms, at most
+	// HeartbeatTimeout) are Raft's timings; each at least 5ms, Raft's
+	// minimum.
+	HeartbeatTimeout   time.Duration `mapstructure:"heartbeat_timeout"`
+	ElectionTimeout    time.Duration `mapstructure:"election_timeout"`
+	LeaderLeaseTimeout time.Duration `mapstructure:"leader_lease_timeout"`
+
+	// SnapshotThreshold is the number of log entries since the last
+	// snapshot that triggers a new one (cluster.snapshot_threshold), at
+	// least 1, default 8192, checked every SnapshotInterval
+	// (cluster.snapshot_interval, at least 5ms, default 2m).
+	SnapshotThreshold int           `mapstructure:"snapshot_threshold"`
+	SnapshotInterval  time.Duration `mapstructure:"snapshot_interval"`
+
+	TLS ClusterTLSConfig `mapstructure:"tls"`
+}
+
+// ClusterTLSConfig holds the PEM files for mutual TLS on the Raft transport
+// and the admin API (cluster.tls). All three are set or none (plain TCP);
+// the paths are resolved like DNS.ZonesDir; config does not open them.
+type ClusterTLSConfig struct {
+	// CertFile is this node's certificate (cluster.tls.cert_file).
+	CertFile string `mapstructure:"cert_file"`
+
+	// KeyFile is its private key (cluster.tls.key_file).
+	KeyFile string `mapstructure:"key_file"`
+
+	// CAFile is the CA bundle that peers' and admin clients' certificates
+	// must chain to (cluster.tls.ca_file).
+	CAFile string `mapstructure:"ca_file"`
 }
 
 // RegionConfig is one item of regions: a place that serves traffic.
@@ -208,6 +299,83 @@ type PoolConfig struct {
 	// Members are the pool's regions, in file order, which breaks ties
 	// (members). At least one; each region at most once.
 	Members []MemberConfig `mapstructure:"members"`
+
+	// Check is the health check that probes the pool's endpoints (check);
+	// nil: they are not probed and count as up.
+	Check *CheckConfig `mapstructure:"check"`
+}
+
+// CheckConfig is a pool's health check (pools[i].check). Load applies the
+// defaults of the fields that belong to its kind and leaves the others
+// zero.
+type CheckConfig struct {
+	// Kind is "http", "https" or "tcp" (kind), stored lower-case.
+	// Required.
+	Kind string `mapstructure:"kind"`
+
+	// Port is the port probed on each endpoint's address (port), 1-65535;
+	// required unless every endpoint of the pool has a check_target, and 0
+	// when absent.
+	Port int `mapstructure:"port"`
+
+	// Method is the HTTP method (method), an RFC 9110 token as written;
+	// default GET. HTTP and HTTPS only.
+	Method string `mapstructure:"method"`
+
+	// Path is the request path with an optional query (path); it starts
+	// with "/" and has no spaces, control characters or "#"; default "/".
+	// HTTP and HTTPS only.
+	Path string `mapstructure:"path"`
+
+	// Host is the Host header and the default TLS server name (host); ""
+	// (the default) means the probed address. HTTP and HTTPS only.
+	Host string `mapstructure:"host"`
+
+	// ExpectStatus is the inclusive range of status codes that pass
+	// (expect_status), two codes 100-599, low first; default {200, 399}.
+	// HTTP and HTTPS only.
+	ExpectStatus [2]int `mapstructure:"expect_status"`
+
+	// BodyMatch is a Go (RE2) regular expression that the first 64 KiB of
+	// the body must match (body_match), as written; "" (the default): any
+	// body. HTTP and HTTPS only.
+	BodyMatch string `mapstructure:"body_match"`
+
+	// BodyRegexp is BodyMatch compiled; nil when it is empty.
+	BodyRegexp *regexp.Regexp `mapstructure:"-"`
+
+	// TLSServerName is the name sent in SNI and verified in the server's
+	// certificate (tls_server_name); "" (the default) means Host, else the
+	// probed address. HTTPS only.
+	TLSServerName string `mapstructure:"tls_server_name"`
+
+	// TLSInsecureSkipVerify accepts any server certificate
+	// (tls_insecure_skip_verify), default false. HTTPS only.
+	TLSInsecureSkipVerify bool `mapstructure:"tls_insecure_skip_verify"`
+
+	// TLSCAFile is a PEM bundle that verifies the server's certificate
+	// instead of the system roots (tls_ca_file), resolved against the
+	// config file's directory; "" (the default) for none. Config does not
+	// open it. HTTPS only.
+	TLSCAFile string `mapstructure:"tls_ca_file"`
+
+	// Interval is the time between the starts of two probes (interval),
+	// greater than 0, default 5s.
+	Interval time.Duration `mapstructure:"interval"`
+
+	// Jitter is the fraction of Interval by which each wait varies at
+	// random (jitter), greater than 0 and at most 1, default 0.1.
+	Jitter float64 `mapstructure:"jitter"`
+
+	// Timeout bounds one probe (timeout), greater than 0 and less than
+	// Interval, default 2s.
+	Timeout time.Duration `mapstructure:"timeout"`
+
+	// Rise is the number of passing probes in a row that mark an endpoint
+	// up (rise), and Fall the number of failing ones that mark it down
+	// (fall); each at least 1, default 2.
+	Rise int `mapstructure:"rise"`
+	Fall int `mapstructure:"fall"`
 }
 
 // FenceConfig is one item of a pool's fences: clients in Countries or on
@@ -236,6 +404,11 @@ type MemberConfig struct {
 	// -20000 to 20000, default 0: positive makes it look farther.
 	BiasKm float64 `mapstructure:"bias_km"`
 
+	// MinEndpoints is how many of the member's endpoints must be up for the
+	// region to be up in this pool (min_endpoints), 1 to the number of
+	// endpoints, default 1.
+	MinEndpoints int `mapstructure:"min_endpoints"`
+
 	// Endpoints are the region's servers in this pool (endpoints); at
 	// least one.
 	Endpoints []EndpointConfig `mapstructure:"endpoints"`
@@ -257,6 +430,18 @@ type EndpointConfig struct {
 	// Weight is the endpoint's share of the picks within its region
 	// (weight), at least 1, default 1.
 	Weight int `mapstructure:"weight"`
+
+	// CheckTarget is the host:port the pool's check probes instead of the
+	// endpoint's first address and the check's port (check_target), as
+	// written; the host is an IP literal. "" (the default): none. An error
+	// when the pool has no check.
+	CheckTarget string `mapstructure:"check_target"`
+
+	// CheckAddr is what the check probes: CheckTarget parsed, or the
+	// endpoint's first address (the first IPv4 one if it has both
+	// families) with the check's port. Invalid (zero) when the pool has no
+	// check.
+	CheckAddr netip.AddrPort `mapstructure:"-"`
 }
 
 // Region returns the region called name.

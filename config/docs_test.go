@@ -65,6 +65,7 @@ func TestDocs(t *testing.T) {
 		{"pools[].fences[].", fenceFields},
 		{"pools[].members[].", memberFields},
 		{"pools[].members[].endpoints[].", endpointFields},
+		{"pools[].check.", checkFields},
 	}
 	for _, it := range items {
 		for _, f := range it.fields {

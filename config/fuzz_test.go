@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -40,6 +41,21 @@ func FuzzParse(f *testing.F) {
 		"members: [{region: a, bias_km: -10, endpoints: [{name: e, addresses: [192.0.2.1, \"2001:db8::1\"], weight: 3}]}, " +
 		"{region: b, endpoints: &e [{name: e, addresses: \"198.51.100.1, 2001:db8::2\"}]}]}, " +
 		"{name: q, members: [{region: b, endpoints: *e}]}]\n"))
+	// Health checks of each kind, min_endpoints and check_target, and the
+	// cluster section.
+	f.Add([]byte("node: {id: n}\ndns: {listen: [127.0.0.1:53], zones_dir: z}\nadmin: {listen: 127.0.0.1:9053, token: t}\n" +
+		"cluster: {bind: 127.0.0.1:7300, advertise: 192.0.2.1:7300, data_dir: d, bootstrap: true, voter: false, " +
+		"join: [10.0.0.2:9053, aya.example.com:9053], fresh_for: 30s, report_interval: 10s, heartbeat_timeout: 1s, " +
+		"election_timeout: 2s, leader_lease_timeout: 500ms, snapshot_threshold: 10, snapshot_interval: 1m, " +
+		"tls: {cert_file: c.pem, key_file: k.pem, ca_file: ca.pem}}\n" +
+		"regions: [{name: a, latitude: 1, longitude: 2, country: us, continent: na}]\n" +
+		"pools: [{name: p, check: {kind: https, port: 8443, method: HEAD, path: /h, host: h.example, " +
+		"expect_status: [200, 299], body_match: \"^ok$\", tls_server_name: h.example, tls_insecure_skip_verify: true, " +
+		"tls_ca_file: ca.pem, interval: 5s, jitter: 0.5, timeout: 1s, rise: 1, fall: 3}, " +
+		"members: [{region: a, min_endpoints: 2, endpoints: [{name: e, addresses: [\"2001:db8::1\", 192.0.2.1]}, " +
+		"{name: f, addresses: [192.0.2.2], check_target: 10.0.0.2:9443}]}]}, " +
+		"{name: q, check: {kind: tcp, port: 5432}, members: [{region: a, endpoints: [{name: e, addresses: [192.0.2.3]}]}]}, " +
+		"{name: r, check: {kind: http}, members: [{region: a, endpoints: [{name: e, addresses: [192.0.2.4], check_target: \"[::1]:80\"}]}]}]\n"))
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse("fuzz.yaml", data, nil)
@@ -96,6 +112,7 @@ func checkConfig(t *testing.T, c *Config) {
 	case c.Log.Format != "text" && c.Log.Format != "json":
 		t.Fatalf("log.format %q", c.Log.Format)
 	}
+	checkCluster(t, c)
 	for _, s := range c.DNS.Listen {
 		if _, msg := parseHostPort(s); msg != "" {
 			t.Fatalf("dns.listen %q: %s", s, msg)
@@ -107,6 +124,70 @@ func checkConfig(t *testing.T, c *Config) {
 		}
 	}
 	checkSteering(t, c)
+}
+
+// checkCluster asserts what Parse guarantees of admin.token and the
+// cluster section.
+func checkCluster(t *testing.T, c *Config) {
+	t.Helper()
+	cc := c.Cluster
+	if strings.ContainsFunc(c.Admin.Token, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		t.Fatalf("admin.token %q", c.Admin.Token)
+	}
+	if _, msg := parseHostPort(cc.Bind); msg != "" {
+		t.Fatalf("cluster.bind %q: %s", cc.Bind, msg)
+	}
+	if cc.Advertise != "" {
+		if hp, msg := parseHostPort(cc.Advertise); msg != "" || hp.unspecified || hp.port == 0 {
+			t.Fatalf("cluster.advertise %q", cc.Advertise)
+		}
+	}
+	for _, j := range cc.Join {
+		if _, msg := parseDialAddr(j); msg != "" {
+			t.Fatalf("cluster.join %q: %s", j, msg)
+		}
+	}
+	tls := []string{cc.TLS.CertFile, cc.TLS.KeyFile, cc.TLS.CAFile}
+	switch {
+	case strings.TrimSpace(cc.DataDir) == "":
+		t.Fatal("no cluster.data_dir")
+	case cc.FreshFor <= 0 || cc.ReportInterval <= 0 || cc.ReportInterval >= cc.FreshFor:
+		t.Fatalf("cluster fresh_for %v, report_interval %v", cc.FreshFor, cc.ReportInterval)
+	case cc.HeartbeatTimeout < minRaftTimeout || cc.ElectionTimeout < cc.HeartbeatTimeout ||
+		cc.LeaderLeaseTimeout < minRaftTimeout || cc.LeaderLeaseTimeout > cc.HeartbeatTimeout ||
+		cc.SnapshotInterval < minRaftTimeout || cc.SnapshotThreshold < 1:
+		t.Fatalf("cluster raft settings %+v", cc)
+	case slices.Contains(tls, "") && slices.ContainsFunc(tls, func(s string) bool { return s != "" }):
+		t.Fatalf("cluster.tls %+v", cc.TLS)
+	}
+}
+
+// checkPoolCheck asserts what Parse guarantees of a pool's check.
+func checkPoolCheck(t *testing.T, p PoolConfig) {
+	t.Helper()
+	ck := p.Check
+	if ck == nil {
+		return
+	}
+	http := ck.Kind == "http" || ck.Kind == "https"
+	switch {
+	case !http && ck.Kind != "tcp":
+		t.Fatalf("pool %s: check kind %q", p.Name, ck.Kind)
+	case ck.Port < 0 || ck.Port > 65535:
+		t.Fatalf("pool %s: check port %d", p.Name, ck.Port)
+	case ck.Interval <= 0 || ck.Timeout <= 0 || ck.Timeout >= ck.Interval || !(ck.Jitter > 0 && ck.Jitter <= 1) ||
+		ck.Rise < 1 || ck.Fall < 1:
+		t.Fatalf("pool %s: check timing %+v", p.Name, ck)
+	case http && (!isToken(ck.Method) || !strings.HasPrefix(ck.Path, "/") ||
+		ck.ExpectStatus[0] < 100 || ck.ExpectStatus[0] > ck.ExpectStatus[1] || ck.ExpectStatus[1] > 599):
+		t.Fatalf("pool %s: http check %+v", p.Name, ck)
+	case !http && (ck.Method != "" || ck.Path != "" || ck.Host != "" || ck.ExpectStatus != [2]int{} || ck.BodyMatch != ""):
+		t.Fatalf("pool %s: tcp check with http settings %+v", p.Name, ck)
+	case ck.Kind != "https" && (ck.TLSServerName != "" || ck.TLSInsecureSkipVerify || ck.TLSCAFile != ""):
+		t.Fatalf("pool %s: %s check with tls settings %+v", p.Name, ck.Kind, ck)
+	case (ck.BodyMatch == "") != (ck.BodyRegexp == nil):
+		t.Fatalf("pool %s: body_match %q compiled to %v", p.Name, ck.BodyMatch, ck.BodyRegexp)
+	}
 }
 
 // checkSteering asserts what Parse guarantees of geo, ecs, regions and
@@ -134,6 +215,7 @@ func checkSteering(t *testing.T, c *Config) {
 			t.Fatalf("bad or duplicate pool %+v", p)
 		}
 		pools[p.Name] = true
+		checkPoolCheck(t, p)
 		if _, ok := c.Pool(p.Name); !ok {
 			t.Fatalf("Pool(%q) not found", p.Name)
 		}
@@ -149,13 +231,18 @@ func checkSteering(t *testing.T, c *Config) {
 		members := make(map[string]bool)
 		for _, m := range p.Members {
 			if members[m.Region] || !regions[m.Region] || !(m.BiasKm >= -maxBiasKm && m.BiasKm <= maxBiasKm) ||
-				len(m.Endpoints) == 0 {
+				len(m.Endpoints) == 0 || m.MinEndpoints < 1 || m.MinEndpoints > len(m.Endpoints) {
 				t.Fatalf("pool %s: bad member %+v", p.Name, m)
 			}
 			members[m.Region] = true
 			for _, e := range m.Endpoints {
 				if !isName(e.Name) || e.Name == "" || e.Weight < 1 || len(e.Addrs) == 0 || len(e.Addrs) != len(e.Addresses) {
 					t.Fatalf("pool %s: bad endpoint %+v", p.Name, e)
+				}
+				// A check probes every endpoint somewhere; no check, nowhere.
+				if (p.Check != nil) != e.CheckAddr.IsValid() || (p.Check == nil && e.CheckTarget != "") ||
+					(e.CheckAddr.IsValid() && e.CheckAddr.Port() == 0) {
+					t.Fatalf("pool %s: endpoint %s: check_target %q, CheckAddr %v", p.Name, e.Name, e.CheckTarget, e.CheckAddr)
 				}
 				for _, a := range e.Addrs {
 					if _, msg := parseAnswerAddr(a.String()); msg != "" {

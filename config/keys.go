@@ -20,7 +20,7 @@ type key struct {
 	// no variable and no flag, bypasses viper, and is decoded from its YAML
 	// nodes (see steering.go) so that every item keeps its line.
 	fileOnly bool
-	// field returns a pointer to the Config field: *string, *int,
+	// field returns a pointer to the Config field: *string, *int, *bool,
 	// *time.Duration or *[]string, or for a fileOnly key *[]RegionConfig or
 	// *[]PoolConfig. The pointer type chooses the decoding.
 	field func(c *Config) any
@@ -52,6 +52,8 @@ func keys() []key {
 			field: func(c *Config) any { return &c.DNS.Transfer.Allow }},
 		{name: "admin.listen", flag: "admin-listen", def: "",
 			field: func(c *Config) any { return &c.Admin.Listen }},
+		{name: "admin.token", def: "",
+			field: func(c *Config) any { return &c.Admin.Token }},
 		{name: "log.level", flag: "log-level", def: "info",
 			field: func(c *Config) any { return &c.Log.Level }},
 		{name: "log.format", def: "text",
@@ -66,6 +68,38 @@ func keys() []key {
 			field: func(c *Config) any { return &c.ECS.MaxPrefixV6 }},
 		{name: "ecs.trusted_resolvers", def: []string{},
 			field: func(c *Config) any { return &c.ECS.TrustedResolvers }},
+		{name: "cluster.bind", flag: "raft-bind", def: "127.0.0.1:7300",
+			field: func(c *Config) any { return &c.Cluster.Bind }},
+		{name: "cluster.advertise", def: "",
+			field: func(c *Config) any { return &c.Cluster.Advertise }},
+		{name: "cluster.data_dir", flag: "data-dir", def: "data",
+			field: func(c *Config) any { return &c.Cluster.DataDir }},
+		{name: "cluster.bootstrap", flag: "bootstrap", def: false,
+			field: func(c *Config) any { return &c.Cluster.Bootstrap }},
+		{name: "cluster.voter", def: true,
+			field: func(c *Config) any { return &c.Cluster.Voter }},
+		{name: "cluster.join", flag: "join", def: []string{},
+			field: func(c *Config) any { return &c.Cluster.Join }},
+		{name: "cluster.fresh_for", def: 30 * time.Second,
+			field: func(c *Config) any { return &c.Cluster.FreshFor }},
+		{name: "cluster.report_interval", def: 10 * time.Second,
+			field: func(c *Config) any { return &c.Cluster.ReportInterval }},
+		{name: "cluster.heartbeat_timeout", def: time.Second,
+			field: func(c *Config) any { return &c.Cluster.HeartbeatTimeout }},
+		{name: "cluster.election_timeout", def: time.Second,
+			field: func(c *Config) any { return &c.Cluster.ElectionTimeout }},
+		{name: "cluster.leader_lease_timeout", def: 500 * time.Millisecond,
+			field: func(c *Config) any { return &c.Cluster.LeaderLeaseTimeout }},
+		{name: "cluster.snapshot_threshold", def: 8192, min: 1, max: math.MaxInt,
+			field: func(c *Config) any { return &c.Cluster.SnapshotThreshold }},
+		{name: "cluster.snapshot_interval", def: 2 * time.Minute,
+			field: func(c *Config) any { return &c.Cluster.SnapshotInterval }},
+		{name: "cluster.tls.cert_file", def: "",
+			field: func(c *Config) any { return &c.Cluster.TLS.CertFile }},
+		{name: "cluster.tls.key_file", def: "",
+			field: func(c *Config) any { return &c.Cluster.TLS.KeyFile }},
+		{name: "cluster.tls.ca_file", def: "",
+			field: func(c *Config) any { return &c.Cluster.TLS.CAFile }},
 		// regions before pools: pools are checked against the regions.
 		{name: "regions", fileOnly: true,
 			field: func(c *Config) any { return &c.Regions }},
@@ -89,6 +123,10 @@ func envName(key string) string {
 //	--log-level     log.level
 //	--node-id       node.id
 //	--geo-database  geo.database (--geo-database= turns the database off)
+//	--raft-bind     cluster.bind
+//	--data-dir      cluster.data_dir
+//	--bootstrap     cluster.bootstrap (--bootstrap=false to turn it off)
+//	--join          cluster.join (repeat it or separate addresses with commas)
 //
 // The flags have no defaults of their own: only a flag the user actually
 // set overrides anything. Pass the same FlagSet to Load or Parse. Calling
@@ -100,4 +138,8 @@ func AddFlags(fs *pflag.FlagSet) {
 	fs.String("log-level", "", "log level: debug, info, warn or error (log.level)")
 	fs.String("node-id", "", "name of this node (node.id)")
 	fs.String("geo-database", "", `geo database: a MaxMind .mmdb, or a .yaml/.yml/.csv source compiled at start; "" for none (geo.database)`)
+	fs.String("raft-bind", "", "Raft TCP transport address host:port (cluster.bind)")
+	fs.String("data-dir", "", "directory of the Raft log, stable store and snapshots (cluster.data_dir)")
+	fs.Bool("bootstrap", false, "bootstrap a single-node cluster when the data directory holds no Raft state (cluster.bootstrap)")
+	fs.StringSlice("join", nil, "admin API address host:port of an existing member to join through; repeatable or comma-separated (cluster.join)")
 }

@@ -102,6 +102,10 @@ func Parse(name string, data []byte, fs *pflag.FlagSet) (*Config, error) {
 	p.resolvePath("dns.zones_dir", &c.DNS.ZonesDir)
 	p.resolvePath("geo.database", &c.Geo.Database)
 	p.resolvePath("geo.overrides", &c.Geo.Overrides)
+	p.resolvePath("cluster.data_dir", &c.Cluster.DataDir)
+	p.resolvePath("cluster.tls.cert_file", &c.Cluster.TLS.CertFile)
+	p.resolvePath("cluster.tls.key_file", &c.Cluster.TLS.KeyFile)
+	p.resolvePath("cluster.tls.ca_file", &c.Cluster.TLS.CAFile)
 	return c, nil
 }
 
@@ -231,6 +235,13 @@ func (p *parser) decode(k *key, raw any, c *Config) {
 			return
 		}
 		*f = n
+	case *bool:
+		b, msg := toBool(raw)
+		if msg != "" {
+			bad(-1, "%s", msg)
+			return
+		}
+		*f = b
 	case *time.Duration:
 		d, msg := toDuration(raw)
 		if msg != "" {
@@ -316,6 +327,25 @@ func toInt(raw any, lo, hi int) (n int, msg string) {
 	return n, ""
 }
 
+// toBool converts a YAML boolean, or a string strconv.ParseBool accepts
+// ("true", "false", "1", "0", "t", "F", …, from the environment or a flag),
+// to a bool.
+func toBool(raw any) (b bool, msg string) {
+	const want = "must be true or false"
+	switch r := raw.(type) {
+	case bool:
+		return r, ""
+	case string:
+		b, err := strconv.ParseBool(strings.TrimSpace(r))
+		if err != nil {
+			return false, fmt.Sprintf("%s (got %q)", want, r)
+		}
+		return b, ""
+	default:
+		return false, fmt.Sprintf("%s (got %s)", want, describe(raw))
+	}
+}
+
 // toDuration converts a Go duration string ("10s", "1m30s") to a
 // time.Duration; a bare number is refused, since its unit would be a guess.
 func toDuration(raw any) (d time.Duration, msg string) {
@@ -354,7 +384,7 @@ func describe(v any) string {
 // path from the file is made relative to the file's directory; one from a
 // flag, the environment or the embedded default (whose name has no
 // directory) stays relative to the working directory. The result is
-// cleaned; "" stays "" (the optional geo files are then off).
+// cleaned; "" stays "" (the optional files are then off).
 func (p *parser) resolvePath(name string, path *string) {
 	if *path == "" {
 		return

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -56,6 +57,22 @@ func prefixes(ss ...string) []netip.Prefix {
 	return out
 }
 
+// defaultCluster is the cluster section with every default.
+func defaultCluster() ClusterConfig {
+	return ClusterConfig{
+		Bind:               "127.0.0.1:7300",
+		DataDir:            "data",
+		Voter:              true,
+		FreshFor:           30 * time.Second,
+		ReportInterval:     10 * time.Second,
+		HeartbeatTimeout:   time.Second,
+		ElectionTimeout:    time.Second,
+		LeaderLeaseTimeout: 500 * time.Millisecond,
+		SnapshotThreshold:  8192,
+		SnapshotInterval:   2 * time.Minute,
+	}
+}
+
 // flags returns a FlagSet with AddFlags registered and args parsed.
 func flags(t *testing.T, args ...string) *pflag.FlagSet {
 	t.Helper()
@@ -69,6 +86,8 @@ func flags(t *testing.T, args ...string) *pflag.FlagSet {
 
 func TestLoadDefault(t *testing.T) {
 	clearEnv(t)
+	cluster := defaultCluster()
+	cluster.Bootstrap = true // the demo is a one-node cluster
 	want := &Config{
 		File: "",
 		Node: NodeConfig{ID: "aya-1"},
@@ -82,10 +101,11 @@ func TestLoadDefault(t *testing.T) {
 				AllowPrefixes: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128")},
 			},
 		},
-		Admin: AdminConfig{Listen: "127.0.0.1:9053"},
-		Log:   LogConfig{Level: "info", Format: "text"},
-		Geo:   GeoConfig{Database: "zones/geo/demo.yaml"},
-		ECS:   ECSConfig{MaxPrefixV4: 24, MaxPrefixV6: 56},
+		Admin:   AdminConfig{Listen: "127.0.0.1:9053"},
+		Log:     LogConfig{Level: "info", Format: "text"},
+		Geo:     GeoConfig{Database: "zones/geo/demo.yaml"},
+		ECS:     ECSConfig{MaxPrefixV4: 24, MaxPrefixV6: 56},
+		Cluster: cluster,
 		Regions: []RegionConfig{
 			{Name: "us-east", Latitude: 39.04, Longitude: -77.49, Country: "US", Continent: "NA"},
 			{Name: "eu-west", Latitude: 53.35, Longitude: -6.26, Country: "IE", Continent: "EU"},
@@ -97,11 +117,11 @@ func TestLoadDefault(t *testing.T) {
 			Answers:  1,
 			Fallback: "fail_open",
 			Members: []MemberConfig{
-				{Region: "us-east", Endpoints: []EndpointConfig{{Name: "use1",
+				{Region: "us-east", MinEndpoints: 1, Endpoints: []EndpointConfig{{Name: "use1",
 					Addresses: []string{"192.0.2.10", "2001:db8:1::10"}, Addrs: addrs("192.0.2.10", "2001:db8:1::10"), Weight: 1}}},
-				{Region: "eu-west", Endpoints: []EndpointConfig{{Name: "euw1",
+				{Region: "eu-west", MinEndpoints: 1, Endpoints: []EndpointConfig{{Name: "euw1",
 					Addresses: []string{"198.51.100.10", "2001:db8:2::10"}, Addrs: addrs("198.51.100.10", "2001:db8:2::10"), Weight: 1}}},
-				{Region: "ap-southeast", Endpoints: []EndpointConfig{{Name: "apse1",
+				{Region: "ap-southeast", MinEndpoints: 1, Endpoints: []EndpointConfig{{Name: "apse1",
 					Addresses: []string{"203.0.113.10", "2001:db8:3::10"}, Addrs: addrs("203.0.113.10", "2001:db8:3::10"), Weight: 1}}},
 			},
 		}},
@@ -142,7 +162,7 @@ func TestLoadFiles(t *testing.T) {
 					},
 				},
 			},
-			Admin: AdminConfig{Listen: "127.0.0.1:9054"},
+			Admin: AdminConfig{Listen: "127.0.0.1:9054", Token: "full-token"},
 			Log:   LogConfig{Level: "debug", Format: "json"},
 			Geo:   GeoConfig{Database: "testdata/geo/GeoLite2-City.mmdb", Overrides: "/etc/aya/geo-overrides.yaml"},
 			ECS: ECSConfig{
@@ -150,6 +170,26 @@ func TestLoadFiles(t *testing.T) {
 				MaxPrefixV6:      48,
 				TrustedResolvers: []string{"192.0.2.53", "2001:db8:53::/48"},
 				TrustedPrefixes:  prefixes("192.0.2.53/32", "2001:db8:53::/48"),
+			},
+			Cluster: ClusterConfig{
+				Bind:               "127.0.0.1:7301",
+				Advertise:          "192.0.2.1:7301",
+				DataDir:            "/var/lib/aya",
+				Bootstrap:          true,
+				Voter:              false,
+				Join:               []string{"127.0.0.1:9055", "[::1]:9055", "aya-2.example.com:9053"},
+				FreshFor:           45 * time.Second,
+				ReportInterval:     15 * time.Second,
+				HeartbeatTimeout:   2 * time.Second,
+				ElectionTimeout:    3 * time.Second,
+				LeaderLeaseTimeout: 700 * time.Millisecond,
+				SnapshotThreshold:  1024,
+				SnapshotInterval:   5 * time.Minute,
+				TLS: ClusterTLSConfig{
+					CertFile: "testdata/tls/node.pem",
+					KeyFile:  "testdata/tls/node-key.pem",
+					CAFile:   "/etc/aya/ca.pem",
+				},
 			},
 			Regions: []RegionConfig{
 				{Name: "us-east", Latitude: 39.04, Longitude: -77.49, Country: "US", Continent: "NA"},
@@ -167,14 +207,35 @@ func TestLoadFiles(t *testing.T) {
 				Fences: []FenceConfig{{Name: "eu-residency", Countries: []string{"CH"}, Continents: []string{"EU"},
 					Regions: []string{"eu-west"}}},
 				Members: []MemberConfig{
-					{Region: "us-east", BiasKm: -150.5, Endpoints: []EndpointConfig{
-						{Name: "use1-a", Addresses: []string{"192.0.2.10", "2001:db8:1::10"},
-							Addrs: addrs("192.0.2.10", "2001:db8:1::10"), Weight: 3},
-						{Name: "use1-b", Addresses: []string{"192.0.2.11"}, Addrs: addrs("192.0.2.11"), Weight: 1},
+					{Region: "us-east", BiasKm: -150.5, MinEndpoints: 2, Endpoints: []EndpointConfig{
+						{Name: "use1-a", Addresses: []string{"2001:db8:1::10", "192.0.2.10"},
+							Addrs: addrs("2001:db8:1::10", "192.0.2.10"), Weight: 3,
+							CheckAddr: netip.MustParseAddrPort("192.0.2.10:8443")},
+						{Name: "use1-b", Addresses: []string{"192.0.2.11"}, Addrs: addrs("192.0.2.11"), Weight: 1,
+							CheckTarget: "10.0.0.11:9443", CheckAddr: netip.MustParseAddrPort("10.0.0.11:9443")},
 					}},
-					{Region: "eu-west", Endpoints: []EndpointConfig{
-						{Name: "euw1-a", Addresses: []string{"198.51.100.10"}, Addrs: addrs("198.51.100.10"), Weight: 1},
+					{Region: "eu-west", MinEndpoints: 1, Endpoints: []EndpointConfig{
+						{Name: "euw1-a", Addresses: []string{"198.51.100.10"}, Addrs: addrs("198.51.100.10"), Weight: 1,
+							CheckAddr: netip.MustParseAddrPort("198.51.100.10:8443")},
 					}},
+				},
+				Check: &CheckConfig{
+					Kind:                  "https",
+					Port:                  8443,
+					Method:                "HEAD",
+					Path:                  "/healthz?full=1",
+					Host:                  "www.example.com",
+					ExpectStatus:          [2]int{200, 299},
+					BodyMatch:             "^ok",
+					BodyRegexp:            regexp.MustCompile("^ok"),
+					TLSServerName:         "web.example.com",
+					TLSInsecureSkipVerify: true,
+					TLSCAFile:             "testdata/tls/ca.pem",
+					Interval:              10 * time.Second,
+					Jitter:                0.25,
+					Timeout:               3 * time.Second,
+					Rise:                  3,
+					Fall:                  1,
 				},
 			}},
 		}},
@@ -187,8 +248,9 @@ func TestLoadFiles(t *testing.T) {
 				MaxUDPSize: 1232,
 				TCP:        TCPConfig{IdleTimeout: 10 * time.Second, MaxConnections: 1024},
 			},
-			Log: LogConfig{Level: "info", Format: "text"},
-			ECS: ECSConfig{MaxPrefixV4: 24, MaxPrefixV6: 56},
+			Log:     LogConfig{Level: "info", Format: "text"},
+			ECS:     ECSConfig{MaxPrefixV4: 24, MaxPrefixV6: 56},
+			Cluster: defaultCluster(),
 		}},
 	}
 	for _, tc := range tests {
@@ -214,6 +276,10 @@ func TestLoadMissingFile(t *testing.T) {
 // TestEnv sets each key's variable, over a file that has the key
 // (full.yaml), one that lacks it (minimal.yaml) and the embedded default.
 func TestEnv(t *testing.T) {
+	// The cluster.tls files come all three or none: a row for one of them
+	// sets the other two as well.
+	tlsEnv := map[string]string{"AYA_CLUSTER_TLS_CERT_FILE": "env/cert.pem",
+		"AYA_CLUSTER_TLS_KEY_FILE": "env/key.pem", "AYA_CLUSTER_TLS_CA_FILE": "/env/ca.pem"}
 	tests := []struct {
 		env, val string
 		got      func(c *Config) any
@@ -232,6 +298,7 @@ func TestEnv(t *testing.T) {
 			func(c *Config) any { return c.DNS.Transfer.AllowPrefixes },
 			[]netip.Prefix{netip.MustParsePrefix("10.9.0.0/16"), netip.MustParsePrefix("192.0.2.9/32")}},
 		{"AYA_ADMIN_LISTEN", "127.0.0.1:9999", func(c *Config) any { return c.Admin.Listen }, "127.0.0.1:9999"},
+		{"AYA_ADMIN_TOKEN", "s3cr3t-Token_1", func(c *Config) any { return c.Admin.Token }, "s3cr3t-Token_1"},
 		{"AYA_LOG_LEVEL", "warn", func(c *Config) any { return c.Log.Level }, "warn"},
 		{"AYA_LOG_FORMAT", "json", func(c *Config) any { return c.Log.Format }, "json"},
 		{"AYA_GEO_DATABASE", "env/City.mmdb", func(c *Config) any { return c.Geo.Database }, "env/City.mmdb"},
@@ -240,6 +307,24 @@ func TestEnv(t *testing.T) {
 		{"AYA_ECS_MAX_PREFIX_V6", "0", func(c *Config) any { return c.ECS.MaxPrefixV6 }, 0},
 		{"AYA_ECS_TRUSTED_RESOLVERS", "10.53.0.0/16,2001:db8::53",
 			func(c *Config) any { return c.ECS.TrustedPrefixes }, prefixes("10.53.0.0/16", "2001:db8::53/128")},
+		{"AYA_CLUSTER_BIND", "127.0.0.1:7400", func(c *Config) any { return c.Cluster.Bind }, "127.0.0.1:7400"},
+		{"AYA_CLUSTER_ADVERTISE", "[2001:db8::7]:7400", func(c *Config) any { return c.Cluster.Advertise }, "[2001:db8::7]:7400"},
+		{"AYA_CLUSTER_DATA_DIR", "env/data/", func(c *Config) any { return c.Cluster.DataDir }, "env/data"},
+		{"AYA_CLUSTER_BOOTSTRAP", "TRUE", func(c *Config) any { return c.Cluster.Bootstrap }, true},
+		{"AYA_CLUSTER_VOTER", "0", func(c *Config) any { return c.Cluster.Voter }, false},
+		{"AYA_CLUSTER_JOIN", "10.0.0.2:9053, aya-3.example.com:9053",
+			func(c *Config) any { return c.Cluster.Join }, []string{"10.0.0.2:9053", "aya-3.example.com:9053"}},
+		{"AYA_CLUSTER_FRESH_FOR", "1m", func(c *Config) any { return c.Cluster.FreshFor }, time.Minute},
+		{"AYA_CLUSTER_REPORT_INTERVAL", "20s", func(c *Config) any { return c.Cluster.ReportInterval }, 20 * time.Second},
+		{"AYA_CLUSTER_HEARTBEAT_TIMEOUT", "900ms", func(c *Config) any { return c.Cluster.HeartbeatTimeout }, 900 * time.Millisecond},
+		{"AYA_CLUSTER_ELECTION_TIMEOUT", "2500ms", func(c *Config) any { return c.Cluster.ElectionTimeout }, 2500 * time.Millisecond},
+		{"AYA_CLUSTER_LEADER_LEASE_TIMEOUT", "300ms",
+			func(c *Config) any { return c.Cluster.LeaderLeaseTimeout }, 300 * time.Millisecond},
+		{"AYA_CLUSTER_SNAPSHOT_THRESHOLD", "1", func(c *Config) any { return c.Cluster.SnapshotThreshold }, 1},
+		{"AYA_CLUSTER_SNAPSHOT_INTERVAL", "30s", func(c *Config) any { return c.Cluster.SnapshotInterval }, 30 * time.Second},
+		{"AYA_CLUSTER_TLS_CERT_FILE", "env/cert.pem", func(c *Config) any { return c.Cluster.TLS.CertFile }, "env/cert.pem"},
+		{"AYA_CLUSTER_TLS_KEY_FILE", "env/key.pem", func(c *Config) any { return c.Cluster.TLS.KeyFile }, "env/key.pem"},
+		{"AYA_CLUSTER_TLS_CA_FILE", "/env/ca.pem", func(c *Config) any { return c.Cluster.TLS.CAFile }, "/env/ca.pem"},
 	}
 
 	var covered []string
@@ -254,6 +339,11 @@ func TestEnv(t *testing.T) {
 		for _, tc := range tests {
 			t.Run(tc.env+"/"+filepath.Base(path), func(t *testing.T) {
 				clearEnv(t)
+				if strings.HasPrefix(tc.env, "AYA_CLUSTER_TLS_") {
+					for k, v := range tlsEnv {
+						t.Setenv(k, v)
+					}
+				}
 				t.Setenv(tc.env, tc.val)
 				c, err := Load(path, flags(t))
 				if err != nil {
@@ -286,6 +376,41 @@ func TestEnvErrors(t *testing.T) {
 		{"AYA_ECS_MAX_PREFIX_V6", "/56", `AYA_ECS_MAX_PREFIX_V6: ecs.max_prefix_v6: must be an integer (got "/56")`},
 		{"AYA_ECS_TRUSTED_RESOLVERS", "10.1.2.3/8",
 			`AYA_ECS_TRUSTED_RESOLVERS: ecs.trusted_resolvers[0]: has address bits set past the prefix length (got "10.1.2.3/8"; did you mean "10.0.0.0/8"?)`},
+		{"AYA_ADMIN_TOKEN", "two words", `AYA_ADMIN_TOKEN: admin.token: must not contain spaces or control characters`},
+		{"AYA_CLUSTER_BIND", "raft:7300",
+			`AYA_CLUSTER_BIND: cluster.bind: host must be an IP address or "localhost" (got "raft")`},
+		{"AYA_CLUSTER_BIND", "127.0.0.1:9054",
+			`AYA_CLUSTER_BIND: cluster.bind: overlaps admin.listen ("127.0.0.1:9054"): both use TCP`},
+		{"AYA_CLUSTER_BIND", "0.0.0.0:5301",
+			`AYA_CLUSTER_BIND: cluster.bind: overlaps dns.listen[0] ("127.0.0.1:5301"): both use TCP`},
+		{"AYA_CLUSTER_ADVERTISE", "[::]:7300",
+			`AYA_CLUSTER_ADVERTISE: cluster.advertise: must not be an unspecified address, other nodes dial it (got "[::]:7300")`},
+		{"AYA_CLUSTER_ADVERTISE", "192.0.2.1:0", `AYA_CLUSTER_ADVERTISE: cluster.advertise: port must not be 0, other nodes dial it`},
+		{"AYA_CLUSTER_BOOTSTRAP", "yes", `AYA_CLUSTER_BOOTSTRAP: cluster.bootstrap: must be true or false (got "yes")`},
+		{"AYA_CLUSTER_VOTER", "2", `AYA_CLUSTER_VOTER: cluster.voter: must be true or false (got "2")`},
+		{"AYA_CLUSTER_JOIN", "10.0.0.2:9053,10.0.0.2:9053",
+			`AYA_CLUSTER_JOIN: cluster.join[1]: duplicate of cluster.join[0] ("10.0.0.2:9053")`},
+		{"AYA_CLUSTER_JOIN", "10.0.0.2", `AYA_CLUSTER_JOIN: cluster.join[0]: must be host:port, such as 10.0.0.2:9053 or [2001:db8::2]:9053 (got "10.0.0.2")`},
+		{"AYA_CLUSTER_JOIN", "0.0.0.0:9053", `AYA_CLUSTER_JOIN: cluster.join[0]: host must not be an unspecified address (got "0.0.0.0")`},
+		{"AYA_CLUSTER_JOIN", "aya_2:9053", `AYA_CLUSTER_JOIN: cluster.join[0]: host must be an IP address or a DNS name (got "aya_2")`},
+		{"AYA_CLUSTER_JOIN", "aya-2:0", `AYA_CLUSTER_JOIN: cluster.join[0]: port must be a number 1-65535 (got "0")`},
+		{"AYA_CLUSTER_FRESH_FOR", "15s",
+			`testdata/full.yaml:43: cluster.report_interval: must be less than cluster.fresh_for (got 15s, cluster.fresh_for 15s)`},
+		{"AYA_CLUSTER_FRESH_FOR", "0s", `AYA_CLUSTER_FRESH_FOR: cluster.fresh_for: must be greater than 0 (got 0s)`},
+		{"AYA_CLUSTER_REPORT_INTERVAL", "45s",
+			`AYA_CLUSTER_REPORT_INTERVAL: cluster.report_interval: must be less than cluster.fresh_for (got 45s, cluster.fresh_for 45s)`},
+		{"AYA_CLUSTER_HEARTBEAT_TIMEOUT", "4s",
+			`testdata/full.yaml:45: cluster.election_timeout: must be at least cluster.heartbeat_timeout (got 3s, cluster.heartbeat_timeout 4s)`},
+		{"AYA_CLUSTER_HEARTBEAT_TIMEOUT", "1ms",
+			`AYA_CLUSTER_HEARTBEAT_TIMEOUT: cluster.heartbeat_timeout: must be at least 5ms, Raft's minimum (got 1ms)`},
+		{"AYA_CLUSTER_LEADER_LEASE_TIMEOUT", "2001ms",
+			`AYA_CLUSTER_LEADER_LEASE_TIMEOUT: cluster.leader_lease_timeout: must be at most cluster.heartbeat_timeout (got 2.001s, cluster.heartbeat_timeout 2s)`},
+		{"AYA_CLUSTER_ELECTION_TIMEOUT", "-1s",
+			`AYA_CLUSTER_ELECTION_TIMEOUT: cluster.election_timeout: must be greater than 0 (got -1s)`},
+		{"AYA_CLUSTER_SNAPSHOT_THRESHOLD", "0",
+			`AYA_CLUSTER_SNAPSHOT_THRESHOLD: cluster.snapshot_threshold: must be at least 1 (got 0)`},
+		{"AYA_CLUSTER_SNAPSHOT_INTERVAL", "2",
+			`AYA_CLUSTER_SNAPSHOT_INTERVAL: cluster.snapshot_interval: must be a duration such as "10s" or "1m30s" (got "2")`},
 		// A variable named after a file-only list is not read.
 		{"AYA_POOLS", "web", ""},
 	}
@@ -347,6 +472,18 @@ func TestPrecedence(t *testing.T) {
 			func(c *Config) any { return c.Node.ID }, "full-1", "env-1", "flag-1"},
 		{"geo-database", "AYA_GEO_DATABASE", "env/City.mmdb", []string{"--geo-database=flag/Country.mmdb"},
 			func(c *Config) any { return c.Geo.Database }, "testdata/geo/GeoLite2-City.mmdb", "env/City.mmdb", "flag/Country.mmdb"},
+		{"raft-bind", "AYA_CLUSTER_BIND", "127.0.0.1:7401", []string{"--raft-bind=[::1]:7402"},
+			func(c *Config) any { return c.Cluster.Bind }, "127.0.0.1:7301", "127.0.0.1:7401", "[::1]:7402"},
+		{"data-dir", "AYA_CLUSTER_DATA_DIR", "/env/data", []string{"--data-dir", "flag/data"},
+			func(c *Config) any { return c.Cluster.DataDir }, "/var/lib/aya", "/env/data", "flag/data"},
+		{"bootstrap", "AYA_CLUSTER_BOOTSTRAP", "false", []string{"--bootstrap"},
+			func(c *Config) any { return c.Cluster.Bootstrap }, true, false, true},
+		{"bootstrap=false", "AYA_CLUSTER_BOOTSTRAP", "true", []string{"--bootstrap=false"},
+			func(c *Config) any { return c.Cluster.Bootstrap }, true, true, false},
+		{"join", "AYA_CLUSTER_JOIN", "10.0.0.2:9053", []string{"--join=10.0.0.3:9053,10.0.0.4:9053", "--join", "aya-5.example.com:9053"},
+			func(c *Config) any { return c.Cluster.Join },
+			[]string{"127.0.0.1:9055", "[::1]:9055", "aya-2.example.com:9053"}, []string{"10.0.0.2:9053"},
+			[]string{"10.0.0.3:9053", "10.0.0.4:9053", "aya-5.example.com:9053"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.flag, func(t *testing.T) {
@@ -381,6 +518,10 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"--node-id="}, `flag --node-id: node.id: required`},
 		{[]string{"--admin-listen=127.0.0.1:5301"},
 			`flag --admin-listen: admin.listen: overlaps dns.listen[0] ("127.0.0.1:5301"): both use TCP`},
+		{[]string{"--raft-bind=127.0.0.1:99999"}, `flag --raft-bind: cluster.bind: port must be a number 0-65535 (got "99999")`},
+		{[]string{"--data-dir="}, `flag --data-dir: cluster.data_dir: required`},
+		{[]string{"--join=127.0.0.1:9055", "--join=127.0.0.1:09055"},
+			`flag --join: cluster.join[1]: duplicate of cluster.join[0] ("127.0.0.1:9055")`},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -553,6 +694,46 @@ func TestGeoPaths(t *testing.T) {
 			c := loadOrParse(t, tc.path, tc.data, tc.args...)
 			if c.Geo.Database != tc.db || c.Geo.Overrides != tc.ov {
 				t.Errorf("Geo = %+v, want database %q, overrides %q", c.Geo, tc.db, tc.ov)
+			}
+		})
+	}
+}
+
+// TestClusterPaths: cluster.data_dir and the cluster.tls files are
+// resolved like dns.zones_dir.
+func TestClusterPaths(t *testing.T) {
+	file := func(cluster string) []byte {
+		return []byte("node: {id: n1}\ndns: {listen: [127.0.0.1:53], zones_dir: z}\ncluster: " + cluster + "\n")
+	}
+	tests := []struct {
+		name, path string
+		data       []byte // Parse(path, data) if set, else Load(path)
+		env        map[string]string
+		args       []string
+		want       ClusterTLSConfig
+		dataDir    string
+	}{
+		{"relative to the file", "conf/aya.yaml",
+			file("{data_dir: ../state, tls: {cert_file: tls/c.pem, key_file: /k.pem, ca_file: ./ca.pem}}"), nil, nil,
+			ClusterTLSConfig{CertFile: "conf/tls/c.pem", KeyFile: "/k.pem", CAFile: "conf/ca.pem"}, "state"},
+		{"default: working directory", "conf/aya.yaml", file("{}"), nil, nil, ClusterTLSConfig{}, "data"},
+		{"embedded default: working directory", "", nil, nil, nil, ClusterTLSConfig{}, "data"},
+		{"env: working directory", "conf/aya.yaml", file("{data_dir: x}"),
+			map[string]string{"AYA_CLUSTER_DATA_DIR": "env/data", "AYA_CLUSTER_TLS_CERT_FILE": "c.pem",
+				"AYA_CLUSTER_TLS_KEY_FILE": "k.pem", "AYA_CLUSTER_TLS_CA_FILE": "ca.pem"}, nil,
+			ClusterTLSConfig{CertFile: "c.pem", KeyFile: "k.pem", CAFile: "ca.pem"}, "env/data"},
+		{"flag: working directory, cleaned", "conf/aya.yaml", file("{data_dir: x}"), nil,
+			[]string{"--data-dir=a/../b/"}, ClusterTLSConfig{}, "b"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			clearEnv(t)
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			c := loadOrParse(t, tc.path, tc.data, tc.args...)
+			if c.Cluster.DataDir != tc.dataDir || c.Cluster.TLS != tc.want {
+				t.Errorf("data_dir %q, tls %+v; want %q, %+v", c.Cluster.DataDir, c.Cluster.TLS, tc.dataDir, tc.want)
 			}
 		})
 	}

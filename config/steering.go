@@ -1,25 +1,34 @@
 package config
 
 import (
+	"cmp"
+	"errors"
 	"fmt"
 	"math"
+	"net"
 	"net/netip"
+	"path/filepath"
+	"regexp"
+	"regexp/syntax"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
 
-// The fields each item of regions and pools may have, in the order the
-// documentation gives them; TestItemFields keeps them in step with the
-// mapstructure tags of the item types.
+// The fields each item of regions and pools (and a pool's check) may have,
+// in the order the documentation gives them; TestItemFields keeps them in
+// step with the mapstructure tags of the item types.
 var (
 	regionFields   = []string{"name", "latitude", "longitude", "country", "continent"}
-	poolFields     = []string{"name", "ttl", "answers", "fallback", "fallback_addresses", "country_map", "continent_map", "fences", "members"}
+	poolFields     = []string{"name", "ttl", "answers", "fallback", "fallback_addresses", "country_map", "continent_map", "fences", "members", "check"}
 	fenceFields    = []string{"name", "countries", "continents", "regions"}
-	memberFields   = []string{"region", "bias_km", "endpoints"}
-	endpointFields = []string{"name", "addresses", "weight"}
+	memberFields   = []string{"region", "bias_km", "min_endpoints", "endpoints"}
+	endpointFields = []string{"name", "addresses", "weight", "check_target"}
+	checkFields    = []string{"kind", "port", "method", "path", "host", "expect_status", "body_match",
+		"tls_server_name", "tls_insecure_skip_verify", "tls_ca_file", "interval", "jitter", "timeout", "rise", "fall"}
 )
 
 // Limits and defaults of the pool settings.
@@ -159,7 +168,12 @@ func (p *parser) decodePools(c *Config) {
 		pc.TTL = uint32(ttl)
 		pc.Answers, _ = p.integer(it, "answers", 1, math.MaxInt, 1)
 		p.decodeFallback(it, &pc)
-		complete := p.decodeMembers(it, &pc)
+		pch := p.decodeCheck(it)
+		pc.Check = pch.cfg
+		complete, untargeted := p.decodeMembers(it, &pc, pch)
+		if pch.cfg != nil && !pch.portGiven && untargeted != "" {
+			p.errAt(pch.item.lineOf("port"), pch.item.key("port"), "required unless every endpoint has check_target (%s has none)", untargeted)
+		}
 
 		members := make([]string, 0, len(pc.Members))
 		for _, m := range pc.Members {
@@ -205,10 +219,12 @@ func (p *parser) decodeFallback(it *item, pc *PoolConfig) {
 	}
 }
 
-// decodeMembers fills the members of a pool and their endpoints. complete
-// reports whether every member names its region, so that a region missing
-// from them is really not a member.
-func (p *parser) decodeMembers(it *item, pc *PoolConfig) (complete bool) {
+// decodeMembers fills the members of a pool and their endpoints, which
+// pch, the pool's check, probes. complete reports whether every member
+// names its region, so that a region missing from them is really not a
+// member; untargeted is the key path of the first endpoint without a
+// check_target, "" if none.
+func (p *parser) decodeMembers(it *item, pc *PoolConfig, pch poolCheck) (complete bool, untargeted string) {
 	nodes, ok := p.items(it, "members")
 	if ok && len(nodes) == 0 {
 		p.errAt(it.lineOf("members"), it.key("members"), "at least one member required")
@@ -233,19 +249,31 @@ func (p *parser) decodeMembers(it *item, pc *PoolConfig) (complete bool) {
 			}
 		}
 		m.BiasKm, _ = p.float(mi, "bias_km", -maxBiasKm, maxBiasKm, false, 0)
-		m.Endpoints = p.decodeEndpoints(mi)
+		var n int
+		var u string
+		m.Endpoints, n, u = p.decodeEndpoints(mi, pch)
+		if untargeted == "" {
+			untargeted = u
+		}
+		var minOK bool
+		m.MinEndpoints, minOK = p.integer(mi, "min_endpoints", 1, math.MaxInt, 1)
+		if minOK && n > 0 && m.MinEndpoints > n {
+			p.errAt(mi.lineOf("min_endpoints"), mi.key("min_endpoints"),
+				"must be at most the member's number of endpoints, %d (got %d)", n, m.MinEndpoints)
+		}
 		pc.Members = append(pc.Members, m)
 	}
-	return complete
+	return complete, untargeted
 }
 
-// decodeEndpoints returns the endpoints of a member.
-func (p *parser) decodeEndpoints(mi *item) []EndpointConfig {
+// decodeEndpoints returns the endpoints of a member, and n, the number of
+// items in its endpoints list; pch is the pool's check. untargeted is the
+// key path of the first endpoint without a check_target, "" if none.
+func (p *parser) decodeEndpoints(mi *item, pch poolCheck) (out []EndpointConfig, n int, untargeted string) {
 	nodes, ok := p.items(mi, "endpoints")
 	if ok && len(nodes) == 0 {
 		p.errAt(mi.lineOf("endpoints"), mi.key("endpoints"), "at least one endpoint required")
 	}
-	var out []EndpointConfig
 	first := make(map[string]string)
 	for i, n := range nodes {
 		ei, ok := p.item(n, fmt.Sprintf("%s[%d]", mi.key("endpoints"), i), endpointFields)
@@ -266,9 +294,231 @@ func (p *parser) decodeEndpoints(mi *item) []EndpointConfig {
 		}
 		e.Addrs = p.addrs(ei.key("addresses"), addrs)
 		e.Weight, _ = p.integer(ei, "weight", 1, math.MaxInt, 1)
+		if !p.decodeCheckTarget(ei, &e, pch) && untargeted == "" {
+			untargeted = ei.path
+		}
 		out = append(out, e)
 	}
-	return out
+	return out, len(nodes), untargeted
+}
+
+// decodeCheckTarget fills the check_target of an endpoint and what the
+// pool's check pch probes on it. targeted reports whether the endpoint has
+// a check_target, valid or not.
+func (p *parser) decodeCheckTarget(ei *item, e *EndpointConfig, pch poolCheck) (targeted bool) {
+	s, ok := p.str(ei, "check_target", false)
+	if !ok {
+		return true // reported; it is there, only wrong
+	}
+	e.CheckTarget = s
+	switch {
+	case s != "" && !pch.present:
+		p.errAt(ei.lineOf("check_target"), ei.key("check_target"), "set, but the pool has no check")
+	case s != "":
+		ap, msg := parseCheckTarget(s)
+		if msg != "" {
+			p.errAt(ei.lineOf("check_target"), ei.key("check_target"), "%s", msg)
+			break
+		}
+		e.CheckAddr = ap
+	case pch.cfg != nil && pch.cfg.Port != 0 && len(e.Addrs) > 0:
+		a := e.Addrs[0]
+		if i := slices.IndexFunc(e.Addrs, netip.Addr.Is4); i >= 0 {
+			a = e.Addrs[i]
+		}
+		e.CheckAddr = netip.AddrPortFrom(a, uint16(pch.cfg.Port))
+	}
+	return s != ""
+}
+
+// poolCheck is what decodeCheck found of a pool's check.
+type poolCheck struct {
+	cfg       *CheckConfig // nil when absent or not a mapping
+	item      *item        // the check mapping, when cfg is set
+	present   bool         // the pool has a check, usable or not
+	portGiven bool         // it has a port, valid or not
+}
+
+// Defaults of a pool's check.
+const (
+	defaultCheckInterval = 5 * time.Second
+	defaultCheckJitter   = 0.1
+	defaultCheckTimeout  = 2 * time.Second
+	defaultCheckRise     = 2
+	defaultCheckFall     = 2
+	defaultCheckMethod   = "GET"
+	defaultCheckPath     = "/"
+)
+
+// defaultExpectStatus is the default range of passing HTTP status codes.
+var defaultExpectStatus = [2]int{200, 399}
+
+// decodeCheck decodes the check of pool it. Every field is checked
+// whatever the kind, then fields of another kind are reported, and the
+// defaults of the kind applied.
+func (p *parser) decodeCheck(it *item) poolCheck {
+	n := it.vals["check"]
+	if n == nil {
+		return poolCheck{}
+	}
+	ci, ok := p.item(n, it.key("check"), checkFields)
+	if !ok {
+		return poolCheck{present: true}
+	}
+	ck := &CheckConfig{}
+	pch := poolCheck{cfg: ck, item: ci, present: true, portGiven: ci.vals["port"] != nil}
+	errAt := func(f, format string, args ...any) { p.errAt(ci.lineOf(f), ci.key(f), format, args...) }
+
+	kindOK := false
+	if s, ok := p.str(ci, "kind", true); ok {
+		switch v := strings.ToLower(s); v {
+		case "http", "https", "tcp":
+			ck.Kind, kindOK = v, true
+		default:
+			errAt("kind", "must be one of http, https, tcp (got %q)", s)
+		}
+	}
+	ck.Port, _ = p.integer(ci, "port", 1, 65535, 0)
+
+	if s, _ := p.str(ci, "method", false); s != "" {
+		if !isToken(s) {
+			errAt("method", "must be an HTTP method such as GET or HEAD, an RFC 9110 token (got %q)", s)
+		} else {
+			ck.Method = s
+		}
+	}
+	if s, _ := p.str(ci, "path", false); s != "" {
+		switch {
+		case !strings.HasPrefix(s, "/"):
+			errAt("path", "must start with \"/\" (got %q)", s)
+		case strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '#' }):
+			errAt("path", "must not contain spaces, control characters or \"#\" (got %q)", s)
+		default:
+			ck.Path = s
+		}
+	}
+	if s, _ := p.str(ci, "host", false); s != "" {
+		if strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '/' }) {
+			errAt("host", "must be a host name or address, optionally with :port (got %q)", s)
+		} else {
+			ck.Host = s
+		}
+	}
+	ck.ExpectStatus, _ = p.statusRange(ci, "expect_status")
+	if s, _ := p.str(ci, "body_match", false); s != "" {
+		re, err := regexp.Compile(s)
+		if err != nil {
+			errAt("body_match", "%s", regexpError(err))
+		} else {
+			ck.BodyMatch, ck.BodyRegexp = s, re
+		}
+	}
+	if s, _ := p.str(ci, "tls_server_name", false); s != "" {
+		if _, err := netip.ParseAddr(s); err != nil && !isHostName(s) {
+			errAt("tls_server_name", "must be a DNS name or an IP address (got %q)", s)
+		} else {
+			ck.TLSServerName = s
+		}
+	}
+	ck.TLSInsecureSkipVerify, _ = p.boolean(ci, "tls_insecure_skip_verify", false)
+	if s, _ := p.str(ci, "tls_ca_file", false); s != "" {
+		if !filepath.IsAbs(s) {
+			s = filepath.Join(filepath.Dir(p.name), s)
+		}
+		ck.TLSCAFile = filepath.Clean(s)
+	}
+
+	var intervalOK bool
+	ck.Interval, intervalOK = p.duration(ci, "interval", defaultCheckInterval)
+	if j, ok := p.float(ci, "jitter", -math.MaxFloat64, math.MaxFloat64, false, defaultCheckJitter); ok {
+		if j <= 0 || j > 1 {
+			errAt("jitter", "must be greater than 0 and at most 1 (got %s)", strings.TrimSpace(ci.vals["jitter"].Value))
+		} else {
+			ck.Jitter = j
+		}
+	}
+	if d, ok := p.duration(ci, "timeout", defaultCheckTimeout); ok {
+		ck.Timeout = d
+		if intervalOK && d >= ck.Interval {
+			errAt("timeout", "must be less than %s (got %s, interval %s)", ci.key("interval"), d, ck.Interval)
+		}
+	}
+	ck.Rise, _ = p.integer(ci, "rise", 1, math.MaxInt, defaultCheckRise)
+	ck.Fall, _ = p.integer(ci, "fall", 1, math.MaxInt, defaultCheckFall)
+
+	if !kindOK {
+		return pch
+	}
+	http := ck.Kind == "http" || ck.Kind == "https"
+	for _, f := range checkFields {
+		if ci.vals[f] == nil {
+			continue
+		}
+		switch f {
+		case "method", "path", "host", "expect_status", "body_match":
+			if !http {
+				errAt(f, "only for http and https checks (kind is %s)", ck.Kind)
+			}
+		case "tls_server_name", "tls_insecure_skip_verify", "tls_ca_file":
+			if ck.Kind != "https" {
+				errAt(f, "only for https checks (kind is %s)", ck.Kind)
+			}
+		}
+	}
+	if http {
+		ck.Method = cmp.Or(ck.Method, defaultCheckMethod)
+		ck.Path = cmp.Or(ck.Path, defaultCheckPath)
+		if ck.ExpectStatus == [2]int{} {
+			ck.ExpectStatus = defaultExpectStatus
+		}
+	}
+	return pch
+}
+
+// parseCheckTarget parses an endpoint's check_target: host:port where host
+// is an IP literal (IPv6 in brackets) that could answer (see
+// parseAnswerAddr) and port a decimal 1-65535.
+func parseCheckTarget(s string) (netip.AddrPort, string) {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Sprintf("must be host:port with an IP address host, such as 10.0.0.1:8080 or [2001:db8::1]:8080 (got %q)", s)
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || n == 0 {
+		return netip.AddrPort{}, fmt.Sprintf("port must be a number 1-65535 (got %q)", port)
+	}
+	if _, err := netip.ParseAddr(host); err != nil {
+		return netip.AddrPort{}, fmt.Sprintf("host must be an IP address (got %q)", host)
+	}
+	a, msg := parseAnswerAddr(host)
+	if msg != "" {
+		return netip.AddrPort{}, msg
+	}
+	return netip.AddrPortFrom(a, uint16(n)), ""
+}
+
+// isToken reports whether s is an RFC 9110 token: one or more of the
+// letters, digits and !#$%&'*+-.^_`|~.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// regexpError renders a regexp compile error on one line, with the part of
+// the expression it is about quoted.
+func regexpError(err error) string {
+	if se, ok := errors.AsType[*syntax.Error](err); ok {
+		return fmt.Sprintf("not a valid Go regular expression: %s: %q", se.Code, se.Expr)
+	}
+	return "not a valid Go regular expression: " + strings.Join(strings.Fields(err.Error()), " ")
 }
 
 // decodeFences fills the fences of a pool; ref checks a region name.
@@ -535,6 +785,117 @@ func (p *parser) float(it *item, f string, lo, hi float64, req bool, def float64
 		return def, false
 	}
 	return v, true
+}
+
+// duration returns field f of it, a positive Go duration string ("5s",
+// "1m30s"); def when absent or null. A bare number is refused, as
+// toDuration does.
+func (p *parser) duration(it *item, f string, def time.Duration) (time.Duration, bool) {
+	n := it.vals[f]
+	if n == nil {
+		return def, true
+	}
+	if !isString(n) {
+		p.errAt(it.lineOf(f), it.key(f), `must be a duration such as "10s" or "1m30s" (got %s)`, nodeDesc(n))
+		return def, false
+	}
+	d, msg := toDuration(n.Value)
+	if msg != "" {
+		p.errAt(it.lineOf(f), it.key(f), "%s", msg)
+		return def, false
+	}
+	if d <= 0 {
+		p.errAt(it.lineOf(f), it.key(f), "must be greater than 0 (got %s)", d)
+		return def, false
+	}
+	return d, true
+}
+
+// boolean returns field f of it, a YAML boolean or a string toBool
+// accepts; def when absent or null.
+func (p *parser) boolean(it *item, f string, def bool) (bool, bool) {
+	n := it.vals[f]
+	if n == nil {
+		return def, true
+	}
+	var raw any
+	switch {
+	case n.Kind == yaml.ScalarNode && n.ShortTag() == "!!bool":
+		var b bool
+		if err := n.Decode(&b); err != nil {
+			p.errAt(it.lineOf(f), it.key(f), "must be true or false (got %s)", nodeDesc(n))
+			return def, false
+		}
+		raw = b
+	case isString(n):
+		raw = n.Value
+	default:
+		p.errAt(it.lineOf(f), it.key(f), "must be true or false (got %s)", nodeDesc(n))
+		return def, false
+	}
+	b, msg := toBool(raw)
+	if msg != "" {
+		p.errAt(it.lineOf(f), it.key(f), "%s", msg)
+		return def, false
+	}
+	return b, true
+}
+
+// statusRange returns field f of it, a list of two HTTP status codes
+// 100-599, low first; zero when absent or null.
+func (p *parser) statusRange(it *item, f string) ([2]int, bool) {
+	n := it.vals[f]
+	if n == nil {
+		return [2]int{}, true
+	}
+	const want = "must be a list of two status codes, low and high, such as [200, 399]"
+	switch {
+	case !p.count(len(n.Content)):
+		return [2]int{}, false
+	case n.Kind != yaml.SequenceNode:
+		p.errAt(it.lineOf(f), it.key(f), "%s (got %s)", want, nodeDesc(n))
+		return [2]int{}, false
+	case len(n.Content) != 2:
+		p.errAt(it.lineOf(f), it.key(f), "%s (got %d items)", want, len(n.Content))
+		return [2]int{}, false
+	}
+	var out [2]int
+	ok := true
+	for i, c := range n.Content {
+		c = resolve(c)
+		key := fmt.Sprintf("%s[%d]", it.key(f), i)
+		var raw any
+		switch {
+		case isString(c):
+			raw = c.Value
+		case c.Kind == yaml.ScalarNode && c.ShortTag() == "!!int":
+			if err := c.Decode(&raw); err != nil {
+				_, msg := splitYAMLError(err)
+				p.errAt(c.Line, key, "%s", msg)
+				ok = false
+				continue
+			}
+		default:
+			p.errAt(c.Line, key, "must be an integer (got %s)", nodeDesc(c))
+			ok = false
+			continue
+		}
+		v, msg := toInt(raw, 100, 599)
+		if msg != "" {
+			p.errAt(c.Line, key, "%s", msg)
+			ok = false
+			continue
+		}
+		out[i] = v
+	}
+	if !ok {
+		return [2]int{}, false
+	}
+	if out[0] > out[1] {
+		p.errAt(it.lineOf(f), it.key(f), "the low code must come first (got [%d, %d])", out[0], out[1])
+		return [2]int{}, false
+	}
+	return out, true
 }
 
 // strs returns field f of it, a list of strings: a YAML sequence, or one

@@ -67,18 +67,24 @@ type edit struct {
 // edited returns steeringBase with e applied.
 func edited(t *testing.T, e edit) []byte {
 	t.Helper()
+	return editedLines(t, steeringBase, e)
+}
+
+// editedLines returns base with e applied.
+func editedLines(t *testing.T, base []string, e edit) []byte {
+	t.Helper()
 	to := e.to
 	if to == 0 {
 		to = e.from
 	}
-	if e.from < 1 || to < e.from || to > len(steeringBase) {
+	if e.from < 1 || to < e.from || to > len(base) {
 		t.Fatalf("bad edit %+v", e)
 	}
-	lines := slices.Clone(steeringBase[:e.from-1])
+	lines := slices.Clone(base[:e.from-1])
 	if e.text != absent {
 		lines = append(lines, e.text)
 	}
-	lines = append(lines, steeringBase[to:]...)
+	lines = append(lines, base[to:]...)
 	return []byte(strings.Join(lines, "\n") + "\n")
 }
 
@@ -468,6 +474,7 @@ func TestItemFields(t *testing.T) {
 		{reflect.TypeFor[FenceConfig](), fenceFields},
 		{reflect.TypeFor[MemberConfig](), memberFields},
 		{reflect.TypeFor[EndpointConfig](), endpointFields},
+		{reflect.TypeFor[CheckConfig](), checkFields},
 	}
 	for _, tc := range tests {
 		var tags []string

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // maxNSID is the longest NSID we send, in bytes; node.id is the NSID when
@@ -87,11 +88,13 @@ func (p *parser) validate(c *Config) {
 		}
 	}
 
+	var adminAddr hostPort
 	if check("admin.listen") && c.Admin.Listen != "" {
 		hp, msg := parseHostPort(c.Admin.Listen)
 		if msg != "" {
 			p.errorf("admin.listen", -1, "%s", msg)
 		} else {
+			adminAddr = hp
 			for i, d := range dnsAddrs {
 				if d.overlaps(hp) {
 					p.errorf("admin.listen", -1, "overlaps dns.listen[%d] (%q): both use TCP", i, c.DNS.Listen[i])
@@ -99,6 +102,11 @@ func (p *parser) validate(c *Config) {
 				}
 			}
 		}
+	}
+
+	if check("admin.token") && strings.ContainsFunc(c.Admin.Token, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		// The value is a secret: do not echo it.
+		p.errorf("admin.token", -1, "must not contain spaces or control characters")
 	}
 
 	if check("log.level") {
@@ -116,6 +124,141 @@ func (p *parser) validate(c *Config) {
 			c.Log.Format = v
 		default:
 			p.errorf("log.format", -1, "must be one of text, json (got %q)", c.Log.Format)
+		}
+	}
+
+	p.validateCluster(c, dnsAddrs, adminAddr)
+}
+
+// minRaftTimeout is the shortest timing hashicorp/raft accepts
+// (raft.ValidateConfig) for the heartbeat, election and leader lease
+// timeouts and the snapshot interval.
+const minRaftTimeout = 5 * time.Millisecond
+
+// validateCluster checks the cluster section; dnsAddrs and admin are the
+// parsed dns.listen and admin.listen addresses, which cluster.bind must not
+// overlap.
+func (p *parser) validateCluster(c *Config, dnsAddrs []hostPort, admin hostPort) {
+	check := func(name string) bool { return !p.bad[name] }
+	cc := &c.Cluster
+
+	if check("cluster.bind") {
+		hp, msg := parseHostPort(cc.Bind)
+		switch {
+		case msg != "":
+			p.errorf("cluster.bind", -1, "%s", msg)
+		case hp.overlaps(admin):
+			p.errorf("cluster.bind", -1, "overlaps admin.listen (%q): both use TCP", c.Admin.Listen)
+		default:
+			for i, d := range dnsAddrs {
+				if d.overlaps(hp) {
+					p.errorf("cluster.bind", -1, "overlaps dns.listen[%d] (%q): both use TCP", i, c.DNS.Listen[i])
+					break
+				}
+			}
+		}
+	}
+
+	if check("cluster.advertise") && cc.Advertise != "" {
+		hp, msg := parseHostPort(cc.Advertise)
+		switch {
+		case msg != "":
+			p.errorf("cluster.advertise", -1, "%s", msg)
+		case hp.unspecified:
+			p.errorf("cluster.advertise", -1, "must not be an unspecified address, other nodes dial it (got %q)", cc.Advertise)
+		case hp.port == 0:
+			p.errorf("cluster.advertise", -1, "port must not be 0, other nodes dial it")
+		}
+	}
+
+	if check("cluster.data_dir") && strings.TrimSpace(cc.DataDir) == "" {
+		p.errorf("cluster.data_dir", -1, "required")
+	}
+
+	if check("cluster.join") {
+		first := make(map[string]int)
+		for i, s := range cc.Join {
+			key, msg := parseDialAddr(s)
+			if msg != "" {
+				p.errorf("cluster.join", i, "%s", msg)
+				continue
+			}
+			if j, dup := first[key]; dup {
+				p.errorf("cluster.join", i, "duplicate of cluster.join[%d] (%q)", j, cc.Join[j])
+				continue
+			}
+			first[key] = i
+		}
+	}
+
+	positive := func(name string, d time.Duration) bool {
+		if !check(name) {
+			return false
+		}
+		if d <= 0 {
+			p.errorf(name, -1, "must be greater than 0 (got %s)", d)
+			return false
+		}
+		return true
+	}
+	raftTiming := func(name string, d time.Duration) bool {
+		if !positive(name, d) {
+			return false
+		}
+		if d < minRaftTimeout {
+			p.errorf(name, -1, "must be at least %s, Raft's minimum (got %s)", minRaftTimeout, d)
+			return false
+		}
+		return true
+	}
+
+	freshOK := positive("cluster.fresh_for", cc.FreshFor)
+	if positive("cluster.report_interval", cc.ReportInterval) && freshOK && cc.ReportInterval >= cc.FreshFor {
+		p.errorf("cluster.report_interval", -1, "must be less than cluster.fresh_for (got %s, cluster.fresh_for %s)",
+			cc.ReportInterval, cc.FreshFor)
+	}
+
+	hbOK := raftTiming("cluster.heartbeat_timeout", cc.HeartbeatTimeout)
+	if raftTiming("cluster.election_timeout", cc.ElectionTimeout) && hbOK && cc.ElectionTimeout < cc.HeartbeatTimeout {
+		p.errorf("cluster.election_timeout", -1, "must be at least cluster.heartbeat_timeout (got %s, cluster.heartbeat_timeout %s)",
+			cc.ElectionTimeout, cc.HeartbeatTimeout)
+	}
+	if raftTiming("cluster.leader_lease_timeout", cc.LeaderLeaseTimeout) && hbOK && cc.LeaderLeaseTimeout > cc.HeartbeatTimeout {
+		p.errorf("cluster.leader_lease_timeout", -1, "must be at most cluster.heartbeat_timeout (got %s, cluster.heartbeat_timeout %s)",
+			cc.LeaderLeaseTimeout, cc.HeartbeatTimeout)
+	}
+	raftTiming("cluster.snapshot_interval", cc.SnapshotInterval)
+
+	// Mutual TLS needs all three files; name what is missing and why. A
+	// blank one counts as unset and is stored as "".
+	tlsKeys := []struct {
+		name string
+		val  *string
+	}{
+		{"cluster.tls.cert_file", &cc.TLS.CertFile},
+		{"cluster.tls.key_file", &cc.TLS.KeyFile},
+		{"cluster.tls.ca_file", &cc.TLS.CAFile},
+	}
+	var set []string
+	for _, k := range tlsKeys {
+		if !check(k.name) {
+			return
+		}
+		if strings.TrimSpace(*k.val) == "" {
+			*k.val = ""
+		} else {
+			set = append(set, k.name)
+		}
+	}
+	if len(set) > 0 && len(set) < len(tlsKeys) {
+		verb := "is"
+		if len(set) > 1 {
+			verb = "are"
+		}
+		for _, k := range tlsKeys {
+			if *k.val == "" {
+				p.errorf(k.name, -1, "required when %s %s set: mutual TLS needs all three files", strings.Join(set, " and "), verb)
+			}
 		}
 	}
 }
@@ -160,6 +303,53 @@ func parseHostPort(s string) (hostPort, string) {
 	}
 	hp.host, hp.unspecified = addr.String(), addr.IsUnspecified()
 	return hp, ""
+}
+
+// parseDialAddr checks an address to dial: host:port where host is an IP
+// literal (IPv6 in brackets), not unspecified, or a DNS name, and port a
+// decimal 1-65535. key is the address in a canonical form, for finding
+// duplicates.
+func parseDialAddr(s string) (key string, msg string) {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", fmt.Sprintf("must be host:port, such as 10.0.0.2:9053 or [2001:db8::2]:9053 (got %q)", s)
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || n == 0 {
+		return "", fmt.Sprintf("port must be a number 1-65535 (got %q)", port)
+	}
+	if addr, err := netip.ParseAddr(host); err == nil {
+		if addr.IsUnspecified() {
+			return "", fmt.Sprintf("host must not be an unspecified address (got %q)", host)
+		}
+		return netip.AddrPortFrom(addr, uint16(n)).String(), ""
+	}
+	if !isHostName(host) {
+		return "", fmt.Sprintf("host must be an IP address or a DNS name (got %q)", host)
+	}
+	return strings.ToLower(strings.TrimSuffix(host, ".")) + ":" + strconv.FormatUint(n, 10), ""
+}
+
+// isHostName reports whether s is a DNS name: dot-separated labels of 1-63
+// ASCII letters, digits and "-", not starting or ending with "-", at most
+// 253 bytes, with an optional final dot.
+func isHostName(s string) bool {
+	s = strings.TrimSuffix(s, ".")
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(s, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := range len(label) {
+			c := label[i]
+			if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '-' {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // parsePrefix parses a dns.transfer.allow or ecs.trusted_resolvers entry: a CIDR prefix with no bits

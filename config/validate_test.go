@@ -25,17 +25,36 @@ var baseLines = []struct{ key, line string }{
 	{"", "  transfer:"},                                      // line 12
 	{"dns.transfer.allow", "    allow: [127.0.0.1/32]"},      // line 13
 	{"", "admin:"}, // line 14
-	{"admin.listen", "  listen: 127.0.0.1:9053"}, // line 15
-	{"", "log:"},                                                   // line 16
-	{"log.level", "  level: info"},                                 // line 17
-	{"log.format", "  format: text"},                               // line 18
-	{"", "geo:"},                                                   // line 19
-	{"geo.database", "  database: City.mmdb"},                      // line 20
-	{"geo.overrides", "  overrides: ov.yaml"},                      // line 21
-	{"", "ecs:"},                                                   // line 22
-	{"ecs.max_prefix_v4", "  max_prefix_v4: 24"},                   // line 23
-	{"ecs.max_prefix_v6", "  max_prefix_v6: 56"},                   // line 24
-	{"ecs.trusted_resolvers", "  trusted_resolvers: [192.0.2.53]"}, // line 25
+	{"admin.listen", "  listen: 127.0.0.1:9053"},                      // line 15
+	{"admin.token", "  token: t0k3n"},                                 // line 16
+	{"", "log:"},                                                      // line 17
+	{"log.level", "  level: info"},                                    // line 18
+	{"log.format", "  format: text"},                                  // line 19
+	{"", "geo:"},                                                      // line 20
+	{"geo.database", "  database: City.mmdb"},                         // line 21
+	{"geo.overrides", "  overrides: ov.yaml"},                         // line 22
+	{"", "ecs:"},                                                      // line 23
+	{"ecs.max_prefix_v4", "  max_prefix_v4: 24"},                      // line 24
+	{"ecs.max_prefix_v6", "  max_prefix_v6: 56"},                      // line 25
+	{"ecs.trusted_resolvers", "  trusted_resolvers: [192.0.2.53]"},    // line 26
+	{"", "cluster:"},                                                  // line 27
+	{"cluster.bind", "  bind: 127.0.0.1:7300"},                        // line 28
+	{"cluster.advertise", "  advertise: 127.0.0.1:7300"},              // line 29
+	{"cluster.data_dir", "  data_dir: data"},                          // line 30
+	{"cluster.bootstrap", "  bootstrap: false"},                       // line 31
+	{"cluster.voter", "  voter: true"},                                // line 32
+	{"cluster.join", "  join: [127.0.0.1:9054]"},                      // line 33
+	{"cluster.fresh_for", "  fresh_for: 30s"},                         // line 34
+	{"cluster.report_interval", "  report_interval: 10s"},             // line 35
+	{"cluster.heartbeat_timeout", "  heartbeat_timeout: 1s"},          // line 36
+	{"cluster.election_timeout", "  election_timeout: 1s"},            // line 37
+	{"cluster.leader_lease_timeout", "  leader_lease_timeout: 500ms"}, // line 38
+	{"cluster.snapshot_threshold", "  snapshot_threshold: 8192"},      // line 39
+	{"cluster.snapshot_interval", "  snapshot_interval: 2m"},          // line 40
+	{"", "  tls:"}, // line 41
+	{"cluster.tls.cert_file", "    cert_file: c.pem"}, // line 42
+	{"cluster.tls.key_file", "    key_file: k.pem"},   // line 43
+	{"cluster.tls.ca_file", "    ca_file: ca.pem"},    // line 44
 }
 
 // absent, as a value for with, removes the key's line.
@@ -148,25 +167,109 @@ func TestRules(t *testing.T) {
 			`t.yaml:15: admin.listen: overlaps dns.listen[0] ("127.0.0.1:5300"): both use TCP`},
 
 		{"log.level unknown", "log.level", `LOUD`,
-			`t.yaml:17: log.level: must be one of debug, info, warn, error (got "LOUD")`},
-		{"log.level not a string", "log.level", `[debug]`, `t.yaml:17: log.level: must be a string (got a list)`},
-		{"log.format unknown", "log.format", `xml`, `t.yaml:18: log.format: must be one of text, json (got "xml")`},
+			`t.yaml:18: log.level: must be one of debug, info, warn, error (got "LOUD")`},
+		{"log.level not a string", "log.level", `[debug]`, `t.yaml:18: log.level: must be a string (got a list)`},
+		{"log.format unknown", "log.format", `xml`, `t.yaml:19: log.format: must be one of text, json (got "xml")`},
 
-		{"geo.database not a string", "geo.database", `5`, `t.yaml:20: geo.database: must be a string (got 5)`},
-		{"geo.overrides not a string", "geo.overrides", `[a.yaml]`, `t.yaml:21: geo.overrides: must be a string (got a list)`},
+		{"geo.database not a string", "geo.database", `5`, `t.yaml:21: geo.database: must be a string (got 5)`},
+		{"geo.overrides not a string", "geo.overrides", `[a.yaml]`, `t.yaml:22: geo.overrides: must be a string (got a list)`},
 
 		{"ecs.max_prefix_v4 too long", "ecs.max_prefix_v4", `33`,
-			`t.yaml:23: ecs.max_prefix_v4: must be between 0 and 32 (got 33)`},
+			`t.yaml:24: ecs.max_prefix_v4: must be between 0 and 32 (got 33)`},
 		{"ecs.max_prefix_v4 negative", "ecs.max_prefix_v4", `-1`,
-			`t.yaml:23: ecs.max_prefix_v4: must be between 0 and 32 (got -1)`},
+			`t.yaml:24: ecs.max_prefix_v4: must be between 0 and 32 (got -1)`},
 		{"ecs.max_prefix_v4 with slash", "ecs.max_prefix_v4", `/24`,
-			`t.yaml:23: ecs.max_prefix_v4: must be an integer (got "/24")`},
+			`t.yaml:24: ecs.max_prefix_v4: must be an integer (got "/24")`},
 		{"ecs.max_prefix_v6 too long", "ecs.max_prefix_v6", `129`,
-			`t.yaml:24: ecs.max_prefix_v6: must be between 0 and 128 (got 129)`},
+			`t.yaml:25: ecs.max_prefix_v6: must be between 0 and 128 (got 129)`},
 		{"ecs.trusted_resolvers not an address", "ecs.trusted_resolvers", `[192.0.2.53, resolver.example]`,
-			`t.yaml:25: ecs.trusted_resolvers[1]: must be a CIDR prefix or an IP address (got "resolver.example")`},
+			`t.yaml:26: ecs.trusted_resolvers[1]: must be a CIDR prefix or an IP address (got "resolver.example")`},
 		{"ecs.trusted_resolvers host bits", "ecs.trusted_resolvers", `["2001:db8::1/32"]`,
-			`t.yaml:25: ecs.trusted_resolvers[0]: has address bits set past the prefix length (got "2001:db8::1/32"; did you mean "2001:db8::/32"?)`},
+			`t.yaml:26: ecs.trusted_resolvers[0]: has address bits set past the prefix length (got "2001:db8::1/32"; did you mean "2001:db8::/32"?)`},
+
+		{"admin.token not a string", "admin.token", `12345`, `t.yaml:16: admin.token: must be a string (got 12345)`},
+		{"admin.token with a space", "admin.token", `"Bearer x"`,
+			`t.yaml:16: admin.token: must not contain spaces or control characters`},
+		{"admin.token with a newline", "admin.token", `"x\ny"`,
+			`t.yaml:16: admin.token: must not contain spaces or control characters`},
+
+		{"cluster.bind absent host", "cluster.bind", `":7300"`,
+			`t.yaml:28: cluster.bind: host must be an IP address or "localhost" (got "")`},
+		{"cluster.bind host name", "cluster.bind", `raft.example.com:7300`,
+			`t.yaml:28: cluster.bind: host must be an IP address or "localhost" (got "raft.example.com")`},
+		{"cluster.bind no port", "cluster.bind", `127.0.0.1`,
+			`t.yaml:28: cluster.bind: must be host:port, such as 127.0.0.1:53 or [::1]:53 (got "127.0.0.1")`},
+		{"cluster.bind empty", "cluster.bind", `""`,
+			`t.yaml:28: cluster.bind: must be host:port, such as 127.0.0.1:53 or [::1]:53 (got "")`},
+		{"cluster.bind same as dns", "cluster.bind", `127.0.0.1:5300`,
+			`t.yaml:28: cluster.bind: overlaps dns.listen[0] ("127.0.0.1:5300"): both use TCP`},
+		{"cluster.bind same as admin", "cluster.bind", `"[::]:9053"`,
+			`t.yaml:28: cluster.bind: overlaps admin.listen ("127.0.0.1:9053"): both use TCP`},
+		{"cluster.bind not a string", "cluster.bind", `7300`, `t.yaml:28: cluster.bind: must be a string (got 7300)`},
+
+		{"cluster.advertise unspecified", "cluster.advertise", `0.0.0.0:7300`,
+			`t.yaml:29: cluster.advertise: must not be an unspecified address, other nodes dial it (got "0.0.0.0:7300")`},
+		{"cluster.advertise port 0", "cluster.advertise", `"[2001:db8::1]:0"`,
+			`t.yaml:29: cluster.advertise: port must not be 0, other nodes dial it`},
+		{"cluster.advertise host name", "cluster.advertise", `raft.example.com:7300`,
+			`t.yaml:29: cluster.advertise: host must be an IP address or "localhost" (got "raft.example.com")`},
+
+		{"cluster.data_dir empty", "cluster.data_dir", `""`, `t.yaml:30: cluster.data_dir: required`},
+		{"cluster.data_dir blank", "cluster.data_dir", `"  "`, `t.yaml:30: cluster.data_dir: required`},
+
+		{"cluster.bootstrap not a bool", "cluster.bootstrap", `yes`, `t.yaml:31: cluster.bootstrap: must be true or false (got "yes")`},
+		{"cluster.bootstrap a number", "cluster.bootstrap", `2`, `t.yaml:31: cluster.bootstrap: must be true or false (got 2)`},
+		{"cluster.voter a list", "cluster.voter", `[true]`, `t.yaml:32: cluster.voter: must be true or false (got a list)`},
+
+		{"cluster.join item not a string", "cluster.join", `[9054]`, `t.yaml:33: cluster.join[0]: must be a string (got 9054)`},
+		{"cluster.join no port", "cluster.join", `[127.0.0.1:9054, aya-2]`,
+			`t.yaml:33: cluster.join[1]: must be host:port, such as 10.0.0.2:9053 or [2001:db8::2]:9053 (got "aya-2")`},
+		{"cluster.join port 0", "cluster.join", `["[::1]:0"]`, `t.yaml:33: cluster.join[0]: port must be a number 1-65535 (got "0")`},
+		{"cluster.join unspecified", "cluster.join", `["[::]:9053"]`,
+			`t.yaml:33: cluster.join[0]: host must not be an unspecified address (got "::")`},
+		{"cluster.join bad name", "cluster.join", `[-aya.example.com:9053]`,
+			`t.yaml:33: cluster.join[0]: host must be an IP address or a DNS name (got "-aya.example.com")`},
+		{"cluster.join duplicate name", "cluster.join", `[aya-2.example.com:9053, AYA-2.example.com.:9053]`,
+			`t.yaml:33: cluster.join[1]: duplicate of cluster.join[0] ("aya-2.example.com:9053")`},
+		{"cluster.join duplicate address", "cluster.join", `["[2001:db8::2]:9053", "[2001:DB8:0::2]:9053"]`,
+			`t.yaml:33: cluster.join[1]: duplicate of cluster.join[0] ("[2001:db8::2]:9053")`},
+
+		{"cluster.fresh_for zero", "cluster.fresh_for", `0s`, `t.yaml:34: cluster.fresh_for: must be greater than 0 (got 0s)`},
+		{"cluster.fresh_for not below report_interval", "cluster.fresh_for", `10s`,
+			`t.yaml:35: cluster.report_interval: must be less than cluster.fresh_for (got 10s, cluster.fresh_for 10s)`},
+		{"cluster.report_interval negative", "cluster.report_interval", `-10s`,
+			`t.yaml:35: cluster.report_interval: must be greater than 0 (got -10s)`},
+		{"cluster.report_interval above fresh_for", "cluster.report_interval", `1m`,
+			`t.yaml:35: cluster.report_interval: must be less than cluster.fresh_for (got 1m0s, cluster.fresh_for 30s)`},
+		{"cluster.report_interval no unit", "cluster.report_interval", `10`,
+			`t.yaml:35: cluster.report_interval: must be a duration such as "10s" or "1m30s" (got 10)`},
+		{"cluster.heartbeat_timeout zero", "cluster.heartbeat_timeout", `0s`,
+			`t.yaml:36: cluster.heartbeat_timeout: must be greater than 0 (got 0s)`},
+		{"cluster.heartbeat_timeout below raft's minimum", "cluster.heartbeat_timeout", `4ms`,
+			`t.yaml:36: cluster.heartbeat_timeout: must be at least 5ms, Raft's minimum (got 4ms)`},
+		{"cluster.heartbeat_timeout above election_timeout", "cluster.heartbeat_timeout", `2s`,
+			`t.yaml:37: cluster.election_timeout: must be at least cluster.heartbeat_timeout (got 1s, cluster.heartbeat_timeout 2s)`},
+		{"cluster.election_timeout zero", "cluster.election_timeout", `0s`,
+			`t.yaml:37: cluster.election_timeout: must be greater than 0 (got 0s)`},
+		{"cluster.leader_lease_timeout zero", "cluster.leader_lease_timeout", `0s`,
+			`t.yaml:38: cluster.leader_lease_timeout: must be greater than 0 (got 0s)`},
+		{"cluster.leader_lease_timeout above heartbeat_timeout", "cluster.leader_lease_timeout", `1001ms`,
+			`t.yaml:38: cluster.leader_lease_timeout: must be at most cluster.heartbeat_timeout (got 1.001s, cluster.heartbeat_timeout 1s)`},
+		{"cluster.snapshot_threshold zero", "cluster.snapshot_threshold", `0`,
+			`t.yaml:39: cluster.snapshot_threshold: must be at least 1 (got 0)`},
+		{"cluster.snapshot_threshold fraction", "cluster.snapshot_threshold", `1.5`,
+			`t.yaml:39: cluster.snapshot_threshold: must be an integer (got 1.5)`},
+		{"cluster.snapshot_interval zero", "cluster.snapshot_interval", `0s`,
+			`t.yaml:40: cluster.snapshot_interval: must be greater than 0 (got 0s)`},
+		{"cluster.snapshot_interval below raft's minimum", "cluster.snapshot_interval", `1ms`,
+			`t.yaml:40: cluster.snapshot_interval: must be at least 5ms, Raft's minimum (got 1ms)`},
+
+		{"cluster.tls.cert_file missing", "cluster.tls.cert_file", absent,
+			`t.yaml: cluster.tls.cert_file: required when cluster.tls.key_file and cluster.tls.ca_file are set: mutual TLS needs all three files`},
+		{"cluster.tls.key_file empty", "cluster.tls.key_file", `""`,
+			`t.yaml:43: cluster.tls.key_file: required when cluster.tls.cert_file and cluster.tls.ca_file are set: mutual TLS needs all three files`},
+		{"cluster.tls.ca_file not a string", "cluster.tls.ca_file", `[ca.pem]`,
+			`t.yaml:44: cluster.tls.ca_file: must be a string (got a list)`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -229,6 +332,42 @@ func TestValidValues(t *testing.T) {
 		{"max_prefix_v6 null is default", "ecs.max_prefix_v6", `~`, func(c *Config) any { return c.ECS.MaxPrefixV6 }, 56},
 		{"trusted_resolvers empty", "ecs.trusted_resolvers", `[]`,
 			func(c *Config) any { return c.ECS.TrustedPrefixes }, []netip.Prefix(nil)},
+		{"admin.token absent", "admin.token", absent, func(c *Config) any { return c.Admin.Token }, ""},
+		{"admin.token printable", "admin.token", `"a!b~c=d"`, func(c *Config) any { return c.Admin.Token }, "a!b~c=d"},
+		{"cluster.bind port 0", "cluster.bind", `"[::1]:0"`, func(c *Config) any { return c.Cluster.Bind }, "[::1]:0"},
+		{"cluster.bind localhost", "cluster.bind", `localhost:7300`, func(c *Config) any { return c.Cluster.Bind }, "localhost:7300"},
+		{"cluster.bind absent is default", "cluster.bind", absent, func(c *Config) any { return c.Cluster.Bind }, "127.0.0.1:7300"},
+		{"cluster.bind wildcard", "cluster.bind", `0.0.0.0:7300`, func(c *Config) any { return c.Cluster.Bind }, "0.0.0.0:7300"},
+		{"cluster.advertise absent", "cluster.advertise", absent, func(c *Config) any { return c.Cluster.Advertise }, ""},
+		{"cluster.advertise IPv6", "cluster.advertise", `"[2001:db8::1]:7300"`,
+			func(c *Config) any { return c.Cluster.Advertise }, "[2001:db8::1]:7300"},
+		{"cluster.data_dir absent is default", "cluster.data_dir", absent, func(c *Config) any { return c.Cluster.DataDir }, "data"},
+		{"cluster.data_dir relative to the file", "cluster.data_dir", `raft/`,
+			func(c *Config) any { return c.Cluster.DataDir }, "raft"},
+		{"cluster.bootstrap true", "cluster.bootstrap", `true`, func(c *Config) any { return c.Cluster.Bootstrap }, true},
+		{"cluster.bootstrap quoted", "cluster.bootstrap", `"1"`, func(c *Config) any { return c.Cluster.Bootstrap }, true},
+		{"cluster.bootstrap absent is false", "cluster.bootstrap", absent, func(c *Config) any { return c.Cluster.Bootstrap }, false},
+		{"cluster.voter false", "cluster.voter", `False`, func(c *Config) any { return c.Cluster.Voter }, false},
+		{"cluster.voter null is true", "cluster.voter", `~`, func(c *Config) any { return c.Cluster.Voter }, true},
+		{"cluster.join empty", "cluster.join", `[]`, func(c *Config) any { return c.Cluster.Join }, []string(nil)},
+		{"cluster.join forms", "cluster.join", `["[::1]:9054", aya-2.example.com.:9053, localhost:9053]`,
+			func(c *Config) any { return c.Cluster.Join }, []string{"[::1]:9054", "aya-2.example.com.:9053", "localhost:9053"}},
+		{"cluster.join as one string", "cluster.join", `"10.0.0.2:9053, 10.0.0.3:9053"`,
+			func(c *Config) any { return c.Cluster.Join }, []string{"10.0.0.2:9053", "10.0.0.3:9053"}},
+		{"cluster.report_interval just below fresh_for", "cluster.report_interval", `29.999s`,
+			func(c *Config) any { return c.Cluster.ReportInterval }, 29999 * time.Millisecond},
+		{"cluster.fresh_for absent is default", "cluster.fresh_for", absent,
+			func(c *Config) any { return c.Cluster.FreshFor }, 30 * time.Second},
+		{"cluster.leader_lease_timeout at raft's minimum", "cluster.leader_lease_timeout", `5ms`,
+			func(c *Config) any { return c.Cluster.LeaderLeaseTimeout }, 5 * time.Millisecond},
+		{"cluster.leader_lease_timeout equal to heartbeat_timeout", "cluster.leader_lease_timeout", `1s`,
+			func(c *Config) any { return c.Cluster.LeaderLeaseTimeout }, time.Second},
+		{"cluster.snapshot_threshold 1", "cluster.snapshot_threshold", `1`,
+			func(c *Config) any { return c.Cluster.SnapshotThreshold }, 1},
+		{"cluster.snapshot_interval absent is default", "cluster.snapshot_interval", absent,
+			func(c *Config) any { return c.Cluster.SnapshotInterval }, 2 * time.Minute},
+		{"cluster.tls resolved", "", "", func(c *Config) any { return c.Cluster.TLS },
+			ClusterTLSConfig{CertFile: "c.pem", KeyFile: "k.pem", CAFile: "ca.pem"}},
 		{"trusted_resolvers forms", "ecs.trusted_resolvers", `[192.0.2.53, "2001:db8::53", 10.0.0.0/8]`,
 			func(c *Config) any { return c.ECS.TrustedPrefixes }, prefixes("192.0.2.53/32", "2001:db8::53/128", "10.0.0.0/8")},
 	}
@@ -240,6 +379,34 @@ func TestValidValues(t *testing.T) {
 			}
 			if got := tc.got(c); !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("%s = %#v, want %#v", tc.key, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestClusterTLS: the three cluster.tls files come together or not at all,
+// and each missing one is named.
+func TestClusterTLS(t *testing.T) {
+	clearEnv(t)
+	const head = "node: {id: n1}\ndns: {listen: [127.0.0.1:53], zones_dir: z}\n"
+	tests := []struct{ name, tls, want string }{
+		{"none", "{}", ""},
+		{"all empty", `{cert_file: "", key_file: "", ca_file: ~}`, ""},
+		{"all", "{cert_file: c.pem, key_file: k.pem, ca_file: ca.pem}", ""},
+		{"only a CA", "{ca_file: ca.pem}",
+			"t.yaml: cluster.tls.cert_file: required when cluster.tls.ca_file is set: mutual TLS needs all three files\n" +
+				"t.yaml: cluster.tls.key_file: required when cluster.tls.ca_file is set: mutual TLS needs all three files"},
+		{"blank key", `{cert_file: c.pem, key_file: " ", ca_file: ca.pem}`,
+			"t.yaml:3: cluster.tls.key_file: required when cluster.tls.cert_file and cluster.tls.ca_file are set: mutual TLS needs all three files"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("t.yaml", []byte(head+"cluster: {tls: "+tc.tls+"}\n"), nil)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("Parse: %v", err)
+			case tc.want != "" && (err == nil || err.Error() != tc.want):
+				t.Errorf("Parse error:\n got  %v\n want %s", err, tc.want)
 			}
 		})
 	}

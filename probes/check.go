@@ -23,13 +23,14 @@ const (
 
 // Defaults of the Check fields.
 const (
-	DefaultInterval = 5 * time.Second
-	DefaultJitter   = 0.1
-	DefaultTimeout  = 2 * time.Second
-	DefaultRise     = 2
-	DefaultFall     = 2
-	DefaultMethod   = "GET"
-	DefaultPath     = "/"
+	DefaultInterval  = 5 * time.Second
+	DefaultJitter    = 0.1
+	DefaultTimeout   = 2 * time.Second
+	DefaultRise      = 2
+	DefaultFall      = 2
+	DefaultMethod    = "GET"
+	DefaultPath      = "/"
+	DefaultUserAgent = "aya-probe"
 )
 
 // bodyLimit is how much of a response body is read (and matched).
@@ -56,6 +57,9 @@ type Check struct {
 	// (default {200, 399}). Redirects are not followed: a 3xx is judged by
 	// this range.
 	ExpectStatus [2]int
+	// UserAgent is the User-Agent header (default "aya-probe"); naming the
+	// site in it lets a backend's logs tell the sites' probes apart.
+	UserAgent string
 	// BodyMatch, when set, must match the first 64 KiB of the body.
 	BodyMatch *regexp.Regexp
 
@@ -105,6 +109,9 @@ func (c Check) withDefaults() Check {
 		}
 		if c.Path == "" {
 			c.Path = DefaultPath
+		}
+		if c.UserAgent == "" {
+			c.UserAgent = DefaultUserAgent
 		}
 		if c.ExpectStatus == [2]int{} {
 			c.ExpectStatus = [2]int{200, 399}
@@ -164,6 +171,9 @@ func (c *Check) Validate() error {
 		if !strings.HasPrefix(d.Path, "/") || strings.ContainsAny(d.Path, " \t\r\n#") {
 			return bad("Path", `%q must start with "/" and hold no spaces or fragment`, c.Path)
 		}
+		if strings.ContainsAny(c.UserAgent, "\r\n\x00") {
+			return bad("UserAgent", "%q must be one line", c.UserAgent)
+		}
 		if strings.ContainsAny(c.Host, " \t\r\n/?#@") {
 			return bad("Host", "%q is not a host[:port]", c.Host)
 		}
@@ -181,6 +191,8 @@ func (c *Check) Validate() error {
 			return bad("Host", "is for http and https checks only")
 		case c.ExpectStatus != [2]int{}:
 			return bad("ExpectStatus", "is for http and https checks only")
+		case c.UserAgent != "":
+			return bad("UserAgent", "is for http and https checks only")
 		case c.BodyMatch != nil:
 			return bad("BodyMatch", "is for http and https checks only")
 		}

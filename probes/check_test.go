@@ -49,6 +49,8 @@ func TestValidate(t *testing.T) {
 		{"relative path", base(KindHTTP, func(c *Check) { c.Path = "healthz" }), "Path", `must start with "/"`},
 		{"fragment", base(KindHTTP, func(c *Check) { c.Path = "/a#b" }), "Path", "fragment"},
 		{"bad host", base(KindHTTP, func(c *Check) { c.Host = "a/b" }), "Host", "not a host"},
+		{"user agent on two lines", base(KindHTTP, func(c *Check) { c.UserAgent = "a\r\nX-Evil: 1" }), "UserAgent", "one line"},
+		{"user agent on tcp", base(KindTCP, func(c *Check) { c.UserAgent = "x" }), "UserAgent", "http and https checks only"},
 		{"status reversed", base(KindHTTP, func(c *Check) { c.ExpectStatus = [2]int{399, 200} }), "ExpectStatus", "[399, 200]"},
 		{"status 600", base(KindHTTP, func(c *Check) { c.ExpectStatus = [2]int{200, 600} }), "ExpectStatus", "within [100, 599]"},
 		{"tcp with path", base(KindTCP, func(c *Check) { c.Path = "/" }), "Path", "http and https checks only"},

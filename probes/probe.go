@@ -89,7 +89,7 @@ func newHTTPProbe(c Check) probeFunc {
 		if err != nil {
 			return err
 		}
-		req.Header.Set("User-Agent", "aya-probe")
+		req.Header.Set("User-Agent", c.UserAgent)
 		resp, err := client.Do(req)
 		if err != nil {
 			if uerr, ok := errors.AsType[*url.Error](err); ok {

@@ -26,13 +26,14 @@ type flipServer struct {
 	mu       sync.Mutex
 	host     string
 	method   string
+	ua       string
 	requests atomic.Int64
 }
 
 func (f *flipServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.requests.Add(1)
 	f.mu.Lock()
-	f.host, f.method = r.Host, r.Method
+	f.host, f.method, f.ua = r.Host, r.Method, r.UserAgent()
 	f.mu.Unlock()
 	switch {
 	case r.URL.Path == "/redirect":
@@ -210,13 +211,21 @@ func TestHTTPHostAndMethod(t *testing.T) {
 	if h := f.lastHost(); h != target.String() {
 		t.Errorf("default Host header %q, want the target %q", h, target)
 	}
-	p, ch = newOne(t, Check{Kind: KindHTTP, Target: target, Host: "www.example.com", Method: "HEAD"}, Config{})
+	f.mu.Lock()
+	if f.ua != DefaultUserAgent {
+		t.Errorf("default User-Agent %q, want %q", f.ua, DefaultUserAgent)
+	}
+	f.mu.Unlock()
+	p, ch = newOne(t, Check{Kind: KindHTTP, Target: target, Host: "www.example.com", Method: "HEAD", UserAgent: "aya-probe (site s3)"}, Config{})
 	if o := probeOnce(t, p, ch); o.Err != "" {
 		t.Fatalf("probe with Host: %+v", o)
 	}
 	f.mu.Lock()
-	host, method := f.host, f.method
+	host, method, ua := f.host, f.method, f.ua
 	f.mu.Unlock()
+	if ua != "aya-probe (site s3)" {
+		t.Errorf("User-Agent %q, want the check's", ua)
+	}
 	if host != "www.example.com" || method != "HEAD" {
 		t.Errorf("server saw Host %q method %q, want www.example.com HEAD (dialled to the target anyway)", host, method)
 	}

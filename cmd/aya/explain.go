@@ -15,6 +15,7 @@ import (
 	"github.com/aya-gslb/aya/config"
 	"github.com/aya-gslb/aya/dnsserver"
 	"github.com/aya-gslb/aya/internal/admin"
+	"github.com/aya-gslb/aya/state"
 )
 
 func newExplainCmd() *cobra.Command {
@@ -29,7 +30,11 @@ func newExplainCmd() *cobra.Command {
 answers NAME (type A by default) for a query from the resolver --client with the
 client subnet --ecs, through the same code as a query on the wire, and prints
 where the client was placed, every region of the pool with its distance and
-state and why it was kept or dropped, and the final answer.`,
+state and why it was kept or dropped, and the final answer.
+
+It runs offline, with every endpoint up and nothing drained. For the answer a
+running node gives with the cluster's health and drains, ask its admin API:
+curl 'http://127.0.0.1:9053/v1/explain?name=NAME&ecs=SUBNET'.`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			q := admin.ExplainQuery{Name: args[0], Client: client, ECS: ecs}
@@ -48,7 +53,7 @@ state and why it was kept or dropped, and the final answer.`,
 			if db != nil {
 				defer func() { _ = db.Close() }()
 			}
-			srv := dnsserver.New(dnsConfig(cfg, nil, nil, gslbConfig(cfg, db, configState())))
+			srv := dnsserver.New(dnsConfig(cfg, nil, nil, gslbConfig(cfg, db, state.NewStatic(nil))))
 			if err := srv.LoadZones(cfg.DNS.ZonesDir); err != nil {
 				printErrors(cmd.ErrOrStderr(), err)
 				return exitError{1}

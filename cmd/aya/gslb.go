@@ -39,6 +39,7 @@ func pools(cfg *config.Config) []*policy.Pool {
 			mem := policy.Member{
 				Region: policy.Region{Name: rc.Name, Latitude: rc.Latitude, Longitude: rc.Longitude, Country: rc.Country, Continent: rc.Continent},
 				BiasKm: m.BiasKm,
+				MinUp:  m.MinEndpoints,
 			}
 			for _, e := range m.Endpoints {
 				mem.Endpoints = append(mem.Endpoints, policy.Endpoint{Name: e.Name, Addrs: e.Addrs, Weight: e.Weight})
@@ -79,6 +80,3 @@ func gslbConfig(cfg *config.Config, db *geo.DB, st state.Source) dnsserver.GSLB 
 	}
 	return g
 }
-
-// configState is the health snapshot until probes exist: every endpoint up.
-func configState() state.Source { return state.NewStatic(nil) }

@@ -1,5 +1,6 @@
 // Command aya is AYA's single binary: the authoritative DNS server of the
-// GSLB (serve), its offline checker (check), and its version.
+// GSLB (serve), its offline checker (check), explain, the cluster controls
+// (status, drain, undrain, cluster join/remove) and its version.
 package main
 
 import (
@@ -32,6 +33,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newCheckCmd(), newExplainCmd(), newGeoCmd(), newVersionCmd())
+	root.AddCommand(newServeCmd(), newCheckCmd(), newExplainCmd(), newGeoCmd(), newVersionCmd(),
+		newStatusCmd(), newDrainCmd(true), newDrainCmd(false), newClusterCmd())
 	return root
 }

@@ -92,6 +92,16 @@ type served struct {
 	log   *syncBuffer
 	dns   string
 	admin string
+	done  chan error // receives Wait's result once
+	// killed is set by kill: the process is gone and reaped.
+	killed atomic.Bool
+}
+
+// kill stops the server with SIGKILL, as a crash would, and reaps it.
+func (s *served) kill() {
+	s.killed.Store(true)
+	_ = s.cmd.Process.Kill()
+	<-s.done
 }
 
 var (
@@ -104,19 +114,24 @@ var (
 func startServe(t *testing.T, env []string, args ...string) *served {
 	t.Helper()
 	cmd := exec.Command(ayaBin, append([]string{"serve"}, args...)...)
-	cmd.Env = append(os.Environ(), env...)
+	// Each server keeps its Raft state in its own directory on a free
+	// port, unless env says otherwise (the last value of a key wins).
+	cmd.Env = append(os.Environ(), "AYA_CLUSTER_DATA_DIR="+t.TempDir(), "AYA_CLUSTER_BIND=127.0.0.1:0")
+	cmd.Env = append(cmd.Env, env...)
 	log := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &served{cmd: cmd, log: log}
+	s := &served{cmd: cmd, log: log, done: make(chan error, 1)}
+	go func() { s.done <- cmd.Wait() }()
 	t.Cleanup(func() {
+		if s.killed.Load() {
+			return
+		}
 		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
 		select {
-		case err := <-done:
+		case err := <-s.done:
 			if err != nil {
 				t.Errorf("aya serve exited: %v\n%s", err, log)
 			}

@@ -8,8 +8,10 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -74,7 +76,25 @@ func serve(ctx context.Context, path string, flags *pflag.FlagSet) error {
 		defer func() { _ = db.Close() }()
 		log.Info("geo database", "info", db.Info())
 	}
-	health := configState()
+	tlsCfg, err := loadTLS(cfg)
+	if err != nil {
+		return err
+	}
+	node, err := newNode(cfg, log, reg, tlsCfg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := node.Close(); err != nil {
+			log.Error("cluster close", "err", err)
+		}
+	}()
+	log.Info("cluster node", "id", node.ID(), "raft", node.Addr(), "data_dir", cfg.Cluster.DataDir, "voter", cfg.Cluster.Voter)
+	prober, err := newProber(cfg, node, log, reg)
+	if err != nil {
+		return err
+	}
+	var health state.Source = node
 	srv := dnsserver.New(dnsConfig(cfg, log, reg, gslbConfig(cfg, db, health)))
 	if err := srv.LoadZones(cfg.DNS.ZonesDir); err != nil {
 		printErrors(os.Stderr, err)
@@ -87,16 +107,19 @@ func serve(ctx context.Context, path string, flags *pflag.FlagSet) error {
 		return err
 	}
 	r := &reloader{path: path, flags: flags, cfg: cfg, srv: srv, log: log, level: level, reg: reg, geo: db, health: health}
+	r.cur.Store(cfg)
 	r.metrics()
 
 	var wg sync.WaitGroup
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if cfg.Admin.Listen != "" {
-		adm, err := admin.New(admin.Config{
+		ac := admin.Config{
 			Listen:   cfg.Admin.Listen,
 			Gatherer: reg,
 			Logger:   log,
+			Routes:   append(clusterRoutes(node), drainRoutes(node, r.cur.Load)...),
+			Token:    cfg.Admin.Token,
 			Explain:  func(q admin.ExplainQuery) (any, error) { return explainJSON(srv, q) },
 			Ready: func() error {
 				if len(srv.Zones().List()) == 0 {
@@ -104,7 +127,11 @@ func serve(ctx context.Context, path string, flags *pflag.FlagSet) error {
 				}
 				return nil
 			},
-		})
+		}
+		if tlsCfg != nil {
+			ac.TLS = tlsCfg.AdminServer()
+		}
+		adm, err := admin.New(ac)
 		if err != nil {
 			return fmt.Errorf("admin listen: %w", err)
 		}
@@ -116,6 +143,10 @@ func serve(ctx context.Context, path string, flags *pflag.FlagSet) error {
 		log.Info("admin listening", "addr", adm.Addr().String())
 	}
 	wg.Go(func() { r.run(ctx) })
+	wg.Go(func() { node.Run(ctx) })
+	if prober != nil {
+		wg.Go(func() { _ = prober.Run(ctx) })
+	}
 
 	for _, z := range srv.Zones().List() {
 		log.Info("zone loaded", "zone", z.Origin, "serial", z.Serial(), "records", z.Len(), "file", z.File)
@@ -170,6 +201,8 @@ type reloader struct {
 	// geo is nil when no database is configured; health is the snapshot source.
 	geo    *geo.DB
 	health state.Source
+	// cur is cfg for other goroutines (the admin API's drain checks).
+	cur atomic.Pointer[config.Config]
 	// geoChanged is set when the geo files changed (or on SIGHUP): a full
 	// database takes a while to read and verify, so a zone edit alone does
 	// not reload it.
@@ -285,7 +318,11 @@ func (r *reloader) apply(cfg *config.Config, w *fsnotify.Watcher) error {
 		return err
 	}
 	zonesMoved := cfg.DNS.ZonesDir != r.cfg.DNS.ZonesDir
+	if !reflect.DeepEqual(cfg.Cluster, r.cfg.Cluster) || !slices.EqualFunc(cfg.Pools, r.cfg.Pools, sameChecks) {
+		r.log.Warn("cluster settings and health checks change on restart only")
+	}
 	r.cfg = cfg
+	r.cur.Store(cfg)
 	r.level.Set(cfg.SlogLevel())
 	if zonesMoved && w != nil {
 		r.watch(w)

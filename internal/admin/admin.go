@@ -8,7 +8,6 @@ import (
 	"context"
 	"crypto/subtle"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net"
@@ -19,6 +18,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/aya-gslb/aya/internal/httpjson"
 )
 
 // Config configures the admin server.
@@ -163,15 +164,11 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 	v := r.URL.Query()
 	q := ExplainQuery{Name: v.Get("name"), Type: v.Get("type"), Client: v.Get("client"), ECS: v.Get("ecs")}
 	out, err := s.cfg.Explain(q)
-	w.Header().Set("Content-Type", "application/json")
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
 	if err != nil {
-		w.WriteHeader(http.StatusBadRequest)
-		_ = enc.Encode(map[string]string{"error": err.Error()})
+		httpjson.Error(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	_ = enc.Encode(out)
+	httpjson.Write(w, http.StatusOK, out)
 }
 
 // authorize lets a write through only with the bearer token (when one is
@@ -180,12 +177,12 @@ func (s *Server) authorize(h http.Handler) http.Handler {
 	needCert := s.cfg.TLS != nil && s.cfg.TLS.ClientCAs != nil
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if needCert && (r.TLS == nil || len(r.TLS.VerifiedChains) == 0) {
-			writeError(w, http.StatusForbidden, "a client certificate signed by the cluster CA is required")
+			httpjson.Error(w, http.StatusForbidden, "a client certificate signed by the cluster CA is required")
 			return
 		}
 		if !bearerOK(r, s.cfg.Token) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="aya"`)
-			writeError(w, http.StatusUnauthorized, "a valid bearer token is required (Authorization: Bearer …)")
+			httpjson.Error(w, http.StatusUnauthorized, "a valid bearer token is required (Authorization: Bearer …)")
 			return
 		}
 		h.ServeHTTP(w, r)
@@ -200,10 +197,4 @@ func bearerOK(r *http.Request, want string) bool {
 	}
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
-}
-
-func writeError(w http.ResponseWriter, status int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }

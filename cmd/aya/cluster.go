@@ -1,0 +1,298 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/aya-gslb/aya"
+	"github.com/aya-gslb/aya/cluster"
+	"github.com/aya-gslb/aya/config"
+	"github.com/aya-gslb/aya/internal/admin"
+	"github.com/aya-gslb/aya/internal/httpjson"
+	"github.com/aya-gslb/aya/internal/mtls"
+	"github.com/aya-gslb/aya/probes"
+	"github.com/aya-gslb/aya/state"
+)
+
+// loadTLS loads the cluster's mutual TLS files; nil when none are set.
+func loadTLS(cfg *config.Config) (*mtls.Config, error) {
+	t := cfg.Cluster.TLS
+	if t.CertFile == "" {
+		return nil, nil
+	}
+	m, err := mtls.Load(t.CertFile, t.KeyFile, t.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("cluster.tls: %w", err)
+	}
+	return m, nil
+}
+
+// clusterClient is the client of other nodes' admin APIs: HTTPS with this
+// node's certificate under mutual TLS, and the bearer token.
+func clusterClient(cfg *config.Config, m *mtls.Config) *cluster.Client {
+	c := &cluster.Client{Token: cfg.Admin.Token}
+	if m != nil {
+		c.HTTPS = true
+		c.HTTP = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: m.Client}}
+	}
+	return c
+}
+
+// rules are the decision rules of the cluster FSM, from the configuration.
+func rules(cfg *config.Config) cluster.Rules {
+	r := cluster.Rules{FreshFor: cfg.Cluster.FreshFor, MinUp: map[cluster.RegionKey]int{}}
+	for _, p := range cfg.Pools {
+		for _, m := range p.Members {
+			if m.MinEndpoints > 1 {
+				r.MinUp[cluster.RegionKey{Pool: p.Name, Region: m.Region}] = m.MinEndpoints
+			}
+		}
+	}
+	return r
+}
+
+// newNode starts this site's Raft node.
+func newNode(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, m *mtls.Config) (*cluster.Node, error) {
+	c := cfg.Cluster
+	nc := cluster.Config{
+		ID:                 cfg.Node.ID,
+		Bind:               c.Bind,
+		Advertise:          c.Advertise,
+		DataDir:            c.DataDir,
+		Bootstrap:          c.Bootstrap,
+		Rules:              rules(cfg),
+		Logger:             log,
+		Registerer:         reg,
+		Admin:              cfg.Admin.Listen,
+		Join:               c.Join,
+		NonVoter:           !c.Voter,
+		Client:             clusterClient(cfg, m),
+		HeartbeatTimeout:   c.HeartbeatTimeout,
+		ElectionTimeout:    c.ElectionTimeout,
+		LeaderLeaseTimeout: c.LeaderLeaseTimeout,
+		SnapshotThreshold:  uint64(max(c.SnapshotThreshold, 1)),
+		SnapshotInterval:   c.SnapshotInterval,
+	}
+	if m != nil {
+		nc.TLS = m.Peer()
+	}
+	return cluster.NewNode(nc)
+}
+
+// checks are the probes of every endpoint of every pool with a check.
+func checks(cfg *config.Config) ([]probes.Check, error) {
+	var out []probes.Check
+	for _, p := range cfg.Pools {
+		pc := p.Check
+		if pc == nil {
+			continue
+		}
+		var roots *x509.CertPool
+		if pc.TLSCAFile != "" {
+			pem, err := os.ReadFile(pc.TLSCAFile)
+			if err != nil {
+				return nil, fmt.Errorf("pool %s: check.tls_ca_file: %w", p.Name, err)
+			}
+			roots = x509.NewCertPool()
+			if !roots.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("pool %s: check.tls_ca_file %s: no PEM certificates", p.Name, pc.TLSCAFile)
+			}
+		}
+		var ua string
+		if pc.Kind != string(probes.KindTCP) {
+			ua = fmt.Sprintf("aya-probe/%s (site %s)", aya.Version, cfg.Node.ID)
+		}
+		for _, m := range p.Members {
+			for _, e := range m.Endpoints {
+				out = append(out, probes.Check{
+					UserAgent:             ua,
+					Key:                   state.EndpointKey{Pool: p.Name, Region: m.Region, Endpoint: e.Name},
+					Kind:                  probes.Kind(pc.Kind),
+					Target:                e.CheckAddr,
+					Method:                pc.Method,
+					Path:                  pc.Path,
+					Host:                  pc.Host,
+					ExpectStatus:          pc.ExpectStatus,
+					BodyMatch:             pc.BodyRegexp,
+					TLSServerName:         pc.TLSServerName,
+					TLSInsecureSkipVerify: pc.TLSInsecureSkipVerify,
+					RootCAs:               roots,
+					Interval:              pc.Interval,
+					Jitter:                pc.Jitter,
+					Timeout:               pc.Timeout,
+					Rise:                  pc.Rise,
+					Fall:                  pc.Fall,
+				})
+			}
+		}
+	}
+	return out, nil
+}
+
+// reporter hands this site's observations to the cluster, through the
+// leader.
+type reporter struct {
+	node *cluster.Node
+	site string
+}
+
+func (r reporter) Report(ctx context.Context, o probes.Observation) error {
+	return r.node.Apply(ctx, cluster.CmdObserve, cluster.Observe{
+		Site: r.site, Key: o.Key, Up: o.Up, LatencyMicros: o.Latency.Microseconds(), Err: o.Err,
+	})
+}
+
+// drainRequest is the body of POST /v1/drain and /v1/undrain. Target is a
+// region ("eu-west") or an endpoint ("pool/region/endpoint").
+type drainRequest struct {
+	Target string `json:"target"`
+	Reason string `json:"reason,omitempty"`
+	By     string `json:"by"`
+}
+
+// Paths of the drain API.
+const (
+	pathDrain   = "/v1/drain"
+	pathUndrain = "/v1/undrain"
+)
+
+// parseTarget checks a drain target against the configuration: a region
+// name, or pool/region/endpoint.
+func parseTarget(cfg *config.Config, target string) (region string, ep *state.EndpointKey, err error) {
+	parts := strings.Split(target, "/")
+	switch len(parts) {
+	case 1:
+		if _, ok := cfg.Region(target); !ok {
+			return "", nil, fmt.Errorf("unknown region %q", target)
+		}
+		return target, nil, nil
+	case 3:
+		k := state.EndpointKey{Pool: parts[0], Region: parts[1], Endpoint: parts[2]}
+		p, ok := cfg.Pool(k.Pool)
+		if !ok {
+			return "", nil, fmt.Errorf("unknown pool %q", k.Pool)
+		}
+		for _, m := range p.Members {
+			if m.Region != k.Region {
+				continue
+			}
+			for _, e := range m.Endpoints {
+				if e.Name == k.Endpoint {
+					return "", &k, nil
+				}
+			}
+		}
+		return "", nil, fmt.Errorf("pool %s has no endpoint %s in region %s", k.Pool, k.Endpoint, k.Region)
+	}
+	return "", nil, fmt.Errorf("target %q: want a region, or pool/region/endpoint", target)
+}
+
+// drainRoutes are the admin routes of aya drain and aya undrain; cfg
+// returns the running configuration.
+func drainRoutes(node *cluster.Node, cfg func() *config.Config) []admin.Route {
+	handle := func(drain bool) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var req drainRequest
+			if !httpjson.Read(w, r, &req) {
+				return
+			}
+			region, ep, err := parseTarget(cfg(), req.Target)
+			switch {
+			case err != nil:
+			case req.By == "":
+				err = errors.New("by: who drains is required")
+			case drain && req.Reason == "":
+				err = errors.New("reason: required")
+			}
+			if err != nil {
+				httpjson.Error(w, http.StatusBadRequest, err.Error())
+				return
+			}
+			ctx, cancel := context.WithTimeout(r.Context(), cluster.DefaultApplyTimeout)
+			defer cancel()
+			if drain {
+				err = node.Apply(ctx, cluster.CmdDrain, cluster.Drain{Region: region, Endpoint: ep, Reason: req.Reason, By: req.By})
+			} else {
+				err = node.Apply(ctx, cluster.CmdUndrain, cluster.Undrain{Region: region, Endpoint: ep, By: req.By})
+			}
+			if err != nil {
+				status := http.StatusServiceUnavailable
+				if ae, ok := errors.AsType[*cluster.APIError](err); ok {
+					status = ae.Status
+				}
+				httpjson.Error(w, status, err.Error())
+				return
+			}
+			httpjson.Write(w, http.StatusOK, map[string]bool{"ok": true})
+		})
+	}
+	return []admin.Route{
+		{Pattern: "POST " + pathDrain, Handler: handle(true), Write: true},
+		{Pattern: "POST " + pathUndrain, Handler: handle(false), Write: true},
+	}
+}
+
+// clusterRoutes mounts the cluster API.
+func clusterRoutes(node *cluster.Node) []admin.Route {
+	h := node.Handler()
+	return []admin.Route{
+		{Pattern: "GET " + cluster.PathStatus, Handler: h},
+		{Pattern: "POST " + cluster.PathApply, Handler: h, Write: true},
+		{Pattern: "POST " + cluster.PathJoin, Handler: h, Write: true},
+		{Pattern: "POST " + cluster.PathRemove, Handler: h, Write: true},
+	}
+}
+
+// newProber returns the prober of this site's checks; nil for a non-voter
+// (an edge site only serves DNS) or when no pool has a check.
+func newProber(cfg *config.Config, node *cluster.Node, log *slog.Logger, reg prometheus.Registerer) (*probes.Prober, error) {
+	cs, err := checks(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if !cfg.Cluster.Voter || len(cs) == 0 {
+		return nil, nil
+	}
+	p, err := probes.New(probes.Config{
+		Checks:     cs,
+		Reporter:   reporter{node: node, site: cfg.Node.ID},
+		Refresh:    cfg.Cluster.ReportInterval,
+		Logger:     log.With("component", "probes"),
+		Registerer: reg,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("probes: %w", err)
+	}
+	log.Info("probing", "checks", len(cs))
+	return p, nil
+}
+
+// sameChecks reports whether two pools probe the same way: the checks,
+// the endpoints' targets and the regions' minimums.
+func sameChecks(a, b config.PoolConfig) bool {
+	if a.Name != b.Name || !reflect.DeepEqual(a.Check, b.Check) || len(a.Members) != len(b.Members) {
+		return false
+	}
+	for i := range a.Members {
+		ma, mb := a.Members[i], b.Members[i]
+		if ma.Region != mb.Region || ma.MinEndpoints != mb.MinEndpoints || len(ma.Endpoints) != len(mb.Endpoints) {
+			return false
+		}
+		for j := range ma.Endpoints {
+			if ma.Endpoints[j].Name != mb.Endpoints[j].Name || ma.Endpoints[j].CheckAddr != mb.Endpoints[j].CheckAddr {
+				return false
+			}
+		}
+	}
+	return true
+}

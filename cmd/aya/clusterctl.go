@@ -1,0 +1,345 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/aya-gslb/aya/cluster"
+	"github.com/aya-gslb/aya/config"
+)
+
+// ctlFlags are the flags of the commands that talk to a running node's
+// admin API: the configuration gives its address, token and TLS files.
+type ctlFlags struct {
+	path  string
+	admin string
+	token string
+}
+
+func (f *ctlFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVarP(&f.path, "config", "c", "", "configuration file of the node (default: the embedded aya.yaml)")
+	cmd.Flags().StringVar(&f.admin, "admin", "", "admin API address host:port (default: admin.listen of the configuration)")
+	cmd.Flags().StringVar(&f.token, "token", "", "bearer token for writes (default: admin.token, i.e. AYA_ADMIN_TOKEN)")
+}
+
+// client loads the configuration and returns the node's admin address, the
+// client to call it with, and the configuration.
+func (f *ctlFlags) client(cmd *cobra.Command) (string, *cluster.Client, *config.Config, error) {
+	cfg, err := config.Load(f.path, nil)
+	if err != nil {
+		printErrors(cmd.ErrOrStderr(), err)
+		return "", nil, nil, exitError{1}
+	}
+	m, err := loadTLS(cfg)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	c := clusterClient(cfg, m)
+	if f.token != "" {
+		c.Token = f.token
+	}
+	addr := cmp.Or(f.admin, cfg.Admin.Listen)
+	if addr == "" {
+		return "", nil, nil, fmt.Errorf("no admin address: set --admin or admin.listen")
+	}
+	return addr, c, cfg, nil
+}
+
+// ctlTimeout bounds one command's calls.
+const ctlTimeout = 15 * time.Second
+
+func newStatusCmd() *cobra.Command {
+	var (
+		f       ctlFlags
+		asJSON  bool
+		history int
+	)
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the cluster as a running node sees it",
+		Long: `Status asks a running node's admin API for its view of the cluster: the members,
+the leader and term, the last applied log index, how stale the node's state
+may be (time since it last heard from a leader), the health matrix (every
+site's latest report of every endpoint, with latency and age), each region's
+state and since when, the drains, and the recent decisions with their causes.
+Times come from the replicated log (stamped by the leader), so every node in
+touch with the leader shows the same matrix.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			addr, c, _, err := f.client(cmd)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), ctlTimeout)
+			defer cancel()
+			var st cluster.StatusResponse
+			if err := c.Do(ctx, addr, cluster.PathStatus, "", nil, &st); err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			}
+			return renderStatus(cmd.OutOrStdout(), &st, history)
+		},
+	}
+	f.add(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the admin API's JSON")
+	cmd.Flags().IntVar(&history, "history", 20, "recent decisions to show")
+	return cmd
+}
+
+// renderStatus prints a status for humans.
+func renderStatus(w io.Writer, st *cluster.StatusResponse, history int) error {
+	n, v := st.Node, st.View
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	p := func(format string, args ...any) { _, _ = fmt.Fprintf(tw, format, args...) }
+	leader := "none known"
+	if n.LeaderID != "" {
+		leader = fmt.Sprintf("%s at %s", n.LeaderID, n.LeaderAddr)
+	}
+	p("node\t%s (%s), raft %s, admin %s\n", n.ID, n.State, n.Addr, cmp.Or(n.Admin, "-"))
+	p("leader\t%s, term %d\n", leader, n.Term)
+	p("log\tlast index %d, applied %d, decisions version %d, log time %s\n", n.LastIndex, n.LastApplied, v.Version, stamp(v.Now))
+	p("staleness\t%s\n", staleness(st.Staleness))
+
+	p("\nMEMBERS\n")
+	p("ID\tRAFT\tADMIN\tSUFFRAGE\n")
+	for _, m := range n.Members {
+		p("%s\t%s\t%s\t%s\n", m.ID, m.Addr, cmp.Or(v.Admins[m.ID], "-"), m.Suffrage)
+	}
+
+	p("\nREGIONS (from probes)\n")
+	if len(v.Regions) == 0 {
+		p("none probed\n")
+	} else {
+		p("POOL\tREGION\tSTATE\tSINCE\tWHY\n")
+		for _, r := range v.Regions {
+			p("%s\t%s\t%s\t%s\t%s\n", r.Pool, r.Region, upDown(r.Up), stamp(r.Since), r.Why)
+		}
+	}
+
+	if len(v.Endpoints) > 0 {
+		var sites []string
+		for _, e := range v.Endpoints {
+			for _, r := range e.Reports {
+				sites = append(sites, r.Site)
+			}
+		}
+		slices.Sort(sites)
+		sites = slices.Compact(sites)
+		p("\nHEALTH (each site's latest report: state, latency, age; * stale, not counted; fresh for %s)\n", v.FreshFor)
+		p("ENDPOINT\tDECISION\tSINCE\t%s\n", strings.Join(sites, "\t"))
+		for _, e := range v.Endpoints {
+			cells := make([]string, len(sites))
+			for i := range cells {
+				cells[i] = "-"
+			}
+			for _, r := range e.Reports {
+				i, _ := slices.BinarySearch(sites, r.Site)
+				cell := fmt.Sprintf("%s %s %s", upDown(r.Up), time.Duration(r.LatencyMicros)*time.Microsecond, r.Age.Round(time.Second))
+				if !r.Fresh {
+					cell += "*"
+				}
+				cells[i] = cell
+			}
+			p("%s/%s/%s\t%s\t%s\t%s\n", e.Pool, e.Region, e.Endpoint, upDown(e.Up), stamp(e.Since), strings.Join(cells, "\t"))
+		}
+		for _, e := range v.Endpoints {
+			for _, r := range e.Reports {
+				if r.Err != "" {
+					p("  %s/%s/%s at %s: %s\n", e.Pool, e.Region, e.Endpoint, r.Site, r.Err)
+				}
+			}
+		}
+	}
+
+	p("\nDRAINS\n")
+	if len(v.Drains) == 0 {
+		p("none\n")
+	}
+	for _, d := range v.Drains {
+		target := d.Region
+		if d.Endpoint != "" {
+			target = d.Pool + "/" + d.Region + "/" + d.Endpoint
+		}
+		p("%s\t%s\n", target, d.Why)
+	}
+
+	p("\nRECENT DECISIONS (oldest first)\n")
+	h := v.History[max(0, len(v.History)-history):]
+	if len(h) == 0 {
+		p("none\n")
+	} else {
+		p("TIME\tINDEX\tWHAT\tCHANGE\tWHY\n")
+	}
+	for _, d := range h {
+		what := d.Region
+		switch {
+		case d.Endpoint != "":
+			what = d.Pool + "/" + d.Region + "/" + d.Endpoint
+		case d.Pool != "":
+			what = d.Pool + "/" + d.Region + " (region)"
+		}
+		p("%s\t%d\t%s\t%s → %s\t%s\n", stamp(d.At), d.Index, what, d.From, d.To, d.Why)
+	}
+	return tw.Flush()
+}
+
+func upDown(up bool) string {
+	if up {
+		return "up"
+	}
+	return "DOWN"
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func staleness(d time.Duration) string {
+	if d == 0 {
+		return "0s (leader)"
+	}
+	return d.Round(time.Millisecond).String() + " since the last contact with a leader"
+}
+
+// who is the default --by: user@host.
+func who() string {
+	name := "unknown"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	host, _ := os.Hostname()
+	return name + "@" + cmp.Or(host, "localhost")
+}
+
+func newDrainCmd(drain bool) *cobra.Command {
+	var (
+		f          ctlFlags
+		reason, by string
+	)
+	use, short, long := "drain TARGET --reason TEXT", "Stop handing out a region or an endpoint, everywhere",
+		`Drain records, through the Raft leader, that a region ("eu-west") or an
+endpoint ("web/eu-west/euw1") gets no new clients at any site, whatever its
+health, until undrained. The reason and who drained go into the decision history
+(aya status).`
+	if !drain {
+		use, short, long = "undrain TARGET", "Hand out a drained region or endpoint again",
+			`Undrain removes a drain of a region or an endpoint, through the Raft leader.`
+	}
+	cmd := &cobra.Command{
+		Use: use, Short: short, Long: long,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			addr, c, cfg, err := f.client(cmd)
+			if err != nil {
+				return err
+			}
+			if _, _, err := parseTarget(cfg, args[0]); err != nil {
+				return err
+			}
+			if drain && reason == "" {
+				return fmt.Errorf("--reason is required: say why, for the history")
+			}
+			path := pathDrain
+			if !drain {
+				path = pathUndrain
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), ctlTimeout)
+			defer cancel()
+			if err := c.Do(ctx, addr, path, "", drainRequest{Target: args[0], Reason: reason, By: by}, nil); err != nil {
+				return err
+			}
+			verb := "drained"
+			if !drain {
+				verb = "undrained"
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", verb, args[0])
+			return err
+		},
+	}
+	f.add(cmd)
+	if drain {
+		cmd.Flags().StringVar(&reason, "reason", "", "why (required; recorded in the history)")
+	}
+	cmd.Flags().StringVar(&by, "by", who(), "who (recorded in the history)")
+	return cmd
+}
+
+func newClusterCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "cluster",
+		Short: "Change the members of the Raft cluster",
+	}
+	var jf ctlFlags
+	join := &cobra.Command{
+		Use:   "join ADDR",
+		Short: "Add the local node to the cluster of the member whose admin API is at ADDR",
+		Long: `Join asks the local node (its admin API: --admin, or admin.listen of --config)
+who it is, then asks the member at ADDR (an admin API address) to add it, as a
+voter or, with cluster.voter false, a non-voter. The member forwards the request
+to the leader. A node that joined keeps its membership in its Raft log: restarts
+need no new join.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			addr, c, cfg, err := jf.client(cmd)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), ctlTimeout)
+			defer cancel()
+			var st cluster.StatusResponse
+			if err := c.Do(ctx, addr, cluster.PathStatus, "", nil, &st); err != nil {
+				return fmt.Errorf("the local node: %w", err)
+			}
+			req := cluster.JoinRequest{ID: st.Node.ID, Addr: st.Node.Addr, Admin: cmp.Or(st.Node.Admin, addr), Voter: cfg.Cluster.Voter}
+			if err := c.Do(ctx, args[0], cluster.PathJoin, "", req, nil); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s (raft %s) joined through %s\n", req.ID, req.Addr, args[0])
+			return err
+		},
+	}
+	jf.add(join)
+	var rf ctlFlags
+	remove := &cobra.Command{
+		Use:   "remove ID",
+		Short: "Remove a member from the cluster",
+		Long: `Remove asks a node (--admin, or admin.listen of --config) to remove the member
+ID from the Raft configuration, through the leader. Remove a dead site before
+adding its replacement, and keep an odd number of voters.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			addr, c, _, err := rf.client(cmd)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), ctlTimeout)
+			defer cancel()
+			if err := c.Do(ctx, addr, cluster.PathRemove, "", cluster.RemoveRequest{ID: args[0]}, nil); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", args[0])
+			return err
+		},
+	}
+	rf.add(remove)
+	root.AddCommand(join, remove)
+	return root
+}
