@@ -24,15 +24,15 @@
 // Each endpoint is judged from the latest report of each site in
 // Rules.Sites (all reporting sites when Sites is empty). A report is fresh
 // when its time is within Rules.FreshFor of the newest leader time seen in
-// the log (never the local clock). Among the fresh sites, the endpoint is up
-// when a strict majority sees it up; so a tie (1 up, 1 down of 2) is down:
-// "up" needs positive evidence from a quorum of the sites that can see the
-// endpoint, the same rule Raft uses, and one site cannot keep serving an
-// endpoint that the other half of the sites cannot reach. With no fresh
-// report at all the endpoint keeps its last decided state: a cluster cut off
-// from its probes (or a quiet log) keeps answering from what it last knew
-// rather than flapping everything down. A never-decided endpoint is up, as
-// state.Snapshot's absent keys are.
+// the log (never the local clock). Among the fresh sites, a strict majority
+// decides: up when more than half see the endpoint up, down when more than
+// half see it down. An even split (1 up, 1 down of 2, as while a third site
+// is still starting) keeps the last decision, so that one site's broken
+// path cannot take an endpoint down, nor bring back one that the other half
+// cannot reach. With no fresh report at all the endpoint also keeps its last
+// decided state: a cluster cut off from its probes (or a quiet log) keeps
+// answering from what it last knew rather than flapping everything down. A
+// never-decided endpoint is up, as state.Snapshot's absent keys are.
 //
 // A region (pool, region) with fewer than Rules.MinUp[RegionKey] endpoints up
 // (default 1; capped at the number of its endpoints known from observations,

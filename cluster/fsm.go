@@ -288,7 +288,8 @@ func cmpRegion(a, b RegionKey) int {
 }
 
 // judge applies the quorum rule to one endpoint at log time now. ok is false
-// when no counted site has a fresh report (the last state is then kept).
+// when no counted site has a fresh report, or the fresh ones are evenly
+// split: the last state is then kept.
 func (f *FSM) judge(ep *endpoint, now int64) (up bool, why string, ok bool) {
 	sites := sortedKeys(ep.Reports, cmp.Compare[string])
 	var nUp, nDown int
@@ -311,7 +312,8 @@ func (f *FSM) judge(ep *endpoint, now int64) (up bool, why string, ok bool) {
 		}
 	}
 	n := nUp + nDown
-	if n == 0 {
+	if n == 0 || 2*nUp == n {
+		// No evidence, or a tie: keep the last decision.
 		return false, "", false
 	}
 	if 2*nUp > n {

@@ -85,9 +85,15 @@ func TestQuorum(t *testing.T) {
 		{"lone site down of one fresh is down", three, []step{
 			obs(0, "s1", kA1, false, "refused"),
 		}, "down at 1 of 1 sites: refused"},
-		{"2 sites tie is down", two, []step{
+		{"2 sites tie keeps the last state: up", two, []step{
 			obs(0, "s1", kA1, true, ""), obs(0, "s2", kA1, false, "refused"),
-		}, "down at 1 of 2 sites: refused"},
+		}, ""},
+		{"2 sites tie keeps the last state: down", two, []step{
+			obs(0, "s1", kA1, false, "refused"), obs(0, "s2", kA1, false, "timeout"), obs(1, "s1", kA1, true, ""),
+		}, "down at 2 of 2 sites: refused"},
+		{"3 sites, one not reporting yet: a lone dissenter is a tie", three, []step{
+			obs(0, "s1", kA1, true, ""), obs(0, "s2", kA1, false, "route"),
+		}, ""},
 		{"2 sites both up", two, []step{
 			obs(0, "s1", kA1, true, ""), obs(0, "s2", kA1, true, ""),
 		}, ""},

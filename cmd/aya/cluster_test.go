@@ -129,6 +129,19 @@ func startCluster(t *testing.T, netID int) *testCluster {
 		s.start(t)
 	}
 	tc.waitMembers(t, tc.sites, 3)
+	// Every site has reported every endpoint: the quorum is whole.
+	waitFor(t, 10*time.Second, func() bool {
+		st, err := status(t, tc.sites[0])
+		if err != nil || len(st.View.Endpoints) != 3 {
+			return false
+		}
+		for _, e := range st.View.Endpoints {
+			if len(e.Reports) != 3 {
+				return false
+			}
+		}
+		return true
+	}, func() string { return "not every site reported every endpoint:\n" + tc.logs() })
 	return tc
 }
 
