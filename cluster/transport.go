@@ -127,7 +127,7 @@ func (c *serverConn) handshakeOnce() error {
 	c.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 		defer cancel()
-		c.err = c.Conn.HandshakeContext(ctx)
+		c.err = c.HandshakeContext(ctx)
 	})
 	return c.err
 }

@@ -401,7 +401,7 @@ func TestCluster(t *testing.T) {
 				}
 			})
 		}
-		leader.s.kill()
+		_ = leader.s.kill()
 		// A new leader among the rest, and decisions still flow: a backend
 		// stopped is taken out by the two remaining sites.
 		waitFor(t, 10*time.Second, func() bool {

@@ -97,11 +97,12 @@ type served struct {
 	killed atomic.Bool
 }
 
-// kill stops the server with SIGKILL, as a crash would, and reaps it.
-func (s *served) kill() {
+// kill stops the server with SIGKILL, as a crash would, reaps it and
+// returns Wait's error ("signal: killed").
+func (s *served) kill() error {
 	s.killed.Store(true)
 	_ = s.cmd.Process.Kill()
-	<-s.done
+	return <-s.done
 }
 
 var (

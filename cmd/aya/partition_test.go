@@ -66,7 +66,7 @@ func (lab *netnsLab) addr(i int) string { return fmt.Sprintf("10.77.0.%d", i) }
 func (lab *netnsLab) ip(args ...string) error {
 	out, err := exec.Command("ip", args...).CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+		return fmt.Errorf("ip %s: %w: %s", strings.Join(args, " "), err, out)
 	}
 	return nil
 }

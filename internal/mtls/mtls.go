@@ -190,8 +190,7 @@ func readPEM(kind, name, typ string) ([]byte, error) {
 	b, err := os.ReadFile(name)
 	if err != nil {
 		// The path error already holds the file name; keep its cause only.
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
+		if pe, ok := errors.AsType[*fs.PathError](err); ok {
 			err = pe.Err
 		}
 		return nil, fmt.Errorf("mtls: %s file %s: %w", kind, name, err)
