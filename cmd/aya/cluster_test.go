@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -19,6 +21,8 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/aya-gslb/aya/cluster"
+	"github.com/aya-gslb/aya/internal/mtls"
+	"github.com/aya-gslb/aya/internal/mtls/mtlstest"
 )
 
 // backend is a real HTTP backend on a fixed address that a test can stop,
@@ -77,6 +81,7 @@ func (b *backend) stop() {
 // site is one `aya serve` of a test cluster, on its own loopback address.
 type site struct {
 	id, ip, config, data string
+	env                  []string // more environment for aya serve
 	s                    *served
 }
 
@@ -88,7 +93,8 @@ func (s *site) raftAddr() string  { return net.JoinHostPort(s.ip, "7300") }
 // data directory).
 func (s *site) start(t *testing.T) {
 	t.Helper()
-	s.s = startServe(t, []string{"AYA_CLUSTER_DATA_DIR=" + s.data, "AYA_CLUSTER_BIND=" + s.raftAddr()}, "--config", s.config)
+	env := append([]string{"AYA_CLUSTER_DATA_DIR=" + s.data, "AYA_CLUSTER_BIND=" + s.raftAddr()}, s.env...)
+	s.s = startServe(t, env, "--config", s.config)
 }
 
 // testCluster is three sites, s1 bootstrapping and s2, s3 joining through
@@ -97,16 +103,48 @@ func (s *site) start(t *testing.T) {
 type testCluster struct {
 	sites    []*site
 	backends map[string]*backend // by endpoint name: use1, euw1, apse1
+	client   *cluster.Client     // reads the sites' admin APIs
+}
+
+// clusterOpts are the optional parts of a test cluster.
+type clusterOpts struct {
+	// tls runs Raft and the admin API over mutual TLS, with certificates
+	// of a test CA; certs are then the sites' files, by site ID.
+	tls   bool
+	certs map[string]mtlstest.Files
+	// token is the admin API's bearer token for writes.
+	token string
 }
 
 // startCluster starts a cluster on 127.77.<net>.1-3 (net is unique per
 // test, so tests never share an address).
-func startCluster(t *testing.T, netID int) *testCluster {
+func startCluster(t *testing.T, netID int, opts *clusterOpts) *testCluster {
 	t.Helper()
 	dir := t.TempDir()
+	if opts == nil {
+		opts = &clusterOpts{}
+	}
+	if opts.tls {
+		// Each site's certificate names its address.
+		ca := mtlstest.NewCA(t, dir, "ca")
+		opts.certs = map[string]mtlstest.Files{}
+		for i := 1; i <= 3; i++ {
+			opts.certs[fmt.Sprintf("s%d", i)] = ca.Issue(fmt.Sprintf("127.77.%d.%d", netID, i))
+		}
+	}
 	zones, _ := filepath.Abs("../../zones")
 	geoDB, _ := filepath.Abs("../../zones/geo/demo.yaml")
-	tc := &testCluster{backends: map[string]*backend{}}
+	tc := &testCluster{backends: map[string]*backend{}, client: &cluster.Client{}}
+	if opts.tls {
+		// Reads need no client certificate: only the CA to trust.
+		m, err := mtls.Load(opts.certs["s1"].Cert, opts.certs["s1"].Key, opts.certs["s1"].CA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc.client = &cluster.Client{HTTPS: true, HTTP: &http.Client{Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: m.Client.RootCAs, MinVersion: tls.VersionTLS12},
+		}}}
+	}
 	for i, ep := range []string{"use1", "euw1", "apse1"} {
 		tc.backends[ep] = newBackend(t, fmt.Sprintf("127.77.%d.%d:8080", netID, 101+i))
 	}
@@ -117,6 +155,13 @@ func startCluster(t *testing.T, netID int) *testCluster {
 		membership := "  bootstrap: true\n"
 		if i > 1 {
 			membership = fmt.Sprintf("  join: [%s]\n", tc.sites[0].adminAddr())
+		}
+		if opts.tls {
+			f := opts.certs[s.id]
+			membership += fmt.Sprintf("  tls: {cert_file: %s, key_file: %s, ca_file: %s}\n", f.Cert, f.Key, f.CA)
+		}
+		if opts.token != "" {
+			s.env = append(s.env, "AYA_ADMIN_TOKEN="+opts.token)
 		}
 		cfg := fmt.Sprintf(clusterConfig, s.id, s.dnsAddr(), zones, s.adminAddr(), geoDB, membership,
 			tc.backends["use1"].addr, tc.backends["euw1"].addr, tc.backends["apse1"].addr)
@@ -131,7 +176,7 @@ func startCluster(t *testing.T, netID int) *testCluster {
 	tc.waitMembers(t, tc.sites, 3)
 	// Every site has reported every endpoint: the quorum is whole.
 	waitFor(t, 10*time.Second, func() bool {
-		st, err := status(t, tc.sites[0])
+		st, err := tc.status(t, tc.sites[0])
 		if err != nil || len(st.View.Endpoints) != 3 {
 			return false
 		}
@@ -175,12 +220,12 @@ pools:
 `
 
 // status asks a site's admin API for its status.
-func status(t *testing.T, s *site) (cluster.StatusResponse, error) {
+func (tc *testCluster) status(t *testing.T, s *site) (cluster.StatusResponse, error) {
 	t.Helper()
 	var st cluster.StatusResponse
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
-	err := (&cluster.Client{}).Do(ctx, s.adminAddr(), cluster.PathStatus, "", nil, &st)
+	err := tc.client.Do(ctx, s.adminAddr(), cluster.PathStatus, "", nil, &st)
 	return st, err
 }
 
@@ -191,7 +236,7 @@ func (tc *testCluster) waitMembers(t *testing.T, sites []*site, n int) {
 	waitFor(t, 20*time.Second, func() bool {
 		leader := ""
 		for _, s := range sites {
-			st, err := status(t, s)
+			st, err := tc.status(t, s)
 			if err != nil || len(st.Node.Members) != n || len(st.View.Admins) != n || st.Node.LeaderID == "" {
 				return false
 			}
@@ -260,7 +305,7 @@ func TestCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three servers")
 	}
-	tc := startCluster(t, 1)
+	tc := startCluster(t, 1, nil)
 	all := tc.sites
 	waitAnswer(t, all, euWest, 10*time.Second)
 
@@ -315,7 +360,7 @@ func TestCluster(t *testing.T) {
 		defer tc.backends["euw1"].refuse.Store(nil)
 		// Wait until s3's report of euw1 is down in the replicated state.
 		waitFor(t, 10*time.Second, func() bool {
-			st, err := status(t, all[0])
+			st, err := tc.status(t, all[0])
 			if err != nil {
 				return false
 			}
@@ -345,7 +390,7 @@ func TestCluster(t *testing.T) {
 	})
 
 	t.Run("drain through a follower", func(t *testing.T) {
-		st, err := status(t, all[0])
+		st, err := tc.status(t, all[0])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -372,7 +417,7 @@ func TestCluster(t *testing.T) {
 	})
 
 	t.Run("leader killed", func(t *testing.T) {
-		st, err := status(t, all[0])
+		st, err := tc.status(t, all[0])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -405,7 +450,7 @@ func TestCluster(t *testing.T) {
 		// A new leader among the rest, and decisions still flow: a backend
 		// stopped is taken out by the two remaining sites.
 		waitFor(t, 10*time.Second, func() bool {
-			st, err := status(t, rest[0])
+			st, err := tc.status(t, rest[0])
 			return err == nil && st.Node.LeaderID != "" && st.Node.LeaderID != leader.id
 		}, func() string { return "no new leader:\n" + tc.logs() })
 		tc.backends["euw1"].stop()
@@ -424,4 +469,56 @@ func TestCluster(t *testing.T) {
 		}
 		waitAnswer(t, all, euWest, 5*time.Second)
 	})
+}
+
+// TestClusterTLS: three sites over mutual TLS with an admin token form a
+// cluster (joins and forwarded writes over HTTPS with client certificates),
+// and the admin API's writes need both the token and a certificate.
+func TestClusterTLS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three servers")
+	}
+	opts := &clusterOpts{tls: true, token: "t0ken"}
+	tc := startCluster(t, 2, opts)
+	all := tc.sites
+	waitAnswer(t, all, euWest, 10*time.Second)
+
+	// aya drain with the site's config (its certificate) and the token,
+	// sent to a follower: forwarded to the leader over mutual TLS.
+	st, err := tc.status(t, all[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var follower *site
+	for _, s := range all {
+		if s.id != st.Node.LeaderID {
+			follower = s
+		}
+	}
+	ctl := func(token string, args ...string) ([]byte, error) {
+		cmd := exec.CommandContext(t.Context(), ayaBin, append(args, "--config", follower.config)...)
+		cmd.Env = append(os.Environ(), "AYA_ADMIN_TOKEN="+token)
+		return cmd.CombinedOutput()
+	}
+	if out, err := ctl("wrong", "drain", "eu-west", "--reason", "tls test"); err == nil || !strings.Contains(string(out), "401") {
+		t.Errorf("drain with a wrong token: %v\n%s", err, out)
+	}
+	if out, err := ctl(opts.token, "drain", "eu-west", "--reason", "tls test"); err != nil {
+		t.Fatalf("drain: %v\n%s", err, out)
+	}
+	waitAnswer(t, all, usEast, 5*time.Second)
+
+	// With the token but no client certificate: refused.
+	err = (&cluster.Client{HTTPS: true, Token: opts.token, HTTP: tc.client.HTTP}).Do(t.Context(), follower.adminAddr(), pathUndrain, "",
+		drainRequest{Target: "eu-west", By: "x"}, nil)
+	if ae, ok := errors.AsType[*cluster.APIError](err); !ok || ae.Status != http.StatusForbidden {
+		t.Errorf("undrain without a client certificate: %v, want 403", err)
+	}
+	if out, err := ctl(opts.token, "undrain", "eu-west"); err != nil {
+		t.Fatalf("undrain: %v\n%s", err, out)
+	}
+	waitAnswer(t, all, euWest, 5*time.Second)
+	if out, err := ctl("", "status"); err != nil || !strings.Contains(string(out), "undrained (by ") {
+		t.Errorf("aya status over TLS: %v\n%s", err, out)
+	}
 }

@@ -73,7 +73,7 @@ func NewCA(tb testing.TB, dir, name string) *CA {
 // Issue signs a certificate for a node called name and writes it and its
 // key to <dir>/<ca>-<name>.pem and <dir>/<ca>-<name>-key.pem. The
 // certificate has the subject alternative names 127.0.0.1, ::1, localhost
-// and name, and both the server and client auth extended key usages.
+// and name (an IP address SAN when name is an IP address), and both the server and client auth extended key usages.
 // Issuing the same name again overwrites the files with a new certificate
 // and key (a rotation); the returned files are the same.
 func (ca *CA) Issue(name string) Files {
@@ -87,7 +87,12 @@ func (ca *CA) Issue(name string) Files {
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-		DNSNames:     []string{"localhost", name},
+		DNSNames:     []string{"localhost"},
+	}
+	if ip := net.ParseIP(name); ip != nil {
+		tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+	} else {
+		tmpl.DNSNames = append(tmpl.DNSNames, name)
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
