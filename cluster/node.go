@@ -95,6 +95,10 @@ type Config struct {
 	// SnapshotInterval (default 120s).
 	SnapshotThreshold uint64
 	SnapshotInterval  time.Duration
+	// TrailingLogs is how many entries a snapshot leaves in the log (default
+	// 10240), so that a follower a little behind catches up from the log
+	// rather than by a whole snapshot.
+	TrailingLogs uint64
 }
 
 // Member is a server of the Raft configuration.
@@ -165,6 +169,7 @@ func NewNode(cfg Config) (*Node, error) {
 	setIf(&rc.CommitTimeout, cfg.CommitTimeout)
 	setIf(&rc.SnapshotThreshold, cfg.SnapshotThreshold)
 	setIf(&rc.SnapshotInterval, cfg.SnapshotInterval)
+	setIf(&rc.TrailingLogs, cfg.TrailingLogs)
 	if err := raft.ValidateConfig(rc); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"reflect"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -326,4 +327,48 @@ func TestNodeConfigErrors(t *testing.T) {
 	}
 	cfg.Bind = "127.0.0.1:0"
 	startNode(t, cfg)
+}
+
+// TestNodeCatchUpBySnapshot: a node that joins after the leader compacted
+// its log gets the state from a snapshot, and decides alike.
+func TestNodeCatchUpBySnapshot(t *testing.T) {
+	cfg := testConfig(t, "s1", true)
+	cfg.TrailingLogs = 2
+	n1 := startNode(t, cfg)
+	waitLeader(t, n1)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	for i := range 20 {
+		k := state.EndpointKey{Pool: "web", Region: "eu", Endpoint: fmt.Sprintf("e%d", i)}
+		if err := n1.Propose(ctx, CmdObserve, Observe{Site: "s1", Key: k, Up: i%3 != 0, Err: "refused"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := n1.Propose(ctx, CmdDrain, Drain{Region: "us", Reason: "move", By: "ops"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := n1.raft.Snapshot().Error(); err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	first, err := n1.store.FirstIndex()
+	if err != nil || first <= 2 {
+		t.Fatalf("log not compacted: first index %d, %v", first, err)
+	}
+
+	n2 := startNode(t, testConfig(t, "s2", false))
+	if err := n1.Join(n2.ID(), n2.Addr(), true); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "s2 restored from the snapshot", func() bool {
+		return n2.Current().Version == n1.Current().Version && n2.View().Index >= n1.View().Index-1
+	})
+	if got := n2.raft.Stats()["last_snapshot_index"]; got == "0" || got == "" {
+		t.Errorf("s2 last_snapshot_index %q: it caught up from the log, not a snapshot", got)
+	}
+	if !reflect.DeepEqual(n2.Current(), n1.Current()) {
+		t.Fatalf("snapshot on s2\n%+v\nleader\n%+v", n2.Current(), n1.Current())
+	}
+	if a, b := n2.View(), n1.View(); !reflect.DeepEqual(a.Endpoints, b.Endpoints) || !reflect.DeepEqual(a.History, b.History) {
+		t.Fatal("views differ after the snapshot install")
+	}
 }
