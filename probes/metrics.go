@@ -1,6 +1,10 @@
 package probes
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // metrics are the prober's Prometheus metrics, labelled by endpoint.
 type metrics struct {
@@ -33,9 +37,35 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"result"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.up, m.duration, m.results, m.reports)
+		// A prober that replaces another (a reload) shares its collectors.
+		m.up = register(reg, m.up)
+		m.duration = register(reg, m.duration)
+		m.results = register(reg, m.results)
+		m.reports = register(reg, m.reports)
 	}
 	return m
+}
+
+// register registers c, or returns the equal collector registered before.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		if are, ok := errors.AsType[prometheus.AlreadyRegisteredError](err); ok {
+			if old, ok := are.ExistingCollector.(C); ok {
+				return old
+			}
+		}
+		panic(err)
+	}
+	return c
+}
+
+// forget deletes the series of c's check, when the prober stops.
+func (m *metrics) forget(c Check) {
+	p, r, e := c.Key.Pool, c.Key.Region, c.Key.Endpoint
+	m.up.DeleteLabelValues(p, r, e)
+	m.duration.DeleteLabelValues(p, r, e)
+	m.results.DeleteLabelValues(p, r, e, "success")
+	m.results.DeleteLabelValues(p, r, e, "failure")
 }
 
 // checkMetrics are the metrics of one check, with their labels bound.

@@ -147,8 +147,10 @@ func (p *Prober) States() []Observation {
 	return out
 }
 
-// Run probes and reports until ctx is done, then waits for its goroutines
-// and returns nil. A Prober runs once.
+// Run probes and reports until ctx is done, then waits for its goroutines,
+// deletes its checks' metric series and returns nil. A Prober runs once;
+// a new Prober on the same Registerer (after a reload) shares the
+// collectors.
 func (p *Prober) Run(ctx context.Context) error {
 	if !p.running.CompareAndSwap(false, true) {
 		return errors.New("probes: Run called twice")
@@ -160,6 +162,9 @@ func (p *Prober) Run(ctx context.Context) error {
 	wg.Go(func() { p.reportLoop(ctx) })
 	<-ctx.Done()
 	wg.Wait()
+	for _, ch := range p.checks {
+		p.metrics.forget(ch.c)
+	}
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -375,10 +376,34 @@ func TestRunEndToEnd(t *testing.T) {
 	if v := gaugeValue(t, reg, "aya_probe_up"); v != 0 {
 		t.Errorf("aya_probe_up = %v, want 0", v)
 	}
+	// While it runs, a probe may be between its two metric updates: read
+	// until they agree.
+	var results map[string]float64
+	var count uint64
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		results, count = probeMetrics(t, reg)
+		if count == uint64(results["success"]+results["failure"]) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if results["success"] < 2 || results["failure"] < 2 || count != uint64(results["success"]+results["failure"]) {
+		t.Errorf("results %v, duration count %d", results, count)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+	if results, count := probeMetrics(t, reg); len(results) != 0 || count != 0 {
+		t.Errorf("after Run: results %v, duration count %d; want the series deleted", results, count)
+	}
+}
+
+// probeMetrics returns the results counters of testKey by result, and the
+// count of its duration histogram.
+func probeMetrics(t *testing.T, reg *prometheus.Registry) (map[string]float64, uint64) {
+	t.Helper()
 	fams, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -402,9 +427,7 @@ func TestRunEndToEnd(t *testing.T) {
 			}
 		}
 	}
-	if results["success"] < 2 || results["failure"] < 2 || count != uint64(results["success"]+results["failure"]) {
-		t.Errorf("results %v, duration count %d", results, count)
-	}
+	return results, count
 }
 
 func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
@@ -466,4 +489,48 @@ func TestFirstDecision(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestReplaceProber: a Prober replacing another on the same Registerer (a
+// reload) shares its collectors, and a stopped Prober's series are gone.
+func TestReplaceProber(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		reg := prometheus.NewRegistry()
+		series := func() []string {
+			mfs, err := reg.Gather()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, mf := range mfs {
+				if mf.GetName() != "aya_probe_up" {
+					continue
+				}
+				for _, m := range mf.GetMetric() {
+					for _, l := range m.GetLabel() {
+						if l.GetName() == "endpoint" {
+							out = append(out, l.GetValue())
+						}
+					}
+				}
+			}
+			return out
+		}
+		first, err := New(Config{Checks: []Check{fakeCheck("a", time.Second), fakeCheck("b", time.Second)}, Registerer: reg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		scripted(first.checks[0])
+		scripted(first.checks[1])
+		runFor(t, first, 3*time.Second)
+		if got := series(); len(got) != 0 {
+			t.Errorf("series after the prober stopped: %v", got)
+		}
+		if _, err := New(Config{Checks: []Check{fakeCheck("b", time.Second), fakeCheck("c", time.Second)}, Registerer: reg}); err != nil {
+			t.Fatal(err)
+		}
+		if got := series(); !slices.Equal(got, []string{"b", "c"}) {
+			t.Errorf("series of the new prober: %v, want [b c]", got)
+		}
+	})
 }

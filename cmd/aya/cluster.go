@@ -10,6 +10,7 @@ import (
 	"os"
 	"reflect"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -250,6 +251,65 @@ func clusterRoutes(node *cluster.Node) []admin.Route {
 		{Pattern: "POST " + cluster.PathApply, Handler: h, Write: true},
 		{Pattern: "POST " + cluster.PathJoin, Handler: h, Write: true},
 		{Pattern: "POST " + cluster.PathRemove, Handler: h, Write: true},
+	}
+}
+
+// probeRunner runs this site's prober, and replaces it when a reload
+// changes the checks.
+type probeRunner struct {
+	ctx  context.Context // serve's: the prober stops with it
+	node *cluster.Node
+	log  *slog.Logger
+	reg  prometheus.Registerer
+
+	mu     sync.Mutex
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// start starts the prober of cfg in place of the running one. When cfg's
+// checks cannot be set up, the running prober stays and the error says why.
+func (pr *probeRunner) start(cfg *config.Config) error {
+	cs, err := checks(cfg)
+	if err != nil {
+		return err
+	}
+	for i := range cs {
+		if err := cs[i].Validate(); err != nil {
+			return err
+		}
+	}
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	// The old prober goes first: it deletes its metric series on the way
+	// out, and the new one must not lose the series it shares.
+	pr.stopLocked()
+	p, err := newProber(cfg, pr.node, pr.log, pr.reg)
+	if err != nil || p == nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(pr.ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = p.Run(ctx)
+	}()
+	pr.cancel, pr.done = cancel, done
+	return nil
+}
+
+// stop stops the running prober and waits for it.
+func (pr *probeRunner) stop() {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	pr.stopLocked()
+}
+
+func (pr *probeRunner) stopLocked() {
+	if pr.cancel != nil {
+		pr.cancel()
+		<-pr.done
+		pr.cancel, pr.done = nil, nil
 	}
 }
 

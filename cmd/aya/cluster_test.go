@@ -522,3 +522,29 @@ func TestClusterTLS(t *testing.T) {
 		t.Errorf("aya status over TLS: %v\n%s", err, out)
 	}
 }
+
+// TestCheckReload: a reload that changes the checks restarts the prober:
+// an endpoint whose check pointed at nothing comes up when the check
+// points at its backend.
+func TestCheckReload(t *testing.T) {
+	dir := t.TempDir()
+	zones, _ := filepath.Abs("../../zones")
+	geoDB, _ := filepath.Abs("../../zones/geo/demo.yaml")
+	live := newBackend(t, "127.77.3.101:8080")
+	s := &site{id: "s1", ip: "127.77.3.1", data: filepath.Join(dir, "s1"), config: filepath.Join(dir, "s1.yaml")}
+	write := func(euw1 string) {
+		cfg := fmt.Sprintf(clusterConfig, s.id, s.dnsAddr(), zones, s.adminAddr(), geoDB, "  bootstrap: true\n",
+			live.addr, euw1, live.addr)
+		if err := os.WriteFile(s.config, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("127.77.3.102:8080") // nothing listens there
+	s.start(t)
+	waitAnswer(t, []*site{s}, usEast, 10*time.Second)
+	write(live.addr)
+	waitAnswer(t, []*site{s}, euWest, 10*time.Second)
+	if !strings.Contains(s.s.log.String(), "health checks reloaded") {
+		t.Errorf("no reload logged:\n%s", s.s.log)
+	}
+}

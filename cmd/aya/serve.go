@@ -90,8 +90,7 @@ func serve(ctx context.Context, path string, flags *pflag.FlagSet) error {
 		}
 	}()
 	log.Info("cluster node", "id", node.ID(), "raft", node.Addr(), "data_dir", cfg.Cluster.DataDir, "voter", cfg.Cluster.Voter)
-	prober, err := newProber(cfg, node, log, reg)
-	if err != nil {
+	if _, err := checks(cfg); err != nil {
 		return err
 	}
 	var health state.Source = node
@@ -106,7 +105,8 @@ func serve(ctx context.Context, path string, flags *pflag.FlagSet) error {
 	if err := srv.Listen(); err != nil {
 		return err
 	}
-	r := &reloader{path: path, flags: flags, cfg: cfg, srv: srv, log: log, level: level, reg: reg, geo: db, health: health}
+	r := &reloader{path: path, flags: flags, cfg: cfg, srv: srv, log: log, level: level, reg: reg, geo: db, health: health,
+		probes: &probeRunner{node: node, log: log, reg: reg}}
 	r.cur.Store(cfg)
 	r.metrics()
 
@@ -142,11 +142,13 @@ func serve(ctx context.Context, path string, flags *pflag.FlagSet) error {
 		})
 		log.Info("admin listening", "addr", adm.Addr().String())
 	}
+	r.probes.ctx = ctx
+	if err := r.probes.start(cfg); err != nil {
+		return err
+	}
+	defer r.probes.stop()
 	wg.Go(func() { r.run(ctx) })
 	wg.Go(func() { node.Run(ctx) })
-	if prober != nil {
-		wg.Go(func() { _ = prober.Run(ctx) })
-	}
 
 	for _, z := range srv.Zones().List() {
 		log.Info("zone loaded", "zone", z.Origin, "serial", z.Serial(), "records", z.Len(), "file", z.File)
@@ -203,6 +205,8 @@ type reloader struct {
 	health state.Source
 	// cur is cfg for other goroutines (the admin API's drain checks).
 	cur atomic.Pointer[config.Config]
+	// probes runs the health checks; a reload that changes them restarts it.
+	probes *probeRunner
 	// geoChanged is set when the geo files changed (or on SIGHUP): a full
 	// database takes a while to read and verify, so a zone edit alone does
 	// not reload it.
@@ -318,8 +322,15 @@ func (r *reloader) apply(cfg *config.Config, w *fsnotify.Watcher) error {
 		return err
 	}
 	zonesMoved := cfg.DNS.ZonesDir != r.cfg.DNS.ZonesDir
-	if !reflect.DeepEqual(cfg.Cluster, r.cfg.Cluster) || !slices.EqualFunc(cfg.Pools, r.cfg.Pools, sameChecks) {
-		r.log.Warn("cluster settings and health checks change on restart only")
+	if !reflect.DeepEqual(cfg.Cluster, r.cfg.Cluster) {
+		r.log.Warn("cluster settings change on restart only")
+	}
+	if !slices.EqualFunc(cfg.Pools, r.cfg.Pools, sameChecks) || cfg.Cluster.ReportInterval != r.cfg.Cluster.ReportInterval {
+		if err := r.probes.start(cfg); err != nil {
+			r.log.Error("health checks not reloaded; the previous checks keep running", "err", err)
+		} else {
+			r.log.Info("health checks reloaded")
+		}
 	}
 	r.cfg = cfg
 	r.cur.Store(cfg)
