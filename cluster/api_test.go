@@ -165,3 +165,41 @@ func TestApplyWithoutLeader(t *testing.T) {
 		t.Errorf("POST without a leader: %v, want 503", err)
 	}
 }
+
+// FuzzHandler sends arbitrary bodies to the write endpoints of a real
+// single-node leader: every request gets a JSON answer with a 2xx, 400 or
+// 503, and nothing panics (a panic in Apply would stop the node).
+func FuzzHandler(f *testing.F) {
+	for _, seed := range []string{
+		`{"type":1,"v":{"site":"s1","key":{"Pool":"web","Region":"eu","Endpoint":"a"},"up":false}}`,
+		`{"type":2,"v":{"region":"eu","reason":"r","by":"b"}}`,
+		`{"type":3,"v":{"endpoint":{"Pool":"web"},"by":"b"}}`,
+		`{"type":4,"v":{"id":"s9","admin":"127.0.0.1:1"}}`,
+		`{"type":129,"v":{}}`,
+		`{"type":2,"v":null}`,
+		`{"type":2,"v":"x"}`,
+		`{"type":300}`,
+		`{"id":"s9","addr":"127.0.0.1:1","admin":"127.0.0.1:2","voter":false}`,
+		`{"id":""}`,
+		`[`, ``, `null`, `{"type":1,"v":{"site":"` + strings.Repeat("x", 5000) + `"}}`,
+	} {
+		f.Add(seed)
+	}
+	n := startNode(f, testConfig(f, "s1", true))
+	waitLeader(f, n)
+	h := n.Handler()
+	f.Fuzz(func(t *testing.T, body string) {
+		for _, path := range []string{PathApply, PathRemove} {
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, path, strings.NewReader(body)))
+			switch w.Code {
+			case http.StatusOK, http.StatusBadRequest, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			default:
+				t.Errorf("POST %s %q: %d %s", path, body, w.Code, w.Body)
+			}
+			if !strings.HasPrefix(w.Header().Get("Content-Type"), "application/json") {
+				t.Errorf("POST %s %q: content type %q", path, body, w.Header().Get("Content-Type"))
+			}
+		}
+	})
+}

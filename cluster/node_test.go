@@ -15,7 +15,7 @@ import (
 )
 
 // testConfig is a node on a free loopback port with test-sized timings.
-func testConfig(t *testing.T, id string, bootstrap bool) Config {
+func testConfig(t testing.TB, id string, bootstrap bool) Config {
 	t.Helper()
 	return Config{
 		ID:                 id,
@@ -29,7 +29,7 @@ func testConfig(t *testing.T, id string, bootstrap bool) Config {
 	}
 }
 
-func startNode(t *testing.T, cfg Config) *Node {
+func startNode(t testing.TB, cfg Config) *Node {
 	t.Helper()
 	n, err := NewNode(cfg)
 	if err != nil {
@@ -40,7 +40,7 @@ func startNode(t *testing.T, cfg Config) *Node {
 }
 
 // eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !cond() {
@@ -52,7 +52,7 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() boo
 }
 
 // waitLeader waits until one of nodes is the leader and all of them agree.
-func waitLeader(t *testing.T, nodes ...*Node) *Node {
+func waitLeader(t testing.TB, nodes ...*Node) *Node {
 	t.Helper()
 	var leader *Node
 	eventually(t, 10*time.Second, "a leader all nodes agree on", func() bool {
