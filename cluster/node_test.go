@@ -15,12 +15,12 @@ import (
 )
 
 // testConfig is a node on a free loopback port with test-sized timings.
-func testConfig(t testing.TB, id string, bootstrap bool) Config {
-	t.Helper()
+func testConfig(tb testing.TB, id string, bootstrap bool) Config {
+	tb.Helper()
 	return Config{
 		ID:                 id,
 		Bind:               "127.0.0.1:0",
-		DataDir:            filepath.Join(t.TempDir(), id),
+		DataDir:            filepath.Join(tb.TempDir(), id),
 		Bootstrap:          bootstrap,
 		HeartbeatTimeout:   200 * time.Millisecond,
 		ElectionTimeout:    200 * time.Millisecond,
@@ -29,33 +29,33 @@ func testConfig(t testing.TB, id string, bootstrap bool) Config {
 	}
 }
 
-func startNode(t testing.TB, cfg Config) *Node {
-	t.Helper()
+func startNode(tb testing.TB, cfg Config) *Node {
+	tb.Helper()
 	n, err := NewNode(cfg)
 	if err != nil {
-		t.Fatalf("NewNode(%s): %v", cfg.ID, err)
+		tb.Fatalf("NewNode(%s): %v", cfg.ID, err)
 	}
-	t.Cleanup(func() { _ = n.Close() })
+	tb.Cleanup(func() { _ = n.Close() })
 	return n
 }
 
 // eventually polls cond until it holds or the deadline passes.
-func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
+func eventually(tb testing.TB, within time.Duration, what string, cond func() bool) {
+	tb.Helper()
 	deadline := time.Now().Add(within)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
+			tb.Fatalf("timed out after %v waiting for %s", within, what)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 }
 
 // waitLeader waits until one of nodes is the leader and all of them agree.
-func waitLeader(t testing.TB, nodes ...*Node) *Node {
-	t.Helper()
+func waitLeader(tb testing.TB, nodes ...*Node) *Node {
+	tb.Helper()
 	var leader *Node
-	eventually(t, 10*time.Second, "a leader all nodes agree on", func() bool {
+	eventually(tb, 10*time.Second, "a leader all nodes agree on", func() bool {
 		leader = nil
 		for _, n := range nodes {
 			if n.IsLeader() {
