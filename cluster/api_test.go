@@ -20,8 +20,12 @@ type apiNode struct {
 
 func startAPINode(t *testing.T, id string, bootstrap bool, join ...string) *apiNode {
 	t.Helper()
+	return startAPINodeWith(t, testConfig(t, id, bootstrap), join...)
+}
+
+func startAPINodeWith(t *testing.T, cfg Config, join ...string) *apiNode {
+	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
-	cfg := testConfig(t, id, bootstrap)
 	cfg.Admin = srv.Listener.Addr().String()
 	cfg.Join = join
 	n := startNode(t, cfg)
@@ -201,5 +205,32 @@ func FuzzHandler(f *testing.F) {
 				t.Errorf("POST %s %q: content type %q", path, body, w.Header().Get("Content-Type"))
 			}
 		}
+	})
+}
+
+// TestNonVoter: a node joining with NonVoter replicates the log and
+// forwards writes, but is a non-voting member.
+func TestNonVoter(t *testing.T) {
+	n1 := startAPINode(t, "s1", true)
+	waitLeader(t, n1.Node)
+	cfg := testConfig(t, "edge1", false)
+	cfg.NonVoter = true
+	edge := startAPINodeWith(t, cfg, n1.admin())
+	eventually(t, 10*time.Second, "the edge as a non-voter", func() bool {
+		for _, m := range n1.Stats().Members {
+			if m.ID == "edge1" {
+				return m.Suffrage == "Nonvoter" && len(edge.View().Admins) == 2
+			}
+		}
+		return false
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if err := edge.Apply(ctx, CmdDrain, Drain{Region: "eu", Reason: "r", By: "edge"}); err != nil {
+		t.Fatalf("Apply on the non-voter: %v", err)
+	}
+	eventually(t, 5*time.Second, "the drain on the non-voter", func() bool {
+		_, ok := edge.Current().RegionDrained("eu")
+		return ok
 	})
 }

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/aya-gslb/aya/cluster"
+	"github.com/aya-gslb/aya/state"
+)
+
+var update = flag.Bool("update", false, "update golden files")
+
+// TestRenderStatus pins the text of aya status against a golden file.
+// Refresh with go test ./cmd/aya -run RenderStatus -update.
+func TestRenderStatus(t *testing.T) {
+	at := func(sec int) time.Time { return time.Date(2026, 11, 24, 12, 0, sec, 0, time.UTC) }
+	key := func(region, ep string) state.EndpointKey {
+		return state.EndpointKey{Pool: "web", Region: region, Endpoint: ep}
+	}
+	st := &cluster.StatusResponse{
+		Node: cluster.Status{
+			ID: "s2", Addr: "10.0.0.2:7300", Admin: "10.0.0.2:9053", State: "Follower",
+			LeaderID: "s1", LeaderAddr: "10.0.0.1:7300", Term: 4, LastIndex: 120, LastApplied: 120,
+			Members: []cluster.Member{
+				{ID: "edge1", Addr: "10.0.0.9:7300", Suffrage: "Nonvoter"},
+				{ID: "s1", Addr: "10.0.0.1:7300", Suffrage: "Voter"},
+				{ID: "s2", Addr: "10.0.0.2:7300", Suffrage: "Voter"},
+				{ID: "s3", Addr: "10.0.0.3:7300", Suffrage: "Voter"},
+			},
+		},
+		Staleness: 42 * time.Millisecond,
+		View: cluster.View{
+			Index: 120, Version: 117, Now: at(50), FreshFor: 30 * time.Second,
+			Admins: map[string]string{"s1": "10.0.0.1:9053", "s2": "10.0.0.2:9053", "s3": "10.0.0.3:9053"},
+			Endpoints: []cluster.EndpointView{
+				{EndpointKey: key("eu-west", "euw1"), Up: false, Why: "down at 2 of 3 sites: connection refused", Since: at(40),
+					Reports: []cluster.SiteReport{
+						{Site: "s1", Up: false, At: at(49), Age: time.Second, Fresh: true, LatencyMicros: 210, Err: "connection refused"},
+						{Site: "s2", Up: false, At: at(48), Age: 2 * time.Second, Fresh: true, LatencyMicros: 180, Err: "connection refused"},
+						{Site: "s3", Up: true, At: at(10), Age: 40 * time.Second, Fresh: false, LatencyMicros: 1500},
+					}},
+				{EndpointKey: key("us-east", "use1"), Up: true,
+					Reports: []cluster.SiteReport{
+						{Site: "s1", Up: true, At: at(49), Age: time.Second, Fresh: true, LatencyMicros: 2300},
+						{Site: "s2", Up: true, At: at(50), Fresh: true, LatencyMicros: 1900},
+					}},
+			},
+			Regions: []cluster.RegionView{
+				{RegionKey: cluster.RegionKey{Pool: "web", Region: "eu-west"}, Up: false, Why: "region eu-west down: 0 of 1 endpoints up (min 1)", Since: at(40)},
+				{RegionKey: cluster.RegionKey{Pool: "web", Region: "us-east"}, Up: true},
+			},
+			Drains: []cluster.DrainView{
+				{Region: "ap-southeast", Why: "kernel upgrade (by alice@ops1)"},
+				{Pool: "web", Region: "us-east", Endpoint: "use2", Why: "disk (by bob@ops2)"},
+			},
+			History: []cluster.Decision{
+				{At: at(5), Index: 90, Region: "ap-southeast", From: "undrained", To: "drained", Why: "kernel upgrade (by alice@ops1)"},
+				{At: at(40), Index: 117, Pool: "web", Region: "eu-west", Endpoint: "euw1", From: "up", To: "down", Why: "down at 2 of 3 sites: connection refused"},
+				{At: at(40), Index: 117, Pool: "web", Region: "eu-west", From: "up", To: "down", Why: "region eu-west down: 0 of 1 endpoints up (min 1)"},
+			},
+		},
+	}
+	var b bytes.Buffer
+	if err := renderStatus(&b, st, 20); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join("testdata", "status.golden")
+	if *update {
+		if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b.Bytes(), want) {
+		t.Errorf("aya status output differs from %s (run with -update if intended):\n%s", path, b.String())
+	}
+}
