@@ -156,3 +156,13 @@ func pick(d *Decision, p *Pool, m *Member, fam Family, key uint64, snap *state.S
 		d.Addrs = append(d.Addrs, best)
 	}
 }
+
+// shedPoint is the client subnet's point in [0, 1) for load shedding from
+// region: a region shedding a fraction f moves the subnets whose point is
+// below f. It is a hash of (subnet, region), so the same subnets move at
+// every nameserver and on every query, a growing f only adds subnets, and
+// two regions shed different subnets.
+func shedPoint(c *Client, region string) float64 {
+	h := fmix64(fnvString(fnvByte(subnetKey(c), 's'), region))
+	return float64(h>>11) * 0x1p-53
+}

@@ -19,7 +19,9 @@ import (
 //
 //  1. Eligibility. A member region is dropped when it is fenced off for the
 //     client (every Fence matching the client's country or continent must
-//     list it), drained, or down (fewer than one endpoint up and not
+//     list it), drained, shedding load and the client's subnet is among the
+//     shed share (state.Shed; shedPoint picks the subnets, the same ones at
+//     every nameserver), or down (fewer than MinUp endpoints up and not
 //     drained). A client with neither country nor continent matches no fence.
 //  2. Ranking. The client's location override (geo.Location.Region) first,
 //     then CountryMap, then ContinentMap, each only when the region it names
@@ -110,6 +112,7 @@ const (
 	regionUp regionState = iota
 	regionFenced
 	regionDrained
+	regionShed // load shedding moved this client elsewhere
 	regionDown
 )
 
@@ -151,6 +154,9 @@ func gate(p *Pool, m *Member, c *Client, snap *state.Snapshot) memberEval {
 	}
 	if why, ok := snap.RegionDrained(m.Region.Name); ok {
 		return memberEval{state: regionDrained, why: why}
+	}
+	if sh, ok := snap.RegionShed(m.Region.Name); ok && shedPoint(c, m.Region.Name) < sh.Fraction {
+		return memberEval{state: regionShed, why: sh.Why}
 	}
 	return memberEval{state: regionUp}
 }
@@ -239,7 +245,7 @@ func rank(p *Pool, c *Client, snap *state.Snapshot, failOpen bool) (int, rule) {
 		isOverride := c.Loc.Region != "" && name == c.Loc.Region
 		isCountry := country < 0 && countryTo != "" && name == countryTo
 		isContinent := continent < 0 && continentTo != "" && name == continentTo
-		if e := gate(p, m, c, snap); e.state == regionFenced || e.state == regionDrained && !failOpen {
+		if e := gate(p, m, c, snap); e.state == regionFenced || (e.state == regionDrained || e.state == regionShed) && !failOpen {
 			continue
 		}
 		var s float64
@@ -337,6 +343,9 @@ func explain(d *Decision, p *Pool, c *Client, snap *state.Snapshot, idx int, r r
 		case regionDrained:
 			v.State = withWhy("drained", e.why)
 			v.Reason = v.State
+		case regionShed:
+			v.State = withWhy("shed", e.why)
+			v.Reason = v.State + "; this client is among those moved"
 		case regionDown:
 			v.State = downReason(m, e)
 			v.Reason = v.State

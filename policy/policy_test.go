@@ -655,3 +655,92 @@ func writeDecision(b *strings.Builder, d *Decision) {
 		}
 	}
 }
+
+// TestShed: a region shedding a fraction f of its clients moves that share
+// of client subnets (each subnet always the same way) to the next-best
+// region; a larger f moves a superset; f = 0 moves none; a client with
+// nowhere else to go fails open to the shed region.
+func TestShed(t *testing.T) {
+	const n = 20_000
+	shedSnap := func(f float64) *state.Snapshot {
+		return &state.Snapshot{Shed: map[string]state.Shed{"eu-west": {Fraction: f, Why: "load 95% over high water 80%"}}}
+	}
+	// London clients from n different /24s: all nearest eu-west.
+	clients := make([]Client, n)
+	for i := range clients {
+		c := london
+		c.Subnet = netip.PrefixFrom(netip.AddrFrom4([4]byte{81, byte(i >> 8), byte(i), 0}), 24)
+		c.Addr = c.Subnet.Addr()
+		clients[i] = c
+	}
+	p := testPool()
+	moved := func(f float64) []bool {
+		out := make([]bool, n)
+		var d Decision
+		snap := shedSnap(f)
+		for i, c := range clients {
+			Decide(p, c, IPv4, snap, &d)
+			switch d.Region {
+			case "eu-west":
+			case "us-east": // the next nearest for London
+				out[i] = true
+			default:
+				t.Fatalf("client %v answered from %s", c.Subnet, d.Region)
+			}
+		}
+		return out
+	}
+	count := func(b []bool) int {
+		k := 0
+		for _, m := range b {
+			if m {
+				k++
+			}
+		}
+		return k
+	}
+	if k := count(moved(0)); k != 0 {
+		t.Errorf("no shedding moved %d clients", k)
+	}
+	m25, m50 := moved(0.25), moved(0.5)
+	for _, tc := range []struct {
+		f float64
+		m []bool
+	}{{0.25, m25}, {0.5, m50}} {
+		if got := float64(count(tc.m)) / n; math.Abs(got-tc.f) > 0.02 {
+			t.Errorf("shed %.2f moved %.4f of clients, want %.2f ± 0.02", tc.f, got, tc.f)
+		}
+	}
+	for i := range m25 {
+		if m25[i] && !m50[i] {
+			t.Fatalf("client %v moved at 25%% but not at 50%%", clients[i].Subnet)
+		}
+	}
+	if again := moved(0.25); !slices.Equal(again, m25) {
+		t.Error("shedding is not stable per subnet")
+	}
+
+	// Explain says so, for a moved client.
+	var i int
+	for i = range m25 {
+		if m25[i] {
+			break
+		}
+	}
+	d := Decision{Explain: true}
+	Decide(p, clients[i], IPv4, shedSnap(0.25), &d)
+	for _, v := range d.Regions {
+		if v.Region == "eu-west" && (v.Kept || v.State != "shed: load 95% over high water 80%") {
+			t.Errorf("explain of the shed region: %+v", v)
+		}
+	}
+
+	// With every other region down, the client fails open to eu-west.
+	snap := shedSnap(0.99)
+	snap.Down = down("us-east", "use-a", "use-b")
+	maps.Copy(snap.Down, down("ap-southeast", "apse-a", "apse-b"))
+	Decide(p, clients[i], IPv4, snap, &d)
+	if d.Region != "eu-west" || d.Fallback != "fail_open" {
+		t.Errorf("shed with nowhere else to go: region %q fallback %q, want eu-west by fail open", d.Region, d.Fallback)
+	}
+}

@@ -22,6 +22,25 @@ type Snapshot struct {
 	// DrainedRegions and DrainedEndpoints hold operator drains, with the reason.
 	DrainedRegions   map[string]string
 	DrainedEndpoints map[EndpointKey]string
+	// Shed holds the regions that shed a share of their clients to the
+	// next-best region because their proxy tier is loaded.
+	Shed map[string]Shed
+}
+
+// Shed is a region's load shedding: the fraction of client subnets (chosen
+// by a hash of the subnet, so the same ones every time) sent elsewhere.
+type Shed struct {
+	Fraction float64 // in (0, 1)
+	Why      string
+}
+
+// RegionShed reports whether the region sheds load, and how much.
+func (s *Snapshot) RegionShed(region string) (Shed, bool) {
+	if s == nil {
+		return Shed{}, false
+	}
+	sh, ok := s.Shed[region]
+	return sh, ok && sh.Fraction > 0
 }
 
 // EndpointDown reports whether the endpoint is down, and why.
