@@ -37,6 +37,8 @@ type Rules struct {
 	// MinUp is, per region of a pool, the minimum number of endpoints up
 	// for the region to be up. Default 1.
 	MinUp map[RegionKey]int
+	// Shed says when a loaded region sheds clients (see ShedRules).
+	Shed ShedRules
 }
 
 // Decision is one change of a decision, for History.
@@ -76,9 +78,10 @@ type data struct {
 	now     int64  // newest leader time seen
 	version uint64 // index of the entry that last changed the snapshot
 	eps     map[state.EndpointKey]*endpoint
-	rdown   map[RegionKey]string // derived: regions below MinUp
-	rsince  map[RegionKey]int64  // log time of each region's last up/down change
-	meta    map[string]string    // member ID → admin API address
+	rdown   map[RegionKey]string   // derived: regions below MinUp
+	rsince  map[RegionKey]int64    // log time of each region's last up/down change
+	meta    map[string]string      // member ID → admin API address
+	loads   map[string]*regionLoad // region → its proxies' load reports and shedding
 	drReg   map[string]string
 	drEp    map[state.EndpointKey]string
 	history []Decision
@@ -90,6 +93,7 @@ func newData() *data {
 		rdown:  map[RegionKey]string{},
 		rsince: map[RegionKey]int64{},
 		meta:   map[string]string{},
+		loads:  map[string]*regionLoad{},
 		drReg:  map[string]string{},
 		drEp:   map[state.EndpointKey]string{},
 	}
@@ -213,6 +217,8 @@ func (f *FSM) apply(d *data, index uint64, at int64, cmd any) (bool, error) {
 		d.drReg[c.Region] = why
 		f.record(d, Decision{At: logTime(at), Index: index, Region: c.Region, From: drainState(was), To: "drained", Why: why})
 		return true, nil
+	case *LoadReport:
+		return f.applyLoad(d, index, at, c)
 	case *Meta:
 		if c.ID == "" {
 			return false, fmt.Errorf("meta: empty id")
@@ -361,6 +367,9 @@ func (f *FSM) evaluate(d *data, index uint64) bool {
 		}
 	}
 	d.rdown = rdown
+	if f.expireLoads(d, index) {
+		changed = true
+	}
 	return changed
 }
 
@@ -414,21 +423,30 @@ func (f *FSM) build(d *data) *state.Snapshot {
 	}
 	maps.Copy(s.DrainedRegions, d.drReg)
 	maps.Copy(s.DrainedEndpoints, d.drEp)
+	for region, rl := range d.loads {
+		if rl.Shed > 0 {
+			if s.Shed == nil {
+				s.Shed = map[string]state.Shed{}
+			}
+			s.Shed[region] = state.Shed{Fraction: rl.Shed, Why: rl.Why}
+		}
+	}
 	return s
 }
 
 // persisted is the snapshot encoding: sorted slices, no struct-keyed maps.
 type persisted struct {
-	Format           int                 `json:"format"`
-	Index            uint64              `json:"index"`
-	Now              int64               `json:"now"`
-	Version          uint64              `json:"version"`
-	Endpoints        []persistedEndpoint `json:"endpoints"`
-	DrainedRegions   map[string]string   `json:"drained_regions"`
-	DrainedEndpoints []persistedDrain    `json:"drained_endpoints"`
-	History          []Decision          `json:"history"`
-	RegionsSince     []persistedSince    `json:"regions_since,omitempty"`
-	Meta             map[string]string   `json:"meta,omitempty"`
+	Format           int                    `json:"format"`
+	Index            uint64                 `json:"index"`
+	Now              int64                  `json:"now"`
+	Version          uint64                 `json:"version"`
+	Endpoints        []persistedEndpoint    `json:"endpoints"`
+	DrainedRegions   map[string]string      `json:"drained_regions"`
+	DrainedEndpoints []persistedDrain       `json:"drained_endpoints"`
+	History          []Decision             `json:"history"`
+	RegionsSince     []persistedSince       `json:"regions_since,omitempty"`
+	Meta             map[string]string      `json:"meta,omitempty"`
+	Loads            map[string]*regionLoad `json:"loads,omitempty"`
 }
 
 type persistedSince struct {
@@ -477,6 +495,9 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	if len(d.meta) > 0 {
 		p.Meta = maps.Clone(d.meta)
 	}
+	if len(d.loads) > 0 {
+		p.Loads = cloneLoads(d.loads)
+	}
 	maps.Copy(p.DrainedRegions, d.drReg)
 	for _, k := range sortedKeys(d.drEp, cmpKey) {
 		p.DrainedEndpoints = append(p.DrainedEndpoints, persistedDrain{Key: k, Why: d.drEp[k]})
@@ -520,6 +541,15 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		d.rsince[ps.Key] = ps.Since
 	}
 	maps.Copy(d.meta, p.Meta)
+	for region, rl := range p.Loads {
+		if rl == nil {
+			continue
+		}
+		if rl.Reports == nil {
+			rl.Reports = map[string]load{}
+		}
+		d.loads[region] = rl
+	}
 	maps.Copy(d.drReg, p.DrainedRegions)
 	for _, pd := range p.DrainedEndpoints {
 		d.drEp[pd.Key] = pd.Why
@@ -561,6 +591,8 @@ func decodeEntry(b []byte) (typ byte, env envelope, cmd any, err error) {
 		cmd = new(Undrain)
 	case CmdMeta:
 		cmd = new(Meta)
+	case CmdLoad:
+		cmd = new(LoadReport)
 	default:
 		if typ&IgnoreUnknown != 0 {
 			return typ, env, nil, nil

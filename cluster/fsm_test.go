@@ -257,6 +257,7 @@ var mixed = []step{
 	{CmdDrain, 3, Drain{Endpoint: &kA2, Reason: "disk", By: "bob"}},
 	{CmdMeta, 4, Meta{ID: "s1", Admin: "127.0.0.1:9053"}},
 	{CmdMeta, 4, Meta{ID: "s2", Admin: "127.0.0.2:9053"}},
+	{CmdLoad, 5, LoadReport{Region: "eu", Reporter: "p1", InFlight: 95, Capacity: 100, RPS: 1000, P99Micros: 25000}},
 	obs(20, "s1", kA1, true, ""),
 }
 
@@ -497,5 +498,60 @@ func TestView(t *testing.T) {
 	}
 	if len(v.Drains) != 2 || v.Drains[0].Region != "us" || v.Drains[1].Endpoint != "a2" {
 		t.Errorf("drains %+v", v.Drains)
+	}
+}
+
+func loadStep(sec int, reporter string, inFlight int64, capacity int) step {
+	return step{CmdLoad, sec, LoadReport{Region: "eu", Reporter: reporter, InFlight: inFlight, Capacity: capacity}}
+}
+
+// TestShedding: utilisation over the high water mark sheds the share that
+// brings the region back to it (capped), holds between the marks, steps
+// down under the low mark, and stops without fresh reports.
+func TestShedding(t *testing.T) {
+	rules := Rules{FreshFor: 10 * time.Second}
+	var steps []step
+	for _, tc := range []struct {
+		s    step
+		want float64 // shed share after the step
+	}{
+		{loadStep(0, "p1", 50, 100), 0},
+		{loadStep(1, "p1", 95, 100), 0.158}, // 1 - 0.8/0.95
+		{loadStep(2, "p1", 85, 100), 0.208}, // 1 - 0.8·(1-0.158)/0.85
+		{loadStep(3, "p1", 70, 100), 0.208}, // between the marks: hold
+		{loadStep(4, "p1", 81, 100), 0.218}, // just over: a little more
+		{loadStep(5, "p1", 50, 100), 0.118}, // under the low mark: one step down
+		{loadStep(6, "p2", 10, 100), 0.018}, // two reporters: 60/200 = 0.3
+		{loadStep(7, "p1", 500, 100), 0.5},  // (500+10)/200: capped at MaxShed
+		{loadStep(8, "p2", 0, 100), 0.5},    // still 2.5: capped
+		{obs(30, "s1", kA1, true, ""), 0},   // 22s without a load report: stale, stop
+		{loadStep(31, "p1", 60, 100), 0},    // p2 stale: 0.6, not over: none
+		{loadStep(32, "p1", 200, 0), 0},     // no capacity: not counted
+	} {
+		steps = append(steps, tc.s)
+		f := run(t, rules, steps)
+		sh, _ := f.Current().RegionShed("eu")
+		if sh.Fraction != tc.want {
+			t.Fatalf("after %d steps (%+v): shed %v (%s), want %v", len(steps), tc.s.v, sh.Fraction, sh.Why, tc.want)
+		}
+	}
+	f := run(t, rules, steps[:3])
+	v := f.View()
+	if len(v.Loads) != 1 || v.Loads[0].Region != "eu" || v.Loads[0].Utilisation != 0.85 || v.Loads[0].Shed != 0.208 {
+		t.Errorf("view loads %+v", v.Loads)
+	}
+	h := f.History()
+	if last := h[len(h)-1]; last.Region != "eu" || last.From != "shedding 15.8%" || last.To != "shedding 20.8%" ||
+		last.Why != "load 85% of capacity, over the high water mark 80%" {
+		t.Errorf("last decision %+v", last)
+	}
+	// Rules of the cluster: a lower high water mark sheds earlier.
+	g := run(t, Rules{FreshFor: 10 * time.Second, Shed: ShedRules{HighWater: 0.5, LowWater: 0.4}}, steps[:1])
+	if sh, ok := g.Current().RegionShed("eu"); ok {
+		t.Errorf("at 0.5 with high water 0.5: shed %+v, want none (strictly over)", sh)
+	}
+	g = run(t, Rules{FreshFor: 10 * time.Second, Shed: ShedRules{HighWater: 0.4, LowWater: 0.3}}, steps[:1])
+	if sh, _ := g.Current().RegionShed("eu"); sh.Fraction != 0.2 {
+		t.Errorf("at 0.5 with high water 0.4: shed %v, want 0.2", sh.Fraction)
 	}
 }

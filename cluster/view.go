@@ -24,6 +24,7 @@ type View struct {
 	Endpoints []EndpointView    `json:"endpoints"`
 	Regions   []RegionView      `json:"regions"`
 	Drains    []DrainView       `json:"drains"`
+	Loads     []RegionLoadView  `json:"loads"`
 	Admins    map[string]string `json:"admins"` // member ID → admin API address
 	History   []Decision        `json:"history"`
 }
@@ -73,6 +74,7 @@ func (f *FSM) View() View {
 		Index: d.index, Version: d.version, Now: logTime(d.now), FreshFor: time.Duration(f.freshFor),
 		Endpoints: []EndpointView{}, Regions: []RegionView{}, Drains: []DrainView{},
 		Admins: maps.Clone(d.meta), History: slices.Clone(d.history),
+		Loads: f.loadViews(d),
 	}
 	regions := map[RegionKey]bool{}
 	for _, k := range sortedKeys(d.eps, cmpKey) {
