@@ -38,6 +38,13 @@ type Config struct {
 	// to (pools), in file order. Names are unique; every region a pool
 	// refers to is in Regions. File only.
 	Pools []PoolConfig `mapstructure:"pools"`
+
+	// Proxy configures the in-region HTTP proxy (the proxy section): `aya
+	// proxy` (LoadProxy) requires it, `aya serve` (Load) runs the proxy
+	// as a role when the file has it. nil when the file has no proxy
+	// section, or a null one; its variables (AYA_PROXY_*) alone never
+	// make one.
+	Proxy *ProxyConfig `mapstructure:"proxy"`
 }
 
 // NodeConfig identifies this node.
@@ -220,7 +227,32 @@ type ClusterConfig struct {
 	SnapshotThreshold int           `mapstructure:"snapshot_threshold"`
 	SnapshotInterval  time.Duration `mapstructure:"snapshot_interval"`
 
+	Shed ShedConfig `mapstructure:"shed"`
+
 	TLS ClusterTLSConfig `mapstructure:"tls"`
+}
+
+// ShedConfig says when a region whose proxies report it loaded sheds a
+// share of its clients to the next-best region (cluster.shed). Like
+// FreshFor, it must be the same on every node.
+type ShedConfig struct {
+	// HighWater is the utilisation (requests in flight over capacity)
+	// above which the region sheds clients (cluster.shed.high_water),
+	// greater than 0 and at most 1, default 0.8.
+	HighWater float64 `mapstructure:"high_water"`
+
+	// LowWater is the utilisation under which the shed share steps back
+	// down (cluster.shed.low_water), greater than 0 and at most HighWater,
+	// default 0.6. Between the two, the share holds.
+	LowWater float64 `mapstructure:"low_water"`
+
+	// MaxFraction caps the share of clients shed (cluster.shed.max_fraction),
+	// greater than 0 and at most 0.95, default 0.5.
+	MaxFraction float64 `mapstructure:"max_fraction"`
+
+	// Step is how much the share falls at each report under LowWater
+	// (cluster.shed.step), greater than 0 and at most 1, default 0.1.
+	Step float64 `mapstructure:"step"`
 }
 
 // ClusterTLSConfig holds the PEM files for mutual TLS on the Raft transport

@@ -11,7 +11,8 @@ import (
 // TestDocs keeps docs/configuration.md true to the code (as CoreDNS's
 // readme_test does): every key has a table row naming its environment
 // variable, flag and default (or saying it is file only), every field of
-// the regions and pools items has a row, and every YAML example loads.
+// the items of regions, pools and the proxy lists has a row, and every
+// YAML example loads (with ParseProxy when it has no dns section).
 func TestDocs(t *testing.T) {
 	clearEnv(t)
 	data, err := os.ReadFile("../docs/configuration.md")
@@ -66,6 +67,12 @@ func TestDocs(t *testing.T) {
 		{"pools[].members[].", memberFields},
 		{"pools[].members[].endpoints[].", endpointFields},
 		{"pools[].check.", checkFields},
+		{"proxy.listeners[].", proxyListenerFields},
+		{"proxy.listeners[].certs[].", proxyCertFields},
+		{"proxy.routes[].", proxyRouteFields},
+		{"proxy.pools[].", proxyPoolFields},
+		{"proxy.pools[].sticky.", proxyStickyFields},
+		{"proxy.pools[].backends[].", proxyBackendFields},
 	}
 	for _, it := range items {
 		for _, f := range it.fields {
@@ -79,8 +86,15 @@ func TestDocs(t *testing.T) {
 	if len(examples) == 0 {
 		t.Fatal("docs: no yaml examples")
 	}
+	// An example without a dns section is a proxy-only file, for `aya
+	// proxy`; the others are for `aya serve`.
+	dnsSection := regexp.MustCompile(`(?m)^dns:`)
 	for i, m := range examples {
-		if _, err := Parse("configuration.md", []byte(m[1]), nil); err != nil {
+		parse := Parse
+		if !dnsSection.MatchString(m[1]) {
+			parse = ParseProxy
+		}
+		if _, err := parse("configuration.md", []byte(m[1]), nil); err != nil {
 			t.Errorf("docs: yaml example %d does not load:\n%v", i, err)
 		}
 	}

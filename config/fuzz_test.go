@@ -57,36 +57,69 @@ func FuzzParse(f *testing.F) {
 		"{name: q, check: {kind: tcp, port: 5432}, members: [{region: a, endpoints: [{name: e, addresses: [192.0.2.3]}]}]}, " +
 		"{name: r, check: {kind: http}, members: [{region: a, endpoints: [{name: e, addresses: [192.0.2.4], check_target: \"[::1]:80\"}]}]}]\n"))
 
+	// The proxy section, in flow style, under aya serve; without the dns
+	// section it is a proxy-only file (ParseProxy below).
+	f.Add([]byte("node: {id: n}\ndns: {listen: [127.0.0.1:53], zones_dir: z}\nadmin: {listen: 127.0.0.1:9053}\n" +
+		"proxy: {region: eu-west, report_to: [127.0.0.1:9053], report_interval: 2s, capacity: 10, " +
+		"sticky_secret: 0123456789abcdef0123456789abcdef, drain_timeout: 5s, access_log: true, trusted_proxies: [10.0.0.0/8], " +
+		"limits: {max_header_bytes: 1024, max_body_bytes: 2048, read_header_timeout: 1s, idle_timeout: 2s, max_conns: 3}, " +
+		"rate_limit: {rate: 1.5, burst: 0}, " +
+		"listeners: [{address: 127.0.0.1:8080}, {address: \"[::1]:8443\", certs: [{cert_file: c.pem, key_file: k.pem}], http2: true}], " +
+		"routes: [{host: \"*.example.com\", path_prefix: /api, pool: web}, {pool: api}], " +
+		"pools: [{name: web, algorithm: least_time, sticky: {cookie: s, ttl: 1h}, check: {kind: https, path: /h, tls_insecure_skip_verify: true}, " +
+		"consecutive_failures: 3, eject_for: 1s, max_eject_for: 1m, slow_start: 10s, connect_timeout: 1s, try_timeout: 2s, timeout: 3s, " +
+		"retries: -1, max_idle_conns: 2, backends: [{name: a, address: 10.0.0.1:80, weight: 2, max_conns: 5}, " +
+		"{name: b, address: \"[2001:db8::1]:80\"}]}, " +
+		"{name: api, algorithm: consistent_hash, hash_cookie: u, backends: [{name: a, address: 10.0.0.2:80}]}]}\n"))
+	f.Add([]byte("node: {id: n}\nproxy: {region: r, listeners: [{address: 127.0.0.1:0}], routes: [{pool: p}], " +
+		"pools: [{name: p, algorithm: consistent_hash, hash_header: X-U, backends: [{name: b, address: 127.0.0.1:1}]}]}\n"))
+
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse("fuzz.yaml", data, nil)
-		if err == nil {
-			checkConfig(t, c)
-			return
-		}
-		if c != nil {
-			t.Fatalf("Parse returned a Config and an error: %v", err)
-		}
-		var joined interface{ Unwrap() []error }
-		if !errors.As(err, &joined) {
-			t.Fatalf("error is not joined: %T %v", err, err)
-		}
-		lines := countLines(data) + 1 // Node lines may point just past the end
-		for _, e := range joined.Unwrap() {
-			ce, ok := errors.AsType[*Error](e)
-			if !ok {
-				t.Fatalf("%T in the joined errors: %v", e, e)
+		checkParsed(t, data, c, err, checkConfig)
+		c, err = ParseProxy("fuzz.yaml", data, nil)
+		checkParsed(t, data, c, err, func(t *testing.T, c *Config) {
+			t.Helper()
+			if c.Proxy == nil || strings.TrimSpace(c.Node.ID) == "" {
+				t.Fatalf("ParseProxy: proxy %v, node.id %q", c.Proxy, c.Node.ID)
 			}
-			if strings.Contains(ce.Error(), "\n") {
-				t.Fatalf("error spans lines: %q", ce.Error())
-			}
-			if ce.Line < 0 || ce.Line > lines {
-				t.Fatalf("line %d outside the input's %d lines: %v", ce.Line, lines, ce)
-			}
-			if ce.File != "fuzz.yaml" || ce.Msg == "" {
-				t.Fatalf("incomplete error %+v", ce)
-			}
-		}
+			checkProxy(t, c)
+		})
 	})
+}
+
+// checkParsed asserts what FuzzParse expects of a result of Parse or
+// ParseProxy: a Config that check accepts, or an error that is a join of
+// one-line *Error values whose lines lie inside data.
+func checkParsed(t *testing.T, data []byte, c *Config, err error, check func(*testing.T, *Config)) {
+	t.Helper()
+	if err == nil {
+		check(t, c)
+		return
+	}
+	if c != nil {
+		t.Fatalf("Parse returned a Config and an error: %v", err)
+	}
+	var joined interface{ Unwrap() []error }
+	if !errors.As(err, &joined) {
+		t.Fatalf("error is not joined: %T %v", err, err)
+	}
+	lines := countLines(data) + 1 // Node lines may point just past the end
+	for _, e := range joined.Unwrap() {
+		ce, ok := errors.AsType[*Error](e)
+		if !ok {
+			t.Fatalf("%T in the joined errors: %v", e, e)
+		}
+		if strings.Contains(ce.Error(), "\n") {
+			t.Fatalf("error spans lines: %q", ce.Error())
+		}
+		if ce.Line < 0 || ce.Line > lines {
+			t.Fatalf("line %d outside the input's %d lines: %v", ce.Line, lines, ce)
+		}
+		if ce.File != "fuzz.yaml" || ce.Msg == "" {
+			t.Fatalf("incomplete error %+v", ce)
+		}
+	}
 }
 
 // checkConfig asserts what every Config from Parse guarantees.
@@ -124,6 +157,7 @@ func checkConfig(t *testing.T, c *Config) {
 		}
 	}
 	checkSteering(t, c)
+	checkProxy(t, c)
 }
 
 // checkCluster asserts what Parse guarantees of admin.token and the

@@ -20,9 +20,10 @@ type key struct {
 	// no variable and no flag, bypasses viper, and is decoded from its YAML
 	// nodes (see steering.go) so that every item keeps its line.
 	fileOnly bool
-	// field returns a pointer to the Config field: *string, *int, *bool,
-	// *time.Duration or *[]string, or for a fileOnly key *[]RegionConfig or
-	// *[]PoolConfig. The pointer type chooses the decoding.
+	// field returns a pointer to the Config field: *string, *int, *int64,
+	// *float64, *bool, *time.Duration or *[]string, or for a fileOnly key
+	// *[]RegionConfig, *[]PoolConfig, *[]ProxyListener, *[]ProxyRoute or
+	// *[]ProxyPool. The pointer type chooses the decoding.
 	field func(c *Config) any
 }
 
@@ -94,6 +95,14 @@ func keys() []key {
 			field: func(c *Config) any { return &c.Cluster.SnapshotThreshold }},
 		{name: "cluster.snapshot_interval", def: 2 * time.Minute,
 			field: func(c *Config) any { return &c.Cluster.SnapshotInterval }},
+		{name: "cluster.shed.high_water", def: 0.8,
+			field: func(c *Config) any { return &c.Cluster.Shed.HighWater }},
+		{name: "cluster.shed.low_water", def: 0.6,
+			field: func(c *Config) any { return &c.Cluster.Shed.LowWater }},
+		{name: "cluster.shed.max_fraction", def: 0.5,
+			field: func(c *Config) any { return &c.Cluster.Shed.MaxFraction }},
+		{name: "cluster.shed.step", def: 0.1,
+			field: func(c *Config) any { return &c.Cluster.Shed.Step }},
 		{name: "cluster.tls.cert_file", def: "",
 			field: func(c *Config) any { return &c.Cluster.TLS.CertFile }},
 		{name: "cluster.tls.key_file", def: "",
@@ -105,6 +114,48 @@ func keys() []key {
 			field: func(c *Config) any { return &c.Regions }},
 		{name: "pools", fileOnly: true,
 			field: func(c *Config) any { return &c.Pools }},
+		// The proxy section's keys are read only when the file has the
+		// section; Parse allocates Config.Proxy first (see isProxyKey).
+		{name: "proxy.region", def: "",
+			field: func(c *Config) any { return &c.Proxy.Region }},
+		{name: "proxy.report_to", def: []string{},
+			field: func(c *Config) any { return &c.Proxy.ReportTo }},
+		{name: "proxy.report_interval", def: 2 * time.Second,
+			field: func(c *Config) any { return &c.Proxy.ReportInterval }},
+		{name: "proxy.capacity", def: 0, min: 0, max: math.MaxInt,
+			field: func(c *Config) any { return &c.Proxy.Capacity }},
+		{name: "proxy.sticky_secret", def: "",
+			field: func(c *Config) any { return &c.Proxy.StickySecret }},
+		{name: "proxy.sticky_secret_file", def: "",
+			field: func(c *Config) any { return &c.Proxy.StickySecretFile }},
+		{name: "proxy.drain_timeout", def: 30 * time.Second,
+			field: func(c *Config) any { return &c.Proxy.DrainTimeout }},
+		{name: "proxy.access_log", def: false,
+			field: func(c *Config) any { return &c.Proxy.AccessLog }},
+		{name: "proxy.trusted_proxies", def: []string{},
+			field: func(c *Config) any { return &c.Proxy.TrustedProxies }},
+		{name: "proxy.limits.max_header_bytes", def: 65536, min: 1, max: math.MaxInt,
+			field: func(c *Config) any { return &c.Proxy.Limits.MaxHeaderBytes }},
+		{name: "proxy.limits.max_body_bytes", def: int64(32 << 20), min: 1, max: math.MaxInt,
+			field: func(c *Config) any { return &c.Proxy.Limits.MaxBodyBytes }},
+		{name: "proxy.limits.read_header_timeout", def: 10 * time.Second,
+			field: func(c *Config) any { return &c.Proxy.Limits.ReadHeaderTimeout }},
+		{name: "proxy.limits.idle_timeout", def: 60 * time.Second,
+			field: func(c *Config) any { return &c.Proxy.Limits.IdleTimeout }},
+		{name: "proxy.limits.max_conns", def: 10000, min: 1, max: math.MaxInt,
+			field: func(c *Config) any { return &c.Proxy.Limits.MaxConns }},
+		{name: "proxy.rate_limit.rate", def: 0.0,
+			field: func(c *Config) any { return &c.Proxy.RateLimit.Rate }},
+		{name: "proxy.rate_limit.burst", def: 0, min: 0, max: math.MaxInt,
+			field: func(c *Config) any { return &c.Proxy.RateLimit.Burst }},
+		// listeners and routes before pools: routes are checked against
+		// the pools as those are read.
+		{name: "proxy.listeners", fileOnly: true,
+			field: func(c *Config) any { return &c.Proxy.Listeners }},
+		{name: "proxy.routes", fileOnly: true,
+			field: func(c *Config) any { return &c.Proxy.Routes }},
+		{name: "proxy.pools", fileOnly: true,
+			field: func(c *Config) any { return &c.Proxy.Pools }},
 	}
 }
 

@@ -30,9 +30,48 @@ const defaultName = "aya.yaml"
 // file; the default. All problems are returned at once as *Error values
 // joined with errors.Join; a file that cannot be read is returned as the
 // os error.
+//
+// This is the configuration of `aya serve`: dns.listen and dns.zones_dir
+// are required, and a proxy section is optional (the proxy role); its
+// listeners must then not overlap dns.listen, admin.listen or
+// cluster.bind.
 func Load(path string, fs *pflag.FlagSet) (*Config, error) {
+	return load(path, fs, modeServe)
+}
+
+// LoadProxy is Load for `aya proxy`, the in-region HTTP proxy alone: the
+// proxy section and node.id are required, dns.listen and dns.zones_dir
+// are not, and the cluster section is not checked but for cluster.tls
+// (its defaults stay in Config, unused). Everything present is checked as
+// Load does.
+func LoadProxy(path string, fs *pflag.FlagSet) (*Config, error) {
+	return load(path, fs, modeProxy)
+}
+
+// Parse is Load from bytes. name is used in error messages and is the path
+// that a relative dns.zones_dir in data is resolved against (its
+// directory); Config.File is set to it.
+func Parse(name string, data []byte, fs *pflag.FlagSet) (*Config, error) {
+	return parse(name, data, fs, modeServe)
+}
+
+// ParseProxy is LoadProxy from bytes, as Parse is Load.
+func ParseProxy(name string, data []byte, fs *pflag.FlagSet) (*Config, error) {
+	return parse(name, data, fs, modeProxy)
+}
+
+// mode says which command the configuration is for.
+type mode int
+
+const (
+	modeServe mode = iota // aya serve: Load, Parse
+	modeProxy             // aya proxy: LoadProxy, ParseProxy
+)
+
+// load is Load or LoadProxy.
+func load(path string, fs *pflag.FlagSet, m mode) (*Config, error) {
 	if path == "" {
-		c, err := Parse(defaultName, aya.DefaultConfig, fs)
+		c, err := parse(defaultName, aya.DefaultConfig, fs, m)
 		if err != nil {
 			return nil, err
 		}
@@ -43,16 +82,15 @@ func Load(path string, fs *pflag.FlagSet) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Parse(path, data, fs)
+	return parse(path, data, fs, m)
 }
 
-// Parse is Load from bytes. name is used in error messages and is the path
-// that a relative dns.zones_dir in data is resolved against (its
-// directory); Config.File is set to it.
-func Parse(name string, data []byte, fs *pflag.FlagSet) (*Config, error) {
+// parse is Parse or ParseProxy.
+func parse(name string, data []byte, fs *pflag.FlagSet, m mode) (*Config, error) {
 	p := &parser{
 		name:   name,
 		fs:     fs,
+		mode:   m,
 		keys:   keys(),
 		leaves: make(map[string]*leaf),
 		bad:    make(map[string]bool),
@@ -87,8 +125,16 @@ func Parse(name string, data []byte, fs *pflag.FlagSet) (*Config, error) {
 	}
 
 	c := &Config{File: name}
+	if p.proxy.mapping {
+		c.Proxy = &ProxyConfig{}
+	} else if m == modeProxy && !p.proxy.bad {
+		p.errs = append(p.errs, &Error{File: p.name, Line: p.proxy.line, Key: "proxy", Msg: "required: aya proxy needs a proxy section"})
+	}
 	for i := range p.keys {
 		k := &p.keys[i]
+		if c.Proxy == nil && isProxyKey(k.name) {
+			continue // no section: its variables and defaults are not read
+		}
 		var raw any
 		if !k.fileOnly {
 			raw = v.Get(k.name)
@@ -106,6 +152,7 @@ func Parse(name string, data []byte, fs *pflag.FlagSet) (*Config, error) {
 	p.resolvePath("cluster.tls.cert_file", &c.Cluster.TLS.CertFile)
 	p.resolvePath("cluster.tls.key_file", &c.Cluster.TLS.KeyFile)
 	p.resolvePath("cluster.tls.ca_file", &c.Cluster.TLS.CAFile)
+	// proxy.sticky_secret_file is resolved by validate, which reads it.
 	return c, nil
 }
 
@@ -125,6 +172,15 @@ type parser struct {
 	regionsKnown bool
 	values       int    // nodes of regions and pools visited, see count
 	top          topKey // the one being decoded
+
+	mode  mode
+	proxy struct {
+		line    int  // of the proxy key; 0 when absent
+		mapping bool // the section is a mapping (possibly empty)
+		bad     bool // it is neither a mapping nor null (reported)
+	}
+	proxyListens []proxyListen // the valid listener addresses
+	poolRefs     []poolRef     // the routes' pools
 }
 
 // joined returns the recorded errors as one error, those with a line in
@@ -212,6 +268,15 @@ func (p *parser) decode(k *key, raw any, c *Config) {
 	case *[]PoolConfig:
 		p.decodePools(c)
 		return
+	case *[]ProxyListener:
+		p.decodeProxyListeners(c.Proxy)
+		return
+	case *[]ProxyRoute:
+		p.decodeProxyRoutes(c.Proxy)
+		return
+	case *[]ProxyPool:
+		p.decodeProxyPools(c.Proxy)
+		return
 	}
 	if raw == nil {
 		raw = k.def
@@ -235,6 +300,20 @@ func (p *parser) decode(k *key, raw any, c *Config) {
 			return
 		}
 		*f = n
+	case *int64:
+		n, msg := toInt(raw, k.min, k.max)
+		if msg != "" {
+			bad(-1, "%s", msg)
+			return
+		}
+		*f = int64(n)
+	case *float64:
+		x, msg := toFloat(raw)
+		if msg != "" {
+			bad(-1, "%s", msg)
+			return
+		}
+		*f = x
 	case *bool:
 		b, msg := toBool(raw)
 		if msg != "" {
@@ -325,6 +404,32 @@ func toInt(raw any, lo, hi int) (n int, msg string) {
 		return 0, outside(strconv.Itoa(n))
 	}
 	return n, ""
+}
+
+// toFloat converts a YAML number or a decimal string (from the
+// environment) to a finite float64.
+func toFloat(raw any) (x float64, msg string) {
+	switch r := raw.(type) {
+	case float64:
+		x = r
+	case int:
+		x = float64(r)
+	case int64:
+		x = float64(r)
+	case uint64:
+		x = float64(r)
+	case string:
+		var err error
+		if x, err = strconv.ParseFloat(strings.TrimSpace(r), 64); err != nil {
+			return 0, fmt.Sprintf("must be a number (got %q)", r)
+		}
+	default:
+		return 0, fmt.Sprintf("must be a number (got %s)", describe(raw))
+	}
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return 0, fmt.Sprintf("must be a number (got %s)", describe(raw))
+	}
+	return x, ""
 }
 
 // toBool converts a YAML boolean, or a string strconv.ParseBool accepts

@@ -70,6 +70,7 @@ func defaultCluster() ClusterConfig {
 		LeaderLeaseTimeout: 500 * time.Millisecond,
 		SnapshotThreshold:  8192,
 		SnapshotInterval:   2 * time.Minute,
+		Shed:               ShedConfig{HighWater: 0.8, LowWater: 0.6, MaxFraction: 0.5, Step: 0.1},
 	}
 }
 
@@ -185,6 +186,7 @@ func TestLoadFiles(t *testing.T) {
 				LeaderLeaseTimeout: 700 * time.Millisecond,
 				SnapshotThreshold:  1024,
 				SnapshotInterval:   5 * time.Minute,
+				Shed:               ShedConfig{HighWater: 0.9, LowWater: 0.7, MaxFraction: 0.3, Step: 0.05},
 				TLS: ClusterTLSConfig{
 					CertFile: "testdata/tls/node.pem",
 					KeyFile:  "testdata/tls/node-key.pem",
@@ -322,16 +324,27 @@ func TestEnv(t *testing.T) {
 			func(c *Config) any { return c.Cluster.LeaderLeaseTimeout }, 300 * time.Millisecond},
 		{"AYA_CLUSTER_SNAPSHOT_THRESHOLD", "1", func(c *Config) any { return c.Cluster.SnapshotThreshold }, 1},
 		{"AYA_CLUSTER_SNAPSHOT_INTERVAL", "30s", func(c *Config) any { return c.Cluster.SnapshotInterval }, 30 * time.Second},
+		{"AYA_CLUSTER_SHED_HIGH_WATER", "0.9", func(c *Config) any { return c.Cluster.Shed.HighWater }, 0.9},
+		{"AYA_CLUSTER_SHED_LOW_WATER", "0.5", func(c *Config) any { return c.Cluster.Shed.LowWater }, 0.5},
+		{"AYA_CLUSTER_SHED_MAX_FRACTION", "0.25", func(c *Config) any { return c.Cluster.Shed.MaxFraction }, 0.25},
+		{"AYA_CLUSTER_SHED_STEP", "0.2", func(c *Config) any { return c.Cluster.Shed.Step }, 0.2},
 		{"AYA_CLUSTER_TLS_CERT_FILE", "env/cert.pem", func(c *Config) any { return c.Cluster.TLS.CertFile }, "env/cert.pem"},
 		{"AYA_CLUSTER_TLS_KEY_FILE", "env/key.pem", func(c *Config) any { return c.Cluster.TLS.KeyFile }, "env/key.pem"},
 		{"AYA_CLUSTER_TLS_CA_FILE", "/env/ca.pem", func(c *Config) any { return c.Cluster.TLS.CAFile }, "/env/ca.pem"},
 	}
 
-	var covered []string
+	// The proxy section's variables are covered by TestProxyEnv: these
+	// files have no proxy section.
+	var covered, all []string
 	for _, tc := range tests {
 		covered = append(covered, tc.env)
 	}
-	if all := envNames(); !slices.Equal(covered, all) {
+	for _, name := range envNames() {
+		if !strings.HasPrefix(name, "AYA_PROXY_") {
+			all = append(all, name)
+		}
+	}
+	if !slices.Equal(covered, all) {
 		t.Fatalf("TestEnv covers %v, want every key: %v", covered, all)
 	}
 

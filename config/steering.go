@@ -168,7 +168,7 @@ func (p *parser) decodePools(c *Config) {
 		pc.TTL = uint32(ttl)
 		pc.Answers, _ = p.integer(it, "answers", 1, math.MaxInt, 1)
 		p.decodeFallback(it, &pc)
-		pch := p.decodeCheck(it)
+		pch := p.decodeCheck(it, true)
 		pc.Check = pch.cfg
 		complete, untargeted := p.decodeMembers(it, &pc, pch)
 		if pch.cfg != nil && !pch.portGiven && untargeted != "" {
@@ -355,8 +355,10 @@ var defaultExpectStatus = [2]int{200, 399}
 
 // decodeCheck decodes the check of pool it. Every field is checked
 // whatever the kind, then fields of another kind are reported, and the
-// defaults of the kind applied.
-func (p *parser) decodeCheck(it *item) poolCheck {
+// defaults of the kind applied. withPort is false for the check of a proxy
+// pool, whose backends' addresses carry the port: a port is an error
+// there, and Port stays 0.
+func (p *parser) decodeCheck(it *item, withPort bool) poolCheck {
 	n := it.vals["check"]
 	if n == nil {
 		return poolCheck{}
@@ -378,7 +380,12 @@ func (p *parser) decodeCheck(it *item) poolCheck {
 			errAt("kind", "must be one of http, https, tcp (got %q)", s)
 		}
 	}
-	ck.Port, _ = p.integer(ci, "port", 1, 65535, 0)
+	if withPort {
+		ck.Port, _ = p.integer(ci, "port", 1, 65535, 0)
+	} else if ci.vals["port"] != nil {
+		errAt("port", "must not be set: each backend's address has its port")
+		pch.portGiven = false
+	}
 
 	if s, _ := p.str(ci, "method", false); s != "" {
 		if !isToken(s) {
@@ -791,6 +798,11 @@ func (p *parser) float(it *item, f string, lo, hi float64, req bool, def float64
 // "1m30s"); def when absent or null. A bare number is refused, as
 // toDuration does.
 func (p *parser) duration(it *item, f string, def time.Duration) (time.Duration, bool) {
+	return p.durationFrom(it, f, def, false)
+}
+
+// durationFrom is duration, allowing 0 when zeroOK.
+func (p *parser) durationFrom(it *item, f string, def time.Duration, zeroOK bool) (time.Duration, bool) {
 	n := it.vals[f]
 	if n == nil {
 		return def, true
@@ -804,7 +816,11 @@ func (p *parser) duration(it *item, f string, def time.Duration) (time.Duration,
 		p.errAt(it.lineOf(f), it.key(f), "%s", msg)
 		return def, false
 	}
-	if d <= 0 {
+	switch {
+	case zeroOK && d < 0:
+		p.errAt(it.lineOf(f), it.key(f), "must be at least 0 (got %s)", d)
+		return def, false
+	case !zeroOK && d <= 0:
 		p.errAt(it.lineOf(f), it.key(f), "must be greater than 0 (got %s)", d)
 		return def, false
 	}

@@ -32,7 +32,7 @@ func (p *parser) validate(c *Config) {
 
 	var dnsAddrs []hostPort // the valid dns.listen addresses, by index
 	if check("dns.listen") {
-		if len(c.DNS.Listen) == 0 {
+		if len(c.DNS.Listen) == 0 && p.mode == modeServe {
 			p.errorf("dns.listen", -1, "at least one address required")
 		}
 		first := make(map[hostPort]int)
@@ -54,7 +54,7 @@ func (p *parser) validate(c *Config) {
 		}
 	}
 
-	if check("dns.zones_dir") && strings.TrimSpace(c.DNS.ZonesDir) == "" {
+	if check("dns.zones_dir") && strings.TrimSpace(c.DNS.ZonesDir) == "" && p.mode == modeServe {
 		p.errorf("dns.zones_dir", -1, "required")
 	}
 
@@ -127,7 +127,8 @@ func (p *parser) validate(c *Config) {
 		}
 	}
 
-	p.validateCluster(c, dnsAddrs, adminAddr)
+	bind := p.validateCluster(c, dnsAddrs, adminAddr)
+	p.validateProxy(c, dnsAddrs, adminAddr, bind)
 }
 
 // minRaftTimeout is the shortest timing hashicorp/raft accepts
@@ -137,13 +138,62 @@ const minRaftTimeout = 5 * time.Millisecond
 
 // validateCluster checks the cluster section; dnsAddrs and admin are the
 // parsed dns.listen and admin.listen addresses, which cluster.bind must not
-// overlap.
-func (p *parser) validateCluster(c *Config, dnsAddrs []hostPort, admin hostPort) {
+// overlap. It returns the parsed cluster.bind, invalid when it is not
+// valid. For `aya proxy` only cluster.tls is checked: the proxy may use it
+// to reach the admin API, and the rest, defaults included, is not used.
+func (p *parser) validateCluster(c *Config, dnsAddrs []hostPort, admin hostPort) (bind hostPort) {
+	check := func(name string) bool { return !p.bad[name] }
+	cc := &c.Cluster
+	if p.mode == modeServe {
+		bind = p.validateClusterNode(c, dnsAddrs, admin)
+	}
+
+	// Mutual TLS needs all three files; name what is missing and why. A
+	// blank one counts as unset and is stored as "".
+	tlsKeys := []struct {
+		name string
+		val  *string
+	}{
+		{"cluster.tls.cert_file", &cc.TLS.CertFile},
+		{"cluster.tls.key_file", &cc.TLS.KeyFile},
+		{"cluster.tls.ca_file", &cc.TLS.CAFile},
+	}
+	var set []string
+	for _, k := range tlsKeys {
+		if !check(k.name) {
+			return bind
+		}
+		if strings.TrimSpace(*k.val) == "" {
+			*k.val = ""
+		} else {
+			set = append(set, k.name)
+		}
+	}
+	if len(set) > 0 && len(set) < len(tlsKeys) {
+		verb := "is"
+		if len(set) > 1 {
+			verb = "are"
+		}
+		for _, k := range tlsKeys {
+			if *k.val == "" {
+				p.errorf(k.name, -1, "required when %s %s set: mutual TLS needs all three files", strings.Join(set, " and "), verb)
+			}
+		}
+	}
+	return bind
+}
+
+// validateClusterNode checks the cluster keys but cluster.tls, and returns
+// the parsed cluster.bind.
+func (p *parser) validateClusterNode(c *Config, dnsAddrs []hostPort, admin hostPort) (bind hostPort) {
 	check := func(name string) bool { return !p.bad[name] }
 	cc := &c.Cluster
 
 	if check("cluster.bind") {
 		hp, msg := parseHostPort(cc.Bind)
+		if msg == "" {
+			bind = hp
+		}
 		switch {
 		case msg != "":
 			p.errorf("cluster.bind", -1, "%s", msg)
@@ -228,39 +278,29 @@ func (p *parser) validateCluster(c *Config, dnsAddrs []hostPort, admin hostPort)
 			cc.LeaderLeaseTimeout, cc.HeartbeatTimeout)
 	}
 	raftTiming("cluster.snapshot_interval", cc.SnapshotInterval)
+	p.validateShed(&cc.Shed)
+	return bind
+}
 
-	// Mutual TLS needs all three files; name what is missing and why. A
-	// blank one counts as unset and is stored as "".
-	tlsKeys := []struct {
-		name string
-		val  *string
-	}{
-		{"cluster.tls.cert_file", &cc.TLS.CertFile},
-		{"cluster.tls.key_file", &cc.TLS.KeyFile},
-		{"cluster.tls.ca_file", &cc.TLS.CAFile},
+// validateShed checks cluster.shed.
+func (p *parser) validateShed(s *ShedConfig) {
+	frac := func(key string, v, hi float64) bool {
+		if p.bad[key] {
+			return false
+		}
+		if !(v > 0 && v <= hi) {
+			p.errorf(key, -1, "must be greater than 0 and at most %s (got %s)", formatFloat(hi), formatFloat(v))
+			return false
+		}
+		return true
 	}
-	var set []string
-	for _, k := range tlsKeys {
-		if !check(k.name) {
-			return
-		}
-		if strings.TrimSpace(*k.val) == "" {
-			*k.val = ""
-		} else {
-			set = append(set, k.name)
-		}
+	highOK := frac("cluster.shed.high_water", s.HighWater, 1)
+	if frac("cluster.shed.low_water", s.LowWater, 1) && highOK && s.LowWater > s.HighWater {
+		p.errorf("cluster.shed.low_water", -1, "must be at most cluster.shed.high_water (got %s, cluster.shed.high_water %s)",
+			formatFloat(s.LowWater), formatFloat(s.HighWater))
 	}
-	if len(set) > 0 && len(set) < len(tlsKeys) {
-		verb := "is"
-		if len(set) > 1 {
-			verb = "are"
-		}
-		for _, k := range tlsKeys {
-			if *k.val == "" {
-				p.errorf(k.name, -1, "required when %s %s set: mutual TLS needs all three files", strings.Join(set, " and "), verb)
-			}
-		}
-	}
+	frac("cluster.shed.max_fraction", s.MaxFraction, 0.95)
+	frac("cluster.shed.step", s.Step, 1)
 }
 
 // hostPort is a parsed listen address; host is "localhost" or the address

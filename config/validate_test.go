@@ -411,3 +411,41 @@ func TestClusterTLS(t *testing.T) {
 		})
 	}
 }
+
+// TestShedConfig: cluster.shed's bounds and their errors.
+func TestShedConfig(t *testing.T) {
+	clearEnv(t)
+	const head = "node: {id: n1}\ndns: {listen: [127.0.0.1:53], zones_dir: z}\ncluster:\n  shed:\n"
+	for _, tc := range []struct {
+		name, body string
+		want       ShedConfig
+		err        string
+	}{
+		{"defaults", "    {}\n", ShedConfig{HighWater: 0.8, LowWater: 0.6, MaxFraction: 0.5, Step: 0.1}, ""},
+		{"edges", "    high_water: 1\n    low_water: 1\n    max_fraction: 0.95\n    step: 1\n",
+			ShedConfig{HighWater: 1, LowWater: 1, MaxFraction: 0.95, Step: 1}, ""},
+		{"high water 0", "    high_water: 0\n", ShedConfig{}, "t.yaml:5: cluster.shed.high_water: must be greater than 0 and at most 1 (got 0)"},
+		{"high water over 1", "    high_water: 1.5\n", ShedConfig{}, "t.yaml:5: cluster.shed.high_water: must be greater than 0 and at most 1 (got 1.5)"},
+		{"low over high", "    high_water: 0.5\n    low_water: 0.7\n", ShedConfig{},
+			"t.yaml:6: cluster.shed.low_water: must be at most cluster.shed.high_water (got 0.7, cluster.shed.high_water 0.5)"},
+		{"max fraction 1", "    max_fraction: 1\n", ShedConfig{}, "t.yaml:5: cluster.shed.max_fraction: must be greater than 0 and at most 0.95 (got 1)"},
+		{"step negative", "    step: -0.1\n", ShedConfig{}, "t.yaml:5: cluster.shed.step: must be greater than 0 and at most 1 (got -0.1)"},
+		{"not a number", "    step: lots\n", ShedConfig{}, "t.yaml:5: cluster.shed.step:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse("t.yaml", []byte(head+tc.body), nil)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("Parse: %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Cluster.Shed != tc.want {
+				t.Errorf("shed %+v, want %+v", c.Cluster.Shed, tc.want)
+			}
+		})
+	}
+}

@@ -100,13 +100,18 @@ func (p *parser) walk(m *yaml.Node, prefix string, out map[string]any) {
 
 		switch p.kindOf(full) {
 		case "section":
+			if full == "proxy" {
+				p.proxy.line = line
+			}
 			if isNull(vn) {
 				continue
 			}
 			if vn.Kind != yaml.MappingNode {
 				fail("must be a mapping of keys (got %s)", kindName(vn))
+				p.proxy.bad = p.proxy.bad || full == "proxy"
 				continue
 			}
+			p.proxy.mapping = p.proxy.mapping || full == "proxy"
 			sub := make(map[string]any)
 			out[name] = sub
 			p.walk(vn, full, sub)

@@ -51,7 +51,12 @@ func clusterClient(cfg *config.Config, m *mtls.Config) *cluster.Client {
 
 // rules are the decision rules of the cluster FSM, from the configuration.
 func rules(cfg *config.Config) cluster.Rules {
-	r := cluster.Rules{FreshFor: cfg.Cluster.FreshFor, MinUp: map[cluster.RegionKey]int{}}
+	sh := cfg.Cluster.Shed
+	r := cluster.Rules{
+		FreshFor: cfg.Cluster.FreshFor,
+		MinUp:    map[cluster.RegionKey]int{},
+		Shed:     cluster.ShedRules{HighWater: sh.HighWater, LowWater: sh.LowWater, MaxShed: sh.MaxFraction, Step: sh.Step},
+	}
 	for _, p := range cfg.Pools {
 		for _, m := range p.Members {
 			if m.MinEndpoints > 1 {

@@ -166,6 +166,36 @@ func renderStatus(w io.Writer, st *cluster.StatusResponse, history int) error {
 		}
 	}
 
+	if len(v.Loads) > 0 {
+		p("\nLOAD (the regions' proxies; * stale, not counted)\n")
+		p("REGION\tUTILISATION\tSHED\tSINCE\tREPORTS\n")
+		for _, l := range v.Loads {
+			util := "-"
+			if l.Utilisation >= 0 {
+				util = fmt.Sprintf("%.0f%%", 100*l.Utilisation)
+			}
+			var reps []string
+			for _, r := range l.Reports {
+				rep := fmt.Sprintf("%s %d/%d %.0f rps p99 %s", r.Reporter, r.InFlight, r.Capacity, r.RPS,
+					time.Duration(r.P99Micros)*time.Microsecond)
+				if !r.Fresh {
+					rep += "*"
+				}
+				reps = append(reps, rep)
+			}
+			since := "-"
+			if l.Since != 0 {
+				since = stamp(time.Unix(0, l.Since))
+			}
+			p("%s\t%s\t%.1f%%\t%s\t%s\n", l.Region, util, 100*l.Shed, since, strings.Join(reps, "; "))
+		}
+		for _, l := range v.Loads {
+			if l.Why != "" && l.Shed > 0 {
+				p("  %s: %s\n", l.Region, l.Why)
+			}
+		}
+	}
+
 	p("\nDRAINS\n")
 	if len(v.Drains) == 0 {
 		p("none\n")

@@ -53,6 +53,16 @@ func TestRenderStatus(t *testing.T) {
 				{RegionKey: cluster.RegionKey{Pool: "web", Region: "eu-west"}, Up: false, Why: "region eu-west down: 0 of 1 endpoints up (min 1)", Since: at(40)},
 				{RegionKey: cluster.RegionKey{Pool: "web", Region: "us-east"}, Up: true},
 			},
+			Loads: []cluster.RegionLoadView{
+				{Region: "eu-west", Utilisation: 0.85, Shed: 0.208, Why: "load 85% of capacity, over the high water mark 80%", Since: at(45).UnixNano(),
+					Reports: []cluster.LoadReportView{
+						{LoadReport: cluster.LoadReport{Region: "eu-west", Reporter: "proxy-euw-1", InFlight: 85, Capacity: 100, RPS: 1234, P99Micros: 25000}, Age: int64(time.Second), Fresh: true},
+					}},
+				{Region: "us-east", Utilisation: -1,
+					Reports: []cluster.LoadReportView{
+						{LoadReport: cluster.LoadReport{Region: "us-east", Reporter: "proxy-use-1", InFlight: 3, Capacity: 100, RPS: 40, P99Micros: 9000}, Age: int64(50 * time.Second)},
+					}},
+			},
 			Drains: []cluster.DrainView{
 				{Region: "ap-southeast", Why: "kernel upgrade (by alice@ops1)"},
 				{Pool: "web", Region: "us-east", Endpoint: "use2", Why: "disk (by bob@ops2)"},

@@ -50,6 +50,11 @@ type Balancer interface {
 	// its latency (least_time) and whether it succeeded.
 	Start(i int)
 	Done(i int, latency time.Duration, ok bool)
+	// TryStart is Start if backend i is usable, decided atomically against
+	// other TryStarts, and reports whether it started: Pick then Start can
+	// overshoot MaxConns when requests race between the two, Pick then
+	// TryStart (Pick again when it fails) cannot.
+	TryStart(i int) bool
 	// SetUp marks backend i up or down (active health checks and passive
 	// ejection both go through it). A down backend is not picked.
 	SetUp(i int, up bool)
