@@ -9,7 +9,7 @@ FUZZTIME ?= 1m
 GOLANGCI := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test race fuzz bench bench-go bench-dns lint check
+.PHONY: help build run demo test race fuzz bench bench-go bench-dns bench-proxy lint check
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -21,6 +21,9 @@ run: build ## Serve the repo's zones/ with the shipped aya.yaml (one node, loopb
 	@echo "aya: serving zones/ on 127.0.0.1:5300 (admin on http://127.0.0.1:9053/metrics); try:"
 	@echo "  dig @127.0.0.1 -p 5300 www.gslb.example.com A +norec"
 	./$(BIN) serve --config aya.yaml
+
+demo: build ## Three sites, three regions with a proxy and two backends each, on loopback (Ctrl-C stops it)
+	./$(BIN) demo
 
 check: build ## Check aya.yaml and every zone file (exit 1 with file:line on errors)
 	./$(BIN) check --config aya.yaml
@@ -45,6 +48,9 @@ bench-go: ## Go benchmarks of the query path (allocations included)
 
 bench-dns: ## dnsperf against AYA, Knot DNS and gdnsd on loopback (installs them; see bench/dns/README.md)
 	bash bench/dns/run.sh
+
+bench-proxy: build ## AYA's proxy vs HAProxy and nginx with wrk (installs them from apt)
+	bash bench/proxy/run.sh
 
 lint: ## golangci-lint (from the Go module proxy) with .golangci.yml
 	$(GO) run $(GOLANGCI) run ./...

@@ -99,50 +99,34 @@ func newNode(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, m 
 func checks(cfg *config.Config) ([]probes.Check, error) {
 	var out []probes.Check
 	for _, p := range cfg.Pools {
-		pc := p.Check
-		if pc == nil {
+		if p.Check == nil {
 			continue
 		}
-		var roots *x509.CertPool
-		if pc.TLSCAFile != "" {
-			pem, err := os.ReadFile(pc.TLSCAFile)
-			if err != nil {
-				return nil, fmt.Errorf("pool %s: check.tls_ca_file: %w", p.Name, err)
-			}
-			roots = x509.NewCertPool()
-			if !roots.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("pool %s: check.tls_ca_file %s: no PEM certificates", p.Name, pc.TLSCAFile)
-			}
-		}
-		var ua string
-		if pc.Kind != string(probes.KindTCP) {
-			ua = fmt.Sprintf("aya-probe/%s (site %s)", aya.Version, cfg.Node.ID)
-		}
+		ua := fmt.Sprintf("aya-probe/%s (site %s)", aya.Version, cfg.Node.ID)
 		for _, m := range p.Members {
 			for _, e := range m.Endpoints {
-				out = append(out, probes.Check{
-					UserAgent:             ua,
-					Key:                   state.EndpointKey{Pool: p.Name, Region: m.Region, Endpoint: e.Name},
-					Kind:                  probes.Kind(pc.Kind),
-					Target:                e.CheckAddr,
-					Method:                pc.Method,
-					Path:                  pc.Path,
-					Host:                  pc.Host,
-					ExpectStatus:          pc.ExpectStatus,
-					BodyMatch:             pc.BodyRegexp,
-					TLSServerName:         pc.TLSServerName,
-					TLSInsecureSkipVerify: pc.TLSInsecureSkipVerify,
-					RootCAs:               roots,
-					Interval:              pc.Interval,
-					Jitter:                pc.Jitter,
-					Timeout:               pc.Timeout,
-					Rise:                  pc.Rise,
-					Fall:                  pc.Fall,
-				})
+				c, err := probeCheck(p.Check, state.EndpointKey{Pool: p.Name, Region: m.Region, Endpoint: e.Name}, e.CheckAddr, ua)
+				if err != nil {
+					return nil, fmt.Errorf("pool %s: check: %w", p.Name, err)
+				}
+				out = append(out, c)
 			}
 		}
 	}
 	return out, nil
+}
+
+// loadRoots reads a PEM bundle of CA certificates.
+func loadRoots(file string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("tls_ca_file: %w", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("tls_ca_file %s: no PEM certificates", file)
+	}
+	return roots, nil
 }
 
 // reporter hands this site's observations to the cluster, through the

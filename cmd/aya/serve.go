@@ -26,6 +26,7 @@ import (
 	"github.com/aya-gslb/aya/dnsserver"
 	"github.com/aya-gslb/aya/geo"
 	"github.com/aya-gslb/aya/internal/admin"
+	"github.com/aya-gslb/aya/proxy"
 	"github.com/aya-gslb/aya/state"
 )
 
@@ -149,6 +150,28 @@ func serve(ctx context.Context, path string, flags *pflag.FlagSet) error {
 	defer r.probes.stop()
 	wg.Go(func() { r.run(ctx) })
 	wg.Go(func() { node.Run(ctx) })
+	if cfg.Proxy != nil {
+		// The proxy role: this site also runs its region's proxy.
+		pc, err := proxyConfig(cfg, log, reg)
+		if err != nil {
+			return err
+		}
+		p, err := proxy.New(pc)
+		if err != nil {
+			return fmt.Errorf("proxy: %w", err)
+		}
+		if err := p.Listen(); err != nil {
+			return fmt.Errorf("proxy: %w", err)
+		}
+		wg.Go(func() {
+			if err := p.Serve(ctx); err != nil {
+				log.Error("proxy", "err", err)
+			}
+		})
+		rep := newLoadReporter(cfg, p, clusterClient(cfg, tlsCfg), log)
+		wg.Go(func() { rep.run(ctx) })
+		log.Info("proxy listening", "addrs", fmt.Sprint(p.Addrs()), "region", cfg.Proxy.Region)
+	}
 
 	for _, z := range srv.Zones().List() {
 		log.Info("zone loaded", "zone", z.Origin, "serial", z.Serial(), "records", z.Len(), "file", z.File)

@@ -1,0 +1,280 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/netip"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"github.com/aya-gslb/aya"
+	"github.com/aya-gslb/aya/cluster"
+	"github.com/aya-gslb/aya/config"
+	"github.com/aya-gslb/aya/internal/admin"
+	"github.com/aya-gslb/aya/probes"
+	"github.com/aya-gslb/aya/proxy"
+	"github.com/aya-gslb/aya/state"
+)
+
+func newProxyCmd() *cobra.Command {
+	var path string
+	cmd := &cobra.Command{
+		Use:   "proxy --config FILE",
+		Short: "Run the region's HTTP reverse proxy, reporting its load to the cluster",
+		Long: `Proxy runs the in-region L7 reverse proxy of the proxy section of FILE: its
+listeners, routes and backend pools, with health checks, retries and session
+persistence, and reports the region's load (requests in flight against
+proxy.capacity) to the cluster through proxy.report_to, so that DNS sheds
+clients to the next region before this one is overloaded. SIGINT or SIGTERM
+stops accepting at once and lets requests in flight finish within
+proxy.drain_timeout. The admin server (admin.listen) serves /metrics.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			cfg, err := config.LoadProxy(path, cmd.Flags())
+			if err != nil {
+				printErrors(os.Stderr, err)
+				return exitError{1}
+			}
+			return runProxy(ctx, cfg)
+		},
+	}
+	cmd.Flags().StringVarP(&path, "config", "c", "", "configuration file with a proxy section (required)")
+	_ = cmd.MarkFlagRequired("config")
+	config.AddFlags(cmd.Flags())
+	return cmd
+}
+
+// runProxy runs the proxy of cfg with its admin server and load reporter
+// until ctx is done.
+func runProxy(ctx context.Context, cfg *config.Config) error {
+	level := new(slog.LevelVar)
+	level.Set(cfg.SlogLevel())
+	log := newLogger(cfg, level)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	pc, err := proxyConfig(cfg, log, reg)
+	if err != nil {
+		return err
+	}
+	p, err := proxy.New(pc)
+	if err != nil {
+		return fmt.Errorf("proxy: %w", err)
+	}
+	if err := p.Listen(); err != nil {
+		return fmt.Errorf("proxy: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	defer func() { cancel(); <-done }()
+	go func() {
+		defer close(done)
+		if cfg.Admin.Listen == "" {
+			return
+		}
+		adm, err := admin.New(admin.Config{Listen: cfg.Admin.Listen, Gatherer: reg, Logger: log})
+		if err != nil {
+			log.Error("admin listen", "err", err)
+			return
+		}
+		log.Info("admin listening", "addr", adm.Addr().String())
+		if err := adm.Serve(ctx); err != nil {
+			log.Error("admin server", "err", err)
+		}
+	}()
+	m, err := loadTLS(cfg)
+	if err != nil {
+		return err
+	}
+	go newLoadReporter(cfg, p, clusterClient(cfg, m), log).run(ctx)
+	log.Info("proxy listening", "addrs", fmt.Sprint(p.Addrs()), "region", cfg.Proxy.Region, "version", aya.Version)
+	err = p.Serve(ctx)
+	log.Info("stopped")
+	return err
+}
+
+// proxyConfig maps the configuration onto the engine's.
+func proxyConfig(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (proxy.Config, error) {
+	c := cfg.Proxy
+	pc := proxy.Config{
+		TrustedProxies: c.TrustedPrefixes,
+		Limits: proxy.Limits{
+			MaxHeaderBytes:    c.Limits.MaxHeaderBytes,
+			MaxBodyBytes:      c.Limits.MaxBodyBytes,
+			ReadHeaderTimeout: c.Limits.ReadHeaderTimeout,
+			IdleTimeout:       c.Limits.IdleTimeout,
+			MaxConns:          c.Limits.MaxConns,
+		},
+		RateLimit:    proxy.RateLimit{Rate: c.RateLimit.Rate, Burst: c.RateLimit.Burst},
+		StickySecret: []byte(c.StickySecret),
+		DrainTimeout: c.DrainTimeout,
+		Capacity:     c.Capacity,
+		Logger:       log.With("component", "proxy"),
+		Registerer:   reg,
+	}
+	if c.AccessLog {
+		pc.AccessLog = log.With("component", "access")
+	}
+	for _, l := range c.Listeners {
+		pl := proxy.Listener{Addr: l.Address, HTTP2: l.HTTP2}
+		for _, ce := range l.Certs {
+			pl.Certs = append(pl.Certs, proxy.Cert{CertFile: ce.CertFile, KeyFile: ce.KeyFile})
+		}
+		pc.Listeners = append(pc.Listeners, pl)
+	}
+	for _, r := range c.Routes {
+		pc.Routes = append(pc.Routes, proxy.Route{Host: r.Host, PathPrefix: r.PathPrefix, Pool: r.Pool})
+	}
+	for _, p := range c.Pools {
+		pp := proxy.Pool{
+			Name: p.Name, Algorithm: p.Algorithm, HashHeader: p.HashHeader, HashCookie: p.HashCookie,
+			ConsecutiveFailures: p.ConsecutiveFailures, EjectFor: p.EjectFor, MaxEjectFor: p.MaxEjectFor,
+			SlowStart: p.SlowStart, ConnectTimeout: p.ConnectTimeout, TryTimeout: p.TryTimeout, Timeout: p.Timeout,
+			Retries: p.Retries, MaxIdleConns: p.MaxIdleConns,
+		}
+		if pp.Retries == 0 {
+			pp.Retries = -1 // the engine reads 0 as its default
+		}
+		if p.Sticky != nil {
+			pp.Sticky = &proxy.Sticky{Cookie: p.Sticky.Cookie, TTL: p.Sticky.TTL}
+		}
+		if p.Check != nil {
+			ch, err := probeCheck(p.Check, state.EndpointKey{Pool: p.Name}, netip.AddrPort{}, "aya-proxy/"+aya.Version+" ("+cfg.Node.ID+")")
+			if err != nil {
+				return pc, fmt.Errorf("proxy pool %s: %w", p.Name, err)
+			}
+			pp.Check = &ch
+		}
+		for _, b := range p.Backends {
+			pp.Backends = append(pp.Backends, proxy.Backend{Name: b.Name, Addr: b.Address, Weight: b.Weight, MaxConns: b.MaxConns})
+		}
+		pc.Pools = append(pc.Pools, pp)
+	}
+	return pc, nil
+}
+
+// newLoadReporter returns the reporter of p's load, to proxy.report_to, or
+// to this node's own admin API when p runs inside aya serve.
+func newLoadReporter(cfg *config.Config, p *proxy.Proxy, client *cluster.Client, log *slog.Logger) *loadReporter {
+	addrs := cfg.Proxy.ReportTo
+	if len(addrs) == 0 && len(cfg.DNS.Listen) > 0 && cfg.Admin.Listen != "" {
+		addrs = []string{cfg.Admin.Listen} // a role of aya serve: its own node
+	}
+	return &loadReporter{
+		proxy: p, region: cfg.Proxy.Region, id: cfg.Node.ID, addrs: addrs,
+		interval: cfg.Proxy.ReportInterval, client: client, log: log,
+	}
+}
+
+// loadReporter reports the proxy's load to the cluster: when utilisation
+// moved by reportDelta since the last report, else every refresh, so the
+// report stays fresh without filling the log.
+type loadReporter struct {
+	proxy    *proxy.Proxy
+	region   string
+	id       string
+	addrs    []string
+	interval time.Duration
+	client   *cluster.Client
+	log      *slog.Logger
+
+	next     int // the address to try first
+	last     float64
+	lastSent time.Time
+}
+
+const (
+	reportDelta   = 0.05 // utilisation change that is reported at once
+	reportRefresh = 5    // report at least every reportRefresh intervals
+)
+
+func (r *loadReporter) run(ctx context.Context) {
+	if len(r.addrs) == 0 {
+		return
+	}
+	t := time.NewTicker(r.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		l := r.proxy.Load()
+		if math.Abs(l.Utilisation-r.last) < reportDelta && time.Since(r.lastSent) < reportRefresh*r.interval {
+			continue
+		}
+		if err := r.send(ctx, l); err != nil {
+			r.log.Warn("load report failed; retrying", "err", err)
+			continue
+		}
+		r.last, r.lastSent = l.Utilisation, time.Now()
+	}
+}
+
+// send posts a load report to the first member that takes it.
+func (r *loadReporter) send(ctx context.Context, l proxy.Load) error {
+	v, err := json.Marshal(cluster.LoadReport{
+		Region: r.region, Reporter: r.id, InFlight: l.InFlight, Capacity: l.Capacity,
+		RPS: l.RPS, P99Micros: l.P99.Microseconds(),
+	})
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for range r.addrs {
+		addr := r.addrs[r.next%len(r.addrs)]
+		cctx, cancel := context.WithTimeout(ctx, r.interval)
+		err := r.client.Do(cctx, addr, cluster.PathApply, "", cluster.ApplyRequest{Type: cluster.CmdLoad, V: v}, nil)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, err)
+		r.next++
+	}
+	return fmt.Errorf("every member refused: %v", errs)
+}
+
+// probeCheck maps a configured check onto a probes.Check for key at target.
+func probeCheck(cc *config.CheckConfig, key state.EndpointKey, target netip.AddrPort, ua string) (probes.Check, error) {
+	c := probes.Check{
+		Key:                   key,
+		Kind:                  probes.Kind(cc.Kind),
+		Target:                target,
+		Method:                cc.Method,
+		Path:                  cc.Path,
+		Host:                  cc.Host,
+		ExpectStatus:          cc.ExpectStatus,
+		BodyMatch:             cc.BodyRegexp,
+		TLSServerName:         cc.TLSServerName,
+		TLSInsecureSkipVerify: cc.TLSInsecureSkipVerify,
+		Interval:              cc.Interval,
+		Jitter:                cc.Jitter,
+		Timeout:               cc.Timeout,
+		Rise:                  cc.Rise,
+		Fall:                  cc.Fall,
+	}
+	if c.Kind != probes.KindTCP {
+		c.UserAgent = ua
+	}
+	if cc.TLSCAFile != "" {
+		roots, err := loadRoots(cc.TLSCAFile)
+		if err != nil {
+			return c, err
+		}
+		c.RootCAs = roots
+	}
+	return c, nil
+}

@@ -1,0 +1,78 @@
+package proxy
+
+import (
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+)
+
+// fastBackend is a fasthttp backend on loopback answering a small body,
+// so that the benchmark measures the proxy more than the backend.
+func fastBackend(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	body := []byte("hello from the backend\n")
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		ctx.SetContentType("text/plain")
+		ctx.SetBody(body)
+	}}
+	go func() { _ = srv.Serve(ln) }()
+	tb.Cleanup(func() { _ = srv.Shutdown() })
+	return ln.Addr().String()
+}
+
+// BenchmarkProxyGET measures a GET through the proxy to a loopback
+// backend, client and backend included (both fasthttp, near free), with
+// 64 concurrent clients. The "direct" and "httputil" sub-benchmarks are
+// the baselines: no proxy, and net/http/httputil.ReverseProxy.
+func BenchmarkProxyGET(b *testing.B) {
+	addr := fastBackend(b)
+	b.Run("aya", func(b *testing.B) {
+		_, paddr := startProxy(b, Config{
+			Pools:  []Pool{{Name: "web", Backends: []Backend{{Name: "a", Addr: addr}}}},
+			Routes: []Route{{Pool: "web"}},
+		})
+		benchGET(b, paddr)
+	})
+	b.Run("direct", func(b *testing.B) { benchGET(b, addr) })
+	b.Run("httputil", func(b *testing.B) {
+		u, _ := url.Parse("http://" + addr)
+		rp := httputil.NewSingleHostReverseProxy(u)
+		rp.Transport = &http.Transport{MaxIdleConnsPerHost: 256}
+		srv := httptest.NewServer(rp)
+		b.Cleanup(srv.Close)
+		benchGET(b, srv.Listener.Addr().String())
+	})
+}
+
+func benchGET(b *testing.B, addr string) {
+	b.Helper()
+	c := &fasthttp.HostClient{Addr: addr, MaxConns: 256}
+	b.SetParallelism(32)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseRequest(req)
+		defer fasthttp.ReleaseResponse(resp)
+		req.SetRequestURI("http://example.com/index.html")
+		for pb.Next() {
+			if err := c.Do(req, resp); err != nil {
+				b.Error(err)
+				return
+			}
+			if resp.StatusCode() != 200 {
+				b.Errorf("status %d", resp.StatusCode())
+				return
+			}
+		}
+	})
+}

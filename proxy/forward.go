@@ -1,0 +1,547 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// exchange is one request on its way through the forwarding core, which
+// both the HTTP/1.1 (fasthttp) and the HTTP/2 (net/http) front ends feed.
+// Exchanges are pooled.
+type exchange struct {
+	req  *fasthttp.Request
+	resp *fasthttp.Response
+	// peer is the address of the TCP peer, client the client's address
+	// (see Proxy.clientAddr).
+	peer, client netip.Addr
+	tls          bool
+	start        time.Time
+	// streamed is set when the request body is a stream that the first
+	// try that reaches a backend consumes: it cannot be retried then.
+	streamed bool
+	// tooLarge is set by the body limit when a streamed body exceeds
+	// Limits.MaxBodyBytes.
+	tooLarge bool
+	// bodyErr is set when the client's body could not be read.
+	bodyErr bool
+
+	route   *route
+	pool    *pool
+	backend int // index in pool, -1: none
+	tries   int
+	status  int
+
+	tried [8]int
+	key   [16]byte
+	buf   []byte
+	body  bodyLimit
+}
+
+var exchangePool = sync.Pool{New: func() any { return &exchange{buf: make([]byte, 0, 256)} }}
+
+func acquireExchange() *exchange {
+	x := exchangePool.Get().(*exchange)
+	x.backend = -1
+	return x
+}
+
+func releaseExchange(x *exchange) {
+	buf := x.buf[:0]
+	*x = exchange{buf: buf}
+	exchangePool.Put(x)
+}
+
+// errorBodies are the bodies of the proxy's own error responses: short,
+// and free of internals.
+var errorBodies = map[int][]byte{
+	fasthttp.StatusBadRequest:                  []byte("400 bad request\n"),
+	fasthttp.StatusNotFound:                    []byte("404 not found\n"),
+	fasthttp.StatusMethodNotAllowed:            []byte("405 method not allowed\n"),
+	fasthttp.StatusRequestEntityTooLarge:       []byte("413 request body too large\n"),
+	fasthttp.StatusTooManyRequests:             []byte("429 too many requests\n"),
+	fasthttp.StatusRequestHeaderFieldsTooLarge: []byte("431 request header fields too large\n"),
+	fasthttp.StatusBadGateway:                  []byte("502 bad gateway\n"),
+	fasthttp.StatusServiceUnavailable:          []byte("503 service unavailable\n"),
+	fasthttp.StatusGatewayTimeout:              []byte("504 gateway timeout\n"),
+}
+
+// fail answers x with the proxy's own error response.
+func (x *exchange) fail(status int) {
+	x.resp.ResetBody()
+	x.resp.Header.SetStatusCode(status)
+	x.resp.Header.SetContentType("text/plain; charset=utf-8")
+	x.resp.SetBodyRaw(errorBodies[status])
+	x.status = status
+}
+
+// admit runs the checks before forwarding: client address, rate limit,
+// route and body size. It reports whether x may go on (when not, x.resp
+// holds the answer) and whether its peer is a trusted proxy.
+func (p *Proxy) admit(x *exchange) (trusted, ok bool) {
+	trusted = p.isTrusted(x.peer)
+	x.client = p.clientAddr(x.peer, trusted, &x.req.Header)
+	if p.limiter != nil {
+		if allowed, wait := p.limiter.allow(x.client, x.start); !allowed {
+			p.m.rateLimited.Inc()
+			x.fail(fasthttp.StatusTooManyRequests)
+			x.resp.Header.Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+			return trusted, false
+		}
+	}
+	if x.req.Header.IsConnect() {
+		// A reverse proxy is no tunnel.
+		x.fail(fasthttp.StatusMethodNotAllowed)
+		return trusted, false
+	}
+	// The request's host is the authority of an absolute-form target, or
+	// the Host header (RFC 9112 3.2.2): route by what the backend will see.
+	uri := x.req.URI()
+	if h := uri.Host(); len(h) > 0 && !bytes.Equal(h, x.req.Header.Host()) {
+		x.req.Header.SetHostBytes(h)
+	}
+	r := p.findRoute(x.req.Header.Host(), uri.Path())
+	if r == nil {
+		x.fail(fasthttp.StatusNotFound)
+		return trusted, false
+	}
+	x.route, x.pool = r, r.pool
+	switch {
+	case x.tooLarge:
+		x.fail(fasthttp.StatusRequestEntityTooLarge)
+		x.resp.SetConnectionClose() // the body is left unread
+		return trusted, false
+	case x.bodyErr:
+		x.fail(fasthttp.StatusBadRequest)
+		return trusted, false
+	}
+	return trusted, true
+}
+
+// handle runs the forwarding core on x and leaves the response to send in
+// x.resp.
+func (p *Proxy) handle(x *exchange) {
+	trusted, ok := p.admit(x)
+	if !ok {
+		return
+	}
+	clientClose := x.req.Header.ConnectionClose()
+	removeHopHeaders(&x.req.Header)
+	x.req.Header.ResetConnectionClose()
+	x.buf = setForwarded(&x.req.Header, x.peer, trusted, x.tls, x.buf)
+	if x.tls {
+		x.req.URI().SetSchemeBytes(schemeHTTP)
+	}
+	p.forward(x)
+	if clientClose {
+		x.req.Header.SetConnectionClose()
+		x.resp.SetConnectionClose()
+	}
+}
+
+var schemeHTTP = []byte("http")
+
+// classify tells why a try failed: a timeout (connecting or waiting for
+// the response), and whether the request was never sent (a dial error or
+// no free connection), which makes any request safe to retry.
+func classify(err error) (timeout, notSent bool) {
+	var de *dialError
+	if errors.As(err, &de) {
+		return de.Timeout(), true
+	}
+	if errors.Is(err, fasthttp.ErrNoFreeConns) {
+		return false, true
+	}
+	if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
+		return true, false
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout(), false
+}
+
+// isIdempotent reports whether a request of method may be sent twice.
+func isIdempotent(h *fasthttp.RequestHeader) bool {
+	return h.IsGet() || h.IsHead() || h.IsOptions() || h.IsPut() || h.IsDelete() || h.IsTrace()
+}
+
+// forward sends x to the backends of its pool, with retries, and leaves
+// the backend's response or the proxy's error in x.resp.
+func (p *Proxy) forward(x *exchange) {
+	pl := x.pool
+	deadline := x.start.Add(pl.timeout)
+
+	var key []byte
+	switch {
+	case pl.ipHash:
+		key = addrKey(x.client, &x.key)
+	case pl.hashHeader != "":
+		key = x.req.Header.Peek(pl.hashHeader)
+	case pl.hashCookie != "":
+		key = x.req.Header.Cookie(pl.hashCookie)
+	}
+	pinned := -1
+	if pl.sticky {
+		pinned = p.stickyBackend(pl, x.req.Header.Cookie(pl.stickyCookie))
+	}
+	idempotent := isIdempotent(&x.req.Header)
+
+	tried := x.tried[:0]
+	// What the last try gave: a failure (timeout or not) or a status
+	// that was retried.
+	failed, timedOut, lastStatus := false, false, 0
+	for attempt := 0; attempt <= pl.retries; attempt++ {
+		i := -1
+		if attempt == 0 && pinned >= 0 && pl.bal.TryStart(pinned) {
+			i = pinned
+		} else {
+			i = pickStart(pl, key, tried)
+		}
+		if i < 0 {
+			break
+		}
+		if attempt > 0 {
+			pl.pm.retries.Inc()
+		}
+		tried = append(tried, i)
+		x.backend = i
+		x.tries++
+
+		now := time.Now()
+		td := now.Add(pl.tryTimeout)
+		if deadline.Before(td) {
+			td = deadline
+		}
+		err := pl.backends[i].client.DoDeadline(x.req, x.resp, td)
+		status := x.resp.StatusCode()
+		ok := err == nil && status < 500
+		pl.bal.Done(i, time.Since(now), ok)
+		pl.health.observe(i, ok)
+
+		if err == nil {
+			retryable := status >= 502 && status <= 504 && idempotent && !x.streamed
+			if retryable && attempt < pl.retries && time.Now().Before(deadline) {
+				failed, lastStatus = false, status
+				_ = x.resp.CloseBodyStream()
+				continue
+			}
+			p.relay(x, pl, i, pinned)
+			return
+		}
+		if x.tooLarge {
+			x.fail(fasthttp.StatusRequestEntityTooLarge)
+			x.resp.SetConnectionClose()
+			return
+		}
+		var notSent bool
+		timedOut, notSent = classify(err)
+		failed = true
+		if !notSent && (!idempotent || x.streamed) {
+			break
+		}
+		if !time.Now().Before(deadline) {
+			timedOut = true
+			break
+		}
+		p.log.Debug("backend try failed", "pool", pl.name, "backend", pl.backends[i].name, "err", err)
+	}
+	switch {
+	case failed && timedOut:
+		x.fail(fasthttp.StatusGatewayTimeout)
+	case failed:
+		x.fail(fasthttp.StatusBadGateway)
+	case lastStatus == fasthttp.StatusGatewayTimeout:
+		x.fail(fasthttp.StatusGatewayTimeout)
+	case lastStatus != 0:
+		x.fail(fasthttp.StatusBadGateway)
+	default:
+		x.fail(fasthttp.StatusServiceUnavailable)
+	}
+}
+
+// relay prepares the backend's response in x.resp for the client.
+func (p *Proxy) relay(x *exchange, pl *pool, i, pinned int) {
+	removeHopHeaders(&x.resp.Header)
+	x.resp.Header.ResetConnectionClose()
+	if pl.sticky && i != pinned {
+		c := p.stickyCookie(pl, i, x.tls)
+		x.resp.Header.SetCookie(c)
+		fasthttp.ReleaseCookie(c)
+	}
+	x.status = x.resp.StatusCode()
+}
+
+// stickyCookie returns the cookie that pins a client to backend i of pl;
+// release it with fasthttp.ReleaseCookie.
+func (p *Proxy) stickyCookie(pl *pool, i int, secure bool) *fasthttp.Cookie {
+	c := fasthttp.AcquireCookie()
+	c.SetKey(pl.stickyCookie)
+	c.SetValue(p.sticky.encode(pl.name, pl.backends[i].name))
+	c.SetPath("/")
+	c.SetHTTPOnly(true)
+	c.SetSameSite(fasthttp.CookieSameSiteLaxMode)
+	c.SetSecure(secure)
+	if pl.stickyMaxAge > 0 {
+		c.SetMaxAge(pl.stickyMaxAge)
+	}
+	return c
+}
+
+// pickStart picks a backend and starts a request on it; it returns -1
+// when none is usable.
+func pickStart(pl *pool, key []byte, tried []int) int {
+	for range 4 {
+		i := pl.bal.Pick(key, tried)
+		if i < 0 {
+			return -1
+		}
+		if pl.bal.TryStart(i) {
+			return i
+		}
+		// Another request took its last slot since Pick: pick again.
+	}
+	return -1
+}
+
+// stickyBackend returns the backend a sticky cookie names, or -1.
+func (p *Proxy) stickyBackend(pl *pool, cookie []byte) int {
+	if len(cookie) == 0 {
+		return -1
+	}
+	name, ok := p.sticky.decode(pl.name, string(cookie))
+	if !ok {
+		return -1
+	}
+	i, ok := pl.byName[name]
+	if !ok {
+		return -1
+	}
+	return i
+}
+
+// addrKey returns the bytes of a (4 for IPv4) in buf.
+func addrKey(a netip.Addr, buf *[16]byte) []byte {
+	if a.Is4() {
+		b := a.As4()
+		copy(buf[:], b[:])
+		return buf[:4]
+	}
+	*buf = a.As16()
+	return buf[:]
+}
+
+// finish records a finished exchange: metrics, load and the access log.
+func (p *Proxy) finish(x *exchange) {
+	d := time.Since(x.start)
+	now := x.start.Add(d)
+	p.load.record(now, d)
+	if x.status == 0 {
+		x.status = x.resp.StatusCode()
+	}
+	if x.pool != nil {
+		x.pool.pm.duration.Observe(d.Seconds())
+		if x.backend >= 0 {
+			x.pool.backends[x.backend].codes.inc(x.status)
+		} else {
+			x.pool.pm.codes.inc(x.status)
+		}
+	} else {
+		p.m.unrouted.inc(x.status)
+	}
+	if p.access == nil {
+		return
+	}
+	n := x.resp.Header.ContentLength()
+	if !x.resp.IsBodyStream() {
+		n = len(x.resp.Body())
+	}
+	poolName, backendName, routeHost := "", "", ""
+	if x.pool != nil {
+		poolName = x.pool.name
+		if x.backend >= 0 {
+			backendName = x.pool.backends[x.backend].name
+		}
+	}
+	if x.route != nil {
+		routeHost = string(x.route.host)
+		if x.route.wildcard {
+			routeHost = "*" + routeHost
+		}
+		routeHost += string(x.route.prefix)
+	}
+	p.access.Log(context.Background(), slog.LevelInfo, "request",
+		"client", x.client.String(),
+		"method", string(x.req.Header.Method()),
+		"host", string(x.req.Header.Host()),
+		"path", string(x.req.URI().PathOriginal()),
+		"status", x.status,
+		"bytes", n,
+		"duration", d,
+		"pool", poolName,
+		"backend", backendName,
+		"tries", x.tries,
+		"route", routeHost,
+	)
+}
+
+// dialError is a failure to connect to a backend: the request was not
+// sent.
+type dialError struct{ err error }
+
+func (e *dialError) Error() string { return "dial backend: " + e.err.Error() }
+func (e *dialError) Unwrap() error { return e.err }
+
+// Timeout reports whether the dial timed out.
+func (e *dialError) Timeout() bool {
+	var ne net.Error
+	return errors.As(e.err, &ne) && ne.Timeout()
+}
+
+// backendIdle is how long an idle backend connection is kept: shorter
+// than the usual server keep-alive timeouts (Apache's is 5s), so that the
+// proxy seldom reuses a connection the backend is closing, which fails a
+// request that is not idempotent.
+const backendIdle = 4 * time.Second
+
+// newHostClient returns the connection pool of backend b of pl; its
+// connections are tracked in conns, so that a drain that times out can cut
+// the requests still waiting on a backend.
+func newHostClient(b Backend, pl *pool, lim Limits, conns *connTracker) *fasthttp.HostClient {
+	d := &net.Dialer{Timeout: pl.connectTimeout, KeepAlive: 30 * time.Second}
+	idle := pl.tryTimeout
+	maxConns := b.MaxConns
+	if maxConns <= 0 {
+		maxConns = 1 << 20
+	}
+	return &fasthttp.HostClient{
+		Addr: b.Addr,
+		Dial: func(addr string) (net.Conn, error) {
+			c, err := d.DialContext(context.Background(), "tcp", addr)
+			if err != nil {
+				return nil, &dialError{err}
+			}
+			return &backendConn{Conn: conns.add(c, math.MaxInt), idle: idle}, nil
+		},
+		MaxConns:                  maxConns,
+		MaxIdemponentCallAttempts: 1,
+		RetryIfErr:                func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
+		MaxIdleConnDuration:       backendIdle,
+		ReadBufferSize:            lim.MaxHeaderBytes,
+		StreamResponseBody:        true,
+		DisablePathNormalizing:    true,
+		NoDefaultUserAgentHeader:  true,
+	}
+}
+
+// backendConn is a connection to a backend. Until the response starts,
+// reads are bounded by the try's deadline; once bytes arrived, a stalled
+// read gets the try timeout again for each stretch of silence, so a long
+// body streams as long as it keeps moving.
+type backendConn struct {
+	net.Conn
+	idle     time.Duration
+	progress bool // bytes read since the deadline was last set
+}
+
+// SetReadDeadline implements net.Conn.
+func (c *backendConn) SetReadDeadline(t time.Time) error {
+	c.progress = false
+	return c.Conn.SetReadDeadline(t)
+}
+
+// Read implements net.Conn.
+func (c *backendConn) Read(b []byte) (int, error) {
+	for {
+		n, err := c.Conn.Read(b)
+		if n > 0 {
+			c.progress = true
+			return n, err
+		}
+		var ne net.Error
+		if err == nil || !c.progress || !errors.As(err, &ne) || !ne.Timeout() {
+			return n, err
+		}
+		c.progress = false
+		if err := c.Conn.SetReadDeadline(time.Now().Add(c.idle)); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// bodyLimit streams a request body while bounding its size and the
+// silence between its reads.
+type bodyLimit struct {
+	r    io.Reader
+	conn net.Conn
+	idle time.Duration
+	left int64 // <0: unbounded
+	x    *exchange
+}
+
+func (b *bodyLimit) Read(p []byte) (int, error) {
+	if b.left == 0 {
+		// Allow reading EOF, refuse anything more.
+		var one [1]byte
+		n, err := b.r.Read(one[:])
+		if n > 0 {
+			b.x.tooLarge = true
+			return 0, errBodyTooLarge
+		}
+		return 0, err
+	}
+	if b.left > 0 && int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	if b.conn != nil {
+		_ = b.conn.SetReadDeadline(time.Now().Add(b.idle))
+	}
+	n, err := b.r.Read(p)
+	if b.left > 0 {
+		b.left -= int64(n)
+	}
+	return n, err
+}
+
+var errBodyTooLarge = errors.New("request body too large")
+
+// prepareBody decides how x's request body goes to the backend: a body of
+// known length up to bufferedBody is read now (a retry can resend it), a
+// larger or chunked one is streamed under the body limits. body is the
+// body's stream (nil: none, or already in x.req); conn is the client
+// connection whose read deadline bounds the silence between reads (nil for
+// HTTP/2, which has its own). A body declared larger than
+// Limits.MaxBodyBytes marks x tooLarge.
+func (p *Proxy) prepareBody(x *exchange, body io.Reader, conn net.Conn) {
+	cl := x.req.Header.ContentLength()
+	limit := p.limits.MaxBodyBytes
+	if limit > 0 && int64(cl) > limit {
+		x.tooLarge = true
+		return
+	}
+	if body == nil {
+		return
+	}
+	x.body = bodyLimit{r: body, conn: conn, idle: p.limits.IdleTimeout, left: limit, x: x}
+	lb := &x.body
+	if cl >= 0 && cl <= bufferedBody {
+		// Read it now, so that a retry can send it again.
+		w := x.req.BodyWriter()
+		x.req.ResetBody()
+		if _, err := io.Copy(w, lb); err != nil && !x.tooLarge {
+			x.bodyErr = true
+		}
+		x.req.Header.SetContentLength(len(x.req.Body()))
+		return
+	}
+	x.streamed = true
+	x.req.SetBodyStream(lb, cl)
+}

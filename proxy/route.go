@@ -1,0 +1,97 @@
+package proxy
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+)
+
+// route is a Route ready for matching: host lower-cased, path prefix
+// without its trailing slash.
+type route struct {
+	host     []byte // exact host, or the suffix (".example.com") when wildcard
+	wildcard bool
+	prefix   []byte // "" matches every path
+	pool     *pool
+}
+
+func newRoute(rc Route, pl *pool) (route, error) {
+	r := route{pool: pl}
+	h := strings.ToLower(rc.Host)
+	switch {
+	case h == "":
+	case strings.HasPrefix(h, "*."):
+		if len(h) == 2 {
+			return route{}, fmt.Errorf("host %q: empty wildcard suffix", rc.Host)
+		}
+		r.wildcard = true
+		r.host = []byte(h[1:])
+	case strings.Contains(h, "*"):
+		return route{}, fmt.Errorf("host %q: a wildcard must be the leading label", rc.Host)
+	default:
+		r.host = []byte(h)
+	}
+	if rc.PathPrefix != "" && !strings.HasPrefix(rc.PathPrefix, "/") {
+		return route{}, fmt.Errorf("path prefix %q must start with /", rc.PathPrefix)
+	}
+	r.prefix = []byte(strings.TrimRight(rc.PathPrefix, "/"))
+	return r, nil
+}
+
+// match reports whether a request for host (without port) and path
+// matches r.
+func (r *route) match(host, path []byte) bool {
+	switch {
+	case r.wildcard:
+		// "*.example.com" matches a.example.com and a.b.example.com, not
+		// example.com itself.
+		if len(host) <= len(r.host) || !bytes.EqualFold(host[len(host)-len(r.host):], r.host) {
+			return false
+		}
+	case r.host != nil:
+		if !bytes.EqualFold(host, r.host) {
+			return false
+		}
+	}
+	return pathHasPrefix(path, r.prefix)
+}
+
+// pathHasPrefix reports whether path starts with the segments of prefix
+// (which has no trailing slash): "/api" matches "/api" and "/api/x", not
+// "/apix".
+func pathHasPrefix(path, prefix []byte) bool {
+	if len(prefix) == 0 {
+		return true
+	}
+	if !bytes.HasPrefix(path, prefix) {
+		return false
+	}
+	return len(path) == len(prefix) || path[len(prefix)] == '/'
+}
+
+// findRoute returns the first route matching, or nil. host may carry a
+// port, which is ignored.
+func (p *Proxy) findRoute(host, path []byte) *route {
+	host = stripPort(host)
+	for i := range p.routes {
+		if p.routes[i].match(host, path) {
+			return &p.routes[i]
+		}
+	}
+	return nil
+}
+
+// stripPort removes a ":port" from host, and the brackets of an IPv6
+// literal; it does not allocate.
+func stripPort(host []byte) []byte {
+	if len(host) > 0 && host[0] == '[' {
+		if i := bytes.IndexByte(host, ']'); i > 0 {
+			return host[1:i]
+		}
+		return host
+	}
+	if i := bytes.LastIndexByte(host, ':'); i >= 0 && bytes.IndexByte(host[:i], ':') < 0 {
+		return host[:i]
+	}
+	return host
+}
