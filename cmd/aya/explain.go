@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/netip"
+	"net/url"
 	"strings"
 	"text/tabwriter"
 
@@ -20,8 +22,8 @@ import (
 
 func newExplainCmd() *cobra.Command {
 	var (
-		path, client, ecs string
-		asJSON            bool
+		path, client, ecs, live string
+		asJSON                  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "explain [--client ADDR] [--ecs SUBNET] NAME [TYPE]",
@@ -32,9 +34,9 @@ client subnet --ecs, through the same code as a query on the wire, and prints
 where the client was placed, every region of the pool with its distance and
 state and why it was kept or dropped, and the final answer.
 
-It runs offline, with every endpoint up and nothing drained. For the answer a
-running node gives with the cluster's health and drains, ask its admin API:
-curl 'http://127.0.0.1:9053/v1/explain?name=NAME&ecs=SUBNET'.`,
+Offline, every endpoint is up and nothing is drained or shed. With --admin ADDR
+it asks the running node whose admin API is at ADDR instead (GET /v1/explain),
+whose answer uses the cluster's health, drains and load shedding.`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			q := admin.ExplainQuery{Name: args[0], Client: client, ECS: ecs}
@@ -45,6 +47,13 @@ curl 'http://127.0.0.1:9053/v1/explain?name=NAME&ecs=SUBNET'.`,
 			if err != nil {
 				printErrors(cmd.ErrOrStderr(), err)
 				return exitError{1}
+			}
+			if live != "" {
+				out, err := explainLive(cmd.Context(), cfg, live, q)
+				if err != nil {
+					return err
+				}
+				return printExplain(cmd.OutOrStdout(), out, asJSON)
 			}
 			db, err := openGeo(cfg, nil)
 			if err != nil {
@@ -62,18 +71,14 @@ curl 'http://127.0.0.1:9053/v1/explain?name=NAME&ecs=SUBNET'.`,
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(out)
-			}
-			return out.render(cmd.OutOrStdout())
+			return printExplain(cmd.OutOrStdout(), out, asJSON)
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "", "configuration file (default: the embedded aya.yaml)")
 	cmd.Flags().StringVar(&client, "client", "127.0.0.1", "address of the resolver asking")
 	cmd.Flags().StringVar(&ecs, "ecs", "", "client subnet the resolver sends (EDNS Client Subnet), e.g. 81.2.69.0/24")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (the same as the admin API's /v1/explain)")
+	cmd.Flags().StringVar(&live, "admin", "", "ask the running node with this admin API address (host:port), with the cluster's state")
 	config.AddFlags(cmd.Flags())
 	return cmd
 }
@@ -289,4 +294,34 @@ func (o *explainOutput) render(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+func printExplain(w io.Writer, out *explainOutput, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	return out.render(w)
+}
+
+// explainLive asks a running node's /v1/explain.
+func explainLive(ctx context.Context, cfg *config.Config, addr string, q admin.ExplainQuery) (*explainOutput, error) {
+	m, err := loadTLS(cfg)
+	if err != nil {
+		return nil, err
+	}
+	v := url.Values{"name": {q.Name}}
+	for k, x := range map[string]string{"type": q.Type, "client": q.Client, "ecs": q.ECS} {
+		if x != "" {
+			v.Set(k, x)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, ctlTimeout)
+	defer cancel()
+	var out explainOutput
+	if err := clusterClient(cfg, m).Do(ctx, addr, "/v1/explain?"+v.Encode(), "", nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }

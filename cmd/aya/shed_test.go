@@ -167,6 +167,17 @@ func TestShedding(t *testing.T) {
 		t.Errorf("at 50%% shedding, %.2f of subnets moved to us-east", got)
 	}
 	t.Logf("over the high water mark: shed 0.5, %.2f of 400 subnets moved to us-east", share(over))
+	// aya explain, asking the running site, says why a moved client moved.
+	for sub, a := range over {
+		if a != usEast {
+			continue
+		}
+		out, err := exec.CommandContext(t.Context(), ayaBin, "explain", "--admin", s.adminAddr(), "--ecs", sub, "www.gslb.example.com").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "shed: load 160% of capacity, over the high water mark 80%") {
+			t.Errorf("aya explain --admin for %s: %v\n%s", sub, err, out)
+		}
+		break
+	}
 	unhold()
 
 	// 7 in flight: 70%, between the marks: the share holds, and so does
@@ -295,4 +306,49 @@ func TestDemo(t *testing.T) {
 			t.Errorf("%s still listening after the demo stopped", a)
 		}
 	}
+}
+
+// TestServeProxyRole: aya serve with a proxy section runs the region's
+// proxy too, and reports its load to its own node.
+func TestServeProxyRole(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server")
+	}
+	dir := t.TempDir()
+	zones, _ := filepath.Abs("../../zones")
+	geoDB, _ := filepath.Abs("../../zones/geo/demo.yaml")
+	b := newBackend(t, "127.77.5.101:8080")
+	s := &site{id: "s1", ip: "127.77.5.1", data: filepath.Join(dir, "s1"), config: filepath.Join(dir, "s1.yaml")}
+	cfg := fmt.Sprintf(shedSiteConfig, s.dnsAddr(), zones, s.adminAddr(), geoDB, `""`) + `proxy:
+  region: eu-west
+  report_interval: 200ms
+  listeners: [{address: "127.77.5.31:8080"}]
+  routes: [{pool: app}]
+  pools: [{name: app, backends: [{name: b1, address: "` + b.addr + `"}]}]
+`
+	if err := os.WriteFile(s.config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.start(t)
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://127.77.5.31:8080/", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("through the serve's proxy: %d", resp.StatusCode)
+	}
+	waitFor(t, 10*time.Second, func() bool {
+		var st cluster.StatusResponse
+		if err := (&cluster.Client{}).Do(t.Context(), s.adminAddr(), cluster.PathStatus, "", nil, &st); err != nil {
+			return false
+		}
+		for _, l := range st.View.Loads {
+			if l.Region == "eu-west" && len(l.Reports) == 1 && l.Reports[0].Reporter == "s1" && l.Reports[0].Fresh {
+				return true
+			}
+		}
+		return false
+	}, func() string { return "no load report from the serve's own proxy:\n" + s.s.log.String() })
 }
