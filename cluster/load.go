@@ -3,6 +3,7 @@ package cluster
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"math"
 )
 
@@ -194,9 +195,9 @@ func cloneLoads(m map[string]*regionLoad) map[string]*regionLoad {
 	out := make(map[string]*regionLoad, len(m))
 	for k, rl := range m {
 		c := *rl
-		c.Reports = make(map[string]load, len(rl.Reports))
-		for r, l := range rl.Reports {
-			c.Reports[r] = l
+		c.Reports = maps.Clone(rl.Reports)
+		if c.Reports == nil {
+			c.Reports = map[string]load{}
 		}
 		out[k] = &c
 	}

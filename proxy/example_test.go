@@ -42,7 +42,7 @@ func Example() {
 		panic(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	fmt.Println(resp.StatusCode, string(body))
 
 	stop()

@@ -155,8 +155,7 @@ var schemeHTTP = []byte("http")
 // the response), and whether the request was never sent (a dial error or
 // no free connection), which makes any request safe to retry.
 func classify(err error) (timeout, notSent bool) {
-	var de *dialError
-	if errors.As(err, &de) {
+	if de, ok := errors.AsType[*dialError](err); ok {
 		return de.Timeout(), true
 	}
 	if errors.Is(err, fasthttp.ErrNoFreeConns) {
@@ -200,7 +199,7 @@ func (p *Proxy) forward(x *exchange) {
 	// that was retried.
 	failed, timedOut, lastStatus := false, false, 0
 	for attempt := 0; attempt <= pl.retries; attempt++ {
-		i := -1
+		var i int
 		if attempt == 0 && pinned >= 0 && pl.bal.TryStart(pinned) {
 			i = pinned
 		} else {

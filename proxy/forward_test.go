@@ -167,7 +167,7 @@ func prometheusCounter(t *testing.T, reg *prometheus.Registry, name string) prom
 }
 
 func TestTimeouts(t *testing.T) {
-	slow := newBackend(t, "slow", func(w http.ResponseWriter, r *http.Request) {
+	slow := newBackend(t, "slow", func(_ http.ResponseWriter, r *http.Request) {
 		select {
 		case <-time.After(2 * time.Second):
 		case <-r.Context().Done():
@@ -204,7 +204,7 @@ func TestNoUsableBackend(t *testing.T) {
 	release := make(chan struct{})
 	var once sync.Once
 	t.Cleanup(func() { once.Do(func() { close(release) }) })
-	busy := newBackend(t, "busy", func(w http.ResponseWriter, r *http.Request) { <-release })
+	busy := newBackend(t, "busy", func(http.ResponseWriter, *http.Request) { <-release })
 	p, addr := startProxy(t, Config{
 		Pools:  []Pool{{Name: "web", Backends: []Backend{{Name: "busy", Addr: busy.addr(), MaxConns: 1}}}},
 		Routes: []Route{{Pool: "web"}},
@@ -279,7 +279,7 @@ func TestStickySessions(t *testing.T) {
 	if strings.Contains(sc, "Secure") {
 		t.Errorf("Set-Cookie %q is Secure on plain HTTP", sc)
 	}
-	cookie := strings.SplitN(sc, ";", 2)[0]
+	cookie, _, _ := strings.Cut(sc, ";")
 	for range 10 {
 		got, again := fetch(cookie)
 		if got != first || again != "" {
@@ -297,7 +297,7 @@ func TestStickySessions(t *testing.T) {
 	if moved == first || sc2 == "" {
 		t.Fatalf("after %s went down: got %s, Set-Cookie %q", first, moved, sc2)
 	}
-	cookie2 := strings.SplitN(sc2, ";", 2)[0]
+	cookie2, _, _ := strings.Cut(sc2, ";")
 	for range 5 {
 		if got, _ := fetch(cookie2); got != moved {
 			t.Fatalf("re-pinned to %s, got %s", moved, got)

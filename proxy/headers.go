@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"net/netip"
+	"slices"
 
 	"github.com/valyala/fasthttp"
 )
@@ -84,8 +85,7 @@ func (p *Proxy) clientAddr(peer netip.Addr, trusted bool, h *fasthttp.RequestHea
 	}
 	client := peer
 	vals := h.PeekAll("X-Forwarded-For")
-	for vi := len(vals) - 1; vi >= 0; vi-- {
-		v := vals[vi]
+	for _, v := range slices.Backward(vals) {
 		for len(v) > 0 {
 			var tok []byte
 			if i := bytes.LastIndexByte(v, ','); i >= 0 {

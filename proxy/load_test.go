@@ -48,7 +48,7 @@ func TestLoadMeter(t *testing.T) {
 
 func TestLoadUnderKnownLoad(t *testing.T) {
 	release := make(chan struct{})
-	b := newBackend(t, "a", func(w http.ResponseWriter, r *http.Request) {
+	b := newBackend(t, "a", func(_ http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/hold" {
 			<-release
 			return

@@ -87,8 +87,7 @@ func registerOrReuse[C prometheus.Collector](reg prometheus.Registerer, c C) (C,
 	if err == nil {
 		return c, nil
 	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
+	if are, ok := errors.AsType[prometheus.AlreadyRegisteredError](err); ok {
 		if old, ok := are.ExistingCollector.(C); ok {
 			return old, nil
 		}

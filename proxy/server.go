@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
-	"golang.org/x/net/http2"
 )
 
 // Listen binds the listeners' addresses. Serve calls it when it was not
@@ -38,13 +37,17 @@ func (p *Proxy) Listen() error {
 			p.listeners = nil
 			return fmt.Errorf("proxy: listen %s: %w", cfg.addr, err)
 		}
-		p.listeners = append(p.listeners, &listener{
+		l := &listener{
 			Listener: ln,
 			p:        p,
 			cfg:      cfg,
 			h1:       make(chan net.Conn),
 			done:     make(chan struct{}),
-		})
+		}
+		if cfg.tls != nil && cfg.http2 {
+			l.h2 = newConnListener(ln.Addr())
+		}
+		p.listeners = append(p.listeners, l)
 	}
 	return nil
 }
@@ -74,18 +77,7 @@ func (p *Proxy) Serve(ctx context.Context) error {
 	}
 
 	fs := p.newFastServer()
-	hs := &http.Server{
-		Handler:           http.HandlerFunc(p.serveHTTP2),
-		MaxHeaderBytes:    p.limits.MaxHeaderBytes,
-		ReadHeaderTimeout: p.limits.ReadHeaderTimeout,
-		IdleTimeout:       p.limits.IdleTimeout,
-		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
-	}
-	h2 := &http2.Server{IdleTimeout: p.limits.IdleTimeout}
-	if err := http2.ConfigureServer(hs, h2); err != nil {
-		return fmt.Errorf("proxy: http2: %w", err)
-	}
-	h2opts := &http2.ServeConnOpts{Context: context.WithoutCancel(ctx), BaseConfig: hs, Handler: hs.Handler}
+	hs := p.newH2Server(context.WithoutCancel(ctx))
 
 	hctx, stopHealth := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopHealth()
@@ -94,11 +86,17 @@ func (p *Proxy) Serve(ctx context.Context) error {
 		wg.Go(func() { pl.health.run(hctx) })
 	}
 
-	errc := make(chan error, len(listeners))
+	errc := make(chan error, 2*len(listeners))
 	var serving sync.WaitGroup
 	for _, l := range listeners {
+		if l.h2 != nil {
+			serving.Go(func() {
+				if err := hs.Serve(l.h2); !errors.Is(err, http.ErrServerClosed) {
+					errc <- fmt.Errorf("proxy: serve http2 %s: %w", l.Addr(), err)
+				}
+			})
+		}
 		if l.cfg.tls != nil {
-			l.h2 = func(c net.Conn) { h2.ServeConn(c, h2opts) }
 			go l.acceptTLS()
 		}
 		serving.Go(func() {
@@ -121,7 +119,16 @@ func (p *Proxy) Serve(ctx context.Context) error {
 	}
 	dctx, cancel := context.WithTimeout(context.Background(), p.drain)
 	defer cancel()
-	_ = hs.Shutdown(dctx) // sends GOAWAY on the HTTP/2 connections
+	// hs.Shutdown sends GOAWAY on the HTTP/2 connections and stops its
+	// Serve calls. It polls for idle connections at up to 500 ms apart,
+	// so it runs beside the rest of the drain, whose end is decided by
+	// the connection tracker, and is stopped when that is done.
+	sctx, stopShutdown := context.WithCancel(dctx)
+	h2down := make(chan struct{})
+	go func() {
+		_ = hs.Shutdown(sctx)
+		close(h2down)
+	}()
 	if err := fs.ShutdownWithContext(dctx); err != nil {
 		p.log.Debug("http server shutdown", "err", err)
 	}
@@ -131,6 +138,8 @@ func (p *Proxy) Serve(ctx context.Context) error {
 		p.upstream.closeAll()
 		p.log.Warn("drain timed out", "connections_closed", n, "in_flight", p.inFlight.Load())
 	}
+	stopShutdown()
+	<-h2down
 	serving.Wait()
 	stopHealth()
 	wg.Wait()
@@ -141,6 +150,23 @@ func (p *Proxy) Serve(ctx context.Context) error {
 		return fmt.Errorf("proxy: drain timed out after %v", p.drain)
 	}
 	return nil
+}
+
+// newH2Server returns the HTTP/2 server: net/http's own, serving only
+// HTTP/2, on the TLS connections whose handshake chose h2 (see
+// connListener). base is the requests' base context.
+func (p *Proxy) newH2Server(base context.Context) *http.Server {
+	var protocols http.Protocols
+	protocols.SetHTTP2(true)
+	return &http.Server{
+		Handler:           http.HandlerFunc(p.serveHTTP2),
+		Protocols:         &protocols,
+		MaxHeaderBytes:    p.limits.MaxHeaderBytes,
+		ReadHeaderTimeout: p.limits.ReadHeaderTimeout,
+		IdleTimeout:       p.limits.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
+		BaseContext:       func(net.Listener) context.Context { return base },
+	}
 }
 
 // newFastServer returns the HTTP/1.1 server.
@@ -330,7 +356,7 @@ type listener struct {
 	net.Listener
 	p   *Proxy
 	cfg listenerConfig
-	h2  func(net.Conn) // serves an HTTP/2 connection
+	h2  *connListener // the HTTP/2 server's; nil without TLS and HTTP2
 
 	h1        chan net.Conn
 	done      chan struct{}
@@ -398,9 +424,14 @@ func (l *listener) handshake(c net.Conn) {
 		_ = tc.Close()
 		return
 	}
-	if tc.ConnectionState().NegotiatedProtocol == "h2" && l.cfg.http2 {
-		l.h2(tc)
-		_ = tc.Close()
+	if tc.ConnectionState().NegotiatedProtocol == "h2" && l.h2 != nil {
+		select {
+		case l.h2.conns <- tc:
+		case <-l.h2.done:
+			_ = tc.Close()
+		case <-l.done:
+			_ = tc.Close()
+		}
 		return
 	}
 	select {
@@ -409,6 +440,42 @@ func (l *listener) handshake(c net.Conn) {
 		_ = tc.Close()
 	}
 }
+
+// connListener is the net.Listener of the HTTP/2 server: it yields the
+// *tls.Conn values whose handshake is done and chose h2. net/http's
+// Server.Serve skips the finished handshake and, seeing NegotiatedProtocol
+// "h2", serves HTTP/2 on them (net/http (*conn).serve, TLSNextProto).
+type connListener struct {
+	addr  net.Addr
+	conns chan *tls.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+// newConnListener returns a connListener reporting addr as its address.
+func newConnListener(addr net.Addr) *connListener {
+	return &connListener{addr: addr, conns: make(chan *tls.Conn), done: make(chan struct{})}
+}
+
+// Accept implements net.Listener.
+func (l *connListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close implements net.Listener. The HTTP/2 server closes it on Shutdown;
+// the connections handed to it are its own to close.
+func (l *connListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+// Addr implements net.Listener.
+func (l *connListener) Addr() net.Addr { return l.addr }
 
 // connTracker counts and tracks the client connections, for the
 // connection limit, the client_connections gauge and the drain.

@@ -132,7 +132,7 @@ func TestHTTP2(t *testing.T) {
 func TestLimits(t *testing.T) {
 	b := newBackend(t, "a", func(w http.ResponseWriter, r *http.Request) {
 		n, _ := io.Copy(io.Discard, r.Body)
-		fmt.Fprint(w, n)
+		_, _ = fmt.Fprint(w, n)
 	})
 	cfg := onePool(b)
 	cfg.Limits = Limits{MaxBodyBytes: 1000, MaxHeaderBytes: 4096}
@@ -212,7 +212,7 @@ func TestGracefulDrain(t *testing.T) {
 func testGracefulDrain(t *testing.T, h2 bool) {
 	t.Helper()
 	started := make(chan struct{})
-	slow := newBackend(t, "slow", func(w http.ResponseWriter, r *http.Request) {
+	slow := newBackend(t, "slow", func(w http.ResponseWriter, _ *http.Request) {
 		close(started)
 		time.Sleep(300 * time.Millisecond)
 		_, _ = io.WriteString(w, "finished")
@@ -281,7 +281,7 @@ func testGracefulDrain(t *testing.T, h2 bool) {
 }
 
 func TestDrainTimeout(t *testing.T) {
-	hang := newBackend(t, "hang", func(w http.ResponseWriter, r *http.Request) {
+	hang := newBackend(t, "hang", func(_ http.ResponseWriter, r *http.Request) {
 		select {
 		case <-time.After(3 * time.Second):
 		case <-r.Context().Done():

@@ -103,7 +103,7 @@ func runDemo(ctx context.Context, out io.Writer, dir string) error {
 		if err := os.WriteFile(cfg, []byte(demoSiteConfig(i, zones, dir)), 0o600); err != nil {
 			return err
 		}
-		p, err := startDemoProc(self, filepath.Join(dir, fmt.Sprintf("site-%d.log", i+1)), "serve", "--config", cfg)
+		p, err := startDemoProc(ctx, self, filepath.Join(dir, fmt.Sprintf("site-%d.log", i+1)), "serve", "--config", cfg)
 		if err != nil {
 			return err
 		}
@@ -114,7 +114,7 @@ func runDemo(ctx context.Context, out io.Writer, dir string) error {
 		if err := os.WriteFile(cfg, []byte(demoProxyConfig(i)), 0o600); err != nil {
 			return err
 		}
-		p, err := startDemoProc(self, filepath.Join(dir, fmt.Sprintf("proxy-%s.log", r.name)), "proxy", "--config", cfg)
+		p, err := startDemoProc(ctx, self, filepath.Join(dir, fmt.Sprintf("proxy-%s.log", r.name)), "proxy", "--config", cfg)
 		if err != nil {
 			return err
 		}
@@ -204,7 +204,10 @@ func demoBackend(ctx context.Context, wg *sync.WaitGroup, addr, name string) err
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		_, _ = fmt.Fprintf(w, "hello from %s (%s %s, X-Forwarded-For: %s)\n", name, r.Method, r.URL.Path, r.Header.Get("X-Forwarded-For"))
+		// Plain text, so the echoed request parts cannot be markup.
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		_, _ = fmt.Fprintf(w, "hello from %s (%s %s, X-Forwarded-For: %s)\n", name, r.Method, r.URL.Path, r.Header.Get("X-Forwarded-For")) //nolint:gosec // G705: text/plain with nosniff, a demo echo
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	wg.Go(func() { _ = srv.Serve(ln) })
@@ -222,12 +225,15 @@ type demoProc struct {
 	done chan struct{}
 }
 
-func startDemoProc(self, logFile string, args ...string) (*demoProc, error) {
+func startDemoProc(ctx context.Context, self, logFile string, args ...string) (*demoProc, error) {
 	f, err := os.Create(logFile)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(self, args...)
+	// Cancelled with ctx, a child gets SIGTERM and 10s to stop, then SIGKILL.
+	cmd := exec.CommandContext(ctx, self, args...) //nolint:gosec // G204: this very binary (os.Executable), with arguments the demo builds
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		_ = f.Close()

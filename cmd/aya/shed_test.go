@@ -267,7 +267,7 @@ func TestDemo(t *testing.T) {
 	t.Cleanup(func() {
 		if !stopped {
 			_ = cmd.Process.Kill()
-			<-done
+			t.Logf("demo killed: %v", <-done)
 		}
 	})
 	waitFor(t, 40*time.Second, func() bool { return strings.Contains(out.String(), "Ctrl-C stops everything") },

@@ -19,11 +19,11 @@ func backends(weights ...int) []Backend {
 	return out
 }
 
-func mustNew(t testing.TB, algorithm string, bs []Backend) Balancer {
-	t.Helper()
+func mustNew(tb testing.TB, algorithm string, bs []Backend) Balancer {
+	tb.Helper()
 	b, err := New(algorithm, bs)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return b
 }
@@ -408,7 +408,10 @@ func TestMaxConnsConcurrent(t *testing.T) {
 							continue
 						}
 						cur := b.InFlight(i)
-						for p := peak[i].Load(); cur > p && !peak[i].CompareAndSwap(p, cur); p = peak[i].Load() {
+						for p := peak[i].Load(); cur > p; p = peak[i].Load() {
+							if peak[i].CompareAndSwap(p, cur) {
+								break
+							}
 						}
 						served.Add(1)
 						b.Done(i, time.Microsecond, true)

@@ -8,6 +8,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -37,7 +38,8 @@ func run(listen string, size int) error {
 	if size > 0 {
 		body[size-1] = '\n'
 	}
-	ln, err := net.Listen("tcp", listen)
+	var lc net.ListenConfig
+	ln, err := lc.Listen(context.Background(), "tcp", listen)
 	if err != nil {
 		return err
 	}
