@@ -66,7 +66,12 @@ type Route struct {
 	// (any subdomain), or "" (any).
 	Host string
 	// PathPrefix matches the path's leading segments ("/api" matches /api
-	// and /api/x, not /apix); "" or "/" matches every path.
+	// and /api/x, not /apix); "" or "/" matches every path. It is matched
+	// against the percent-decoded path with repeated slashes merged, while
+	// the backend receives the path as the client sent it; so that both
+	// read the same path, a request whose path has a dot-segment ("." or
+	// "..") or an encoded dot or slash (%2e, %2f, any case) is refused with
+	// 400 before routing.
 	PathPrefix string
 	// Pool names the pool.
 	Pool string

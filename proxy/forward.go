@@ -33,8 +33,13 @@ type exchange struct {
 	// tooLarge is set by the body limit when a streamed body exceeds
 	// Limits.MaxBodyBytes.
 	tooLarge bool
-	// bodyErr is set when the client's body could not be read.
-	bodyErr bool
+	// bodyErr is set when the client's body could not be read, and
+	// bodyTimeout when that was because the client stalled: both are the
+	// client's fault, never the backend's.
+	bodyErr, bodyTimeout bool
+	// secure is set when the client reached the proxy over TLS, or
+	// through a trusted proxy that says so (X-Forwarded-Proto: https).
+	secure bool
 
 	route   *route
 	pool    *pool
@@ -68,6 +73,7 @@ var errorBodies = map[int][]byte{
 	fasthttp.StatusBadRequest:                  []byte("400 bad request\n"),
 	fasthttp.StatusNotFound:                    []byte("404 not found\n"),
 	fasthttp.StatusMethodNotAllowed:            []byte("405 method not allowed\n"),
+	fasthttp.StatusRequestTimeout:              []byte("408 request timeout\n"),
 	fasthttp.StatusRequestEntityTooLarge:       []byte("413 request body too large\n"),
 	fasthttp.StatusTooManyRequests:             []byte("429 too many requests\n"),
 	fasthttp.StatusRequestHeaderFieldsTooLarge: []byte("431 request header fields too large\n"),
@@ -83,6 +89,25 @@ func (x *exchange) fail(status int) {
 	x.resp.Header.SetContentType("text/plain; charset=utf-8")
 	x.resp.SetBodyRaw(errorBodies[status])
 	x.status = status
+}
+
+// failClient answers x when the client's request body failed it: too
+// large (413), stalled (408) or unreadable (400). The connection is closed,
+// since the rest of the body is unread. It reports whether the body
+// failed.
+func (x *exchange) failClient() bool {
+	switch {
+	case x.tooLarge:
+		x.fail(fasthttp.StatusRequestEntityTooLarge)
+	case x.bodyTimeout:
+		x.fail(fasthttp.StatusRequestTimeout)
+	case x.bodyErr:
+		x.fail(fasthttp.StatusBadRequest)
+	default:
+		return false
+	}
+	x.resp.SetConnectionClose()
+	return true
 }
 
 // admit runs the checks before forwarding: client address, rate limit,
@@ -107,8 +132,24 @@ func (p *Proxy) admit(x *exchange) (trusted, ok bool) {
 	// The request's host is the authority of an absolute-form target, or
 	// the Host header (RFC 9112 3.2.2): route by what the backend will see.
 	uri := x.req.URI()
+	if s := uri.Scheme(); !bytes.Equal(s, schemeHTTP) && !bytes.Equal(s, schemeHTTPS) {
+		// Only an absolute-form target has a scheme of its own.
+		x.fail(fasthttp.StatusBadRequest)
+		return trusted, false
+	}
 	if h := uri.Host(); len(h) > 0 && !bytes.Equal(h, x.req.Header.Host()) {
 		x.req.Header.SetHostBytes(h)
+	}
+	// The backend hop is plain HTTP, whatever the client's target said.
+	uri.SetSchemeBytes(schemeHTTP)
+	if bytes.IndexByte(x.req.Header.Host(), '@') >= 0 || len(uri.Username()) > 0 || len(uri.Password()) > 0 {
+		// Userinfo has no place in an authority sent to a server.
+		x.fail(fasthttp.StatusBadRequest)
+		return trusted, false
+	}
+	if unsafePath(uri.PathOriginal()) {
+		x.fail(fasthttp.StatusBadRequest)
+		return trusted, false
 	}
 	r := p.findRoute(x.req.Header.Host(), uri.Path())
 	if r == nil {
@@ -116,15 +157,10 @@ func (p *Proxy) admit(x *exchange) (trusted, ok bool) {
 		return trusted, false
 	}
 	x.route, x.pool = r, r.pool
-	switch {
-	case x.tooLarge:
-		x.fail(fasthttp.StatusRequestEntityTooLarge)
-		x.resp.SetConnectionClose() // the body is left unread
-		return trusted, false
-	case x.bodyErr:
-		x.fail(fasthttp.StatusBadRequest)
+	if x.failClient() {
 		return trusted, false
 	}
+	x.secure = x.tls || trusted && forwardedHTTPS(&x.req.Header)
 	return trusted, true
 }
 
@@ -139,9 +175,6 @@ func (p *Proxy) handle(x *exchange) {
 	removeHopHeaders(&x.req.Header)
 	x.req.Header.ResetConnectionClose()
 	x.buf = setForwarded(&x.req.Header, x.peer, trusted, x.tls, x.buf)
-	if x.tls {
-		x.req.URI().SetSchemeBytes(schemeHTTP)
-	}
 	p.forward(x)
 	if clientClose {
 		x.req.Header.SetConnectionClose()
@@ -149,7 +182,10 @@ func (p *Proxy) handle(x *exchange) {
 	}
 }
 
-var schemeHTTP = []byte("http")
+var (
+	schemeHTTP  = []byte("http")
+	schemeHTTPS = []byte("https")
+)
 
 // classify tells why a try failed: a timeout (connecting or waiting for
 // the response), and whether the request was never sent (a dial error or
@@ -221,7 +257,23 @@ func (p *Proxy) forward(x *exchange) {
 			td = deadline
 		}
 		err := pl.backends[i].client.DoDeadline(x.req, x.resp, td)
+		if err != nil && (x.tooLarge || x.bodyErr) {
+			// The client failed the try, not the backend: no retry, and
+			// nothing held against the backend.
+			pl.bal.Done(i, time.Since(now), true)
+			x.failClient()
+			return
+		}
 		status := x.resp.StatusCode()
+		if err == nil && status == fasthttp.StatusSwitchingProtocols {
+			// Only a WebSocket handshake may switch protocols, and that
+			// does not come here.
+			pl.bal.Done(i, time.Since(now), false)
+			pl.health.observe(i, false)
+			_ = x.resp.CloseBodyStream()
+			x.fail(fasthttp.StatusBadGateway)
+			return
+		}
 		ok := err == nil && status < 500
 		pl.bal.Done(i, time.Since(now), ok)
 		pl.health.observe(i, ok)
@@ -234,11 +286,6 @@ func (p *Proxy) forward(x *exchange) {
 				continue
 			}
 			p.relay(x, pl, i, pinned)
-			return
-		}
-		if x.tooLarge {
-			x.fail(fasthttp.StatusRequestEntityTooLarge)
-			x.resp.SetConnectionClose()
 			return
 		}
 		var notSent bool
@@ -272,7 +319,7 @@ func (p *Proxy) relay(x *exchange, pl *pool, i, pinned int) {
 	removeHopHeaders(&x.resp.Header)
 	x.resp.Header.ResetConnectionClose()
 	if pl.sticky && i != pinned {
-		c := p.stickyCookie(pl, i, x.tls)
+		c := p.stickyCookie(pl, i, x.secure)
 		x.resp.Header.SetCookie(c)
 		fasthttp.ReleaseCookie(c)
 	}
@@ -476,14 +523,24 @@ func (c *backendConn) Read(b []byte) (int, error) {
 	}
 }
 
+// readDeadliner sets the deadline of the next read of a request body: a
+// client connection (HTTP/1.1) or an *http.ResponseController (an HTTP/2
+// stream).
+type readDeadliner interface {
+	SetReadDeadline(t time.Time) error
+}
+
 // bodyLimit streams a request body while bounding its size and the
-// silence between its reads.
+// silence between its reads. Any read error but EOF is the client's
+// fault, and marks x so.
 type bodyLimit struct {
 	r    io.Reader
-	conn net.Conn
+	conn readDeadliner // nil: no deadline
 	idle time.Duration
 	left int64 // <0: unbounded
-	x    *exchange
+	// want is the declared length (<0: chunked), got what was read.
+	want, got int64
+	x         *exchange
 }
 
 func (b *bodyLimit) Read(p []byte) (int, error) {
@@ -507,6 +564,18 @@ func (b *bodyLimit) Read(p []byte) (int, error) {
 	if b.left > 0 {
 		b.left -= int64(n)
 	}
+	b.got += int64(n)
+	if errors.Is(err, io.EOF) && b.got < b.want {
+		// The client ended the body before its declared end.
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		b.x.bodyErr = true
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			b.x.bodyTimeout = true
+		}
+	}
 	return n, err
 }
 
@@ -515,11 +584,11 @@ var errBodyTooLarge = errors.New("request body too large")
 // prepareBody decides how x's request body goes to the backend: a body of
 // known length up to bufferedBody is read now (a retry can resend it), a
 // larger or chunked one is streamed under the body limits. body is the
-// body's stream (nil: none, or already in x.req); conn is the client
-// connection whose read deadline bounds the silence between reads (nil for
-// HTTP/2, which has its own). A body declared larger than
-// Limits.MaxBodyBytes marks x tooLarge.
-func (p *Proxy) prepareBody(x *exchange, body io.Reader, conn net.Conn) {
+// body's stream (nil: none, or already in x.req); conn sets the read
+// deadline that bounds the silence between reads to Limits.IdleTimeout (the
+// client connection, or the HTTP/2 stream's response controller). A body
+// declared larger than Limits.MaxBodyBytes marks x tooLarge.
+func (p *Proxy) prepareBody(x *exchange, body io.Reader, conn readDeadliner) {
 	cl := x.req.Header.ContentLength()
 	limit := p.limits.MaxBodyBytes
 	if limit > 0 && int64(cl) > limit {
@@ -529,14 +598,14 @@ func (p *Proxy) prepareBody(x *exchange, body io.Reader, conn net.Conn) {
 	if body == nil {
 		return
 	}
-	x.body = bodyLimit{r: body, conn: conn, idle: p.limits.IdleTimeout, left: limit, x: x}
+	x.body = bodyLimit{r: body, conn: conn, idle: p.limits.IdleTimeout, left: limit, want: int64(cl), x: x}
 	lb := &x.body
 	if cl >= 0 && cl <= bufferedBody {
 		// Read it now, so that a retry can send it again.
 		w := x.req.BodyWriter()
 		x.req.ResetBody()
 		if _, err := io.Copy(w, lb); err != nil && !x.tooLarge {
-			x.bodyErr = true
+			x.bodyErr = true // already set, unless the writer failed
 		}
 		x.req.Header.SetContentLength(len(x.req.Body()))
 		return

@@ -51,7 +51,7 @@ func removeHopHeaders(h headerPeeker) {
 					tok, v = v, nil
 				}
 				tok = bytes.TrimSpace(tok)
-				if len(tok) > 0 && !bytes.EqualFold(tok, []byte("close")) && !bytes.EqualFold(tok, []byte("keep-alive")) {
+				if len(tok) > 0 && !endToEnd(tok) {
 					h.DelBytes(tok)
 				}
 			}
@@ -63,6 +63,53 @@ func removeHopHeaders(h headerPeeker) {
 			h.Del(k)
 		}
 	}
+}
+
+// keptHeaders are the headers that a Connection header may not remove:
+// framing, the host, and the forwarding headers the proxy itself vouches
+// for.
+var keptHeaders = [...]string{
+	"Close", "Keep-Alive", // Connection options, not header names
+	"Host", "Content-Length", "Transfer-Encoding",
+	"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded",
+}
+
+// endToEnd reports whether the Connection token tok names a header that
+// must not be removed as hop-by-hop.
+func endToEnd(tok []byte) bool {
+	for _, k := range keptHeaders {
+		if len(tok) == len(k) && bytes.EqualFold(tok, []byte(k)) {
+			return true
+		}
+	}
+	return false
+}
+
+// spoofHeaders are client-address headers that only a trusted proxy may
+// send; they are removed from everyone else's requests.
+var spoofHeaders = [...]string{"X-Real-IP", "True-Client-IP", "CF-Connecting-IP"}
+
+// forwardedHTTPS reports whether X-Forwarded-Proto says the client's
+// request came over HTTPS: its first (the client's) value.
+func forwardedHTTPS(h *fasthttp.RequestHeader) bool {
+	v := h.Peek("X-Forwarded-Proto")
+	if i := bytes.IndexByte(v, ','); i >= 0 {
+		v = v[:i]
+	}
+	return bytes.EqualFold(bytes.TrimSpace(v), []byte("https"))
+}
+
+// joinAt appends to buf the values of every key header of h, in order,
+// comma-separated after buf[start:]: a list header's repeated lines are
+// one list (RFC 9110 5.3).
+func joinAt(h *fasthttp.RequestHeader, key string, buf []byte, start int) []byte {
+	for _, v := range h.PeekAll(key) {
+		if len(buf) > start {
+			buf = append(buf, ", "...)
+		}
+		buf = append(buf, v...)
+	}
+	return buf
 }
 
 // isTrusted reports whether addr is a trusted proxy.
@@ -107,49 +154,54 @@ func (p *Proxy) clientAddr(peer netip.Addr, trusted bool, h *fasthttp.RequestHea
 }
 
 // setForwarded rewrites the X-Forwarded-For, -Proto and -Host and the
-// Forwarded headers of a request from peer: extended when peer is a
-// trusted proxy, replaced otherwise. buf is scratch space, returned for
-// reuse.
+// Forwarded headers of a request from peer: extended (or kept, for -Proto
+// and -Host) when peer is a trusted proxy, replaced otherwise. Every line
+// of them is removed before the one line of each is set, and from an
+// untrusted peer the other client-address headers (spoofHeaders) are
+// removed too. buf is scratch space, returned for reuse.
 func setForwarded(h *fasthttp.RequestHeader, peer netip.Addr, trusted, tls bool, buf []byte) []byte {
 	proto := "http"
 	if tls {
 		proto = "https"
 	}
 	host := h.Host()
+	if !trusted {
+		for _, k := range spoofHeaders {
+			if h.Peek(k) != nil {
+				h.Del(k)
+			}
+		}
+	}
 
-	// X-Forwarded-For.
+	// Read every value before deleting any line: fasthttp's Del may move
+	// another header's lines around, which would reorder a list. The
+	// values are laid out in buf one after the other.
 	buf = buf[:0]
 	if trusted {
-		for _, v := range h.PeekAll("X-Forwarded-For") {
-			if len(buf) > 0 {
-				buf = append(buf, ", "...)
-			}
-			buf = append(buf, v...)
-		}
-		if len(buf) > 0 {
+		if buf = joinAt(h, "X-Forwarded-For", buf, 0); len(buf) > 0 {
 			buf = append(buf, ", "...)
 		}
 	}
 	buf = peer.AppendTo(buf)
-	h.SetBytesV("X-Forwarded-For", buf)
-
-	if !trusted || h.Peek("X-Forwarded-Proto") == nil {
-		h.Set("X-Forwarded-Proto", proto)
+	e0 := len(buf)
+	if trusted {
+		buf = joinAt(h, "X-Forwarded-Proto", buf, e0)
 	}
-	if !trusted || h.Peek("X-Forwarded-Host") == nil {
-		h.SetBytesV("X-Forwarded-Host", host)
+	if len(buf) == e0 {
+		buf = append(buf, proto...)
 	}
+	e1 := len(buf)
+	if trusted {
+		buf = joinAt(h, "X-Forwarded-Host", buf, e1)
+	}
+	if len(buf) == e1 {
+		buf = append(buf, host...)
+	}
+	e2 := len(buf)
 
 	// Forwarded (RFC 7239).
-	buf = buf[:0]
 	if trusted {
-		for _, v := range h.PeekAll("Forwarded") {
-			if len(buf) > 0 {
-				buf = append(buf, ", "...)
-			}
-			buf = append(buf, v...)
-		}
-		if len(buf) > 0 {
+		if buf = joinAt(h, "Forwarded", buf, e2); len(buf) > e2 {
 			buf = append(buf, ", "...)
 		}
 	}
@@ -173,6 +225,13 @@ func setForwarded(h *fasthttp.RequestHeader, peer netip.Addr, trusted, tls bool,
 		}
 		buf = append(buf, '"')
 	}
-	h.SetBytesV("Forwarded", buf)
+	h.Del("X-Forwarded-For")
+	h.Del("X-Forwarded-Proto")
+	h.Del("X-Forwarded-Host")
+	h.Del("Forwarded")
+	h.SetBytesV("X-Forwarded-For", buf[:e0])
+	h.SetBytesV("X-Forwarded-Proto", buf[e0:e1])
+	h.SetBytesV("X-Forwarded-Host", buf[e1:e2])
+	h.SetBytesV("Forwarded", buf[e2:])
 	return buf
 }

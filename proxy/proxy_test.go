@@ -166,11 +166,11 @@ func TestProxyForwards(t *testing.T) {
 	_, addr := startProxy(t, cfg)
 	c := client()
 
-	status, body, h := get(t, c, "http://"+addr+"/p/a%2Fb?q=1", "Host", "example.com:8080")
+	status, body, h := get(t, c, "http://"+addr+"/p/a%20b?q=1", "Host", "example.com:8080")
 	if status != 200 || body != "GET " {
 		t.Fatalf("GET: %d %q", status, body)
 	}
-	if gotHost != "example.com:8080" || gotPath != "/p/a%2Fb?q=1" {
+	if gotHost != "example.com:8080" || gotPath != "/p/a%20b?q=1" {
 		t.Errorf("backend saw host %q path %q", gotHost, gotPath)
 	}
 	if h.Get("Content-Type") != "text/x-test" || len(h.Values("Set-Cookie")) != 2 {

@@ -49,8 +49,12 @@ func newRateLimiter(rate float64, burst int) *rateLimiter {
 }
 
 // allow takes a token of addr's bucket at now. When there is none, it
-// returns false and how long until there is.
+// returns false and how long until there is. IPv6 clients share the
+// bucket of their /64: one host commonly holds a whole /64.
 func (l *rateLimiter) allow(addr netip.Addr, now time.Time) (bool, time.Duration) {
+	if addr.Is6() && !addr.Is4In6() {
+		addr = netip.PrefixFrom(addr.WithZone(""), 64).Masked().Addr()
+	}
 	s := &l.shards[maphash.Comparable(l.seed, addr)%limiterShards]
 	t := now.UnixNano()
 	s.mu.Lock()

@@ -95,3 +95,33 @@ func stripPort(host []byte) []byte {
 	}
 	return host
 }
+
+// unsafePath reports whether a raw request path (query included) has a
+// dot-segment ("." or ".."), or an encoded dot or slash (%2e, %2f) that a
+// backend may decode into one: routing and the backend could then read
+// different paths (see Route).
+func unsafePath(raw []byte) bool {
+	if i := bytes.IndexByte(raw, '?'); i >= 0 {
+		raw = raw[:i]
+	}
+	for i := range raw {
+		switch raw[i] {
+		case '%':
+			if i+2 < len(raw) && raw[i+1] == '2' && (raw[i+2]|0x20 == 'e' || raw[i+2]|0x20 == 'f') {
+				return true
+			}
+		case '.':
+			// A segment of only dots, one or two.
+			if i == 0 || raw[i-1] == '/' {
+				j := i + 1
+				if j < len(raw) && raw[j] == '.' {
+					j++
+				}
+				if j == len(raw) || raw[j] == '/' {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}

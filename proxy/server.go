@@ -129,15 +129,28 @@ func (p *Proxy) Serve(ctx context.Context) error {
 		_ = hs.Shutdown(sctx)
 		close(h2down)
 	}()
+	// Neither server closes a connection that never sent a request
+	// before it is 5 seconds old, which may outlast the drain: the sweep
+	// does.
+	swctx, stopSweep := context.WithCancel(dctx)
+	swept := make(chan struct{})
+	go func() {
+		p.conns.sweepUnused(swctx)
+		close(swept)
+	}()
 	if err := fs.ShutdownWithContext(dctx); err != nil {
 		p.log.Debug("http server shutdown", "err", err)
 	}
 	clean := p.conns.wait(dctx)
+	stopSweep()
+	<-swept
 	if !clean {
 		n := p.conns.closeAll()
-		p.upstream.closeAll()
 		p.log.Warn("drain timed out", "connections_closed", n, "in_flight", p.inFlight.Load())
 	}
+	// No request is left that needs a backend: close the idle backend
+	// connections too, so that nothing outlives Serve.
+	p.upstream.closeAll()
 	stopShutdown()
 	<-h2down
 	serving.Wait()
@@ -171,17 +184,17 @@ func (p *Proxy) newH2Server(base context.Context) *http.Server {
 
 // newFastServer returns the HTTP/1.1 server.
 func (p *Proxy) newFastServer() *fasthttp.Server {
-	buffered := bufferedBody
-	if p.limits.MaxBodyBytes > 0 && p.limits.MaxBodyBytes < int64(buffered) {
-		buffered = int(p.limits.MaxBodyBytes)
-	}
 	return &fasthttp.Server{
-		Handler:                      p.serveHTTP1,
-		ErrorHandler:                 p.serveError,
-		ReadBufferSize:               p.limits.MaxHeaderBytes,
-		ReadTimeout:                  p.limits.ReadHeaderTimeout,
-		IdleTimeout:                  p.limits.IdleTimeout,
-		MaxRequestBodySize:           buffered,
+		Handler:        p.serveHTTP1,
+		ErrorHandler:   p.serveError,
+		ReadBufferSize: p.limits.MaxHeaderBytes,
+		ReadTimeout:    p.limits.ReadHeaderTimeout,
+		IdleTimeout:    p.limits.IdleTimeout,
+		// Every body with bytes is a stream (see prepareBody): fasthttp
+		// reads ahead at most MaxRequestBodySize bytes of it under
+		// ReadTimeout, a whole-request deadline, so one byte keeps slow
+		// uploads to the per-read IdleTimeout of bodyLimit.
+		MaxRequestBodySize:           1,
 		StreamRequestBody:            true,
 		DisablePreParseMultipartForm: true,
 		NoDefaultServerHeader:        true,
@@ -301,7 +314,7 @@ func (p *Proxy) serveHTTP2(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
 		req.Header.SetContentLength(int(r.ContentLength))
-		p.prepareBody(x, r.Body, nil)
+		p.prepareBody(x, r.Body, http.NewResponseController(w))
 	} else {
 		req.Header.SetContentLength(0)
 		p.prepareBody(x, nil, nil)
@@ -321,27 +334,49 @@ func (p *Proxy) serveHTTP2(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(resp.StatusCode())
 	if resp.IsBodyStream() {
-		rc := http.NewResponseController(w)
-		buf := make([]byte, 32<<10)
-		for {
-			n, err := resp.BodyStream().Read(buf)
-			if n > 0 {
-				if _, werr := w.Write(buf[:n]); werr != nil {
-					break
-				}
-				_ = rc.Flush()
-			}
-			if err != nil {
-				if !errors.Is(err, io.EOF) {
-					p.log.Debug("response body", "err", err)
-				}
-				break
-			}
+		if err := p.copyBody(w, resp); err != nil {
+			// The client must not take a truncated body for a whole
+			// one: reset the stream rather than end it.
+			p.log.Debug("response body", "err", err)
+			p.finish(x)
+			panic(http.ErrAbortHandler)
 		}
 	} else {
 		_, _ = w.Write(resp.Body())
 	}
 	p.finish(x)
+}
+
+// errShortBody is a backend response body shorter than its Content-Length.
+var errShortBody = errors.New("response body shorter than its content length")
+
+// copyBody streams the backend's response body to an HTTP/2 client. It
+// returns an error when the body from the backend broke off (a read error,
+// or fewer bytes than it declared); not when the client went away.
+func (p *Proxy) copyBody(w http.ResponseWriter, resp *fasthttp.Response) error {
+	rc := http.NewResponseController(w)
+	buf := make([]byte, 32<<10)
+	cl := resp.Header.ContentLength()
+	n := 0
+	for {
+		m, err := resp.BodyStream().Read(buf)
+		if m > 0 {
+			n += m
+			if _, werr := w.Write(buf[:m]); werr != nil {
+				return nil
+			}
+			_ = rc.Flush()
+		}
+		switch {
+		case err == nil:
+		case !errors.Is(err, io.EOF):
+			return err
+		case cl >= 0 && n < cl:
+			return errShortBody
+		default:
+			return nil
+		}
+	}
 }
 
 // noBody reports whether a response of status has no body.
@@ -424,6 +459,11 @@ func (l *listener) handshake(c net.Conn) {
 		_ = tc.Close()
 		return
 	}
+	if t, ok := c.(*trackedConn); ok {
+		// The handshake is no request: until one comes, the connection
+		// is as new to the drain as an unused plain one.
+		t.used.Store(false)
+	}
 	if tc.ConnectionState().NegotiatedProtocol == "h2" && l.h2 != nil {
 		select {
 		case l.h2.conns <- tc:
@@ -490,6 +530,26 @@ type trackedConn struct {
 	net.Conn
 	t    *connTracker
 	once sync.Once
+	// born is when it was accepted; used is set once a byte of a request
+	// arrived. Neither fasthttp nor net/http closes a connection at
+	// shutdown that never sent a request until it is 5 seconds old: the
+	// drain does so sooner (see unusedGrace).
+	born time.Time
+	used atomic.Bool
+}
+
+// unusedGrace is how long a drain waits for a request on a connection
+// that has not sent one yet: a client that connected just before the drain
+// began may be sending it.
+const unusedGrace = 250 * time.Millisecond
+
+// Read implements net.Conn.
+func (c *trackedConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 && !c.used.Load() {
+		c.used.Store(true)
+	}
+	return n, err
 }
 
 // Close implements net.Conn.
@@ -509,7 +569,7 @@ func (t *connTracker) add(c net.Conn, limit int) *trackedConn {
 		t.n.Add(-1)
 		return nil
 	}
-	tc := &trackedConn{Conn: c, t: t}
+	tc := &trackedConn{Conn: c, t: t, born: time.Now()}
 	t.mu.Lock()
 	if t.conns == nil {
 		t.conns = make(map[*trackedConn]struct{})
@@ -532,6 +592,37 @@ func (t *connTracker) wait(ctx context.Context) bool {
 		}
 	}
 	return true
+}
+
+// sweepUnused closes, until ctx is done, the connections that never sent
+// a request once they are unusedGrace old.
+func (t *connTracker) sweepUnused(ctx context.Context) {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		t.closeUnused(time.Now().Add(-unusedGrace))
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// closeUnused closes the connections born before that never sent a
+// request.
+func (t *connTracker) closeUnused(before time.Time) {
+	t.mu.Lock()
+	var unused []*trackedConn
+	for c := range t.conns {
+		if !c.used.Load() && c.born.Before(before) {
+			unused = append(unused, c)
+		}
+	}
+	t.mu.Unlock()
+	for _, c := range unused {
+		_ = c.Close()
+	}
 }
 
 // closeAll closes every open connection and returns how many.

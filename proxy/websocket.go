@@ -47,6 +47,13 @@ func (p *Proxy) serveWebSocket(ctx *fasthttp.RequestCtx) {
 	if !ok {
 		return
 	}
+	if cl := x.req.Header.ContentLength(); cl > 0 || cl == -1 {
+		// A handshake has no body, and bytes after it belong to the
+		// WebSocket: refuse the ambiguity.
+		x.fail(fasthttp.StatusBadRequest)
+		x.resp.SetConnectionClose()
+		return
+	}
 	pl := x.pool
 	removeHopHeaders(&x.req.Header)
 	x.req.Header.ResetConnectionClose()
@@ -100,17 +107,22 @@ func (p *Proxy) serveWebSocket(ctx *fasthttp.RequestCtx) {
 		return
 	}
 
-	// Build the 101 for the client from the backend's.
+	// Build the 101 for the client from the backend's, without its
+	// hop-by-hop headers but the upgrade's own.
+	removeHopHeaders(&x.resp.Header)
 	hdr := make([]byte, 0, 256)
-	hdr = append(hdr, "HTTP/1.1 101 Switching Protocols\r\n"...)
+	hdr = append(hdr, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"...)
 	for k, v := range x.resp.Header.All() {
+		if bytes.EqualFold(k, []byte("Connection")) || bytes.EqualFold(k, []byte("Upgrade")) {
+			continue
+		}
 		hdr = append(hdr, k...)
 		hdr = append(hdr, ": "...)
 		hdr = append(hdr, v...)
 		hdr = append(hdr, "\r\n"...)
 	}
 	if pl.sticky && i != pinned {
-		c := p.stickyCookie(pl, i, x.tls)
+		c := p.stickyCookie(pl, i, x.secure)
 		hdr = append(hdr, "Set-Cookie: "...)
 		hdr = c.AppendBytes(hdr)
 		hdr = append(hdr, "\r\n"...)
