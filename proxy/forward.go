@@ -209,13 +209,9 @@ func isIdempotent(h *fasthttp.RequestHeader) bool {
 	return h.IsGet() || h.IsHead() || h.IsOptions() || h.IsPut() || h.IsDelete() || h.IsTrace()
 }
 
-// forward sends x to the backends of its pool, with retries, and leaves
-// the backend's response or the proxy's error in x.resp.
-func (p *Proxy) forward(x *exchange) {
-	pl := x.pool
-	deadline := x.start.Add(pl.timeout)
-
-	var key []byte
+// affinity returns the request's hash key (ip_hash, consistent_hash) and
+// the backend its sticky cookie pins it to (-1: none or not valid).
+func (p *Proxy) affinity(x *exchange, pl *pool) (key []byte, pinned int) {
 	switch {
 	case pl.ipHash:
 		key = addrKey(x.client, &x.key)
@@ -224,10 +220,20 @@ func (p *Proxy) forward(x *exchange) {
 	case pl.hashCookie != "":
 		key = x.req.Header.Cookie(pl.hashCookie)
 	}
-	pinned := -1
+	pinned = -1
 	if pl.sticky {
 		pinned = p.stickyBackend(pl, x.req.Header.Cookie(pl.stickyCookie))
 	}
+	return key, pinned
+}
+
+// forward sends x to the backends of its pool, with retries, and leaves
+// the backend's response or the proxy's error in x.resp.
+func (p *Proxy) forward(x *exchange) {
+	pl := x.pool
+	deadline := x.start.Add(pl.timeout)
+
+	key, pinned := p.affinity(x, pl)
 	idempotent := isIdempotent(&x.req.Header)
 
 	tried := x.tried[:0]

@@ -61,19 +61,7 @@ func (p *Proxy) serveWebSocket(ctx *fasthttp.RequestCtx) {
 	x.req.Header.Set("Upgrade", "websocket")
 	x.buf = setForwarded(&x.req.Header, x.peer, trusted, x.tls, x.buf)
 
-	var key []byte
-	switch {
-	case pl.ipHash:
-		key = addrKey(x.client, &x.key)
-	case pl.hashHeader != "":
-		key = x.req.Header.Peek(pl.hashHeader)
-	case pl.hashCookie != "":
-		key = x.req.Header.Cookie(pl.hashCookie)
-	}
-	pinned := -1
-	if pl.sticky {
-		pinned = p.stickyBackend(pl, x.req.Header.Cookie(pl.stickyCookie))
-	}
+	key, pinned := p.affinity(x, pl)
 	i := -1
 	if pinned >= 0 && pl.bal.TryStart(pinned) {
 		i = pinned

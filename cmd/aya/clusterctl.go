@@ -59,6 +59,17 @@ func (f *ctlFlags) client(cmd *cobra.Command) (string, *cluster.Client, *config.
 // ctlTimeout bounds one command's calls.
 const ctlTimeout = 15 * time.Second
 
+// status asks the node at addr for its status.
+func status(ctx context.Context, c *cluster.Client, addr string) (*cluster.StatusResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, ctlTimeout)
+	defer cancel()
+	var st cluster.StatusResponse
+	if err := c.Do(ctx, addr, cluster.PathStatus, "", nil, &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
 func newStatusCmd() *cobra.Command {
 	var (
 		f       ctlFlags
@@ -81,10 +92,8 @@ touch with the leader shows the same matrix.`,
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), ctlTimeout)
-			defer cancel()
-			var st cluster.StatusResponse
-			if err := c.Do(ctx, addr, cluster.PathStatus, "", nil, &st); err != nil {
+			st, err := status(cmd.Context(), c, addr)
+			if err != nil {
 				return err
 			}
 			if asJSON {
@@ -92,7 +101,7 @@ touch with the leader shows the same matrix.`,
 				enc.SetIndent("", "  ")
 				return enc.Encode(st)
 			}
-			return renderStatus(cmd.OutOrStdout(), &st, history)
+			return renderStatus(cmd.OutOrStdout(), st, history)
 		},
 	}
 	f.add(cmd)
@@ -332,12 +341,12 @@ need no new join.`,
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), ctlTimeout)
-			defer cancel()
-			var st cluster.StatusResponse
-			if err := c.Do(ctx, addr, cluster.PathStatus, "", nil, &st); err != nil {
+			st, err := status(cmd.Context(), c, addr)
+			if err != nil {
 				return fmt.Errorf("the local node: %w", err)
 			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), ctlTimeout)
+			defer cancel()
 			req := cluster.JoinRequest{ID: st.Node.ID, Addr: st.Node.Addr, Admin: cmp.Or(st.Node.Admin, addr), Voter: cfg.Cluster.Voter}
 			if err := c.Do(ctx, args[0], cluster.PathJoin, "", req, nil); err != nil {
 				return err

@@ -86,23 +86,56 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// served is a running `aya serve`.
-type served struct {
-	cmd   *exec.Cmd
-	log   *syncBuffer
-	dns   string
-	admin string
-	done  chan error // receives Wait's result once
+// proc is a child process of a test, with its output. At the end of the
+// test it gets SIGTERM and must exit cleanly within stopWithin.
+type proc struct {
+	cmd  *exec.Cmd
+	log  *syncBuffer
+	done chan error // receives Wait's result once
 	// killed is set by kill: the process is gone and reaped.
 	killed atomic.Bool
 }
 
-// kill stops the server with SIGKILL, as a crash would, reaps it and
+// startProc starts cmd (its output into a buffer) and registers its stop.
+func startProc(t *testing.T, cmd *exec.Cmd, stopWithin time.Duration) *proc {
+	t.Helper()
+	p := &proc{cmd: cmd, log: &syncBuffer{}, done: make(chan error, 1)}
+	cmd.Stdout, cmd.Stderr = p.log, p.log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if p.killed.Load() {
+			return
+		}
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-p.done:
+			if err != nil {
+				t.Errorf("%s exited: %v\n%s", cmd.Args, err, p.log)
+			}
+		case <-time.After(stopWithin):
+			_ = cmd.Process.Kill()
+			t.Errorf("%s did not stop on SIGTERM\n%s", cmd.Args, p.log)
+		}
+	})
+	return p
+}
+
+// kill stops the process with SIGKILL, as a crash would, reaps it and
 // returns Wait's error ("signal: killed").
-func (s *served) kill() error {
-	s.killed.Store(true)
-	_ = s.cmd.Process.Kill()
-	return <-s.done
+func (p *proc) kill() error {
+	p.killed.Store(true)
+	_ = p.cmd.Process.Kill()
+	return <-p.done
+}
+
+// served is a running `aya serve`.
+type served struct {
+	*proc
+	dns   string
+	admin string
 }
 
 var (
@@ -119,28 +152,8 @@ func startServe(t *testing.T, env []string, args ...string) *served {
 	// port, unless env says otherwise (the last value of a key wins).
 	cmd.Env = append(os.Environ(), "AYA_CLUSTER_DATA_DIR="+t.TempDir(), "AYA_CLUSTER_BIND=127.0.0.1:0")
 	cmd.Env = append(cmd.Env, env...)
-	log := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	s := &served{cmd: cmd, log: log, done: make(chan error, 1)}
-	go func() { s.done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		if s.killed.Load() {
-			return
-		}
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-s.done:
-			if err != nil {
-				t.Errorf("aya serve exited: %v\n%s", err, log)
-			}
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			t.Errorf("aya serve did not stop on SIGTERM\n%s", log)
-		}
-	})
+	s := &served{proc: startProc(t, cmd, 10*time.Second)}
+	log := s.log
 	waitFor(t, 15*time.Second, func() bool {
 		out := log.String()
 		if m := dnsAddrRe.FindStringSubmatch(out); m != nil {

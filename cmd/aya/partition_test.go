@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -253,31 +252,14 @@ pools:
       - {region: ap-southeast, endpoints: [{name: apse1, addresses: [203.0.113.10]}]}
 `
 
-// startIn runs `aya serve --config path` in site i's namespace and stops it
-// (SIGTERM to ip netns exec's process, which execs aya) at the end.
+// startIn runs `aya serve --config path` in site i's namespace (ip netns
+// exec execs aya, so the signals reach it).
 func startIn(t *testing.T, lab *netnsLab, i int, path string) {
 	t.Helper()
-	cmd := exec.Command("ip", "netns", "exec", lab.sites[i-1], ayaBin, "serve", "--config", path)
-	log := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	p := startProc(t, exec.Command("ip", "netns", "exec", lab.sites[i-1], ayaBin, "serve", "--config", path), 10*time.Second)
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("s%d exited: %v\n%s", i, err, log)
-			}
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			t.Errorf("s%d did not stop on SIGTERM\n%s", i, log)
-		}
 		if t.Failed() {
-			t.Logf("--- s%d\n%s", i, log)
+			t.Logf("--- s%d\n%s", i, p.log)
 		}
 	})
 }

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,26 +21,7 @@ import (
 // startProxy runs `aya proxy --config path` and waits until it listens.
 func startProxy(t *testing.T, path string) *syncBuffer {
 	t.Helper()
-	cmd := exec.Command(ayaBin, "proxy", "--config", path)
-	log := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("aya proxy exited: %v\n%s", err, log)
-			}
-		case <-time.After(40 * time.Second):
-			_ = cmd.Process.Kill()
-			t.Errorf("aya proxy did not stop on SIGTERM\n%s", log)
-		}
-	})
+	log := startProc(t, exec.Command(ayaBin, "proxy", "--config", path), 40*time.Second).log
 	waitFor(t, 15*time.Second, func() bool { return strings.Contains(log.String(), "proxy listening") },
 		func() string { return "aya proxy did not start:\n" + log.String() })
 	return log
