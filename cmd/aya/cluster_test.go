@@ -203,11 +203,7 @@ cluster:
   heartbeat_timeout: 500ms
   election_timeout: 500ms
   leader_lease_timeout: 250ms
-regions:
-  - {name: us-east, latitude: 39.04, longitude: -77.49, country: US, continent: NA}
-  - {name: eu-west, latitude: 53.35, longitude: -6.26, country: IE, continent: EU}
-  - {name: ap-southeast, latitude: 1.29, longitude: 103.85, country: SG, continent: AS}
-pools:
+` + testRegions + `pools:
   - name: web
     check: {kind: http, path: /healthz, interval: 500ms, timeout: 250ms, rise: 2, fall: 2}
     members:
@@ -548,3 +544,19 @@ func TestCheckReload(t *testing.T) {
 		t.Errorf("no reload logged:\n%s", s.s.log)
 	}
 }
+
+// testRegions are the three regions of the test configurations.
+const testRegions = `regions:
+  - {name: us-east, latitude: 39.04, longitude: -77.49, country: US, continent: NA}
+  - {name: eu-west, latitude: 53.35, longitude: -6.26, country: IE, continent: EU}
+  - {name: ap-southeast, latitude: 1.29, longitude: 103.85, country: SG, continent: AS}
+`
+
+// testStaticPool is pool web, one endpoint per region, not probed.
+const testStaticPool = `pools:
+  - name: web
+    members:
+      - {region: us-east, endpoints: [{name: use1, addresses: [192.0.2.10]}]}
+      - {region: eu-west, endpoints: [{name: euw1, addresses: [198.51.100.10]}]}
+      - {region: ap-southeast, endpoints: [{name: apse1, addresses: [203.0.113.10]}]}
+`

@@ -240,17 +240,7 @@ cluster:
 %s  heartbeat_timeout: 500ms
   election_timeout: 500ms
   leader_lease_timeout: 250ms
-regions:
-  - {name: us-east, latitude: 39.04, longitude: -77.49, country: US, continent: NA}
-  - {name: eu-west, latitude: 53.35, longitude: -6.26, country: IE, continent: EU}
-  - {name: ap-southeast, latitude: 1.29, longitude: 103.85, country: SG, continent: AS}
-pools:
-  - name: web
-    members:
-      - {region: us-east, endpoints: [{name: use1, addresses: [192.0.2.10]}]}
-      - {region: eu-west, endpoints: [{name: euw1, addresses: [198.51.100.10]}]}
-      - {region: ap-southeast, endpoints: [{name: apse1, addresses: [203.0.113.10]}]}
-`
+` + testRegions + testStaticPool
 
 // startIn runs `aya serve --config path` in site i's namespace (ip netns
 // exec execs aya, so the signals reach it).

@@ -63,16 +63,9 @@ func runProxy(ctx context.Context, cfg *config.Config) error {
 	log := newLogger(cfg, level)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	pc, err := proxyConfig(cfg, log, reg)
+	p, err := newProxy(cfg, log, reg)
 	if err != nil {
 		return err
-	}
-	p, err := proxy.New(pc)
-	if err != nil {
-		return fmt.Errorf("proxy: %w", err)
-	}
-	if err := p.Listen(); err != nil {
-		return fmt.Errorf("proxy: %w", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -102,6 +95,22 @@ func runProxy(ctx context.Context, cfg *config.Config) error {
 	err = p.Serve(ctx)
 	log.Info("stopped")
 	return err
+}
+
+// newProxy builds the proxy of cfg's proxy section and binds its listeners.
+func newProxy(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (*proxy.Proxy, error) {
+	pc, err := proxyConfig(cfg, log, reg)
+	if err != nil {
+		return nil, err
+	}
+	p, err := proxy.New(pc)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	if err := p.Listen(); err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	return p, nil
 }
 
 // proxyConfig maps the configuration onto the engine's.

@@ -26,7 +26,6 @@ import (
 	"github.com/aya-gslb/aya/dnsserver"
 	"github.com/aya-gslb/aya/geo"
 	"github.com/aya-gslb/aya/internal/admin"
-	"github.com/aya-gslb/aya/proxy"
 	"github.com/aya-gslb/aya/state"
 )
 
@@ -152,16 +151,9 @@ func serve(ctx context.Context, path string, flags *pflag.FlagSet) error {
 	wg.Go(func() { node.Run(ctx) })
 	if cfg.Proxy != nil {
 		// The proxy role: this site also runs its region's proxy.
-		pc, err := proxyConfig(cfg, log, reg)
+		p, err := newProxy(cfg, log, reg)
 		if err != nil {
 			return err
-		}
-		p, err := proxy.New(pc)
-		if err != nil {
-			return fmt.Errorf("proxy: %w", err)
-		}
-		if err := p.Listen(); err != nil {
-			return fmt.Errorf("proxy: %w", err)
 		}
 		wg.Go(func() {
 			if err := p.Serve(ctx); err != nil {
