@@ -35,16 +35,18 @@ func FuzzDecide(f *testing.F) {
 	for _, c := range []Client{london, dublin, paris, berlin, seattle, changchun, singapore, nowhere} {
 		a, _ := c.Subnet.Addr().MarshalBinary()
 		f.Add(c.Loc.Latitude, c.Loc.Longitude, c.Loc.HasCoordinates, c.Loc.Country, c.Loc.Continent, "", a, uint8(c.Subnet.Bits()),
-			uint16(0), uint16(0), uint8(0), uint8(0), uint8(0), int8(1))
+			uint16(0), uint16(0), uint8(0), uint8(0), uint8(0), int8(1), uint8(0), uint8(0))
 	}
-	f.Add(51.51, -0.13, true, "GB", "EU", "ap-southeast", []byte{81, 2, 69, 0}, uint8(24), uint16(0x3ff), uint16(0), uint8(0), uint8(1), uint8(0), int8(2))
-	f.Add(53.33, -6.25, true, "IE", "EU", "", []byte{87, 32, 0, 0}, uint8(24), uint16(0x300), uint16(0), uint8(0), uint8(0), uint8(0), int8(3))
-	f.Add(math.NaN(), math.Inf(1), true, "CN", "AS", "eu-west", []byte{}, uint8(200), uint16(0x0f0), uint16(0x00f), uint8(5), uint8(7), uint8(9), int8(-4))
-	f.Add(48.86, 2.35, true, "FR", "EU", "", []byte{90, 0, 0, 0}, uint8(24), uint16(0), uint16(0), uint8(0xf), uint8(0), uint8(1), int8(1))
+	f.Add(51.51, -0.13, true, "GB", "EU", "ap-southeast", []byte{81, 2, 69, 0}, uint8(24), uint16(0x3ff), uint16(0), uint8(0), uint8(1), uint8(0), int8(2), uint8(0), uint8(0))
+	f.Add(53.33, -6.25, true, "IE", "EU", "", []byte{87, 32, 0, 0}, uint8(24), uint16(0x300), uint16(0), uint8(0), uint8(0), uint8(0), int8(3), uint8(0), uint8(0))
+	f.Add(math.NaN(), math.Inf(1), true, "CN", "AS", "eu-west", []byte{}, uint8(200), uint16(0x0f0), uint16(0x00f), uint8(5), uint8(7), uint8(9), int8(-4), uint8(0), uint8(0))
+	f.Add(48.86, 2.35, true, "FR", "EU", "", []byte{90, 0, 0, 0}, uint8(24), uint16(0), uint16(0), uint8(0xf), uint8(0), uint8(1), int8(1), uint8(0), uint8(0))
+
+	f.Add(51.51, -0.13, true, "GB", "EU", "", []byte{81, 2, 69, 0}, uint8(24), uint16(0), uint16(0), uint8(0), uint8(1), uint8(0), int8(2), uint8(1), uint8(255))
 
 	base := fuzzPool()
 	f.Fuzz(func(t *testing.T, lat, lon float64, hasCoords bool, country, continent, region string, subnet []byte, bits uint8,
-		downBits, drainBits uint16, regionDrains, fam, fallback uint8, answers int8) {
+		downBits, drainBits uint16, regionDrains, fam, fallback uint8, answers int8, shedRegion, shedShare uint8) {
 		p := *base
 		p.Fallback = Fallback(fallback % 4) // 3 is unknown: fails open
 		p.Answers = int(answers)
@@ -73,6 +75,10 @@ func FuzzDecide(f *testing.F) {
 				}
 				bit++
 			}
+		}
+		if shedShare > 0 {
+			name := p.Members[int(shedRegion)%len(p.Members)].Region.Name
+			snap.Shed = map[string]state.Shed{name: {Fraction: float64(shedShare) / 256, Why: "fuzz"}}
 		}
 		family := Family(fam % 3)
 
@@ -116,6 +122,9 @@ func checkDecision(t *testing.T, p *Pool, c *Client, fam Family, snap *state.Sna
 			return false
 		}
 		if _, ok := snap.DrainedRegions[m.Region.Name]; ok {
+			return false
+		}
+		if sh, ok := snap.RegionShed(m.Region.Name); ok && shedPoint(c, m.Region.Name) < sh.Fraction {
 			return false
 		}
 		for i := range m.Endpoints {
