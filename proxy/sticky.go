@@ -21,7 +21,10 @@ const (
 	stickyMaxValue = 512
 )
 
-var stickyEncoding = base64.RawURLEncoding
+// stickyEncoding is unpadded base64url, decoded strictly: a value with
+// non-zero trailing bits is refused, so every accepted cookie is the one
+// encode wrote (no second spelling of the same MAC).
+var stickyEncoding = base64.RawURLEncoding.Strict()
 
 // stickyCodec signs and checks session persistence cookie values. It is
 // safe for concurrent use.
@@ -54,11 +57,24 @@ func (s *stickyCodec) encode(pool, backend string) string {
 	return stickyEncoding.EncodeToString([]byte(backend)) + "." + stickyEncoding.EncodeToString(s.mac(pool, backend))
 }
 
+// stickyChars reports whether v holds only base64url characters and dots:
+// the decoder skips CR and LF, which would give a value a second spelling.
+func stickyChars(v string) bool {
+	for i := range len(v) {
+		switch c := v[i]; {
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_', c == '.':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // decode returns the backend a cookie value of pool names, and false when
 // the value is not one that encode made for pool with this secret. It
 // never panics, whatever value is.
 func (s *stickyCodec) decode(pool, value string) (backend string, ok bool) {
-	if len(value) > stickyMaxValue {
+	if len(value) > stickyMaxValue || !stickyChars(value) {
 		return "", false
 	}
 	name, sig, found := strings.Cut(value, ".")
