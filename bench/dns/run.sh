@@ -14,6 +14,8 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/lib.sh
+. "$HERE/../lib.sh"
 REPO=$(cd "$HERE/../.." && pwd)
 
 # ---- settings (all overridable from the environment) -----------------------
@@ -72,9 +74,6 @@ SKIPPED=()          # "server/workload" pairs not run
 BINARY_WLS=()       # workloads run with dnsperf -B (no -e)
 declare -A ANSWER_REF=()   # workload -> server whose answers the others are checked against
 
-log()  { printf '[bench] %s\n' "$*" >&2; }
-warn() { printf '[bench] WARNING: %s\n' "$*" >&2; }
-die()  { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
 
 # ---- cleanup ------------------------------------------------------------------
 stop_server() {
@@ -118,11 +117,6 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # ---- setup --------------------------------------------------------------------
-# need_cmd CMD PACKAGE: record PACKAGE if CMD is missing.
-MISSING_PKGS=()
-need_cmd() {
-    command -v "$1" >/dev/null 2>&1 || MISSING_PKGS+=("$2")
-}
 
 ensure_deps() {
     MISSING_PKGS=()
@@ -137,16 +131,7 @@ ensure_deps() {
             gdnsd) need_cmd gdnsd gdnsd ;;
         esac
     done
-    ((${#MISSING_PKGS[@]} == 0)) && return 0
-    [[ $SKIP_INSTALL == 1 ]] && die "missing packages: ${MISSING_PKGS[*]} (SKIP_INSTALL=1)"
-    ((EUID == 0)) || die "missing packages ${MISSING_PKGS[*]}; run as root or install them"
-    log "installing: ${MISSING_PKGS[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    if ! apt-get install -y --no-install-recommends "${MISSING_PKGS[@]}" >&2; then
-        log "install failed; running apt-get update and retrying"
-        apt-get update >&2
-        apt-get install -y --no-install-recommends "${MISSING_PKGS[@]}" >&2
-    fi
+    install_missing
     # The knot and gdnsd packages enable systemd units; we never use them (no
     # systemd here, and policy-rc.d normally stops them from starting).
 }
@@ -420,28 +405,8 @@ workload_geo_ecs_verify() {
 }
 
 # ---- measurement ------------------------------------------------------------------
-cpu_ticks() {   # utime + stime of a whole process (all threads), in clock ticks
-    local stat rest
-    stat=$(<"/proc/$1/stat")
-    rest=${stat##*) }            # strip "pid (comm) ", comm may contain spaces
-    # shellcheck disable=SC2086
-    set -- $rest                 # $1 = state (field 3), so utime (14) = $12
-    echo $((${12} + ${13}))
-}
 
-cpu_busy() {    # "busy total" jiffies of CPU N, or of all CPUs for "", from /proc/stat
-    # busy = user + nice + system + irq + softirq + steal; total adds idle + iowait
-    awk -v c="cpu$1" '$1 == c { b = $2 + $3 + $4 + $7 + $8 + $9; print b, b + $5 + $6 }' /proc/stat
-}
 
-child_ticks() {  # cutime + cstime of this script: CPU of its reaped children (dnsperf)
-    local stat rest
-    stat=$(<"/proc/$$/stat")
-    rest=${stat##*) }
-    # shellcheck disable=SC2086
-    set -- $rest
-    echo $((${14} + ${15}))
-}
 
 # run_dnsperf SECONDS QFILE OUTFILE [extra flags...]
 run_dnsperf() {

@@ -16,6 +16,8 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/lib.sh
+. "$HERE/../lib.sh"
 REPO=$(cd "$HERE/../.." && pwd)
 
 # ---- settings (all overridable from the environment) -----------------------
@@ -53,9 +55,6 @@ BACKEND_PIDS=()
 RESULTS=""          # TSV rows, one per measured run, in $RESULTS_DIR
 ROUND=0             # the current round (1..ROUNDS)
 
-log()  { printf '[bench] %s\n' "$*" >&2; }
-warn() { printf '[bench] WARNING: %s\n' "$*" >&2; }
-die()  { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
 
 # ---- cleanup ------------------------------------------------------------------
 # stop_pid PID NAME: SIGTERM, wait up to 5 s, then SIGKILL; only PIDs we started.
@@ -107,10 +106,6 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # ---- setup --------------------------------------------------------------------
-MISSING_PKGS=()
-need_cmd() {   # need_cmd CMD PACKAGE: record PACKAGE if CMD is missing
-    command -v "$1" >/dev/null 2>&1 || MISSING_PKGS+=("$2")
-}
 
 ensure_deps() {
     MISSING_PKGS=()
@@ -126,19 +121,7 @@ ensure_deps() {
             nginx) need_cmd nginx nginx ;;
         esac
     done
-    ((${#MISSING_PKGS[@]} == 0)) && return 0
-    [[ $SKIP_INSTALL == 1 ]] && die "missing packages: ${MISSING_PKGS[*]} (SKIP_INSTALL=1)"
-    local -a sudo=()
-    if ((EUID != 0)); then
-        command -v sudo >/dev/null 2>&1 || die "missing packages ${MISSING_PKGS[*]}; run as root, or install them"
-        sudo=(sudo)
-    fi
-    log "installing: ${MISSING_PKGS[*]}"
-    if ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${MISSING_PKGS[@]}" >&2; then
-        log "install failed; running apt-get update and retrying"
-        "${sudo[@]}" apt-get update >&2
-        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${MISSING_PKGS[@]}" >&2
-    fi
+    install_missing
     # The haproxy and nginx packages enable systemd units (on port 80 for
     # nginx); this script never uses them.
 }
@@ -355,15 +338,6 @@ start_proxy() {
 }
 
 # ---- measurement ------------------------------------------------------------------
-cpu_ticks() {   # utime + stime of a process (all threads), in clock ticks; 0 if gone
-    local stat rest
-    [[ -r /proc/$1/stat ]] || { echo 0; return; }
-    stat=$(<"/proc/$1/stat")
-    rest=${stat##*) }            # strip "pid (comm) ", comm may contain spaces
-    # shellcheck disable=SC2086
-    set -- $rest                 # $1 = state (field 3), so utime (14) = $12
-    echo $((${12} + ${13}))
-}
 
 tree_ticks() {  # cpu_ticks of PID plus its direct children (nginx's worker)
     local sum child children=""
@@ -383,18 +357,7 @@ backend_ticks() {   # the backends' ticks, one per backend, space-separated
     echo "${ticks[*]}"
 }
 
-cpu_busy() {    # "busy total" jiffies of CPU N, or of all CPUs for "", from /proc/stat
-    awk -v c="cpu$1" '$1 == c { b = $2 + $3 + $4 + $7 + $8 + $9; print b, b + $5 + $6 }' /proc/stat
-}
 
-child_ticks() {  # cutime + cstime of this script: CPU of its reaped children (wrk)
-    local stat rest
-    stat=$(<"/proc/$$/stat")
-    rest=${stat##*) }
-    # shellcheck disable=SC2086
-    set -- $rest
-    echo $((${14} + ${15}))
-}
 
 # run_wrk SECONDS OUTFILE: wrk against the running proxy, bounded in time.
 run_wrk() {
