@@ -635,19 +635,7 @@ func (p *parser) validateProxy(c *Config, dnsAddrs []hostPort, admin, bind hostP
 	}
 
 	if check("proxy.report_to") {
-		first := make(map[string]int)
-		for i, s := range pc.ReportTo {
-			key, msg := parseDialAddr(s)
-			if msg != "" {
-				p.errorf("proxy.report_to", i, "%s", msg)
-				continue
-			}
-			if j, dup := first[key]; dup {
-				p.errorf("proxy.report_to", i, "duplicate of proxy.report_to[%d] (%q)", j, pc.ReportTo[j])
-				continue
-			}
-			first[key] = i
-		}
+		p.dialAddrs("proxy.report_to", pc.ReportTo)
 	}
 	positive("proxy.report_interval", pc.ReportInterval)
 	positive("proxy.drain_timeout", pc.DrainTimeout)

@@ -226,19 +226,7 @@ func (p *parser) validateClusterNode(c *Config, dnsAddrs []hostPort, admin hostP
 	}
 
 	if check("cluster.join") {
-		first := make(map[string]int)
-		for i, s := range cc.Join {
-			key, msg := parseDialAddr(s)
-			if msg != "" {
-				p.errorf("cluster.join", i, "%s", msg)
-				continue
-			}
-			if j, dup := first[key]; dup {
-				p.errorf("cluster.join", i, "duplicate of cluster.join[%d] (%q)", j, cc.Join[j])
-				continue
-			}
-			first[key] = i
-		}
+		p.dialAddrs("cluster.join", cc.Join)
 	}
 
 	positive := func(name string, d time.Duration) bool {
@@ -413,4 +401,22 @@ func parsePrefix(s string) (netip.Prefix, string) {
 		return netip.Prefix{}, fmt.Sprintf("must not have an IPv6 zone (got %q)", s)
 	}
 	return netip.PrefixFrom(addr, addr.BitLen()), ""
+}
+
+// dialAddrs checks the list key of addresses to dial (host:port): each
+// parses, and none repeats another.
+func (p *parser) dialAddrs(key string, list []string) {
+	first := make(map[string]int)
+	for i, s := range list {
+		k, msg := parseDialAddr(s)
+		if msg != "" {
+			p.errorf(key, i, "%s", msg)
+			continue
+		}
+		if j, dup := first[k]; dup {
+			p.errorf(key, i, "duplicate of %s[%d] (%q)", key, j, list[j])
+			continue
+		}
+		first[k] = i
+	}
 }

@@ -17,10 +17,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
-// startProxy builds a proxy of cfg (one HTTP listener on 127.0.0.1:0 when
-// it has none), serves it until the test ends and returns it and the
-// address of its first listener.
-func startProxy(tb testing.TB, cfg Config) (*Proxy, string) {
+// serveProxy builds a proxy of cfg (one HTTP listener on 127.0.0.1:0 when
+// it has none, a 2s drain when none is set), binds it and serves it. The
+// caller stops it with cancel; done then receives Serve's result.
+func serveProxy(tb testing.TB, cfg Config) (p *Proxy, cancel context.CancelFunc, done <-chan error) {
 	tb.Helper()
 	if cfg.Listeners == nil {
 		cfg.Listeners = []Listener{{Addr: "127.0.0.1:0"}}
@@ -36,8 +36,16 @@ func startProxy(tb testing.TB, cfg Config) (*Proxy, string) {
 		tb.Fatalf("Listen: %v", err)
 	}
 	ctx, cancel := context.WithCancel(tb.Context())
-	done := make(chan error, 1)
-	go func() { done <- p.Serve(ctx) }()
+	served := make(chan error, 1)
+	go func() { served <- p.Serve(ctx) }()
+	return p, cancel, served
+}
+
+// startProxy is serveProxy, stopped (and its Serve checked) when the test
+// ends; it returns the address of the first listener.
+func startProxy(tb testing.TB, cfg Config) (*Proxy, string) {
+	tb.Helper()
+	p, cancel, done := serveProxy(tb, cfg)
 	tb.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

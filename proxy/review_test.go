@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -424,16 +423,7 @@ func TestDrainClosesUnusedAndBackendConns(t *testing.T) {
 	cfg := onePool(b)
 	cfg.Listeners = []Listener{{Addr: "127.0.0.1:0"}}
 	cfg.DrainTimeout = 2 * time.Second
-	p, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- p.Serve(ctx) }()
+	p, cancel, done := serveProxy(t, cfg)
 	addr := p.Addrs()[0].String()
 	// A keep-alive connection that served a request, and one that never
 	// sent any (an HTTP client's spare dial).

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -227,17 +226,8 @@ func testGracefulDrain(t *testing.T, h2 bool) {
 		c, scheme = &http.Client{Transport: &http.Transport{TLSClientConfig: ctls, ForceAttemptHTTP2: true}}, "https"
 	}
 	cfg.DrainTimeout = 5 * time.Second
-	p, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Listen(); err != nil {
-		t.Fatal(err)
-	}
+	p, cancel, served := serveProxy(t, cfg)
 	addr := p.Addrs()[0].String()
-	ctx, cancel := context.WithCancel(t.Context())
-	served := make(chan error, 1)
-	go func() { served <- p.Serve(ctx) }()
 
 	type result struct {
 		status int
@@ -290,16 +280,7 @@ func TestDrainTimeout(t *testing.T) {
 	cfg := onePool(hang)
 	cfg.Listeners = []Listener{{Addr: "127.0.0.1:0"}}
 	cfg.DrainTimeout = 200 * time.Millisecond
-	p, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	served := make(chan error, 1)
-	go func() { served <- p.Serve(ctx) }()
+	p, cancel, served := serveProxy(t, cfg)
 	go func() {
 		resp, err := client().Get("http://" + p.Addrs()[0].String() + "/")
 		if err == nil {
