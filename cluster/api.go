@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aya-gslb/aya/internal/httpjson"
+	"github.com/aya-gslb/aya/release"
 )
 
 // The admin API paths of the cluster. Writes go to the leader: a follower
@@ -22,6 +23,9 @@ const (
 	PathJoin   = "/v1/cluster/join"   // POST JoinRequest
 	PathRemove = "/v1/cluster/remove" // POST RemoveRequest
 	PathStatus = "/v1/cluster/status" // GET → StatusResponse
+	// PathRelease is the release: GET → the running release.Release
+	// (404 before the first), POST release.Release → ReleaseResponse.
+	PathRelease = "/v1/release"
 
 	// ForwardedHeader names the member that forwarded a write.
 	ForwardedHeader = "Aya-Forwarded-By"
@@ -56,7 +60,12 @@ type StatusResponse struct {
 	// Staleness is how long ago this node last heard from a leader (0 on
 	// the leader): how old its answers' state may be.
 	Staleness time.Duration `json:"staleness"`
-	View      View          `json:"view"`
+	// Release is the release this node answers from (nil: none yet).
+	Release *release.Info `json:"release"`
+	// Restored is the log index of the state restored from disk that the
+	// node answers from until it has caught up; 0 when it has.
+	Restored uint64 `json:"restored,omitempty"`
+	View     View   `json:"view"`
 }
 
 // APIError is a failed call of the cluster API: the HTTP status and the
@@ -148,9 +157,21 @@ func (c *Client) Do(ctx context.Context, addr, path, from string, in, out any) e
 	return nil
 }
 
-// Apply appends a command to the log: on the leader directly (Propose),
+// Observe records a site's observation of an endpoint.
+func (n *Node) Observe(ctx context.Context, o Observe) error { return n.apply(ctx, CmdObserve, o) }
+
+// Drain drains a region or an endpoint.
+func (n *Node) Drain(ctx context.Context, d Drain) error { return n.apply(ctx, CmdDrain, d) }
+
+// Undrain removes a drain.
+func (n *Node) Undrain(ctx context.Context, u Undrain) error { return n.apply(ctx, CmdUndrain, u) }
+
+// ReportLoad records a proxy's load report.
+func (n *Node) ReportLoad(ctx context.Context, l LoadReport) error { return n.apply(ctx, CmdLoad, l) }
+
+// apply appends a command to the log: on the leader directly (Propose),
 // on a follower through the leader's admin API.
-func (n *Node) Apply(ctx context.Context, cmd byte, v any) error {
+func (n *Node) apply(ctx context.Context, cmd byte, v any) error {
 	err := n.Propose(ctx, cmd, v)
 	if !errors.Is(err, ErrNotLeader) {
 		return err
@@ -223,6 +244,74 @@ func (n *Node) forward(ctx context.Context, path string, in any) error {
 	return n.client.Do(ctx, admin, path, n.id, in, nil)
 }
 
+// forwardOut is forward with a response body.
+func (n *Node) forwardOut(ctx context.Context, path string, in, out any) error {
+	lid, _ := n.Leader()
+	if lid == "" || lid == n.id {
+		return ErrNoLeader
+	}
+	admin, ok := n.fsm.Admin(lid)
+	if !ok {
+		return fmt.Errorf("%w: the admin address of leader %s is not known yet", ErrNoLeader, lid)
+	}
+	n.m.forwards.Inc()
+	return n.client.Do(ctx, admin, path, n.id, in, out)
+}
+
+// ReleaseResponse is the answer to a POST of PathRelease: the release the
+// cluster answers from after it, and whether it is the one sent.
+type ReleaseResponse struct {
+	Version   uint64 `json:"version"`
+	Digest    string `json:"digest"`
+	Index     uint64 `json:"index"`
+	Unchanged bool   `json:"unchanged,omitempty"` // it was running already
+}
+
+// MaxReleaseBody bounds the body of a POST of PathRelease: a release at
+// release.MaxTotalSize, base64 in JSON.
+const MaxReleaseBody = release.MaxTotalSize/3*4 + 1<<20
+
+// ApplyRelease validates r (its digest and limits, then Config.Validate)
+// and appends it to the log, on the leader or through it. It returns what
+// the cluster answers from after the entry is applied on the leader.
+func (n *Node) ApplyRelease(ctx context.Context, r *release.Release) (ReleaseResponse, error) {
+	if err := n.validateRelease(r); err != nil {
+		return ReleaseResponse{}, err
+	}
+	resp, err := n.proposeRelease(ctx, r)
+	if !errors.Is(err, ErrNotLeader) {
+		return resp, err
+	}
+	err = n.forwardOut(ctx, PathRelease, r, &resp)
+	return resp, err
+}
+
+func (n *Node) validateRelease(r *release.Release) error {
+	if err := r.Validate(); err != nil {
+		return &commandError{err}
+	}
+	if n.checkRelease != nil {
+		if err := n.checkRelease(r); err != nil {
+			return &commandError{fmt.Errorf("release refused: %w", err)}
+		}
+	}
+	return nil
+}
+
+func (n *Node) proposeRelease(ctx context.Context, r *release.Release) (ReleaseResponse, error) {
+	if cur := n.fsm.Release(); cur != nil && cur.Digest == r.Digest {
+		return ReleaseResponse{Version: cur.Version, Digest: cur.Digest, Index: cur.Index, Unchanged: true}, nil
+	}
+	if err := n.Propose(ctx, CmdRelease, r); err != nil {
+		return ReleaseResponse{}, err
+	}
+	cur := n.fsm.Release()
+	if cur == nil {
+		return ReleaseResponse{}, errors.New("release: applied but not found")
+	}
+	return ReleaseResponse{Version: cur.Version, Digest: cur.Digest, Index: cur.Index, Unchanged: cur.Digest != r.Digest}, nil
+}
+
 // Staleness is how long ago this node last heard from a leader: 0 on the
 // leader, the time since start when it never has.
 func (n *Node) Staleness() time.Duration {
@@ -241,7 +330,7 @@ func (n *Node) View() View { return n.fsm.View() }
 
 // StatusOf returns the node's status, staleness and view.
 func (n *Node) StatusOf() StatusResponse {
-	return StatusResponse{Node: n.Stats(), Staleness: n.Staleness(), View: n.View()}
+	return StatusResponse{Node: n.Stats(), Staleness: n.Staleness(), Release: n.Release().Info(), Restored: n.Restored(), View: n.View()}
 }
 
 // Handler serves the cluster API (PathApply, PathJoin, PathRemove as POST,
@@ -260,6 +349,30 @@ func (n *Node) Handler() http.Handler {
 		n.serveWrite(w, r, func(ctx context.Context) error {
 			return n.Propose(ctx, req.Type, req.V)
 		}, PathApply, req)
+	})
+	mux.HandleFunc("GET "+PathRelease, func(w http.ResponseWriter, _ *http.Request) {
+		rel := n.Release()
+		if rel == nil {
+			httpjson.Error(w, http.StatusNotFound, "no release yet")
+			return
+		}
+		httpjson.Write(w, http.StatusOK, rel)
+	})
+	mux.HandleFunc("POST "+PathRelease, func(w http.ResponseWriter, r *http.Request) {
+		var rel release.Release
+		if !httpjson.ReadLimit(w, r, &rel, MaxReleaseBody) {
+			return
+		}
+		if err := n.validateRelease(&rel); err != nil {
+			httpjson.Error(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		var resp ReleaseResponse
+		n.serveWriteOut(w, r, func(ctx context.Context) error {
+			var err error
+			resp, err = n.proposeRelease(ctx, &rel)
+			return err
+		}, PathRelease, &rel, &resp)
 	})
 	mux.HandleFunc("POST "+PathJoin, func(w http.ResponseWriter, r *http.Request) {
 		var req JoinRequest
@@ -289,6 +402,11 @@ func (n *Node) Handler() http.Handler {
 // serveWrite runs do on the leader; a follower forwards the request to the
 // leader, unless it was forwarded already.
 func (n *Node) serveWrite(w http.ResponseWriter, r *http.Request, do func(context.Context) error, path string, req any) {
+	n.serveWriteOut(w, r, do, path, req, nil)
+}
+
+// serveWriteOut is serveWrite answering with out (when not nil) on success.
+func (n *Node) serveWriteOut(w http.ResponseWriter, r *http.Request, do func(context.Context) error, path string, req, out any) {
 	ctx, cancel := context.WithTimeout(r.Context(), DefaultApplyTimeout)
 	defer cancel()
 	err := do(ctx)
@@ -297,10 +415,12 @@ func (n *Node) serveWrite(w http.ResponseWriter, r *http.Request, do func(contex
 			httpjson.Error(w, http.StatusServiceUnavailable, fmt.Sprintf("%v (forwarded by %s)", err, from))
 			return
 		}
-		err = n.forward(ctx, path, req)
+		err = n.forwardOut(ctx, path, req, out)
 	}
 	var ae *APIError
 	switch {
+	case err == nil && out != nil:
+		httpjson.Write(w, http.StatusOK, out)
 	case err == nil:
 		httpjson.Write(w, http.StatusOK, map[string]bool{"ok": true})
 	case errors.As(err, &ae):
@@ -316,8 +436,12 @@ func (n *Node) serveWrite(w http.ResponseWriter, r *http.Request, do func(contex
 	}
 }
 
-// isCommandError reports whether err is the FSM's or Propose's verdict on a
-// command itself, as opposed to a failure to reach the leader.
+// IsCommandError reports whether err is the FSM's or Propose's verdict on a
+// command itself (it does not decode, or was refused), as opposed to a
+// failure to reach the leader: retrying it will not help.
+func IsCommandError(err error) bool { return isCommandError(err) }
+
+// isCommandError is IsCommandError.
 func isCommandError(err error) bool {
 	var ce *commandError
 	return errors.As(err, &ce)

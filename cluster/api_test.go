@@ -75,7 +75,7 @@ func TestJoinAndForward(t *testing.T) {
 	// A follower's Apply goes through the leader.
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
-	if err := follower.Apply(ctx, CmdDrain, Drain{Region: "eu", Reason: "maintenance", By: "op"}); err != nil {
+	if err := follower.Drain(ctx, Drain{Region: "eu", Reason: "maintenance", By: "op"}); err != nil {
 		t.Fatalf("Apply on a follower: %v", err)
 	}
 	eventually(t, 5*time.Second, "the drain on every node", func() bool {
@@ -160,7 +160,7 @@ func TestApplyWithoutLeader(t *testing.T) {
 	n := startAPINode(t, "s1", false)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 	defer cancel()
-	if err := n.Apply(ctx, CmdDrain, Drain{Region: "eu", Reason: "r", By: "b"}); !errors.Is(err, ErrNoLeader) {
+	if err := n.Drain(ctx, Drain{Region: "eu", Reason: "r", By: "b"}); !errors.Is(err, ErrNoLeader) {
 		t.Errorf("Apply without a leader: %v, want ErrNoLeader", err)
 	}
 	err := (&Client{}).Do(ctx, n.admin(), PathApply, "", ApplyRequest{Type: CmdDrain, V: []byte(`{"region":"eu","reason":"r","by":"b"}`)}, nil)
@@ -226,7 +226,7 @@ func TestNonVoter(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
-	if err := edge.Apply(ctx, CmdDrain, Drain{Region: "eu", Reason: "r", By: "edge"}); err != nil {
+	if err := edge.Drain(ctx, Drain{Region: "eu", Reason: "r", By: "edge"}); err != nil {
 		t.Fatalf("Apply on the non-voter: %v", err)
 	}
 	eventually(t, 5*time.Second, "the drain on the non-voter", func() bool {

@@ -16,7 +16,7 @@ const (
 	CmdMeta    byte = 4 // a member's metadata (Meta)
 
 	// IgnoreUnknown, set in a type byte, tells a binary that does not know
-	// the type to skip the entry instead of panicking.
+	// the type to skip the entry quietly instead of as a corrupt one.
 	IgnoreUnknown byte = 0x80
 )
 
@@ -73,9 +73,9 @@ func Encode(cmd byte, at time.Time, v any) ([]byte, error) {
 	return append([]byte{cmd}, env...), nil
 }
 
-// CorruptEntryError is the panic value of Apply for an entry it cannot apply
-// without diverging: empty, of an unknown type without IgnoreUnknown, or of a
-// known type that does not decode.
+// CorruptEntryError is what Apply logs and returns for an entry it skips:
+// empty, of an unknown type without IgnoreUnknown, of a known type that does
+// not decode, or stamped too far ahead of its append time.
 type CorruptEntryError struct {
 	Index uint64
 	Type  byte

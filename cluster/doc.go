@@ -15,9 +15,12 @@
 //
 // An entry is one type byte followed by a JSON envelope {"at":unixnanos,"v":…}.
 // A type byte with the IgnoreUnknown bit (0x80) set that this binary does not
-// know is skipped, so an old binary survives a newer leader's new command; an
-// unknown type without the bit, or an entry of a known type that does not
-// decode, panics with a *CorruptEntryError: continuing would diverge.
+// know is skipped, so an old binary survives a newer leader's new command. An
+// unknown type without the bit, an entry of a known type that does not
+// decode, or one stamped more than MaxClockAhead after the leader appended
+// it is skipped too, and logged and counted as a *CorruptEntryError: every
+// node holds the same bytes and skips them alike, so no node diverges and
+// none crash-loops. Propose refuses all of these before they reach the log.
 //
 // # Decision rules
 //

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"slices"
 	"sync"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/aya-gslb/aya/release"
 	"github.com/aya-gslb/aya/state"
 )
 
@@ -72,6 +74,75 @@ type endpoint struct {
 // RegionKey names a region of a pool.
 type RegionKey struct{ Pool, Region string }
 
+// rules are Rules ready for the state machine: the base rules of the
+// Config with a release's rules over them.
+type rules struct {
+	sites    map[string]bool // nil: every site counts
+	freshFor int64
+	minUp    map[RegionKey]int
+	shed     ShedRules
+}
+
+func newRules(r Rules) *rules {
+	out := &rules{freshFor: int64(r.FreshFor), minUp: maps.Clone(r.MinUp), shed: r.Shed.withDefaults()}
+	if out.freshFor <= 0 {
+		out.freshFor = int64(DefaultFreshFor)
+	}
+	if out.minUp == nil {
+		out.minUp = map[RegionKey]int{}
+	}
+	if len(r.Sites) > 0 {
+		out.sites = map[string]bool{}
+		for _, s := range r.Sites {
+			out.sites[s] = true
+		}
+	}
+	return out
+}
+
+// withRelease returns base with the decision rules of rel.
+func withRelease(base Rules, rel *release.Release) *rules {
+	if rel == nil {
+		return newRules(base)
+	}
+	r := base
+	rr := rel.Rules
+	r.FreshFor = rr.FreshFor
+	r.MinUp = make(map[RegionKey]int, len(rr.MinUp))
+	for _, m := range rr.MinUp {
+		r.MinUp[RegionKey{Pool: m.Pool, Region: m.Region}] = m.N
+	}
+	r.Shed = ShedRules{HighWater: rr.Shed.HighWater, LowWater: rr.Shed.LowWater, MaxShed: rr.Shed.MaxFraction, Step: rr.Shed.Step}
+	return newRules(r)
+}
+
+// advance moves the log time to at, an entry's leader time. The log time
+// is the newest leader time seen, so a leader whose clock is a little
+// behind its predecessor's does not revive stale reports; but a step back
+// of more than the freshness window is followed: the newest time was wrong
+// (a leader's clock far ahead, an entry stamped in the future) or clocks
+// were reset, and holding on to it would leave every later report stale,
+// freezing the decisions.
+func (d *data) advance(at int64) {
+	if at > d.now || d.now-at > d.rules.freshFor {
+		d.now = at
+	}
+}
+
+// counts reports whether site's reports count.
+func (r *rules) counts(site string) bool { return r.sites == nil || r.sites[site] }
+
+// fresh reports whether a report stamped at is fresh at log time now: no
+// older than freshFor, and no newer either. Log times follow the leaders'
+// clocks, which can step back (a new leader whose clock is behind, or an
+// entry stamped far in the future that got into the log): a report from
+// "the future" does not count, so one bad time cannot freeze the
+// decisions.
+func (r *rules) fresh(at, now int64) bool {
+	d := now - at
+	return d <= r.freshFor && -d <= r.freshFor
+}
+
 // data is the FSM state; only Apply and Restore change it.
 type data struct {
 	index   uint64 // last applied
@@ -85,10 +156,13 @@ type data struct {
 	drReg   map[string]string
 	drEp    map[state.EndpointKey]string
 	history []Decision
+	rel     *release.Release // the release every site answers from; nil before the first
+	rules   *rules           // the base rules with rel's
 }
 
-func newData() *data {
+func newData(base Rules) *data {
 	return &data{
+		rules:  newRules(base),
 		eps:    map[state.EndpointKey]*endpoint{},
 		rdown:  map[RegionKey]string{},
 		rsince: map[RegionKey]int64{},
@@ -103,13 +177,20 @@ func newData() *data {
 // Raft calls Apply, Snapshot and Restore from one goroutine; Current and
 // History are safe to call from any goroutine.
 type FSM struct {
-	rules    Rules
-	sites    map[string]bool // nil: every site counts
-	freshFor int64
+	base Rules
+	log  *slog.Logger
 
 	mu  sync.Mutex // guards d
 	d   *data
 	cur atomic.Pointer[state.Snapshot]
+	rel atomic.Pointer[release.Release]
+	// applied is d.index, for readers that must not take mu.
+	applied atomic.Uint64
+	// skipped counts the entries skipped because they do not decode.
+	skipped atomic.Uint64
+	// changed is closed, and replaced, whenever the snapshot or the
+	// release changes (see Changed).
+	changed atomic.Pointer[chan struct{}]
 }
 
 var (
@@ -117,20 +198,39 @@ var (
 	_ state.Source = (*FSM)(nil)
 )
 
-// NewFSM returns an FSM in the all-up, undrained state.
-func NewFSM(r Rules) *FSM {
-	f := &FSM{rules: r, freshFor: int64(r.FreshFor), d: newData()}
-	if f.freshFor <= 0 {
-		f.freshFor = int64(DefaultFreshFor)
+// NewFSM returns an FSM in the all-up, undrained state, with no release.
+// r are the rules until a release brings its own (its Sites always
+// apply). log receives the entries skipped; nil discards.
+func NewFSM(r Rules, log *slog.Logger) *FSM {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
-	if len(r.Sites) > 0 {
-		f.sites = map[string]bool{}
-		for _, s := range r.Sites {
-			f.sites[s] = true
-		}
-	}
+	f := &FSM{base: r, log: log, d: newData(r)}
+	ch := make(chan struct{})
+	f.changed.Store(&ch)
 	f.cur.Store(f.build(f.d))
 	return f
+}
+
+// Release returns the release the cluster answers from, nil before the
+// first one. Lock-free.
+func (f *FSM) Release() *release.Release { return f.rel.Load() }
+
+// Applied returns the index of the last entry applied (or restored).
+func (f *FSM) Applied() uint64 { return f.applied.Load() }
+
+// Skipped returns how many entries were skipped because they do not
+// decode (see Apply).
+func (f *FSM) Skipped() uint64 { return f.skipped.Load() }
+
+// Changed returns a channel that is closed at the next change of the
+// snapshot or the release.
+func (f *FSM) Changed() <-chan struct{} { return *f.changed.Load() }
+
+func (f *FSM) notify() {
+	ch := make(chan struct{})
+	old := f.changed.Swap(&ch)
+	close(*old)
 }
 
 // Current implements state.Source: lock-free. The snapshot is rebuilt only
@@ -147,30 +247,38 @@ func (f *FSM) History() []Decision {
 }
 
 // Apply implements raft.FSM. It returns nil, or an error for a well-formed
-// command that is invalid (e.g. empty site); it panics with a
-// *CorruptEntryError for an entry it cannot apply (see the package doc).
+// command that is invalid (e.g. empty site). An entry that does not decode
+// (empty, of an unknown type without IgnoreUnknown, a known type whose body
+// does not decode, or stamped far ahead of the time the leader appended
+// it) is skipped: every node holds the same bytes and skips it alike,
+// logs it and counts it; Node.Propose refuses such entries, so one in the
+// log came from elsewhere (a corrupt disk, an injected entry).
 func (f *FSM) Apply(l *raft.Log) any {
 	if l.Type != raft.LogCommand {
 		return nil
 	}
 	typ, env, cmd, err := decodeEntry(l.Data)
-	if err != nil {
-		panic(&CorruptEntryError{Index: l.Index, Type: typ, Err: err})
+	if err == nil && !l.AppendedAt.IsZero() && env.At-l.AppendedAt.UnixNano() > int64(MaxClockAhead) {
+		err = fmt.Errorf("stamped %s, %s after the leader appended it", logTime(env.At).Format(time.RFC3339Nano),
+			time.Duration(env.At-l.AppendedAt.UnixNano()))
 	}
-	if cmd == nil { // an unknown type with the ignore bit: skipped
+	if err != nil || cmd == nil {
+		if err != nil {
+			f.skipped.Add(1)
+			f.log.Error("log entry skipped", "err", &CorruptEntryError{Index: l.Index, Type: typ, Err: err})
+		}
 		f.mu.Lock()
 		f.d.index = l.Index
+		f.applied.Store(l.Index)
 		f.mu.Unlock()
-		return nil
+		return err
 	}
 
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	d := f.d
 	d.index = l.Index
-	if env.At > d.now {
-		d.now = env.At
-	}
+	d.advance(env.At)
 	changed, err := f.apply(d, l.Index, env.At, cmd)
 	if f.evaluate(d, l.Index) {
 		changed = true
@@ -178,6 +286,10 @@ func (f *FSM) Apply(l *raft.Log) any {
 	if changed {
 		d.version = l.Index
 		f.cur.Store(f.build(d))
+	}
+	f.applied.Store(l.Index)
+	if changed {
+		f.notify()
 	}
 	return err
 }
@@ -219,6 +331,8 @@ func (f *FSM) apply(d *data, index uint64, at int64, cmd any) (bool, error) {
 		return true, nil
 	case *LoadReport:
 		return f.applyLoad(d, index, at, c)
+	case *release.Release:
+		return f.applyRelease(d, index, at, c)
 	case *Meta:
 		if c.ID == "" {
 			return false, fmt.Errorf("meta: empty id")
@@ -296,16 +410,16 @@ func cmpRegion(a, b RegionKey) int {
 // judge applies the quorum rule to one endpoint at log time now. ok is false
 // when no counted site has a fresh report, or the fresh ones are evenly
 // split: the last state is then kept.
-func (f *FSM) judge(ep *endpoint, now int64) (up bool, why string, ok bool) {
+func (f *FSM) judge(d *data, ep *endpoint, now int64) (up bool, why string, ok bool) {
 	sites := sortedKeys(ep.Reports, cmp.Compare[string])
 	var nUp, nDown int
 	var firstErr string
 	for _, s := range sites {
-		if f.sites != nil && !f.sites[s] {
+		if !d.rules.counts(s) {
 			continue
 		}
 		r := ep.Reports[s]
-		if now-r.At > f.freshFor {
+		if !d.rules.fresh(r.At, now) {
 			continue
 		}
 		if r.Up {
@@ -339,7 +453,7 @@ func (f *FSM) evaluate(d *data, index uint64) bool {
 	at := logTime(d.now)
 	for _, k := range sortedKeys(d.eps, cmpKey) {
 		ep := d.eps[k]
-		up, why, ok := f.judge(ep, d.now)
+		up, why, ok := f.judge(d, ep, d.now)
 		if !ok || (up == ep.Up && why == ep.Why) {
 			continue
 		}
@@ -392,7 +506,7 @@ func (f *FSM) regions(d *data) map[RegionKey]string {
 	out := map[RegionKey]string{}
 	for rk, c := range counts {
 		need := 1
-		if m, ok := f.rules.MinUp[rk]; ok && m > 0 {
+		if m, ok := d.rules.minUp[rk]; ok && m > 0 {
 			need = m
 		}
 		// Endpoints are known from observations, one at a time: a region
@@ -447,6 +561,7 @@ type persisted struct {
 	RegionsSince     []persistedSince       `json:"regions_since,omitempty"`
 	Meta             map[string]string      `json:"meta,omitempty"`
 	Loads            map[string]*regionLoad `json:"loads,omitempty"`
+	Release          *release.Release       `json:"release,omitempty"`
 }
 
 type persistedSince struct {
@@ -498,6 +613,7 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	if len(d.loads) > 0 {
 		p.Loads = cloneLoads(d.loads)
 	}
+	p.Release = d.rel // immutable
 	maps.Copy(p.DrainedRegions, d.drReg)
 	for _, k := range sortedKeys(d.drEp, cmpKey) {
 		p.DrainedEndpoints = append(p.DrainedEndpoints, persistedDrain{Key: k, Why: d.drEp[k]})
@@ -528,8 +644,15 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if p.Format != persistFormat {
 		return fmt.Errorf("restore snapshot: unknown format %d", p.Format)
 	}
-	d := newData()
+	if p.Release != nil {
+		if err := p.Release.Validate(); err != nil {
+			return fmt.Errorf("restore snapshot: %w", err)
+		}
+	}
+	d := newData(f.base)
 	d.index, d.now, d.version = p.Index, p.Now, p.Version
+	d.rel = p.Release
+	d.rules = withRelease(f.base, p.Release)
 	for _, pe := range p.Endpoints {
 		reps := pe.Reports
 		if reps == nil {
@@ -568,7 +691,10 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.mu.Lock()
 	f.d = d
 	f.cur.Store(snap)
+	f.rel.Store(d.rel)
+	f.applied.Store(d.index)
 	f.mu.Unlock()
+	f.notify()
 	return nil
 }
 
@@ -593,6 +719,8 @@ func decodeEntry(b []byte) (typ byte, env envelope, cmd any, err error) {
 		cmd = new(Meta)
 	case CmdLoad:
 		cmd = new(LoadReport)
+	case CmdRelease:
+		cmd = new(release.Release)
 	default:
 		if typ&IgnoreUnknown != 0 {
 			return typ, env, nil, nil

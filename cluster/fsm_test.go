@@ -3,7 +3,6 @@ package cluster
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"reflect"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/aya-gslb/aya/release"
 	"github.com/aya-gslb/aya/state"
 )
 
@@ -50,7 +50,7 @@ func logs(tb testing.TB, steps []step) []*raft.Log {
 
 func run(tb testing.TB, r Rules, steps []step) *FSM {
 	tb.Helper()
-	f := NewFSM(r)
+	f := NewFSM(r, nil)
 	for _, l := range logs(tb, steps) {
 		if err, _ := f.Apply(l).(error); err != nil {
 			tb.Fatalf("apply %d: %v", l.Index, err)
@@ -148,6 +148,13 @@ func TestFreshness(t *testing.T) {
 			obs(0, "s1", kA1, true, ""), obs(0, "s2", kA1, false, ""), obs(0, "s3", kA1, false, ""),
 			obs(11, "s1", kA1, true, ""), obs(5, "s2", kB1, true, ""),
 		}, false},
+		// A leader time far in the future (a bad clock, an injected entry)
+		// is left behind by the next sane entry: the decisions go on.
+		{"a far future time does not freeze the decisions", []step{
+			obs(0, "s1", kA1, true, ""), obs(0, "s2", kA1, true, ""), obs(0, "s3", kA1, true, ""),
+			obs(1000000, "s1", kB1, true, ""),
+			obs(1, "s1", kA1, false, ""), obs(1, "s2", kA1, false, ""),
+		}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := run(t, three, tc.steps)
@@ -269,7 +276,7 @@ func TestSnapshotRestore(t *testing.T) {
 	if b2 := snapshotBytes(t, run(t, three, mixed)); !bytes.Equal(b, b2) {
 		t.Fatal("snapshot changed by a later Apply")
 	}
-	g := NewFSM(three)
+	g := NewFSM(three, nil)
 	g.Apply(logs(t, []step{{CmdDrain, 0, Drain{Region: "old", Reason: "x", By: "y"}}})[0])
 	if err := g.Restore(io.NopCloser(bytes.NewReader(b))); err != nil {
 		t.Fatal(err)
@@ -305,7 +312,7 @@ func TestReplayDeterminism(t *testing.T) {
 		c.Data = reorder(t, l.Data)
 		re[i] = &c
 	}
-	a, b, c := NewFSM(three), NewFSM(three), NewFSM(three)
+	a, b, c := NewFSM(three, nil), NewFSM(three, nil), NewFSM(three, nil)
 	for i := range ls {
 		a.Apply(ls[i])
 		b.Apply(ls[i])
@@ -371,34 +378,49 @@ func TestIgnoreUnknown(t *testing.T) {
 	}
 }
 
-func TestCorruptPanics(t *testing.T) {
+// TestCorruptSkipped: an entry that does not decode, or is stamped far
+// ahead of the time the leader appended it, is skipped, counted, and
+// changes nothing but the applied index; the next entry applies.
+func TestCorruptSkipped(t *testing.T) {
 	good, _ := Encode(CmdObserve, t0, Observe{Site: "s1", Key: kA1, Up: true})
+	drain, _ := Encode(CmdDrain, t0, Drain{Region: "eu", Reason: "r", By: "b"})
+	future, _ := Encode(CmdDrain, t0.Add(24*time.Hour), Drain{Region: "eu", Reason: "r", By: "b"})
 	for _, tc := range []struct {
-		name string
-		data []byte
+		name       string
+		data       []byte
+		appendedAt time.Time
 	}{
-		{"empty", nil},
-		{"unknown without ignore bit", append([]byte{0x11}, good[1:]...)},
-		{"bad envelope", []byte{CmdObserve, '{'}},
-		{"bad observe", []byte(string(CmdObserve) + `{"at":1,"v":{"up":"yes"}}`)},
-		{"bad drain", []byte(string(CmdDrain) + `{"at":1,"v":[]}`)},
-		{"bad undrain", []byte(string(CmdUndrain) + `{"at":"x","v":{}}`)},
+		{"empty", nil, time.Time{}},
+		{"unknown without ignore bit", append([]byte{0x11}, good[1:]...), time.Time{}},
+		{"bad envelope", []byte{CmdObserve, '{'}, time.Time{}},
+		{"bad observe", []byte(string(CmdObserve) + `{"at":1,"v":{"up":"yes"}}`), time.Time{}},
+		{"bad drain", []byte(string(CmdDrain) + `{"at":1,"v":[]}`), time.Time{}},
+		{"bad undrain", []byte(string(CmdUndrain) + `{"at":"x","v":{}}`), time.Time{}},
+		{"bad release", []byte(string(CmdRelease) + `{"at":1,"v":{"digest":"x"}}`), time.Time{}},
+		{"stamped a day ahead of its append", future, t0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			defer func() {
-				var ce *CorruptEntryError
-				r := recover()
-				if err, ok := r.(error); !ok || !errors.As(err, &ce) || ce.Index != 7 {
-					t.Fatalf("recovered %v, want *CorruptEntryError at 7", r)
-				}
-			}()
-			NewFSM(three).Apply(&raft.Log{Index: 7, Type: raft.LogCommand, Data: tc.data})
+			f := NewFSM(three, nil)
+			before := f.Current()
+			if err, _ := f.Apply(&raft.Log{Index: 7, Type: raft.LogCommand, Data: tc.data, AppendedAt: tc.appendedAt}).(error); err == nil {
+				t.Errorf("Apply returned no error")
+			}
+			if f.Skipped() != 1 && tc.name != "bad release" {
+				t.Errorf("Skipped = %d, want 1", f.Skipped())
+			}
+			if f.Applied() != 7 || f.Current() != before {
+				t.Errorf("applied %d, snapshot changed %v; want 7 and unchanged", f.Applied(), f.Current() != before)
+			}
+			f.Apply(&raft.Log{Index: 8, Type: raft.LogCommand, Data: drain, AppendedAt: t0})
+			if _, ok := f.Current().RegionDrained("eu"); !ok || f.Applied() != 8 {
+				t.Errorf("the entry after a skipped one was not applied")
+			}
 		})
 	}
 }
 
 func TestInvalidCommand(t *testing.T) {
-	f := NewFSM(three)
+	f := NewFSM(three, nil)
 	b, _ := Encode(CmdObserve, t0, Observe{Key: kA1})
 	if _, ok := f.Apply(&raft.Log{Index: 1, Type: raft.LogCommand, Data: b}).(error); !ok {
 		t.Fatal("observe without site accepted")
@@ -429,7 +451,7 @@ func TestHistoryBounded(t *testing.T) {
 }
 
 func TestConcurrentReaders(t *testing.T) {
-	f := NewFSM(three)
+	f := NewFSM(three, nil)
 	ls := logs(t, mixed)
 	done := make(chan struct{})
 	go func() {
@@ -553,5 +575,65 @@ func TestShedding(t *testing.T) {
 	g = run(t, Rules{FreshFor: 10 * time.Second, Shed: ShedRules{HighWater: 0.4, LowWater: 0.3}}, steps[:1])
 	if sh, _ := g.Current().RegionShed("eu"); sh.Fraction != 0.2 {
 		t.Errorf("at 0.5 with high water 0.4: shed %v, want 0.2", sh.Fraction)
+	}
+}
+
+// TestRelease: a release brings its rules (min_endpoints here); the same
+// digest again changes nothing; versions count releases; a snapshot keeps
+// the release and its rules.
+func TestRelease(t *testing.T) {
+	rel := func(minUp int, zone string) *release.Release {
+		c := release.Content{
+			Config: release.File{Name: "aya.yaml", Data: []byte("regions: []\n")},
+			Zones:  []release.File{{Name: "z.zone", Data: []byte(zone)}},
+			Rules:  release.Rules{FreshFor: 10 * time.Second},
+		}
+		if minUp > 0 {
+			c.Rules.MinUp = []release.MinUp{{Pool: "web", Region: "eu", N: minUp}}
+		}
+		return release.New(c, "alice", "test")
+	}
+	steps := []step{
+		{CmdRelease, 0, rel(0, "a")},
+		obs(1, "s1", kA1, true, ""), obs(1, "s2", kA1, true, ""), obs(1, "s3", kA1, true, ""),
+		obs(1, "s1", kA2, false, ""), obs(1, "s2", kA2, false, ""), obs(1, "s3", kA2, false, ""),
+	}
+	f := run(t, three, steps)
+	if _, down := f.Current().EndpointDown(kA1); down {
+		t.Fatalf("eu down with min 1 and one endpoint up")
+	}
+	if r := f.Release(); r == nil || r.Version != 1 || r.By != "alice" {
+		t.Fatalf("release = %+v, want version 1 by alice", r)
+	}
+	apply := func(r *release.Release, idx uint64) {
+		b, err := Encode(CmdRelease, t0.Add(2*time.Second), r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err, _ := f.Apply(&raft.Log{Index: idx, Type: raft.LogCommand, Data: b}).(error); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(rel(2, "a"), 100)
+	if why, down := f.Current().EndpointDown(kA1); !down || !strings.Contains(why, "min 2") {
+		t.Fatalf("after min_endpoints 2: down %v %q, want the region down", down, why)
+	}
+	if r := f.Release(); r.Version != 2 || r.Index != 100 {
+		t.Fatalf("release = version %d index %d, want 2 at 100", r.Version, r.Index)
+	}
+	apply(rel(2, "a"), 101) // the same digest
+	if r := f.Release(); r.Version != 2 || r.Index != 100 {
+		t.Errorf("the same release again made version %d at %d", r.Version, r.Index)
+	}
+
+	g := NewFSM(three, nil)
+	if err := g.Restore(io.NopCloser(bytes.NewReader(snapshotBytes(t, f)))); err != nil {
+		t.Fatal(err)
+	}
+	if r := g.Release(); r == nil || r.Digest != f.Release().Digest || r.Version != 2 {
+		t.Fatalf("restored release = %+v", r)
+	}
+	if _, down := g.Current().EndpointDown(kA1); !down {
+		t.Errorf("restored FSM lost the release's min_endpoints")
 	}
 }

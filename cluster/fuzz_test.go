@@ -86,7 +86,7 @@ func FuzzApply(f *testing.F) {
 	f.Add([]byte{6, 0x11, 0, 0, 7, 0, 0, 0, 4, 1, 0x10, 0, 5, 1, 0x10, 3})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ls := fuzzLogs(t, data)
-		a, b := NewFSM(three), NewFSM(three)
+		a, b := NewFSM(three, nil), NewFSM(three, nil)
 		for _, l := range ls {
 			ra, ca := applyRecover(t, a, l)
 			rb, cb := applyRecover(t, b, l)
@@ -98,7 +98,7 @@ func FuzzApply(f *testing.F) {
 		if !bytes.Equal(sa, sb) || !reflect.DeepEqual(a.Current(), b.Current()) || !reflect.DeepEqual(a.History(), b.History()) {
 			t.Fatal("FSMs fed the same log disagree")
 		}
-		c := NewFSM(three)
+		c := NewFSM(three, nil)
 		if err := c.Restore(io.NopCloser(bytes.NewReader(sa))); err != nil {
 			t.Fatal(err)
 		}

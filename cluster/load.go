@@ -74,10 +74,10 @@ type regionLoad struct {
 
 // utilisation sums the fresh reports of rl at log time now; ok is false
 // when none is fresh.
-func (f *FSM) utilisation(rl *regionLoad, now int64) (u float64, ok bool) {
+func (f *FSM) utilisation(d *data, rl *regionLoad, now int64) (u float64, ok bool) {
 	var inFlight, capacity int64
 	for _, r := range rl.Reports {
-		if now-r.At > f.freshFor || r.Capacity <= 0 {
+		if !d.rules.fresh(r.At, now) || r.Capacity <= 0 {
 			continue
 		}
 		inFlight += r.InFlight
@@ -100,11 +100,11 @@ func (f *FSM) applyLoad(d *data, index uint64, at int64, c *LoadReport) (bool, e
 		d.loads[c.Region] = rl
 	}
 	rl.Reports[c.Reporter] = load{LoadReport: *c, At: at}
-	u, ok := f.utilisation(rl, d.now)
+	u, ok := f.utilisation(d, rl, d.now)
 	if !ok {
 		return false, nil
 	}
-	r := f.rules.Shed.withDefaults()
+	r := d.rules.shed
 	s := rl.Shed
 	var why string
 	switch {
@@ -149,7 +149,7 @@ func (f *FSM) expireLoads(d *data, index uint64) bool {
 		if rl.Shed == 0 {
 			continue
 		}
-		if _, ok := f.utilisation(rl, d.now); !ok {
+		if _, ok := f.utilisation(d, rl, d.now); !ok {
 			changed = f.setShed(d, index, region, rl, 0, "no fresh load report") || changed
 		}
 	}
@@ -178,12 +178,12 @@ func (f *FSM) loadViews(d *data) []RegionLoadView {
 	for _, region := range sortedKeys(d.loads, cmp.Compare[string]) {
 		rl := d.loads[region]
 		v := RegionLoadView{Region: region, Utilisation: -1, Shed: rl.Shed, Why: rl.Why, Since: rl.Since, Reports: []LoadReportView{}}
-		if u, ok := f.utilisation(rl, d.now); ok {
+		if u, ok := f.utilisation(d, rl, d.now); ok {
 			v.Utilisation = u
 		}
 		for _, rep := range sortedKeys(rl.Reports, cmp.Compare[string]) {
 			r := rl.Reports[rep]
-			v.Reports = append(v.Reports, LoadReportView{LoadReport: r.LoadReport, Age: d.now - r.At, Fresh: d.now-r.At <= f.freshFor})
+			v.Reports = append(v.Reports, LoadReportView{LoadReport: r.LoadReport, Age: d.now - r.At, Fresh: d.rules.fresh(r.At, d.now)})
 		}
 		out = append(out, v)
 	}

@@ -62,7 +62,7 @@ func (n *Node) tick(ctx context.Context, next *int) {
 	if lid, _ := n.Leader(); lid == "" {
 		return
 	}
-	err := n.Apply(ctx, CmdMeta, Meta{ID: n.id, Admin: n.admin})
+	err := n.apply(ctx, CmdMeta, Meta{ID: n.id, Admin: n.admin})
 	if err != nil && !errors.Is(err, ErrNoLeader) && ctx.Err() == nil {
 		n.log.Warn("recording this node's admin address failed; retrying", "err", err)
 	}
@@ -115,6 +115,19 @@ func newNodeMetrics(n *Node, reg prometheus.Registerer) nodeMetrics {
 			func() float64 { return float64(n.raft.AppliedIndex()) }),
 		gauge("aya_cluster_state_version", "Version of the decision snapshot the DNS answers read.",
 			func() float64 { return float64(n.Current().Version) }),
+		gauge("aya_release_version", "Version of the release this node answers from (0: none yet).",
+			func() float64 {
+				if r := n.Release(); r != nil {
+					return float64(r.Version)
+				}
+				return 0
+			}),
+		gauge("aya_cluster_restored_index",
+			"Log index of the state restored from disk that this node answers from until it has caught up (0: none, or caught up).",
+			func() float64 { return float64(n.Restored()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "aya_cluster_skipped_entries_total",
+			Help: "Log entries skipped because they do not decode or are stamped too far ahead; every node skips the same ones."},
+			func() float64 { return float64(n.fsm.Skipped()) }),
 	)
 	return m
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -21,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.etcd.io/bbolt"
 
+	"github.com/aya-gslb/aya/release"
 	"github.com/aya-gslb/aya/state"
 )
 
@@ -83,6 +85,11 @@ type Config struct {
 	// used both to accept and to dial. Nil: plain TCP.
 	TLS *tls.Config
 
+	// CheckRelease, when set, validates a release before it is proposed
+	// (or forwarded): a site compiles its zones and pools, so that a
+	// release that would not serve never enters the log.
+	CheckRelease func(*release.Release) error
+
 	// Raft timings; zero keeps raft.DefaultConfig()'s value (heartbeat and
 	// election 1s, leader lease 500ms, commit 50ms). LeaderLeaseTimeout must
 	// not exceed HeartbeatTimeout.
@@ -140,7 +147,15 @@ type Node struct {
 	voter   bool     // join as a voter
 	client  *Client
 	started time.Time
+	// checkRelease is Config.CheckRelease.
+	checkRelease func(*release.Release) error
 	m       nodeMetrics
+
+	// restored is the state read from the data directory at start, which
+	// the node answers from until the FSM has applied as far (Current).
+	restored    atomic.Pointer[localState]
+	stopPersist context.CancelFunc
+	persistDone chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -187,8 +202,9 @@ func NewNode(cfg Config) (*Node, error) {
 	}
 
 	n := &Node{
-		id: cfg.ID, fsm: NewFSM(cfg.Rules), log: logger,
+		id: cfg.ID, fsm: NewFSM(cfg.Rules, logger.With("component", "fsm")), log: logger,
 		admin: cfg.Admin, join: cfg.Join, voter: !cfg.NonVoter, client: cfg.Client, started: time.Now(),
+		checkRelease: cfg.CheckRelease,
 	}
 	if n.client == nil {
 		n.client = &Client{}
@@ -223,6 +239,17 @@ func NewNode(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: read raft state: %w", err)
 	}
+	var restoredIndex uint64
+	if existing {
+		switch ls, err := readLocal(cfg.DataDir); {
+		case err != nil:
+			logger.Error("last applied state not restored; answering from what Raft restores", "err", err)
+		case ls != nil:
+			n.restored.Store(ls)
+			restoredIndex = ls.Index
+			logger.Info("state restored", "index", ls.Index, "version", ls.Version, "release", release.ShortDigest(ls.Digest))
+		}
+	}
 	r, err := raft.NewRaft(rc, n.fsm, store, store, snaps, trans)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: start raft: %w", err)
@@ -241,6 +268,15 @@ func NewNode(cfg Config) (*Node, error) {
 		}
 	}
 	n.m = newNodeMetrics(n, cfg.Registerer)
+	pctx, stop := context.WithCancel(context.Background())
+	n.stopPersist, n.persistDone = stop, make(chan struct{})
+	p := &persister{dir: cfg.DataDir, fsm: n.fsm, restored: restoredIndex, onError: func(err error) {
+		logger.Error("last applied state not saved", "err", err)
+	}}
+	go func() {
+		defer close(n.persistDone)
+		p.run(pctx)
+	}()
 	ok = true
 	return n, nil
 }
@@ -251,9 +287,6 @@ func setIf[T comparable](dst *T, v T) {
 		*dst = v
 	}
 }
-
-// Current implements state.Source.
-func (n *Node) Current() *state.Snapshot { return n.fsm.Current() }
 
 // History returns the FSM's recent decisions (see FSM.History).
 func (n *Node) History() []Decision { return n.fsm.History() }
@@ -272,16 +305,17 @@ func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
 // returns ErrNotLeader on a follower, the FSM's error for an invalid
 // command, and ctx's error if ctx ends first (the entry may still commit).
 // Commands that the FSM could not decode are refused here rather than
-// replicated: Apply panics on them on every node.
+// replicated: Apply would skip them on every node.
 func (n *Node) Propose(ctx context.Context, cmd byte, v any) error {
 	if n.raft.State() != raft.Leader {
 		return ErrNotLeader
 	}
-	b, err := Encode(cmd, time.Now(), v)
+	now := time.Now()
+	b, err := Encode(cmd, now, v)
 	if err != nil {
 		return err
 	}
-	if err := checkEntry(b); err != nil {
+	if err := checkEntry(b, now); err != nil {
 		return &commandError{err}
 	}
 	f := n.raft.Apply(b, timeout(ctx))
@@ -301,11 +335,16 @@ type commandError struct{ err error }
 func (e *commandError) Error() string { return e.err.Error() }
 func (e *commandError) Unwrap() error { return e.err }
 
-// checkEntry decodes b as Apply would and reports what would make it panic.
-func checkEntry(b []byte) error {
-	typ, _, _, err := decodeEntry(b)
+// checkEntry decodes b as Apply would and reports what would make Apply
+// skip it: it does not decode, or it is stamped more than MaxClockAhead
+// ahead of now, the leader's clock.
+func checkEntry(b []byte, now time.Time) error {
+	typ, env, _, err := decodeEntry(b)
 	if err != nil {
 		return fmt.Errorf("propose command %#x: %w", typ, err)
+	}
+	if ahead := time.Duration(env.At - now.UnixNano()); ahead > MaxClockAhead {
+		return fmt.Errorf("propose command %#x: stamped %s ahead of the leader's clock", typ, ahead)
 	}
 	return nil
 }
@@ -402,6 +441,9 @@ func (n *Node) Close() error {
 
 func (n *Node) closeParts() error {
 	var errs []error
+	if n.stopPersist != nil {
+		defer func() { n.stopPersist(); <-n.persistDone }()
+	}
 	if n.raft != nil {
 		if err := n.raft.Shutdown().Error(); err != nil {
 			errs = append(errs, fmt.Errorf("shutdown raft: %w", err))

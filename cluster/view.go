@@ -71,7 +71,7 @@ func (f *FSM) View() View {
 	defer f.mu.Unlock()
 	d := f.d
 	v := View{
-		Index: d.index, Version: d.version, Now: logTime(d.now), FreshFor: time.Duration(f.freshFor),
+		Index: d.index, Version: d.version, Now: logTime(d.now), FreshFor: time.Duration(d.rules.freshFor),
 		Endpoints: []EndpointView{}, Regions: []RegionView{}, Drains: []DrainView{},
 		Admins: maps.Clone(d.meta), History: slices.Clone(d.history),
 		Loads: f.loadViews(d),
@@ -85,10 +85,10 @@ func (f *FSM) View() View {
 		}
 		for _, site := range sortedKeys(ep.Reports, cmp.Compare[string]) {
 			r := ep.Reports[site]
-			counted := f.sites == nil || f.sites[site]
+			counted := d.rules.counts(site)
 			ev.Reports = append(ev.Reports, SiteReport{
 				Site: site, Up: r.Up, At: logTime(r.At), Age: time.Duration(d.now - r.At),
-				Fresh: counted && d.now-r.At <= f.freshFor, LatencyMicros: r.LatencyMicros, Err: r.Err,
+				Fresh: counted && d.rules.fresh(r.At, d.now), LatencyMicros: r.LatencyMicros, Err: r.Err,
 			})
 		}
 		v.Endpoints = append(v.Endpoints, ev)

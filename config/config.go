@@ -30,6 +30,8 @@ type Config struct {
 
 	Cluster ClusterConfig `mapstructure:"cluster"`
 
+	Release ReleaseConfig `mapstructure:"release"`
+
 	// Regions lists the places that serve traffic (regions), in file order,
 	// which breaks ties. Names are unique. File only.
 	Regions []RegionConfig `mapstructure:"regions"`
@@ -230,6 +232,19 @@ type ClusterConfig struct {
 	Shed ShedConfig `mapstructure:"shed"`
 
 	TLS ClusterTLSConfig `mapstructure:"tls"`
+}
+
+// ReleaseConfig says where this site's releases come from (the release
+// section). It is a site's own setting, never part of a release.
+type ReleaseConfig struct {
+	// Watch makes this site build a release from its own configuration
+	// file (regions, pools, ecs, cluster.fresh_for, cluster.report_interval,
+	// cluster.shed) and dns.zones_dir, and apply it to the cluster at
+	// start and whenever those files change or on SIGHUP
+	// (release.watch), default false: releases then come from `aya
+	// apply`, and a cluster with no release at all takes its leader's
+	// files as the first one.
+	Watch bool `mapstructure:"watch"`
 }
 
 // ShedConfig says when a region whose proxies report it loaded sheds a

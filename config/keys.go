@@ -109,6 +109,8 @@ func keys() []key {
 			field: func(c *Config) any { return &c.Cluster.TLS.KeyFile }},
 		{name: "cluster.tls.ca_file", def: "",
 			field: func(c *Config) any { return &c.Cluster.TLS.CAFile }},
+		{name: "release.watch", def: false,
+			field: func(c *Config) any { return &c.Release.Watch }},
 		// regions before pools: pools are checked against the regions.
 		{name: "regions", fileOnly: true,
 			field: func(c *Config) any { return &c.Regions }},

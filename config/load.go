@@ -64,8 +64,9 @@ func ParseProxy(name string, data []byte, fs *pflag.FlagSet) (*Config, error) {
 type mode int
 
 const (
-	modeServe mode = iota // aya serve: Load, Parse
-	modeProxy             // aya proxy: LoadProxy, ParseProxy
+	modeServe   mode = iota // aya serve: Load, Parse
+	modeProxy               // aya proxy: LoadProxy, ParseProxy
+	modeRelease             // a release's steering configuration: ParseRelease
 )
 
 // load is Load or LoadProxy.
@@ -114,6 +115,9 @@ func parse(name string, data []byte, fs *pflag.FlagSet, m mode) (*Config, error)
 			continue
 		}
 		v.SetDefault(k.name, k.def)
+		if m == modeRelease {
+			continue // a release is its text alone: no environment, no flags
+		}
 		if err := v.BindEnv(k.name, envName(k.name)); err != nil {
 			return nil, fmt.Errorf("bind %s: %w", envName(k.name), err)
 		}
@@ -140,6 +144,9 @@ func parse(name string, data []byte, fs *pflag.FlagSet, m mode) (*Config, error)
 			raw = v.Get(k.name)
 		}
 		p.decode(k, raw, c)
+	}
+	if m == modeRelease {
+		p.onlyReleaseKeys()
 	}
 	p.validate(c)
 	if len(p.errs) > 0 {
@@ -224,7 +231,7 @@ func (p *parser) key(name string) *key {
 // ("AYA_DNS_LISTEN"), else the file (lf != nil, possibly a null value that
 // falls back to the default), else the default (both zero).
 func (p *parser) source(k *key) (origin string, lf *leaf) {
-	if k.fileOnly {
+	if k.fileOnly || p.mode == modeRelease {
 		return "", p.leaves[k.name]
 	}
 	if f := p.flag(k); f != nil && f.Changed {

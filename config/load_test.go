@@ -107,6 +107,7 @@ func TestLoadDefault(t *testing.T) {
 		Geo:     GeoConfig{Database: "zones/geo/demo.yaml"},
 		ECS:     ECSConfig{MaxPrefixV4: 24, MaxPrefixV6: 56},
 		Cluster: cluster,
+		Release: ReleaseConfig{Watch: true},
 		Regions: []RegionConfig{
 			{Name: "us-east", Latitude: 39.04, Longitude: -77.49, Country: "US", Continent: "NA"},
 			{Name: "eu-west", Latitude: 53.35, Longitude: -6.26, Country: "IE", Continent: "EU"},
@@ -331,6 +332,7 @@ func TestEnv(t *testing.T) {
 		{"AYA_CLUSTER_TLS_CERT_FILE", "env/cert.pem", func(c *Config) any { return c.Cluster.TLS.CertFile }, "env/cert.pem"},
 		{"AYA_CLUSTER_TLS_KEY_FILE", "env/key.pem", func(c *Config) any { return c.Cluster.TLS.KeyFile }, "env/key.pem"},
 		{"AYA_CLUSTER_TLS_CA_FILE", "/env/ca.pem", func(c *Config) any { return c.Cluster.TLS.CAFile }, "/env/ca.pem"},
+		{"AYA_RELEASE_WATCH", "true", func(c *Config) any { return c.Release.Watch }, true},
 	}
 
 	// The proxy section's variables are covered by TestProxyEnv: these

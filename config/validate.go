@@ -21,7 +21,7 @@ const maxNSID = 128
 func (p *parser) validate(c *Config) {
 	check := func(name string) bool { return !p.bad[name] }
 
-	if check("node.id") {
+	if check("node.id") && p.mode != modeRelease {
 		switch {
 		case strings.TrimSpace(c.Node.ID) == "":
 			p.errorf("node.id", -1, "required")
@@ -144,7 +144,7 @@ const minRaftTimeout = 5 * time.Millisecond
 func (p *parser) validateCluster(c *Config, dnsAddrs []hostPort, admin hostPort) (bind hostPort) {
 	check := func(name string) bool { return !p.bad[name] }
 	cc := &c.Cluster
-	if p.mode == modeServe {
+	if p.mode != modeProxy {
 		bind = p.validateClusterNode(c, dnsAddrs, admin)
 	}
 

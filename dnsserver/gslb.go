@@ -89,9 +89,9 @@ type binding struct {
 	line int
 }
 
-// checkPools returns an error, with the binding's file:line, for every name
+// CheckPools returns an error, with the binding's file:line, for every name
 // of z bound to a pool that known does not have.
-func (z *Zone) checkPools(known func(string) bool) error {
+func (z *Zone) CheckPools(known func(string) bool) error {
 	var errs []error
 	for _, b := range z.sortedBindings() {
 		if !known(b.pool) {

@@ -225,7 +225,7 @@ func TestGSLBZoneChecks(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			z, err := ParseZone(strings.NewReader(tc.body), "gslb.test.", "z.zone")
 			if err == nil {
-				err = z.checkPools(known)
+				err = z.CheckPools(known)
 			}
 			if err == nil || err.Error() != tc.want {
 				t.Errorf("error %v\nwant  %s", err, tc.want)

@@ -2,8 +2,8 @@ package dnsserver
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
+	"io/fs"
+	"path"
 	"strconv"
 	"strings"
 
@@ -26,13 +26,25 @@ const maxIncludeDepth = 7
 // number the entries; semantic errors found after parsing can then say
 // file:line. It also refuses an $ORIGIN outside the zone, which would
 // otherwise show up as a confusing out-of-zone record.
-func scanPositions(data []byte, file, zoneOrigin string) ([]position, error) {
+// Included files are read from fsys, resolved as miekg/dns resolves them
+// (relative to the including file, a leading "/" dropped), so the scanner
+// reads exactly the files the parser read.
+func scanPositions(fsys fs.FS, data []byte, file, zoneOrigin string) ([]position, error) {
 	var out []position
-	err := scanFile(data, file, zoneOrigin, zoneOrigin, 0, &out)
+	err := scanFile(fsys, data, file, zoneOrigin, zoneOrigin, 0, &out)
 	return out, err
 }
 
-func scanFile(data []byte, file, zoneOrigin, origin string, depth int, out *[]position) error {
+// includePath is the path in the zone's FS of an $INCLUDE target, as
+// miekg/dns's ZoneParser resolves it with an include FS.
+func includePath(from, target string) string {
+	if !path.IsAbs(target) {
+		target = path.Join(path.Dir(from), target)
+	}
+	return strings.TrimLeft(path.Clean(target), "/")
+}
+
+func scanFile(fsys fs.FS, data []byte, file, zoneOrigin, origin string, depth int, out *[]position) error {
 	for _, e := range logicalLines(string(data)) {
 		if len(e.tokens) == 0 {
 			continue
@@ -56,11 +68,8 @@ func scanFile(data []byte, file, zoneOrigin, origin string, depth int, out *[]po
 			if len(e.tokens) < 2 || depth >= maxIncludeDepth {
 				continue
 			}
-			path := e.tokens[1]
-			if !filepath.IsAbs(path) {
-				path = filepath.Join(filepath.Dir(file), path)
-			}
-			inc, err := os.ReadFile(path)
+			path := includePath(file, e.tokens[1])
+			inc, err := fs.ReadFile(fsys, path)
 			if err != nil {
 				return &ZoneError{File: file, Line: e.line, Msg: err.Error()}
 			}
@@ -68,7 +77,7 @@ func scanFile(data []byte, file, zoneOrigin, origin string, depth int, out *[]po
 			if len(e.tokens) > 2 {
 				incOrigin = dns.CanonicalName(dns.Fqdn(e.tokens[2]))
 			}
-			if err := scanFile(inc, path, zoneOrigin, incOrigin, depth+1, out); err != nil {
+			if err := scanFile(fsys, inc, path, zoneOrigin, incOrigin, depth+1, out); err != nil {
 				return err
 			}
 		case "$GENERATE":

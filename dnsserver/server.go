@@ -151,7 +151,7 @@ func (s *Server) Configure(cfg Config) error {
 	v := *s.view.Load()
 	var errs []error
 	for _, z := range v.zones.List() {
-		errs = append(errs, z.checkPools(st.hasPool))
+		errs = append(errs, z.CheckPools(st.hasPool))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("configuration refused: the zones served bind names to pools it lacks:\n%w", err)
@@ -160,6 +160,31 @@ func (s *Server) Configure(cfg Config) error {
 	v.steer = st
 	s.view.Store(&v)
 	s.idle.Store(int64(cfg.TCPIdleTimeout))
+	return nil
+}
+
+// Publish serves zs with the reloadable settings of cfg (those Configure
+// applies) in one atomic step, so no query sees the zones of one release
+// with the pools of another. zs must bind names only to pools of
+// cfg.GSLB; otherwise nothing changes and the error says where.
+func (s *Server) Publish(zs *Zones, cfg Config) error {
+	cfg = cfg.withDefaults()
+	st := newSteering(cfg.GSLB, s.metrics)
+	var errs []error
+	for _, z := range zs.List() {
+		errs = append(errs, z.CheckPools(st.hasPool))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	fast := s.buildFast(zs) // outside the lock: the slow part
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := *s.view.Load()
+	v.zones, v.fast, v.opts, v.steer = zs, fast, optionsOf(cfg), st
+	s.view.Store(&v)
+	s.idle.Store(int64(cfg.TCPIdleTimeout))
+	s.metrics.published(zs)
 	return nil
 }
 

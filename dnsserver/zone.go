@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -75,31 +76,78 @@ func (z *Zone) negativeSOA() *dns.SOA {
 	return &soa
 }
 
-// ParseZoneFile reads and parses the zone file at path for origin.
-func ParseZoneFile(path, origin string) (*Zone, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, &ZoneError{File: path, Msg: err.Error()}
-	}
-	defer f.Close()
-	return ParseZone(f, origin, path)
+// ParseZoneFile reads and parses the zone file at path for origin. Its
+// $INCLUDEs are confined to the file's directory (see ParseZoneFS).
+func ParseZoneFile(file, origin string) (*Zone, error) {
+	dir, name := filepath.Split(file)
+	return ParseZoneFS(os.DirFS(cmp.Or(dir, ".")), dir, name, origin)
 }
 
 // ParseZone parses an RFC 1035 master file for origin, read from r (file is
-// the name used in errors and as the base for relative $INCLUDE paths), and
-// checks what a master file parser alone does not: an SOA at the apex and
-// nowhere else, NS at the apex, every owner inside the zone, no CNAME beside
-// other data, one TTL per RRset (RFC 2181 §5.2), class IN, and nothing but
-// glue below a delegation. Errors carry file:line.
+// the name used in errors; $INCLUDE paths are resolved in its directory,
+// which they cannot leave), and checks what a master file parser alone does
+// not: an SOA at the apex and nowhere else, NS at the apex, every owner
+// inside the zone, no CNAME beside other data, one TTL per RRset (RFC 2181
+// §5.2), class IN, and nothing but glue below a delegation. Errors carry
+// file:line.
 func ParseZone(r io.Reader, origin, file string) (*Zone, error) {
-	registerGSLB()
-	origin = dns.CanonicalName(origin)
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return nil, &ZoneError{File: file, Msg: err.Error()}
 	}
+	dir, name := filepath.Split(file)
+	return parseZone(data, os.DirFS(cmp.Or(dir, ".")), dir, name, origin)
+}
+
+// ParseZoneFS parses the zone file name of fsys for origin, as ParseZone
+// does. Its $INCLUDEs are read from fsys alone: a path that leaves it
+// (absolute, or with ".." past its root) is not found. Errors and the
+// zone's File name files as dir joined with their name in fsys.
+func ParseZoneFS(fsys fs.FS, dir, name, origin string) (*Zone, error) {
+	data, err := fs.ReadFile(fsys, name)
+	if err != nil {
+		return nil, &ZoneError{File: filepath.Join(dir, name), Msg: fsError(err)}
+	}
+	return parseZone(data, fsys, dir, name, origin)
+}
+
+// fsError is err without the path an fs.PathError repeats.
+func fsError(err error) string {
+	if pe, ok := errors.AsType[*fs.PathError](err); ok {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// parseZone is ParseZoneFS of data, the contents of name.
+func parseZone(data []byte, fsys fs.FS, dir, name, origin string) (*Zone, error) {
+	z, err := parseZoneData(data, fsys, name, origin)
+	display := func(f string) string {
+		if dir == "" {
+			return f
+		}
+		return filepath.Join(dir, filepath.FromSlash(f))
+	}
+	if err != nil {
+		if ze, ok := errors.AsType[*ZoneError](err); ok {
+			ze.File = display(ze.File)
+		}
+		return nil, err
+	}
+	z.File = display(z.File)
+	for k, b := range z.bindings {
+		b.file = display(b.file)
+		z.bindings[k] = b
+	}
+	return z, nil
+}
+
+func parseZoneData(data []byte, fsys fs.FS, file, origin string) (*Zone, error) {
+	registerGSLB()
+	origin = dns.CanonicalName(origin)
 	zp := dns.NewZoneParser(strings.NewReader(string(data)), origin, file)
 	zp.SetIncludeAllowed(true)
+	zp.SetIncludeFS(fsys)
 	var rrs []dns.RR
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
 		rrs = append(rrs, rr)
@@ -107,7 +155,7 @@ func ParseZone(r io.Reader, origin, file string) (*Zone, error) {
 	if err := zp.Err(); err != nil {
 		return nil, fromParseError(err, file)
 	}
-	pos, err := scanPositions(data, file, origin)
+	pos, err := scanPositions(fsys, data, file, origin)
 	if err != nil {
 		return nil, err
 	}

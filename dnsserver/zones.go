@@ -88,7 +88,7 @@ func LoadDir(dir string, prev *Zones, known func(pool string) bool) (*Zones, err
 		origin := OriginFromFile(f)
 		z, err := ParseZoneFile(f, origin)
 		if err == nil {
-			err = z.checkPools(known)
+			err = z.CheckPools(known)
 		}
 		if err != nil {
 			errs = append(errs, err)

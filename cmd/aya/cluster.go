@@ -22,6 +22,8 @@ import (
 	"github.com/aya-gslb/aya/internal/httpjson"
 	"github.com/aya-gslb/aya/internal/mtls"
 	"github.com/aya-gslb/aya/probes"
+	"github.com/aya-gslb/aya/release"
+	ayasite "github.com/aya-gslb/aya/site"
 	"github.com/aya-gslb/aya/state"
 )
 
@@ -49,24 +51,6 @@ func clusterClient(cfg *config.Config, m *mtls.Config) *cluster.Client {
 	return c
 }
 
-// rules are the decision rules of the cluster FSM, from the configuration.
-func rules(cfg *config.Config) cluster.Rules {
-	sh := cfg.Cluster.Shed
-	r := cluster.Rules{
-		FreshFor: cfg.Cluster.FreshFor,
-		MinUp:    map[cluster.RegionKey]int{},
-		Shed:     cluster.ShedRules{HighWater: sh.HighWater, LowWater: sh.LowWater, MaxShed: sh.MaxFraction, Step: sh.Step},
-	}
-	for _, p := range cfg.Pools {
-		for _, m := range p.Members {
-			if m.MinEndpoints > 1 {
-				r.MinUp[cluster.RegionKey{Pool: p.Name, Region: m.Region}] = m.MinEndpoints
-			}
-		}
-	}
-	return r
-}
-
 // newNode starts this site's Raft node.
 func newNode(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, m *mtls.Config) (*cluster.Node, error) {
 	c := cfg.Cluster
@@ -76,7 +60,7 @@ func newNode(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, m 
 		Advertise:          c.Advertise,
 		DataDir:            c.DataDir,
 		Bootstrap:          c.Bootstrap,
-		Rules:              rules(cfg),
+		CheckRelease:       func(r *release.Release) error { _, err := ayasite.Compile(r, cfgDir(cfg)); return err },
 		Logger:             log,
 		Registerer:         reg,
 		Admin:              cfg.Admin.Listen,
@@ -137,7 +121,7 @@ type reporter struct {
 }
 
 func (r reporter) Report(ctx context.Context, o probes.Observation) error {
-	return r.node.Apply(ctx, cluster.CmdObserve, cluster.Observe{
+	return r.node.Observe(ctx, cluster.Observe{
 		Site: r.site, Key: o.Key, Up: o.Up, LatencyMicros: o.Latency.Microseconds(), Err: o.Err,
 	})
 }
@@ -211,9 +195,9 @@ func drainRoutes(node *cluster.Node, cfg func() *config.Config) []admin.Route {
 			ctx, cancel := context.WithTimeout(r.Context(), cluster.DefaultApplyTimeout)
 			defer cancel()
 			if drain {
-				err = node.Apply(ctx, cluster.CmdDrain, cluster.Drain{Region: region, Endpoint: ep, Reason: req.Reason, By: req.By})
+				err = node.Drain(ctx, cluster.Drain{Region: region, Endpoint: ep, Reason: req.Reason, By: req.By})
 			} else {
-				err = node.Apply(ctx, cluster.CmdUndrain, cluster.Undrain{Region: region, Endpoint: ep, By: req.By})
+				err = node.Undrain(ctx, cluster.Undrain{Region: region, Endpoint: ep, By: req.By})
 			}
 			if err != nil {
 				status := http.StatusServiceUnavailable
@@ -240,6 +224,8 @@ func clusterRoutes(node *cluster.Node) []admin.Route {
 		{Pattern: "POST " + cluster.PathApply, Handler: h, Write: true},
 		{Pattern: "POST " + cluster.PathJoin, Handler: h, Write: true},
 		{Pattern: "POST " + cluster.PathRemove, Handler: h, Write: true},
+		{Pattern: "GET " + cluster.PathRelease, Handler: h},
+		{Pattern: "POST " + cluster.PathRelease, Handler: h, Write: true},
 	}
 }
 

@@ -530,7 +530,7 @@ func TestCheckReload(t *testing.T) {
 	s := &site{id: "s1", ip: "127.77.3.1", data: filepath.Join(dir, "s1"), config: filepath.Join(dir, "s1.yaml")}
 	write := func(euw1 string) {
 		cfg := fmt.Sprintf(clusterConfig, s.id, s.dnsAddr(), zones, s.adminAddr(), geoDB, "  bootstrap: true\n",
-			live.addr, euw1, live.addr)
+			live.addr, euw1, live.addr) + "release: {watch: true}\n"
 		if err := os.WriteFile(s.config, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/aya-gslb/aya/cluster"
 	"github.com/aya-gslb/aya/config"
+	"github.com/aya-gslb/aya/release"
 )
 
 // ctlFlags are the flags of the commands that talk to a running node's
@@ -123,6 +124,15 @@ func renderStatus(w io.Writer, st *cluster.StatusResponse, history int) error {
 	p("leader\t%s, term %d\n", leader, n.Term)
 	p("log\tlast index %d, applied %d, decisions version %d, log time %s\n", n.LastIndex, n.LastApplied, v.Version, stamp(v.Now))
 	p("staleness\t%s\n", staleness(st.Staleness))
+	if r := st.Release; r != nil {
+		p("release\tversion %d (%s) at index %d, applied %s by %s from %s\n", r.Version, release.ShortDigest(r.Digest), r.Index,
+			stamp(r.At), cmp.Or(r.By, "-"), cmp.Or(r.Source, "-"))
+	} else {
+		p("release\tnone yet\n")
+	}
+	if st.Restored > 0 {
+		p("restored\tanswering from the state saved at index %d until it catches up\n", st.Restored)
+	}
 
 	p("\nMEMBERS\n")
 	p("ID\tRAFT\tADMIN\tSUFFRAGE\n")

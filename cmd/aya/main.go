@@ -34,6 +34,6 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServeCmd(), newCheckCmd(), newExplainCmd(), newGeoCmd(), newVersionCmd(),
-		newStatusCmd(), newDrainCmd(true), newDrainCmd(false), newClusterCmd(), newProxyCmd(), newDemoCmd())
+		newStatusCmd(), newApplyCmd(), newDrainCmd(true), newDrainCmd(false), newClusterCmd(), newProxyCmd(), newDemoCmd())
 	return root
 }

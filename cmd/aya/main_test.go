@@ -240,7 +240,7 @@ func TestServeReload(t *testing.T) {
 	// A broken zone: reported, the previous version keeps serving.
 	writeZone(t, dir, zoneWith("192.0.2.3")+"bad IN CNAME www\nbad IN A 192.0.2.9\n")
 	_ = s.cmd.Process.Signal(syscall.SIGHUP)
-	waitFor(t, 5*time.Second, func() bool { return metric(t, s.admin, `aya_dns_zone_reloads_total{result="failure"}`) != "" },
+	waitFor(t, 5*time.Second, func() bool { return metric(t, s.admin, `aya_release_builds_total{result="failure"}`) != "" },
 		func() string { return "failed reload not counted:\n" + s.log.String() })
 	if got, err := queryA(s.dns, "www.gslb.example.com."); err != nil || got != "192.0.2.2" {
 		t.Errorf("after a broken reload: %q, %v; want the previous 192.0.2.2", got, err)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -22,10 +21,12 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/aya-gslb/aya"
+	"github.com/aya-gslb/aya/cluster"
 	"github.com/aya-gslb/aya/config"
 	"github.com/aya-gslb/aya/dnsserver"
 	"github.com/aya-gslb/aya/geo"
 	"github.com/aya-gslb/aya/internal/admin"
+	ayasite "github.com/aya-gslb/aya/site"
 	"github.com/aya-gslb/aya/state"
 )
 
@@ -95,18 +96,11 @@ func serve(ctx context.Context, path string, flags *pflag.FlagSet) error {
 	}
 	var health state.Source = node
 	srv := dnsserver.New(dnsConfig(cfg, log, reg, gslbConfig(cfg, db, health)))
-	if err := srv.LoadZones(cfg.DNS.ZonesDir); err != nil {
-		printErrors(os.Stderr, err)
-		return exitError{1}
-	}
-	if len(srv.Zones().List()) == 0 {
-		log.Warn("no zones to serve", "zones_dir", cfg.DNS.ZonesDir)
-	}
 	if err := srv.Listen(); err != nil {
 		return err
 	}
 	r := &reloader{path: path, flags: flags, cfg: cfg, srv: srv, log: log, level: level, reg: reg, geo: db, health: health,
-		probes: &probeRunner{node: node, log: log, reg: reg}}
+		node: node, probes: &probeRunner{node: node, log: log, reg: reg}}
 	r.cur.Store(cfg)
 	r.metrics()
 
@@ -121,12 +115,7 @@ func serve(ctx context.Context, path string, flags *pflag.FlagSet) error {
 			Routes:   append(clusterRoutes(node), drainRoutes(node, r.cur.Load)...),
 			Token:    cfg.Admin.Token,
 			Explain:  func(q admin.ExplainQuery) (any, error) { return explainJSON(srv, q) },
-			Ready: func() error {
-				if len(srv.Zones().List()) == 0 {
-					return errors.New("no zones loaded")
-				}
-				return nil
-			},
+			Ready:    r.ready,
 		}
 		if tlsCfg != nil {
 			ac.TLS = tlsCfg.AdminServer()
@@ -142,13 +131,26 @@ func serve(ctx context.Context, path string, flags *pflag.FlagSet) error {
 		})
 		log.Info("admin listening", "addr", adm.Addr().String())
 	}
-	r.probes.ctx = ctx
-	if err := r.probes.start(cfg); err != nil {
-		return err
-	}
-	defer r.probes.stop()
-	wg.Go(func() { r.run(ctx) })
 	wg.Go(func() { node.Run(ctx) })
+	r.probes.ctx = ctx
+	defer r.probes.stop()
+	// The release: the one restored from disk at once, then, with a leader
+	// reachable, the cluster's latest before the first answer.
+	if node.Restored() > 0 {
+		r.follow()
+		if node.WaitCaughtUp(ctx, catchUp(cfg)) {
+			log.Info("caught up with the cluster", "applied", node.Stats().LastApplied)
+		} else {
+			log.Warn("no leader reachable; answering from the state restored from disk", "index", node.Restored())
+		}
+	}
+	wg.Go(func() { r.seed(ctx) })
+	if !r.waitRelease(ctx) {
+		cancel()
+		wg.Wait()
+		return ctx.Err()
+	}
+	wg.Go(func() { r.run(ctx) })
 	if cfg.Proxy != nil {
 		// The proxy role: this site also runs its region's proxy.
 		p, err := newProxy(cfg, log, reg)
@@ -166,7 +168,7 @@ func serve(ctx context.Context, path string, flags *pflag.FlagSet) error {
 	}
 
 	for _, z := range srv.Zones().List() {
-		log.Info("zone loaded", "zone", z.Origin, "serial", z.Serial(), "records", z.Len(), "file", z.File)
+		log.Info("zone serving", "zone", z.Origin, "serial", z.Serial(), "records", z.Len(), "file", z.File)
 	}
 	log.Info("dns listening", "udp", srv.UDPAddrs(), "tcp", srv.TCPAddrs(), "version", aya.Version)
 	err = srv.Serve(ctx)
@@ -218,7 +220,18 @@ type reloader struct {
 	// geo is nil when no database is configured; health is the snapshot source.
 	geo    *geo.DB
 	health state.Source
-	// cur is cfg for other goroutines (the admin API's drain checks).
+	node   *cluster.Node
+	// rel is the release being served (nil before the first), compiled;
+	// cur is cfg with rel's steering configuration.
+	rel atomic.Pointer[ayasite.Compiled]
+	// local is the digest of this site's own files as a release ("" when
+	// they do not build), for the comparison with the running release.
+	local atomic.Pointer[string]
+	// applying is the release being applied from this site's files.
+	applyMu     sync.Mutex
+	applyCancel context.CancelFunc
+	// cur is cfg with the release's steering, for other goroutines (the
+	// admin API's drain checks).
 	cur atomic.Pointer[config.Config]
 	// probes runs the health checks; a reload that changes them restarts it.
 	probes *probeRunner
@@ -228,6 +241,7 @@ type reloader struct {
 	geoChanged bool
 
 	configReloads *prometheus.CounterVec
+	builds        *prometheus.CounterVec
 }
 
 func (r *reloader) metrics() {
@@ -235,7 +249,25 @@ func (r *reloader) metrics() {
 		Name: "aya_config_reloads_total",
 		Help: `Configuration reloads, by result ("success" or "failure", which keeps the previous configuration).`,
 	}, []string{"result"})
-	r.reg.MustRegister(r.configReloads)
+	r.builds = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "aya_release_builds_total",
+		Help: `Releases built from this site's files (release.watch), by result: "success" (applied or unchanged) or "failure" (refused; the running release stays).`,
+	}, []string{"result"})
+	r.reg.MustRegister(r.configReloads, r.builds,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aya_release_local_differs",
+			Help: "1 when this site's own files (its configuration's release part and dns.zones_dir) differ from the release it answers from."},
+			func() float64 {
+				rel, local := r.node.Release(), r.local.Load()
+				return b2f(rel != nil && local != nil && *local != rel.Digest)
+			}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aya_release_published_version",
+			Help: "Version of the release the DNS server publishes (0: none yet)."},
+			func() float64 {
+				if c := r.rel.Load(); c != nil {
+					return float64(c.Release.Version)
+				}
+				return 0
+			}))
 }
 
 // debounce gathers the burst of events an editor or a git checkout makes
@@ -261,11 +293,17 @@ func (r *reloader) run(ctx context.Context) {
 	}
 	timer := time.NewTimer(0)
 	<-timer.C
+	r.checkLocal(ctx)
 	for {
+		changed := r.node.Changed()
 		select {
 		case <-ctx.Done():
 			timer.Stop()
 			return
+		case <-changed:
+			if r.follow() {
+				r.checkLocal(ctx)
+			}
 		case <-hup:
 			r.log.Info("reload requested", "by", "SIGHUP")
 			r.geoChanged = true
@@ -331,24 +369,20 @@ func (r *reloader) geoFiles() []string {
 	return out
 }
 
-// apply makes cfg the running configuration, unless the DNS server refuses it.
+// apply makes cfg the running local configuration, unless the DNS server
+// refuses it.
 func (r *reloader) apply(cfg *config.Config, w *fsnotify.Watcher) error {
-	if err := r.srv.Configure(dnsConfig(cfg, r.log, nil, gslbConfig(cfg, r.geo, r.health))); err != nil {
-		return err
-	}
 	zonesMoved := cfg.DNS.ZonesDir != r.cfg.DNS.ZonesDir
-	if !reflect.DeepEqual(cfg.Cluster, r.cfg.Cluster) {
+	if !reflect.DeepEqual(cfg.Cluster.TLS, r.cfg.Cluster.TLS) || cfg.Cluster.Bind != r.cfg.Cluster.Bind ||
+		cfg.Cluster.DataDir != r.cfg.Cluster.DataDir || cfg.Cluster.Voter != r.cfg.Cluster.Voter {
 		r.log.Warn("cluster settings change on restart only")
 	}
-	if !slices.EqualFunc(cfg.Pools, r.cfg.Pools, sameChecks) || cfg.Cluster.ReportInterval != r.cfg.Cluster.ReportInterval {
-		if err := r.probes.start(cfg); err != nil {
-			r.log.Error("health checks not reloaded; the previous checks keep running", "err", err)
-		} else {
-			r.log.Info("health checks reloaded")
-		}
-	}
+	old := r.cfg
 	r.cfg = cfg
-	r.cur.Store(cfg)
+	if err := r.publish(r.rel.Load()); err != nil {
+		r.cfg = old
+		return err
+	}
 	r.level.Set(cfg.SlogLevel())
 	if zonesMoved && w != nil {
 		r.watch(w)
@@ -378,29 +412,13 @@ func (r *reloader) reload(w *fsnotify.Watcher) {
 			r.log.Error("geo reload failed; keeping the previous database", "err", err)
 		}
 	}
-	refused := false
 	if cfg != r.cfg {
 		if err := r.apply(cfg, w); err != nil {
-			r.log.Error("config reload refused; keeping the previous configuration", "err", err)
-			refused = true
-		} else {
-			r.configReloads.WithLabelValues("success").Inc()
-		}
-	}
-	if err := r.srv.LoadZones(r.cfg.DNS.ZonesDir); err != nil {
-		r.log.Error("zone reload failed; failing zones keep their previous version", "err", err)
-	}
-	if refused {
-		// The zones may just have dropped the bindings that held the
-		// configuration back (a pool removed together with its names).
-		if err := r.apply(cfg, w); err == nil {
-			r.configReloads.WithLabelValues("success").Inc()
-			r.log.Info("config reload applied after the zones")
-		} else {
 			r.configReloads.WithLabelValues("failure").Inc()
+			r.log.Error("config reload refused; keeping the previous configuration", "err", err)
+		} else {
+			r.configReloads.WithLabelValues("success").Inc()
 		}
 	}
-	for _, z := range r.srv.Zones().List() {
-		r.log.Debug("zone serving", "zone", z.Origin, "serial", z.Serial(), "records", z.Len())
-	}
+	r.checkLocal(context.Background())
 }

@@ -13,7 +13,12 @@ const MaxBody = 1 << 20
 // Read decodes r's body (at most MaxBody, no unknown fields) into v. On
 // failure it answers 400 with the error and returns false.
 func Read(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBody))
+	return ReadLimit(w, r, v, MaxBody)
+}
+
+// ReadLimit is Read with a bound of limit bytes.
+func ReadLimit(w http.ResponseWriter, r *http.Request, v any, limit int64) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		Error(w, http.StatusBadRequest, fmt.Sprintf("bad request body: %v", err))

@@ -1,0 +1,261 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/aya-gslb/aya/release"
+	"github.com/aya-gslb/aya/state"
+)
+
+// The files of a node's last applied state in its data directory: what it
+// answers from after a restart until it has caught up with the cluster.
+const (
+	stateFile   = "state.json"
+	releaseFile = "release.json"
+	localFormat = 1
+)
+
+// localState is what a node answered from: the snapshot the DNS path read
+// and the release, at a log index.
+type localState struct {
+	Format  int    `json:"format"`
+	Index   uint64 `json:"index"`
+	Version uint64 `json:"version"`
+	// Digest names the release in releaseFile ("" when there was none).
+	Digest           string                `json:"digest,omitempty"`
+	Down             []keyWhy              `json:"down"`
+	DrainedRegions   map[string]string     `json:"drained_regions"`
+	DrainedEndpoints []keyWhy              `json:"drained_endpoints"`
+	Shed             map[string]state.Shed `json:"shed,omitempty"`
+
+	snap *state.Snapshot
+	rel  *release.Release
+}
+
+type keyWhy struct {
+	Key state.EndpointKey `json:"key"`
+	Why string            `json:"why"`
+}
+
+func sortedWhy(m map[state.EndpointKey]string) []keyWhy {
+	out := make([]keyWhy, 0, len(m))
+	for _, k := range sortedKeys(m, cmpKey) {
+		out = append(out, keyWhy{k, m[k]})
+	}
+	return out
+}
+
+// persister writes the FSM's published state to the data directory whenever
+// it changes, so that a restart answers from it (see Node.Current). It
+// writes nothing older than what was restored.
+type persister struct {
+	dir      string
+	fsm      *FSM
+	restored uint64 // index of the state restored at start
+	lastRel  string // digest of the release last written
+	onError  func(error)
+}
+
+func (p *persister) run(ctx context.Context) {
+	for {
+		ch := p.fsm.Changed()
+		if err := p.write(); err != nil {
+			p.onError(err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ch:
+		}
+	}
+}
+
+// write saves the current state, unless it is older than the restored one.
+func (p *persister) write() error {
+	idx := p.fsm.Applied()
+	if idx == 0 || idx < p.restored {
+		return nil
+	}
+	snap := p.fsm.Current()
+	rel := p.fsm.Release()
+	ls := localState{Format: localFormat, Index: idx, Version: snap.Version,
+		Down: sortedWhy(snap.Down), DrainedRegions: snap.DrainedRegions, DrainedEndpoints: sortedWhy(snap.DrainedEndpoints), Shed: snap.Shed}
+	if rel != nil {
+		ls.Digest = rel.Digest
+		if rel.Digest != p.lastRel {
+			b, err := json.Marshal(rel)
+			if err != nil {
+				return err
+			}
+			if err := writeAtomic(filepath.Join(p.dir, releaseFile), b); err != nil {
+				return err
+			}
+			p.lastRel = rel.Digest
+		}
+	}
+	b, err := json.Marshal(ls)
+	if err != nil {
+		return err
+	}
+	return writeAtomic(filepath.Join(p.dir, stateFile), b)
+}
+
+// writeAtomic writes b to path through a synced temporary file and a rename,
+// so a crash leaves the old file or the new one, never half of one.
+func writeAtomic(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	name := tmp.Name()
+	_, err = tmp.Write(b)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(name, path)
+	}
+	if err != nil {
+		_ = os.Remove(name)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// readLocal reads the state a node last answered from; nil when there is
+// none. A state that does not read is an error the caller reports: the node
+// then starts from what Raft restores.
+func readLocal(dir string) (*localState, error) {
+	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var ls localState
+	if err := json.Unmarshal(b, &ls); err != nil {
+		return nil, fmt.Errorf("%s: %w", stateFile, err)
+	}
+	if ls.Format != localFormat {
+		return nil, fmt.Errorf("%s: unknown format %d", stateFile, ls.Format)
+	}
+	if ls.Digest != "" {
+		rb, err := os.ReadFile(filepath.Join(dir, releaseFile))
+		if err != nil {
+			return nil, err
+		}
+		var rel release.Release
+		if err := json.Unmarshal(rb, &rel); err != nil {
+			return nil, fmt.Errorf("%s: %w", releaseFile, err)
+		}
+		if err := rel.Validate(); err != nil {
+			return nil, fmt.Errorf("%s: %w", releaseFile, err)
+		}
+		if rel.Digest != ls.Digest {
+			return nil, fmt.Errorf("%s holds release %s, %s names %s", releaseFile, rel.Digest, stateFile, ls.Digest)
+		}
+		ls.rel = &rel
+	}
+	s := &state.Snapshot{Version: ls.Version, Down: map[state.EndpointKey]string{},
+		DrainedRegions: map[string]string{}, DrainedEndpoints: map[state.EndpointKey]string{}, Shed: ls.Shed}
+	for _, kw := range ls.Down {
+		s.Down[kw.Key] = kw.Why
+	}
+	for r, why := range ls.DrainedRegions {
+		s.DrainedRegions[r] = why
+	}
+	for _, kw := range ls.DrainedEndpoints {
+		s.DrainedEndpoints[kw.Key] = kw.Why
+	}
+	ls.snap = s
+	return &ls, nil
+}
+
+// Current implements state.Source: the FSM's snapshot, or the state this
+// node restored from its disk while the FSM is behind it (after a restart,
+// Raft restores its last snapshot at once but replays the log after it
+// only once it knows the commit index, which needs a leader). Lock-free.
+func (n *Node) Current() *state.Snapshot {
+	if r := n.restored.Load(); r != nil {
+		if n.fsm.Applied() < r.Index {
+			return r.snap
+		}
+		n.restored.CompareAndSwap(r, nil)
+	}
+	return n.fsm.Current()
+}
+
+// Release returns the release this node answers from: the cluster's, or
+// the one restored from disk while the FSM is behind it; nil when it has
+// none.
+func (n *Node) Release() *release.Release {
+	if r := n.restored.Load(); r != nil && n.fsm.Applied() < r.Index {
+		return r.rel
+	}
+	return n.fsm.Release()
+}
+
+// Changed returns a channel closed at the next change of Current or
+// Release.
+func (n *Node) Changed() <-chan struct{} { return n.fsm.Changed() }
+
+// HasState reports whether the node has a state to answer from: a release
+// from the cluster, or one restored from its disk.
+func (n *Node) HasState() bool { return n.Release() != nil }
+
+// Restored reports the log index of the state restored from disk while the
+// node still answers from it; 0 once the FSM has caught up or when nothing
+// was restored.
+func (n *Node) Restored() uint64 {
+	if r := n.restored.Load(); r != nil && n.fsm.Applied() < r.Index {
+		return r.Index
+	}
+	return 0
+}
+
+// CaughtUp reports whether the node knows a leader and has applied every
+// entry the leader has told it is committed.
+func (n *Node) CaughtUp() bool {
+	if lid, _ := n.Leader(); lid == "" {
+		return false
+	}
+	commit, err := strconv.ParseUint(n.raft.Stats()["commit_index"], 10, 64)
+	if err != nil || commit == 0 {
+		return false
+	}
+	return n.raft.AppliedIndex() >= commit && n.fsm.Applied() >= commit
+}
+
+// WaitCaughtUp waits until CaughtUp, ctx ends or max passes, and reports
+// whether it caught up. A restarted site calls it before it answers, so
+// that with a leader reachable it never answers from an older state than
+// the cluster's.
+func (n *Node) WaitCaughtUp(ctx context.Context, max time.Duration) bool {
+	deadline := time.Now().Add(max)
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for !n.CaughtUp() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+	}
+	return true
+}
+

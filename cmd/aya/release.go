@@ -1,0 +1,235 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/aya-gslb/aya/cluster"
+	"github.com/aya-gslb/aya/config"
+	"github.com/aya-gslb/aya/release"
+	ayasite "github.com/aya-gslb/aya/site"
+)
+
+// cfgDir is the directory relative paths of a release resolve against on
+// this site: its configuration file's.
+func cfgDir(cfg *config.Config) string {
+	if cfg.File == "" {
+		return "."
+	}
+	return filepath.Dir(cfg.File)
+}
+
+// catchUp bounds how long a restarted site waits for the cluster's latest
+// state before it answers from the one restored from disk.
+func catchUp(cfg *config.Config) time.Duration {
+	return max(3*time.Second, 3*cfg.Cluster.ElectionTimeout)
+}
+
+// merged is the local configuration with the steering of a release.
+func merged(local *config.Config, c *ayasite.Compiled) *config.Config {
+	if c == nil {
+		return local
+	}
+	m := *local
+	rc := c.Config
+	m.Regions, m.Pools, m.ECS = rc.Regions, rc.Pools, rc.ECS
+	m.Cluster.FreshFor, m.Cluster.ReportInterval, m.Cluster.Shed = rc.Cluster.FreshFor, rc.Cluster.ReportInterval, rc.Cluster.Shed
+	return &m
+}
+
+// publish serves c (nil: keep serving no release) with the local
+// configuration, and restarts the probes when the release changed them.
+func (r *reloader) publish(c *ayasite.Compiled) error {
+	m := merged(r.cfg, c)
+	if c != nil {
+		if err := r.srv.Publish(c.Zones, dnsConfig(m, r.log, nil, gslbConfig(m, r.geo, r.health))); err != nil {
+			return err
+		}
+	}
+	prev := r.cur.Load()
+	r.cur.Store(m)
+	if c != nil && (r.rel.Load() == nil || !slices.EqualFunc(m.Pools, prev.Pools, sameChecks) ||
+		m.Cluster.ReportInterval != prev.Cluster.ReportInterval) {
+		if err := r.probes.start(m); err != nil {
+			r.log.Error("health checks not reloaded; the previous checks keep running", "err", err)
+		} else if r.rel.Load() != nil {
+			r.log.Info("health checks reloaded")
+		}
+	}
+	r.rel.Store(c)
+	return nil
+}
+
+// follow publishes the node's release when it is not the one served. It
+// reports whether it published one.
+func (r *reloader) follow() bool {
+	rel := r.node.Release()
+	if rel == nil {
+		return false
+	}
+	if cur := r.rel.Load(); cur != nil && cur.Release.Digest == rel.Digest && cur.Release.Version == rel.Version {
+		return false
+	}
+	c, err := ayasite.Compile(rel, cfgDir(r.cfg))
+	if err != nil {
+		// Every release was compiled before it entered the log; this one
+		// does not compile here (another binary version, a missing
+		// tls_ca_file): keep serving the previous one, loudly.
+		r.log.Error("release not served; the previous one keeps serving", "version", rel.Version, "digest", release.ShortDigest(rel.Digest), "err", err)
+		return false
+	}
+	if err := r.publish(c); err != nil {
+		r.log.Error("release not served; the previous one keeps serving", "version", rel.Version, "err", err)
+		return false
+	}
+	r.log.Info("release serving", "version", rel.Version, "digest", release.ShortDigest(rel.Digest), "index", rel.Index,
+		"by", rel.By, "source", rel.Source, "zones", len(c.Zones.List()))
+	return true
+}
+
+// waitRelease waits until a release is published; false if ctx ends first.
+func (r *reloader) waitRelease(ctx context.Context) bool {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		changed := r.node.Changed()
+		if r.follow() || r.rel.Load() != nil {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-changed:
+		case <-t.C:
+			r.log.Info("waiting for a release from the cluster before answering")
+		}
+	}
+}
+
+// ready is /readyz: the site has a state to answer from.
+func (r *reloader) ready() error {
+	if r.rel.Load() == nil {
+		return errors.New("no release yet: waiting for the cluster's")
+	}
+	if n := r.node.Restored(); n > 0 {
+		return fmt.Errorf("answering from the state restored from disk (index %d) until it catches up with the cluster", n)
+	}
+	return nil
+}
+
+// whoAmI is the By of a release built here.
+func whoAmI(site string) string {
+	if h, err := os.Hostname(); err == nil {
+		return site + "@" + h
+	}
+	return site
+}
+
+// seed makes this site's files the first release of a cluster that has
+// none, when this site leads; with release.watch, it applies them whenever
+// they differ from the running release (at start; reload calls checkLocal).
+func (r *reloader) seed(ctx context.Context) {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	var lastErr string
+	for r.node.Release() == nil {
+		if r.node.IsLeader() && r.node.CaughtUp() {
+			cfg := r.cfg
+			rel, _, err := ayasite.Build(cfg, whoAmI(cfg.Node.ID), "seed: "+cfg.Node.ID)
+			if err == nil {
+				_, err = r.node.ApplyRelease(ctx, rel)
+			}
+			if err != nil && err.Error() != lastErr {
+				lastErr = err.Error()
+				r.log.Error("this site's files cannot be the cluster's first release", "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// checkLocal builds a release from this site's files: with release.watch
+// it applies it (retrying until a leader takes it), otherwise it only
+// compares it with the running release (aya_release_local_differs).
+func (r *reloader) checkLocal(ctx context.Context) {
+	cfg := r.cfg
+	rel, _, err := ayasite.Build(cfg, whoAmI(cfg.Node.ID), "watch: "+cfg.Node.ID)
+	if err != nil {
+		none := ""
+		r.local.Store(&none)
+		if cfg.Release.Watch {
+			r.builds.WithLabelValues("failure").Inc()
+			r.log.Error("release not built from this site's files; the running release keeps serving", "err", err)
+		}
+		return
+	}
+	d := rel.Digest
+	r.local.Store(&d)
+	if !cfg.Release.Watch {
+		if cur := r.node.Release(); cur != nil && cur.Digest != d {
+			r.log.Warn("this site's files differ from the release it answers from", "running", release.ShortDigest(cur.Digest), "local", release.ShortDigest(d))
+		}
+		return
+	}
+	if cur := r.node.Release(); cur != nil && cur.Digest == d {
+		r.builds.WithLabelValues("success").Inc()
+		return
+	}
+	r.applyMu.Lock()
+	if r.applyCancel != nil {
+		r.applyCancel()
+	}
+	actx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	r.applyCancel = cancel
+	r.applyMu.Unlock()
+	go func() {
+		defer cancel()
+		backoff := 50 * time.Millisecond
+		for {
+			resp, err := r.node.ApplyRelease(actx, rel)
+			if err == nil {
+				r.builds.WithLabelValues("success").Inc()
+				r.log.Info("release applied from this site's files", "version", resp.Version, "digest", release.ShortDigest(resp.Digest), "unchanged", resp.Unchanged)
+				return
+			}
+			var ae *cluster.APIError
+			if errors.As(err, &ae) && ae.Status == 400 || isRefused(err) {
+				r.builds.WithLabelValues("failure").Inc()
+				r.log.Error("release refused; the running release keeps serving", "err", err)
+				return
+			}
+			select {
+			case <-actx.Done():
+				r.builds.WithLabelValues("failure").Inc()
+				r.log.Error("release not applied: no leader took it", "err", err)
+				return
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, time.Second)
+		}
+	}()
+}
+
+// isRefused reports whether err is the cluster's verdict on a release
+// itself, which retrying will not change.
+func isRefused(err error) bool {
+	return cluster.IsCommandError(err)
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
