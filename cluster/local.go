@@ -258,4 +258,3 @@ func (n *Node) WaitCaughtUp(ctx context.Context, max time.Duration) bool {
 	}
 	return true
 }
-

@@ -149,7 +149,7 @@ type Node struct {
 	started time.Time
 	// checkRelease is Config.CheckRelease.
 	checkRelease func(*release.Release) error
-	m       nodeMetrics
+	m            nodeMetrics
 
 	// restored is the state read from the data directory at start, which
 	// the node answers from until the FSM has applied as far (Current).
