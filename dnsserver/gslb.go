@@ -203,17 +203,42 @@ type client struct {
 	ecsAddr   netip.Addr // invalid without a usable option
 	ecsSource uint8
 
-	// Set by steer.
+	// Set by place. policy.Client.Scope is the network the answer holds
+	// for; scope is its length, the SCOPE PREFIX-LENGTH of the reply.
 	policy.Client
+	subnet  netip.Prefix // the client subnet used: the ECS source or the resolver, cut to ecs.max_prefix
 	usedECS bool
 	scope   uint8
 	steered bool
 	trace   *Explanation
 }
 
-// place fills in the client's address, subnet and location: the ECS
+// place fills in the client's address, subnet, location and scope: the ECS
 // address when a trusted resolver sends one with a non-zero source prefix
 // (truncated to the configured maximum), else the resolver's own.
+//
+// The scope is the network the answer holds for, and the policy hashes its
+// picks and shed points over it (policy.Client.Scope): every client whose
+// subnet lies in it must get the same answer, or a resolver caching the
+// reply for the scope (RFC 7871 §7.3.1) hands them the wrong one. The
+// answer depends on the location of the looked-up address (the subnet's
+// first address) and on the scope, so the scope is
+//
+//   - the matched geo network (the database's or an override's, already cut
+//     by geo so that it holds no override the address is not in), when it
+//     placed the client: every address in it has the same location and the
+//     same network. A network longer than max_prefix is cut to max_prefix,
+//     since every subnet of the max_prefix network is looked up at its
+//     first address;
+//   - the subnet's first address cut to max_prefix when nothing placed the
+//     client (no database, or no record): the answer then depends on the
+//     hash only, and a per-/24 (/56) key spreads such clients over the
+//     endpoints as before.
+//
+// So the scope is never longer than max_prefix and may be longer than the
+// source prefix (RFC 7871 §7.2.1 allows SCOPE > SOURCE: the source did not
+// say enough to give an answer for all of it). Cutting it to the source
+// instead would claim the answer for addresses of other networks.
 func (st *steering) place(c *client) {
 	if c.Addr.IsValid() {
 		return
@@ -227,38 +252,36 @@ func (st *steering) place(c *client) {
 		c.ecsSource = o.SourceNetmask
 	}
 	if a := c.ecsAddr; a.IsValid() && c.ecsSource > 0 && st.trusts(src) {
-		maxBits := st.ecs.MaxPrefixV6
-		if a.Is4() {
-			maxBits = st.ecs.MaxPrefixV4
-		}
-		bits := min(int(c.ecsSource), maxBits)
-		c.Subnet, _ = a.Prefix(bits)
-		c.Addr = c.Subnet.Addr()
+		c.subnet, _ = a.Prefix(min(int(c.ecsSource), st.maxPrefix(a)))
+		c.Addr = c.subnet.Addr()
 		c.usedECS = true
 	} else {
-		bits := st.ecs.MaxPrefixV6
-		if src.Is4() {
-			bits = st.ecs.MaxPrefixV4
-		}
 		c.Addr = src
-		c.Subnet, _ = src.Prefix(bits)
+		c.subnet, _ = src.Prefix(st.maxPrefix(src))
 	}
 	if st.geo != nil {
 		c.Loc = st.geo.Lookup(c.Addr)
 	}
-	if c.usedECS && st.geo != nil {
-		// The answer holds for the matched network, but never for more than
-		// the client told us (RFC 7871 §7.2.1). Without a database the
-		// answer does not depend on where the client is: scope 0.
-		c.scope = uint8(c.Subnet.Bits())
-		if n := c.Loc.Network; n.IsValid() {
-			bits := n.Bits()
-			if n.Addr().Is4In6() {
-				bits -= 96
-			}
-			c.scope = uint8(max(0, min(bits, c.Subnet.Bits())))
+	bits := st.maxPrefix(c.Addr)
+	if n := c.Loc.Network; c.Loc.Known() && n.IsValid() {
+		nb := n.Bits()
+		if c.Addr.Is6() && n.Addr().Is4() {
+			nb += 96 // an IPv4-mapped address, placed as IPv4
 		}
+		bits = min(bits, nb)
 	}
+	c.Scope, _ = c.Addr.Prefix(bits)
+	if c.usedECS {
+		c.scope = uint8(bits)
+	}
+}
+
+// maxPrefix is the longest client subnet used for a's family.
+func (st *steering) maxPrefix(a netip.Addr) int {
+	if a.Is4() {
+		return st.ecs.MaxPrefixV4
+	}
+	return st.ecs.MaxPrefixV6
 }
 
 func (st *steering) trusts(a netip.Addr) bool {

@@ -3,12 +3,18 @@ package dnsserver
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/maxmind/mmdbwriter"
+	"github.com/maxmind/mmdbwriter/mmdbtype"
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -100,15 +106,21 @@ func TestGSLBAnswers(t *testing.T) {
 	eu := "www.gslb.test. 30 IN A 198.51.100.10"
 	us := "www.gslb.test. 30 IN A 192.0.2.10"
 	runCases(t, addr, []dnsCase{
-		{name: "ecs london", rfc: "RFC 7871 §7.2.1: scope = the matched network, capped by the source",
+		{name: "ecs london", rfc: "RFC 7871 §7.2.1: scope = the matched network, at most ecs.max_prefix_v4",
 			qname: "www.gslb.test.", qtype: dns.TypeA, modify: subnet("81.2.69.142/32"),
 			aa: true, answer: []string{eu}, opt: &wantOPT{udpSize: 1232, options: []string{"81.2.69.142/32/24"}}},
 		{name: "ecs london /24", rfc: "RFC 7871 §7.2.1",
 			qname: "www.gslb.test.", qtype: dns.TypeA, modify: subnet("81.2.69.0/24"),
 			aa: true, answer: []string{eu}, opt: &wantOPT{udpSize: 1232, options: []string{"81.2.69.0/24/24"}}},
-		{name: "ecs narrower than the network", rfc: "RFC 7871 §7.2.1: never a scope longer than the source",
+		{name: "ecs narrower than the network", rfc: "RFC 7871 §7.2.1: the scope is the network's",
 			qname: "www.gslb.test.", qtype: dns.TypeA, modify: subnet("175.16.199.0/24"),
 			aa: true, answer: []string{"www.gslb.test. 30 IN A 203.0.113.10"}, opt: &wantOPT{udpSize: 1232, options: []string{"175.16.199.0/24/16"}}},
+		{name: "ecs wider than the network", rfc: "RFC 7871 §7.2.1: SCOPE > SOURCE, the source did not say enough",
+			qname: "www.gslb.test.", qtype: dns.TypeA, modify: subnet("175.16.0.0/12"),
+			aa: true, answer: []string{"www.gslb.test. 30 IN A 203.0.113.10"}, opt: &wantOPT{udpSize: 1232, options: []string{"175.16.0.0/12/16"}}},
+		{name: "ecs in no network", rfc: "RFC 7871 §7.2.1: unknown location, the scope is the subnet cut to ecs.max_prefix_v4",
+			qname: "www.gslb.test.", qtype: dns.TypeA, modify: subnet("10.0.0.0/8"),
+			aa: true, answer: []string{us}, opt: &wantOPT{udpSize: 1232, options: []string{"10.0.0.0/8/24"}}},
 		{name: "ecs seattle", rfc: "nearest region by great-circle distance",
 			qname: "www.gslb.test.", qtype: dns.TypeA, modify: subnet("216.160.83.56/32"),
 			aa: true, answer: []string{us}, opt: &wantOPT{udpSize: 1232, options: []string{"216.160.83.56/32/24"}}},
@@ -147,6 +159,34 @@ func TestGSLBAnswers(t *testing.T) {
 		{name: "nothing up, pool says servfail", rfc: "pool fallback servfail",
 			qname: "sf.gslb.test.", qtype: dns.TypeA, rcode: dns.RcodeServerFailure},
 	})
+}
+
+// TestGSLBMappedScope: an IPv4-mapped client subnet (family 2) is placed
+// as IPv4 once ecs.max_prefix_v6 reaches into its IPv4 part, and its scope
+// is the IPv4 network's in IPv6 bits; below that it is cut like any IPv6
+// subnet.
+func TestGSLBMappedScope(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		maxV6 int
+		sub   string
+		want  string
+		opt   string
+	}{
+		// miekg/dns prints a mapped address as IPv4, with the family 2 lengths.
+		{"placed as IPv4", 128, "::ffff:81.2.69.142/128", "www.gslb.test. 30 IN A 198.51.100.10", "81.2.69.142/128/120"},
+		{"cut to max_prefix_v6 inside the IPv4 part", 112, "::ffff:175.16.199.0/120", "www.gslb.test. 30 IN A 203.0.113.10", "175.16.199.0/120/112"},
+		{"cut to ::/56 by default", 0, "::ffff:175.16.199.0/120", "www.gslb.test. 30 IN A 192.0.2.10", "175.16.199.0/120/56"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := gslbConfig(t)
+			cfg.GSLB.ECS.MaxPrefixV6 = tc.maxV6
+			_, addr := testServer(t, cfg, gslbZones)
+			runCases(t, addr, []dnsCase{{name: tc.name, rfc: "RFC 7871 §6: FAMILY 2, an IPv4-mapped address",
+				qname: "www.gslb.test.", qtype: dns.TypeA, modify: subnet(tc.sub),
+				aa: true, answer: []string{tc.want}, opt: &wantOPT{udpSize: 1232, options: []string{tc.opt}}}})
+		})
+	}
 }
 
 // TestGSLBUntrustedResolver: ECS from a resolver outside ecs.trusted is
@@ -390,4 +430,311 @@ func TestGSLBAnswerMetrics(t *testing.T) {
 			t.Errorf("aya_gslb_answers_total{pool=%q,outcome=%q} = %v, want %v", tc.pool, tc.outcome, got, tc.want)
 		}
 	}
+}
+
+// scopeNet is a network of the database TestECSScopeHoldsAnswer builds.
+type scopeNet struct {
+	prefix             string
+	country, continent string
+	lat, lon           float64
+}
+
+// scopeNets are wide networks, as GeoLite2 City has them (/10–/16 for
+// IPv4, /20–/32 for IPv6), on every continent but Antarctica, one nested
+// inside another.
+var scopeNets = []scopeNet{
+	{"81.0.0.0/10", "GB", "EU", 51.51, -0.13},
+	{"81.32.0.0/16", "GB", "EU", 53.48, -2.24}, // inside 81.0.0.0/10
+	{"81.64.0.0/12", "FR", "EU", 48.86, 2.35},
+	{"91.0.0.0/11", "DE", "EU", 52.52, 13.40},
+	{"87.32.0.0/14", "IE", "EU", 53.33, -6.25},
+	{"24.0.0.0/12", "US", "NA", 40.71, -74.01},
+	{"216.160.0.0/14", "US", "NA", 47.25, -122.31},
+	{"175.16.0.0/13", "CN", "AS", 43.88, 125.32},
+	{"126.0.0.0/10", "JP", "AS", 35.68, 139.69},
+	{"1.128.0.0/11", "AU", "OC", -33.87, 151.21},
+	{"200.128.0.0/12", "BR", "SA", -23.55, -46.63},
+	{"41.0.0.0/11", "ZA", "AF", -26.20, 28.05},
+	{"2a00:1000::/20", "GB", "EU", 51.51, -0.13},
+	{"2a01:c000::/22", "FR", "EU", 48.86, 2.35},
+	{"2a02:8100::/32", "DE", "EU", 52.52, 13.40},
+	{"2a0a:1000::/32", "IE", "EU", 53.33, -6.25},
+	{"2600:1000::/24", "US", "NA", 40.71, -74.01},
+	{"2406:3000::/28", "SG", "AS", 1.35, 103.82},
+	{"2400:4000::/22", "JP", "AS", 35.68, 139.69},
+	{"2001:8000::/20", "AU", "OC", -33.87, 151.21},
+	{"2800:100::/24", "BR", "SA", -23.55, -46.63},
+	{"2c0f:f000::/20", "ZA", "AF", -26.20, 28.05},
+}
+
+// scopeDB writes scopeNets as a MaxMind DB of the given type with
+// mmdbwriter: a City database has coordinates, a Country one only
+// country, registered country and continent.
+func scopeDB(t *testing.T, dbType string) string {
+	t.Helper()
+	tree, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: dbType, Description: map[string]string{"en": "TestECSScopeHoldsAnswer"}, IPVersion: 6, RecordSize: 28})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range scopeNets {
+		rec := mmdbtype.Map{
+			"country":            mmdbtype.Map{"iso_code": mmdbtype.String(n.country)},
+			"registered_country": mmdbtype.Map{"iso_code": mmdbtype.String(n.country)},
+			"continent":          mmdbtype.Map{"code": mmdbtype.String(n.continent)},
+		}
+		if strings.Contains(dbType, "City") {
+			rec["location"] = mmdbtype.Map{"latitude": mmdbtype.Float64(n.lat), "longitude": mmdbtype.Float64(n.lon)}
+		}
+		_, ipnet, err := net.ParseCIDR(n.prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tree.Insert(ipnet, rec); err != nil {
+			t.Fatalf("%s: %v", n.prefix, err)
+		}
+	}
+	path := filepath.Join(t.TempDir(), dbType+".mmdb")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tree.WriteTo(f); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// scopePools are two pools of weighted multi-endpoint regions (more
+// endpoints than answers), with country and continent maps and fences.
+func scopePools() []*policy.Pool {
+	euCentral := policy.Region{Name: "eu-central", Latitude: 50.11, Longitude: 8.68, Country: "DE", Continent: "EU"}
+	members := func(n int) []policy.Member {
+		var ms []policy.Member
+		for i, r := range []policy.Region{usEast, euWest, apSoutheast, euCentral} {
+			m := policy.Member{Region: r}
+			for j := range n - i%2 { // 4 or 3 endpoints
+				m.Endpoints = append(m.Endpoints, policy.Endpoint{
+					Name:   fmt.Sprintf("%s-%d", r.Name, j),
+					Addrs:  []netip.Addr{netip.AddrFrom4([4]byte{10, byte(i), byte(j), 1}), netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, byte(i), byte(j), 15: 1})},
+					Weight: 1 + (i+j)%3,
+				})
+			}
+			ms = append(ms, m)
+		}
+		return ms
+	}
+	return []*policy.Pool{
+		{Name: "one", TTL: 30, Answers: 1, Members: members(4),
+			CountryMap:   map[string]string{"AU": "ap-southeast", "FR": "eu-central"},
+			ContinentMap: map[string]string{"SA": "us-east", "AF": "eu-west"},
+			Fences:       []policy.Fence{{Name: "de", Countries: []string{"DE"}, Regions: []string{"eu-central"}}}},
+		{Name: "two", TTL: 30, Answers: 2, Members: members(4),
+			CountryMap:   map[string]string{"GB": "eu-central", "JP": "us-east"},
+			ContinentMap: map[string]string{"OC": "us-east", "SA": "eu-west"},
+			Fences:       []policy.Fence{{Name: "eu", Continents: []string{"EU"}, Regions: []string{"eu-west", "eu-central"}}}},
+	}
+}
+
+// TestECSScopeHoldsAnswer: every steered reply's ECS scope covers only
+// clients that get the same answer (RFC 7871 §7.3.1: a resolver hands the
+// answer to every client inside the scope). For a sample of client subnets
+// of both families, with sources at, above and below ecs.max_prefix, the
+// /24s (/56s) at both ends of the scope and some inside it are asked too,
+// and must get the same addresses: through geo networks, overrides nested
+// in them, country and continent maps, fences, weighted picks and load
+// shedding, with a City, a Country or no database.
+func TestECSScopeHoldsAnswer(t *testing.T) {
+	city, country := scopeDB(t, "GeoIP2-City"), scopeDB(t, "GeoLite2-Country")
+	overrides := filepath.Join("testdata", "ecs", "overrides.yaml")
+	snap := state.NewStatic(&state.Snapshot{
+		Down: map[state.EndpointKey]string{{Pool: "two", Region: "us-east", Endpoint: "us-east-1"}: "test"},
+		Shed: map[string]state.Shed{"eu-west": {Fraction: 0.5, Why: "test"}, "us-east": {Fraction: 0.3, Why: "test"}, "ap-southeast": {Fraction: 0.4, Why: "test"}},
+	})
+	for _, tc := range []struct {
+		name  string
+		geo   geo.Config
+		noGeo bool
+		// wide is the share of replies whose scope must be wider than
+		// ecs.max_prefix: scopes follow the geo networks, so that caches
+		// stay efficient.
+		wide float64
+	}{
+		{name: "city with overrides", geo: geo.Config{Database: city, Overrides: overrides}, wide: 0.6},
+		{name: "city", geo: geo.Config{Database: city}, wide: 0.6},
+		{name: "country with overrides", geo: geo.Config{Database: country, Overrides: overrides}, wide: 0.6},
+		{name: "overrides only", geo: geo.Config{Overrides: overrides}, wide: 0.1},
+		{name: "no geo", noGeo: true, wide: 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.GSLB = GSLB{Pools: scopePools(), State: snap}
+			if !tc.noGeo {
+				db, err := geo.Open(tc.geo)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = db.Close() })
+				cfg.GSLB.Geo = db
+			}
+			_, addr := testServer(t, cfg, "testdata/ecs")
+			wide, replies := checkScopes(t, addr, rand.New(rand.NewPCG(7871, uint64(len(tc.name)))))
+			if float64(wide) < tc.wide*float64(replies) {
+				t.Errorf("%d of %d replies have a scope wider than ecs.max_prefix, want at least %.0f%%", wide, replies, 100*tc.wide)
+			}
+		})
+	}
+}
+
+// checkScopes asks for a sample of client subnets and, for each reply,
+// for other subnets inside its scope. It returns how many of the sampled
+// replies had a scope wider than ecs.max_prefix, and of how many.
+func checkScopes(t *testing.T, addr string, rng *rand.Rand) (wide, replies int) {
+	t.Helper()
+	c := &dns.Client{Net: "udp"}
+	ask := func(name string, qtype uint16, sub netip.Prefix) (answer string, scope int) {
+		t.Helper()
+		q := new(dns.Msg)
+		q.SetQuestion(name, qtype)
+		subnet(sub.String())(q)
+		r, _, err := c.Exchange(q, addr)
+		if err != nil {
+			t.Fatalf("%s %s ecs %s: %v", name, dns.TypeToString[qtype], sub, err)
+		}
+		var as []string
+		for _, rr := range r.Answer {
+			switch rr := rr.(type) {
+			case *dns.A:
+				as = append(as, rr.A.String())
+			case *dns.AAAA:
+				as = append(as, rr.AAAA.String())
+			}
+		}
+		slices.Sort(as)
+		scope = -1
+		if o := r.IsEdns0(); o != nil {
+			for _, e := range o.Option {
+				if e, ok := e.(*dns.EDNS0_SUBNET); ok {
+					scope = int(e.SourceScope)
+				}
+			}
+		}
+		return dns.RcodeToString[r.Rcode] + " " + strings.Join(as, " "), scope
+	}
+	anchors := []string{"5.0.0.0/8", "100.0.0.0/8", "2a03::/16", "2604::/16"} // gaps: no record
+	for _, n := range scopeNets {
+		anchors = append(anchors, n.prefix)
+	}
+	for _, o := range []string{"81.16.0.0/16", "81.40.128.0/20", "81.2.69.0/28", "24.8.0.0/13", "100.64.0.0/12", "2a00:1800::/32", "2600:1080::/40"} {
+		anchors = append(anchors, o, o) // overrides twice as often: they are small
+	}
+	sources4 := []int{24, 24, 24, 32, 20, 16, 12, 8}
+	sources6 := []int{56, 56, 56, 64, 128, 48, 32, 24}
+	const samples = 240
+	asked, bad := 0, 0
+	for i := range samples {
+		anchor := netip.MustParsePrefix(anchors[rng.IntN(len(anchors))])
+		mapped := i%40 == 39
+		for mapped && !anchor.Addr().Is4() {
+			anchor = netip.MustParsePrefix(anchors[rng.IntN(len(anchors))])
+		}
+		a := randomIn(rng, anchor)
+		source, probe := sources4[rng.IntN(len(sources4))], 24
+		if a.Is6() {
+			source, probe = sources6[rng.IntN(len(sources6))], 56
+		}
+		if mapped {
+			// An IPv4 client as an IPv4-mapped IPv6 subnet (family 2).
+			a, source, probe = netip.AddrFrom16(a.As16()), 96+source, 56
+		}
+		sub, _ := a.Prefix(source)
+		name := [...]string{"one.ecs.test.", "two.ecs.test.", "via.ecs.test."}[i%3]
+		for _, qtype := range []uint16{dns.TypeA, dns.TypeAAAA} {
+			want, scope := ask(name, qtype, sub)
+			asked++
+			replies++
+			if scope >= 0 && scope < probe {
+				wide++
+			}
+			if scope < 0 {
+				t.Errorf("%s %s ecs %s: no client subnet option in the reply", name, dns.TypeToString[qtype], sub)
+				continue
+			}
+			held, _ := sub.Addr().Prefix(scope)
+			for _, p := range probesIn(rng, held, probe) {
+				got, _ := ask(name, qtype, p)
+				asked++
+				if got != want {
+					bad++
+					if bad <= 10 {
+						t.Errorf("%s %s: ecs %s gets %q with scope %d, but %s inside %s gets %q", name, dns.TypeToString[qtype], sub, want, scope, p, held, got)
+					}
+				}
+			}
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%d answers of %d disagree with the scope of the reply they are inside", bad, asked)
+	}
+	t.Logf("%d client subnets, %d replies (%d with a scope wider than ecs.max_prefix), %d queries, %d inconsistent", samples, replies, wide, asked, bad)
+	return wide, replies
+}
+
+// randomIn is a random address of p.
+func randomIn(rng *rand.Rand, p netip.Prefix) netip.Addr {
+	b := p.Addr().As16()
+	off := 0
+	if p.Addr().Is4() {
+		off = 12
+	}
+	for i := off + p.Bits()/8; i < 16; i++ {
+		r := byte(rng.Uint32())
+		if bit := (p.Bits() - (i-off)*8); bit > 0 {
+			r &= 0xff >> bit
+		}
+		b[i] |= r
+	}
+	a := netip.AddrFrom16(b)
+	if p.Addr().Is4() {
+		a = a.Unmap()
+	}
+	return a
+}
+
+// probesIn are /bits subnets of p (p itself when it is as narrow): the
+// first, the last and four others at random.
+func probesIn(rng *rand.Rand, p netip.Prefix, bits int) []netip.Prefix {
+	if p.Bits() >= bits {
+		q, _ := p.Addr().Prefix(bits)
+		return []netip.Prefix{q}
+	}
+	first, _ := p.Addr().Prefix(bits)
+	last, _ := lastAddr(p).Prefix(bits)
+	out := []netip.Prefix{first, last}
+	for range 4 {
+		q, _ := randomIn(rng, p).Prefix(bits)
+		out = append(out, q)
+	}
+	return out
+}
+
+// lastAddr is the highest address of p.
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().As16()
+	off := 0
+	if p.Addr().Is4() {
+		off = 12
+	}
+	for i := range (16 - off) * 8 {
+		if i >= p.Bits() {
+			b[off+i/8] |= 0x80 >> (i % 8)
+		}
+	}
+	a := netip.AddrFrom16(b)
+	if p.Addr().Is4() {
+		a = a.Unmap()
+	}
+	return a
 }

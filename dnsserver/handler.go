@@ -213,7 +213,7 @@ func (s *Server) answer(v *view, req []byte, q, r *dns.Msg, tr transport, src ne
 	}
 	res := v.zones.resolve(qs.Name, qs.Qtype, v.steer, c)
 	if trace != nil && c.steered {
-		trace.Client, trace.Subnet, trace.Location = c.Addr, c.Subnet, c.Loc
+		trace.Client, trace.Subnet, trace.Location = c.Addr, c.subnet, c.Loc
 		trace.UsedECS, trace.Scope = c.usedECS, int(c.scope)
 	}
 	r.Rcode = res.rcode

@@ -43,10 +43,18 @@ type Location struct {
 	Continent string
 	// Region is set when an override maps the network straight to a region.
 	Region string
-	// Network is the matched network; its prefix length is the ECS scope
-	// the answer holds for. When nothing matched, it is the largest network
-	// around the address that has no record (and no override), which is the
-	// scope of "unknown". Invalid only for an invalid address or a closed DB.
+	// Network is the matched network: every address in it has this same
+	// Location, so it bounds the ECS scope of the answer (the DNS path cuts
+	// it to ecs.max_prefix). When nothing matched, it is the largest network
+	// around the address that has no record (and no override), the extent
+	// of "unknown". Invalid only for an invalid address or a closed DB.
 	Network netip.Prefix
 	Source  Source
+}
+
+// Known reports whether anything placed the address: an override, or a
+// database record that gave coordinates, a country or a continent. An
+// unknown Location tells nothing but Network, the extent of the unknown.
+func (l Location) Known() bool {
+	return l.Source != SourceNone || l.Country != "" || l.Continent != "" || l.Region != ""
 }

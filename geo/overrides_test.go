@@ -2,6 +2,7 @@ package geo
 
 import (
 	"errors"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"strings"
@@ -118,5 +119,124 @@ func TestNarrow(t *testing.T) {
 		if got.String() != tc.want {
 			t.Errorf("narrow(%s, %s) = %s, want %s", tc.addr, tc.network, got, tc.want)
 		}
+	}
+}
+
+// TestNetworkHoldsItsLocation: Location.Network is the ECS scope of the
+// answer, so every address in it must have the same Location, the same
+// Network included, with overrides nested inside database networks,
+// around them, inside each other, and without a database. The addresses
+// asked are the ends of every network and override, their neighbours, and
+// random ones; the addresses checked are the ends of each answer's
+// network and random ones inside it.
+func TestNetworkHoldsItsLocation(t *testing.T) {
+	dbPath := writeFile(t, "city.mmdb", build(t, testNetworks))
+	ovPath := writeFile(t, "overrides.yaml", []byte(`
+overrides:
+  - {network: 10.0.0.0/8, region: eu-west}
+  - {network: 10.1.0.0/16, region: us-east}
+  - {network: 10.1.2.0/24, country: FR}
+  - {network: 81.2.69.128/25, country: DE}
+  - {network: 81.2.69.192/30, region: lab}
+  - {network: 216.160.83.0/24, continent: OC}
+  - {network: 175.16.199.77, region: host}
+  - {network: "2001:218:1::/48", country: JP}
+  - {network: "2001:218:1:8000::/49", region: v6}
+  - {network: "2a02:cfc4::/32", region: fr}
+`))
+	ov, err := loadOverrides(ovPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var edges []netip.Prefix
+	for _, n := range testNetworks {
+		edges = append(edges, n.Prefix)
+	}
+	edges = append(append(edges, ov.sorted4...), ov.sorted6...)
+	rng := rand.New(rand.NewPCG(7871, 1))
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"database and overrides", Config{Database: dbPath, Overrides: ovPath}},
+		{"overrides only", Config{Overrides: ovPath}},
+		{"database only", Config{Database: dbPath}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := open(t, tc.cfg)
+			checked := 0
+			for _, e := range edges {
+				first, last := e.Masked().Addr(), lastOf(e)
+				asked := []netip.Addr{first, last, first.Prev(), last.Next()}
+				for range 8 {
+					asked = append(asked, randomAddr(rng, e))
+				}
+				for _, a := range asked {
+					if !a.IsValid() {
+						continue
+					}
+					want := db.Lookup(a)
+					n := want.Network
+					if !n.IsValid() || !n.Contains(a.Unmap()) {
+						t.Fatalf("Lookup(%s).Network = %v, which does not hold it", a, n)
+					}
+					inside := []netip.Addr{n.Addr(), lastOf(n)}
+					for range 8 {
+						inside = append(inside, randomAddr(rng, n))
+					}
+					for _, b := range inside {
+						checked++
+						if got := db.Lookup(b); got != want {
+							t.Errorf("Lookup(%s) = %+v\nbut %s in its network gets %+v", a, want, b, got)
+						}
+					}
+				}
+			}
+			t.Logf("%d addresses checked inside the networks of the addresses asked", checked)
+		})
+	}
+}
+
+// lastOf is the highest address of p.
+func lastOf(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().AsSlice()
+	for i := p.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
+}
+
+// randomAddr is a random address of p.
+func randomAddr(rng *rand.Rand, p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().AsSlice()
+	for i := p.Bits(); i < len(b)*8; i++ {
+		if rng.IntN(2) == 1 {
+			b[i/8] |= 0x80 >> (i % 8)
+		}
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
+}
+
+// TestLocationKnown: a Location is known when anything placed the address.
+func TestLocationKnown(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		loc  Location
+		want bool
+	}{
+		{"nothing", Location{Network: netip.MustParsePrefix("10.0.0.0/8")}, false},
+		{"city", Location{Source: SourceCity, HasCoordinates: true}, true},
+		{"country centroid", Location{Source: SourceCountry, Country: "FR"}, true},
+		{"override", Location{Source: SourceOverride, Region: "eu-west"}, true},
+		{"a record with only a continent", Location{Continent: "EU"}, true},
+		{"only a country code", Location{Country: "XK"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.loc.Known(); got != tc.want {
+				t.Errorf("%+v.Known() = %v, want %v", tc.loc, got, tc.want)
+			}
+		})
 	}
 }

@@ -34,9 +34,9 @@ func ExampleDecide() {
 		DrainedRegions: map[string]string{"ap-southeast": "maintenance"},
 	}
 	client := policy.Client{
-		Addr:   netip.MustParseAddr("81.2.69.142"),
-		Subnet: netip.MustParsePrefix("81.2.69.0/24"),
-		Loc:    geo.Location{Latitude: 51.51, Longitude: -0.13, HasCoordinates: true, Country: "GB", Continent: "EU"},
+		Addr:  netip.MustParseAddr("81.2.69.142"),
+		Scope: netip.MustParsePrefix("81.2.69.0/24"),
+		Loc:   geo.Location{Latitude: 51.51, Longitude: -0.13, HasCoordinates: true, Country: "GB", Continent: "EU"},
 	}
 
 	d := policy.Decision{Explain: true}

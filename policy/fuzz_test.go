@@ -33,8 +33,8 @@ func fuzzPool() *Pool {
 // obeys the rules, checked here against a direct reading of them.
 func FuzzDecide(f *testing.F) {
 	for _, c := range []Client{london, dublin, paris, berlin, seattle, changchun, singapore, nowhere} {
-		a, _ := c.Subnet.Addr().MarshalBinary()
-		f.Add(c.Loc.Latitude, c.Loc.Longitude, c.Loc.HasCoordinates, c.Loc.Country, c.Loc.Continent, "", a, uint8(c.Subnet.Bits()),
+		a, _ := c.Scope.Addr().MarshalBinary()
+		f.Add(c.Loc.Latitude, c.Loc.Longitude, c.Loc.HasCoordinates, c.Loc.Country, c.Loc.Continent, "", a, uint8(c.Scope.Bits()),
 			uint16(0), uint16(0), uint8(0), uint8(0), uint8(0), int8(1), uint8(0), uint8(0))
 	}
 	f.Add(51.51, -0.13, true, "GB", "EU", "ap-southeast", []byte{81, 2, 69, 0}, uint8(24), uint16(0x3ff), uint16(0), uint8(0), uint8(1), uint8(0), int8(2), uint8(0), uint8(0))
@@ -53,7 +53,7 @@ func FuzzDecide(f *testing.F) {
 		c := Client{Loc: geo.Location{Latitude: lat, Longitude: lon, HasCoordinates: hasCoords, Country: country, Continent: continent, Region: region}}
 		if a, ok := netip.AddrFromSlice(subnet); ok {
 			c.Addr = a
-			c.Subnet, _ = a.Prefix(int(bits))
+			c.Scope, _ = a.Prefix(int(bits))
 		}
 		snap := &state.Snapshot{
 			Down:             map[state.EndpointKey]string{},

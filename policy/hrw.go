@@ -19,12 +19,16 @@ import (
 // The score is the inverse of an exponential variable of rate weight, so
 // the highest score wins with probability weight / sum of weights.
 //
-// Every candidate address gets a score from a hash of (client subnet,
-// endpoint name, address) and its weight; the highest scores win. So:
-//   - a subnet gets the same picks for as long as the candidates are the
+// Every candidate address gets a score from a hash of (the client's scope,
+// endpoint name, address) and its weight; the highest scores win. The
+// scope (Client.Scope) is the network the answer holds for, the one whose
+// length the reply gives resolvers as the ECS scope: hashing anything finer
+// (the client's /24) would hand a resolver, which caches the answer for the
+// whole scope, one /24's pick for all of it. So:
+//   - a scope gets the same picks for as long as the candidates are the
 //     same: no state, no counters, nothing to replicate;
 //   - when a candidate goes away (endpoint down, drained, removed), only the
-//     subnets that had it move, and they spread over the rest by weight;
+//     scopes that had it move, and they spread over the rest by weight;
 //   - P(candidate wins) = its weight / the sum of weights. An endpoint's
 //     weight is split evenly over its addresses of the family, so the
 //     endpoint as a whole gets its weight's share, and each of its
@@ -78,11 +82,11 @@ func fmix64(k uint64) uint64 {
 	return k
 }
 
-// subnetKey is the hash state after the client's subnet: its masked address,
-// length and family. Without a valid Subnet, the client's address as a
-// host prefix; without either, the zero prefix (every such client alike).
-func subnetKey(c *Client) uint64 {
-	pfx := c.Subnet
+// scopeKey is the hash state after the client's scope: its masked address,
+// length and family. Without a valid Scope, the client's address as a host
+// prefix; without either, the zero prefix (every such client alike).
+func scopeKey(c *Client) uint64 {
+	pfx := c.Scope
 	if !pfx.IsValid() && c.Addr.IsValid() {
 		pfx = netip.PrefixFrom(c.Addr, c.Addr.BitLen())
 	}
@@ -101,7 +105,7 @@ func subnetKey(c *Client) uint64 {
 }
 
 // hrwScore is the weighted rendezvous score of address a of the endpoint
-// named name with weight w, for the subnet whose key is key. Higher wins.
+// named name with weight w, for the scope whose key is key. Higher wins.
 func hrwScore(key uint64, name string, a netip.Addr, w float64) float64 {
 	h := hrwHash(key, name, a)
 	// 52 bits + 0.5 over 2^52: exact in a float64 and strictly inside
@@ -110,8 +114,8 @@ func hrwScore(key uint64, name string, a netip.Addr, w float64) float64 {
 	return -w / math.Log(u)
 }
 
-// hrwHash is the hash of (subnet, endpoint name, address), the subnet
-// given by its key.
+// hrwHash is the hash of (scope, endpoint name, address), the scope given
+// by its key.
 func hrwHash(key uint64, name string, a netip.Addr) uint64 {
 	h := fnvString(key, name)
 	h = fnvByte(h, 0) // name terminator
@@ -157,12 +161,13 @@ func pick(d *Decision, p *Pool, m *Member, fam Family, key uint64, snap *state.S
 	}
 }
 
-// shedPoint is the client subnet's point in [0, 1) for load shedding from
-// region: a region shedding a fraction f moves the subnets whose point is
-// below f. It is a hash of (subnet, region), so the same subnets move at
-// every nameserver and on every query, a growing f only adds subnets, and
-// two regions shed different subnets.
+// shedPoint is the client scope's point in [0, 1) for load shedding from
+// region: a region shedding a fraction f moves the scopes whose point is
+// below f. It is a hash of (scope, region), so the same scopes move at
+// every nameserver and on every query, a growing f only adds scopes, and
+// two regions shed different scopes. A scope moves whole, as a resolver's
+// cache would move it anyway; f is a share of scopes, not of clients.
 func shedPoint(c *Client, region string) float64 {
-	h := fmix64(fnvString(fnvByte(subnetKey(c), 's'), region))
+	h := fmix64(fnvString(fnvByte(scopeKey(c), 's'), region))
 	return float64(h>>11) * 0x1p-53
 }

@@ -27,8 +27,8 @@ func TestHashStable(t *testing.T) {
 		{"0.0.0.0/0", "", "0.0.0.0", 0x6e007d8774a3c35d},
 	}
 	for _, tc := range tests {
-		c := Client{Subnet: netip.MustParsePrefix(tc.subnet)}
-		h := hrwHash(subnetKey(&c), tc.name, netip.MustParseAddr(tc.addr))
+		c := Client{Scope: netip.MustParsePrefix(tc.subnet)}
+		h := hrwHash(scopeKey(&c), tc.name, netip.MustParseAddr(tc.addr))
 		if h != tc.want {
 			t.Errorf("hash(%s, %s, %s) = %#x, want %#x", tc.subnet, tc.name, tc.addr, h, tc.want)
 		}
@@ -68,7 +68,7 @@ func subnets(n int, v6 bool) []Client {
 			v := 10<<24 + uint32(i)<<8 // 10.0.0.0/24, 10.0.1.0/24, …
 			p = netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), 0}), 24)
 		}
-		out[i] = Client{Addr: p.Addr(), Subnet: p, Loc: london.Loc}
+		out[i] = Client{Addr: p.Addr(), Scope: p, Loc: london.Loc}
 	}
 	return out
 }
@@ -140,11 +140,11 @@ func TestPicksStable(t *testing.T) {
 		first[i] = slices.Clone(d.Addrs)
 	}
 	for i, c := range slices.Backward(cs) {
-		c.Addr = c.Subnet.Addr().Next() // another host of the same subnet
+		c.Addr = c.Scope.Addr().Next() // another host of the same subnet
 		var fresh Decision
 		Decide(p, c, IPv4, nil, &fresh)
 		if !slices.Equal(fresh.Addrs, first[i]) {
-			t.Fatalf("%v: %v then %v", c.Subnet, first[i], fresh.Addrs)
+			t.Fatalf("%v: %v then %v", c.Scope, first[i], fresh.Addrs)
 		}
 	}
 }
@@ -180,11 +180,11 @@ func TestRemovingAnEndpoint(t *testing.T) {
 				for i, c := range cs {
 					Decide(p, c, IPv4, snap, &d)
 					if slices.Contains(d.Addrs, cAddr) {
-						t.Fatalf("%v still answered the removed endpoint", c.Subnet)
+						t.Fatalf("%v still answered the removed endpoint", c.Scope)
 					}
 					if !slices.Contains(before[i], cAddr) {
 						if !slices.Equal(d.Addrs, before[i]) {
-							t.Fatalf("%v did not have c and moved: %v → %v", c.Subnet, before[i], d.Addrs)
+							t.Fatalf("%v did not have c and moved: %v → %v", c.Scope, before[i], d.Addrs)
 						}
 						continue
 					}
@@ -192,7 +192,7 @@ func TestRemovingAnEndpoint(t *testing.T) {
 					// Those that had c keep their other picks, in order.
 					kept := slices.DeleteFunc(slices.Clone(before[i]), func(a netip.Addr) bool { return a == cAddr })
 					if !slices.Equal(d.Addrs[:len(kept)], kept) {
-						t.Fatalf("%v: %v → %v, lost a pick other than c", c.Subnet, before[i], d.Addrs)
+						t.Fatalf("%v: %v → %v, lost a pick other than c", c.Scope, before[i], d.Addrs)
 					}
 					if !slices.Equal(d.Addrs, before[i]) {
 						moved++
@@ -223,11 +223,11 @@ func TestAnswers(t *testing.T) {
 			for _, c := range cs {
 				Decide(p, c, IPv4, nil, &d)
 				if len(d.Addrs) != want {
-					t.Fatalf("%v: %d addresses %v, want %d", c.Subnet, len(d.Addrs), d.Addrs, want)
+					t.Fatalf("%v: %d addresses %v, want %d", c.Scope, len(d.Addrs), d.Addrs, want)
 				}
 				for i, a := range d.Addrs {
 					if slices.Contains(d.Addrs[:i], a) {
-						t.Fatalf("%v: duplicate in %v", c.Subnet, d.Addrs)
+						t.Fatalf("%v: duplicate in %v", c.Scope, d.Addrs)
 					}
 					seen[a] = true
 				}
@@ -239,25 +239,25 @@ func TestAnswers(t *testing.T) {
 	}
 }
 
-// TestSubnetKey: the key depends on the masked subnet only; without a
-// subnet, on the address.
-func TestSubnetKey(t *testing.T) {
-	a := Client{Addr: netip.MustParseAddr("192.0.2.1"), Subnet: netip.MustParsePrefix("192.0.2.0/24")}
-	b := Client{Addr: netip.MustParseAddr("192.0.2.200"), Subnet: netip.MustParsePrefix("192.0.2.77/24")}
-	if subnetKey(&a) != subnetKey(&b) {
+// TestScopeKey: the key depends on the masked scope only; without a scope,
+// on the address.
+func TestScopeKey(t *testing.T) {
+	a := Client{Addr: netip.MustParseAddr("192.0.2.1"), Scope: netip.MustParsePrefix("192.0.2.0/24")}
+	b := Client{Addr: netip.MustParseAddr("192.0.2.200"), Scope: netip.MustParsePrefix("192.0.2.77/24")}
+	if scopeKey(&a) != scopeKey(&b) {
 		t.Error("same /24, different keys")
 	}
-	c := Client{Subnet: netip.MustParsePrefix("192.0.2.0/25")}
-	if subnetKey(&a) == subnetKey(&c) {
+	c := Client{Scope: netip.MustParsePrefix("192.0.2.0/25")}
+	if scopeKey(&a) == scopeKey(&c) {
 		t.Error("/24 and /25 share a key")
 	}
 	host := Client{Addr: netip.MustParseAddr("192.0.2.1")}
-	slash32 := Client{Subnet: netip.MustParsePrefix("192.0.2.1/32")}
-	if subnetKey(&host) != subnetKey(&slash32) {
-		t.Error("an address without subnet differs from its /32")
+	slash32 := Client{Scope: netip.MustParsePrefix("192.0.2.1/32")}
+	if scopeKey(&host) != scopeKey(&slash32) {
+		t.Error("an address without scope differs from its /32")
 	}
-	v6 := Client{Subnet: netip.MustParsePrefix("::ffff:192.0.2.0/120")}
-	if subnetKey(&v6) == subnetKey(&a) {
+	v6 := Client{Scope: netip.MustParsePrefix("::ffff:192.0.2.0/120")}
+	if scopeKey(&v6) == scopeKey(&a) {
 		t.Error("IPv4-mapped IPv6 prefix shares the IPv4 key")
 	}
 }

@@ -11,7 +11,9 @@ import (
 )
 
 // Decide fills d with the answer of pool p for client c and family fam
-// under snapshot snap (nil = all up). It reuses d's slices (d.Addrs[:0],
+// under snapshot snap (nil = all up). The answer depends on c.Loc and
+// c.Scope only, never on c.Addr (unless Scope is invalid), so every client
+// of a scope with one location gets one answer. It reuses d's slices (d.Addrs[:0],
 // d.Regions[:0]) so the DNS hot path allocates nothing in steady state;
 // d.Explain is the only field it reads.
 //
@@ -19,8 +21,8 @@ import (
 //
 //  1. Eligibility. A member region is dropped when it is fenced off for the
 //     client (every Fence matching the client's country or continent must
-//     list it), drained, shedding load and the client's subnet is among the
-//     shed share (state.Shed; shedPoint picks the subnets, the same ones at
+//     list it), drained, shedding load and the client's scope is among the
+//     shed share (state.Shed; shedPoint picks the scopes, the same ones at
 //     every nameserver), or down (fewer than MinUp endpoints up and not
 //     drained). A client with neither country nor continent matches no fence.
 //  2. Ranking. The client's location override (geo.Location.Region) first,
@@ -32,9 +34,9 @@ import (
 //     Ties go to the earlier member.
 //  3. Addresses. From the chosen region's endpoints that are up and not
 //     drained, Answers addresses of the family (at least 1, distinct) by
-//     weighted rendezvous hashing over the client subnet (see hrw.go): a
-//     subnet keeps its picks while the endpoint set does not change, and
-//     every nameserver picks alike. When the region has no address of the
+//     weighted rendezvous hashing over the client's scope (Client.Scope,
+//     see hrw.go): a scope keeps its picks while the endpoint set does not
+//     change, and every nameserver picks alike. When the region has no address of the
 //     family, Addrs is empty (NODATA); Decide does not look for another
 //     region, see below.
 //  4. Fallback, when nothing is eligible. FailOpen answers from the best
@@ -98,7 +100,7 @@ func Decide(p *Pool, c Client, fam Family, snap *state.Snapshot, d *Decision) {
 	if idx >= 0 {
 		m := &p.Members[idx]
 		d.Region = m.Region.Name
-		pick(d, p, m, fam, subnetKey(&c), snap, failOpen)
+		pick(d, p, m, fam, scopeKey(&c), snap, failOpen)
 	}
 	if d.Explain {
 		explain(d, p, &c, snap, idx, r, failOpen)

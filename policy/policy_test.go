@@ -79,8 +79,8 @@ var euFence = Fence{
 
 func client(addr, subnet string, lat, lon float64, country, continent string) Client {
 	return Client{
-		Addr:   netip.MustParseAddr(addr),
-		Subnet: netip.MustParsePrefix(subnet),
+		Addr:  netip.MustParseAddr(addr),
+		Scope: netip.MustParsePrefix(subnet),
 		Loc: geo.Location{
 			Latitude: lat, Longitude: lon, HasCoordinates: true,
 			Country: country, Continent: continent, Source: geo.SourceCity,
@@ -97,7 +97,7 @@ var (
 	changchun = client("175.16.199.1", "175.16.199.0/24", 43.88, 125.32, "CN", "AS")
 	singapore = client("2406:3003::1", "2406:3003::/56", 1.35, 103.82, "SG", "AS")
 	// nowhere has an address and nothing else: no coordinates, no country.
-	nowhere = Client{Addr: netip.MustParseAddr("198.18.0.1"), Subnet: netip.MustParsePrefix("198.18.0.0/24")}
+	nowhere = Client{Addr: netip.MustParseAddr("198.18.0.1"), Scope: netip.MustParsePrefix("198.18.0.0/24")}
 )
 
 // withRegion is c with an operator override to region.
@@ -669,8 +669,8 @@ func TestShed(t *testing.T) {
 	clients := make([]Client, n)
 	for i := range clients {
 		c := london
-		c.Subnet = netip.PrefixFrom(netip.AddrFrom4([4]byte{81, byte(i >> 8), byte(i), 0}), 24)
-		c.Addr = c.Subnet.Addr()
+		c.Scope = netip.PrefixFrom(netip.AddrFrom4([4]byte{81, byte(i >> 8), byte(i), 0}), 24)
+		c.Addr = c.Scope.Addr()
 		clients[i] = c
 	}
 	p := testPool()
@@ -685,7 +685,7 @@ func TestShed(t *testing.T) {
 			case "us-east": // the next nearest for London
 				out[i] = true
 			default:
-				t.Fatalf("client %v answered from %s", c.Subnet, d.Region)
+				t.Fatalf("client %v answered from %s", c.Scope, d.Region)
 			}
 		}
 		return out
@@ -713,7 +713,7 @@ func TestShed(t *testing.T) {
 	}
 	for i := range m25 {
 		if m25[i] && !m50[i] {
-			t.Fatalf("client %v moved at 25%% but not at 50%%", clients[i].Subnet)
+			t.Fatalf("client %v moved at 25%% but not at 50%%", clients[i].Scope)
 		}
 	}
 	if again := moved(0.25); !slices.Equal(again, m25) {

@@ -101,14 +101,19 @@ const (
 )
 
 // Client is who asks: the address steering uses (the ECS address when
-// present, else the resolver's), the subnet that keeps picks stable, and
-// its location.
+// present, else the resolver's), the network its answer holds for, and its
+// location.
 type Client struct {
 	Addr netip.Addr
-	// Subnet is the client's network for stable picks: the ECS source
-	// prefix, else the address truncated to the configured maxima.
-	Subnet netip.Prefix
-	Loc    geo.Location
+	// Scope is the network the answer holds for: the weighted picks and the
+	// shed points hash over it and over nothing else of the client, so that
+	// every client of Scope with the same Loc gets the same answer. The DNS
+	// path sets it to the network whose length it reports as the ECS scope
+	// (RFC 7871 §7.2.1): the matched geo network (Loc.Network), cut to
+	// ecs.max_prefix, or, when nothing placed the client, its address cut
+	// to ecs.max_prefix. Invalid: Addr as a host prefix.
+	Scope netip.Prefix
+	Loc   geo.Location
 }
 
 // Decision is the answer for one client and why.

@@ -40,9 +40,16 @@ func TestShedding(t *testing.T) {
 	zones, _ := filepath.Abs("../../zones")
 	geoDB, _ := filepath.Abs("../../zones/geo/demo.yaml")
 	s := &site{id: "s1", ip: "127.77.4.1", data: filepath.Join(dir, "s1"), config: filepath.Join(dir, "s1.yaml")}
-	// 10.0.0.0/8 is in London: many client subnets in one place.
+	// 400 networks in London (10.0.0.0/24 to 10.1.149.0/24): many client
+	// subnets in one place. Shedding moves whole networks (the scope of
+	// their answer), so each is one of its own.
+	var ov strings.Builder
+	ov.WriteString("overrides:\n")
+	for i := range 400 {
+		fmt.Fprintf(&ov, "  - {network: 10.%d.%d.0/24, latitude: 51.51, longitude: -0.13, country: GB, continent: EU}\n", i/250, i%250)
+	}
 	overrides := filepath.Join(dir, "overrides.yaml")
-	if err := os.WriteFile(overrides, []byte("overrides:\n  - {network: 10.0.0.0/8, latitude: 51.51, longitude: -0.13, country: GB, continent: EU}\n"), 0o600); err != nil {
+	if err := os.WriteFile(overrides, []byte(ov.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg := fmt.Sprintf(shedSiteConfig, s.dnsAddr(), zones, s.adminAddr(), geoDB, overrides)
