@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -111,13 +110,11 @@ func (r *reloader) waitRelease(ctx context.Context) bool {
 	}
 }
 
-// ready is /readyz: the site has a state to answer from.
+// ready is /readyz: the site has a state to answer from (the cluster's, or
+// the one it restored from its disk; aya status says which).
 func (r *reloader) ready() error {
 	if r.rel.Load() == nil {
 		return errors.New("no release yet: waiting for the cluster's")
-	}
-	if n := r.node.Restored(); n > 0 {
-		return fmt.Errorf("answering from the state restored from disk (index %d) until it catches up with the cluster", n)
 	}
 	return nil
 }
