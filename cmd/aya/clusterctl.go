@@ -325,7 +325,7 @@ health, until undrained. The reason and who drained go into the decision history
 func newClusterCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "cluster",
-		Short: "Change the members of the Raft cluster",
+		Short: "Change the members of the Raft cluster, or make its secret",
 	}
 	var jf ctlFlags
 	join := &cobra.Command{
