@@ -82,7 +82,11 @@ type Config struct {
 	// TLS, when set, runs the Raft transport over mutual TLS: it must hold
 	// this node's certificate, verify peers' certificates for both roles
 	// (ClientCAs with tls.RequireAndVerifyClientCert, and RootCAs), and is
-	// used both to accept and to dial. Nil: plain TCP.
+	// used both to accept and to dial (mtls.Config.Peer, or
+	// mtls.SecretConfig.Peer for a cluster secret). A dial verifies the
+	// peer for the host it dials, or for ServerName when set. Nil: plain
+	// TCP, which lets anyone who reaches Bind write the log; config allows
+	// it on loopback only.
 	TLS *tls.Config
 
 	// CheckRelease, when set, validates a release before it is proposed

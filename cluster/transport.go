@@ -21,7 +21,7 @@ var (
 )
 
 // newTransport returns the Raft network transport of cfg: plain TCP, or
-// mutual TLS when cfg.TLS is set.
+// mutual TLS when cfg.TLS is set (certificate files or a cluster secret).
 func newTransport(cfg Config, advertise net.Addr, hlog hclog.Logger) (*raft.NetworkTransport, error) {
 	if cfg.TLS == nil {
 		return raft.NewTCPTransportWithLogger(cfg.Bind, advertise, transportPool, transportTimeout, hlog)
@@ -38,7 +38,8 @@ func newTransport(cfg Config, advertise net.Addr, hlog hclog.Logger) (*raft.Netw
 	}), nil
 }
 
-// tlsStream is a raft.StreamLayer of mutual TLS over TCP.
+// tlsStream is a raft.StreamLayer of mutual TLS over TCP. Nothing reaches
+// raft's decoder from a connection whose handshake failed.
 type tlsStream struct {
 	ln        net.Listener
 	advertise net.Addr
@@ -97,17 +98,21 @@ func (s *tlsStream) Addr() net.Addr {
 }
 
 // Dial implements the raft.StreamLayer interface. It verifies the peer's
-// certificate for the host of address and completes the handshake within
-// timeout. With TLS 1.3 the server checks our certificate after our side of
-// the handshake ends: a refusal shows on the first read, as an RPC error.
+// certificate for the host of address, or for the configuration's
+// ServerName when it has one (the certificates of a cluster secret all
+// carry one name), and completes the handshake within timeout. With TLS 1.3
+// the server checks our certificate after our side of the handshake ends:
+// a refusal shows on the first read, as an RPC error.
 func (s *tlsStream) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	host, _, err := net.SplitHostPort(string(address))
 	if err != nil {
 		return nil, err
 	}
 	cfg := s.cfg.Clone()
-	// A link-local IPv6 zone is not part of the name in the certificate.
-	cfg.ServerName, _, _ = strings.Cut(host, "%")
+	if cfg.ServerName == "" {
+		// A link-local IPv6 zone is not part of the name in the certificate.
+		cfg.ServerName, _, _ = strings.Cut(host, "%")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	d := &tls.Dialer{NetDialer: &net.Dialer{}, Config: cfg}

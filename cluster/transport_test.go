@@ -1,13 +1,18 @@
 package cluster
 
 import (
+	"bufio"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-msgpack/v2/codec"
 	"github.com/hashicorp/raft"
 
 	"github.com/aya-gslb/aya/internal/mtls"
@@ -24,11 +29,49 @@ func peerTLS(t *testing.T, f mtlstest.Files) *tls.Config {
 	return c.Peer()
 }
 
+// secretTLS is the cluster.Config.TLS of a node called id that holds the
+// cluster secrets (base64, the current one first).
+func secretTLS(t *testing.T, id string, secrets ...string) *tls.Config {
+	t.Helper()
+	b, err := mtls.ParseSecrets(strings.Join(secrets, "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := mtls.FromSecrets(id, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.Peer
+}
+
+// testSecret and otherSecret are two cluster secrets (32 random bytes).
+const (
+	testSecret  = "PItVEtr66m01koHSPEoK8sF4DLDlzmbVYcYAc5vr9lY="
+	otherSecret = "v8NV+Nmysi+A8/d+PXwbR8Y/O2lfVUvFTaqAIWTaZT0="
+)
+
+// TestTransportTLSCluster runs three members over mutual TLS, from
+// certificate files or from a cluster secret: they form a cluster and
+// replicate. A stranger (a certificate of another CA, another secret)
+// gets nothing.
 func TestTransportTLSCluster(t *testing.T) {
-	ca := mtlstest.NewCA(t, "", "ca")
+	ca, other := mtlstest.NewCA(t, "", "ca"), mtlstest.NewCA(t, "", "other")
+	for _, tc := range []struct {
+		name     string
+		member   func(id string) *tls.Config
+		stranger *tls.Config
+	}{
+		{"files", func(id string) *tls.Config { return peerTLS(t, ca.Issue(id)) }, peerTLS(t, other.Issue("s4"))},
+		{"secret", func(id string) *tls.Config { return secretTLS(t, id, testSecret) }, secretTLS(t, "s4", otherSecret)},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testMembersOnly(t, tc.member, tc.stranger) })
+	}
+}
+
+func testMembersOnly(t *testing.T, member func(id string) *tls.Config, stranger *tls.Config) {
 	start := func(id string, bootstrap bool) *Node {
 		cfg := testConfig(t, id, bootstrap)
-		cfg.TLS = peerTLS(t, ca.Issue(id))
+		cfg.TLS = member(id)
 		return startNode(t, cfg)
 	}
 	n1, n2, n3 := start("s1", true), start("s2", false), start("s3", false)
@@ -57,13 +100,11 @@ func TestTransportTLSCluster(t *testing.T) {
 	}
 	drain("eu-west")
 
-	// A node whose certificate is from another CA (and which trusts only
-	// that CA) joins as a non-voter: the configuration change commits with
-	// the voters, but the leader cannot replicate to it, so it never gets
-	// an entry.
-	other := mtlstest.NewCA(t, "", "other")
+	// A stranger (which trusts only its own CA) joins as a non-voter: the
+	// configuration change commits with the voters, but the leader cannot
+	// replicate to it, so it never gets an entry.
 	cfg := testConfig(t, "s4", false)
-	cfg.TLS = peerTLS(t, other.Issue("s4"))
+	cfg.TLS = stranger
 	s4 := startNode(t, cfg)
 	if err := leader.Join(s4.ID(), s4.Addr(), false); err != nil {
 		t.Fatalf("Join(stranger as non-voter): %v", err)
@@ -205,4 +246,172 @@ func TestTransportTLSAddr(t *testing.T) {
 		}
 		t.Fatalf("NewNode(advertise 0.0.0.0) = %v, want errNotAdvertisable", err)
 	}
+}
+
+// TestTransportRawAppendEntries is the attack that the transport's
+// authentication stops: a client that reaches the Raft port and speaks
+// raft's wire format (raft.NetworkTransport: an rpcType byte, then the
+// request in msgpack) sends an AppendEntries with a higher term and a log
+// entry that drains a region, committed at once. A node with a cluster
+// secret or mutual TLS applies nothing: its term, log and leadership stay
+// as they were. A node on plain TCP takes the entry, steps down to the
+// intruder's term and applies the drain: anyone who can connect writes
+// the log, which is why config refuses plain TCP off loopback.
+func TestTransportRawAppendEntries(t *testing.T) {
+	ca, other := mtlstest.NewCA(t, "", "ca"), mtlstest.NewCA(t, "", "other")
+	otherCA := func() *tls.Certificate {
+		t.Helper()
+		f := other.Issue("intruder")
+		c, err := tls.LoadX509KeyPair(f.Cert, f.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &c
+	}()
+	// A complete member of another cluster: its leaf and chain.
+	otherSecretCert := &secretTLS(t, "intruder", otherSecret).Certificates[0]
+	// dialTLS dials as a TLS client that does not verify the node and
+	// presents cert (none for nil) whatever CAs the node asks for.
+	dialTLS := func(cert *tls.Certificate) func(addr string) (net.Conn, error) {
+		return func(addr string) (net.Conn, error) {
+			d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: time.Second}, Config: &tls.Config{
+				InsecureSkipVerify: true,
+				MinVersion:         tls.VersionTLS12,
+				GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+					if cert == nil {
+						return &tls.Certificate{}, nil
+					}
+					return cert, nil
+				},
+			}}
+			return d.DialContext(t.Context(), "tcp", addr)
+		}
+	}
+	dialTCP := func(addr string) (net.Conn, error) { return net.DialTimeout("tcp", addr, time.Second) }
+
+	for _, tc := range []struct {
+		name     string
+		tls      *tls.Config // nil: plain TCP
+		dial     func(addr string) (net.Conn, error)
+		accepted bool
+	}{
+		{"secret, raw TCP", secretTLS(t, "s1", testSecret), dialTCP, false},
+		{"secret, TLS without a certificate", secretTLS(t, "s1", testSecret), dialTLS(nil), false},
+		{"secret, another secret's certificate", secretTLS(t, "s1", testSecret), dialTLS(otherSecretCert), false},
+		{"mTLS, raw TCP", peerTLS(t, ca.Issue("s1")), dialTCP, false},
+		{"mTLS, TLS without a certificate", peerTLS(t, ca.Issue("s1")), dialTLS(nil), false},
+		{"mTLS, another CA's certificate", peerTLS(t, ca.Issue("s1")), dialTLS(otherCA), false},
+		// Plain TCP on loopback: allowed for zero-config runs, and open to
+		// any local process, as this case shows.
+		{"plain TCP, raw TCP", nil, dialTCP, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := testConfig(t, "s1", true)
+			cfg.TLS = tc.tls
+			n := startNode(t, cfg)
+			waitLeader(t, n)
+			// A barrier: the new leader's first entry is applied, and the
+			// log holds still.
+			if err := n.raft.Barrier(5 * time.Second).Error(); err != nil {
+				t.Fatal(err)
+			}
+			before := n.Stats()
+			lastTerm, err := strconv.ParseUint(n.raft.Stats()["last_log_term"], 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, err := Encode(CmdDrain, time.Now(), Drain{Region: "eu-west", Reason: "intruder", By: "raw client"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			term := before.Term + 5
+			req := &raft.AppendEntriesRequest{
+				RPCHeader: raft.RPCHeader{
+					ProtocolVersion: raft.ProtocolVersionMax,
+					ID:              []byte("intruder"),
+					Addr:            []byte("127.0.0.1:1"),
+				},
+				Term:         term,
+				PrevLogEntry: before.LastIndex,
+				PrevLogTerm:  lastTerm,
+				Entries: []*raft.Log{{
+					Index: before.LastIndex + 1, Term: term, Type: raft.LogCommand, Data: data, AppendedAt: time.Now(),
+				}},
+				LeaderCommitIndex: before.LastIndex + 1,
+			}
+
+			resp, rpcErr := rawAppendEntries(tc.dial, n.Addr(), req)
+			if tc.accepted {
+				if rpcErr != nil || !resp.Success || resp.Term != term {
+					t.Fatalf("plain TCP: response %+v, error %v; want success at term %d", resp, rpcErr, term)
+				}
+				eventually(t, 5*time.Second, "the intruder's drain applied", func() bool {
+					return n.Current().DrainedRegions["eu-west"] != ""
+				})
+				if st := n.Stats(); st.Term < term {
+					t.Fatalf("term %d after the intruder's term %d", st.Term, term)
+				}
+				return
+			}
+			if rpcErr == nil {
+				t.Fatalf("the node answered the intruder: %+v", resp)
+			}
+			t.Logf("refused: %v", rpcErr)
+			// Raft would have applied it by now (see the plain TCP case);
+			// watch a while longer anyway.
+			deadline := time.Now().Add(500 * time.Millisecond)
+			for {
+				st := n.Stats()
+				if st.Term != before.Term || st.LastIndex != before.LastIndex || st.State != "Leader" || st.LeaderID != "s1" {
+					t.Fatalf("the node changed: before %+v, after %+v", before, st)
+				}
+				if got := n.Current().DrainedRegions; len(got) != 0 {
+					t.Fatalf("the intruder's drain was applied: %v", got)
+				}
+				if time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
+	}
+}
+
+// rawAppendEntries sends req as raft.NetworkTransport does (the rpcType
+// byte of AppendEntries, 0, then msgpack with raft's default handle) on a
+// connection from dial, and reads the response: an error string, then the
+// response.
+func rawAppendEntries(dial func(addr string) (net.Conn, error), addr string, req *raft.AppendEntriesRequest) (*raft.AppendEntriesResponse, error) {
+	const rpcAppendEntries = 0
+	c, err := dial(addr)
+	if err != nil {
+		return nil, fmt.Errorf("dial: %w", err)
+	}
+	defer func() { _ = c.Close() }()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	w := bufio.NewWriter(c)
+	if err := w.WriteByte(rpcAppendEntries); err != nil {
+		return nil, err
+	}
+	enc := codec.NewEncoder(w, &codec.MsgpackHandle{BasicHandle: codec.BasicHandle{TimeNotBuiltin: true}})
+	if err := enc.Encode(req); err != nil {
+		return nil, fmt.Errorf("encode: %w", err)
+	}
+	if err := w.Flush(); err != nil {
+		return nil, fmt.Errorf("send: %w", err)
+	}
+	dec := codec.NewDecoder(bufio.NewReader(c), &codec.MsgpackHandle{})
+	var rpcErr string
+	if err := dec.Decode(&rpcErr); err != nil {
+		return nil, fmt.Errorf("read response: %w", err)
+	}
+	var resp raft.AppendEntriesResponse
+	if err := dec.Decode(&resp); err != nil {
+		return nil, fmt.Errorf("read response: %w", err)
+	}
+	if rpcErr != "" {
+		return &resp, errors.New(rpcErr)
+	}
+	return &resp, nil
 }

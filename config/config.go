@@ -232,6 +232,25 @@ type ClusterConfig struct {
 	Shed ShedConfig `mapstructure:"shed"`
 
 	TLS ClusterTLSConfig `mapstructure:"tls"`
+
+	// Secret authenticates and encrypts the Raft transport instead of the
+	// TLS files: cluster.secret (best set by the variable
+	// AYA_CLUSTER_SECRET), or the content of SecretFile. One or more
+	// secrets separated by white space, the current one first and those
+	// still accepted during a rotation after it; each the base64 of at
+	// least 32 random bytes (`aya cluster secret`). "" when neither is set;
+	// not together with TLS. Never printed.
+	Secret string `mapstructure:"secret"`
+
+	// SecretFile is the file the secret was read from
+	// (cluster.secret_file), resolved like GeoConfig.Database; "" (the
+	// default) for none. Load reads it; it must not be set together with
+	// cluster.secret.
+	SecretFile string `mapstructure:"secret_file"`
+
+	// Secrets is Secret decoded, the current one first
+	// (mtls.ParseSecrets); nil without a secret.
+	Secrets [][]byte `mapstructure:"-"`
 }
 
 // ReleaseConfig says where this site's releases come from (the release

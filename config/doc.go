@@ -5,11 +5,12 @@
 // that caused it. Load is for `aya serve`, LoadProxy for `aya proxy`. It is
 // the only package that imports viper and the only one that reads the
 // environment for settings; it must not open sockets, read zone files, geo
-// databases or TLS files, or start anything (the one other file it reads is
-// proxy.sticky_secret_file, a secret that belongs in the Config): other
+// databases or TLS files, or start anything (the other files it reads are
+// proxy.sticky_secret_file and cluster.secret_file, secrets that belong in
+// the Config): other
 // packages take the plain structs it returns (or their own Config structs
 // built from them) and never see viper, pflag or YAML. It does not import
 // the packages it configures (geo, policy, cluster, probes, proxy): cmd/aya
 // maps its structs onto theirs; it imports proxy/balance only for the list
-// of algorithm names.
+// of algorithm names, and internal/mtls for what a cluster secret is.
 package config

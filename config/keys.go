@@ -109,6 +109,10 @@ func keys() []key {
 			field: func(c *Config) any { return &c.Cluster.TLS.KeyFile }},
 		{name: "cluster.tls.ca_file", def: "",
 			field: func(c *Config) any { return &c.Cluster.TLS.CAFile }},
+		{name: "cluster.secret", def: "",
+			field: func(c *Config) any { return &c.Cluster.Secret }},
+		{name: "cluster.secret_file", def: "",
+			field: func(c *Config) any { return &c.Cluster.SecretFile }},
 		{name: "release.watch", def: false,
 			field: func(c *Config) any { return &c.Release.Watch }},
 		// regions before pools: pools are checked against the regions.

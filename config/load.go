@@ -159,7 +159,8 @@ func parse(name string, data []byte, fs *pflag.FlagSet, m mode) (*Config, error)
 	p.resolvePath("cluster.tls.cert_file", &c.Cluster.TLS.CertFile)
 	p.resolvePath("cluster.tls.key_file", &c.Cluster.TLS.KeyFile)
 	p.resolvePath("cluster.tls.ca_file", &c.Cluster.TLS.CAFile)
-	// proxy.sticky_secret_file is resolved by validate, which reads it.
+	// proxy.sticky_secret_file and cluster.secret_file are resolved by
+	// validate, which reads them.
 	return c, nil
 }
 

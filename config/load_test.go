@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/aya-gslb/aya/internal/mtls"
 )
 
 var update = flag.Bool("update", false, "update golden files")
@@ -283,6 +285,9 @@ func TestEnv(t *testing.T) {
 	// sets the other two as well.
 	tlsEnv := map[string]string{"AYA_CLUSTER_TLS_CERT_FILE": "env/cert.pem",
 		"AYA_CLUSTER_TLS_KEY_FILE": "env/key.pem", "AYA_CLUSTER_TLS_CA_FILE": "/env/ca.pem"}
+	// An advertise address off loopback needs them too (or a secret); a
+	// secret cannot go with full.yaml's cluster.tls.
+	envSecret := mtls.NewSecret()
 	tests := []struct {
 		env, val string
 		got      func(c *Config) any
@@ -332,6 +337,8 @@ func TestEnv(t *testing.T) {
 		{"AYA_CLUSTER_TLS_CERT_FILE", "env/cert.pem", func(c *Config) any { return c.Cluster.TLS.CertFile }, "env/cert.pem"},
 		{"AYA_CLUSTER_TLS_KEY_FILE", "env/key.pem", func(c *Config) any { return c.Cluster.TLS.KeyFile }, "env/key.pem"},
 		{"AYA_CLUSTER_TLS_CA_FILE", "/env/ca.pem", func(c *Config) any { return c.Cluster.TLS.CAFile }, "/env/ca.pem"},
+		{"AYA_CLUSTER_SECRET", envSecret, func(c *Config) any { return len(c.Cluster.Secrets) }, 1},
+		{"AYA_CLUSTER_SECRET_FILE", "testdata/cluster.secret", func(c *Config) any { return len(c.Cluster.Secrets) }, 2},
 		{"AYA_RELEASE_WATCH", "true", func(c *Config) any { return c.Release.Watch }, true},
 	}
 
@@ -354,10 +361,13 @@ func TestEnv(t *testing.T) {
 		for _, tc := range tests {
 			t.Run(tc.env+"/"+filepath.Base(path), func(t *testing.T) {
 				clearEnv(t)
-				if strings.HasPrefix(tc.env, "AYA_CLUSTER_TLS_") {
+				if strings.HasPrefix(tc.env, "AYA_CLUSTER_TLS_") || tc.env == "AYA_CLUSTER_ADVERTISE" {
 					for k, v := range tlsEnv {
 						t.Setenv(k, v)
 					}
+				}
+				if strings.HasPrefix(tc.env, "AYA_CLUSTER_SECRET") && path == "testdata/full.yaml" {
+					t.Skip("full.yaml has cluster.tls")
 				}
 				t.Setenv(tc.env, tc.val)
 				c, err := Load(path, flags(t))
@@ -426,6 +436,10 @@ func TestEnvErrors(t *testing.T) {
 			`AYA_CLUSTER_SNAPSHOT_THRESHOLD: cluster.snapshot_threshold: must be at least 1 (got 0)`},
 		{"AYA_CLUSTER_SNAPSHOT_INTERVAL", "2",
 			`AYA_CLUSTER_SNAPSHOT_INTERVAL: cluster.snapshot_interval: must be a duration such as "10s" or "1m30s" (got "2")`},
+		{"AYA_CLUSTER_SECRET", "hunter2",
+			`AYA_CLUSTER_SECRET: cluster.secret: must not be set together with cluster.tls: the Raft transport uses one of them`},
+		{"AYA_CLUSTER_SECRET_FILE", "testdata/cluster.secret",
+			`AYA_CLUSTER_SECRET_FILE: cluster.secret_file: must not be set together with cluster.tls: the Raft transport uses one of them`},
 		// A variable named after a file-only list is not read.
 		{"AYA_POOLS", "web", ""},
 	}
@@ -758,7 +772,7 @@ func TestClusterPaths(t *testing.T) {
 // problems. Refresh with go test ./config/ -run TestGolden -update.
 func TestGolden(t *testing.T) {
 	clearEnv(t)
-	for _, name := range []string{"multi_error", "steering_errors"} {
+	for _, name := range []string{"multi_error", "steering_errors", "plain_tcp"} {
 		t.Run(name, func(t *testing.T) {
 			_, loadErr := Load(filepath.Join("testdata", name+".yaml"), nil)
 			if loadErr == nil {

@@ -285,7 +285,8 @@ const (
 
 	// minStickySecret is the shortest secret that signs sticky cookies.
 	minStickySecret = 32
-	// maxStickySecretFile bounds what is read of proxy.sticky_secret_file.
+	// maxStickySecretFile bounds what is read of proxy.sticky_secret_file
+	// and cluster.secret_file.
 	maxStickySecretFile = 64 << 10
 	// maxProxyRate bounds proxy.rate_limit.rate, so its rounding fits Burst.
 	maxProxyRate = 1_000_000
@@ -727,6 +728,19 @@ func (p *parser) validateStickySecret(pc *ProxyConfig) {
 // readSecretFile reads a sticky secret: a regular file of at least
 // minStickySecret bytes once its trailing line breaks are removed.
 func readSecretFile(path string) (string, string) {
+	data, msg := readSmallFile(path)
+	if msg != "" {
+		return "", msg
+	}
+	s := strings.TrimRight(data, "\r\n")
+	if len(s) < minStickySecret {
+		return "", fmt.Sprintf("must hold at least %d bytes (%q holds %d)", minStickySecret, path, len(s))
+	}
+	return s, ""
+}
+
+// readSmallFile reads a regular file of at most maxStickySecretFile bytes.
+func readSmallFile(path string) (string, string) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", "cannot read: " + pathError(err)
@@ -742,11 +756,7 @@ func readSecretFile(path string) (string, string) {
 	case len(data) > maxStickySecretFile:
 		return "", fmt.Sprintf("must be at most %d bytes (%q is larger)", maxStickySecretFile, path)
 	}
-	s := strings.TrimRight(string(data), "\r\n")
-	if len(s) < minStickySecret {
-		return "", fmt.Sprintf("must hold at least %d bytes (%q holds %d)", minStickySecret, path, len(s))
-	}
-	return s, ""
+	return string(data), ""
 }
 
 // pathError renders an os error on one line: "open x: no such file or

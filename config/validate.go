@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/aya-gslb/aya/internal/mtls"
 )
 
 // maxNSID is the longest NSID we send, in bytes; node.id is the NSID when
@@ -180,7 +182,69 @@ func (p *parser) validateCluster(c *Config, dnsAddrs []hostPort, admin hostPort)
 			}
 		}
 	}
+	if p.mode == modeServe {
+		p.validateClusterAuth(c, bind, len(set) > 0)
+	}
 	return bind
+}
+
+// validateClusterAuth checks cluster.secret, reads cluster.secret_file
+// into it, and refuses plain TCP off loopback: bind is the parsed
+// cluster.bind, withTLS whether cluster.tls is set. The secret is never
+// printed.
+func (p *parser) validateClusterAuth(c *Config, bind hostPort, withTLS bool) {
+	const secret, file = "cluster.secret", "cluster.secret_file"
+	cc := &c.Cluster
+	if p.bad[secret] || p.bad[file] {
+		return
+	}
+	if strings.TrimSpace(cc.SecretFile) == "" {
+		cc.SecretFile = ""
+	}
+	key := secret
+	switch {
+	case cc.Secret != "" && cc.SecretFile != "":
+		p.errorf(file, -1, "must not be set together with %s: set one of them", secret)
+		return
+	case cc.SecretFile != "":
+		key = file
+		p.resolvePath(file, &cc.SecretFile)
+		s, msg := readSmallFile(cc.SecretFile)
+		if msg != "" {
+			p.errorf(file, -1, "%s", msg)
+			return
+		}
+		cc.Secret = s
+	}
+	if cc.Secret != "" {
+		if withTLS {
+			p.errorf(key, -1, "must not be set together with cluster.tls: the Raft transport uses one of them")
+			return
+		}
+		secrets, err := mtls.ParseSecrets(cc.Secret)
+		if err != nil {
+			// ParseSecrets never quotes the secret.
+			p.errorf(key, -1, "%v", err)
+			return
+		}
+		cc.Secrets = secrets
+		return
+	}
+	if withTLS {
+		return
+	}
+	// Plain TCP: anyone who reaches the port writes the log.
+	const how = "since anyone who reaches it can write the Raft log: set cluster.secret_file on every node to the same file, " +
+		"made with \"aya cluster secret > FILE\", or set the cluster.tls files"
+	if !p.bad["cluster.bind"] && bind.valid && !bind.loopback {
+		p.errorf("cluster.bind", -1, "must be a loopback address when the transport is plain TCP (got %q), %s", cc.Bind, how)
+		return
+	}
+	if !p.bad["cluster.advertise"] && cc.Advertise != "" {
+		if hp, msg := parseHostPort(cc.Advertise); msg == "" && !hp.loopback {
+			p.errorf("cluster.advertise", -1, "must be a loopback address when the transport is plain TCP (got %q), %s", cc.Advertise, how)
+		}
+	}
 }
 
 // validateClusterNode checks the cluster keys but cluster.tls, and returns
@@ -296,6 +360,7 @@ func (p *parser) validateShed(s *ShedConfig) {
 type hostPort struct {
 	host        string
 	unspecified bool // 0.0.0.0 or ::
+	loopback    bool // 127.0.0.0/8, ::1 or "localhost"
 	port        uint16
 	valid       bool
 }
@@ -322,14 +387,14 @@ func parseHostPort(s string) (hostPort, string) {
 	}
 	hp := hostPort{port: uint16(n), valid: true}
 	if host == "localhost" {
-		hp.host = host
+		hp.host, hp.loopback = host, true
 		return hp, ""
 	}
 	addr, err := netip.ParseAddr(host)
 	if err != nil {
 		return hostPort{}, fmt.Sprintf("host must be an IP address or \"localhost\" (got %q)", host)
 	}
-	hp.host, hp.unspecified = addr.String(), addr.IsUnspecified()
+	hp.host, hp.unspecified, hp.loopback = addr.String(), addr.IsUnspecified(), addr.Unmap().IsLoopback()
 	return hp, ""
 }
 

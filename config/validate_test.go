@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aya-gslb/aya/internal/mtls"
 )
 
 // baseLines is a valid configuration, one key per line, so each row below
@@ -447,5 +449,88 @@ func TestShedConfig(t *testing.T) {
 				t.Errorf("shed %+v, want %+v", c.Cluster.Shed, tc.want)
 			}
 		})
+	}
+}
+
+// TestClusterAuth covers who may write the Raft log: plain TCP only on
+// loopback, a cluster secret (inline, from a file or the environment, never
+// with cluster.tls), or the cluster.tls files.
+func TestClusterAuth(t *testing.T) {
+	const head = "node: {id: n1}\ndns: {listen: [127.0.0.1:5300], zones_dir: zones}\ncluster:\n" // cluster keys from line 4
+	tlsFiles := "  tls: {cert_file: c.pem, key_file: k.pem, ca_file: ca.pem}\n"
+	const fileSecrets = 2 // testdata/cluster.secret: a new and an old secret
+	const how = `since anyone who reaches it can write the Raft log: set cluster.secret_file on every node to the same file, ` +
+		`made with "aya cluster secret > FILE", or set the cluster.tls files`
+	for _, tc := range []struct {
+		name    string
+		cluster string
+		env     map[string]string
+		secrets int // how many when valid
+		want    string
+	}{
+		{"plain TCP on loopback", "  bind: 127.0.0.1:7300\n", nil, 0, ""},
+		{"plain TCP on localhost", "  bind: localhost:7300\n  advertise: localhost:7300\n", nil, 0, ""},
+		{"plain TCP on IPv6 loopback", "  bind: \"[::1]:7300\"\n", nil, 0, ""},
+		{"plain TCP on 127.0.0.0/8", "  bind: 127.0.0.12:7300\n", nil, 0, ""},
+		{"plain TCP on a network", "  bind: 192.0.2.10:7300\n", nil, 0,
+			`testdata/t.yaml:4: cluster.bind: must be a loopback address when the transport is plain TCP (got "192.0.2.10:7300"), ` + how},
+		{"plain TCP on every address", "  bind: 0.0.0.0:7300\n  advertise: 127.0.0.1:7300\n", nil, 0,
+			`testdata/t.yaml:4: cluster.bind: must be a loopback address when the transport is plain TCP (got "0.0.0.0:7300"), ` + how},
+		{"plain TCP advertised off loopback", "  bind: 127.0.0.1:7300\n  advertise: 192.0.2.10:7300\n", nil, 0,
+			`testdata/t.yaml:5: cluster.advertise: must be a loopback address when the transport is plain TCP (got "192.0.2.10:7300"), ` + how},
+		{"plain TCP from the environment", "", map[string]string{"AYA_CLUSTER_BIND": "192.0.2.10:7300"}, 0,
+			`AYA_CLUSTER_BIND: cluster.bind: must be a loopback address when the transport is plain TCP (got "192.0.2.10:7300"), ` + how},
+		{"secret file", "  bind: 192.0.2.10:7300\n  secret_file: cluster.secret\n", nil, fileSecrets, ""},
+		{"secret inline", "  bind: 0.0.0.0:7300\n  advertise: 192.0.2.10:7300\n  secret: " + mtls.NewSecret() + "\n", nil, 1, ""},
+		{"secret from the environment", "  bind: 192.0.2.10:7300\n",
+			map[string]string{"AYA_CLUSTER_SECRET": mtls.NewSecret() + " " + mtls.NewSecret()}, 2, ""},
+		{"secret file from the environment", "  bind: 192.0.2.10:7300\n",
+			map[string]string{"AYA_CLUSTER_SECRET_FILE": "testdata/cluster.secret"}, fileSecrets, ""},
+		{"TLS files", "  bind: 192.0.2.10:7300\n" + tlsFiles, nil, 0, ""},
+		{"secret not base64", "  bind: 192.0.2.10:7300\n  secret: hunter2-hunter2-hunter2-hunter2-hunter2\n", nil, 0,
+			"testdata/t.yaml:5: cluster.secret: must be base64, such as `openssl rand -base64 32` prints"},
+		{"secret not base64 in the environment", "", map[string]string{"AYA_CLUSTER_SECRET": "hunter2"}, 0,
+			"AYA_CLUSTER_SECRET: cluster.secret: must be base64, such as `openssl rand -base64 32` prints"},
+		{"secret file short", "  secret_file: cluster-short.secret\n", nil, 0,
+			`testdata/t.yaml:4: cluster.secret_file: must decode to at least 32 bytes (got 16)`},
+		{"secret file missing", "  secret_file: no-such.secret\n", nil, 0,
+			`testdata/t.yaml:4: cluster.secret_file: cannot read: open testdata/no-such.secret: no such file or directory`},
+		{"secret file a directory", "  secret_file: sub\n", nil, 0,
+			`testdata/t.yaml:4: cluster.secret_file: must be a regular file (got "testdata/sub")`},
+		{"secret and its file", "  secret: " + mtls.NewSecret() + "\n  secret_file: cluster.secret\n", nil, 0,
+			`testdata/t.yaml:5: cluster.secret_file: must not be set together with cluster.secret: set one of them`},
+		{"secret file and TLS", "  secret_file: cluster.secret\n" + tlsFiles, nil, 0,
+			`testdata/t.yaml:4: cluster.secret_file: must not be set together with cluster.tls: the Raft transport uses one of them`},
+		{"secret and TLS", "  secret: " + mtls.NewSecret() + "\n" + tlsFiles, nil, 0,
+			`testdata/t.yaml:4: cluster.secret: must not be set together with cluster.tls: the Raft transport uses one of them`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clearEnv(t)
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			c, err := Parse("testdata/t.yaml", []byte(head+tc.cluster), nil)
+			if tc.want != "" {
+				if err == nil || err.Error() != tc.want {
+					t.Fatalf("Parse error:\n got  %v\n want %s", err, tc.want)
+				}
+				if strings.Contains(err.Error(), "hunter2") {
+					t.Fatalf("the error quotes the secret: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if len(c.Cluster.Secrets) != tc.secrets {
+				t.Fatalf("%d secrets, want %d", len(c.Cluster.Secrets), tc.secrets)
+			}
+		})
+	}
+
+	// aya proxy does not run Raft: its cluster.bind is not checked.
+	proxy := "cluster:\n  bind: 192.0.2.10:7300\nproxy:\n  listen: [{addr: 127.0.0.1:8080}]\n"
+	if _, err := ParseProxy("testdata/t.yaml", []byte(proxy), nil); err != nil && strings.Contains(err.Error(), "loopback") {
+		t.Fatalf("ParseProxy checked cluster.bind: %v", err)
 	}
 }

@@ -51,7 +51,9 @@ func clusterClient(cfg *config.Config, m *mtls.Config) *cluster.Client {
 	return c
 }
 
-// newNode starts this site's Raft node.
+// newNode starts this site's Raft node. Its transport runs mutual TLS
+// with the cluster.tls files m, or with the cluster secret, or plain TCP
+// (config allows that on loopback only).
 func newNode(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, m *mtls.Config) (*cluster.Node, error) {
 	c := cfg.Cluster
 	nc := cluster.Config{
@@ -73,8 +75,18 @@ func newNode(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, m 
 		SnapshotThreshold:  uint64(max(c.SnapshotThreshold, 1)),
 		SnapshotInterval:   c.SnapshotInterval,
 	}
-	if m != nil {
+	switch {
+	case m != nil:
 		nc.TLS = m.Peer()
+	case len(c.Secrets) > 0:
+		sc, err := mtls.FromSecrets(cfg.Node.ID, c.Secrets)
+		if err != nil {
+			return nil, fmt.Errorf("cluster.secret: %w", err)
+		}
+		nc.TLS = sc.Peer
+		// The IDs are public fingerprints: equal on nodes that hold the
+		// same secrets, and no help in guessing them.
+		log.Info("raft transport over TLS from the cluster secret", "secret_ids", sc.IDs)
 	}
 	return cluster.NewNode(nc)
 }

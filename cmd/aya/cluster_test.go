@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -104,6 +105,7 @@ type testCluster struct {
 	sites    []*site
 	backends map[string]*backend // by endpoint name: use1, euw1, apse1
 	client   *cluster.Client     // reads the sites' admin APIs
+	secret   string              // the cluster secret, with clusterOpts.secret
 }
 
 // clusterOpts are the optional parts of a test cluster.
@@ -112,6 +114,10 @@ type clusterOpts struct {
 	// of a test CA; certs are then the sites' files, by site ID.
 	tls   bool
 	certs map[string]mtlstest.Files
+	// secret runs Raft over TLS from a cluster secret, made by `aya
+	// cluster secret` into a file that every site's cluster.secret_file
+	// names.
+	secret bool
 	// token is the admin API's bearer token for writes.
 	token string
 }
@@ -148,6 +154,18 @@ func startCluster(t *testing.T, netID int, opts *clusterOpts) *testCluster {
 	for i, ep := range []string{"use1", "euw1", "apse1"} {
 		tc.backends[ep] = newBackend(t, fmt.Sprintf("127.77.%d.%d:8080", netID, 101+i))
 	}
+	var secretFile string
+	if opts.secret {
+		out, err := exec.CommandContext(t.Context(), ayaBin, "cluster", "secret").Output()
+		if err != nil {
+			t.Fatalf("aya cluster secret: %v", err)
+		}
+		tc.secret = strings.TrimSpace(string(out))
+		secretFile = filepath.Join(dir, "cluster.secret")
+		if err := os.WriteFile(secretFile, out, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for i := 1; i <= 3; i++ {
 		s := &site{id: fmt.Sprintf("s%d", i), ip: fmt.Sprintf("127.77.%d.%d", netID, i)}
 		s.data = filepath.Join(dir, s.id)
@@ -159,6 +177,9 @@ func startCluster(t *testing.T, netID int, opts *clusterOpts) *testCluster {
 		if opts.tls {
 			f := opts.certs[s.id]
 			membership += fmt.Sprintf("  tls: {cert_file: %s, key_file: %s, ca_file: %s}\n", f.Cert, f.Key, f.CA)
+		}
+		if opts.secret {
+			membership += "  secret_file: " + secretFile + "\n"
 		}
 		if opts.token != "" {
 			s.env = append(s.env, "AYA_ADMIN_TOKEN="+opts.token)
@@ -296,14 +317,36 @@ func waitAnswer(t *testing.T, sites []*site, want string, within time.Duration) 
 // every site; failover when a backend stops, timed; that one site alone
 // seeing an endpoint down does not take it down; a drain through any site;
 // the leader killed with DNS clients querying throughout; and the killed
-// node restarted with its log, without a new bootstrap.
+// node restarted with its log, without a new bootstrap. Raft runs over TLS
+// from a cluster secret (`aya cluster secret`); plain TCP between sites is
+// what TestDemo runs.
 func TestCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three servers")
 	}
-	tc := startCluster(t, 1, nil)
+	tc := startCluster(t, 1, &clusterOpts{secret: true})
 	all := tc.sites
 	waitAnswer(t, all, euWest, 10*time.Second)
+
+	t.Run("secret", func(t *testing.T) {
+		// Every site names the same secret by its public ID, and no log
+		// holds the secret.
+		re := regexp.MustCompile(`msg="raft transport over TLS from the cluster secret" secret_ids=\[(\w+)\]`)
+		var id string
+		for _, s := range all {
+			out := s.s.log.String()
+			m := re.FindStringSubmatch(out)
+			switch {
+			case m == nil:
+				t.Fatalf("%s: no secret in the log:\n%s", s.id, out)
+			case id != "" && m[1] != id:
+				t.Fatalf("%s: secret ID %s, want %s as the others", s.id, m[1], id)
+			case strings.Contains(out, tc.secret):
+				t.Fatalf("%s logged the secret", s.id)
+			}
+			id = m[1]
+		}
+	})
 
 	t.Run("identical answers", func(t *testing.T) {
 		clients := []string{"", "81.2.69.142/32", "216.160.83.56/29", "175.16.199.0/24", "2a02:cfc0::/29", "2001:218::/32", "89.160.20.128/25"}

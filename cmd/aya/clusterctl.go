@@ -17,6 +17,7 @@ import (
 
 	"github.com/aya-gslb/aya/cluster"
 	"github.com/aya-gslb/aya/config"
+	"github.com/aya-gslb/aya/internal/mtls"
 	"github.com/aya-gslb/aya/release"
 )
 
@@ -334,7 +335,7 @@ health, until undrained. The reason and who drained go into the decision history
 func newClusterCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "cluster",
-		Short: "Change the members of the Raft cluster",
+		Short: "Change the members of the Raft cluster, or make its secret",
 	}
 	var jf ctlFlags
 	join := &cobra.Command{
@@ -389,6 +390,24 @@ adding its replacement, and keep an odd number of voters.`,
 		},
 	}
 	rf.add(remove)
-	root.AddCommand(join, remove)
+	secret := &cobra.Command{
+		Use:   "secret",
+		Short: "Print a new cluster secret for cluster.secret_file",
+		Long: `Secret prints a new cluster secret: 32 random bytes in base64, on one line.
+Write it to a file only aya can read, copy that file to every node, and set
+cluster.secret_file to it: the Raft transport then runs TLS 1.3, and only
+nodes that hold the secret take part.
+
+  (umask 077; aya cluster secret > /etc/aya/cluster.secret)
+
+To rotate, put a new secret on the first line and keep the old one on the
+second, on every node; once all run with both, remove the old line.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := fmt.Fprintln(cmd.OutOrStdout(), mtls.NewSecret())
+			return err
+		},
+	}
+	root.AddCommand(join, remove, secret)
 	return root
 }

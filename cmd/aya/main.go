@@ -1,6 +1,6 @@
 // Command aya is AYA's single binary: the authoritative DNS server of the
 // GSLB (serve), its offline checker (check), explain, the cluster controls
-// (status, drain, undrain, cluster join/remove) and its version.
+// (status, drain, undrain, cluster join/remove/secret) and its version.
 package main
 
 import (

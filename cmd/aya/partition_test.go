@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aya-gslb/aya/cluster"
+	"github.com/aya-gslb/aya/internal/mtls"
 )
 
 // netnsLab is a set of network namespaces made for one test: a hub holding
@@ -112,11 +113,17 @@ func TestPartition(t *testing.T) {
 	dir := t.TempDir()
 	zones, _ := filepath.Abs("../../zones")
 	geoDB, _ := filepath.Abs("../../zones/geo/demo.yaml")
+	// Off loopback, the Raft transport needs a secret (or TLS files).
+	secret := filepath.Join(dir, "cluster.secret")
+	if err := os.WriteFile(secret, []byte(mtls.NewSecret()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for i := 1; i <= 3; i++ {
 		membership := "  bootstrap: true\n"
 		if i > 1 {
 			membership = fmt.Sprintf("  join: [%s:9053]\n", lab.addr(1))
 		}
+		membership += "  secret_file: " + secret + "\n"
 		cfg := fmt.Sprintf(partitionConfig, i, lab.addr(i), zones, lab.addr(i), geoDB, lab.addr(i), filepath.Join(dir, fmt.Sprint(i)), membership)
 		path := filepath.Join(dir, fmt.Sprintf("s%d.yaml", i))
 		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
