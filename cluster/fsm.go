@@ -156,13 +156,15 @@ type data struct {
 	drReg   map[string]string
 	drEp    map[state.EndpointKey]string
 	history []Decision
-	rel     *release.Release // the release every site answers from; nil before the first
-	rules   *rules           // the base rules with rel's
+	sites   map[string]SiteInfo // site → what it runs
+	rel     *release.Release    // the release every site answers from; nil before the first
+	rules   *rules              // the base rules with rel's
 }
 
 func newData(base Rules) *data {
 	return &data{
 		rules:  newRules(base),
+		sites:  map[string]SiteInfo{},
 		eps:    map[state.EndpointKey]*endpoint{},
 		rdown:  map[RegionKey]string{},
 		rsince: map[RegionKey]int64{},
@@ -333,6 +335,8 @@ func (f *FSM) apply(d *data, index uint64, at int64, cmd any) (bool, error) {
 		return f.applyLoad(d, index, at, c)
 	case *release.Release:
 		return f.applyRelease(d, index, at, c)
+	case *SiteInfo:
+		return f.applySite(d, at, c)
 	case *Meta:
 		if c.ID == "" {
 			return false, fmt.Errorf("meta: empty id")
@@ -562,6 +566,7 @@ type persisted struct {
 	Meta             map[string]string      `json:"meta,omitempty"`
 	Loads            map[string]*regionLoad `json:"loads,omitempty"`
 	Release          *release.Release       `json:"release,omitempty"`
+	Sites            map[string]SiteInfo    `json:"sites,omitempty"`
 }
 
 type persistedSince struct {
@@ -614,6 +619,9 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 		p.Loads = cloneLoads(d.loads)
 	}
 	p.Release = d.rel // immutable
+	if len(d.sites) > 0 {
+		p.Sites = cloneSites(d.sites)
+	}
 	maps.Copy(p.DrainedRegions, d.drReg)
 	for _, k := range sortedKeys(d.drEp, cmpKey) {
 		p.DrainedEndpoints = append(p.DrainedEndpoints, persistedDrain{Key: k, Why: d.drEp[k]})
@@ -653,6 +661,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	d.index, d.now, d.version = p.Index, p.Now, p.Version
 	d.rel = p.Release
 	d.rules = withRelease(f.base, p.Release)
+	maps.Copy(d.sites, p.Sites)
 	for _, pe := range p.Endpoints {
 		reps := pe.Reports
 		if reps == nil {
@@ -721,6 +730,8 @@ func decodeEntry(b []byte) (typ byte, env envelope, cmd any, err error) {
 		cmd = new(LoadReport)
 	case CmdRelease:
 		cmd = new(release.Release)
+	case CmdSite:
+		cmd = new(SiteInfo)
 	default:
 		if typ&IgnoreUnknown != 0 {
 			return typ, env, nil, nil

@@ -125,11 +125,22 @@ func newNodeMetrics(n *Node, reg prometheus.Registerer) nodeMetrics {
 		gauge("aya_cluster_restored_index",
 			"Log index of the state restored from disk that this node answers from until it has caught up (0: none, or caught up).",
 			func() float64 { return float64(n.Restored()) }),
+		differGauge(n, "version"), differGauge(n, "geo"), differGauge(n, "release"), differGauge(n, "local"),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "aya_cluster_skipped_entries_total",
 			Help: "Log entries skipped because they do not decode or are stamped too far ahead; every node skips the same ones."},
 			func() float64 { return float64(n.fsm.Skipped()) }),
 	)
 	return m
+}
+
+// differGauge is aya_cluster_sites_differ{what}: the number of sites
+// concerned by a difference of what (0: all agree).
+func differGauge(n *Node, what string) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "aya_cluster_sites_differ",
+		Help:        `Sites that differ from the others, by what: "version" (aya's), "geo" (database and overrides files), "release" (publishing another release than the log's, 5s after it), "local" (own files that differ from the release).`,
+		ConstLabels: prometheus.Labels{"what": what},
+	}, func() float64 { return float64(len(n.fsm.Differ()[what])) })
 }
 
 func b2f(b bool) float64 {

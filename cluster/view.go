@@ -27,6 +27,11 @@ type View struct {
 	Loads     []RegionLoadView  `json:"loads"`
 	Admins    map[string]string `json:"admins"` // member ID → admin API address
 	History   []Decision        `json:"history"`
+	// Sites is what each site runs; Differ, what differs between them
+	// (see SiteInfo): "version", "geo", "release", "local", each with the
+	// sites concerned as "id=value".
+	Sites  []SiteInfo          `json:"sites"`
+	Differ map[string][]string `json:"differ,omitempty"`
 }
 
 // EndpointView is an endpoint's decision and every site's latest report.
@@ -111,7 +116,21 @@ func (f *FSM) View() View {
 	if v.Admins == nil {
 		v.Admins = map[string]string{}
 	}
+	v.Sites = []SiteInfo{}
+	for _, id := range sortedKeys(d.sites, cmp.Compare[string]) {
+		v.Sites = append(v.Sites, d.sites[id])
+	}
+	if df := differ(d); len(df) > 0 {
+		v.Differ = df
+	}
 	return v
+}
+
+// Differ returns what differs between the sites (View.Differ).
+func (f *FSM) Differ() map[string][]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return differ(f.d)
 }
 
 // Admin returns the admin API address recorded for member id.

@@ -2,8 +2,12 @@ package geo
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io/fs"
 	"log/slog"
 	"net/netip"
@@ -66,6 +70,10 @@ type Info struct {
 	IPVersion uint
 	// Overrides is the overrides file; "" without one.
 	Overrides string
+	// Digest is the SHA-256 of the database file's and the overrides file's
+	// contents, as read ("sha256:…"; "" with neither): sites that place
+	// clients alike have the same digest.
+	Digest string
 	// OverrideCount is the number of networks it overrides.
 	OverrideCount int
 }
@@ -222,15 +230,16 @@ func (loc *Location) place(r record) {
 func load(cfg Config) (*state, error) {
 	st := &state{}
 	var errs []error
+	h := sha256.New()
 	if cfg.Database != "" {
-		db, info, err := loadDatabase(cfg.Database)
+		db, info, err := loadDatabase(cfg.Database, h)
 		if err != nil {
 			errs = append(errs, err)
 		}
 		st.db, st.info = db, info
 	}
 	if cfg.Overrides != "" {
-		ov, err := loadOverrides(cfg.Overrides)
+		ov, err := loadOverrides(cfg.Overrides, h)
 		if err != nil {
 			errs = append(errs, err)
 		} else {
@@ -241,17 +250,29 @@ func load(cfg Config) (*state, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	if cfg.Database != "" || cfg.Overrides != "" {
+		st.info.Digest = "sha256:" + hex.EncodeToString(h.Sum(nil))
+	}
 	return st, nil
+}
+
+// hashFile adds a file's contents, length first, to h.
+func hashFile(h hash.Hash, data []byte) {
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(data)))
+	h.Write(n[:])
+	h.Write(data)
 }
 
 // loadDatabase reads the database file at path, compiling it first when it
 // is a source file.
-func loadDatabase(path string) (*database, Info, error) {
+func loadDatabase(path string, h hash.Hash) (*database, Info, error) {
 	info := Info{Path: path}
 	buf, err := os.ReadFile(path)
 	if err != nil {
 		return nil, info, fileError(path, err)
 	}
+	hashFile(h, buf)
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".yaml", ".yml", ".csv":
 		nets, err := ParseSource(bytes.NewReader(buf), path)

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
+	"hash"
 	"math/bits"
 	"net/netip"
 	"os"
@@ -25,11 +26,12 @@ type overrides struct {
 }
 
 // loadOverrides reads and parses the overrides file at path.
-func loadOverrides(path string) (*overrides, error) {
+func loadOverrides(path string, h hash.Hash) (*overrides, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fileError(path, err)
 	}
+	hashFile(h, data)
 	return parseOverrides(data, path)
 }
 

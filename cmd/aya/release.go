@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/aya-gslb/aya"
 	"github.com/aya-gslb/aya/cluster"
 	"github.com/aya-gslb/aya/config"
 	"github.com/aya-gslb/aya/release"
@@ -61,6 +62,7 @@ func (r *reloader) publish(c *ayasite.Compiled) error {
 		}
 	}
 	r.rel.Store(c)
+	r.touchSite()
 	return nil
 }
 
@@ -163,6 +165,7 @@ func (r *reloader) checkLocal(ctx context.Context) {
 	if err != nil {
 		none := ""
 		r.local.Store(&none)
+		r.touchSite()
 		if cfg.Release.Watch {
 			r.builds.WithLabelValues("failure").Inc()
 			r.log.Error("release not built from this site's files; the running release keeps serving", "err", err)
@@ -171,6 +174,7 @@ func (r *reloader) checkLocal(ctx context.Context) {
 	}
 	d := rel.Digest
 	r.local.Store(&d)
+	r.touchSite()
 	if !cfg.Release.Watch {
 		if cur := r.node.Release(); cur != nil && cur.Digest != d {
 			r.log.Warn("this site's files differ from the release it answers from", "running", release.ShortDigest(cur.Digest), "local", release.ShortDigest(d))
@@ -229,4 +233,52 @@ func b2f(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// siteInfo is what this site runs, for the cluster's comparison of sites.
+func (r *reloader) siteInfo() cluster.SiteInfo {
+	s := cluster.SiteInfo{Version: aya.Version}
+	if r.geo != nil {
+		i := r.geo.Info()
+		s.Geo, s.GeoInfo = i.Digest, i.String()
+	}
+	if c := r.rel.Load(); c != nil {
+		s.Published = c.Release.Digest
+	}
+	if l := r.local.Load(); l != nil {
+		s.Local = *l
+	}
+	return s
+}
+
+// touchSite asks reportSites to report what this site runs.
+func (r *reloader) touchSite() {
+	select {
+	case r.siteDirty <- struct{}{}:
+	default:
+	}
+}
+
+// reportSites records what this site runs in the log when it changes, and
+// checks every few seconds that the log still holds it (a report made
+// while there was no leader is retried).
+func (r *reloader) reportSites(ctx context.Context) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.siteDirty:
+		case <-t.C:
+		}
+		if lid, _ := r.node.Leader(); lid == "" {
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if err := r.node.ReportSite(rctx, r.siteInfo()); err != nil && ctx.Err() == nil {
+			r.log.Debug("site report failed; retrying", "err", err)
+		}
+		cancel()
+	}
 }

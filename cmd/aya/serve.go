@@ -100,7 +100,7 @@ func serve(ctx context.Context, path string, flags *pflag.FlagSet) error {
 		return err
 	}
 	r := &reloader{path: path, flags: flags, cfg: cfg, srv: srv, log: log, level: level, reg: reg, geo: db, health: health,
-		node: node, probes: &probeRunner{node: node, log: log, reg: reg}}
+		node: node, probes: &probeRunner{node: node, log: log, reg: reg}, siteDirty: make(chan struct{}, 1)}
 	r.cur.Store(cfg)
 	r.metrics()
 
@@ -132,6 +132,7 @@ func serve(ctx context.Context, path string, flags *pflag.FlagSet) error {
 		log.Info("admin listening", "addr", adm.Addr().String())
 	}
 	wg.Go(func() { node.Run(ctx) })
+	wg.Go(func() { r.reportSites(ctx) })
 	r.probes.ctx = ctx
 	defer r.probes.stop()
 	// The release: the one restored from disk at once, then, with a leader
@@ -230,6 +231,8 @@ type reloader struct {
 	// applying is the release being applied from this site's files.
 	applyMu     sync.Mutex
 	applyCancel context.CancelFunc
+	// siteDirty asks reportSites to report this site's SiteInfo.
+	siteDirty chan struct{}
 	// cur is cfg with the release's steering, for other goroutines (the
 	// admin API's drain checks).
 	cur atomic.Pointer[config.Config]
@@ -411,6 +414,7 @@ func (r *reloader) reload(w *fsnotify.Watcher) {
 		if err := r.geo.Reload(); err != nil {
 			r.log.Error("geo reload failed; keeping the previous database", "err", err)
 		}
+		r.touchSite()
 	}
 	if cfg != r.cfg {
 		if err := r.apply(cfg, w); err != nil {
