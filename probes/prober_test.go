@@ -271,6 +271,7 @@ func TestReportRetry(t *testing.T) {
 		decide:  failUntil(2 * time.Second),
 		run:     9 * time.Second,
 		check: func(t *testing.T, f *flaky, starts map[string][]time.Duration) {
+			t.Helper()
 			cs := f.calls("a")
 			if len(cs) < 3 || cs[0].at != starts["a"][0] || cs[0].err == nil {
 				t.Fatalf("calls %+v, want a failed report at the first probe (%s), then retries", cs, starts["a"][0])
@@ -296,6 +297,7 @@ func TestReportRetry(t *testing.T) {
 		decide:  failUntil(4 * time.Second),
 		run:     5 * time.Second,
 		check: func(t *testing.T, f *flaky, starts map[string][]time.Duration) {
+			t.Helper()
 			cs := f.calls("a")
 			down := starts["a"][1] // the second probe fails: down
 			if !slices.ContainsFunc(cs, func(c call) bool { return c.at == down && !c.o.Up }) {
@@ -316,6 +318,7 @@ func TestReportRetry(t *testing.T) {
 		decide:  failUntil(time.Hour),
 		run:     6 * time.Second,
 		check: func(t *testing.T, f *flaky, _ map[string][]time.Duration) {
+			t.Helper()
 			cs := f.calls("a")
 			checkBackoff(t, cs)
 			// 50+100+200+400+800ms, then about one a second (at most 1s
@@ -339,6 +342,7 @@ func TestReportRetry(t *testing.T) {
 		},
 		run: 4 * time.Second,
 		check: func(t *testing.T, f *flaky, starts map[string][]time.Duration) {
+			t.Helper()
 			var at []time.Duration
 			for _, c := range f.calls("b") {
 				at = append(at, c.at)

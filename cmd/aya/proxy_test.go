@@ -46,6 +46,7 @@ func TestLoadReporterRetry(t *testing.T) {
 		refuseFor: 5 * time.Second,
 		run:       7 * time.Second,
 		check: func(t *testing.T, posts []loadPost) {
+			t.Helper()
 			if len(posts) < 6 || posts[0].at != 2*time.Second || posts[0].ok {
 				t.Fatalf("posts %+v, want a refused one at 2s, then retries", posts)
 			}
@@ -75,6 +76,7 @@ func TestLoadReporterRetry(t *testing.T) {
 		refuseFor: time.Hour,
 		run:       6 * time.Second,
 		check: func(t *testing.T, posts []loadPost) {
+			t.Helper()
 			// From 2s: 50+100+200+400+800ms, then about one a second, and
 			// the ticks at 4s and 6s.
 			if len(posts) < 6 || len(posts) > 14 {
