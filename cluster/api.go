@@ -3,10 +3,12 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"time"
 
@@ -84,8 +86,7 @@ func (e *APIError) Error() string {
 // the leader, and the aya command line.
 type Client struct {
 	// HTTP is the client to use (its Transport carries the TLS client
-	// certificate when the cluster uses mutual TLS); nil: a client with a
-	// 10s timeout.
+	// certificate when the cluster uses mutual TLS); nil: NewHTTPClient(nil).
 	HTTP *http.Client
 	// HTTPS selects https:// (mutual TLS) instead of http://.
 	HTTPS bool
@@ -93,7 +94,35 @@ type Client struct {
 	Token string
 }
 
-var defaultHTTP = &http.Client{Timeout: 10 * time.Second}
+// Timeouts of NewHTTPClient.
+const (
+	// DialTimeout bounds connecting to a member's admin API. A member that
+	// does not answer, such as a leader that has just died while Raft
+	// still names it, fails within it rather than holding a forwarded
+	// write for the whole call, so that the caller's retry reaches the new
+	// leader soon. A connection that needs a retransmitted SYN (Linux
+	// waits 1s) fails too, and is retried by the caller like any failure.
+	DialTimeout = time.Second
+	// callTimeout bounds a whole call, which on the leader waits for the
+	// commit (at most DefaultApplyTimeout).
+	callTimeout = DefaultApplyTimeout
+)
+
+// NewHTTPClient returns the HTTP client of the admin API: it connects
+// within DialTimeout, completes a call within 10s, and speaks TLS with
+// tlsConfig (nil: the defaults, for https:// to a public certificate);
+// otherwise it is http.DefaultTransport's (proxy from the environment,
+// idle connections kept).
+func NewHTTPClient(tlsConfig *tls.Config) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = (&net.Dialer{Timeout: DialTimeout, KeepAlive: 15 * time.Second}).DialContext
+	if tlsConfig != nil {
+		tr.TLSClientConfig = tlsConfig
+	}
+	return &http.Client{Timeout: callTimeout, Transport: tr}
+}
+
+var defaultHTTP = NewHTTPClient(nil)
 
 // Do sends in (JSON; nil: no body, GET) to path on the admin API at addr
 // and decodes the JSON response into out (when not nil). from, when set,

@@ -2,10 +2,15 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -233,4 +238,68 @@ func TestNonVoter(t *testing.T) {
 		_, ok := edge.Current().RegionDrained("eu")
 		return ok
 	})
+}
+
+// silentAddr returns a loopback address that takes no connection: a
+// listener with a backlog of 0 whose queue is full and never accepted, so
+// that the kernel drops further SYNs, like a host that has gone away. It
+// skips the test where the kernel answers anyway.
+func silentAddr(t *testing.T) string {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Skip("relies on Linux dropping SYNs to a full accept queue")
+	}
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
+	d := net.Dialer{Timeout: 300 * time.Millisecond}
+	for range 3 {
+		c, err := d.DialContext(t.Context(), "tcp", addr)
+		if err != nil {
+			return addr // the queue is full
+		}
+		t.Cleanup(func() { _ = c.Close() })
+	}
+	t.Skip("the kernel keeps accepting connections to a full queue")
+	return ""
+}
+
+// TestClientDialTimeout: a call to an admin API address that does not
+// answer fails within about DialTimeout, not the whole call's 10s, so a
+// follower's forward to a leader that has just died fails fast and its
+// caller's retry reaches the new leader.
+func TestClientDialTimeout(t *testing.T) {
+	addr := silentAddr(t)
+	for _, tc := range []struct {
+		name   string
+		client *Client
+	}{
+		{"default", &Client{}},
+		{"TLS", &Client{HTTPS: true, HTTP: NewHTTPClient(&tls.Config{MinVersion: tls.VersionTLS12})}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			err := tc.client.Do(t.Context(), addr, PathApply, "s2", ApplyRequest{Type: CmdObserve}, nil)
+			took := time.Since(start)
+			if ne, ok := errors.AsType[net.Error](err); !ok || !ne.Timeout() {
+				t.Errorf("call to a silent address: %v, want a timeout", err)
+			}
+			if took < DialTimeout-100*time.Millisecond || took > DialTimeout+time.Second {
+				t.Errorf("call to a silent address failed after %s, want about DialTimeout (%s)", took, DialTimeout)
+			}
+		})
+	}
 }

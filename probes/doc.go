@@ -3,10 +3,14 @@
 // up or down with rise/fall thresholds, and reports the resulting state to a
 // Reporter (the cluster, which combines the observations of every site).
 //
-// A Prober owns one goroutine per check and one that reports: a change of
-// state is reported at once, and every endpoint's current state again every
-// Refresh, so a new leader hears everyone. Probing never waits for the
-// Reporter; a failed report is logged and retried at the next refresh.
+// A Prober owns two goroutines per check, one that probes and one that
+// reports: a change of state is reported at once, and the current state
+// again Refresh after the last report, so a new leader hears everyone.
+// Probing never waits for the Reporter, nor does one endpoint's report wait
+// for another's. A report that fails (no leader yet, the old one gone) is
+// retried after a backoff of 50ms doubling to 1s, with jitter, until it is
+// delivered; each attempt sends the endpoint's latest observation, so a
+// newer one supersedes the failed one and nothing queues.
 //
 // It owns no configuration format (it takes a Config struct), decides
 // nothing about answers (that is policy's, over the cluster's snapshot), and

@@ -12,6 +12,7 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 	results  *prometheus.CounterVec
 	reports  *prometheus.CounterVec
+	pending  prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -33,8 +34,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, append(labels, "result")),
 		reports: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aya_probe_reports_total",
-			Help: `Observations handed to the cluster, by result ("success", or "failure", retried at the next refresh).`,
+			Help: `Observations handed to the cluster, by result ("success", or "failure", retried after a backoff).`,
 		}, []string{"result"}),
+		pending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "aya_probe_reports_pending",
+			Help: "Endpoints whose latest report failed and is being retried.",
+		}),
 	}
 	if reg != nil {
 		// A prober that replaces another (a reload) shares its collectors.
@@ -42,6 +47,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.duration = register(reg, m.duration)
 		m.results = register(reg, m.results)
 		m.reports = register(reg, m.reports)
+		m.pending = register(reg, m.pending)
 	}
 	return m
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/aya-gslb/aya/internal/backoff"
 	"github.com/aya-gslb/aya/state"
 )
 
@@ -21,6 +22,12 @@ const DefaultRefresh = 10 * time.Second
 
 // maxReportTimeout bounds one call of Reporter.Report (and Refresh does too).
 const maxReportTimeout = 5 * time.Second
+
+// retry is the backoff between the attempts of a report that failed: 50ms
+// doubling to 1s, so that a report reaches a new leader within about a
+// second of its election, while a cluster without a leader gets at most
+// about one attempt a second per endpoint.
+var retry = backoff.Policy{Base: 50 * time.Millisecond, Max: time.Second}
 
 // Observation is what this site sees of an endpoint. It names no site: the
 // Reporter (the cluster node) knows which site it is.
@@ -37,7 +44,8 @@ type Observation struct {
 }
 
 // Reporter receives observations. The cluster implements it; Report must
-// honour ctx, which carries a timeout.
+// honour ctx, which carries a timeout. It is called concurrently for
+// different endpoints, never for the same one.
 type Reporter interface {
 	Report(ctx context.Context, o Observation) error
 }
@@ -49,9 +57,10 @@ type Config struct {
 	// Reporter receives the observations (nil: none are reported; States
 	// still has them).
 	Reporter Reporter
-	// Refresh is how often every probed endpoint's current state is
-	// reported again, even without a change, so that a new leader hears
-	// from everyone and a failed report is retried (default 10s).
+	// Refresh is how long after its last report an endpoint's current
+	// state is reported again, even without a change, so that a new leader
+	// hears from everyone and the cluster's copy stays fresh (default 10s).
+	// A report that fails is retried sooner, with a backoff.
 	Refresh time.Duration
 	// Logger receives the prober's logs (default: discarded).
 	Logger *slog.Logger
@@ -74,13 +83,11 @@ type Prober struct {
 	reportTimeout time.Duration
 	metrics       *metrics
 	checks        []*checker
-	// wake tells the report loop that some checker is dirty.
-	wake    chan struct{}
-	running atomic.Bool
+	running       atomic.Bool
 }
 
 // checker is one check and its state. The fields above obs belong to the
-// check's goroutine.
+// check's probe goroutine.
 type checker struct {
 	c      Check
 	probe  probeFunc
@@ -91,10 +98,12 @@ type checker struct {
 	// Config.Initial and nothing is reported.
 	decided bool
 	okRun   bool // the result being counted while not decided
-	// obs is the current observation, published for States and the report loop.
+	// obs is the current observation, published for States and the
+	// check's report goroutine.
 	obs atomic.Pointer[Observation]
-	// dirty is set when the state changed and is not reported yet.
-	dirty atomic.Bool
+	// changed tells the report goroutine that the state changed (a
+	// pending signal is enough: the goroutine reports the latest obs).
+	changed chan struct{}
 	// reportable is set once the state is decided: refreshes report it.
 	reportable atomic.Bool
 }
@@ -116,7 +125,6 @@ func New(cfg Config) (*Prober, error) {
 		refresh:       cfg.Refresh,
 		reportTimeout: min(cfg.Refresh, maxReportTimeout),
 		metrics:       newMetrics(cfg.Registerer),
-		wake:          make(chan struct{}, 1),
 	}
 	seen := make(map[state.EndpointKey]bool, len(cfg.Checks))
 	for i := range cfg.Checks {
@@ -129,7 +137,7 @@ func New(cfg Config) (*Prober, error) {
 		}
 		seen[c.Key] = true
 		d := c.withDefaults()
-		ch := &checker{c: d, probe: newProbe(d), m: p.metrics.forCheck(d), up: cfg.Initial}
+		ch := &checker{c: d, probe: newProbe(d), m: p.metrics.forCheck(d), up: cfg.Initial, changed: make(chan struct{}, 1)}
 		ch.obs.Store(&Observation{Key: d.Key, Up: cfg.Initial})
 		ch.m.up.Set(b2f(cfg.Initial))
 		p.checks = append(p.checks, ch)
@@ -158,8 +166,10 @@ func (p *Prober) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for _, ch := range p.checks {
 		wg.Go(func() { p.loop(ctx, ch) })
+		if p.reporter != nil {
+			wg.Go(func() { p.reportLoop(ctx, ch) })
+		}
 	}
-	wg.Go(func() { p.reportLoop(ctx) })
 	<-ctx.Done()
 	wg.Wait()
 	for _, ch := range p.checks {
@@ -225,10 +235,9 @@ func (p *Prober) step(ctx context.Context, ch *checker) {
 	} else {
 		p.log.Warn("endpoint down", "pool", k.Pool, "region", k.Region, "endpoint", k.Endpoint, "err", o.Err)
 	}
-	ch.dirty.Store(true)
 	select {
-	case p.wake <- struct{}{}:
-	default: // a wake-up is pending already
+	case ch.changed <- struct{}{}:
+	default: // a change is pending already: the report sends the latest
 	}
 }
 
@@ -289,38 +298,71 @@ func (p *Prober) safeProbe(ctx context.Context, ch *checker) (err error) {
 	return err
 }
 
-// reportLoop reports changed states as they come and every state each
-// Refresh.
-func (p *Prober) reportLoop(ctx context.Context) {
-	t := time.NewTicker(p.refresh)
-	defer t.Stop()
+// reportLoop reports ch's state until ctx is done: a change at once, the
+// current state again Refresh after the last report, and, after a report
+// that failed, the current state again after a backoff (retry), until one
+// is delivered. A check has one report goroutine, so a report that waits or
+// retries holds up no other endpoint, and one pending report: its latest
+// observation, which supersedes the one that failed rather than queueing
+// behind it.
+func (p *Prober) reportLoop(ctx context.Context, ch *checker) {
+	refresh := time.NewTimer(p.refresh)
+	defer refresh.Stop()
+	again := time.NewTimer(time.Hour)
+	again.Stop()
+	defer again.Stop()
+	k := ch.c.Key
+	failures := 0 // consecutive failed reports
+	var failedSince time.Time
+	defer func() {
+		if failures > 0 {
+			p.metrics.pending.Dec()
+		}
+	}()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-p.wake:
-			for _, ch := range p.checks {
-				if ch.dirty.Swap(false) {
-					p.report(ctx, *ch.obs.Load())
-				}
-			}
-		case <-t.C:
-			for _, ch := range p.checks {
-				ch.dirty.Store(false) // reported below; a later change sets it again
-				if ch.reportable.Load() {
-					p.report(ctx, *ch.obs.Load())
-				}
+		case <-ch.changed:
+		case <-again.C:
+		case <-refresh.C:
+			if !ch.reportable.Load() {
+				refresh.Reset(p.refresh)
+				continue
 			}
 		}
+		err := p.report(ctx, *ch.obs.Load())
+		if ctx.Err() != nil {
+			return
+		}
+		refresh.Reset(p.refresh)
+		if err == nil {
+			if failures > 0 {
+				p.metrics.pending.Dec()
+				p.log.Info("report delivered", "pool", k.Pool, "region", k.Region, "endpoint", k.Endpoint,
+					"attempts", failures+1, "after", time.Since(failedSince).Round(time.Millisecond))
+			}
+			failures = 0
+			again.Stop()
+			continue
+		}
+		failures++
+		if failures == 1 {
+			failedSince = time.Now()
+			p.metrics.pending.Inc()
+			p.log.Warn("report failed; retrying", "pool", k.Pool, "region", k.Region, "endpoint", k.Endpoint, "err", err)
+		} else {
+			p.log.Debug("report failed again", "pool", k.Pool, "region", k.Region, "endpoint", k.Endpoint,
+				"attempts", failures, "err", err)
+		}
+		// Jitter needs no secure randomness, only a spread of load.
+		again.Reset(retry.Delay(failures, rand.Float64())) //nolint:gosec // G404: see above
 	}
 }
 
-// report hands o to the Reporter, within reportTimeout. Failures are
-// logged; the next refresh retries.
-func (p *Prober) report(ctx context.Context, o Observation) {
-	if p.reporter == nil || ctx.Err() != nil {
-		return
-	}
+// report hands o to the Reporter, within reportTimeout, and counts the
+// result.
+func (p *Prober) report(ctx context.Context, o Observation) error {
 	err := func() (err error) {
 		defer func() {
 			if r := recover(); r != nil {
@@ -331,16 +373,14 @@ func (p *Prober) report(ctx context.Context, o Observation) {
 		defer cancel()
 		return p.reporter.Report(rctx, o)
 	}()
-	if err != nil {
-		if ctx.Err() != nil {
-			return
-		}
+	switch {
+	case ctx.Err() != nil:
+	case err != nil:
 		p.metrics.reports.WithLabelValues("failure").Inc()
-		p.log.Warn("report failed; retrying at the next refresh", "pool", o.Key.Pool, "region", o.Key.Region,
-			"endpoint", o.Key.Endpoint, "err", err)
-		return
+	default:
+		p.metrics.reports.WithLabelValues("success").Inc()
 	}
-	p.metrics.reports.WithLabelValues("success").Inc()
+	return err
 }
 
 func b2f(b bool) float64 {

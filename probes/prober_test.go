@@ -3,6 +3,7 @@ package probes
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http/httptest"
 	"net/netip"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/aya-gslb/aya/state"
 )
@@ -183,39 +185,251 @@ func TestRiseFallSequence(t *testing.T) {
 	})
 }
 
-func TestRefreshAndRetry(t *testing.T) {
+// flaky is a Reporter that records every call, with the time since t0,
+// and answers with decide's verdict: nil (delivered), an error, or
+// errBlock (no answer until ctx ends, like a leader that is gone).
+type flaky struct {
+	t0     time.Time
+	decide func(o Observation, at time.Duration) error
+	mu     sync.Mutex
+	got    []call
+}
+
+type call struct {
+	o   Observation
+	at  time.Duration // since t0
+	err error
+}
+
+var errBlock = errors.New("block")
+
+func (f *flaky) Report(ctx context.Context, o Observation) error {
+	at := time.Since(f.t0)
+	err := f.decide(o, at)
+	if errors.Is(err, errBlock) {
+		<-ctx.Done()
+		err = ctx.Err()
+	}
+	f.mu.Lock()
+	f.got = append(f.got, call{o: o, at: at, err: err})
+	f.mu.Unlock()
+	return err
+}
+
+func (f *flaky) calls(endpoint string) []call {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []call
+	for _, c := range f.got {
+		if c.o.Key.Endpoint == endpoint {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// failUntil fails every report before d, as a cluster without a leader does.
+func failUntil(d time.Duration) func(Observation, time.Duration) error {
+	return func(_ Observation, at time.Duration) error {
+		if at < d {
+			return errors.New("no leader")
+		}
+		return nil
+	}
+}
+
+// checkBackoff checks that the failed calls cs are spaced by the retry
+// backoff: the n-th retry within (d/2, d] of the failure before it, or
+// sooner when a change or a refresh came first (then at a probe).
+func checkBackoff(t *testing.T, cs []call) {
+	t.Helper()
+	for n := 1; n < len(cs); n++ {
+		if cs[n-1].err == nil {
+			return
+		}
+		full := retry.Delay(n, 0)
+		if gap := cs[n].at - cs[n-1].at; gap <= full/2 || gap > full {
+			t.Errorf("retry %d came %s after the failure, want within (%s, %s]", n, gap, full/2, full)
+		}
+	}
+}
+
+// TestReportRetry: a report that fails is retried with a backoff until it
+// is delivered, a newer observation supersedes it, or the prober stops;
+// the next refresh comes Refresh after the last report; one endpoint's
+// retries hold up no other's reports.
+func TestReportRetry(t *testing.T) {
+	tests := []struct {
+		name    string
+		scripts map[string][]bool // probe results per endpoint (then successes); Rise = Fall = 1
+		decide  func(Observation, time.Duration) error
+		run     time.Duration
+		check   func(t *testing.T, f *flaky, starts map[string][]time.Duration)
+	}{{
+		name:    "retried until delivered",
+		scripts: map[string][]bool{"a": nil},
+		decide:  failUntil(2 * time.Second),
+		run:     9 * time.Second,
+		check: func(t *testing.T, f *flaky, starts map[string][]time.Duration) {
+			t.Helper()
+			cs := f.calls("a")
+			if len(cs) < 3 || cs[0].at != starts["a"][0] || cs[0].err == nil {
+				t.Fatalf("calls %+v, want a failed report at the first probe (%s), then retries", cs, starts["a"][0])
+			}
+			checkBackoff(t, cs)
+			ok := slices.IndexFunc(cs, func(c call) bool { return c.err == nil })
+			if ok < 0 || cs[ok].at < 2*time.Second || cs[ok].at > 3*time.Second {
+				t.Fatalf("calls %+v, want one delivered within 1s of the leader's return at 2s", cs)
+			}
+			// Then refreshes, 3s after the last report.
+			for i, c := range cs[ok+1:] {
+				if want := cs[ok+i].at + 3*time.Second; c.at != want || c.err != nil || !c.o.Up {
+					t.Errorf("refresh %d: %+v, want delivered up at %s", i+1, c, want)
+				}
+			}
+			if n := len(cs) - ok - 1; n != 2 {
+				t.Errorf("%d refreshes after the report delivered at %s, want 2", n, cs[ok].at)
+			}
+		},
+	}, {
+		name:    "a newer observation supersedes",
+		scripts: map[string][]bool{"a": {true, false, false, false, false, false, false}},
+		decide:  failUntil(4 * time.Second),
+		run:     5 * time.Second,
+		check: func(t *testing.T, f *flaky, starts map[string][]time.Duration) {
+			t.Helper()
+			cs := f.calls("a")
+			down := starts["a"][1] // the second probe fails: down
+			if !slices.ContainsFunc(cs, func(c call) bool { return c.at == down && !c.o.Up }) {
+				t.Errorf("calls %+v, want the change to down reported at once (%s)", cs, down)
+			}
+			for _, c := range cs {
+				if c.o.Up != (c.at < down) {
+					t.Errorf("call at %s reported up=%v; the state changed to down at %s", c.at, c.o.Up, down)
+				}
+			}
+			if last := cs[len(cs)-1]; last.err != nil || last.o.Up || last.at > 5*time.Second {
+				t.Errorf("last call %+v, want down delivered within 1s of the leader's return at 4s", last)
+			}
+		},
+	}, {
+		name:    "retries end with the prober",
+		scripts: map[string][]bool{"a": nil},
+		decide:  failUntil(time.Hour),
+		run:     6 * time.Second,
+		check: func(t *testing.T, f *flaky, _ map[string][]time.Duration) {
+			t.Helper()
+			cs := f.calls("a")
+			checkBackoff(t, cs)
+			// 50+100+200+400+800ms, then about one a second (at most 1s
+			// apart, at least 0.5s).
+			if len(cs) < 9 || len(cs) > 16 {
+				t.Errorf("%d attempts in 6s, want 9 to 16", len(cs))
+			}
+			time.Sleep(10 * time.Second)
+			if n := len(f.calls("a")); n != len(cs) {
+				t.Errorf("%d attempts after the prober stopped", n-len(cs))
+			}
+		},
+	}, {
+		name:    "one endpoint's retries hold up no other",
+		scripts: map[string][]bool{"a": nil, "b": {true, false, true}},
+		decide: func(o Observation, _ time.Duration) error {
+			if o.Key.Endpoint == "a" {
+				return errBlock
+			}
+			return nil
+		},
+		run: 4 * time.Second,
+		check: func(t *testing.T, f *flaky, starts map[string][]time.Duration) {
+			t.Helper()
+			var at []time.Duration
+			for _, c := range f.calls("b") {
+				at = append(at, c.at)
+			}
+			if want := starts["b"][:3]; !slices.Equal(at, want) {
+				t.Errorf("b reported at %v, want at each of its changes %v", at, want)
+			}
+		},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := &flaky{t0: time.Now(), decide: tt.decide}
+				var cs []Check
+				for _, e := range slices.Sorted(maps.Keys(tt.scripts)) {
+					c := fakeCheck(e, time.Second)
+					c.Rise, c.Fall = 1, 1
+					cs = append(cs, c)
+				}
+				reg := prometheus.NewRegistry()
+				p, err := New(Config{Checks: cs, Reporter: f, Refresh: 3 * time.Second, Registerer: reg})
+				if err != nil {
+					t.Fatal(err)
+				}
+				probed := map[string]*[]time.Time{}
+				for _, ch := range p.checks {
+					probed[ch.c.Key.Endpoint] = scripted(ch, tt.scripts[ch.c.Key.Endpoint]...)
+				}
+				runFor(t, p, tt.run)
+				starts := map[string][]time.Duration{}
+				for e, s := range probed {
+					for _, at := range *s {
+						starts[e] = append(starts[e], at.Sub(f.t0))
+					}
+				}
+				tt.check(t, f, starts)
+				if v := promtest.ToFloat64(p.metrics.pending); v != 0 {
+					t.Errorf("aya_probe_reports_pending = %v after the prober stopped, want 0", v)
+				}
+			})
+		})
+	}
+}
+
+// TestReportMetrics: the pending gauge counts the endpoints whose report
+// is being retried, and the reports counter every attempt by result.
+func TestReportMetrics(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := fakeCheck("a", time.Second)
-		c.Rise = 1
-		rec := &recorder{}
-		rec.fail.Store(true) // the first report fails: no leader yet
-		p, err := New(Config{Checks: []Check{c}, Reporter: rec, Refresh: 3 * time.Second})
+		reg := prometheus.NewRegistry()
+		t0 := time.Now()
+		f := &flaky{t0: t0, decide: func(o Observation, at time.Duration) error {
+			if o.Key.Endpoint == "a" && at < 3*time.Second {
+				return errors.New("no leader")
+			}
+			return nil
+		}}
+		a, b := fakeCheck("a", time.Second), fakeCheck("b", time.Second)
+		a.Rise, b.Rise = 1, 1
+		p, err := New(Config{Checks: []Check{a, b}, Reporter: f, Refresh: time.Hour, Registerer: reg})
 		if err != nil {
 			t.Fatal(err)
 		}
-		starts := scripted(p.checks[0])
-		t0 := time.Now()
-		go func() {
-			time.Sleep(2 * time.Second)
-			rec.fail.Store(false)
-		}()
-		runFor(t, p, 10*time.Second)
-		fast := rec.reports()
-		// The change at the first probe (failed), then refreshes at 3s,
-		// 6s and 9s, all up.
-		if len(fast) != 4 {
-			t.Fatalf("reports %+v, want 4", fast)
+		scripted(p.checks[0])
+		scripted(p.checks[1])
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- p.Run(ctx) }()
+		time.Sleep(2 * time.Second) // both decided; a failing, b delivered
+		synctest.Wait()
+		if v := promtest.ToFloat64(p.metrics.pending); v != 1 {
+			t.Errorf("pending = %v while a's report is retried, want 1", v)
 		}
-		if s := *starts; !fast[0].at.Equal(s[0]) || fast[0].ok {
-			t.Errorf("first report %+v, want the change at the first probe (%v), failed", fast[0], s[0])
+		time.Sleep(2 * time.Second) // a delivered by 4s
+		synctest.Wait()
+		if v := promtest.ToFloat64(p.metrics.pending); v != 0 {
+			t.Errorf("pending = %v after a's report was delivered, want 0", v)
 		}
-		for i, r := range fast[1:] {
-			if want := t0.Add(time.Duration(i+1) * 3 * time.Second); !r.at.Equal(want) || !r.ok || !r.o.Up {
-				t.Errorf("refresh %d: %+v, want up at %v", i+1, r, want)
-			}
+		failed := float64(len(slices.DeleteFunc(f.calls("a"), func(c call) bool { return c.err == nil })))
+		if got := promtest.ToFloat64(p.metrics.reports.WithLabelValues("failure")); got != failed || failed < 3 {
+			t.Errorf("failures counted %v, failed calls %v", got, failed)
 		}
-		if o := p.States()[0]; !o.Up || o.Latency != 0 {
-			t.Errorf("States()[0] = %+v, want up (fake probes take no time)", o)
+		if got := promtest.ToFloat64(p.metrics.reports.WithLabelValues("success")); got != 2 {
+			t.Errorf("successes counted %v, want 2 (a and b, once each)", got)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
 		}
 	})
 }
@@ -229,7 +443,7 @@ func TestUnprobedNotRefreshed(t *testing.T) {
 		}
 		// The report loop alone, on a refresh of 1s: nothing has been probed.
 		ctx, cancel := context.WithCancel(t.Context())
-		go p.reportLoop(ctx)
+		go p.reportLoop(ctx, p.checks[0])
 		time.Sleep(5 * time.Second)
 		cancel()
 		synctest.Wait()

@@ -11,7 +11,6 @@ import (
 	"reflect"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -46,7 +45,7 @@ func clusterClient(cfg *config.Config, m *mtls.Config) *cluster.Client {
 	c := &cluster.Client{Token: cfg.Admin.Token}
 	if m != nil {
 		c.HTTPS = true
-		c.HTTP = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: m.Client}}
+		c.HTTP = cluster.NewHTTPClient(m.Client)
 	}
 	return c
 }

@@ -120,6 +120,9 @@ type clusterOpts struct {
 	secret bool
 	// token is the admin API's bearer token for writes.
 	token string
+	// env is more environment for every site's aya serve (AYA_* settings
+	// over the configuration file).
+	env []string
 }
 
 // startCluster starts a cluster on 127.77.<net>.1-3 (net is unique per
@@ -184,6 +187,7 @@ func startCluster(t *testing.T, netID int, opts *clusterOpts) *testCluster {
 		if opts.token != "" {
 			s.env = append(s.env, "AYA_ADMIN_TOKEN="+opts.token)
 		}
+		s.env = append(s.env, opts.env...)
 		cfg := fmt.Sprintf(clusterConfig, s.id, s.dnsAddr(), zones, s.adminAddr(), geoDB, membership,
 			tc.backends["use1"].addr, tc.backends["euw1"].addr, tc.backends["apse1"].addr)
 		if err := os.WriteFile(s.config, []byte(cfg), 0o600); err != nil {
@@ -264,6 +268,27 @@ func (tc *testCluster) waitMembers(t *testing.T, sites []*site, n int) {
 		}
 		return true
 	}, func() string { return "the cluster did not form:\n" + tc.logs() })
+}
+
+// leader returns the site that leads, as the first site sees it, and the
+// others.
+func (tc *testCluster) leader(t *testing.T) (leader *site, rest []*site) {
+	t.Helper()
+	st, err := tc.status(t, tc.sites[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range tc.sites {
+		if s.id == st.Node.LeaderID {
+			leader = s
+		} else {
+			rest = append(rest, s)
+		}
+	}
+	if leader == nil {
+		t.Fatalf("%s knows no leader", tc.sites[0].id)
+	}
+	return leader, rest
 }
 
 func (tc *testCluster) logs() string {
@@ -456,19 +481,7 @@ func TestCluster(t *testing.T) {
 	})
 
 	t.Run("leader killed", func(t *testing.T) {
-		st, err := tc.status(t, all[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		var leader *site
-		var rest []*site
-		for _, s := range all {
-			if s.id == st.Node.LeaderID {
-				leader = s
-			} else {
-				rest = append(rest, s)
-			}
-		}
+		leader, rest := tc.leader(t)
 		// DNS clients query the surviving sites throughout, every 5ms.
 		ctx, cancel := context.WithCancel(t.Context())
 		var queries, failures atomic.Int64
@@ -508,6 +521,74 @@ func TestCluster(t *testing.T) {
 		}
 		waitAnswer(t, all, euWest, 5*time.Second)
 	})
+}
+
+// TestLeaderLoss times a failover that coincides with the loss of the
+// leader: the leader is killed, and 0.2s later a region's backends stop.
+// The reports of the surviving sites fail until a new leader is elected;
+// they must be retried promptly, not at the next report_interval (the
+// default 10s here, fresh_for 30s). Every surviving site must answer the
+// next region within 3s of the backends' stop. AYA_LEADERLOSS_TRIALS sets
+// the number of trials (default 2).
+func TestLeaderLoss(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three servers")
+	}
+	trials := 2
+	if n, err := strconv.Atoi(os.Getenv("AYA_LEADERLOSS_TRIALS")); err == nil && n > 0 {
+		trials = n
+	}
+	tc := startCluster(t, 11, &clusterOpts{env: []string{"AYA_CLUSTER_REPORT_INTERVAL=10s", "AYA_CLUSTER_FRESH_FOR=30s"}})
+	all := tc.sites
+	waitAnswer(t, all, euWest, 10*time.Second)
+	var flips []time.Duration
+	for i := range trials {
+		leader, rest := tc.leader(t)
+		_ = leader.s.kill()
+		time.Sleep(200 * time.Millisecond)
+		stop := time.Now()
+		tc.backends["euw1"].stop()
+		flip := waitAnswer(t, rest, usEast, 20*time.Second).Sub(stop)
+		flips = append(flips, flip)
+		t.Logf("trial %d: leader %s killed, every other site answers %s %s after the backends stopped",
+			i+1, leader.id, usEast, flip.Round(time.Millisecond))
+
+		// Back to where the trial started: the backend up, the killed site
+		// restarted with its log and reporting again, eu-west answered.
+		tc.backends["euw1"].start(t)
+		restarted := time.Now()
+		leader.start(t)
+		tc.waitMembers(t, all, 3)
+		tc.waitReported(t, leader, restarted)
+		waitAnswer(t, all, euWest, 10*time.Second)
+	}
+	slices.Sort(flips)
+	median, worst := flips[len(flips)/2], flips[len(flips)-1]
+	t.Logf("failover with the leader lost over %d trials (probe interval 500ms, fall 2, report_interval 10s): median %s, worst %s",
+		trials, median.Round(time.Millisecond), worst.Round(time.Millisecond))
+	if worst > 3*time.Second {
+		t.Errorf("worst failover with the leader lost %s, want at most 3s", worst)
+	}
+}
+
+// waitReported waits until the first site's view holds a report of every
+// endpoint from s, up, stamped after since.
+func (tc *testCluster) waitReported(t *testing.T, s *site, since time.Time) {
+	t.Helper()
+	waitFor(t, 10*time.Second, func() bool {
+		st, err := tc.status(t, tc.sites[0])
+		if err != nil || len(st.View.Endpoints) == 0 {
+			return false
+		}
+		for _, e := range st.View.Endpoints {
+			if !slices.ContainsFunc(e.Reports, func(r cluster.SiteReport) bool {
+				return r.Site == s.id && r.Up && r.At.After(since)
+			}) {
+				return false
+			}
+		}
+		return true
+	}, func() string { return s.id + " did not report every endpoint up again:\n" + tc.logs() })
 }
 
 // TestClusterTLS: three sites over mutual TLS with an admin token form a

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -20,6 +21,7 @@ import (
 	"github.com/aya-gslb/aya/cluster"
 	"github.com/aya-gslb/aya/config"
 	"github.com/aya-gslb/aya/internal/admin"
+	"github.com/aya-gslb/aya/internal/backoff"
 	"github.com/aya-gslb/aya/probes"
 	"github.com/aya-gslb/aya/proxy"
 	"github.com/aya-gslb/aya/state"
@@ -181,16 +183,18 @@ func newLoadReporter(cfg *config.Config, p *proxy.Proxy, client *cluster.Client,
 		addrs = []string{cfg.Admin.Listen} // a role of aya serve: its own node
 	}
 	return &loadReporter{
-		proxy: p, region: cfg.Proxy.Region, id: cfg.Node.ID, addrs: addrs,
+		load: p.Load, region: cfg.Proxy.Region, id: cfg.Node.ID, addrs: addrs,
 		interval: cfg.Proxy.ReportInterval, client: client, log: log,
 	}
 }
 
 // loadReporter reports the proxy's load to the cluster: when utilisation
 // moved by reportDelta since the last report, else every refresh, so the
-// report stays fresh without filling the log.
+// report stays fresh without filling the log. A report that fails is
+// retried after loadRetry with the load read afresh (a newer load
+// supersedes the one that failed), not at the next interval.
 type loadReporter struct {
-	proxy    *proxy.Proxy
+	load     func() proxy.Load
 	region   string
 	id       string
 	addrs    []string
@@ -208,26 +212,49 @@ const (
 	reportRefresh = 5    // report at least every reportRefresh intervals
 )
 
+// loadRetry is the backoff between the attempts of a load report that
+// failed, the prober's: 50ms doubling to 1s.
+var loadRetry = backoff.Policy{Base: 50 * time.Millisecond, Max: time.Second}
+
 func (r *loadReporter) run(ctx context.Context) {
 	if len(r.addrs) == 0 {
 		return
 	}
 	t := time.NewTicker(r.interval)
 	defer t.Stop()
+	again := time.NewTimer(time.Hour)
+	again.Stop()
+	defer again.Stop()
+	failures := 0 // consecutive failed reports
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-again.C:
 		}
-		l := r.proxy.Load()
-		if math.Abs(l.Utilisation-r.last) < reportDelta && time.Since(r.lastSent) < reportRefresh*r.interval {
+		l := r.load()
+		if failures == 0 && math.Abs(l.Utilisation-r.last) < reportDelta && time.Since(r.lastSent) < reportRefresh*r.interval {
 			continue
 		}
-		if err := r.send(ctx, l); err != nil {
-			r.log.Warn("load report failed; retrying", "err", err)
+		err := r.send(ctx, l)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			failures++
+			if failures == 1 {
+				r.log.Warn("load report failed; retrying", "err", err)
+			}
+			// Jitter needs no secure randomness, only a spread of load.
+			again.Reset(loadRetry.Delay(failures, rand.Float64())) //nolint:gosec // G404: see above
 			continue
 		}
+		if failures > 0 {
+			r.log.Info("load report delivered", "attempts", failures+1)
+		}
+		failures = 0
+		again.Stop()
 		r.last, r.lastSent = l.Utilisation, time.Now()
 	}
 }
