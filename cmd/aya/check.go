@@ -9,6 +9,7 @@ import (
 
 	"github.com/aya-gslb/aya/config"
 	"github.com/aya-gslb/aya/dnsserver"
+	ayasite "github.com/aya-gslb/aya/site"
 )
 
 func newCheckCmd() *cobra.Command {
@@ -33,7 +34,7 @@ can gate a merge to the zones repo.`,
 				printErrors(errOut, err)
 				failed = true
 			}
-			db, err := openGeo(cfg, nil)
+			db, err := ayasite.OpenGeo(cfg, nil)
 			if err != nil {
 				printErrors(errOut, err)
 				failed = true

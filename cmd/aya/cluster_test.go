@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	ayasite "github.com/aya-gslb/aya/site"
+
 	"github.com/miekg/dns"
 
 	"github.com/aya-gslb/aya/cluster"
@@ -629,8 +631,8 @@ func TestClusterTLS(t *testing.T) {
 	waitAnswer(t, all, usEast, 5*time.Second)
 
 	// With the token but no client certificate: refused.
-	err = (&cluster.Client{HTTPS: true, Token: opts.token, HTTP: tc.client.HTTP}).Do(t.Context(), follower.adminAddr(), pathUndrain, "",
-		drainRequest{Target: "eu-west", By: "x"}, nil)
+	err = (&cluster.Client{HTTPS: true, Token: opts.token, HTTP: tc.client.HTTP}).Do(t.Context(), follower.adminAddr(), ayasite.PathUndrain, "",
+		ayasite.DrainRequest{Target: "eu-west", By: "x"}, nil)
 	if ae, ok := errors.AsType[*cluster.APIError](err); !ok || ae.Status != http.StatusForbidden {
 		t.Errorf("undrain without a client certificate: %v, want 403", err)
 	}

@@ -13,6 +13,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	ayasite "github.com/aya-gslb/aya/site"
+
 	"github.com/spf13/cobra"
 
 	"github.com/aya-gslb/aya/cluster"
@@ -301,19 +303,19 @@ health, until undrained. The reason and who drained go into the decision history
 			if err != nil {
 				return err
 			}
-			if _, _, err := parseTarget(cfg, args[0]); err != nil {
+			if _, _, err := ayasite.ParseTarget(cfg, args[0]); err != nil {
 				return err
 			}
 			if drain && reason == "" {
 				return fmt.Errorf("--reason is required: say why, for the history")
 			}
-			path := pathDrain
+			path := ayasite.PathDrain
 			if !drain {
-				path = pathUndrain
+				path = ayasite.PathUndrain
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), ctlTimeout)
 			defer cancel()
-			if err := c.Do(ctx, addr, path, "", drainRequest{Target: args[0], Reason: reason, By: by}, nil); err != nil {
+			if err := c.Do(ctx, addr, path, "", ayasite.DrainRequest{Target: args[0], Reason: reason, By: by}, nil); err != nil {
 				return err
 			}
 			verb := "drained"

@@ -3,15 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"net/url"
 	"strings"
 	"text/tabwriter"
 
-	"github.com/miekg/dns"
+	ayasite "github.com/aya-gslb/aya/site"
+
 	"github.com/spf13/cobra"
 
 	"github.com/aya-gslb/aya/config"
@@ -55,19 +54,19 @@ whose answer uses the cluster's health, drains and load shedding.`,
 				}
 				return printExplain(cmd.OutOrStdout(), out, asJSON)
 			}
-			db, err := openGeo(cfg, nil)
+			db, err := ayasite.OpenGeo(cfg, nil)
 			if err != nil {
 				return err
 			}
 			if db != nil {
 				defer func() { _ = db.Close() }()
 			}
-			srv := dnsserver.New(dnsConfig(cfg, nil, nil, gslbConfig(cfg, db, state.NewStatic(nil))))
+			srv := dnsserver.New(ayasite.DNSConfig(cfg, nil, nil, ayasite.GSLB(cfg, db, state.NewStatic(nil))))
 			if err := srv.LoadZones(cfg.DNS.ZonesDir); err != nil {
 				printErrors(cmd.ErrOrStderr(), err)
 				return exitError{1}
 			}
-			out, err := explain(srv, q)
+			out, err := ayasite.Explain(srv, q)
 			if err != nil {
 				return err
 			}
@@ -83,159 +82,8 @@ whose answer uses the cluster's health, drains and load shedding.`,
 	return cmd
 }
 
-// explainOutput is the explanation as `aya explain` prints it and the admin
-// API serves it.
-type explainOutput struct {
-	Query struct {
-		Name     string `json:"name"`
-		Type     string `json:"type"`
-		Resolver string `json:"resolver"`
-		ECS      string `json:"ecs,omitempty"`
-	} `json:"query"`
-	Client   *explainClient  `json:"client,omitempty"`
-	Pool     string          `json:"pool,omitempty"`
-	Regions  []explainRegion `json:"regions,omitempty"`
-	Fallback string          `json:"fallback,omitempty"`
-	Answer   explainAnswer   `json:"answer"`
-}
-
-type explainClient struct {
-	Address        string   `json:"address"`
-	Subnet         string   `json:"subnet"`
-	FromECS        bool     `json:"from_ecs"`
-	Source         string   `json:"location_source"`
-	Country        string   `json:"country,omitempty"`
-	Continent      string   `json:"continent,omitempty"`
-	Region         string   `json:"region,omitempty"`
-	Latitude       *float64 `json:"latitude,omitempty"`
-	Longitude      *float64 `json:"longitude,omitempty"`
-	Network        string   `json:"network,omitempty"`
-	ScopePrefixLen int      `json:"scope_prefix_length"`
-}
-
-type explainRegion struct {
-	Region     string            `json:"region"`
-	DistanceKm float64           `json:"distance_km"`
-	ScoreKm    float64           `json:"score_km"`
-	State      string            `json:"state"`
-	Kept       bool              `json:"kept"`
-	Reason     string            `json:"reason"`
-	Endpoints  map[string]string `json:"endpoints,omitempty"`
-}
-
-type explainAnswer struct {
-	Rcode         string   `json:"rcode"`
-	Authoritative bool     `json:"authoritative"`
-	Records       []string `json:"records"`
-	Authority     []string `json:"authority,omitempty"`
-	ClientSubnet  string   `json:"client_subnet,omitempty"`
-}
-
-// parseExplainQuery checks a query's fields.
-func parseExplainQuery(q admin.ExplainQuery) (qtype uint16, client netip.Addr, ecs netip.Prefix, err error) {
-	if q.Name == "" {
-		return 0, client, ecs, errors.New("a name to explain is required")
-	}
-	qtype = dns.TypeA
-	if q.Type != "" {
-		t, ok := dns.StringToType[strings.ToUpper(q.Type)]
-		if !ok {
-			return 0, client, ecs, fmt.Errorf("unknown query type %q", q.Type)
-		}
-		qtype = t
-	}
-	if q.Client == "" {
-		q.Client = "127.0.0.1"
-	}
-	if client, err = netip.ParseAddr(q.Client); err != nil {
-		return 0, client, ecs, fmt.Errorf("client: %w", err)
-	}
-	if q.ECS != "" {
-		if ecs, err = netip.ParsePrefix(q.ECS); err != nil {
-			if a, aerr := netip.ParseAddr(q.ECS); aerr == nil {
-				ecs, err = a.Prefix(a.BitLen())
-			}
-		}
-		if err != nil {
-			return 0, client, ecs, fmt.Errorf("ecs: %w", err)
-		}
-	}
-	return qtype, client, ecs, nil
-}
-
-// explainJSON serves /v1/explain.
-func explainJSON(srv *dnsserver.Server, q admin.ExplainQuery) (any, error) {
-	return explain(srv, q)
-}
-
-func explain(srv *dnsserver.Server, q admin.ExplainQuery) (*explainOutput, error) {
-	qtype, client, ecs, err := parseExplainQuery(q)
-	if err != nil {
-		return nil, err
-	}
-	e, err := srv.Explain(q.Name, qtype, client, ecs)
-	if err != nil {
-		return nil, err
-	}
-	out := &explainOutput{}
-	out.Query.Name = dns.Fqdn(q.Name)
-	out.Query.Type = dns.TypeToString[qtype]
-	out.Query.Resolver = client.String()
-	if ecs.IsValid() {
-		out.Query.ECS = ecs.Masked().String()
-	}
-	if e.Pool != "" {
-		c := &explainClient{
-			Address: e.Client.String(), Subnet: e.Subnet.String(), FromECS: e.UsedECS,
-			Source: e.Location.Source.String(), Country: e.Location.Country, Continent: e.Location.Continent,
-			Region: e.Location.Region, ScopePrefixLen: e.Scope,
-		}
-		if e.Location.HasCoordinates {
-			c.Latitude, c.Longitude = &e.Location.Latitude, &e.Location.Longitude
-		}
-		if e.Location.Network.IsValid() {
-			c.Network = e.Location.Network.String()
-		}
-		out.Client = c
-		out.Pool = e.Pool
-		out.Fallback = e.Decision.Fallback
-		for _, v := range e.Decision.Regions {
-			r := explainRegion{Region: v.Region, DistanceKm: round1(v.DistanceKm), ScoreKm: round1(v.ScoreKm), State: v.State, Kept: v.Kept, Reason: v.Reason}
-			if len(v.Endpoints) > 0 {
-				r.Endpoints = make(map[string]string, len(v.Endpoints))
-				for _, ep := range v.Endpoints {
-					r.Endpoints[ep.Name] = ep.State
-				}
-			}
-			out.Regions = append(out.Regions, r)
-		}
-	}
-	out.Answer = answerOf(e.Reply)
-	return out, nil
-}
-
-func round1(f float64) float64 { return float64(int64(f*10+0.5)) / 10 }
-
-func answerOf(r *dns.Msg) explainAnswer {
-	a := explainAnswer{Rcode: dns.RcodeToString[r.Rcode], Authoritative: r.Authoritative, Records: []string{}}
-	for _, rr := range r.Answer {
-		a.Records = append(a.Records, rr.String())
-	}
-	for _, rr := range r.Ns {
-		a.Authority = append(a.Authority, rr.String())
-	}
-	if opt := r.IsEdns0(); opt != nil {
-		for _, o := range opt.Option {
-			if s, ok := o.(*dns.EDNS0_SUBNET); ok {
-				a.ClientSubnet = s.String()
-			}
-		}
-	}
-	return a
-}
-
 // render prints the explanation for a terminal.
-func (o *explainOutput) render(w io.Writer) error {
+func renderExplain(w io.Writer, o *ayasite.Explanation) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "query:    %s %s from resolver %s", o.Query.Name, o.Query.Type, o.Query.Resolver)
 	if o.Query.ECS != "" {
@@ -296,17 +144,17 @@ func (o *explainOutput) render(w io.Writer) error {
 	return err
 }
 
-func printExplain(w io.Writer, out *explainOutput, asJSON bool) error {
+func printExplain(w io.Writer, out *ayasite.Explanation, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}
-	return out.render(w)
+	return renderExplain(w, out)
 }
 
 // explainLive asks a running node's /v1/explain.
-func explainLive(ctx context.Context, cfg *config.Config, addr string, q admin.ExplainQuery) (*explainOutput, error) {
+func explainLive(ctx context.Context, cfg *config.Config, addr string, q admin.ExplainQuery) (*ayasite.Explanation, error) {
 	m, err := loadTLS(cfg)
 	if err != nil {
 		return nil, err
@@ -319,7 +167,7 @@ func explainLive(ctx context.Context, cfg *config.Config, addr string, q admin.E
 	}
 	ctx, cancel := context.WithTimeout(ctx, ctlTimeout)
 	defer cancel()
-	var out explainOutput
+	var out ayasite.Explanation
 	if err := clusterClient(cfg, m).Do(ctx, addr, "/v1/explain?"+v.Encode(), "", nil, &out); err != nil {
 		return nil, err
 	}

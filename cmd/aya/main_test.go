@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	ayasite "github.com/aya-gslb/aya/site"
+
 	"github.com/miekg/dns"
 
 	"github.com/aya-gslb/aya/internal/testutil"
@@ -373,12 +375,12 @@ func TestExplainMatchesServe(t *testing.T) {
 				if err != nil {
 					t.Fatalf("aya explain: %v", err)
 				}
-				var cli explainOutput
+				var cli ayasite.Explanation
 				if err := json.Unmarshal(out, &cli); err != nil {
 					t.Fatal(err)
 				}
 				_, body := testutil.HTTP(t, http.MethodGet, "http://"+s.admin+"/v1/explain?name=www.gslb.example.com&type="+dns.TypeToString[qt]+"&ecs="+url.QueryEscape(sub))
-				var api explainOutput
+				var api ayasite.Explanation
 				if err := json.Unmarshal([]byte(body), &api); err != nil {
 					t.Fatalf("%v: %s", err, body)
 				}

@@ -1,4 +1,4 @@
-package main
+package site
 
 import (
 	"context"
@@ -109,7 +109,7 @@ func TestLoadReporterRetry(t *testing.T) {
 				})
 				// In flight: one more every second, from 1 (so the first
 				// interval has a change to report).
-				r := &loadReporter{
+				r := &LoadReporter{
 					load: func() proxy.Load {
 						n := int64(time.Since(t0) / time.Second)
 						return proxy.Load{InFlight: n, Capacity: 10, Utilisation: float64(n) / 10}
@@ -120,7 +120,7 @@ func TestLoadReporterRetry(t *testing.T) {
 				}
 				ctx, cancel := context.WithCancel(t.Context())
 				done := make(chan struct{})
-				go func() { r.run(ctx); close(done) }()
+				go func() { r.Run(ctx); close(done) }()
 				time.Sleep(tt.run)
 				cancel()
 				<-done

@@ -1,4 +1,4 @@
-package main
+package site
 
 import (
 	"context"
@@ -12,12 +12,11 @@ import (
 	"github.com/aya-gslb/aya/cluster"
 	"github.com/aya-gslb/aya/config"
 	"github.com/aya-gslb/aya/release"
-	ayasite "github.com/aya-gslb/aya/site"
 )
 
-// cfgDir is the directory relative paths of a release resolve against on
+// ConfigDir is the directory relative paths of a release resolve against on
 // this site: its configuration file's.
-func cfgDir(cfg *config.Config) string {
+func ConfigDir(cfg *config.Config) string {
 	if cfg.File == "" {
 		return "."
 	}
@@ -31,7 +30,7 @@ func catchUp(cfg *config.Config) time.Duration {
 }
 
 // merged is the local configuration with the steering of a release.
-func merged(local *config.Config, c *ayasite.Compiled) *config.Config {
+func merged(local *config.Config, c *Compiled) *config.Config {
 	if c == nil {
 		return local
 	}
@@ -44,10 +43,10 @@ func merged(local *config.Config, c *ayasite.Compiled) *config.Config {
 
 // publish serves c (nil: keep serving no release) with the local
 // configuration, and restarts the probes when the release changed them.
-func (r *reloader) publish(c *ayasite.Compiled) error {
+func (r *Site) publish(c *Compiled) error {
 	m := merged(r.cfg, c)
 	if c != nil {
-		if err := r.srv.Publish(c.Zones, dnsConfig(m, r.log, nil, gslbConfig(m, r.geo, r.health))); err != nil {
+		if err := r.srv.Publish(c.Zones, DNSConfig(m, r.log, nil, GSLB(m, r.geo, r.health))); err != nil {
 			return err
 		}
 	}
@@ -68,7 +67,7 @@ func (r *reloader) publish(c *ayasite.Compiled) error {
 
 // follow publishes the node's release when it is not the one served. It
 // reports whether it published one.
-func (r *reloader) follow() bool {
+func (r *Site) follow() bool {
 	rel := r.node.Release()
 	if rel == nil {
 		return false
@@ -76,7 +75,7 @@ func (r *reloader) follow() bool {
 	if cur := r.rel.Load(); cur != nil && cur.Release.Digest == rel.Digest && cur.Release.Version == rel.Version {
 		return false
 	}
-	c, err := ayasite.Compile(rel, cfgDir(r.cfg))
+	c, err := Compile(rel, ConfigDir(r.cfg))
 	if err != nil {
 		// Every release was compiled before it entered the log; this one
 		// does not compile here (another binary version, a missing
@@ -93,8 +92,8 @@ func (r *reloader) follow() bool {
 	return true
 }
 
-// waitRelease waits until a release is published; false if ctx ends first.
-func (r *reloader) waitRelease(ctx context.Context) bool {
+// WaitRelease waits until a release is published; false if ctx ends first.
+func (r *Site) WaitRelease(ctx context.Context) bool {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for {
@@ -112,9 +111,9 @@ func (r *reloader) waitRelease(ctx context.Context) bool {
 	}
 }
 
-// ready is /readyz: the site has a state to answer from (the cluster's, or
+// Ready is /readyz: the site has a state to answer from (the cluster's, or
 // the one it restored from its disk; aya status says which).
-func (r *reloader) ready() error {
+func (r *Site) Ready() error {
 	if r.rel.Load() == nil {
 		return errors.New("no release yet: waiting for the cluster's")
 	}
@@ -132,14 +131,14 @@ func whoAmI(site string) string {
 // seed makes this site's files the first release of a cluster that has
 // none, when this site leads; with release.watch, it applies them whenever
 // they differ from the running release (at start; reload calls checkLocal).
-func (r *reloader) seed(ctx context.Context) {
+func (r *Site) seed(ctx context.Context) {
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	var lastErr string
 	for r.node.Release() == nil {
 		if r.node.IsLeader() && r.node.CaughtUp() {
 			cfg := r.cfg
-			rel, _, err := ayasite.Build(cfg, whoAmI(cfg.Node.ID), "seed: "+cfg.Node.ID)
+			rel, _, err := Build(cfg, whoAmI(cfg.Node.ID), "seed: "+cfg.Node.ID)
 			if err == nil {
 				_, err = r.node.ApplyRelease(ctx, rel)
 			}
@@ -159,9 +158,9 @@ func (r *reloader) seed(ctx context.Context) {
 // checkLocal builds a release from this site's files: with release.watch
 // it applies it (retrying until a leader takes it), otherwise it only
 // compares it with the running release (aya_release_local_differs).
-func (r *reloader) checkLocal(ctx context.Context) {
+func (r *Site) checkLocal(ctx context.Context) {
 	cfg := r.cfg
-	rel, _, err := ayasite.Build(cfg, whoAmI(cfg.Node.ID), "watch: "+cfg.Node.ID)
+	rel, _, err := Build(cfg, whoAmI(cfg.Node.ID), "watch: "+cfg.Node.ID)
 	if err != nil {
 		none := ""
 		r.local.Store(&none)
@@ -236,7 +235,7 @@ func b2f(b bool) float64 {
 }
 
 // siteInfo is what this site runs, for the cluster's comparison of sites.
-func (r *reloader) siteInfo() cluster.SiteInfo {
+func (r *Site) siteInfo() cluster.SiteInfo {
 	s := cluster.SiteInfo{Version: aya.Version}
 	if r.geo != nil {
 		i := r.geo.Info()
@@ -252,7 +251,7 @@ func (r *reloader) siteInfo() cluster.SiteInfo {
 }
 
 // touchSite asks reportSites to report what this site runs.
-func (r *reloader) touchSite() {
+func (r *Site) touchSite() {
 	select {
 	case r.siteDirty <- struct{}{}:
 	default:
@@ -262,7 +261,7 @@ func (r *reloader) touchSite() {
 // reportSites records what this site runs in the log when it changes, and
 // checks every few seconds that the log still holds it (a report made
 // while there was no leader is retried).
-func (r *reloader) reportSites(ctx context.Context) {
+func (r *Site) reportSites(ctx context.Context) {
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
 	for {

@@ -1,4 +1,4 @@
-package main
+package site
 
 import (
 	"fmt"
@@ -7,13 +7,12 @@ import (
 	"github.com/aya-gslb/aya/config"
 	"github.com/aya-gslb/aya/dnsserver"
 	"github.com/aya-gslb/aya/geo"
-	ayasite "github.com/aya-gslb/aya/site"
 	"github.com/aya-gslb/aya/state"
 )
 
-// openGeo opens the configured database; with none configured, clients have
+// OpenGeo opens the configured database; with none configured, clients have
 // no location and pools rank by member order.
-func openGeo(cfg *config.Config, log *slog.Logger) (*geo.DB, error) {
+func OpenGeo(cfg *config.Config, log *slog.Logger) (*geo.DB, error) {
 	if cfg.Geo.Database == "" {
 		return nil, nil
 	}
@@ -24,10 +23,10 @@ func openGeo(cfg *config.Config, log *slog.Logger) (*geo.DB, error) {
 	return db, nil
 }
 
-// gslbConfig is the DNS server's view of the steering configuration.
-func gslbConfig(cfg *config.Config, db *geo.DB, st state.Source) dnsserver.GSLB {
+// GSLB is the DNS server's view of the steering configuration.
+func GSLB(cfg *config.Config, db *geo.DB, st state.Source) dnsserver.GSLB {
 	g := dnsserver.GSLB{
-		Pools: ayasite.Pools(cfg),
+		Pools: Pools(cfg),
 		State: st,
 		ECS: dnsserver.ECSConfig{
 			MaxPrefixV4: cfg.ECS.MaxPrefixV4,

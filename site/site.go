@@ -1,0 +1,342 @@
+package site
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/aya-gslb/aya/cluster"
+	"github.com/aya-gslb/aya/config"
+	"github.com/aya-gslb/aya/dnsserver"
+	"github.com/aya-gslb/aya/geo"
+	"github.com/aya-gslb/aya/state"
+	"github.com/fsnotify/fsnotify"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/pflag"
+)
+
+// DNSConfig maps the configuration onto the DNS server's.
+func DNSConfig(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, g dnsserver.GSLB) dnsserver.Config {
+	nsid := cfg.DNS.NSID
+	if nsid == "" {
+		nsid = cfg.Node.ID
+	}
+	return dnsserver.Config{
+		Listen:            cfg.DNS.Listen,
+		UDPSockets:        cfg.DNS.UDPSockets,
+		MaxUDPSize:        cfg.DNS.MaxUDPSize,
+		NSID:              nsid,
+		TCPIdleTimeout:    cfg.DNS.TCP.IdleTimeout,
+		TCPMaxConnections: cfg.DNS.TCP.MaxConnections,
+		TransferAllow:     cfg.DNS.Transfer.AllowPrefixes,
+		Logger:            log,
+		Registerer:        reg,
+		GSLB:              g,
+	}
+}
+
+// Config is what a Site runs with.
+type Config struct {
+	// Path and Flags are where Config came from ("" for the embedded
+	// default), to load it again on a reload.
+	Path   string
+	Flags  *pflag.FlagSet
+	Config *config.Config
+	// Logger receives the site's logs; Level is its level, which a reload
+	// sets.
+	Logger *slog.Logger
+	Level  *slog.LevelVar
+	// Registerer receives the site's metrics. Required.
+	Registerer prometheus.Registerer
+	// Geo places clients; nil without a database.
+	Geo *geo.DB
+	// Node is the site's Raft node; DNS its server, listening but not
+	// serving yet.
+	Node *cluster.Node
+	DNS  *dnsserver.Server
+}
+
+// Site runs what one site runs besides its Raft node and its listeners: it
+// follows the release the cluster answers from and publishes it to the DNS
+// server, builds releases from the site's files (applied with
+// release.watch, compared otherwise), reloads the site's own settings and
+// the geo database on SIGHUP or a file change, runs the probes of the
+// release's checks, reports what the site runs, and serves the drain API.
+type Site struct {
+	path  string
+	flags *pflag.FlagSet
+	cfg   *config.Config
+	srv   *dnsserver.Server
+	log   *slog.Logger
+	level *slog.LevelVar
+	reg   prometheus.Registerer
+	// geo is nil when no database is configured; health is the snapshot source.
+	geo    *geo.DB
+	health state.Source
+	node   *cluster.Node
+	// rel is the release being served (nil before the first), compiled;
+	// cur is cfg with rel's steering configuration.
+	rel atomic.Pointer[Compiled]
+	// local is the digest of this site's own files as a release ("" when
+	// they do not build), for the comparison with the running release.
+	local atomic.Pointer[string]
+	// applying is the release being applied from this site's files.
+	applyMu     sync.Mutex
+	applyCancel context.CancelFunc
+	// siteDirty asks reportSites to report this site's SiteInfo.
+	siteDirty chan struct{}
+	// cur is cfg with the release's steering, for other goroutines (the
+	// admin API's drain checks).
+	cur atomic.Pointer[config.Config]
+	// probes runs the health checks; a reload that changes them restarts it.
+	probes *probeRunner
+	// geoChanged is set when the geo files changed (or on SIGHUP): a full
+	// database takes a while to read and verify, so a zone edit alone does
+	// not reload it.
+	geoChanged bool
+
+	configReloads *prometheus.CounterVec
+	builds        *prometheus.CounterVec
+
+	wg sync.WaitGroup
+}
+
+// New returns the site of c; Start gets it its first release.
+func New(c Config) *Site {
+	log := c.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	level := c.Level
+	if level == nil {
+		level = new(slog.LevelVar)
+	}
+	s := &Site{path: c.Path, flags: c.Flags, cfg: c.Config, srv: c.DNS, log: log, level: level, reg: c.Registerer,
+		geo: c.Geo, health: c.Node, node: c.Node, probes: &probeRunner{node: c.Node, log: log, reg: c.Registerer},
+		siteDirty: make(chan struct{}, 1)}
+	s.cur.Store(c.Config)
+	s.metrics()
+	return s
+}
+
+// Current is the running configuration: the site's own, with the
+// release's steering.
+func (r *Site) Current() *config.Config { return r.cur.Load() }
+
+// Start gets the site its first release before it answers: the one
+// restored from its disk at once and then, with a leader reachable, the
+// cluster's latest; with no state at all, the cluster's first (which a
+// leader with no release takes from its own files). It starts the site's
+// background work, which ends with ctx (Wait waits for it). It reports
+// false when ctx ends first.
+func (r *Site) Start(ctx context.Context) bool {
+	r.probes.ctx = ctx
+	r.wg.Go(func() { r.reportSites(ctx) })
+	if r.node.Restored() > 0 {
+		r.follow()
+		if r.node.WaitCaughtUp(ctx, catchUp(r.cfg)) {
+			r.log.Info("caught up with the cluster", "applied", r.node.Stats().LastApplied)
+		} else {
+			r.log.Warn("no leader reachable; answering from the state restored from disk", "index", r.node.Restored())
+		}
+	}
+	r.wg.Go(func() { r.seed(ctx) })
+	return r.WaitRelease(ctx)
+}
+
+// Wait waits for the site's background work, after its ctx ended, and
+// stops its probes.
+func (r *Site) Wait() {
+	r.wg.Wait()
+	r.probes.stop()
+}
+
+func (r *Site) metrics() {
+	r.configReloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "aya_config_reloads_total",
+		Help: `Configuration reloads, by result ("success" or "failure", which keeps the previous configuration).`,
+	}, []string{"result"})
+	r.builds = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "aya_release_builds_total",
+		Help: `Releases built from this site's files (release.watch), by result: "success" (applied or unchanged) or "failure" (refused; the running release stays).`,
+	}, []string{"result"})
+	r.reg.MustRegister(r.configReloads, r.builds,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aya_release_local_differs",
+			Help: "1 when this site's own files (its configuration's release part and dns.zones_dir) differ from the release it answers from."},
+			func() float64 {
+				rel, local := r.node.Release(), r.local.Load()
+				return b2f(rel != nil && local != nil && *local != rel.Digest)
+			}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aya_release_published_version",
+			Help: "Version of the release the DNS server publishes (0: none yet)."},
+			func() float64 {
+				if c := r.rel.Load(); c != nil {
+					return float64(c.Release.Version)
+				}
+				return 0
+			}))
+}
+
+// debounce gathers the burst of events an editor or a git checkout makes
+// into one reload.
+const debounce = 200 * time.Millisecond
+
+// Run reloads on SIGHUP and file changes, and publishes every new release
+// of the cluster, until ctx ends.
+func (r *Site) Run(ctx context.Context) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		r.log.Warn("file watching off; reload with SIGHUP", "err", err)
+	} else {
+		defer func() { _ = w.Close() }()
+		r.watch(w)
+	}
+	var events <-chan fsnotify.Event
+	var errs <-chan error
+	if w != nil {
+		events, errs = w.Events, w.Errors
+	}
+	timer := time.NewTimer(0)
+	<-timer.C
+	r.checkLocal(ctx)
+	for {
+		changed := r.node.Changed()
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-changed:
+			if r.follow() {
+				r.checkLocal(ctx)
+			}
+		case <-hup:
+			r.log.Info("reload requested", "by", "SIGHUP")
+			r.geoChanged = true
+			r.reload(w)
+		case ev := <-events:
+			if r.relevant(ev) {
+				timer.Reset(debounce)
+			}
+		case err := <-errs:
+			r.log.Warn("file watcher", "err", err)
+		case <-timer.C:
+			r.log.Info("reload requested", "by", "file change")
+			r.reload(w)
+		}
+	}
+}
+
+// watch watches the configuration file's and the zones' directories
+// (directories, not files, so that editors' rename-over-save is seen).
+func (r *Site) watch(w *fsnotify.Watcher) {
+	for _, d := range w.WatchList() {
+		_ = w.Remove(d)
+	}
+	dirs := []string{r.cfg.DNS.ZonesDir}
+	if r.path != "" {
+		dirs = append(dirs, filepath.Dir(r.path))
+	}
+	for _, f := range r.geoFiles() {
+		dirs = append(dirs, filepath.Dir(f))
+	}
+	slices.Sort(dirs)
+	for _, d := range slices.Compact(dirs) {
+		if err := w.Add(d); err != nil {
+			r.log.Warn("cannot watch; reload with SIGHUP", "dir", d, "err", err)
+		}
+	}
+}
+
+func (r *Site) relevant(ev fsnotify.Event) bool {
+	if ev.Op == fsnotify.Chmod {
+		return false
+	}
+	if filepath.Ext(ev.Name) == dnsserver.ZoneFileSuffix {
+		return true
+	}
+	for _, f := range r.geoFiles() {
+		if filepath.Clean(ev.Name) == filepath.Clean(f) {
+			r.geoChanged = true
+			return true
+		}
+	}
+	return r.path != "" && filepath.Clean(ev.Name) == filepath.Clean(r.path)
+}
+
+// geoFiles are the geo database and overrides files, when configured.
+func (r *Site) geoFiles() []string {
+	var out []string
+	for _, f := range []string{r.cfg.Geo.Database, r.cfg.Geo.Overrides} {
+		if f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// apply makes cfg the running local configuration, unless the DNS server
+// refuses it.
+func (r *Site) apply(cfg *config.Config, w *fsnotify.Watcher) error {
+	zonesMoved := cfg.DNS.ZonesDir != r.cfg.DNS.ZonesDir
+	if !reflect.DeepEqual(cfg.Cluster.TLS, r.cfg.Cluster.TLS) || cfg.Cluster.Bind != r.cfg.Cluster.Bind ||
+		cfg.Cluster.DataDir != r.cfg.Cluster.DataDir || cfg.Cluster.Voter != r.cfg.Cluster.Voter {
+		r.log.Warn("cluster settings change on restart only")
+	}
+	old := r.cfg
+	r.cfg = cfg
+	if err := r.publish(r.rel.Load()); err != nil {
+		r.cfg = old
+		return err
+	}
+	r.level.Set(cfg.SlogLevel())
+	if zonesMoved && w != nil {
+		r.watch(w)
+	}
+	return nil
+}
+
+func (r *Site) reload(w *fsnotify.Watcher) {
+	cfg, err := config.Load(r.path, r.flags)
+	if err != nil {
+		r.configReloads.WithLabelValues("failure").Inc()
+		r.log.Error("config reload failed; keeping the previous configuration", "err", err)
+		cfg = r.cfg
+	} else {
+		if !slices.Equal(cfg.DNS.Listen, r.cfg.DNS.Listen) || cfg.DNS.UDPSockets != r.cfg.DNS.UDPSockets ||
+			cfg.DNS.TCP.MaxConnections != r.cfg.DNS.TCP.MaxConnections || cfg.Admin.Listen != r.cfg.Admin.Listen {
+			r.log.Warn("listen addresses, socket counts and connection caps change on restart only")
+		}
+		if cfg.Geo != r.cfg.Geo {
+			r.log.Warn("geo.database and geo.overrides change on restart only; their files reload in place")
+			cfg.Geo = r.cfg.Geo
+		}
+	}
+	if r.geo != nil && r.geoChanged {
+		r.geoChanged = false
+		if err := r.geo.Reload(); err != nil {
+			r.log.Error("geo reload failed; keeping the previous database", "err", err)
+		}
+		r.touchSite()
+	}
+	if cfg != r.cfg {
+		if err := r.apply(cfg, w); err != nil {
+			r.configReloads.WithLabelValues("failure").Inc()
+			r.log.Error("config reload refused; keeping the previous configuration", "err", err)
+		} else {
+			r.configReloads.WithLabelValues("success").Inc()
+		}
+	}
+	r.checkLocal(context.Background())
+}
