@@ -104,7 +104,8 @@ func (z *Zone) checkPools(known func(string) bool) error {
 // ECSConfig says how EDNS Client Subnet options are used (RFC 7871).
 type ECSConfig struct {
 	// MaxPrefixV4 and MaxPrefixV6 cap the source prefixes used (defaults
-	// 24 and 56, the RFC 7871 §11.1 recommendation).
+	// policy.DefaultMaxPrefixV4 and V6, 24 and 56, the RFC 7871 §11.1
+	// recommendation; see policy.MaxPrefix).
 	MaxPrefixV4, MaxPrefixV6 int
 	// Trusted lists the resolvers whose ECS options are used; empty trusts
 	// all. Others are answered for their own address, without ECS.
@@ -145,12 +146,6 @@ const (
 func newSteering(g GSLB, m *metrics) *steering {
 	st := &steering{pools: make(map[string]*policy.Pool, len(g.Pools)), geo: g.Geo, state: g.State, ecs: g.ECS,
 		answers: make(map[string]map[string]prometheus.Counter, len(g.Pools))}
-	if st.ecs.MaxPrefixV4 <= 0 || st.ecs.MaxPrefixV4 > 32 {
-		st.ecs.MaxPrefixV4 = 24
-	}
-	if st.ecs.MaxPrefixV6 <= 0 || st.ecs.MaxPrefixV6 > 128 {
-		st.ecs.MaxPrefixV6 = 56
-	}
 	if st.state == nil {
 		st.state = state.NewStatic(nil)
 	}
@@ -227,24 +222,12 @@ func (st *steering) place(c *client) {
 		c.ecsSource = o.SourceNetmask
 	}
 	if a := c.ecsAddr; a.IsValid() && c.ecsSource > 0 && st.trusts(src) {
-		maxBits := st.ecs.MaxPrefixV6
-		if a.Is4() {
-			maxBits = st.ecs.MaxPrefixV4
-		}
-		bits := min(int(c.ecsSource), maxBits)
-		c.Subnet, _ = a.Prefix(bits)
-		c.Addr = c.Subnet.Addr()
+		c.Client = policy.ECSClient(a, int(c.ecsSource), st.ecs.MaxPrefixV4, st.ecs.MaxPrefixV6, st.lookup)
 		c.usedECS = true
 	} else {
-		bits := st.ecs.MaxPrefixV6
-		if src.Is4() {
-			bits = st.ecs.MaxPrefixV4
-		}
 		c.Addr = src
-		c.Subnet, _ = src.Prefix(bits)
-	}
-	if st.geo != nil {
-		c.Loc = st.geo.Lookup(c.Addr)
+		c.Subnet, _ = src.Prefix(policy.MaxPrefix(src, st.ecs.MaxPrefixV4, st.ecs.MaxPrefixV6))
+		c.Loc = st.lookup(src)
 	}
 	if c.usedECS && st.geo != nil {
 		// The answer holds for the matched network, but never for more than
@@ -259,6 +242,14 @@ func (st *steering) place(c *client) {
 			c.scope = uint8(max(0, min(bits, c.Subnet.Bits())))
 		}
 	}
+}
+
+// lookup places a; no location without a database.
+func (st *steering) lookup(a netip.Addr) geo.Location {
+	if st.geo == nil {
+		return geo.Location{}
+	}
+	return st.geo.Lookup(a)
 }
 
 func (st *steering) trusts(a netip.Addr) bool {
