@@ -25,7 +25,7 @@ func TestECSClient(t *testing.T) {
 		{"v4 configured cap", "81.2.69.142", 32, 20, 0, "81.2.64.0/20"},
 		{"v4 source beyond the family", "81.2.69.142", 40, 0, 0, "81.2.69.0/24"},
 		{"v4 cap beyond the family: default", "81.2.69.142", 32, 33, 0, "81.2.69.0/24"},
-		{"v6 cut to the default cap", "2001:db8:1:2:3::1", 128, 0, 0, "2001:db8:1:200::/56"},
+		{"v6 cut to the default cap", "2001:db8:1:2ff::1", 128, 0, 0, "2001:db8:1:200::/56"},
 		{"v6 configured cap", "2001:db8:1:2:3::1", 64, 0, 48, "2001:db8:1::/48"},
 		{"v6 source zero", "2001:db8::1", 0, 0, 0, "::/0"},
 	} {
