@@ -249,6 +249,14 @@ type partial struct {
 	dBefore, dAfter policy.Decision
 	moves           map[moveKey]*moveTally
 	countries       map[countryKey]*Count
+	// last is the previous network's client and where its changes were
+	// counted, per job (nil: unchanged).
+	last struct {
+		valid     bool
+		client    policy.Client
+		moves     []*moveTally
+		countries []*Count
+	}
 }
 
 type moveKey struct {
@@ -274,10 +282,15 @@ type sample struct {
 }
 
 func newPartial(db Networks, jobs []*job, opt Options) *partial {
-	return &partial{db: db, jobs: jobs, opt: opt, moves: map[moveKey]*moveTally{}, countries: map[countryKey]*Count{}}
+	w := &partial{db: db, jobs: jobs, opt: opt, moves: map[moveKey]*moveTally{}, countries: map[countryKey]*Count{}}
+	w.last.moves, w.last.countries = make([]*moveTally, len(jobs)), make([]*Count, len(jobs))
+	return w
 }
 
 // network decides every name for the client of network e on both sides.
+// Networks longer than the subnet cap that share a subnet have one client:
+// when e's client is the previous network's, the previous decisions are
+// counted again rather than made again (Decide is a pure function).
 func (w *partial) network(e *entry) {
 	w.total.add(e.p)
 	if len(w.jobs) == 0 {
@@ -290,13 +303,27 @@ func (w *partial) network(e *entry) {
 	// The client the server answers for an ECS query of this network; the
 	// network's own location serves every address inside it.
 	lookup := func(a netip.Addr) geo.Location {
-		if e.p.Contains(a) {
+		switch {
+		case e.p.Contains(a):
 			return e.loc
+		case w.last.valid && a == w.last.client.Addr:
+			return w.last.client.Loc
 		}
 		return w.db.Lookup(a)
 	}
 	c := policy.ECSClient(e.p.Addr(), e.p.Bits(), w.opt.MaxPrefixV4, w.opt.MaxPrefixV6, lookup)
-	for _, j := range w.jobs {
+	if w.last.valid && c == w.last.client {
+		for i := range w.jobs {
+			if m := w.last.moves[i]; m != nil {
+				m.count.add(e.p)
+				w.last.countries[i].add(e.p)
+			}
+		}
+		return
+	}
+	w.last.valid, w.last.client = true, c
+	for i, j := range w.jobs {
+		w.last.moves[i], w.last.countries[i] = nil, nil
 		from := decide(j.before, c, fam, j.stateBefore, &w.dBefore)
 		to := decide(j.after, c, fam, j.stateAfter, &w.dAfter)
 		if from == to && sameSet(w.dBefore.Addrs, w.dAfter.Addrs) {
@@ -321,6 +348,7 @@ func (w *partial) network(e *entry) {
 			w.countries[ck] = cc
 		}
 		cc.add(e.p)
+		w.last.moves[i], w.last.countries[i] = m, cc
 	}
 }
 
