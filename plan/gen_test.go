@@ -131,16 +131,3 @@ func openDB(tb testing.TB, cfg geo.Config) *geo.DB {
 	tb.Cleanup(func() { _ = db.Close() })
 	return db
 }
-
-func TestGenDatabaseTiming(t *testing.T) {
-	if os.Getenv("AYA_GEN_TIMING") == "" {
-		t.Skip()
-	}
-	path := genDatabase(t, 260000, 90000)
-	db := openDB(t, geo.Config{Database: path})
-	n := 0
-	for range db.Networks {
-		n++
-	}
-	t.Logf("%d networks", n)
-}
