@@ -245,10 +245,14 @@ type partial struct {
 	jobs  []*job
 	opt   Options
 	total Count
-	// dBefore and dAfter are reused decisions.
-	dBefore, dAfter policy.Decision
-	moves           map[moveKey]*moveTally
-	countries       map[countryKey]*Count
+	// decisions are reused per job and side: a Decision keeps the
+	// distances of the last coordinates for its pool (neighbours share a
+	// city), which one shared by the jobs would forget at every call.
+	decisions [][2]policy.Decision
+	moves     map[moveKey]*moveTally
+	countries map[countryKey]*Count
+	// hot is, per job, the last move and country counted.
+	hot []hot
 	// last is the previous network's client and where its changes were
 	// counted, per job (nil: unchanged).
 	last struct {
@@ -257,6 +261,14 @@ type partial struct {
 		moves     []*moveTally
 		countries []*Count
 	}
+}
+
+// hot is the last move and country counted for a job.
+type hot struct {
+	moveKey    moveKey
+	move       *moveTally
+	countryKey countryKey
+	country    *Count
 }
 
 type moveKey struct {
@@ -284,6 +296,8 @@ type sample struct {
 func newPartial(db Networks, jobs []*job, opt Options) *partial {
 	w := &partial{db: db, jobs: jobs, opt: opt, moves: map[moveKey]*moveTally{}, countries: map[countryKey]*Count{}}
 	w.last.moves, w.last.countries = make([]*moveTally, len(jobs)), make([]*Count, len(jobs))
+	w.hot = make([]hot, len(jobs))
+	w.decisions = make([][2]policy.Decision, len(jobs))
 	return w
 }
 
@@ -324,32 +338,52 @@ func (w *partial) network(e *entry) {
 	w.last.valid, w.last.client = true, c
 	for i, j := range w.jobs {
 		w.last.moves[i], w.last.countries[i] = nil, nil
-		from := decide(j.before, c, fam, j.stateBefore, &w.dBefore)
-		to := decide(j.after, c, fam, j.stateAfter, &w.dAfter)
-		if from == to && sameSet(w.dBefore.Addrs, w.dAfter.Addrs) {
+		d := &w.decisions[i]
+		from := decide(j.before, c, fam, j.stateBefore, &d[0])
+		to := decide(j.after, c, fam, j.stateAfter, &d[1])
+		if from == to && sameSet(d[0].Addrs, d[1].Addrs) {
 			continue
 		}
-		k := moveKey{job: j.idx, from: from, to: to}
-		m := w.moves[k]
-		if m == nil {
-			m = &moveTally{}
-			w.moves[k] = m
-		}
+		m := w.move(i, moveKey{job: j.idx, from: from, to: to})
 		m.count.add(e.p)
 		if fam == policy.IPv4 {
 			m.v4 = offer(m.v4, c.Subnet, w.opt.Samples)
 		} else {
 			m.v6 = offer(m.v6, c.Subnet, w.opt.Samples)
 		}
-		ck := countryKey{job: j.idx, country: c.Loc.Country}
-		cc := w.countries[ck]
-		if cc == nil {
-			cc = &Count{}
-			w.countries[ck] = cc
-		}
+		cc := w.country(i, countryKey{job: j.idx, country: c.Loc.Country})
 		cc.add(e.p)
 		w.last.moves[i], w.last.countries[i] = m, cc
 	}
+}
+
+// move is the tally of k, the move of the i-th job; neighbours mostly
+// move alike, so the job's last one is tried before the map.
+func (w *partial) move(i int, k moveKey) *moveTally {
+	if h := &w.hot[i]; h.move != nil && h.moveKey == k {
+		return h.move
+	}
+	m := w.moves[k]
+	if m == nil {
+		m = &moveTally{}
+		w.moves[k] = m
+	}
+	w.hot[i].moveKey, w.hot[i].move = k, m
+	return m
+}
+
+// country is the count of k for the i-th job, as move.
+func (w *partial) country(i int, k countryKey) *Count {
+	if h := &w.hot[i]; h.country != nil && h.countryKey == k {
+		return h.country
+	}
+	c := w.countries[k]
+	if c == nil {
+		c = &Count{}
+		w.countries[k] = c
+	}
+	w.hot[i].countryKey, w.hot[i].country = k, c
+	return c
 }
 
 // decide is the outcome of pool p (nil: not steered) for c; d holds the
