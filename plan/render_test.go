@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -58,6 +59,22 @@ func TestRender(t *testing.T) {
 					{Pool: "api", Region: "us-east", Endpoint: "us-east-a"}: "timeout",
 					{Pool: "api", Region: "us-east", Endpoint: "us-east-b"}: "timeout",
 				}
+			},
+		},
+		{
+			// Every region of web drained: www answers its fallback
+			// addresses, and api, rebound to a copy of web that fails
+			// open, the nearest region anyway.
+			"fallbacks",
+			func(s *Side) {
+				web := webPool()
+				web.Fallback = policy.FallbackAddrs
+				web.FallbackAddrs = []netip.Addr{netip.MustParseAddr("192.0.2.250"), netip.MustParseAddr("2001:db8::250")}
+				open := webPool()
+				open.Name = "web-open"
+				s.Pools = map[string]*policy.Pool{"web": web, "web-open": open}
+				s.Names[1].Pool = "web-open"
+				s.State = &state.Snapshot{DrainedRegions: map[string]string{"eu-west": "", "eu-central": "", "us-east": "", "ap-northeast": ""}}
 			},
 		},
 		{
