@@ -84,8 +84,6 @@ func Compute(ctx context.Context, db Networks, before, after Side, snap *state.S
 	parts := make([]*partial, opt.Workers)
 	chunks := make(chan []entry, opt.Workers)
 	free := make(chan []entry, 2*opt.Workers)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var wg sync.WaitGroup
 	for i := range parts {
 		p := newPartial(db, work, opt)

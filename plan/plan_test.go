@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -297,10 +298,16 @@ func TestCompute(t *testing.T) {
 			after := running()
 			after.Pools = maps.Clone(after.Pools)
 			tc.after(&after)
+			var first *Report
 			for _, workers := range []int{1, 2, 3} {
 				r, err := Compute(t.Context(), db, before, after, tc.snap, Options{Workers: workers})
 				if err != nil {
 					t.Fatal(err)
+				}
+				if first == nil {
+					first = r
+				} else if !reflect.DeepEqual(r, first) {
+					t.Errorf("workers %d: report differs from one worker's\n got %+v\nwant %+v", workers, r, first)
 				}
 				if want := count(12, 256+65536+256+1024+4096+256+256+16+16+32+64+128, 4, 96, 96, 96, 96); r.Networks != want {
 					t.Errorf("Networks = %+v, want %+v", r.Networks, want)
@@ -448,5 +455,34 @@ func TestAddresses(t *testing.T) {
 	}
 	if err := back.UnmarshalJSON([]byte(`"-1"`)); err == nil {
 		t.Error(`UnmarshalJSON("-1"): no error`)
+	}
+}
+
+// TestComputeGenerated plans largeSides over a generated database of some
+// ten thousand networks, many chunks: the report is the brute force's, and
+// the same whatever the number of workers.
+func TestComputeGenerated(t *testing.T) {
+	db := openDB(t, geo.Config{Database: genDatabase(t, 30_000, 10_000)})
+	before, after := largeSides()
+	var first *Report
+	for _, workers := range []int{1, 2, 4} {
+		r, err := Compute(t.Context(), db, before, after, nil, Options{Workers: workers})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkConsistent(t, r)
+		if first == nil {
+			first = r
+			if got, brute := moves(r), bruteForce(t, db, before, after, nil); !maps.EqualFunc(got, brute, maps.Equal) {
+				t.Errorf("moves\n got %v\nwant (brute force) %v", got, brute)
+			}
+			continue
+		}
+		if !reflect.DeepEqual(r, first) {
+			t.Errorf("workers %d: report differs from one worker's", workers)
+		}
+	}
+	if n := first.Networks.IPv4.Networks + first.Networks.IPv6.Networks; n < 4*chunkSize {
+		t.Errorf("%d networks: want several chunks", n)
 	}
 }
