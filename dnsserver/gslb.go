@@ -104,7 +104,8 @@ func (z *Zone) CheckPools(known func(string) bool) error {
 // ECSConfig says how EDNS Client Subnet options are used (RFC 7871).
 type ECSConfig struct {
 	// MaxPrefixV4 and MaxPrefixV6 cap the source prefixes used (defaults
-	// 24 and 56, the RFC 7871 §11.1 recommendation).
+	// policy.DefaultMaxPrefixV4 and V6, 24 and 56, the RFC 7871 §11.1
+	// recommendation; see policy.MaxPrefix).
 	MaxPrefixV4, MaxPrefixV6 int
 	// Trusted lists the resolvers whose ECS options are used; empty trusts
 	// all. Others are answered for their own address, without ECS.
@@ -145,12 +146,6 @@ const (
 func newSteering(g GSLB, m *metrics) *steering {
 	st := &steering{pools: make(map[string]*policy.Pool, len(g.Pools)), geo: g.Geo, state: g.State, ecs: g.ECS,
 		answers: make(map[string]map[string]prometheus.Counter, len(g.Pools))}
-	if st.ecs.MaxPrefixV4 <= 0 || st.ecs.MaxPrefixV4 > 32 {
-		st.ecs.MaxPrefixV4 = 24
-	}
-	if st.ecs.MaxPrefixV6 <= 0 || st.ecs.MaxPrefixV6 > 128 {
-		st.ecs.MaxPrefixV6 = 56
-	}
 	if st.state == nil {
 		st.state = state.NewStatic(nil)
 	}
@@ -252,36 +247,22 @@ func (st *steering) place(c *client) {
 		c.ecsSource = o.SourceNetmask
 	}
 	if a := c.ecsAddr; a.IsValid() && c.ecsSource > 0 && st.trusts(src) {
-		c.subnet, _ = a.Prefix(min(int(c.ecsSource), st.maxPrefix(a)))
-		c.Addr = c.subnet.Addr()
+		c.Client, c.subnet = policy.ECSClient(a, int(c.ecsSource), st.ecs.MaxPrefixV4, st.ecs.MaxPrefixV6, st.lookup)
 		c.usedECS = true
 	} else {
-		c.Addr = src
-		c.subnet, _ = src.Prefix(st.maxPrefix(src))
+		c.Client, c.subnet = policy.ECSClient(src, 128, st.ecs.MaxPrefixV4, st.ecs.MaxPrefixV6, st.lookup)
 	}
-	if st.geo != nil {
-		c.Loc = st.geo.Lookup(c.Addr)
-	}
-	bits := st.maxPrefix(c.Addr)
-	if n := c.Loc.Network; c.Loc.Known() && n.IsValid() {
-		nb := n.Bits()
-		if c.Addr.Is6() && n.Addr().Is4() {
-			nb += 96 // an IPv4-mapped address, placed as IPv4
-		}
-		bits = min(bits, nb)
-	}
-	c.Scope, _ = c.Addr.Prefix(bits)
 	if c.usedECS {
-		c.scope = uint8(bits)
+		c.scope = uint8(c.Scope.Bits())
 	}
 }
 
-// maxPrefix is the longest client subnet used for a's family.
-func (st *steering) maxPrefix(a netip.Addr) int {
-	if a.Is4() {
-		return st.ecs.MaxPrefixV4
+// lookup places a; no location without a database.
+func (st *steering) lookup(a netip.Addr) geo.Location {
+	if st.geo == nil {
+		return geo.Location{}
 	}
-	return st.ecs.MaxPrefixV6
+	return st.geo.Lookup(a)
 }
 
 func (st *steering) trusts(a netip.Addr) bool {

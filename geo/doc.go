@@ -48,6 +48,10 @@
 // fields it needs from the record. The database is read into memory rather
 // than memory-mapped, so replacing the file under a running server is safe.
 //
+// Networks walks every network the DB places, overrides merged as lookups
+// merge them, with the Location Lookup gives each of its addresses: `aya
+// diff` replays the whole database through the policy with it.
+//
 // geo does no I/O after a load, starts no goroutines and reads no clocks; it
 // knows nothing of pools, regions' health or DNS. Watching the files and
 // calling Reload is the caller's business.

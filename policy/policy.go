@@ -15,7 +15,9 @@ import (
 // c.Scope only, never on c.Addr (unless Scope is invalid), so every client
 // of a scope with one location gets one answer. It reuses d's slices (d.Addrs[:0],
 // d.Regions[:0]) so the DNS hot path allocates nothing in steady state;
-// d.Explain is the only field it reads.
+// d.Explain is the only field it reads, besides the distances it keeps for
+// the next call with the same pool and coordinates (scoreMemo), which is why
+// p must not be modified between calls that reuse d.
 //
 // The steps, in order:
 //
@@ -71,7 +73,7 @@ func Decide(p *Pool, c Client, fam Family, snap *state.Snapshot, d *Decision) {
 	d.Regions = d.Regions[:0]
 
 	failOpen := false
-	idx, r := rank(p, &c, snap, false)
+	idx, r := rank(p, &c, snap, false, &d.scores)
 	if idx < 0 {
 		switch p.Fallback {
 		case FallbackAddrs:
@@ -85,7 +87,7 @@ func Decide(p *Pool, c Client, fam Family, snap *state.Snapshot, d *Decision) {
 			d.Fallback = Servfail.String()
 			d.Servfail = true
 		default: // FailOpen, as Fallback.String says of unknown values
-			idx, r = rank(p, &c, snap, true)
+			idx, r = rank(p, &c, snap, true, &d.scores)
 			if idx < 0 {
 				// Every region is fenced off for this client: residency
 				// wins over answering.
@@ -230,8 +232,9 @@ const (
 
 // rank returns the index of the member that answers the client and the rule
 // that chose it, or -1 when no member is acceptable. Acceptable means
-// eligible, or with failOpen merely not fenced off.
-func rank(p *Pool, c *Client, snap *state.Snapshot, failOpen bool) (int, rule) {
+// eligible, or with failOpen merely not fenced off. Scores come through
+// memo.
+func rank(p *Pool, c *Client, snap *state.Snapshot, failOpen bool, memo *scoreMemo) (int, rule) {
 	var countryTo, continentTo string
 	if c.Loc.Country != "" {
 		countryTo = p.CountryMap[c.Loc.Country]
@@ -252,7 +255,7 @@ func rank(p *Pool, c *Client, snap *state.Snapshot, failOpen bool) (int, rule) {
 		}
 		var s float64
 		if c.Loc.HasCoordinates {
-			s = score(c, m)
+			s = memo.score(p, c, i)
 		}
 		// Health costs snapshot lookups: skip it for a member that could
 		// neither be pinned nor be nearer than the nearest so far. Strict <
@@ -294,6 +297,22 @@ func rank(p *Pool, c *Client, snap *state.Snapshot, failOpen bool) (int, rule) {
 // score is the ranking key of member m for a client with coordinates.
 func score(c *Client, m *Member) float64 {
 	return distanceKm(c.Loc.Latitude, c.Loc.Longitude, m.Region.Latitude, m.Region.Longitude) + m.BiasKm
+}
+
+// score is score(c, p.Members[i]), from the memo when it has it for c's
+// coordinates and p.
+func (mm *scoreMemo) score(p *Pool, c *Client, i int) float64 {
+	if len(p.Members) > memoMembers {
+		return score(c, &p.Members[i])
+	}
+	if mm.pool != p || mm.lat != c.Loc.Latitude || mm.lon != c.Loc.Longitude {
+		mm.pool, mm.lat, mm.lon, mm.have = p, c.Loc.Latitude, c.Loc.Longitude, 0
+	}
+	if mm.have&(1<<i) == 0 {
+		mm.km[i] = score(c, &p.Members[i])
+		mm.have |= 1 << i
+	}
+	return mm.km[i]
 }
 
 // earthRadiusKm is the mean radius of the Earth (IUGG, R1 = 6371.0088 km).

@@ -496,6 +496,48 @@ func TestDecisionReuse(t *testing.T) {
 	}
 }
 
+// TestDecisionReuseScores: one Decision reused over clients and pools
+// (what aya diff does, relying on the scores kept between calls) answers
+// as a fresh one for each.
+func TestDecisionReuseScores(t *testing.T) {
+	web := testPool()
+	biased := testPool() // same coordinates, other scores
+	biased.Members[1].BiasKm = 10000
+	big := testPool() // too many members to keep
+	for len(big.Members) <= memoMembers {
+		m := big.Members[len(big.Members)%3]
+		m.Region.Name += fmt.Sprint(len(big.Members))
+		m.Region.Latitude += float64(len(big.Members))
+		big.Members = append(big.Members, m)
+	}
+	drained := &state.Snapshot{DrainedRegions: map[string]string{"eu-west": ""}}
+	var d Decision
+	for i, st := range []struct {
+		p    *Pool
+		c    Client
+		snap *state.Snapshot
+	}{
+		{web, london, nil},
+		{web, london, nil},
+		{biased, london, nil},
+		{web, london, drained},
+		{web, paris, nil},
+		{big, paris, nil},
+		{big, seattle, nil},
+		{web, seattle, nil},
+		{web, nowhere, nil},
+		{biased, dublin, nil},
+		{web, dublin, nil},
+	} {
+		var fresh Decision
+		Decide(st.p, st.c, IPv4, st.snap, &fresh)
+		Decide(st.p, st.c, IPv4, st.snap, &d)
+		if d.Region != fresh.Region || !slices.Equal(d.Addrs, fresh.Addrs) || d.Fallback != fresh.Fallback {
+			t.Errorf("step %d (%s, %s): reused %s %v, fresh %s %v", i, st.p.Name, st.c.Loc.Country, d.Region, d.Addrs, fresh.Region, fresh.Addrs)
+		}
+	}
+}
+
 // TestDecideAllocs: with d reused and Explain off, Decide allocates nothing,
 // on every path.
 func TestDecideAllocs(t *testing.T) {

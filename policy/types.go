@@ -134,6 +134,27 @@ type Decision struct {
 	// answered from first, then the other eligible ones by ScoreKm, then the
 	// dropped ones by ScoreKm (ties in member order).
 	Regions []Verdict
+
+	// scores keeps ranking keys across calls that reuse the Decision.
+	scores scoreMemo
+}
+
+// memoMembers is how many members a pool may have for scoreMemo to keep
+// their scores; larger pools are scored afresh each time.
+const memoMembers = 16
+
+// scoreMemo holds the ranking key (score) of members of pool for a client
+// at lat, lon, computed as rank needs them (have has bit i for member i). A
+// caller that decides many clients with one Decision, as `aya diff` does
+// over every network of the geo database (neighbours mostly share a city),
+// skips the trigonometry when the coordinates repeat; a query's fresh
+// Decision only pays a comparison. The pool's address stands for its
+// members' coordinates and biases: a Pool is not modified once in use.
+type scoreMemo struct {
+	pool     *Pool
+	lat, lon float64
+	have     uint16
+	km       [memoMembers]float64
 }
 
 // Verdict is what Decide made of one region.
