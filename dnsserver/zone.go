@@ -365,3 +365,12 @@ const ZoneFileSuffix = ".zone"
 func OriginFromFile(path string) string {
 	return dns.Fqdn(strings.ToLower(strings.TrimSuffix(filepath.Base(path), ZoneFileSuffix)))
 }
+
+// Bindings returns the names of z bound to pools, with their pools.
+func (z *Zone) Bindings() map[string]string {
+	out := make(map[string]string, len(z.bindings))
+	for name, b := range z.bindings {
+		out[name] = b.pool
+	}
+	return out
+}

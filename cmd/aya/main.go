@@ -34,6 +34,6 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServeCmd(), newCheckCmd(), newExplainCmd(), newGeoCmd(), newVersionCmd(),
-		newStatusCmd(), newApplyCmd(), newDrainCmd(true), newDrainCmd(false), newClusterCmd(), newProxyCmd(), newDemoCmd())
+		newStatusCmd(), newApplyCmd(), newDiffCmd(), newDrainCmd(true), newDrainCmd(false), newClusterCmd(), newProxyCmd(), newDemoCmd())
 	return root
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -8,6 +9,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/aya-gslb/aya/plan"
 )
 
 // candidate writes a configuration for `aya apply`: the test cluster's
@@ -42,10 +47,15 @@ cluster:
 	return path
 }
 
-// apply runs aya apply of the configuration at path through site s.
-func apply(t *testing.T, s *site, path string) string {
+// apply runs aya apply of the configuration at path through site s (at
+// admin, when given).
+func apply(t *testing.T, s *site, path string, admin ...string) string {
 	t.Helper()
-	out, err := exec.Command(ayaBin, "apply", "--config", path, "--admin", s.adminAddr(), "--by", "ci", "--source", "test").CombinedOutput()
+	addr := s.adminAddr()
+	if len(admin) > 0 {
+		addr = admin[0]
+	}
+	out, err := exec.Command(ayaBin, "apply", "--config", path, "--admin", addr, "--by", "ci", "--source", "test").CombinedOutput()
 	if err != nil {
 		t.Fatalf("aya apply %s: %v\n%s", path, err, out)
 	}
@@ -206,4 +216,89 @@ func checkAnswers(t *testing.T, s *site, want string, d time.Duration) {
 	if wrong > 0 {
 		t.Errorf("%s: %d of %d answers wrong:\n%s", s.id, wrong, n, s.s.log)
 	}
+}
+
+// TestDiff: aya diff's plan of a candidate agrees with what queries show:
+// every sample subnet of every move is answered from the move's From
+// region before the candidate is applied and from its To region after,
+// and a network it does not list keeps its answer.
+func TestDiff(t *testing.T) {
+	dir := t.TempDir()
+	base, err := os.ReadFile("../../aya.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	zones, _ := filepath.Abs("../../zones")
+	geoDB, _ := filepath.Abs("../../zones/geo/demo.yaml")
+	cfg := strings.NewReplacer("zones_dir: zones", "zones_dir: "+zones, "database: zones/geo/demo.yaml", "database: "+geoDB,
+		"watch: true", "watch: false").Replace(string(base))
+	live := filepath.Join(dir, "aya.yaml")
+	if err := os.WriteFile(live, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The candidate pushes eu-west 20,000 km away: Europe moves.
+	cand := filepath.Join(dir, "candidate.yaml")
+	if err := os.WriteFile(cand, []byte(strings.Replace(cfg, "      - region: eu-west\n", "      - region: eu-west\n        bias_km: 20000\n", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	s := startServe(t, []string{"AYA_DNS_LISTEN=127.0.0.1:0", "AYA_ADMIN_LISTEN=127.0.0.1:0", "AYA_CLUSTER_BOOTSTRAP=true"}, "--config", live)
+	t.Logf("serving after %s", time.Since(t0))
+
+	out, err := exec.Command(ayaBin, "diff", "--config", cand, "--admin", s.admin, "--json").Output()
+	if err != nil {
+		t.Fatalf("aya diff: %v\n%s", err, out)
+	}
+	var rep plan.Report
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("aya diff --json: %v\n%s", err, out)
+	}
+	addr := map[string]map[uint16]string{
+		"us-east": {dns.TypeA: "192.0.2.10", dns.TypeAAAA: "2001:db8:1::10"},
+		"eu-west": {dns.TypeA: "198.51.100.10", dns.TypeAAAA: "2001:db8:2::10"},
+	}
+	type probe struct {
+		sub      string
+		qt       uint16
+		from, to string
+	}
+	var probes []probe
+	for _, n := range rep.Names {
+		for _, m := range n.Moves {
+			for _, p := range m.Samples {
+				qt := dns.TypeA
+				if p.Addr().Is6() {
+					qt = dns.TypeAAAA
+				}
+				probes = append(probes, probe{p.String(), qt, m.From.Region, m.To.Region})
+			}
+		}
+	}
+	if len(probes) == 0 {
+		t.Fatalf("the plan moves nothing:\n%s", out)
+	}
+	// A network the plan does not move: Milton, WA, in North America.
+	probes = append(probes, probe{"216.160.83.0/24", dns.TypeA, "us-east", "us-east"})
+	check := func(after bool) {
+		t.Helper()
+		for _, p := range probes {
+			want := p.from
+			if after {
+				want = p.to
+			}
+			got := queryECS(t, s.dns, "www.gslb.example.com.", p.qt, p.sub)
+			if len(got) != 1 || !strings.HasSuffix(got[0], "\t"+addr[want][p.qt]) {
+				t.Errorf("after apply %v: %s gets %v, want %s's %s", after, p.sub, got, want, addr[want][p.qt])
+			}
+		}
+	}
+	t.Logf("planned after %s", time.Since(t0))
+	check(false)
+	t.Logf("checked after %s", time.Since(t0))
+	apply(t, &site{id: "s", config: cand}, cand, s.admin)
+	waitFor(t, 5*time.Second, func() bool { return metric(t, s.admin, "aya_release_version") == "2" },
+		func() string { return "candidate not applied:\n" + s.log.String() })
+	t.Logf("applied after %s", time.Since(t0))
+	check(true)
+	t.Logf("%d sample subnets of %d moves answered as planned, before and after", len(probes)-1, len(rep.Names[0].Moves))
 }
