@@ -105,8 +105,11 @@ type Release struct {
 }
 
 // Digest returns "sha256:" and the hex SHA-256 of c's canonical encoding:
-// every file as its name and data, each prefixed by its length, then the
-// rules, so that no two different contents share an encoding.
+// the configuration's data, every zone file as its name and data, each
+// prefixed by its length, then the rules, so that no two different contents
+// share an encoding. The configuration file's name is a label for errors,
+// not content: sites whose files say the same under other names (s1.yaml,
+// s2.yaml) build the same release.
 func (c *Content) Digest() string {
 	h := sha256.New()
 	put := func(b []byte) {
@@ -117,7 +120,7 @@ func (c *Content) Digest() string {
 	}
 	putFile := func(f File) { put([]byte(f.Name)); put(f.Data) }
 	put([]byte("aya-release-1"))
-	putFile(c.Config)
+	put(c.Config.Data)
 	put(fmt.Appendf(nil, "%d", len(c.Zones)))
 	for _, f := range c.Zones {
 		putFile(f)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/user"
 	"slices"
@@ -141,6 +142,18 @@ func renderStatus(w io.Writer, st *cluster.StatusResponse, history int) error {
 	p("ID\tRAFT\tADMIN\tSUFFRAGE\n")
 	for _, m := range n.Members {
 		p("%s\t%s\t%s\t%s\n", m.ID, m.Addr, cmp.Or(v.Admins[m.ID], "-"), m.Suffrage)
+	}
+
+	if len(v.Sites) > 0 {
+		p("\nSITES\n")
+		p("ID\tVERSION\tGEO\tPUBLISHED\tOWN FILES\n")
+		for _, si := range v.Sites {
+			p("%s\t%s\t%s\t%s\t%s\n", si.ID, cmp.Or(si.Version, "-"), cmp.Or(release.ShortDigest(si.Geo), "none"),
+				cmp.Or(release.ShortDigest(si.Published), "-"), cmp.Or(release.ShortDigest(si.Local), "do not build"))
+		}
+	}
+	for _, what := range slices.Sorted(maps.Keys(v.Differ)) {
+		p("DIFFERS\t%s: %s\n", what, strings.Join(v.Differ[what], ", "))
 	}
 
 	p("\nREGIONS (from probes)\n")

@@ -88,6 +88,18 @@ func TestRelease(t *testing.T) {
 	waitFor(t, 5*time.Second, func() bool { return metric(t, s3.adminAddr(), "aya_release_local_differs") == "1" },
 		func() string { return "s3's different files not flagged:\n" + s3.s.log.String() })
 	t.Logf("s3's different files flagged after %s", time.Since(flagged).Round(time.Millisecond))
+	// ... and so does every other site, from the log.
+	waitFor(t, 5*time.Second, func() bool {
+		return metric(t, s1.adminAddr(), `aya_cluster_sites_differ{what="local"}`) == "1"
+	}, func() string {
+		st, err := tc.status(t, s1)
+		return fmt.Sprintf("s1 does not flag s3's files: %v %+v %v", err, st.View.Sites, st.View.Differ)
+	})
+	t.Logf("flagged at s1 after %s", time.Since(flagged).Round(time.Millisecond))
+	if out, err := exec.Command(ayaBin, "status", "--config", s1.config, "--admin", s1.adminAddr()).CombinedOutput(); err != nil ||
+		!strings.Contains(string(out), "DIFFERS  local: s3=") {
+		t.Errorf("aya status at s1 does not show s3's files: %v\n%s", err, out)
+	}
 	for range 5 {
 		for _, s := range all {
 			if a, err := queryA(s.dnsAddr(), "www.gslb.example.com."); err != nil || a != euWest {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aya-gslb/aya/cluster"
+	"github.com/aya-gslb/aya/release"
 	"github.com/aya-gslb/aya/state"
 )
 
@@ -33,8 +34,15 @@ func TestRenderStatus(t *testing.T) {
 			},
 		},
 		Staleness: 42 * time.Millisecond,
+		Release:   &release.Info{Version: 7, Digest: "sha256:46588f9328e9aa55", Index: 110, At: at(20), By: "ci", Source: "zones@3f2a9c1", Files: 3, Bytes: 4732},
 		View: cluster.View{
 			Index: 120, Version: 117, Now: at(50), FreshFor: 30 * time.Second,
+			Sites: []cluster.SiteInfo{
+				{ID: "s1", Version: "v1.2.0", Geo: "sha256:aaaa1111bbbb2222", Published: "sha256:46588f9328e9aa55", Local: "sha256:46588f9328e9aa55"},
+				{ID: "s2", Version: "v1.2.0", Geo: "sha256:aaaa1111bbbb2222", Published: "sha256:46588f9328e9aa55"},
+				{ID: "s3", Version: "v1.2.0", Geo: "sha256:cccc3333dddd4444", Published: "sha256:46588f9328e9aa55", Local: "sha256:0aa22a8063ee77"},
+			},
+			Differ: map[string][]string{"geo": {"s1=aaaa1111bbbb", "s2=aaaa1111bbbb", "s3=cccc3333dddd"}, "local": {"s3=0aa22a8063ee"}},
 			Admins: map[string]string{"s1": "10.0.0.1:9053", "s2": "10.0.0.2:9053", "s3": "10.0.0.3:9053"},
 			Endpoints: []cluster.EndpointView{
 				{EndpointKey: key("eu-west", "euw1"), Up: false, Why: "down at 2 of 3 sites: connection refused", Since: at(40),
