@@ -261,19 +261,11 @@ func (n *Node) removeMember(ctx context.Context, id string) error {
 
 // forward sends a write to the leader's admin API.
 func (n *Node) forward(ctx context.Context, path string, in any) error {
-	lid, _ := n.Leader()
-	if lid == "" || lid == n.id {
-		return ErrNoLeader
-	}
-	admin, ok := n.fsm.Admin(lid)
-	if !ok {
-		return fmt.Errorf("%w: the admin address of leader %s is not known yet", ErrNoLeader, lid)
-	}
-	n.m.forwards.Inc()
-	return n.client.Do(ctx, admin, path, n.id, in, nil)
+	return n.forwardOut(ctx, path, in, nil)
 }
 
-// forwardOut is forward with a response body.
+// forwardOut is forward, decoding the leader's answer into out (when not
+// nil).
 func (n *Node) forwardOut(ctx context.Context, path string, in, out any) error {
 	lid, _ := n.Leader()
 	if lid == "" || lid == n.id {

@@ -582,6 +582,7 @@ type persistedEndpoint struct {
 	Since   int64             `json:"since,omitempty"`
 }
 
+// persistedDrain is an endpoint with why (drained, or down in localState).
 type persistedDrain struct {
 	Key state.EndpointKey `json:"key"`
 	Why string            `json:"why"`
@@ -623,9 +624,7 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 		p.Sites = cloneSites(d.sites)
 	}
 	maps.Copy(p.DrainedRegions, d.drReg)
-	for _, k := range sortedKeys(d.drEp, cmpKey) {
-		p.DrainedEndpoints = append(p.DrainedEndpoints, persistedDrain{Key: k, Why: d.drEp[k]})
-	}
+	p.DrainedEndpoints = sortedWhy(d.drEp)
 	return &fsmSnapshot{p: p}, nil
 }
 

@@ -31,24 +31,19 @@ type localState struct {
 	Version uint64 `json:"version"`
 	// Digest names the release in releaseFile ("" when there was none).
 	Digest           string                `json:"digest,omitempty"`
-	Down             []keyWhy              `json:"down"`
+	Down             []persistedDrain      `json:"down"`
 	DrainedRegions   map[string]string     `json:"drained_regions"`
-	DrainedEndpoints []keyWhy              `json:"drained_endpoints"`
+	DrainedEndpoints []persistedDrain      `json:"drained_endpoints"`
 	Shed             map[string]state.Shed `json:"shed,omitempty"`
 
 	snap *state.Snapshot
 	rel  *release.Release
 }
 
-type keyWhy struct {
-	Key state.EndpointKey `json:"key"`
-	Why string            `json:"why"`
-}
-
-func sortedWhy(m map[state.EndpointKey]string) []keyWhy {
-	out := make([]keyWhy, 0, len(m))
+func sortedWhy(m map[state.EndpointKey]string) []persistedDrain {
+	out := make([]persistedDrain, 0, len(m))
 	for _, k := range sortedKeys(m, cmpKey) {
-		out = append(out, keyWhy{k, m[k]})
+		out = append(out, persistedDrain{k, m[k]})
 	}
 	return out
 }

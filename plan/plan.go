@@ -358,30 +358,27 @@ func (w *partial) network(e *entry) {
 // move is the tally of k, the move of the i-th job; neighbours mostly
 // move alike, so the job's last one is tried before the map.
 func (w *partial) move(i int, k moveKey) *moveTally {
-	if h := &w.hot[i]; h.move != nil && h.moveKey == k {
-		return h.move
-	}
-	m := w.moves[k]
-	if m == nil {
-		m = &moveTally{}
-		w.moves[k] = m
-	}
-	w.hot[i].moveKey, w.hot[i].move = k, m
-	return m
+	return cached(w.moves, &w.hot[i].moveKey, &w.hot[i].move, k)
 }
 
 // country is the count of k for the i-th job, as move.
 func (w *partial) country(i int, k countryKey) *Count {
-	if h := &w.hot[i]; h.country != nil && h.countryKey == k {
-		return h.country
+	return cached(w.countries, &w.hot[i].countryKey, &w.hot[i].country, k)
+}
+
+// cached returns m[k], made when missing, trying the last key and value
+// (*hk, *hv) first, and makes k and it the last ones.
+func cached[K comparable, V any](m map[K]*V, hk *K, hv **V, k K) *V {
+	if *hv != nil && *hk == k {
+		return *hv
 	}
-	c := w.countries[k]
-	if c == nil {
-		c = &Count{}
-		w.countries[k] = c
+	v := m[k]
+	if v == nil {
+		v = new(V)
+		m[k] = v
 	}
-	w.hot[i].countryKey, w.hot[i].country = k, c
-	return c
+	*hk, *hv = k, v
+	return v
 }
 
 // decide is the outcome of pool p (nil: not steered) for c; d holds the
@@ -437,18 +434,10 @@ func offer(s []sample, subnet netip.Prefix, n int) []sample {
 func rank(p netip.Prefix) uint64 {
 	b := p.Addr().As16()
 	h := binary.BigEndian.Uint64(b[:8])
-	h = mix(h ^ binary.BigEndian.Uint64(b[8:]))
-	return mix(h ^ uint64(p.Bits()))
+	h = policy.Mix64(h ^ binary.BigEndian.Uint64(b[8:]))
+	return policy.Mix64(h ^ uint64(p.Bits()))
 }
 
-func mix(k uint64) uint64 {
-	k ^= k >> 33
-	k *= 0xff51afd7ed558ccd
-	k ^= k >> 33
-	k *= 0xc4ceb9fe1a85ec53
-	k ^= k >> 33
-	return k
-}
 
 // compareOutcomes orders outcomes by their text, then their fields.
 func compareOutcomes(a, b Outcome) int {

@@ -72,8 +72,8 @@ func fnvAddr(h uint64, a netip.Addr) uint64 {
 	return h
 }
 
-// fmix64 is MurmurHash3's 64-bit finalizer.
-func fmix64(k uint64) uint64 {
+// Mix64 is MurmurHash3's 64-bit finalizer.
+func Mix64(k uint64) uint64 {
 	k ^= k >> 33
 	k *= 0xff51afd7ed558ccd
 	k ^= k >> 33
@@ -119,7 +119,7 @@ func hrwScore(key uint64, name string, a netip.Addr, w float64) float64 {
 func hrwHash(key uint64, name string, a netip.Addr) uint64 {
 	h := fnvString(key, name)
 	h = fnvByte(h, 0) // name terminator
-	return fmix64(fnvAddr(h, a))
+	return Mix64(fnvAddr(h, a))
 }
 
 // pick appends to d.Addrs up to p.Answers (at least 1) distinct addresses
@@ -168,6 +168,6 @@ func pick(d *Decision, p *Pool, m *Member, fam Family, key uint64, snap *state.S
 // two regions shed different scopes. A scope moves whole, as a resolver's
 // cache would move it anyway; f is a share of scopes, not of clients.
 func shedPoint(c *Client, region string) float64 {
-	h := fmix64(fnvString(fnvByte(scopeKey(c), 's'), region))
+	h := Mix64(fnvString(fnvByte(scopeKey(c), 's'), region))
 	return float64(h>>11) * 0x1p-53
 }

@@ -29,10 +29,9 @@ node, which hands it to the Raft leader. Every site switches to it at the same
 log index. Run it from the zones repository's CI against any member.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Load(f.path, nil)
+			cfg, err := loadConfig(cmd.ErrOrStderr(), f.path, nil)
 			if err != nil {
-				printErrors(cmd.ErrOrStderr(), err)
-				return exitError{1}
+				return err
 			}
 			for _, env := range config.ReleaseOverrides() {
 				fmt.Fprintf(cmd.ErrOrStderr(), "aya: %s is set but does not apply: a release is built from the file alone\n", env)

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/aya-gslb/aya/config"
 	"github.com/aya-gslb/aya/dnsserver"
@@ -63,6 +64,17 @@ can gate a merge to the zones repo.`,
 	cmd.Flags().StringVarP(&path, "config", "c", "", "configuration file (default: the embedded aya.yaml)")
 	config.AddFlags(cmd.Flags())
 	return cmd
+}
+
+// loadConfig loads the configuration for a command: on errors it prints
+// them (file:line, one a line) to w and returns exit status 1.
+func loadConfig(w io.Writer, path string, fs *pflag.FlagSet) (*config.Config, error) {
+	cfg, err := config.Load(path, fs)
+	if err != nil {
+		printErrors(w, err)
+		return nil, exitError{1}
+	}
+	return cfg, nil
 }
 
 // printErrors prints each error of a joined error on its own line.

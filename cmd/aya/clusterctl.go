@@ -41,10 +41,9 @@ func (f *ctlFlags) add(cmd *cobra.Command) {
 // client loads the configuration and returns the node's admin address, the
 // client to call it with, and the configuration.
 func (f *ctlFlags) client(cmd *cobra.Command) (string, *cluster.Client, *config.Config, error) {
-	cfg, err := config.Load(f.path, nil)
+	cfg, err := loadConfig(cmd.ErrOrStderr(), f.path, nil)
 	if err != nil {
-		printErrors(cmd.ErrOrStderr(), err)
-		return "", nil, nil, exitError{1}
+		return "", nil, nil, err
 	}
 	m, err := loadTLS(cfg)
 	if err != nil {

@@ -36,10 +36,9 @@ addresses, by move and by country, with subnets to try with dig +subnet.
 Nothing is applied.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Load(f.path, nil)
+			cfg, err := loadConfig(cmd.ErrOrStderr(), f.path, nil)
 			if err != nil {
-				printErrors(cmd.ErrOrStderr(), err)
-				return exitError{1}
+				return err
 			}
 			candCfg := cfg
 			if ref != "" {

@@ -43,10 +43,9 @@ serving. SIGINT or SIGTERM stops it after the queries in progress.`,
 }
 
 func serve(ctx context.Context, path string, flags *pflag.FlagSet) error {
-	cfg, err := config.Load(path, flags)
+	cfg, err := loadConfig(os.Stderr, path, flags)
 	if err != nil {
-		printErrors(os.Stderr, err)
-		return exitError{1}
+		return err
 	}
 	level := new(slog.LevelVar)
 	level.Set(cfg.SlogLevel())
