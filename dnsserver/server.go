@@ -185,6 +185,7 @@ func (s *Server) Publish(zs *Zones, cfg Config) error {
 	s.view.Store(&v)
 	s.idle.Store(int64(cfg.TCPIdleTimeout))
 	s.metrics.published(zs)
+	s.metrics.reloads.WithLabelValues("success").Inc()
 	return nil
 }
 

@@ -438,7 +438,6 @@ func rank(p netip.Prefix) uint64 {
 	return policy.Mix64(h ^ uint64(p.Bits()))
 }
 
-
 // compareOutcomes orders outcomes by their text, then their fields.
 func compareOutcomes(a, b Outcome) int {
 	return cmp.Or(cmp.Compare(a.String(), b.String()), cmp.Compare(a.Region, b.Region),
