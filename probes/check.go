@@ -24,8 +24,9 @@ const (
 // bodyLimit is how much of a response body is read (and matched).
 const bodyLimit = 64 << 10
 
-// Check is the health check of one endpoint. The zero value of a field
-// means its default.
+// Check is the health check of one endpoint, as CheckConfig.Check builds
+// it. The zero value of a field means its default; the settings it shares
+// with CheckConfig have CheckConfig's defaults and rules.
 type Check struct {
 	// Key names the endpoint this check judges.
 	Key state.EndpointKey
@@ -81,7 +82,8 @@ type Check struct {
 // field's key in a check's configuration (a CheckConfig yaml tag, with an
 // index for an item of a list: "expect_status[1]"), so that a config layer
 // can place it in its file; or, for a field only Check has, its Go name
-// (Key.Pool, Target, UserAgent). Key is zero for a CheckConfig's error.
+// (Key.Pool, Target, UserAgent; RootCAs is judged as tls_ca_file). Key is
+// zero for a CheckConfig's error.
 type FieldError struct {
 	Key   state.EndpointKey
 	Field string
