@@ -3,10 +3,11 @@ package config
 import (
 	"net/netip"
 	"reflect"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aya-gslb/aya/probes"
 )
 
 // checkBase is a valid configuration with a pool health check, one setting
@@ -61,9 +62,9 @@ func TestCheckBase(t *testing.T) {
 	if err != nil {
 		t.Fatalf("checkBase does not load: %v", err)
 	}
-	want := &CheckConfig{
-		Kind: "https", Port: 8443, Method: "HEAD", Path: "/healthz", Host: "www.example.com",
-		ExpectStatus: [2]int{200, 299}, BodyMatch: "^ok", BodyRegexp: regexp.MustCompile("^ok"),
+	want := &probes.CheckConfig{
+		Kind: "https", Port: new(8443), Method: "HEAD", Path: "/healthz", Host: "www.example.com",
+		ExpectStatus: [2]int{200, 299}, BodyMatch: "^ok",
 		TLSServerName: "web.example.com", TLSCAFile: "conf/ca.pem",
 		Interval: 10 * time.Second, Jitter: 0.2, Timeout: 3 * time.Second, Rise: 3, Fall: 1,
 	}
@@ -169,12 +170,13 @@ func TestCheckRules(t *testing.T) {
 				"t.yaml:14: pools[0].check.expect_status: only for http and https checks (kind is tcp)\n" +
 				"t.yaml:15: pools[0].check.body_match: only for http and https checks (kind is tcp)\n" +
 				"t.yaml:16: pools[0].check.tls_server_name: only for https checks (kind is tcp)\n" +
-				"t.yaml:17: pools[0].check.tls_insecure_skip_verify: only for https checks (kind is tcp)\n" +
 				"t.yaml:18: pools[0].check.tls_ca_file: only for https checks (kind is tcp)"},
 		{"tls fields on an http check", edit{from: 9, text: "      kind: HTTP"},
 			"t.yaml:16: pools[0].check.tls_server_name: only for https checks (kind is http)\n" +
-				"t.yaml:17: pools[0].check.tls_insecure_skip_verify: only for https checks (kind is http)\n" +
 				"t.yaml:18: pools[0].check.tls_ca_file: only for https checks (kind is http)"},
+		// false, the default, says nothing of another kind.
+		{"tls_insecure_skip_verify on an http check", edit{from: 8, to: 23, text: "    check: {kind: http, port: 8443, tls_insecure_skip_verify: true}"},
+			`t.yaml:8: pools[0].check.tls_insecure_skip_verify: only for https checks (kind is http)`},
 
 		// Timing.
 		{"interval zero", edit{from: 19, text: "      interval: 0s"},
@@ -192,9 +194,9 @@ func TestCheckRules(t *testing.T) {
 		{"timeout negative", edit{from: 21, text: "      timeout: -1s"},
 			`t.yaml:21: pools[0].check.timeout: must be greater than 0 (got -1s)`},
 		{"timeout equal to interval", edit{from: 21, text: "      timeout: 10s"},
-			`t.yaml:21: pools[0].check.timeout: must be less than pools[0].check.interval (got 10s, interval 10s)`},
+			`t.yaml:21: pools[0].check.timeout: must be less than interval (got 10s, interval 10s)`},
 		{"timeout above the default interval", edit{from: 19, to: 21, text: "      jitter: 0.2\n      timeout: 6s"},
-			`t.yaml:20: pools[0].check.timeout: must be less than pools[0].check.interval (got 6s, interval 5s)`},
+			`t.yaml:20: pools[0].check.timeout: must be less than interval (got 6s, interval 5s)`},
 		{"rise zero", edit{from: 22, text: "      rise: 0"}, `t.yaml:22: pools[0].check.rise: must be at least 1 (got 0)`},
 		{"fall zero", edit{from: 23, text: "      fall: 0"}, `t.yaml:23: pools[0].check.fall: must be at least 1 (got 0)`},
 
@@ -249,22 +251,22 @@ func TestCheckValid(t *testing.T) {
 		want any
 	}{
 		{"http defaults", edit{from: 9, to: 23, text: "      kind: http\n      port: 8080"}, check,
-			&CheckConfig{Kind: "http", Port: 8080, Method: "GET", Path: "/", ExpectStatus: [2]int{200, 399},
+			&probes.CheckConfig{Kind: "http", Port: new(8080), Method: "GET", Path: "/", ExpectStatus: [2]int{200, 399},
 				Interval: 5 * time.Second, Jitter: 0.1, Timeout: 2 * time.Second, Rise: 2, Fall: 2}},
 		{"https defaults", edit{from: 9, to: 23, text: "      kind: https\n      port: 8443"}, check,
-			&CheckConfig{Kind: "https", Port: 8443, Method: "GET", Path: "/", ExpectStatus: [2]int{200, 399},
+			&probes.CheckConfig{Kind: "https", Port: new(8443), Method: "GET", Path: "/", ExpectStatus: [2]int{200, 399},
 				Interval: 5 * time.Second, Jitter: 0.1, Timeout: 2 * time.Second, Rise: 2, Fall: 2}},
 		{"tcp defaults", edit{from: 9, to: 23, text: "      kind: TCP\n      port: 5432"}, check,
-			&CheckConfig{Kind: "tcp", Port: 5432, Interval: 5 * time.Second, Jitter: 0.1, Timeout: 2 * time.Second, Rise: 2, Fall: 2}},
+			&probes.CheckConfig{Kind: "tcp", Port: new(5432), Interval: 5 * time.Second, Jitter: 0.1, Timeout: 2 * time.Second, Rise: 2, Fall: 2}},
 		{"null fields are defaults", edit{from: 11, to: 23, text: "      method: ~\n      path: \"\"\n      interval: ~\n      expect_status: ~"}, check,
-			&CheckConfig{Kind: "https", Port: 8443, Method: "GET", Path: "/", ExpectStatus: [2]int{200, 399},
+			&probes.CheckConfig{Kind: "https", Port: new(8443), Method: "GET", Path: "/", ExpectStatus: [2]int{200, 399},
 				Interval: 5 * time.Second, Jitter: 0.1, Timeout: 2 * time.Second, Rise: 2, Fall: 2}},
 		{"no check: no CheckAddr, check nil", edit{from: 8, to: 32, text: "    members:\n      - region: us-east\n        endpoints:\n" +
 			"          - {name: use1-a, addresses: [192.0.2.10]}"},
 			func(c *Config) any { return []any{c.Pools[0].Check, endpoint(0, 0)(c)} },
-			[]any{(*CheckConfig)(nil), EndpointConfig{Name: "use1-a", Addresses: []string{"192.0.2.10"}, Addrs: addrs("192.0.2.10"), Weight: 1}}},
+			[]any{(*probes.CheckConfig)(nil), EndpointConfig{Name: "use1-a", Addresses: []string{"192.0.2.10"}, Addrs: addrs("192.0.2.10"), Weight: 1}}},
 		{"null check is none", edit{from: 8, to: 32, text: "    check: ~\n    members:\n      - region: us-east\n        endpoints:\n" +
-			"          - {name: use1-a, addresses: [192.0.2.10]}"}, check, (*CheckConfig)(nil)},
+			"          - {name: use1-a, addresses: [192.0.2.10]}"}, check, (*probes.CheckConfig)(nil)},
 		{"method as written", edit{from: 11, text: "      method: OPTIONS"},
 			func(c *Config) any { return c.Pools[0].Check.Method }, "OPTIONS"},
 		{"path with a query", edit{from: 12, text: "      path: /health?deep=1&x=%20"},

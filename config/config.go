@@ -3,9 +3,10 @@ package config
 import (
 	"log/slog"
 	"net/netip"
-	"regexp"
 	"strconv"
 	"time"
+
+	"github.com/aya-gslb/aya/probes"
 )
 
 // Config is the whole validated configuration of one AYA node. Load and
@@ -366,82 +367,12 @@ type PoolConfig struct {
 	// (members). At least one; each region at most once.
 	Members []MemberConfig `mapstructure:"members"`
 
-	// Check is the health check that probes the pool's endpoints (check);
-	// nil: they are not probed and count as up.
-	Check *CheckConfig `mapstructure:"check"`
-}
-
-// CheckConfig is a pool's health check (pools[i].check). Load applies the
-// defaults of the fields that belong to its kind and leaves the others
-// zero.
-type CheckConfig struct {
-	// Kind is "http", "https" or "tcp" (kind), stored lower-case.
-	// Required.
-	Kind string `mapstructure:"kind"`
-
-	// Port is the port probed on each endpoint's address (port), 1-65535;
-	// required unless every endpoint of the pool has a check_target, and 0
-	// when absent.
-	Port int `mapstructure:"port"`
-
-	// Method is the HTTP method (method), an RFC 9110 token as written;
-	// default GET. HTTP and HTTPS only.
-	Method string `mapstructure:"method"`
-
-	// Path is the request path with an optional query (path); it starts
-	// with "/" and has no spaces, control characters or "#"; default "/".
-	// HTTP and HTTPS only.
-	Path string `mapstructure:"path"`
-
-	// Host is the Host header and the default TLS server name (host); ""
-	// (the default) means the probed address. HTTP and HTTPS only.
-	Host string `mapstructure:"host"`
-
-	// ExpectStatus is the inclusive range of status codes that pass
-	// (expect_status), two codes 100-599, low first; default {200, 399}.
-	// HTTP and HTTPS only.
-	ExpectStatus [2]int `mapstructure:"expect_status"`
-
-	// BodyMatch is a Go (RE2) regular expression that the first 64 KiB of
-	// the body must match (body_match), as written; "" (the default): any
-	// body. HTTP and HTTPS only.
-	BodyMatch string `mapstructure:"body_match"`
-
-	// BodyRegexp is BodyMatch compiled; nil when it is empty.
-	BodyRegexp *regexp.Regexp `mapstructure:"-"`
-
-	// TLSServerName is the name sent in SNI and verified in the server's
-	// certificate (tls_server_name); "" (the default) means Host, else the
-	// probed address. HTTPS only.
-	TLSServerName string `mapstructure:"tls_server_name"`
-
-	// TLSInsecureSkipVerify accepts any server certificate
-	// (tls_insecure_skip_verify), default false. HTTPS only.
-	TLSInsecureSkipVerify bool `mapstructure:"tls_insecure_skip_verify"`
-
-	// TLSCAFile is a PEM bundle that verifies the server's certificate
-	// instead of the system roots (tls_ca_file), resolved against the
-	// config file's directory; "" (the default) for none. Config does not
-	// open it. HTTPS only.
-	TLSCAFile string `mapstructure:"tls_ca_file"`
-
-	// Interval is the time between the starts of two probes (interval),
-	// greater than 0, default 5s.
-	Interval time.Duration `mapstructure:"interval"`
-
-	// Jitter is the fraction of Interval by which each wait varies at
-	// random (jitter), greater than 0 and at most 1, default 0.1.
-	Jitter float64 `mapstructure:"jitter"`
-
-	// Timeout bounds one probe (timeout), greater than 0 and less than
-	// Interval, default 2s.
-	Timeout time.Duration `mapstructure:"timeout"`
-
-	// Rise is the number of passing probes in a row that mark an endpoint
-	// up (rise), and Fall the number of failing ones that mark it down
-	// (fall); each at least 1, default 2.
-	Rise int `mapstructure:"rise"`
-	Fall int `mapstructure:"fall"`
+	// Check is the health check that probes the pool's endpoints (check),
+	// with the defaults of its kind applied and its tls_ca_file resolved;
+	// its schema, defaults and rules are the probes package's. Its port is
+	// required unless every endpoint has a check_target. nil: they are not
+	// probed and count as up.
+	Check *probes.CheckConfig `mapstructure:"check"`
 }
 
 // FenceConfig is one item of a pool's fences: clients in Countries or on

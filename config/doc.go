@@ -9,8 +9,11 @@
 // proxy.sticky_secret_file and cluster.secret_file, secrets that belong in
 // the Config): other
 // packages take the plain structs it returns (or their own Config structs
-// built from them) and never see viper, pflag or YAML. It does not import
-// the packages it configures (geo, policy, cluster, probes, proxy): cmd/aya
-// maps its structs onto theirs; it imports proxy/balance only for the list
-// of algorithm names, and internal/mtls for what a cluster secret is.
+// built from them) and never see viper, pflag or YAML. Where a package owns
+// the schema of a section, config decodes into that package's type and
+// calls its defaults and validation, placing each error at its key: a
+// pool's check is a probes.CheckConfig. Otherwise it does not import the
+// packages it configures (geo, policy, cluster, proxy): cmd/aya maps its
+// structs onto theirs; it imports proxy/balance only for the list of
+// algorithm names, and internal/mtls for what a cluster secret is.
 package config

@@ -207,8 +207,8 @@ func checkPoolCheck(t *testing.T, p PoolConfig) {
 	switch {
 	case !http && ck.Kind != "tcp":
 		t.Fatalf("pool %s: check kind %q", p.Name, ck.Kind)
-	case ck.Port < 0 || ck.Port > 65535:
-		t.Fatalf("pool %s: check port %d", p.Name, ck.Port)
+	case ck.Port != nil && (*ck.Port < 1 || *ck.Port > 65535):
+		t.Fatalf("pool %s: check port %d", p.Name, *ck.Port)
 	case ck.Interval <= 0 || ck.Timeout <= 0 || ck.Timeout >= ck.Interval || !(ck.Jitter > 0 && ck.Jitter <= 1) ||
 		ck.Rise < 1 || ck.Fall < 1:
 		t.Fatalf("pool %s: check timing %+v", p.Name, ck)
@@ -219,8 +219,8 @@ func checkPoolCheck(t *testing.T, p PoolConfig) {
 		t.Fatalf("pool %s: tcp check with http settings %+v", p.Name, ck)
 	case ck.Kind != "https" && (ck.TLSServerName != "" || ck.TLSInsecureSkipVerify || ck.TLSCAFile != ""):
 		t.Fatalf("pool %s: %s check with tls settings %+v", p.Name, ck.Kind, ck)
-	case (ck.BodyMatch == "") != (ck.BodyRegexp == nil):
-		t.Fatalf("pool %s: body_match %q compiled to %v", p.Name, ck.BodyMatch, ck.BodyRegexp)
+	case ck.Validate() != nil:
+		t.Fatalf("pool %s: check %+v: %v", p.Name, ck, ck.Validate())
 	}
 }
 

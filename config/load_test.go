@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/aya-gslb/aya/internal/mtls"
+	"github.com/aya-gslb/aya/probes"
 )
 
 var update = flag.Bool("update", false, "update golden files")
@@ -224,15 +224,14 @@ func TestLoadFiles(t *testing.T) {
 							CheckAddr: netip.MustParseAddrPort("198.51.100.10:8443")},
 					}},
 				},
-				Check: &CheckConfig{
+				Check: &probes.CheckConfig{
 					Kind:                  "https",
-					Port:                  8443,
+					Port:                  new(8443),
 					Method:                "HEAD",
 					Path:                  "/healthz?full=1",
 					Host:                  "www.example.com",
 					ExpectStatus:          [2]int{200, 299},
 					BodyMatch:             "^ok",
-					BodyRegexp:            regexp.MustCompile("^ok"),
 					TLSServerName:         "web.example.com",
 					TLSInsecureSkipVerify: true,
 					TLSCAFile:             "testdata/tls/ca.pem",

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aya-gslb/aya/probes"
 	"github.com/aya-gslb/aya/proxy/balance"
 )
 
@@ -182,8 +183,8 @@ type ProxyPool struct {
 
 	// Check is the active health check of every backend (check): the
 	// fields of a GSLB pool's check but port, which the backend's address
-	// carries, so Port is 0. nil: no active check.
-	Check *CheckConfig `mapstructure:"check"`
+	// carries, so Port is nil. nil: no active check.
+	Check *probes.CheckConfig `mapstructure:"check"`
 
 	// ConsecutiveFailures (connection errors or 5xx) in a row eject a
 	// backend (consecutive_failures), at least 0; 0 (the default): no

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aya-gslb/aya/probes"
 )
 
 // proxyBase is a valid proxy-only configuration, one setting per line, so
@@ -94,7 +96,7 @@ func defaultProxy() *ProxyConfig {
 		Pools: []ProxyPool{{
 			Name: "web", Algorithm: "round_robin",
 			Sticky: &ProxySticky{Cookie: "aya_sticky", TTL: time.Hour},
-			Check: &CheckConfig{Kind: "http", Method: "GET", Path: "/healthz", ExpectStatus: [2]int{200, 399},
+			Check: &probes.CheckConfig{Kind: "http", Method: "GET", Path: "/healthz", ExpectStatus: [2]int{200, 399},
 				Interval: 5 * time.Second, Jitter: 0.1, Timeout: 2 * time.Second, Rise: 2, Fall: 2},
 			ConsecutiveFailures: 5, EjectFor: 10 * time.Second, MaxEjectFor: 5 * time.Minute,
 			ConnectTimeout: 2 * time.Second, TryTimeout: 15 * time.Second, Timeout: 30 * time.Second,
@@ -163,7 +165,7 @@ func TestLoadProxyFile(t *testing.T) {
 			{
 				Name: "web", Algorithm: "weighted_round_robin",
 				Sticky: &ProxySticky{Cookie: "web_session", TTL: time.Hour},
-				Check: &CheckConfig{Kind: "http", Method: "GET", Path: "/healthz", ExpectStatus: [2]int{200, 399},
+				Check: &probes.CheckConfig{Kind: "http", Method: "GET", Path: "/healthz", ExpectStatus: [2]int{200, 399},
 					Interval: 2 * time.Second, Jitter: 0.1, Timeout: time.Second, Rise: 2, Fall: 2},
 				ConsecutiveFailures: 5, EjectFor: 20 * time.Second, MaxEjectFor: 10 * time.Minute, SlowStart: 30 * time.Second,
 				ConnectTimeout: time.Second, TryTimeout: 10 * time.Second, Timeout: 20 * time.Second,
@@ -503,8 +505,8 @@ func TestProxyValid(t *testing.T) {
 			&ProxySticky{Cookie: "aya_sticky"}},
 		{"sticky null is none", edit{from: 35, text: "      sticky: ~"}, func(c *Config) any { return pool(c).Sticky }, (*ProxySticky)(nil)},
 		{"check tcp", edit{from: 36, text: "      check: {kind: tcp, interval: 1s, timeout: 500ms}"}, func(c *Config) any { return pool(c).Check },
-			&CheckConfig{Kind: "tcp", Interval: time.Second, Jitter: 0.1, Timeout: 500 * time.Millisecond, Rise: 2, Fall: 2}},
-		{"no check", edit{from: 36, text: absent}, func(c *Config) any { return pool(c).Check }, (*CheckConfig)(nil)},
+			&probes.CheckConfig{Kind: "tcp", Interval: time.Second, Jitter: 0.1, Timeout: 500 * time.Millisecond, Rise: 2, Fall: 2}},
+		{"no check", edit{from: 36, text: absent}, func(c *Config) any { return pool(c).Check }, (*probes.CheckConfig)(nil)},
 		{"max_eject_for equal to eject_for", edit{from: 39, text: "      max_eject_for: 10s"},
 			func(c *Config) any { return pool(c).MaxEjectFor }, 10 * time.Second},
 		{"timeout equal to try_timeout", edit{from: 43, text: "      timeout: 15s"}, func(c *Config) any { return pool(c).Timeout }, 15 * time.Second},
@@ -754,8 +756,8 @@ func checkProxy(t *testing.T, c *Config) {
 			t.Fatalf("proxy pool %+v", pp)
 		}
 		if pp.Check != nil {
-			if pp.Check.Port != 0 {
-				t.Fatalf("proxy pool %s: check port %d", pp.Name, pp.Check.Port)
+			if pp.Check.Port != nil {
+				t.Fatalf("proxy pool %s: check port %d", pp.Name, *pp.Check.Port)
 			}
 			checkPoolCheck(t, PoolConfig{Name: pp.Name, Check: pp.Check})
 		}

@@ -1,21 +1,20 @@
 package config
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"math"
 	"net"
 	"net/netip"
-	"path/filepath"
-	"regexp"
-	"regexp/syntax"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/aya-gslb/aya/probes"
 )
 
 // The fields each item of regions and pools (and a pool's check) may have,
@@ -27,8 +26,9 @@ var (
 	fenceFields    = []string{"name", "countries", "continents", "regions"}
 	memberFields   = []string{"region", "bias_km", "min_endpoints", "endpoints"}
 	endpointFields = []string{"name", "addresses", "weight", "check_target"}
-	checkFields    = []string{"kind", "port", "method", "path", "host", "expect_status", "body_match",
-		"tls_server_name", "tls_insecure_skip_verify", "tls_ca_file", "interval", "jitter", "timeout", "rise", "fall"}
+	// A check's are the probes package's: the yaml tags of its type, and
+	// the Go type of each.
+	checkFields, checkTypes = yamlKeys(reflect.TypeFor[probes.CheckConfig]())
 )
 
 // Limits and defaults of the pool settings.
@@ -321,43 +321,31 @@ func (p *parser) decodeCheckTarget(ei *item, e *EndpointConfig, pch poolCheck) (
 			break
 		}
 		e.CheckAddr = ap
-	case pch.cfg != nil && pch.cfg.Port != 0 && len(e.Addrs) > 0:
+	case pch.cfg != nil && pch.cfg.Port != nil && len(e.Addrs) > 0:
 		a := e.Addrs[0]
 		if i := slices.IndexFunc(e.Addrs, netip.Addr.Is4); i >= 0 {
 			a = e.Addrs[i]
 		}
-		e.CheckAddr = netip.AddrPortFrom(a, uint16(pch.cfg.Port))
+		e.CheckAddr = netip.AddrPortFrom(a, uint16(*pch.cfg.Port))
 	}
 	return s != ""
 }
 
 // poolCheck is what decodeCheck found of a pool's check.
 type poolCheck struct {
-	cfg       *CheckConfig // nil when absent or not a mapping
-	item      *item        // the check mapping, when cfg is set
-	present   bool         // the pool has a check, usable or not
-	portGiven bool         // it has a port, valid or not
+	cfg       *probes.CheckConfig // nil when absent or not a mapping
+	item      *item               // the check mapping, when cfg is set
+	present   bool                // the pool has a check, usable or not
+	portGiven bool                // it has a port, valid or not
 }
 
-// Defaults of a pool's check.
-const (
-	defaultCheckInterval = 5 * time.Second
-	defaultCheckJitter   = 0.1
-	defaultCheckTimeout  = 2 * time.Second
-	defaultCheckRise     = 2
-	defaultCheckFall     = 2
-	defaultCheckMethod   = "GET"
-	defaultCheckPath     = "/"
-)
-
-// defaultExpectStatus is the default range of passing HTTP status codes.
-var defaultExpectStatus = [2]int{200, 399}
-
-// decodeCheck decodes the check of pool it. Every field is checked
-// whatever the kind, then fields of another kind are reported, and the
-// defaults of the kind applied. withPort is false for the check of a proxy
-// pool, whose backends' addresses carry the port: a port is an error
-// there, and Port stays 0.
+// decodeCheck decodes the check of pool it into the probes package's
+// type, which owns its defaults and rules: config checks the keys and the
+// type of each value (and resolves tls_ca_file), decodes the usable ones
+// over the defaults of the kind, so that a zero written in the file stays
+// one, then places each field error of Validate at its key. withPort is
+// false for the check of a proxy pool, whose backends' addresses carry the
+// port: a port is an error there, and Port stays nil.
 func (p *parser) decodeCheck(it *item, withPort bool) poolCheck {
 	n := it.vals["check"]
 	if n == nil {
@@ -367,119 +355,129 @@ func (p *parser) decodeCheck(it *item, withPort bool) poolCheck {
 	if !ok {
 		return poolCheck{present: true}
 	}
-	ck := &CheckConfig{}
-	pch := poolCheck{cfg: ck, item: ci, present: true, portGiven: ci.vals["port"] != nil}
-	errAt := func(f, format string, args ...any) { p.errAt(ci.lineOf(f), ci.key(f), format, args...) }
-
-	kindOK := false
-	if s, ok := p.str(ci, "kind", true); ok {
-		switch v := strings.ToLower(s); v {
-		case "http", "https", "tcp":
-			ck.Kind, kindOK = v, true
-		default:
-			errAt("kind", "must be one of http, https, tcp (got %q)", s)
-		}
-	}
-	if withPort {
-		ck.Port, _ = p.integer(ci, "port", 1, 65535, 0)
-	} else if ci.vals["port"] != nil {
-		errAt("port", "must not be set: each backend's address has its port")
+	pch := poolCheck{item: ci, present: true, portGiven: ci.vals["port"] != nil}
+	if !withPort && pch.portGiven {
+		p.errAt(ci.lineOf("port"), ci.key("port"), "must not be set: each backend's address has its port")
+		delete(ci.vals, "port")
 		pch.portGiven = false
 	}
-
-	if s, _ := p.str(ci, "method", false); s != "" {
-		if !isToken(s) {
-			errAt("method", "must be an HTTP method such as GET or HEAD, an RFC 9110 token (got %q)", s)
-		} else {
-			ck.Method = s
-		}
+	vals, bad := p.typedValues(ci, checkFields, checkTypes)
+	var kind probes.Kind
+	if s, ok := vals["kind"].(string); ok {
+		_ = kind.UnmarshalText([]byte(s)) // never fails
 	}
-	if s, _ := p.str(ci, "path", false); s != "" {
-		switch {
-		case !strings.HasPrefix(s, "/"):
-			errAt("path", "must start with \"/\" (got %q)", s)
-		case strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '#' }):
-			errAt("path", "must not contain spaces, control characters or \"#\" (got %q)", s)
-		default:
-			ck.Path = s
-		}
-	}
-	if s, _ := p.str(ci, "host", false); s != "" {
-		if strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '/' }) {
-			errAt("host", "must be a host name or address, optionally with :port (got %q)", s)
-		} else {
-			ck.Host = s
-		}
-	}
-	ck.ExpectStatus, _ = p.statusRange(ci, "expect_status")
-	if s, _ := p.str(ci, "body_match", false); s != "" {
-		re, err := regexp.Compile(s)
-		if err != nil {
-			errAt("body_match", "%s", regexpError(err))
-		} else {
-			ck.BodyMatch, ck.BodyRegexp = s, re
-		}
-	}
-	if s, _ := p.str(ci, "tls_server_name", false); s != "" {
-		if _, err := netip.ParseAddr(s); err != nil && !isHostName(s) {
-			errAt("tls_server_name", "must be a DNS name or an IP address (got %q)", s)
-		} else {
-			ck.TLSServerName = s
-		}
-	}
-	ck.TLSInsecureSkipVerify, _ = p.boolean(ci, "tls_insecure_skip_verify", false)
-	if s, _ := p.str(ci, "tls_ca_file", false); s != "" {
-		if !filepath.IsAbs(s) {
-			s = filepath.Join(filepath.Dir(p.name), s)
-		}
-		ck.TLSCAFile = filepath.Clean(s)
-	}
-
-	var intervalOK bool
-	ck.Interval, intervalOK = p.duration(ci, "interval", defaultCheckInterval)
-	if j, ok := p.float(ci, "jitter", -math.MaxFloat64, math.MaxFloat64, false, defaultCheckJitter); ok {
-		if j <= 0 || j > 1 {
-			errAt("jitter", "must be greater than 0 and at most 1 (got %s)", strings.TrimSpace(ci.vals["jitter"].Value))
-		} else {
-			ck.Jitter = j
-		}
-	}
-	if d, ok := p.duration(ci, "timeout", defaultCheckTimeout); ok {
-		ck.Timeout = d
-		if intervalOK && d >= ck.Interval {
-			errAt("timeout", "must be less than %s (got %s, interval %s)", ci.key("interval"), d, ck.Interval)
-		}
-	}
-	ck.Rise, _ = p.integer(ci, "rise", 1, math.MaxInt, defaultCheckRise)
-	ck.Fall, _ = p.integer(ci, "fall", 1, math.MaxInt, defaultCheckFall)
-
-	if !kindOK {
+	ck := probes.CheckConfig{Kind: kind}.WithDefaults()
+	var vn yaml.Node
+	if err := vn.Encode(vals); err != nil {
+		p.errAt(ci.line, ci.path, "%v", err) // values of the types checked: not reached
 		return pch
 	}
-	http := ck.Kind == "http" || ck.Kind == "https"
-	for _, f := range checkFields {
-		if ci.vals[f] == nil {
+	if err := vn.Decode(&ck); err != nil {
+		p.errAt(ci.line, ci.path, "%v", err)
+		return pch
+	}
+	p.fieldErrors(ci, bad, ck.Validate())
+	if ck.TLSCAFile != "" {
+		ck.TLSCAFile = p.fileRelative(ck.TLSCAFile)
+	}
+	pch.cfg = &ck
+	return pch
+}
+
+// fieldErrors records the field errors err holds, each a
+// *probes.FieldError naming a key of ci, at that key; but none for a key
+// in bad, whose value was refused already (and left out).
+func (p *parser) fieldErrors(ci *item, bad map[string]bool, err error) {
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	} else if err != nil {
+		errs = []error{err}
+	}
+	for _, err := range errs {
+		fe, ok := errors.AsType[*probes.FieldError](err)
+		if !ok {
+			p.errAt(ci.line, ci.path, "%v", err)
 			continue
 		}
-		switch f {
-		case "method", "path", "host", "expect_status", "body_match":
-			if !http {
-				errAt(f, "only for http and https checks (kind is %s)", ck.Kind)
+		f, i, indexed := splitIndex(fe.Field)
+		if bad[f] {
+			continue
+		}
+		line := ci.lineOf(f)
+		if n := ci.vals[f]; indexed && n != nil && n.Kind == yaml.SequenceNode && i < len(n.Content) {
+			line = resolve(n.Content[i]).Line
+		}
+		p.errAt(line, ci.key(fe.Field), "%s", fe.Msg)
+	}
+}
+
+// splitIndex splits a field error's field, "expect_status[1]", into the
+// key and the index of the item it is about; indexed is false for a plain
+// key.
+func splitIndex(field string) (key string, i int, indexed bool) {
+	key, rest, ok := strings.Cut(field, "[")
+	if !ok {
+		return field, 0, false
+	}
+	i, err := strconv.Atoi(strings.TrimSuffix(rest, "]"))
+	return key, i, err == nil
+}
+
+// typedValues returns the values of fields of it that are of the Go type
+// types gives each, converted to it, by field: what yaml.Node.Decode can
+// then put in the tagged struct. Absent and null fields, and empty
+// strings, are left out, so that the defaults stay; so is a value of the
+// wrong type, reported with the messages of every other key, and its
+// field is in bad.
+func (p *parser) typedValues(it *item, fields []string, types map[string]reflect.Type) (vals map[string]any, bad map[string]bool) {
+	vals, bad = make(map[string]any), make(map[string]bool)
+	for _, f := range fields {
+		if it.vals[f] == nil {
+			continue
+		}
+		var v any
+		ok := true
+		switch t := types[f]; {
+		case t == reflect.TypeFor[time.Duration]():
+			v, ok = p.anyDuration(it, f)
+		case t.Kind() == reflect.String:
+			var s string
+			if s, ok = p.str(it, f, false); ok && s == "" {
+				continue
 			}
-		case "tls_server_name", "tls_insecure_skip_verify", "tls_ca_file":
-			if ck.Kind != "https" {
-				errAt(f, "only for https checks (kind is %s)", ck.Kind)
-			}
+			v = s
+		case t.Kind() == reflect.Bool:
+			v, ok = p.boolean(it, f, false)
+		case t.Kind() == reflect.Int, t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Int:
+			v, ok = p.integer(it, f, math.MinInt, math.MaxInt, 0)
+		case t.Kind() == reflect.Float64:
+			v, ok = p.float(it, f, -math.MaxFloat64, math.MaxFloat64, false, 0)
+		case t == reflect.TypeFor[[2]int]():
+			v, ok = p.statusRange(it, f)
+		default:
+			panic("config: no decoding for " + t.String()) // a field type added to probes.CheckConfig
+		}
+		if !ok {
+			bad[f] = true
+			continue
+		}
+		vals[f] = v
+	}
+	return vals, bad
+}
+
+// yamlKeys are the keys of struct type t, its yaml tags in field order,
+// and the type of the field of each.
+func yamlKeys(t reflect.Type) (keys []string, types map[string]reflect.Type) {
+	types = make(map[string]reflect.Type)
+	for f := range t.Fields() {
+		if name, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); name != "" && name != "-" {
+			keys = append(keys, name)
+			types[name] = f.Type
 		}
 	}
-	if http {
-		ck.Method = cmp.Or(ck.Method, defaultCheckMethod)
-		ck.Path = cmp.Or(ck.Path, defaultCheckPath)
-		if ck.ExpectStatus == [2]int{} {
-			ck.ExpectStatus = defaultExpectStatus
-		}
-	}
-	return pch
+	return keys, types
 }
 
 // parseCheckTarget parses an endpoint's check_target: host:port where host
@@ -517,15 +515,6 @@ func isToken(s string) bool {
 		}
 	}
 	return true
-}
-
-// regexpError renders a regexp compile error on one line, with the part of
-// the expression it is about quoted.
-func regexpError(err error) string {
-	if se, ok := errors.AsType[*syntax.Error](err); ok {
-		return fmt.Sprintf("not a valid Go regular expression: %s: %q", se.Code, se.Expr)
-	}
-	return "not a valid Go regular expression: " + strings.Join(strings.Fields(err.Error()), " ")
 }
 
 // decodeFences fills the fences of a pool; ref checks a region name.
@@ -803,26 +792,35 @@ func (p *parser) duration(it *item, f string, def time.Duration) (time.Duration,
 
 // durationFrom is duration, allowing 0 when zeroOK.
 func (p *parser) durationFrom(it *item, f string, def time.Duration, zeroOK bool) (time.Duration, bool) {
-	n := it.vals[f]
-	if n == nil {
+	if it.vals[f] == nil {
 		return def, true
 	}
-	if !isString(n) {
-		p.errAt(it.lineOf(f), it.key(f), `must be a duration such as "10s" or "1m30s" (got %s)`, nodeDesc(n))
-		return def, false
-	}
-	d, msg := toDuration(n.Value)
-	if msg != "" {
-		p.errAt(it.lineOf(f), it.key(f), "%s", msg)
-		return def, false
-	}
+	d, ok := p.anyDuration(it, f)
 	switch {
+	case !ok:
+		return def, false
 	case zeroOK && d < 0:
 		p.errAt(it.lineOf(f), it.key(f), "must be at least 0 (got %s)", d)
 		return def, false
 	case !zeroOK && d <= 0:
 		p.errAt(it.lineOf(f), it.key(f), "must be greater than 0 (got %s)", d)
 		return def, false
+	}
+	return d, true
+}
+
+// anyDuration returns field f of it, present, a Go duration string of any
+// sign.
+func (p *parser) anyDuration(it *item, f string) (time.Duration, bool) {
+	n := it.vals[f]
+	if !isString(n) {
+		p.errAt(it.lineOf(f), it.key(f), `must be a duration such as "10s" or "1m30s" (got %s)`, nodeDesc(n))
+		return 0, false
+	}
+	d, msg := toDuration(n.Value)
+	if msg != "" {
+		p.errAt(it.lineOf(f), it.key(f), "%s", msg)
+		return 0, false
 	}
 	return d, true
 }
@@ -857,8 +855,9 @@ func (p *parser) boolean(it *item, f string, def bool) (bool, bool) {
 	return b, true
 }
 
-// statusRange returns field f of it, a list of two HTTP status codes
-// 100-599, low first; zero when absent or null.
+// statusRange returns field f of it, a list of two integers, as an HTTP
+// status range is written (the probes package judges the codes); zero
+// when absent or null.
 func (p *parser) statusRange(it *item, f string) ([2]int, bool) {
 	n := it.vals[f]
 	if n == nil {
@@ -896,7 +895,7 @@ func (p *parser) statusRange(it *item, f string) ([2]int, bool) {
 			ok = false
 			continue
 		}
-		v, msg := toInt(raw, 100, 599)
+		v, msg := toInt(raw, math.MinInt, math.MaxInt)
 		if msg != "" {
 			p.errAt(c.Line, key, "%s", msg)
 			ok = false
@@ -905,10 +904,6 @@ func (p *parser) statusRange(it *item, f string) ([2]int, bool) {
 		out[i] = v
 	}
 	if !ok {
-		return [2]int{}, false
-	}
-	if out[0] > out[1] {
-		p.errAt(it.lineOf(f), it.key(f), "the low code must come first (got [%d, %d])", out[0], out[1])
 		return [2]int{}, false
 	}
 	return out, true

@@ -474,13 +474,18 @@ func TestItemFields(t *testing.T) {
 		{reflect.TypeFor[FenceConfig](), fenceFields},
 		{reflect.TypeFor[MemberConfig](), memberFields},
 		{reflect.TypeFor[EndpointConfig](), endpointFields},
-		{reflect.TypeFor[CheckConfig](), checkFields},
 		{reflect.TypeFor[ProxyListener](), proxyListenerFields},
 		{reflect.TypeFor[ProxyCert](), proxyCertFields},
 		{reflect.TypeFor[ProxyRoute](), proxyRouteFields},
 		{reflect.TypeFor[ProxyPool](), proxyPoolFields},
 		{reflect.TypeFor[ProxySticky](), proxyStickyFields},
 		{reflect.TypeFor[ProxyBackend](), proxyBackendFields},
+	}
+	// A check's keys are the yaml tags of the probes package's type; the
+	// decoder accepts those, in that order.
+	if want := []string{"kind", "port", "method", "path", "host", "expect_status", "body_match", "tls_server_name",
+		"tls_insecure_skip_verify", "tls_ca_file", "interval", "jitter", "timeout", "rise", "fall"}; !slices.Equal(checkFields, want) {
+		t.Errorf("check fields %v, want %v", checkFields, want)
 	}
 	for _, tc := range tests {
 		var tags []string

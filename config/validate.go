@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aya-gslb/aya/internal/dnsname"
 	"github.com/aya-gslb/aya/internal/mtls"
 )
 
@@ -423,27 +424,8 @@ func parseDialAddr(s string) (key string, msg string) {
 	return strings.ToLower(strings.TrimSuffix(host, ".")) + ":" + strconv.FormatUint(n, 10), ""
 }
 
-// isHostName reports whether s is a DNS name: dot-separated labels of 1-63
-// ASCII letters, digits and "-", not starting or ending with "-", at most
-// 253 bytes, with an optional final dot.
-func isHostName(s string) bool {
-	s = strings.TrimSuffix(s, ".")
-	if s == "" || len(s) > 253 {
-		return false
-	}
-	for label := range strings.SplitSeq(s, ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for i := range len(label) {
-			c := label[i]
-			if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '-' {
-				return false
-			}
-		}
-	}
-	return true
-}
+// isHostName reports whether s is a DNS name (see dnsname.Valid).
+func isHostName(s string) bool { return dnsname.Valid(s) }
 
 // parsePrefix parses a dns.transfer.allow or ecs.trusted_resolvers entry: a CIDR prefix with no bits
 // set past its length, or a bare address (a /32 or /128).

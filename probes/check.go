@@ -21,23 +21,12 @@ const (
 	KindTCP   Kind = "tcp"
 )
 
-// Defaults of the Check fields.
-const (
-	DefaultInterval  = 5 * time.Second
-	DefaultJitter    = 0.1
-	DefaultTimeout   = 2 * time.Second
-	DefaultRise      = 2
-	DefaultFall      = 2
-	DefaultMethod    = "GET"
-	DefaultPath      = "/"
-	DefaultUserAgent = "aya-probe"
-)
-
 // bodyLimit is how much of a response body is read (and matched).
 const bodyLimit = 64 << 10
 
-// Check is the health check of one endpoint. The zero value of a field
-// means its default.
+// Check is the health check of one endpoint, as CheckConfig.Check builds
+// it. The zero value of a field means its default; the settings it shares
+// with CheckConfig have CheckConfig's defaults and rules.
 type Check struct {
 	// Key names the endpoint this check judges.
 	Key state.EndpointKey
@@ -89,8 +78,12 @@ type Check struct {
 	Rise, Fall int
 }
 
-// FieldError is a Check field with an invalid value. Field is the Go name
-// of the field, so that a config layer can map it to its own key.
+// FieldError is a check's field with an invalid value. Field is the
+// field's key in a check's configuration (a CheckConfig yaml tag, with an
+// index for an item of a list: "expect_status[1]"), so that a config layer
+// can place it in its file; or, for a field only Check has, its Go name
+// (Key.Pool, Target, UserAgent; RootCAs is judged as tls_ca_file). Key is
+// zero for a CheckConfig's error.
 type FieldError struct {
 	Key   state.EndpointKey
 	Field string
@@ -98,47 +91,46 @@ type FieldError struct {
 }
 
 func (e *FieldError) Error() string {
+	if e.Key == (state.EndpointKey{}) {
+		return fmt.Sprintf("probes: check: %s: %s", e.Field, e.Msg)
+	}
 	return fmt.Sprintf("probes: check %s/%s/%s: %s: %s", e.Key.Pool, e.Key.Region, e.Key.Endpoint, e.Field, e.Msg)
 }
 
-// withDefaults returns c with every zero field set to its default.
+// config is the part of c that a CheckConfig holds, to judge and default
+// by the same rules. RootCAs stands in TLSCAFile's place, so that it is
+// judged as an HTTPS setting.
+func (c *Check) config() CheckConfig {
+	cc := CheckConfig{
+		Kind: c.Kind, Method: c.Method, Path: c.Path, Host: c.Host, ExpectStatus: c.ExpectStatus,
+		TLSServerName: c.TLSServerName, TLSInsecureSkipVerify: c.TLSInsecureSkipVerify,
+		Interval: c.Interval, Jitter: c.Jitter, Timeout: c.Timeout, Rise: c.Rise, Fall: c.Fall,
+	}
+	if c.BodyMatch != nil {
+		cc.BodyMatch = c.BodyMatch.String()
+	}
+	if c.RootCAs != nil {
+		cc.TLSCAFile = "(RootCAs)"
+	}
+	return cc
+}
+
+// withDefaults returns c with every zero field set to its default, as
+// CheckConfig.WithDefaults sets them, and the User-Agent of an HTTP check.
 func (c Check) withDefaults() Check {
-	if c.Kind == KindHTTP || c.Kind == KindHTTPS {
-		if c.Method == "" {
-			c.Method = DefaultMethod
-		}
-		if c.Path == "" {
-			c.Path = DefaultPath
-		}
-		if c.UserAgent == "" {
-			c.UserAgent = DefaultUserAgent
-		}
-		if c.ExpectStatus == [2]int{} {
-			c.ExpectStatus = [2]int{200, 399}
-		}
-	}
-	if c.Interval == 0 {
-		c.Interval = DefaultInterval
-	}
-	if c.Jitter == 0 {
-		c.Jitter = DefaultJitter
-	}
-	if c.Timeout == 0 {
-		c.Timeout = DefaultTimeout
-	}
-	if c.Rise == 0 {
-		c.Rise = DefaultRise
-	}
-	if c.Fall == 0 {
-		c.Fall = DefaultFall
+	d := c.config().WithDefaults()
+	c.Method, c.Path, c.ExpectStatus = d.Method, d.Path, d.ExpectStatus
+	c.Interval, c.Jitter, c.Timeout, c.Rise, c.Fall = d.Interval, d.Jitter, d.Timeout, d.Rise, d.Fall
+	if c.Kind.httpish() && c.UserAgent == "" {
+		c.UserAgent = DefaultUserAgent
 	}
 	return c
 }
 
 // Validate reports the first invalid field of c, as a *FieldError. Zero
-// fields are judged by their defaults.
+// fields are judged by their defaults; the settings a CheckConfig has, by
+// its rules.
 func (c *Check) Validate() error {
-	d := c.withDefaults()
 	bad := func(field, format string, args ...any) error {
 		return &FieldError{Key: c.Key, Field: field, Msg: fmt.Sprintf(format, args...)}
 	}
@@ -150,13 +142,10 @@ func (c *Check) Validate() error {
 	case c.Key.Endpoint == "":
 		return bad("Key.Endpoint", "must not be empty")
 	}
-	httpish := c.Kind == KindHTTP || c.Kind == KindHTTPS
-	switch c.Kind {
-	case KindHTTP, KindHTTPS, KindTCP:
-	case "":
-		return bad("Kind", `must be set: "http", "https" or "tcp"`)
-	default:
-		return bad("Kind", `%q is not "http", "https" or "tcp"`, c.Kind)
+	cc := c.config().WithDefaults()
+	if errs := cc.fieldErrors(); len(errs) > 0 {
+		errs[0].Key = c.Key
+		return errs[0]
 	}
 	if !c.Target.IsValid() || !c.Target.Addr().IsValid() {
 		return bad("Target", "must be set: address:port")
@@ -164,75 +153,11 @@ func (c *Check) Validate() error {
 	if c.Target.Port() == 0 {
 		return bad("Target", "%s: port must not be 0", c.Target)
 	}
-	if httpish {
-		if !validToken(d.Method) {
-			return bad("Method", "%q is not an HTTP method", c.Method)
-		}
-		if !strings.HasPrefix(d.Path, "/") || strings.ContainsAny(d.Path, " \t\r\n#") {
-			return bad("Path", `%q must start with "/" and hold no spaces or fragment`, c.Path)
-		}
-		if strings.ContainsAny(c.UserAgent, "\r\n\x00") {
-			return bad("UserAgent", "%q must be one line", c.UserAgent)
-		}
-		if strings.ContainsAny(c.Host, " \t\r\n/?#@") {
-			return bad("Host", "%q is not a host[:port]", c.Host)
-		}
-		lo, hi := d.ExpectStatus[0], d.ExpectStatus[1]
-		if lo < 100 || hi > 599 || lo > hi {
-			return bad("ExpectStatus", "[%d, %d] is not a range within [100, 599]", lo, hi)
-		}
-	} else {
-		switch {
-		case c.Method != "":
-			return bad("Method", "is for http and https checks only")
-		case c.Path != "":
-			return bad("Path", "is for http and https checks only")
-		case c.Host != "":
-			return bad("Host", "is for http and https checks only")
-		case c.ExpectStatus != [2]int{}:
-			return bad("ExpectStatus", "is for http and https checks only")
-		case c.UserAgent != "":
-			return bad("UserAgent", "is for http and https checks only")
-		case c.BodyMatch != nil:
-			return bad("BodyMatch", "is for http and https checks only")
-		}
-	}
-	if c.Kind != KindHTTPS {
-		switch {
-		case c.TLSServerName != "":
-			return bad("TLSServerName", "is for https checks only")
-		case c.TLSInsecureSkipVerify:
-			return bad("TLSInsecureSkipVerify", "is for https checks only")
-		case c.RootCAs != nil:
-			return bad("RootCAs", "is for https checks only")
-		}
-	}
 	switch {
-	case d.Interval < 0:
-		return bad("Interval", "%s must be positive", c.Interval)
-	case d.Jitter < 0 || d.Jitter > 1:
-		return bad("Jitter", "%g must be within (0, 1]", c.Jitter)
-	case d.Timeout < 0:
-		return bad("Timeout", "%s must be positive", c.Timeout)
-	case d.Timeout >= d.Interval:
-		return bad("Timeout", "%s must be less than Interval (%s)", d.Timeout, d.Interval)
-	case d.Rise < 0:
-		return bad("Rise", "%d must be positive", c.Rise)
-	case d.Fall < 0:
-		return bad("Fall", "%d must be positive", c.Fall)
+	case c.Kind.httpish() && strings.ContainsAny(c.UserAgent, "\r\n\x00"):
+		return bad("UserAgent", "%q must be one line", c.UserAgent)
+	case !c.Kind.httpish() && c.UserAgent != "":
+		return bad("UserAgent", "only for http and https checks (kind is %s)", c.Kind)
 	}
 	return nil
-}
-
-// validToken reports whether s is an RFC 9110 token, as a method must be.
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, r := range s {
-		if r > 0x7e || r <= ' ' || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r) {
-			return false
-		}
-	}
-	return true
 }

@@ -12,7 +12,11 @@
 // delivered; each attempt sends the endpoint's latest observation, so a
 // newer one supersedes the failed one and nothing queues.
 //
-// It owns no configuration format (it takes a Config struct), decides
-// nothing about answers (that is policy's, over the cluster's snapshot), and
-// keeps no state beyond each check's last observation.
+// It owns the schema of a health check, CheckConfig: its keys (yaml
+// tags), defaults (WithDefaults) and rules (Validate, whose field errors
+// name the keys); config finds it in the file, decodes and positions it,
+// and resolves its paths. It reads no file itself (it takes a Config
+// struct, and a check's CA roots already loaded), decides nothing about
+// answers (that is policy's, over the cluster's snapshot), and keeps no
+// state beyond each check's last observation.
 package probes

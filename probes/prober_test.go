@@ -529,7 +529,7 @@ func TestNew(t *testing.T) {
 	}
 	bad := a
 	bad.Kind = ""
-	if _, err := New(Config{Checks: []Check{a, bad}}); err == nil || !strings.Contains(err.Error(), "Kind") {
+	if _, err := New(Config{Checks: []Check{a, bad}}); err == nil || !strings.Contains(err.Error(), "kind: required") {
 		t.Errorf("invalid check: %v", err)
 	}
 	if _, err := New(Config{Refresh: -time.Second}); err == nil || !strings.Contains(err.Error(), "Refresh") {

@@ -168,34 +168,15 @@ func sameChecks(a, b config.PoolConfig) bool {
 	return true
 }
 
-// ProbeCheck maps a configured check onto a probes.Check for key at target.
-func ProbeCheck(cc *config.CheckConfig, key state.EndpointKey, target netip.AddrPort, ua string) (probes.Check, error) {
-	c := probes.Check{
-		Key:                   key,
-		Kind:                  probes.Kind(cc.Kind),
-		Target:                target,
-		Method:                cc.Method,
-		Path:                  cc.Path,
-		Host:                  cc.Host,
-		ExpectStatus:          cc.ExpectStatus,
-		BodyMatch:             cc.BodyRegexp,
-		TLSServerName:         cc.TLSServerName,
-		TLSInsecureSkipVerify: cc.TLSInsecureSkipVerify,
-		Interval:              cc.Interval,
-		Jitter:                cc.Jitter,
-		Timeout:               cc.Timeout,
-		Rise:                  cc.Rise,
-		Fall:                  cc.Fall,
-	}
-	if c.Kind != probes.KindTCP {
-		c.UserAgent = ua
-	}
+// ProbeCheck is the probes.Check of cc for key at target, with its
+// tls_ca_file read.
+func ProbeCheck(cc *probes.CheckConfig, key state.EndpointKey, target netip.AddrPort, ua string) (probes.Check, error) {
+	var roots *x509.CertPool
 	if cc.TLSCAFile != "" {
-		roots, err := loadRoots(cc.TLSCAFile)
-		if err != nil {
-			return c, err
+		var err error
+		if roots, err = loadRoots(cc.TLSCAFile); err != nil {
+			return probes.Check{}, err
 		}
-		c.RootCAs = roots
 	}
-	return c, nil
+	return cc.Check(key, target, ua, roots)
 }
