@@ -36,6 +36,14 @@ const (
 	// has no deadline.
 	DefaultApplyTimeout = 10 * time.Second
 
+	// Raft's timings and snapshot policy, hashicorp/raft's defaults made
+	// ours: the configuration's defaults are these.
+	DefaultHeartbeatTimeout   = time.Second
+	DefaultElectionTimeout    = time.Second
+	DefaultLeaderLeaseTimeout = 500 * time.Millisecond
+	DefaultSnapshotThreshold  = 8192
+	DefaultSnapshotInterval   = 2 * time.Minute
+
 	transportPool    = 3
 	transportTimeout = 10 * time.Second
 	snapshotsRetain  = 2
@@ -94,16 +102,16 @@ type Config struct {
 	// release that would not serve never enters the log.
 	CheckRelease func(*release.Release) error
 
-	// Raft timings; zero keeps raft.DefaultConfig()'s value (heartbeat and
-	// election 1s, leader lease 500ms, commit 50ms). LeaderLeaseTimeout must
-	// not exceed HeartbeatTimeout.
+	// Raft timings; zero means DefaultHeartbeatTimeout, DefaultElectionTimeout
+	// and DefaultLeaderLeaseTimeout (commit: raft's 50ms). LeaderLeaseTimeout
+	// must not exceed HeartbeatTimeout.
 	HeartbeatTimeout   time.Duration
 	ElectionTimeout    time.Duration
 	LeaderLeaseTimeout time.Duration
 	CommitTimeout      time.Duration
 	// SnapshotThreshold is the number of log entries since the last
-	// snapshot that triggers a new one (default 8192), checked every
-	// SnapshotInterval (default 120s).
+	// snapshot that triggers a new one (default DefaultSnapshotThreshold),
+	// checked every SnapshotInterval (default DefaultSnapshotInterval).
 	SnapshotThreshold uint64
 	SnapshotInterval  time.Duration
 	// TrailingLogs is how many entries a snapshot leaves in the log (default
@@ -182,12 +190,12 @@ func NewNode(cfg Config) (*Node, error) {
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.ID)
 	rc.Logger = hlog
-	setIf(&rc.HeartbeatTimeout, cfg.HeartbeatTimeout)
-	setIf(&rc.ElectionTimeout, cfg.ElectionTimeout)
-	setIf(&rc.LeaderLeaseTimeout, cfg.LeaderLeaseTimeout)
+	rc.HeartbeatTimeout = cmp.Or(cfg.HeartbeatTimeout, DefaultHeartbeatTimeout)
+	rc.ElectionTimeout = cmp.Or(cfg.ElectionTimeout, DefaultElectionTimeout)
+	rc.LeaderLeaseTimeout = cmp.Or(cfg.LeaderLeaseTimeout, DefaultLeaderLeaseTimeout)
 	setIf(&rc.CommitTimeout, cfg.CommitTimeout)
-	setIf(&rc.SnapshotThreshold, cfg.SnapshotThreshold)
-	setIf(&rc.SnapshotInterval, cfg.SnapshotInterval)
+	rc.SnapshotThreshold = cmp.Or(cfg.SnapshotThreshold, DefaultSnapshotThreshold)
+	rc.SnapshotInterval = cmp.Or(cfg.SnapshotInterval, DefaultSnapshotInterval)
 	setIf(&rc.TrailingLogs, cfg.TrailingLogs)
 	if err := raft.ValidateConfig(rc); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)

@@ -17,6 +17,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// Defaults of Config.
+const (
+	DefaultMaxUDPSize        = 1232 // RFC 9715: no fragmentation on common paths
+	DefaultTCPIdleTimeout    = 10 * time.Second
+	DefaultTCPMaxConnections = 1024
+)
+
 // Config configures a Server. The zero value of a field means its default.
 type Config struct {
 	// Listen is the host:port addresses to serve UDP and TCP on. Port 0 picks
@@ -49,14 +56,14 @@ func (c Config) withDefaults() Config {
 		c.UDPSockets = runtime.GOMAXPROCS(0)
 	}
 	if c.MaxUDPSize <= 0 {
-		c.MaxUDPSize = 1232
+		c.MaxUDPSize = DefaultMaxUDPSize
 	}
 	c.MaxUDPSize = min(max(c.MaxUDPSize, minUDPSize), maxTCPSize)
 	if c.TCPIdleTimeout <= 0 {
-		c.TCPIdleTimeout = 10 * time.Second
+		c.TCPIdleTimeout = DefaultTCPIdleTimeout
 	}
 	if c.TCPMaxConnections <= 0 {
-		c.TCPMaxConnections = 1024
+		c.TCPMaxConnections = DefaultTCPMaxConnections
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
