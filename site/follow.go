@@ -172,8 +172,16 @@ func (r *Site) checkLocal(ctx context.Context) {
 		return
 	}
 	d := rel.Digest
+	if len(rel.Zones) == 0 && !cfg.Release.Watch {
+		// No zone files of its own (an edge site with an empty
+		// dns.zones_dir): nothing to compare with the running release.
+		d = ""
+	}
 	r.local.Store(&d)
 	r.touchSite()
+	if d == "" {
+		return
+	}
 	if !cfg.Release.Watch {
 		if cur := r.node.Release(); cur != nil && cur.Digest != d {
 			r.log.Warn("this site's files differ from the release it answers from", "running", release.ShortDigest(cur.Digest), "local", release.ShortDigest(d))
