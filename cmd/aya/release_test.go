@@ -209,6 +209,24 @@ func TestRelease(t *testing.T) {
 	waitAnswer(t, all[:2], euWest, 2*time.Second)
 	s3.start(t)
 	checkAnswers(t, s3, euWest, 2*time.Second)
+
+	// Every site down again, s3 restarted alone: eu-west's euw2 is down in
+	// what it had, so no client of eu-west gets it (each European network
+	// below hashes on its own: with the state lost, about half would).
+	for _, s := range all {
+		_ = s.s.kill()
+	}
+	s3.start(t)
+	n := 0
+	for end := time.Now().Add(time.Second); time.Now().Before(end); n++ {
+		for _, sub := range []string{"", "81.2.69.0/24", "2.125.160.0/24", "89.160.20.0/24", "198.51.100.0/24"} {
+			if got := queryECS(t, s3.dnsAddr(), "www.gslb.example.com.", dns.TypeA, sub); len(got) != 1 || !strings.HasSuffix(got[0], "\t"+euWest) {
+				t.Fatalf("s3 restarted without quorum answers %s with %v, want only euw1's %s (euw2 is down)", sub, got, euWest)
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("s3 without quorum: %d rounds of 5 European networks, none given the down endpoint", n)
 }
 
 // checkAnswers queries s for d, from now on, and fails on any answer other
