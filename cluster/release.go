@@ -8,8 +8,10 @@ import (
 )
 
 // CmdRelease is a new release (release.Release) for every site to answer
-// from.
-const CmdRelease byte = 6
+// from. It has the IgnoreUnknown bit: during a rolling upgrade, a binary
+// from before releases skips it (and keeps answering from its own files)
+// instead of taking it for a corrupt entry.
+const CmdRelease byte = IgnoreUnknown | 6
 
 // MaxClockAhead bounds how far ahead of the leader's clock an entry's time
 // may be: Propose refuses more, and Apply skips an entry stamped more than

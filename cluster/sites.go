@@ -8,8 +8,9 @@ import (
 	"time"
 )
 
-// CmdSite is a site's report of what it runs (SiteInfo).
-const CmdSite byte = 7
+// CmdSite is a site's report of what it runs (SiteInfo); informational,
+// so binaries that do not know it skip it (IgnoreUnknown).
+const CmdSite byte = IgnoreUnknown | 7
 
 // SiteInfo is what a site runs that can still differ between sites: its
 // binary, its geo database, the release its DNS server publishes, and the
