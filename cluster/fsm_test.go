@@ -396,7 +396,7 @@ func TestCorruptSkipped(t *testing.T) {
 		{"bad observe", []byte(string(CmdObserve) + `{"at":1,"v":{"up":"yes"}}`), time.Time{}},
 		{"bad drain", []byte(string(CmdDrain) + `{"at":1,"v":[]}`), time.Time{}},
 		{"bad undrain", []byte(string(CmdUndrain) + `{"at":"x","v":{}}`), time.Time{}},
-		{"bad release", []byte(string(CmdRelease) + `{"at":1,"v":{"digest":"x"}}`), time.Time{}},
+		{"bad release", append([]byte{CmdRelease}, `{"at":1,"v":{"digest":"x"}}`...), time.Time{}},
 		{"stamped a day ahead of its append", future, t0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

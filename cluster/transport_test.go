@@ -89,9 +89,14 @@ func testMembersOnly(t *testing.T, member func(id string) *tls.Config, stranger 
 
 	drain := func(region string) {
 		t.Helper()
-		if err := leader.Propose(t.Context(), CmdDrain, Drain{Region: region, Reason: "x", By: "t"}); err != nil {
-			t.Fatalf("Propose(drain %s): %v", region, err)
-		}
+		eventually(t, 10*time.Second, "drain "+region+" proposed", func() bool {
+			leader = waitLeader(t, all...)
+			err := leader.Propose(t.Context(), CmdDrain, Drain{Region: region, Reason: "x", By: "t"})
+			if err != nil {
+				t.Logf("Propose(drain %s): %v", region, err)
+			}
+			return err == nil
+		})
 		for _, n := range all {
 			eventually(t, 5*time.Second, region+" drained on "+n.ID(), func() bool {
 				return n.Current().DrainedRegions[region] != ""
@@ -106,9 +111,16 @@ func testMembersOnly(t *testing.T, member func(id string) *tls.Config, stranger 
 	cfg := testConfig(t, "s4", false)
 	cfg.TLS = stranger
 	s4 := startNode(t, cfg)
-	if err := leader.Join(s4.ID(), s4.Addr(), false); err != nil {
-		t.Fatalf("Join(stranger as non-voter): %v", err)
-	}
+	// Leadership may move on a loaded machine (the test's timeouts are
+	// short): join through whoever leads.
+	eventually(t, 10*time.Second, "stranger joined as a non-voter", func() bool {
+		leader = waitLeader(t, all...)
+		err := leader.Join(s4.ID(), s4.Addr(), false)
+		if err != nil {
+			t.Logf("Join(stranger as non-voter): %v", err)
+		}
+		return err == nil
+	})
 	drain("us-east")
 	// Twenty heartbeats (200ms): far more than a trusted follower needs.
 	deadline := time.Now().Add(2 * time.Second)
