@@ -75,16 +75,19 @@ func (r *Site) follow() bool {
 	if cur := r.rel.Load(); cur != nil && cur.Release.Digest == rel.Digest && cur.Release.Version == rel.Version {
 		return false
 	}
+	if rel.Digest == r.refused {
+		return false // said already; the site reports what it publishes
+	}
 	c, err := Compile(rel, ConfigDir(r.cfg))
+	if err == nil {
+		err = r.publish(c)
+	}
 	if err != nil {
 		// Every release was compiled before it entered the log; this one
 		// does not compile here (another binary version, a missing
-		// tls_ca_file): keep serving the previous one, loudly.
+		// tls_ca_file): keep serving the previous one, loudly, once.
+		r.refused = rel.Digest
 		r.log.Error("release not served; the previous one keeps serving", "version", rel.Version, "digest", release.ShortDigest(rel.Digest), "err", err)
-		return false
-	}
-	if err := r.publish(c); err != nil {
-		r.log.Error("release not served; the previous one keeps serving", "version", rel.Version, "err", err)
 		return false
 	}
 	r.log.Info("release serving", "version", rel.Version, "digest", release.ShortDigest(rel.Digest), "index", rel.Index,
@@ -137,7 +140,7 @@ func (r *Site) seed(ctx context.Context) {
 	var lastErr string
 	for r.node.Release() == nil {
 		if r.node.IsLeader() && r.node.CaughtUp() {
-			cfg := r.cfg
+			cfg := r.cur.Load() // no release yet: the site's own configuration
 			rel, _, err := Build(cfg, whoAmI(cfg.Node.ID), "seed: "+cfg.Node.ID)
 			if err == nil {
 				_, err = r.node.ApplyRelease(ctx, rel)

@@ -91,6 +91,9 @@ type Site struct {
 	// applying is the release being applied from this site's files.
 	applyMu     sync.Mutex
 	applyCancel context.CancelFunc
+	// refused is the digest of the last release that did not compile or
+	// publish here, logged once (follow).
+	refused string
 	// siteDirty asks reportSites to report this site's SiteInfo.
 	siteDirty chan struct{}
 	// cur is cfg with the release's steering, for other goroutines (the
