@@ -28,7 +28,8 @@ const HistorySize = 256
 // persistFormat is the version of the snapshot encoding.
 const persistFormat = 1
 
-// Rules are the decision rules. They must be the same on every node.
+// Rules are the decision rules before the first release (a release brings
+// its own, see withRelease). They must be the same on every node.
 type Rules struct {
 	// Sites are the sites whose observations count (members that probe).
 	// Empty: every reporting site counts (a single-node cluster).

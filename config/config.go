@@ -168,10 +168,10 @@ type ECSConfig struct {
 }
 
 // ClusterConfig configures this node's membership of the Raft cluster that
-// replicates health reports and drains (the cluster section). Decisions are
-// derived from the same log on every node, so the settings that shape them
-// (FreshFor, and the pools with their checks and MinEndpoints) must be the
-// same on every node.
+// replicates releases, health reports and drains (the cluster section).
+// The settings that shape decisions (FreshFor, ReportInterval, Shed, and
+// the pools with their checks and MinEndpoints) travel in the release (see
+// ReleaseText): a site answers by the release's, not by its own file's.
 type ClusterConfig struct {
 	// Bind is the host:port of the Raft TCP transport (cluster.bind),
 	// default 127.0.0.1:7300; checked like a dns.listen item, and must not
@@ -269,7 +269,7 @@ type ReleaseConfig struct {
 
 // ShedConfig says when a region whose proxies report it loaded sheds a
 // share of its clients to the next-best region (cluster.shed). Like
-// FreshFor, it must be the same on every node.
+// FreshFor, it travels in the release.
 type ShedConfig struct {
 	// HighWater is the utilisation (requests in flight over capacity)
 	// above which the region sheds clients (cluster.shed.high_water),
