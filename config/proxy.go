@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aya-gslb/aya/internal/names"
+
 	"github.com/aya-gslb/aya/proxy/balance"
 )
 
@@ -425,10 +427,10 @@ func checkRouteHost(s string) string {
 	if s == "" {
 		return ""
 	}
-	if rest, ok := strings.CutPrefix(s, "*."); ok && isHostName(rest) {
+	if rest, ok := strings.CutPrefix(s, "*."); ok && names.IsHostName(rest) {
 		return ""
 	}
-	if isHostName(s) {
+	if names.IsHostName(s) {
 		return ""
 	}
 	if a, err := netip.ParseAddr(s); err == nil && a.Zone() == "" {
@@ -444,7 +446,7 @@ func (p *parser) decodeProxyPools(pc *ProxyConfig) {
 	if known && len(nodes) == 0 {
 		p.errorf("proxy.pools", -1, "at least one pool required")
 	}
-	var names []string
+	var poolNames []string
 	first := make(map[string]string)
 	for i, n := range nodes {
 		it, ok := p.item(n, fmt.Sprintf("proxy.pools[%d]", i), proxyPoolFields)
@@ -454,12 +456,12 @@ func (p *parser) decodeProxyPools(pc *ProxyConfig) {
 		}
 		var pp ProxyPool
 		name, ok := p.ident(it, "name")
-		if !ok || checkName(name) != "" {
+		if !ok || names.Check(name) != "" {
 			known = false // routes may refer to the name meant: no guesses
 		}
 		if ok {
 			pp.Name = name
-			names = append(names, name)
+			poolNames = append(poolNames, name)
 			p.unique(first, it, "name", name)
 		}
 		p.decodeProxyAlgorithm(it, &pp)
@@ -491,8 +493,8 @@ func (p *parser) decodeProxyPools(pc *ProxyConfig) {
 		return
 	}
 	for _, r := range p.poolRefs {
-		if !slices.Contains(names, r.pool) {
-			p.errAt(r.line, r.key, "unknown pool %q%s", r.pool, didYouMean(r.pool, names))
+		if !slices.Contains(poolNames, r.pool) {
+			p.errAt(r.line, r.key, "unknown pool %q%s", r.pool, names.DidYouMean(r.pool, poolNames))
 		}
 	}
 }
@@ -509,14 +511,14 @@ func (p *parser) decodeProxyAlgorithm(it *item, pp *ProxyPool) {
 			pp.Algorithm = v
 		} else {
 			p.errAt(it.lineOf("algorithm"), it.key("algorithm"), "must be one of %s (got %q)%s",
-				strings.Join(balance.Algorithms, ", "), s, didYouMean(v, balance.Algorithms))
+				strings.Join(balance.Algorithms, ", "), s, names.DidYouMean(v, balance.Algorithms))
 			algOK = false
 		}
 	}
 	header, hok := p.str(it, "hash_header", false)
 	cookie, cok := p.str(it, "hash_cookie", false)
 	if hok && header != "" {
-		if !isToken(header) {
+		if !names.IsToken(header) {
 			p.errAt(it.lineOf("hash_header"), it.key("hash_header"), "must be a header name, an RFC 9110 token (got %q)", header)
 			hok = false
 		} else {
@@ -524,7 +526,7 @@ func (p *parser) decodeProxyAlgorithm(it *item, pp *ProxyPool) {
 		}
 	}
 	if cok && cookie != "" {
-		if !isToken(cookie) {
+		if !names.IsToken(cookie) {
 			p.errAt(it.lineOf("hash_cookie"), it.key("hash_cookie"), "must be a cookie name, an RFC 9110 token (got %q)", cookie)
 			cok = false
 		} else {
@@ -560,7 +562,7 @@ func (p *parser) decodeProxySticky(it *item) *ProxySticky {
 	}
 	st := &ProxySticky{Cookie: defaultProxyStickyCookie}
 	if s, ok := p.str(si, "cookie", false); ok && s != "" {
-		if !isToken(s) {
+		if !names.IsToken(s) {
 			p.errAt(si.lineOf("cookie"), si.key("cookie"), "must be a cookie name, an RFC 9110 token (got %q)", s)
 		} else {
 			st.Cookie = s
@@ -628,10 +630,10 @@ func (p *parser) validateProxy(c *Config, dnsAddrs []hostPort, admin, bind hostP
 		switch {
 		case strings.TrimSpace(pc.Region) == "":
 			p.errorf("proxy.region", -1, "required")
-		case checkName(pc.Region) != "":
-			p.errorf("proxy.region", -1, "%s", checkName(pc.Region))
+		case names.Check(pc.Region) != "":
+			p.errorf("proxy.region", -1, "%s", names.Check(pc.Region))
 		case p.regionsKnown && len(p.regionNames) > 0 && !slices.Contains(p.regionNames, pc.Region):
-			p.errorf("proxy.region", -1, "unknown region %q%s", pc.Region, didYouMean(pc.Region, p.regionNames))
+			p.errorf("proxy.region", -1, "unknown region %q%s", pc.Region, names.DidYouMean(pc.Region, p.regionNames))
 		}
 	}
 

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aya-gslb/aya/internal/names"
 )
 
 // proxyBase is a valid proxy-only configuration, one setting per line, so
@@ -708,7 +710,7 @@ func checkProxy(t *testing.T, c *Config) {
 		return
 	}
 	switch {
-	case pc.Region == "" || !isName(pc.Region):
+	case pc.Region == "" || !names.IsName(pc.Region):
 		t.Fatalf("proxy.region %q", pc.Region)
 	case pc.ReportInterval <= 0 || pc.DrainTimeout <= 0 || pc.Capacity < 0:
 		t.Fatalf("proxy %+v", pc)
@@ -739,14 +741,14 @@ func checkProxy(t *testing.T, c *Config) {
 	for _, pp := range pc.Pools {
 		hashed := pp.Algorithm == "consistent_hash"
 		switch {
-		case pools[pp.Name] || !isName(pp.Name) || pp.Name == "":
+		case pools[pp.Name] || !names.IsName(pp.Name) || pp.Name == "":
 			t.Fatalf("bad or duplicate proxy pool %q", pp.Name)
 		case !slices.Contains([]string{"round_robin", "weighted_round_robin", "least_conn", "weighted_least_conn",
 			"ip_hash", "consistent_hash", "least_time", "random"}, pp.Algorithm):
 			t.Fatalf("proxy pool %s: algorithm %q", pp.Name, pp.Algorithm)
 		case hashed && (pp.HashHeader == "") == (pp.HashCookie == ""), !hashed && (pp.HashHeader != "" || pp.HashCookie != ""):
 			t.Fatalf("proxy pool %s: %s with %q, %q", pp.Name, pp.Algorithm, pp.HashHeader, pp.HashCookie)
-		case pp.Sticky != nil && (pp.Sticky.TTL < 0 || !isToken(pp.Sticky.Cookie) || pc.StickySecret == ""):
+		case pp.Sticky != nil && (pp.Sticky.TTL < 0 || !names.IsToken(pp.Sticky.Cookie) || pc.StickySecret == ""):
 			t.Fatalf("proxy pool %s: sticky %+v", pp.Name, pp.Sticky)
 		case pp.ConsecutiveFailures < 0 || pp.EjectFor <= 0 || pp.MaxEjectFor < pp.EjectFor || pp.SlowStart < 0 ||
 			pp.ConnectTimeout <= 0 || pp.TryTimeout <= 0 || pp.Timeout < pp.TryTimeout ||
@@ -761,7 +763,7 @@ func checkProxy(t *testing.T, c *Config) {
 		}
 		pools[pp.Name] = true
 		for _, b := range pp.Backends {
-			if !isName(b.Name) || b.Name == "" || !b.Addr.IsValid() || b.Addr.Port() == 0 || b.Weight < 1 || b.MaxConns < 0 {
+			if !names.IsName(b.Name) || b.Name == "" || !b.Addr.IsValid() || b.Addr.Port() == 0 || b.Weight < 1 || b.MaxConns < 0 {
 				t.Fatalf("proxy pool %s: backend %+v", pp.Name, b)
 			}
 		}

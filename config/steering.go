@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aya-gslb/aya/internal/names"
+
 	"gopkg.in/yaml.v3"
 )
 
@@ -119,7 +121,7 @@ func (p *parser) decodeRegions(c *Config) {
 		}
 		var r RegionConfig
 		name, ok := p.ident(it, "name")
-		if !ok || checkName(name) != "" {
+		if !ok || names.Check(name) != "" {
 			// Pools may refer to this region by the name it lacks, or by
 			// the one meant: do not guess; check no references this time.
 			p.regionsKnown = false
@@ -244,7 +246,7 @@ func (p *parser) decodeMembers(it *item, pc *PoolConfig, pch poolCheck) (complet
 			m.Region = region
 			if p.unique(first, mi, "region", region) {
 				if p.regionsKnown && !slices.Contains(p.regionNames, region) {
-					p.errAt(mi.lineOf("region"), mi.key("region"), "unknown region %q%s", region, didYouMean(region, p.regionNames))
+					p.errAt(mi.lineOf("region"), mi.key("region"), "unknown region %q%s", region, names.DidYouMean(region, p.regionNames))
 				}
 			}
 		}
@@ -388,7 +390,7 @@ func (p *parser) decodeCheck(it *item, withPort bool) poolCheck {
 	}
 
 	if s, _ := p.str(ci, "method", false); s != "" {
-		if !isToken(s) {
+		if !names.IsToken(s) {
 			errAt("method", "must be an HTTP method such as GET or HEAD, an RFC 9110 token (got %q)", s)
 		} else {
 			ck.Method = s
@@ -421,7 +423,7 @@ func (p *parser) decodeCheck(it *item, withPort bool) poolCheck {
 		}
 	}
 	if s, _ := p.str(ci, "tls_server_name", false); s != "" {
-		if _, err := netip.ParseAddr(s); err != nil && !isHostName(s) {
+		if _, err := netip.ParseAddr(s); err != nil && !names.IsHostName(s) {
 			errAt("tls_server_name", "must be a DNS name or an IP address (got %q)", s)
 		} else {
 			ck.TLSServerName = s
@@ -504,21 +506,6 @@ func parseCheckTarget(s string) (netip.AddrPort, string) {
 	return netip.AddrPortFrom(a, uint16(n)), ""
 }
 
-// isToken reports whether s is an RFC 9110 token: one or more of the
-// letters, digits and !#$%&'*+-.^_`|~.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := range len(s) {
-		c := s[i]
-		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) {
-			return false
-		}
-	}
-	return true
-}
-
 // regexpError renders a regexp compile error on one line, with the part of
 // the expression it is about quoted.
 func regexpError(err error) string {
@@ -570,9 +557,9 @@ func (p *parser) memberRef(line int, key, region, pool string, members []string)
 		p.errAt(line, key, "region %q is not a member of pool %q", region, pool)
 	default:
 		// A typo of a member first, else of any region.
-		hint := didYouMean(region, members)
+		hint := names.DidYouMean(region, members)
 		if hint == "" {
-			hint = didYouMean(region, p.regionNames)
+			hint = names.DidYouMean(region, p.regionNames)
 		}
 		p.errAt(line, key, "unknown region %q%s", region, hint)
 	}
@@ -672,7 +659,7 @@ func (p *parser) item(n *yaml.Node, path string, fields []string) (*item, bool) 
 			p.errAt(line, key, "merge keys (<<) are not supported")
 			continue
 		case !slices.Contains(fields, name):
-			p.errAt(line, key, "unknown key%s", didYouMean(name, fields))
+			p.errAt(line, key, "unknown key%s", names.DidYouMean(name, fields))
 			continue
 		}
 		if first, dup := it.lines[name]; dup {
@@ -716,7 +703,7 @@ func (p *parser) ident(it *item, f string) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	if msg := checkName(s); msg != "" {
+	if msg := names.Check(s); msg != "" {
 		p.errAt(it.lineOf(f), it.key(f), "%s", msg)
 	}
 	return s, true
@@ -1054,28 +1041,6 @@ func nodeDesc(n *yaml.Node) string {
 // formatFloat prints a bound in a message: 90, -20000, 0.5.
 func formatFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
-// checkName checks a region, pool, fence or endpoint name.
-func checkName(s string) string {
-	if isName(s) {
-		return ""
-	}
-	if lower := strings.ToLower(s); isName(lower) {
-		return fmt.Sprintf("must be lower-case letters, digits and \"-\" (got %q; did you mean %q?)", s, lower)
-	}
-	return fmt.Sprintf("must be lower-case letters, digits and \"-\" (got %q)", s)
-}
-
-// isName reports whether s is made of lower-case ASCII letters, digits and
-// "-" only.
-func isName(s string) bool {
-	for i := range len(s) {
-		if c := s[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
-			return false
-		}
-	}
-	return true
-}
-
 // countryCode checks an ISO 3166-1 alpha-2 code and returns it upper-case.
 // Only the shape is checked, plus "UK": ISO reserves it, but geo databases
 // place the United Kingdom in "GB", so a rule for "UK" would never match.
@@ -1117,15 +1082,6 @@ func parseAnswerAddr(s string) (netip.Addr, string) {
 		return netip.Addr{}, fmt.Sprintf("must not be a multicast address (got %q)", s)
 	}
 	return a, ""
-}
-
-// didYouMean is ` (did you mean "x"?)` for the candidate closest to name,
-// or "" when none is close (see closest).
-func didYouMean(name string, cands []string) string {
-	if s := closest(name, cands); s != "" {
-		return fmt.Sprintf(" (did you mean %q?)", s)
-	}
-	return ""
 }
 
 // unique reports a value of field that an earlier item of the list already

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aya-gslb/aya/internal/names"
+
 	"github.com/aya-gslb/aya/internal/mtls"
 )
 
@@ -417,32 +419,10 @@ func parseDialAddr(s string) (key string, msg string) {
 		}
 		return netip.AddrPortFrom(addr, uint16(n)).String(), ""
 	}
-	if !isHostName(host) {
+	if !names.IsHostName(host) {
 		return "", fmt.Sprintf("host must be an IP address or a DNS name (got %q)", host)
 	}
 	return strings.ToLower(strings.TrimSuffix(host, ".")) + ":" + strconv.FormatUint(n, 10), ""
-}
-
-// isHostName reports whether s is a DNS name: dot-separated labels of 1-63
-// ASCII letters, digits and "-", not starting or ending with "-", at most
-// 253 bytes, with an optional final dot.
-func isHostName(s string) bool {
-	s = strings.TrimSuffix(s, ".")
-	if s == "" || len(s) > 253 {
-		return false
-	}
-	for label := range strings.SplitSeq(s, ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for i := range len(label) {
-			c := label[i]
-			if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '-' {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // parsePrefix parses a dns.transfer.allow or ecs.trusted_resolvers entry: a CIDR prefix with no bits
