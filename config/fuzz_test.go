@@ -281,7 +281,7 @@ func checkSteering(t *testing.T, c *Config) {
 					t.Fatalf("pool %s: endpoint %s: check_target %q, CheckAddr %v", p.Name, e.Name, e.CheckTarget, e.CheckAddr)
 				}
 				for _, a := range e.Addrs {
-					if _, msg := parseAnswerAddr(a.String()); msg != "" {
+					if _, msg := names.ParseAddr(a.String()); msg != "" {
 						t.Fatalf("pool %s: endpoint %s: %s", p.Name, e.Name, msg)
 					}
 				}

@@ -579,7 +579,7 @@ func (p *parser) decodeProxyBackends(it *item) []ProxyBackend {
 		p.errAt(it.lineOf("backends"), it.key("backends"), "at least one backend required")
 	}
 	var out []ProxyBackend
-	names := make(map[string]string)
+	bnames := make(map[string]string)
 	addrs := make(map[netip.AddrPort]string)
 	for i, n := range nodes {
 		bi, ok := p.item(n, fmt.Sprintf("%s[%d]", it.key("backends"), i), proxyBackendFields)
@@ -589,11 +589,11 @@ func (p *parser) decodeProxyBackends(it *item) []ProxyBackend {
 		var b ProxyBackend
 		if name, ok := p.ident(bi, "name"); ok {
 			b.Name = name
-			p.unique(names, bi, "name", name)
+			p.unique(bnames, bi, "name", name)
 		}
 		if s, ok := p.str(bi, "address", true); ok {
 			b.Address = s
-			ap, msg := parseCheckTarget(s)
+			ap, msg := names.ParseTarget(s)
 			switch prev, dup := addrs[ap]; {
 			case msg != "":
 				p.errAt(bi.lineOf("address"), bi.key("address"), "%s", msg)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"net/netip"
 	"path/filepath"
 	"regexp"
@@ -317,7 +316,7 @@ func (p *parser) decodeCheckTarget(ei *item, e *EndpointConfig, pch poolCheck) (
 	case s != "" && !pch.present:
 		p.errAt(ei.lineOf("check_target"), ei.key("check_target"), "set, but the pool has no check")
 	case s != "":
-		ap, msg := parseCheckTarget(s)
+		ap, msg := names.ParseTarget(s)
 		if msg != "" {
 			p.errAt(ei.lineOf("check_target"), ei.key("check_target"), "%s", msg)
 			break
@@ -484,28 +483,6 @@ func (p *parser) decodeCheck(it *item, withPort bool) poolCheck {
 	return pch
 }
 
-// parseCheckTarget parses an endpoint's check_target: host:port where host
-// is an IP literal (IPv6 in brackets) that could answer (see
-// parseAnswerAddr) and port a decimal 1-65535.
-func parseCheckTarget(s string) (netip.AddrPort, string) {
-	host, port, err := net.SplitHostPort(s)
-	if err != nil {
-		return netip.AddrPort{}, fmt.Sprintf("must be host:port with an IP address host, such as 10.0.0.1:8080 or [2001:db8::1]:8080 (got %q)", s)
-	}
-	n, err := strconv.ParseUint(port, 10, 16)
-	if err != nil || n == 0 {
-		return netip.AddrPort{}, fmt.Sprintf("port must be a number 1-65535 (got %q)", port)
-	}
-	if _, err := netip.ParseAddr(host); err != nil {
-		return netip.AddrPort{}, fmt.Sprintf("host must be an IP address (got %q)", host)
-	}
-	a, msg := parseAnswerAddr(host)
-	if msg != "" {
-		return netip.AddrPort{}, msg
-	}
-	return netip.AddrPortFrom(a, uint16(n)), ""
-}
-
 // regexpError renders a regexp compile error on one line, with the part of
 // the expression it is about quoted.
 func regexpError(err error) string {
@@ -616,7 +593,7 @@ func (p *parser) addrs(key string, list []str) []netip.Addr {
 	first := make(map[netip.Addr]int)
 	for i, s := range list {
 		at := fmt.Sprintf("%s[%d]", key, i)
-		a, msg := parseAnswerAddr(s.val)
+		a, msg := names.ParseAddr(s.val)
 		if msg != "" {
 			p.errAt(s.line, at, "%s", msg)
 			continue
@@ -1062,26 +1039,6 @@ func continentCode(s string) (string, string) {
 		return "", fmt.Sprintf("must be one of %s (got %q)", strings.Join(continents, ", "), s)
 	}
 	return up, ""
-}
-
-// parseAnswerAddr parses an address to answer with: an IP address without
-// a zone, not unspecified, multicast or IPv4-mapped (which would be
-// answered in AAAA records).
-func parseAnswerAddr(s string) (netip.Addr, string) {
-	a, err := netip.ParseAddr(s)
-	switch {
-	case err != nil:
-		return netip.Addr{}, fmt.Sprintf("not an IP address %q", s)
-	case a.Zone() != "":
-		return netip.Addr{}, fmt.Sprintf("must not have an IPv6 zone (got %q)", s)
-	case a.Is4In6():
-		return netip.Addr{}, fmt.Sprintf("must not be an IPv4-mapped IPv6 address (got %q; did you mean %q?)", s, a.Unmap().String())
-	case a.IsUnspecified():
-		return netip.Addr{}, fmt.Sprintf("must not be the unspecified address (got %q)", s)
-	case a.IsMulticast():
-		return netip.Addr{}, fmt.Sprintf("must not be a multicast address (got %q)", s)
-	}
-	return a, ""
 }
 
 // unique reports a value of field that an earlier item of the list already

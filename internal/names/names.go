@@ -1,4 +1,5 @@
-// Package names holds the lexical rules that config and the packages whose
+// Package names holds the lexical rules (names, tokens, host names,
+// addresses to connect to) that config and the packages whose
 // configuration it decodes share: what a name, a token or a host name is,
 // and the did-you-mean guess for a misspelt one. It knows no keys and no
 // files.
@@ -6,6 +7,9 @@ package names
 
 import (
 	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
 	"strings"
 )
 
@@ -117,4 +121,47 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// ParseTarget parses an address to connect to, such as an endpoint's
+// check_target or a proxy backend's address: host:port where host
+// is an IP literal (IPv6 in brackets) that could answer (see
+// ParseAddr) and port a decimal 1-65535.
+func ParseTarget(s string) (netip.AddrPort, string) {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Sprintf("must be host:port with an IP address host, such as 10.0.0.1:8080 or [2001:db8::1]:8080 (got %q)", s)
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || n == 0 {
+		return netip.AddrPort{}, fmt.Sprintf("port must be a number 1-65535 (got %q)", port)
+	}
+	if _, err := netip.ParseAddr(host); err != nil {
+		return netip.AddrPort{}, fmt.Sprintf("host must be an IP address (got %q)", host)
+	}
+	a, msg := ParseAddr(host)
+	if msg != "" {
+		return netip.AddrPort{}, msg
+	}
+	return netip.AddrPortFrom(a, uint16(n)), ""
+}
+
+// ParseAddr parses an address to answer with: an IP address without
+// a zone, not unspecified, multicast or IPv4-mapped (which would be
+// answered in AAAA records).
+func ParseAddr(s string) (netip.Addr, string) {
+	a, err := netip.ParseAddr(s)
+	switch {
+	case err != nil:
+		return netip.Addr{}, fmt.Sprintf("not an IP address %q", s)
+	case a.Zone() != "":
+		return netip.Addr{}, fmt.Sprintf("must not have an IPv6 zone (got %q)", s)
+	case a.Is4In6():
+		return netip.Addr{}, fmt.Sprintf("must not be an IPv4-mapped IPv6 address (got %q; did you mean %q?)", s, a.Unmap().String())
+	case a.IsUnspecified():
+		return netip.Addr{}, fmt.Sprintf("must not be the unspecified address (got %q)", s)
+	case a.IsMulticast():
+		return netip.Addr{}, fmt.Sprintf("must not be a multicast address (got %q)", s)
+	}
+	return a, ""
 }
