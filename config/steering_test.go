@@ -475,12 +475,6 @@ func TestItemFields(t *testing.T) {
 		{reflect.TypeFor[MemberConfig](), memberFields},
 		{reflect.TypeFor[EndpointConfig](), endpointFields},
 		{reflect.TypeFor[CheckConfig](), checkFields},
-		{reflect.TypeFor[ProxyListener](), proxyListenerFields},
-		{reflect.TypeFor[ProxyCert](), proxyCertFields},
-		{reflect.TypeFor[ProxyRoute](), proxyRouteFields},
-		{reflect.TypeFor[ProxyPool](), proxyPoolFields},
-		{reflect.TypeFor[ProxySticky](), proxyStickyFields},
-		{reflect.TypeFor[ProxyBackend](), proxyBackendFields},
 	}
 	for _, tc := range tests {
 		var tags []string

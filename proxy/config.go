@@ -258,13 +258,7 @@ func (c Config) WithDefaults() Config {
 	if c.RateLimit.Burst == 0 && c.RateLimit.Rate > 0 && c.RateLimit.Rate <= MaxRate {
 		c.RateLimit.Burst = int(math.Ceil(c.RateLimit.Rate))
 	}
-	if c.Pools != nil {
-		pools := make([]Pool, len(c.Pools))
-		for i, p := range c.Pools {
-			pools[i] = p.withDefaults()
-		}
-		c.Pools = pools
-	}
+	c.Pools = withDefaults(c.Pools)
 	return c
 }
 
@@ -282,14 +276,21 @@ func (p Pool) withDefaults() Pool {
 		s := p.Sticky.withDefaults()
 		p.Sticky = &s
 	}
-	if p.Backends != nil {
-		backends := make([]Backend, len(p.Backends))
-		for i, b := range p.Backends {
-			backends[i] = b.withDefaults()
-		}
-		p.Backends = backends
-	}
+	p.Backends = withDefaults(p.Backends)
 	return p
+}
+
+// withDefaults returns a copy of items with each item's defaults; nil
+// stays nil.
+func withDefaults[T interface{ withDefaults() T }](items []T) []T {
+	if items == nil {
+		return nil
+	}
+	out := make([]T, len(items))
+	for i, it := range items {
+		out[i] = it.withDefaults()
+	}
+	return out
 }
 
 // withDefaults returns b with its zero fields set to their defaults.

@@ -45,16 +45,10 @@ func (c *Config) Validate() error { return c.ValidateAt("") }
 // messages name, starts with root and a dot.
 func (c *Config) ValidateAt(root string) error {
 	v := &validator{root: root}
-	v.section(c)
 	v.listeners(c.Listeners)
-	known := v.pools(c.Pools)
-	v.routes(c.Routes, c.Pools, known)
-	for i, p := range c.Pools {
-		if p.Sticky != nil && len(c.StickySecret) == 0 {
-			v.bad("sticky_secret", "required when a pool is sticky (%s is)", v.key(fmt.Sprintf("pools[%d]", i)))
-			break
-		}
-	}
+	v.routes(c.Routes, c.Pools)
+	v.pools(c.Pools)
+	v.section(c)
 	return errors.Join(v.errs...)
 }
 
@@ -120,6 +114,9 @@ func (v *validator) section(c *Config) {
 	if n := len(c.StickySecret); n > 0 && n < MinStickySecret {
 		v.bad("sticky_secret", "must be at least %d bytes (got %d)", MinStickySecret, n)
 	}
+	if i := slices.IndexFunc(c.Pools, func(p Pool) bool { return p.Sticky != nil }); i >= 0 && len(c.StickySecret) == 0 {
+		v.bad("sticky_secret", "required when a pool is sticky (%s is)", v.key(fmt.Sprintf("pools[%d]", i)))
+	}
 	v.positive("drain_timeout", c.DrainTimeout)
 	atLeast(v, "capacity", c.Capacity, 0)
 }
@@ -146,15 +143,17 @@ func (v *validator) listeners(ls []Listener) {
 	}
 }
 
-// routes checks the routes, and their pools when known (every pool has a
-// valid name).
-func (v *validator) routes(rs []Route, pools []Pool, known bool) {
+// routes checks the routes, and their pools when every pool has a valid
+// name (else a route may refer to the name meant: no guesses).
+func (v *validator) routes(rs []Route, pools []Pool) {
 	if len(rs) == 0 {
 		v.bad("routes", "at least one route required")
 	}
 	var poolNames []string
+	known := true
 	for _, p := range pools {
 		poolNames = append(poolNames, p.Name)
+		known = known && p.Name != "" && names.IsName(p.Name)
 	}
 	first := make(map[string]string) // host and path -> key path of the first route
 	for i, r := range rs {
@@ -206,19 +205,15 @@ func checkRouteHost(s string) string {
 	return fmt.Sprintf("must be a host name, an IP address, \"*.\" and a domain, or \"\" for any host (got %q)", s)
 }
 
-// pools checks the pools; known is whether every pool has a valid name,
-// so that the routes' references can be checked.
-func (v *validator) pools(ps []Pool) (known bool) {
+// pools checks the pools.
+func (v *validator) pools(ps []Pool) {
 	if len(ps) == 0 {
 		v.bad("pools", "at least one pool required")
 	}
-	known = true
 	first := make(map[string]string)
 	for i, p := range ps {
 		at := fmt.Sprintf("pools[%d]", i)
-		if !v.name(at, p.Name, first) {
-			known = false
-		}
+		v.name(at, p.Name, first)
 		v.algorithm(at, p)
 		if s := p.Sticky; s != nil {
 			if s.Cookie != "" && !names.IsToken(s.Cookie) {
@@ -245,26 +240,23 @@ func (v *validator) pools(ps []Pool) (known bool) {
 		atLeast(v, at+".max_idle_conns", p.MaxIdleConns, 1)
 		v.backends(at, p.Backends)
 	}
-	return known
 }
 
-// name checks the name of the list item at, required, valid and not among
-// first (names -> key paths of the items that had them first); it returns
-// whether the name is valid.
-func (v *validator) name(at, name string, first map[string]string) bool {
+// name checks the name of the list item at: required, valid and not among
+// first (names -> key paths of the items that had them first).
+func (v *validator) name(at, name string, first map[string]string) {
 	if !v.required(at+".name", name) {
-		return false
+		return
 	}
 	if msg := names.Check(name); msg != "" {
 		v.bad(at+".name", "%s", msg)
-		return false
+		return
 	}
 	if prev, dup := first[name]; dup {
 		v.bad(at+".name", "duplicate of %s (%q)", prev, name)
 	} else {
 		first[name] = v.key(at)
 	}
-	return true
 }
 
 // algorithm checks the algorithm of pool p, at, and its hash key.
