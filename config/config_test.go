@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestErrorString(t *testing.T) {
@@ -51,11 +50,19 @@ func TestSlogLevel(t *testing.T) {
 // the key table Load uses in step, and checks each key fills the field its
 // tags name.
 func TestTagsMatchKeys(t *testing.T) {
+	// The proxy package's types name their keys with yaml tags; the
+	// ProxyConfig squashes its Config in.
 	var tagged []string
 	var walk func(rt reflect.Type, prefix string)
 	walk = func(rt reflect.Type, prefix string) {
 		for f := range rt.Fields() {
 			tag := f.Tag.Get("mapstructure")
+			if rt.PkgPath() == "github.com/aya-gslb/aya/proxy" {
+				tag = yamlName(f)
+				if tag == "" {
+					tag = "-"
+				}
+			}
 			if tag == "" {
 				t.Errorf("%s.%s has no mapstructure tag", rt.Name(), f.Name)
 				continue
@@ -63,12 +70,16 @@ func TestTagsMatchKeys(t *testing.T) {
 			if tag == "-" {
 				continue
 			}
+			if tag == ",squash" {
+				walk(f.Type, prefix)
+				continue
+			}
 			path := joinKey(prefix, tag)
 			ft := f.Type
 			if ft == reflect.TypeFor[*ProxyConfig]() { // the optional section
 				ft = ft.Elem()
 			}
-			if ft.Kind() == reflect.Struct && ft != reflect.TypeFor[time.Duration]() {
+			if ft.Kind() == reflect.Struct {
 				walk(ft, path)
 				continue
 			}
@@ -88,12 +99,7 @@ func TestTagsMatchKeys(t *testing.T) {
 			if v.Kind() == reflect.Pointer {
 				v = v.Elem()
 			}
-			for i := range v.NumField() {
-				if v.Type().Field(i).Tag.Get("mapstructure") == part {
-					v = v.Field(i)
-					break
-				}
-			}
+			v = fieldByTag(v, part)
 		}
 		if v.Addr().Pointer() != ptr {
 			t.Errorf("key %s fills a field other than the one its tags name", k.name)
@@ -102,4 +108,25 @@ func TestTagsMatchKeys(t *testing.T) {
 	if !slices.Equal(tagged, names) {
 		t.Errorf("mapstructure tags %v\ndiffer from the key table %v", tagged, names)
 	}
+}
+
+// fieldByTag is the field of struct v that the tag (mapstructure, or yaml
+// in the proxy package) names, looking into squashed fields too.
+func fieldByTag(v reflect.Value, name string) reflect.Value {
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		tag := f.Tag.Get("mapstructure")
+		if v.Type().PkgPath() == "github.com/aya-gslb/aya/proxy" {
+			tag = yamlName(f)
+		}
+		if tag == ",squash" {
+			if fv := fieldByTag(v.Field(i), name); fv.IsValid() {
+				return fv
+			}
+		}
+		if tag == name {
+			return v.Field(i)
+		}
+	}
+	return reflect.Value{}
 }

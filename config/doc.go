@@ -7,13 +7,14 @@
 // environment for settings; it must not open sockets, read zone files, geo
 // databases or TLS files, or start anything (the other files it reads are
 // proxy.sticky_secret_file and cluster.secret_file, secrets that belong in
-// the Config): other
-// packages take the plain structs it returns (or their own Config structs
-// built from them) and never see viper, pflag or YAML. Where a package owns
-// the schema of a section, config decodes into that package's type and
-// calls its defaults and validation, placing each error at its key: a
-// pool's check is a probes.CheckConfig. Otherwise it does not import the
-// packages it configures (geo, policy, cluster, proxy): cmd/aya maps its
-// structs onto theirs; it imports proxy/balance only for the list of
-// algorithm names, and internal/mtls for what a cluster secret is.
+// the Config). Other packages never see viper or pflag. A package that
+// owns its configuration schema gets its own types back: a pool's check is
+// decoded into probes.CheckConfig, the proxy section into proxy.Config;
+// their yaml tags name the keys, their WithDefaults and Validate own the
+// defaults and the rules, and config places their field errors at
+// file:line. config keeps the layering, positions, unknown keys, type
+// errors, relative paths and the checks across sections. The defaults of
+// the other keys are the owning packages' constants (dnsserver, policy,
+// cluster, probes). It imports internal/mtls for what a cluster secret is,
+// and internal/names for the name rules it shares with proxy and probes.
 package config

@@ -3,9 +3,12 @@ package config
 import (
 	"fmt"
 	"os"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/aya-gslb/aya/proxy"
 )
 
 // TestDocs keeps docs/configuration.md true to the code (as CoreDNS's
@@ -67,12 +70,12 @@ func TestDocs(t *testing.T) {
 		{"pools[].members[].", memberFields},
 		{"pools[].members[].endpoints[].", endpointFields},
 		{"pools[].check.", checkFields},
-		{"proxy.listeners[].", proxyListenerFields},
-		{"proxy.listeners[].certs[].", proxyCertFields},
-		{"proxy.routes[].", proxyRouteFields},
-		{"proxy.pools[].", proxyPoolFields},
-		{"proxy.pools[].sticky.", proxyStickyFields},
-		{"proxy.pools[].backends[].", proxyBackendFields},
+		{"proxy.listeners[].", proxyItemFields(reflect.TypeFor[proxy.Listener]())},
+		{"proxy.listeners[].certs[].", proxyItemFields(reflect.TypeFor[proxy.Cert]())},
+		{"proxy.routes[].", proxyItemFields(reflect.TypeFor[proxy.Route]())},
+		{"proxy.pools[].", proxyItemFields(reflect.TypeFor[proxy.Pool]())},
+		{"proxy.pools[].sticky.", proxyItemFields(reflect.TypeFor[proxy.Sticky]())},
+		{"proxy.pools[].backends[].", proxyItemFields(reflect.TypeFor[proxy.Backend]())},
 	}
 	for _, it := range items {
 		for _, f := range it.fields {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aya-gslb/aya/internal/names"
+
 	"github.com/aya-gslb/aya"
 )
 
@@ -212,7 +214,7 @@ func checkPoolCheck(t *testing.T, p PoolConfig) {
 	case ck.Interval <= 0 || ck.Timeout <= 0 || ck.Timeout >= ck.Interval || !(ck.Jitter > 0 && ck.Jitter <= 1) ||
 		ck.Rise < 1 || ck.Fall < 1:
 		t.Fatalf("pool %s: check timing %+v", p.Name, ck)
-	case http && (!isToken(ck.Method) || !strings.HasPrefix(ck.Path, "/") ||
+	case http && (!names.IsToken(ck.Method) || !strings.HasPrefix(ck.Path, "/") ||
 		ck.ExpectStatus[0] < 100 || ck.ExpectStatus[0] > ck.ExpectStatus[1] || ck.ExpectStatus[1] > 599):
 		t.Fatalf("pool %s: http check %+v", p.Name, ck)
 	case !http && (ck.Method != "" || ck.Path != "" || ck.Host != "" || ck.ExpectStatus != [2]int{} || ck.BodyMatch != ""):
@@ -235,7 +237,7 @@ func checkSteering(t *testing.T, c *Config) {
 	code := func(s string, f func(string) (string, string)) bool { u, msg := f(s); return msg == "" && u == s }
 	regions := make(map[string]bool)
 	for _, r := range c.Regions {
-		if regions[r.Name] || !isName(r.Name) || r.Name == "" ||
+		if regions[r.Name] || !names.IsName(r.Name) || r.Name == "" ||
 			!(r.Latitude >= -90 && r.Latitude <= 90) || !(r.Longitude >= -180 && r.Longitude <= 180) ||
 			!code(r.Country, countryCode) || !code(r.Continent, continentCode) {
 			t.Fatalf("bad or duplicate region %+v", r)
@@ -244,7 +246,7 @@ func checkSteering(t *testing.T, c *Config) {
 	}
 	pools := make(map[string]bool)
 	for _, p := range c.Pools {
-		if pools[p.Name] || !isName(p.Name) || p.Name == "" || p.TTL > maxTTL || p.Answers < 1 ||
+		if pools[p.Name] || !names.IsName(p.Name) || p.Name == "" || p.TTL > maxTTL || p.Answers < 1 ||
 			len(p.FallbackAddrs) != len(p.FallbackAddresses) || len(p.Members) == 0 {
 			t.Fatalf("bad or duplicate pool %+v", p)
 		}
@@ -270,7 +272,7 @@ func checkSteering(t *testing.T, c *Config) {
 			}
 			members[m.Region] = true
 			for _, e := range m.Endpoints {
-				if !isName(e.Name) || e.Name == "" || e.Weight < 1 || len(e.Addrs) == 0 || len(e.Addrs) != len(e.Addresses) {
+				if !names.IsName(e.Name) || e.Name == "" || e.Weight < 1 || len(e.Addrs) == 0 || len(e.Addrs) != len(e.Addresses) {
 					t.Fatalf("pool %s: bad endpoint %+v", p.Name, e)
 				}
 				// A check probes every endpoint somewhere; no check, nowhere.
@@ -279,7 +281,7 @@ func checkSteering(t *testing.T, c *Config) {
 					t.Fatalf("pool %s: endpoint %s: check_target %q, CheckAddr %v", p.Name, e.Name, e.CheckTarget, e.CheckAddr)
 				}
 				for _, a := range e.Addrs {
-					if _, msg := parseAnswerAddr(a.String()); msg != "" {
+					if _, msg := names.ParseAddr(a.String()); msg != "" {
 						t.Fatalf("pool %s: endpoint %s: %s", p.Name, e.Name, msg)
 					}
 				}

@@ -9,6 +9,7 @@ import (
 	"github.com/aya-gslb/aya/dnsserver"
 	"github.com/aya-gslb/aya/policy"
 	"github.com/aya-gslb/aya/probes"
+	"github.com/aya-gslb/aya/proxy"
 	"github.com/spf13/pflag"
 )
 
@@ -25,9 +26,10 @@ type key struct {
 	// nodes (see steering.go) so that every item keeps its line.
 	fileOnly bool
 	// field returns a pointer to the Config field: *string, *int, *int64,
-	// *float64, *bool, *time.Duration or *[]string, or for a fileOnly key
-	// *[]RegionConfig, *[]PoolConfig, *[]ProxyListener, *[]ProxyRoute or
-	// *[]ProxyPool. The pointer type chooses the decoding.
+	// *float64, *bool, *time.Duration, *[]string, *[]byte or
+	// *[]netip.Prefix, or for a fileOnly key *[]RegionConfig,
+	// *[]PoolConfig, *[]proxy.Listener, *[]proxy.Route or *[]proxy.Pool.
+	// The pointer type chooses the decoding.
 	field func(c *Config) any
 }
 
@@ -36,6 +38,7 @@ type key struct {
 // (envName) and, if it has one, its flag. It is a function, not a package
 // variable, so nothing can change it.
 func keys() []key {
+	pd := proxy.Config{}.WithDefaults()
 	return []key{
 		{name: "node.id", flag: "node-id", def: "",
 			field: func(c *Config) any { return &c.Node.ID }},
@@ -126,46 +129,47 @@ func keys() []key {
 			field: func(c *Config) any { return &c.Pools }},
 		// The proxy section's keys are read only when the file has the
 		// section; Parse allocates Config.Proxy first (see isProxyKey).
+		// The role's keys come first, then the engine's, whose defaults
+		// are the proxy package's and whose rules its Validate checks
+		// (hence the unbounded integers here).
 		{name: "proxy.region", def: "",
 			field: func(c *Config) any { return &c.Proxy.Region }},
 		{name: "proxy.report_to", def: []string{},
 			field: func(c *Config) any { return &c.Proxy.ReportTo }},
 		{name: "proxy.report_interval", def: 2 * time.Second,
 			field: func(c *Config) any { return &c.Proxy.ReportInterval }},
-		{name: "proxy.capacity", def: 0, min: 0, max: math.MaxInt,
-			field: func(c *Config) any { return &c.Proxy.Capacity }},
-		{name: "proxy.sticky_secret", def: "",
-			field: func(c *Config) any { return &c.Proxy.StickySecret }},
 		{name: "proxy.sticky_secret_file", def: "",
 			field: func(c *Config) any { return &c.Proxy.StickySecretFile }},
-		{name: "proxy.drain_timeout", def: 30 * time.Second,
-			field: func(c *Config) any { return &c.Proxy.DrainTimeout }},
 		{name: "proxy.access_log", def: false,
 			field: func(c *Config) any { return &c.Proxy.AccessLog }},
-		{name: "proxy.trusted_proxies", def: []string{},
-			field: func(c *Config) any { return &c.Proxy.TrustedProxies }},
-		{name: "proxy.limits.max_header_bytes", def: 65536, min: 1, max: math.MaxInt,
-			field: func(c *Config) any { return &c.Proxy.Limits.MaxHeaderBytes }},
-		{name: "proxy.limits.max_body_bytes", def: int64(32 << 20), min: 1, max: math.MaxInt,
-			field: func(c *Config) any { return &c.Proxy.Limits.MaxBodyBytes }},
-		{name: "proxy.limits.read_header_timeout", def: 10 * time.Second,
-			field: func(c *Config) any { return &c.Proxy.Limits.ReadHeaderTimeout }},
-		{name: "proxy.limits.idle_timeout", def: 60 * time.Second,
-			field: func(c *Config) any { return &c.Proxy.Limits.IdleTimeout }},
-		{name: "proxy.limits.max_conns", def: 10000, min: 1, max: math.MaxInt,
-			field: func(c *Config) any { return &c.Proxy.Limits.MaxConns }},
-		{name: "proxy.rate_limit.rate", def: 0.0,
-			field: func(c *Config) any { return &c.Proxy.RateLimit.Rate }},
-		{name: "proxy.rate_limit.burst", def: 0, min: 0, max: math.MaxInt,
-			field: func(c *Config) any { return &c.Proxy.RateLimit.Burst }},
-		// listeners and routes before pools: routes are checked against
-		// the pools as those are read.
 		{name: "proxy.listeners", fileOnly: true,
 			field: func(c *Config) any { return &c.Proxy.Listeners }},
 		{name: "proxy.routes", fileOnly: true,
 			field: func(c *Config) any { return &c.Proxy.Routes }},
 		{name: "proxy.pools", fileOnly: true,
 			field: func(c *Config) any { return &c.Proxy.Pools }},
+		{name: "proxy.trusted_proxies", def: []string{},
+			field: func(c *Config) any { return &c.Proxy.TrustedProxies }},
+		{name: "proxy.limits.max_header_bytes", def: pd.Limits.MaxHeaderBytes, min: math.MinInt, max: math.MaxInt,
+			field: func(c *Config) any { return &c.Proxy.Limits.MaxHeaderBytes }},
+		{name: "proxy.limits.max_body_bytes", def: pd.Limits.MaxBodyBytes, min: math.MinInt, max: math.MaxInt,
+			field: func(c *Config) any { return &c.Proxy.Limits.MaxBodyBytes }},
+		{name: "proxy.limits.read_header_timeout", def: pd.Limits.ReadHeaderTimeout,
+			field: func(c *Config) any { return &c.Proxy.Limits.ReadHeaderTimeout }},
+		{name: "proxy.limits.idle_timeout", def: pd.Limits.IdleTimeout,
+			field: func(c *Config) any { return &c.Proxy.Limits.IdleTimeout }},
+		{name: "proxy.limits.max_conns", def: pd.Limits.MaxConns, min: math.MinInt, max: math.MaxInt,
+			field: func(c *Config) any { return &c.Proxy.Limits.MaxConns }},
+		{name: "proxy.rate_limit.rate", def: pd.RateLimit.Rate,
+			field: func(c *Config) any { return &c.Proxy.RateLimit.Rate }},
+		{name: "proxy.rate_limit.burst", def: pd.RateLimit.Burst, min: math.MinInt, max: math.MaxInt,
+			field: func(c *Config) any { return &c.Proxy.RateLimit.Burst }},
+		{name: "proxy.sticky_secret", def: "",
+			field: func(c *Config) any { return &c.Proxy.StickySecret }},
+		{name: "proxy.drain_timeout", def: pd.DrainTimeout,
+			field: func(c *Config) any { return &c.Proxy.DrainTimeout }},
+		{name: "proxy.capacity", def: pd.Capacity, min: math.MinInt, max: math.MaxInt,
+			field: func(c *Config) any { return &c.Proxy.Capacity }},
 	}
 }
 

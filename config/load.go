@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/aya-gslb/aya"
+	"github.com/aya-gslb/aya/probes"
+	"github.com/aya-gslb/aya/proxy"
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
@@ -95,6 +98,8 @@ func parse(name string, data []byte, fs *pflag.FlagSet, m mode) (*Config, error)
 		keys:   keys(),
 		leaves: make(map[string]*leaf),
 		bad:    make(map[string]bool),
+
+		proxyPos: make(map[string]int),
 	}
 	fileMap, ok := p.readYAML(data)
 	if !ok {
@@ -187,8 +192,8 @@ type parser struct {
 		mapping bool // the section is a mapping (possibly empty)
 		bad     bool // it is neither a mapping nor null (reported)
 	}
-	proxyListens []proxyListen // the valid listener addresses
-	poolRefs     []poolRef     // the routes' pools
+	proxyPos    map[string]int        // the lines of the proxy lists' items and their keys, by key path
+	proxyChecks []*probes.CheckConfig // the checks of proxy.pools, by index
 }
 
 // joined returns the recorded errors as one error, those with a line in
@@ -269,20 +274,20 @@ func (p *parser) errorf(name string, item int, format string, args ...any) {
 // a fileOnly key is decoded from its YAML nodes instead. A value of the
 // wrong type is reported and marks k bad, so validate skips it.
 func (p *parser) decode(k *key, raw any, c *Config) {
-	switch k.field(c).(type) {
+	switch f := k.field(c).(type) {
 	case *[]RegionConfig:
 		p.decodeRegions(c)
 		return
 	case *[]PoolConfig:
 		p.decodePools(c)
 		return
-	case *[]ProxyListener:
+	case *[]proxy.Listener:
 		p.decodeProxyListeners(c.Proxy)
 		return
-	case *[]ProxyRoute:
-		p.decodeProxyRoutes(c.Proxy)
+	case *[]proxy.Route:
+		decodeProxyList(p, k.name, f)
 		return
-	case *[]ProxyPool:
+	case *[]proxy.Pool:
 		p.decodeProxyPools(c.Proxy)
 		return
 	}
@@ -336,30 +341,66 @@ func (p *parser) decode(k *key, raw any, c *Config) {
 			return
 		}
 		*f = d
+	case *[]byte:
+		s, ok := raw.(string)
+		if !ok {
+			bad(-1, "must be a string (got %s)", describe(raw))
+			return
+		}
+		if s != "" {
+			*f = []byte(s)
+		}
 	case *[]string:
-		switch r := raw.(type) {
-		case []string: // a flag, or the default
-			*f = append([]string(nil), r...)
-		case string: // the environment, or a single scalar in the file
-			*f = splitList(r)
-		case []any: // a YAML sequence
-			for i, item := range r {
-				s, ok := item.(string)
-				if !ok {
-					bad(i, "must be a string (got %s)", describe(item))
-					continue
-				}
-				*f = append(*f, s)
+		*f, _ = p.strList(k, raw)
+	case *[]netip.Prefix:
+		list, ok := p.strList(k, raw)
+		if !ok {
+			return
+		}
+		for i, s := range list {
+			pfx, msg := parsePrefix(s)
+			if msg != "" {
+				bad(i, "%s", msg)
+				continue
 			}
-			if p.bad[k.name] {
-				*f = nil
-			}
-		default:
-			bad(-1, "must be a list (got %s)", describe(raw))
+			*f = append(*f, pfx)
+		}
+		if p.bad[k.name] {
+			*f = nil
 		}
 	default:
 		panic(fmt.Sprintf("config: key %s: unsupported field type %T", k.name, f))
 	}
+}
+
+// strList converts raw, the merged value of the list key k, to strings;
+// ok is false, and k marked bad, when it is not a list of strings.
+func (p *parser) strList(k *key, raw any) (list []string, ok bool) {
+	bad := func(item int, format string, args ...any) {
+		p.errorf(k.name, item, format, args...)
+		p.bad[k.name] = true
+	}
+	switch r := raw.(type) {
+	case []string: // a flag, or the default
+		list = append([]string(nil), r...)
+	case string: // the environment, or a single scalar in the file
+		list = splitList(r)
+	case []any: // a YAML sequence
+		for i, item := range r {
+			s, ok := item.(string)
+			if !ok {
+				bad(i, "must be a string (got %s)", describe(item))
+				continue
+			}
+			list = append(list, s)
+		}
+	default:
+		bad(-1, "must be a list (got %s)", describe(raw))
+	}
+	if p.bad[k.name] {
+		return nil, false
+	}
+	return list, true
 }
 
 // splitList splits a comma-separated list, trimming spaces around items and

@@ -1,8 +1,6 @@
 package config
 
 import (
-	"math"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -11,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aya-gslb/aya/internal/names"
 	"github.com/aya-gslb/aya/probes"
+	"github.com/aya-gslb/aya/proxy"
 )
 
 // proxyBase is a valid proxy-only configuration, one setting per line, so
@@ -81,28 +81,29 @@ const serveHead = "node: {id: p1}\ndns: {listen: [127.0.0.1:5300], zones_dir: zo
 // defaultProxy is what proxyBase loads to.
 func defaultProxy() *ProxyConfig {
 	return &ProxyConfig{
-		Region:          "eu-west",
-		ReportTo:        []string{"127.0.0.1:9053"},
-		ReportInterval:  2 * time.Second,
-		Capacity:        1000,
-		StickySecret:    "0123456789abcdef0123456789abcdef",
-		DrainTimeout:    30 * time.Second,
-		TrustedProxies:  []string{"10.0.0.0/8"},
-		TrustedPrefixes: prefixes("10.0.0.0/8"),
-		Limits: ProxyLimits{MaxHeaderBytes: 65536, MaxBodyBytes: 32 << 20, ReadHeaderTimeout: 10 * time.Second,
-			IdleTimeout: time.Minute, MaxConns: 10000},
-		Listeners: []ProxyListener{{Address: "127.0.0.1:8080", Certs: []ProxyCert{{CertFile: "conf/a.pem", KeyFile: "conf/a-key.pem"}}}},
-		Routes:    []ProxyRoute{{Host: "www.example.com", PathPrefix: "/", Pool: "web"}},
-		Pools: []ProxyPool{{
-			Name: "web", Algorithm: "round_robin",
-			Sticky: &ProxySticky{Cookie: "aya_sticky", TTL: time.Hour},
-			Check: &probes.CheckConfig{Kind: "http", Method: "GET", Path: "/healthz", ExpectStatus: [2]int{200, 399},
-				Interval: 5 * time.Second, Jitter: 0.1, Timeout: 2 * time.Second, Rise: 2, Fall: 2},
-			ConsecutiveFailures: 5, EjectFor: 10 * time.Second, MaxEjectFor: 5 * time.Minute,
-			ConnectTimeout: 2 * time.Second, TryTimeout: 15 * time.Second, Timeout: 30 * time.Second,
-			Retries: 2, MaxIdleConns: 64,
-			Backends: []ProxyBackend{{Name: "b1", Address: "127.0.0.1:9001", Addr: netip.MustParseAddrPort("127.0.0.1:9001"), Weight: 1}},
-		}},
+		Region:         "eu-west",
+		ReportTo:       []string{"127.0.0.1:9053"},
+		ReportInterval: 2 * time.Second,
+		Config: proxy.Config{
+			Capacity:       1000,
+			StickySecret:   []byte("0123456789abcdef0123456789abcdef"),
+			DrainTimeout:   30 * time.Second,
+			TrustedProxies: prefixes("10.0.0.0/8"),
+			Limits: proxy.Limits{MaxHeaderBytes: 65536, MaxBodyBytes: 32 << 20, ReadHeaderTimeout: 10 * time.Second,
+				IdleTimeout: time.Minute, MaxConns: 10000},
+			Listeners: []proxy.Listener{{Addr: "127.0.0.1:8080", Certs: []proxy.Cert{{CertFile: "conf/a.pem", KeyFile: "conf/a-key.pem"}}}},
+			Routes:    []proxy.Route{{Host: "www.example.com", PathPrefix: "/", Pool: "web"}},
+			Pools: []proxy.Pool{{
+				Name: "web", Algorithm: "round_robin",
+				Sticky:              &proxy.Sticky{Cookie: "aya_sticky", TTL: time.Hour},
+				ConsecutiveFailures: 5, EjectFor: 10 * time.Second, MaxEjectFor: 5 * time.Minute,
+				ConnectTimeout: 2 * time.Second, TryTimeout: 15 * time.Second, Timeout: 30 * time.Second,
+				Retries: 2, MaxIdleConns: 64,
+				Backends: []proxy.Backend{{Name: "b1", Addr: "127.0.0.1:9001", Weight: 1}},
+			}},
+		},
+		Checks: []*probes.CheckConfig{{Kind: "http", Method: "GET", Path: "/healthz", ExpectStatus: [2]int{200, 399},
+			Interval: 5 * time.Second, Jitter: 0.1, Timeout: 2 * time.Second, Rise: 2, Fall: 2}},
 	}
 }
 
@@ -139,50 +140,51 @@ func TestLoadProxyFile(t *testing.T) {
 		Region:           "eu-west",
 		ReportTo:         []string{"127.0.0.1:9053", "[::1]:9053"},
 		ReportInterval:   5 * time.Second,
-		Capacity:         2000,
-		StickySecret:     strings.TrimSuffix(string(secret), "\n"),
 		StickySecretFile: "testdata/proxy-sticky.secret",
-		DrainTimeout:     45 * time.Second,
 		AccessLog:        true,
-		TrustedProxies:   []string{"10.0.0.0/8", "192.0.2.1"},
-		TrustedPrefixes:  prefixes("10.0.0.0/8", "192.0.2.1/32"),
-		Limits: ProxyLimits{MaxHeaderBytes: 32768, MaxBodyBytes: 1 << 20, ReadHeaderTimeout: 5 * time.Second,
-			IdleTimeout: 2 * time.Minute, MaxConns: 500},
-		RateLimit: ProxyRateLimit{Rate: 12.5, Burst: 40},
-		Listeners: []ProxyListener{
-			{Address: "127.0.0.1:8080"},
-			{Address: "[::1]:8443", HTTP2: true, Certs: []ProxyCert{
-				{CertFile: "testdata/tls/www.pem", KeyFile: "testdata/tls/www-key.pem"},
-				{CertFile: "/etc/aya/api.pem", KeyFile: "/etc/aya/api-key.pem"},
-			}},
-		},
-		Routes: []ProxyRoute{
-			{Host: "api.example.com", PathPrefix: "/v1", Pool: "api"},
-			{Host: "*.example.com", Pool: "web"},
-			{Pool: "web"},
-		},
-		Pools: []ProxyPool{
-			{
-				Name: "web", Algorithm: "weighted_round_robin",
-				Sticky: &ProxySticky{Cookie: "web_session", TTL: time.Hour},
-				Check: &probes.CheckConfig{Kind: "http", Method: "GET", Path: "/healthz", ExpectStatus: [2]int{200, 399},
-					Interval: 2 * time.Second, Jitter: 0.1, Timeout: time.Second, Rise: 2, Fall: 2},
-				ConsecutiveFailures: 5, EjectFor: 20 * time.Second, MaxEjectFor: 10 * time.Minute, SlowStart: 30 * time.Second,
-				ConnectTimeout: time.Second, TryTimeout: 10 * time.Second, Timeout: 20 * time.Second,
-				Retries: 3, MaxIdleConns: 32,
-				Backends: []ProxyBackend{
-					{Name: "b1", Address: "10.0.1.1:9001", Addr: netip.MustParseAddrPort("10.0.1.1:9001"), Weight: 3, MaxConns: 100},
-					{Name: "b2", Address: "[2001:db8::2]:9001", Addr: netip.MustParseAddrPort("[2001:db8::2]:9001"), Weight: 1},
+		Config: proxy.Config{
+			Capacity:       2000,
+			StickySecret:   []byte(strings.TrimSuffix(string(secret), "\n")),
+			DrainTimeout:   45 * time.Second,
+			TrustedProxies: prefixes("10.0.0.0/8", "192.0.2.1/32"),
+			Limits: proxy.Limits{MaxHeaderBytes: 32768, MaxBodyBytes: 1 << 20, ReadHeaderTimeout: 5 * time.Second,
+				IdleTimeout: 2 * time.Minute, MaxConns: 500},
+			RateLimit: proxy.RateLimit{Rate: 12.5, Burst: 40},
+			Listeners: []proxy.Listener{
+				{Addr: "127.0.0.1:8080"},
+				{Addr: "[::1]:8443", HTTP2: true, Certs: []proxy.Cert{
+					{CertFile: "testdata/tls/www.pem", KeyFile: "testdata/tls/www-key.pem"},
+					{CertFile: "/etc/aya/api.pem", KeyFile: "/etc/aya/api-key.pem"},
+				}},
+			},
+			Routes: []proxy.Route{
+				{Host: "api.example.com", PathPrefix: "/v1", Pool: "api"},
+				{Host: "*.example.com", Pool: "web"},
+				{Pool: "web"},
+			},
+			Pools: []proxy.Pool{
+				{
+					Name: "web", Algorithm: "weighted_round_robin",
+					Sticky:              &proxy.Sticky{Cookie: "web_session", TTL: time.Hour},
+					ConsecutiveFailures: 5, EjectFor: 20 * time.Second, MaxEjectFor: 10 * time.Minute, SlowStart: 30 * time.Second,
+					ConnectTimeout: time.Second, TryTimeout: 10 * time.Second, Timeout: 20 * time.Second,
+					Retries: 3, MaxIdleConns: 32,
+					Backends: []proxy.Backend{
+						{Name: "b1", Addr: "10.0.1.1:9001", Weight: 3, MaxConns: 100},
+						{Name: "b2", Addr: "[2001:db8::2]:9001", Weight: 1},
+					},
+				},
+				{
+					Name: "api", Algorithm: "consistent_hash", HashHeader: "X-User",
+					EjectFor: 10 * time.Second, MaxEjectFor: 5 * time.Minute,
+					ConnectTimeout: 2 * time.Second, TryTimeout: 15 * time.Second, Timeout: 30 * time.Second,
+					Retries: -1, MaxIdleConns: 64,
+					Backends: []proxy.Backend{{Name: "a1", Addr: "10.0.2.1:8000", Weight: 1}},
 				},
 			},
-			{
-				Name: "api", Algorithm: "consistent_hash", HashHeader: "X-User",
-				EjectFor: 10 * time.Second, MaxEjectFor: 5 * time.Minute,
-				ConnectTimeout: 2 * time.Second, TryTimeout: 15 * time.Second, Timeout: 30 * time.Second,
-				Retries: -1, MaxIdleConns: 64,
-				Backends: []ProxyBackend{{Name: "a1", Address: "10.0.2.1:8000", Addr: netip.MustParseAddrPort("10.0.2.1:8000"), Weight: 1}},
-			},
 		},
+		Checks: []*probes.CheckConfig{{Kind: "http", Method: "GET", Path: "/healthz", ExpectStatus: [2]int{200, 399},
+			Interval: 2 * time.Second, Jitter: 0.1, Timeout: time.Second, Rise: 2, Fall: 2}, nil},
 	}
 	if !reflect.DeepEqual(c.Proxy, want) {
 		t.Errorf("Proxy =\n%+v\nwant\n%+v", c.Proxy, want)
@@ -209,17 +211,20 @@ func TestProxyDefaults(t *testing.T) {
 	want := &ProxyConfig{
 		Region:         "eu-west",
 		ReportInterval: 2 * time.Second,
-		DrainTimeout:   30 * time.Second,
-		Limits: ProxyLimits{MaxHeaderBytes: 65536, MaxBodyBytes: 33554432, ReadHeaderTimeout: 10 * time.Second,
-			IdleTimeout: 60 * time.Second, MaxConns: 10000},
-		Listeners: []ProxyListener{{Address: "127.0.0.1:8080"}},
-		Routes:    []ProxyRoute{{Pool: "web"}},
-		Pools: []ProxyPool{{
-			Name: "web", Algorithm: "round_robin", EjectFor: 10 * time.Second, MaxEjectFor: 5 * time.Minute,
-			ConnectTimeout: 2 * time.Second, TryTimeout: 15 * time.Second, Timeout: 30 * time.Second,
-			Retries: 2, MaxIdleConns: 64,
-			Backends: []ProxyBackend{{Name: "b1", Address: "127.0.0.1:9001", Addr: netip.MustParseAddrPort("127.0.0.1:9001"), Weight: 1}},
-		}},
+		Config: proxy.Config{
+			DrainTimeout: 30 * time.Second,
+			Limits: proxy.Limits{MaxHeaderBytes: 65536, MaxBodyBytes: 33554432, ReadHeaderTimeout: 10 * time.Second,
+				IdleTimeout: 60 * time.Second, MaxConns: 10000},
+			Listeners: []proxy.Listener{{Addr: "127.0.0.1:8080"}},
+			Routes:    []proxy.Route{{Pool: "web"}},
+			Pools: []proxy.Pool{{
+				Name: "web", Algorithm: "round_robin", EjectFor: 10 * time.Second, MaxEjectFor: 5 * time.Minute,
+				ConnectTimeout: 2 * time.Second, TryTimeout: 15 * time.Second, Timeout: 30 * time.Second,
+				Retries: 2, MaxIdleConns: 64,
+				Backends: []proxy.Backend{{Name: "b1", Addr: "127.0.0.1:9001", Weight: 1}},
+			}},
+		},
+		Checks: []*probes.CheckConfig{nil},
 	}
 	if !reflect.DeepEqual(c.Proxy, want) {
 		t.Errorf("Proxy =\n%+v\nwant\n%+v", c.Proxy, want)
@@ -272,7 +277,7 @@ func TestProxyRules(t *testing.T) {
 		{name: "sticky_secret short", edit: edit{from: 8, text: "  sticky_secret: short"},
 			want: `t.yaml:8: proxy.sticky_secret: must be at least 32 bytes (got 5)`},
 		{name: "sticky secret required", edit: edit{from: 8, text: absent},
-			want: `t.yaml: proxy.sticky_secret: required, or proxy.sticky_secret_file, when a pool is sticky (proxy.pools[0] is)`},
+			want: `t.yaml: proxy.sticky_secret: required when a pool is sticky (proxy.pools[0] is)`},
 		{name: "sticky_secret and its file", edit: edit{from: 8, text: proxyBase[7] + "\n  sticky_secret_file: s.secret"},
 			want: `t.yaml:9: proxy.sticky_secret_file: must not be set together with proxy.sticky_secret: set one of them`},
 		{name: "sticky_secret_file missing", edit: edit{from: 8, text: "  sticky_secret_file: no-such.secret"},
@@ -365,7 +370,7 @@ func TestProxyRules(t *testing.T) {
 		{name: "algorithm unknown", edit: edit{from: 32, text: "      algorithm: roundrobin"},
 			want: `t.yaml:32: proxy.pools[0].algorithm: must be one of round_robin, weighted_round_robin, least_conn, weighted_least_conn, ip_hash, consistent_hash, least_time, random (got "roundrobin") (did you mean "round_robin"?)`},
 		{name: "consistent_hash without a key", edit: edit{from: 32, text: "      algorithm: consistent_hash"},
-			want: `t.yaml:32: proxy.pools[0].hash_header: one of hash_header and hash_cookie required with algorithm consistent_hash`},
+			want: `t.yaml:32: proxy.pools[0].algorithm: one of hash_header and hash_cookie required with algorithm consistent_hash`},
 		{name: "consistent_hash with both keys", edit: edit{from: 32, to: 34, text: "      algorithm: consistent_hash\n" +
 			"      hash_header: X-User\n      hash_cookie: session"},
 			want: `t.yaml:34: proxy.pools[0].hash_cookie: only one of hash_header and hash_cookie may be set`},
@@ -429,6 +434,10 @@ func TestProxyRules(t *testing.T) {
 			want: `t.yaml:51: proxy.pools[0].backends[1].address: duplicate of proxy.pools[0].backends[0] ("127.0.0.1:09001")`},
 		{name: "backend weight zero", edit: edit{from: 49, text: "          weight: 0"},
 			want: `t.yaml:49: proxy.pools[0].backends[0].weight: must be at least 1 (got 0)`},
+		{name: "backend not a mapping: its rules are quiet", edit: edit{from: 47, to: 50, text: "        - b1"},
+			want: `t.yaml:47: proxy.pools[0].backends[0]: must be a mapping of keys (got "b1")`},
+		{name: "backend weight not an integer", edit: edit{from: 49, text: "          weight: heavy"},
+			want: `t.yaml:49: proxy.pools[0].backends[0].weight: must be an integer (got "heavy")`},
 		{name: "backend max_conns negative", edit: edit{from: 50, text: "          max_conns: -1"},
 			want: `t.yaml:50: proxy.pools[0].backends[0].max_conns: must be at least 0 (got -1)`},
 	}
@@ -464,7 +473,7 @@ func TestProxyRules(t *testing.T) {
 // TestProxyValid covers the forms and edges the rules must accept.
 func TestProxyValid(t *testing.T) {
 	clearEnv(t)
-	pool := func(c *Config) ProxyPool { return c.Proxy.Pools[0] }
+	pool := func(c *Config) proxy.Pool { return c.Proxy.Pools[0] }
 	tests := []struct {
 		name string
 		edit edit
@@ -479,41 +488,43 @@ func TestProxyValid(t *testing.T) {
 			func(c *Config) any { return []any{c.Proxy.StickySecretFile, len(c.Proxy.StickySecret)} },
 			[]any{"testdata/proxy-sticky.secret", 53}},
 		{"no secret without sticky pools", edit{from: 8, to: 35, text: strings.Join(slices.Concat(proxyBase[8:34]), "\n")},
-			func(c *Config) any { return c.Proxy.StickySecret }, ""},
+			func(c *Config) any { return c.Proxy.StickySecret }, []byte(nil)},
 		{"trusted_proxies bare addresses", edit{from: 11, text: `  trusted_proxies: [192.0.2.1, "2001:db8::1"]`},
-			func(c *Config) any { return c.Proxy.TrustedPrefixes }, prefixes("192.0.2.1/32", "2001:db8::1/128")},
+			func(c *Config) any { return c.Proxy.TrustedProxies }, prefixes("192.0.2.1/32", "2001:db8::1/128")},
 		{"rate sets the default burst", edit{from: 19, to: 20, text: "    rate: 2.5"},
-			func(c *Config) any { return c.Proxy.RateLimit }, ProxyRateLimit{Rate: 2.5, Burst: 3}},
+			func(c *Config) any { return c.Proxy.RateLimit }, proxy.RateLimit{Rate: 2.5, Burst: 3}},
 		{"rate an integer, burst given", edit{from: 19, to: 20, text: "    rate: 10\n    burst: 1"},
-			func(c *Config) any { return c.Proxy.RateLimit }, ProxyRateLimit{Rate: 10, Burst: 1}},
+			func(c *Config) any { return c.Proxy.RateLimit }, proxy.RateLimit{Rate: 10, Burst: 1}},
 		{"limits null are defaults", edit{from: 12, to: 17, text: "  limits: ~"},
 			func(c *Config) any { return c.Proxy.Limits }, defaultProxy().Limits},
 		{"listener localhost, port 0 repeats", edit{from: 22, to: 25, text: "    - address: localhost:0\n    - address: localhost:0"},
 			func(c *Config) any { return len(c.Proxy.Listeners) }, 2},
 		{"cert absolute", edit{from: 24, text: "        - {cert_file: /etc/a.pem, key_file: ../k.pem}"},
-			func(c *Config) any { return c.Proxy.Listeners[0].Certs }, []ProxyCert{{CertFile: "/etc/a.pem", KeyFile: "k.pem"}}},
+			func(c *Config) any { return c.Proxy.Listeners[0].Certs }, []proxy.Cert{{CertFile: "/etc/a.pem", KeyFile: "k.pem"}}},
 		{"http2 with certs", edit{from: 25, text: "      http2: true"}, func(c *Config) any { return c.Proxy.Listeners[0].HTTP2 }, true},
 		{"route host forms", edit{from: 27, to: 29, text: "    - {host: \"*.Example.COM\", pool: web}\n    - {host: 192.0.2.1, pool: web}\n" +
 			"    - {host: \"2001:db8::1\", pool: web}\n    - {path_prefix: /api, pool: web}\n    - {pool: web}"},
 			func(c *Config) any { return c.Proxy.Routes },
-			[]ProxyRoute{{Host: "*.example.com", Pool: "web"}, {Host: "192.0.2.1", Pool: "web"}, {Host: "2001:db8::1", Pool: "web"},
+			[]proxy.Route{{Host: "*.example.com", Pool: "web"}, {Host: "192.0.2.1", Pool: "web"}, {Host: "2001:db8::1", Pool: "web"},
 				{PathPrefix: "/api", Pool: "web"}, {Pool: "web"}}},
 		{"algorithm case folded", edit{from: 32, text: "      algorithm: LEAST_TIME"}, func(c *Config) any { return pool(c).Algorithm }, "least_time"},
 		{"consistent_hash on a cookie", edit{from: 32, to: 34, text: "      algorithm: consistent_hash\n      hash_cookie: session"},
 			func(c *Config) any { return []string{pool(c).HashHeader, pool(c).HashCookie} }, []string{"", "session"}},
 		{"sticky defaults", edit{from: 35, text: "      sticky: {}"}, func(c *Config) any { return pool(c).Sticky },
-			&ProxySticky{Cookie: "aya_sticky"}},
-		{"sticky null is none", edit{from: 35, text: "      sticky: ~"}, func(c *Config) any { return pool(c).Sticky }, (*ProxySticky)(nil)},
-		{"check tcp", edit{from: 36, text: "      check: {kind: tcp, interval: 1s, timeout: 500ms}"}, func(c *Config) any { return pool(c).Check },
+			&proxy.Sticky{Cookie: "aya_sticky"}},
+		{"sticky null is none", edit{from: 35, text: "      sticky: ~"}, func(c *Config) any { return pool(c).Sticky }, (*proxy.Sticky)(nil)},
+		{"check tcp", edit{from: 36, text: "      check: {kind: tcp, interval: 1s, timeout: 500ms}"}, func(c *Config) any { return c.Proxy.Checks[0] },
 			&probes.CheckConfig{Kind: "tcp", Interval: time.Second, Jitter: 0.1, Timeout: 500 * time.Millisecond, Rise: 2, Fall: 2}},
-		{"no check", edit{from: 36, text: absent}, func(c *Config) any { return pool(c).Check }, (*probes.CheckConfig)(nil)},
+		{"no check", edit{from: 36, text: absent}, func(c *Config) any { return c.Proxy.Checks[0] }, (*probes.CheckConfig)(nil)},
 		{"max_eject_for equal to eject_for", edit{from: 39, text: "      max_eject_for: 10s"},
 			func(c *Config) any { return pool(c).MaxEjectFor }, 10 * time.Second},
 		{"timeout equal to try_timeout", edit{from: 43, text: "      timeout: 15s"}, func(c *Config) any { return pool(c).Timeout }, 15 * time.Second},
+		{"null is the default", edit{from: 38, text: "      eject_for: ~"}, func(c *Config) any { return pool(c).EjectFor }, 10 * time.Second},
+		{"quoted integer", edit{from: 49, text: `          weight: "3"`}, func(c *Config) any { return pool(c).Backends[0].Weight }, 3},
 		{"retries -1", edit{from: 44, text: "      retries: -1"}, func(c *Config) any { return pool(c).Retries }, -1},
-		{"retries 0", edit{from: 44, text: "      retries: 0"}, func(c *Config) any { return pool(c).Retries }, 0},
+		{"retries 0 is none", edit{from: 44, text: "      retries: 0"}, func(c *Config) any { return pool(c).Retries }, -1},
 		{"backend IPv6", edit{from: 48, text: `          address: "[2001:db8::5]:443"`},
-			func(c *Config) any { return pool(c).Backends[0].Addr }, netip.MustParseAddrPort("[2001:db8::5]:443")},
+			func(c *Config) any { return pool(c).Backends[0].Addr }, "[2001:db8::5]:443"},
 		{"backend same address in two pools", edit{from: 50, text: proxyBase[49] +
 			"\n    - {name: api, backends: [{name: b1, address: 127.0.0.1:9001, max_conns: 10}]}"},
 			func(c *Config) any { return c.Proxy.Pools[1].Backends[0].MaxConns }, 10},
@@ -578,21 +589,21 @@ func TestProxyEnv(t *testing.T) {
 		{"AYA_PROXY_REPORT_TO", "10.0.0.1:9053, 10.0.0.2:9053", func(c *Config) any { return c.Proxy.ReportTo },
 			[]string{"10.0.0.1:9053", "10.0.0.2:9053"}},
 		{"AYA_PROXY_REPORT_INTERVAL", "1500ms", func(c *Config) any { return c.Proxy.ReportInterval }, 1500 * time.Millisecond},
-		{"AYA_PROXY_CAPACITY", "7", func(c *Config) any { return c.Proxy.Capacity }, 7},
-		{"AYA_PROXY_STICKY_SECRET", strings.Repeat("s", 40), func(c *Config) any { return c.Proxy.StickySecret }, strings.Repeat("s", 40)},
 		{"AYA_PROXY_STICKY_SECRET_FILE", "testdata/proxy-sticky.secret",
 			func(c *Config) any { return c.Proxy.StickySecretFile }, "testdata/proxy-sticky.secret"},
-		{"AYA_PROXY_DRAIN_TIMEOUT", "1m", func(c *Config) any { return c.Proxy.DrainTimeout }, time.Minute},
 		{"AYA_PROXY_ACCESS_LOG", "true", func(c *Config) any { return c.Proxy.AccessLog }, true},
 		{"AYA_PROXY_TRUSTED_PROXIES", "192.0.2.0/24,2001:db8::1",
-			func(c *Config) any { return c.Proxy.TrustedPrefixes }, prefixes("192.0.2.0/24", "2001:db8::1/128")},
+			func(c *Config) any { return c.Proxy.TrustedProxies }, prefixes("192.0.2.0/24", "2001:db8::1/128")},
 		{"AYA_PROXY_LIMITS_MAX_HEADER_BYTES", "4096", func(c *Config) any { return c.Proxy.Limits.MaxHeaderBytes }, 4096},
 		{"AYA_PROXY_LIMITS_MAX_BODY_BYTES", "8589934592", func(c *Config) any { return c.Proxy.Limits.MaxBodyBytes }, int64(8 << 30)},
 		{"AYA_PROXY_LIMITS_READ_HEADER_TIMEOUT", "3s", func(c *Config) any { return c.Proxy.Limits.ReadHeaderTimeout }, 3 * time.Second},
 		{"AYA_PROXY_LIMITS_IDLE_TIMEOUT", "90s", func(c *Config) any { return c.Proxy.Limits.IdleTimeout }, 90 * time.Second},
 		{"AYA_PROXY_LIMITS_MAX_CONNS", "12", func(c *Config) any { return c.Proxy.Limits.MaxConns }, 12},
-		{"AYA_PROXY_RATE_LIMIT_RATE", "0.5", func(c *Config) any { return c.Proxy.RateLimit }, ProxyRateLimit{Rate: 0.5, Burst: 1}},
+		{"AYA_PROXY_RATE_LIMIT_RATE", "0.5", func(c *Config) any { return c.Proxy.RateLimit }, proxy.RateLimit{Rate: 0.5, Burst: 1}},
 		{"AYA_PROXY_RATE_LIMIT_BURST", "9", func(c *Config) any { return c.Proxy.RateLimit.Burst }, 9},
+		{"AYA_PROXY_STICKY_SECRET", strings.Repeat("s", 40), func(c *Config) any { return c.Proxy.StickySecret }, []byte(strings.Repeat("s", 40))},
+		{"AYA_PROXY_DRAIN_TIMEOUT", "1m", func(c *Config) any { return c.Proxy.DrainTimeout }, time.Minute},
+		{"AYA_PROXY_CAPACITY", "7", func(c *Config) any { return c.Proxy.Capacity }, 7},
 	}
 	var covered, all []string
 	for _, tc := range tests {
@@ -702,78 +713,39 @@ func TestLoadProxyDefault(t *testing.T) {
 }
 
 // checkProxy asserts what Parse and ParseProxy guarantee of a proxy
-// section.
+// section: the engine's rules hold (proxy.Config.Validate), and the role's
+// and config's own.
 func checkProxy(t *testing.T, c *Config) {
 	t.Helper()
 	pc := c.Proxy
 	if pc == nil {
 		return
 	}
+	if err := pc.Validate(); err != nil {
+		t.Fatalf("proxy section breaks the engine's rules: %v", err)
+	}
 	switch {
-	case pc.Region == "" || !isName(pc.Region):
+	case pc.Region == "" || !names.IsName(pc.Region):
 		t.Fatalf("proxy.region %q", pc.Region)
-	case pc.ReportInterval <= 0 || pc.DrainTimeout <= 0 || pc.Capacity < 0:
-		t.Fatalf("proxy %+v", pc)
-	case len(pc.TrustedPrefixes) != len(pc.TrustedProxies):
-		t.Fatalf("proxy.trusted_proxies %v", pc.TrustedProxies)
-	case pc.Limits.MaxHeaderBytes < 1 || pc.Limits.MaxBodyBytes < 1 || pc.Limits.ReadHeaderTimeout <= 0 ||
-		pc.Limits.IdleTimeout <= 0 || pc.Limits.MaxConns < 1:
-		t.Fatalf("proxy.limits %+v", pc.Limits)
-	case !(pc.RateLimit.Rate >= 0 && pc.RateLimit.Rate <= maxProxyRate) || pc.RateLimit.Burst < 0 ||
-		(pc.RateLimit.Rate > 0 && pc.RateLimit.Burst == 0):
-		t.Fatalf("proxy.rate_limit %+v", pc.RateLimit)
-	case pc.StickySecret != "" && len(pc.StickySecret) < minStickySecret:
-		t.Fatalf("proxy.sticky_secret of %d bytes", len(pc.StickySecret))
-	case len(pc.Listeners) == 0 || len(pc.Routes) == 0 || len(pc.Pools) == 0:
-		t.Fatalf("proxy lists %+v", pc)
+	case pc.ReportInterval <= 0:
+		t.Fatalf("proxy.report_interval %s", pc.ReportInterval)
+	case pc.RateLimit.Rate > 0 && pc.RateLimit.Burst == 0:
+		t.Fatalf("proxy.rate_limit %+v: no default burst", pc.RateLimit)
+	case len(pc.Checks) != len(pc.Pools):
+		t.Fatalf("%d checks for %d pools", len(pc.Checks), len(pc.Pools))
 	}
 	for _, l := range pc.Listeners {
-		if _, msg := parseHostPort(l.Address); msg != "" || (l.HTTP2 && len(l.Certs) == 0) {
+		if _, msg := parseHostPort(l.Addr); msg != "" {
 			t.Fatalf("proxy listener %+v", l)
 		}
-		for _, ct := range l.Certs {
-			if ct.CertFile == "" || ct.KeyFile == "" {
-				t.Fatalf("proxy listener %s: cert %+v", l.Address, ct)
-			}
-		}
 	}
-	pools := make(map[string]bool)
-	for _, pp := range pc.Pools {
-		hashed := pp.Algorithm == "consistent_hash"
-		switch {
-		case pools[pp.Name] || !isName(pp.Name) || pp.Name == "":
-			t.Fatalf("bad or duplicate proxy pool %q", pp.Name)
-		case !slices.Contains([]string{"round_robin", "weighted_round_robin", "least_conn", "weighted_least_conn",
-			"ip_hash", "consistent_hash", "least_time", "random"}, pp.Algorithm):
-			t.Fatalf("proxy pool %s: algorithm %q", pp.Name, pp.Algorithm)
-		case hashed && (pp.HashHeader == "") == (pp.HashCookie == ""), !hashed && (pp.HashHeader != "" || pp.HashCookie != ""):
-			t.Fatalf("proxy pool %s: %s with %q, %q", pp.Name, pp.Algorithm, pp.HashHeader, pp.HashCookie)
-		case pp.Sticky != nil && (pp.Sticky.TTL < 0 || !isToken(pp.Sticky.Cookie) || pc.StickySecret == ""):
-			t.Fatalf("proxy pool %s: sticky %+v", pp.Name, pp.Sticky)
-		case pp.ConsecutiveFailures < 0 || pp.EjectFor <= 0 || pp.MaxEjectFor < pp.EjectFor || pp.SlowStart < 0 ||
-			pp.ConnectTimeout <= 0 || pp.TryTimeout <= 0 || pp.Timeout < pp.TryTimeout ||
-			pp.Retries < -1 || pp.Retries > maxProxyRetries || pp.MaxIdleConns < 1 || len(pp.Backends) == 0:
-			t.Fatalf("proxy pool %+v", pp)
+	for i, cc := range pc.Checks {
+		if cc == nil {
+			continue
 		}
-		if pp.Check != nil {
-			if pp.Check.Port != nil {
-				t.Fatalf("proxy pool %s: check port %d", pp.Name, *pp.Check.Port)
-			}
-			checkPoolCheck(t, PoolConfig{Name: pp.Name, Check: pp.Check})
+		if cc.Port != nil {
+			t.Fatalf("proxy pool %s: check port %d", pc.Pools[i].Name, *cc.Port)
 		}
-		pools[pp.Name] = true
-		for _, b := range pp.Backends {
-			if !isName(b.Name) || b.Name == "" || !b.Addr.IsValid() || b.Addr.Port() == 0 || b.Weight < 1 || b.MaxConns < 0 {
-				t.Fatalf("proxy pool %s: backend %+v", pp.Name, b)
-			}
-		}
-	}
-	for _, r := range pc.Routes {
-		if !pools[r.Pool] || checkRouteHost(r.Host) != "" || (r.PathPrefix != "" && !strings.HasPrefix(r.PathPrefix, "/")) {
-			t.Fatalf("proxy route %+v", r)
-		}
-	}
-	if math.IsNaN(pc.RateLimit.Rate) {
-		t.Fatal("NaN rate")
+		checkPoolCheck(t, PoolConfig{Name: pc.Pools[i].Name, Check: cc})
 	}
 }

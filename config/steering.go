@@ -4,13 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"net/netip"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/aya-gslb/aya/internal/names"
 
 	"gopkg.in/yaml.v3"
 
@@ -119,7 +120,7 @@ func (p *parser) decodeRegions(c *Config) {
 		}
 		var r RegionConfig
 		name, ok := p.ident(it, "name")
-		if !ok || checkName(name) != "" {
+		if !ok || names.Check(name) != "" {
 			// Pools may refer to this region by the name it lacks, or by
 			// the one meant: do not guess; check no references this time.
 			p.regionsKnown = false
@@ -244,7 +245,7 @@ func (p *parser) decodeMembers(it *item, pc *PoolConfig, pch poolCheck) (complet
 			m.Region = region
 			if p.unique(first, mi, "region", region) {
 				if p.regionsKnown && !slices.Contains(p.regionNames, region) {
-					p.errAt(mi.lineOf("region"), mi.key("region"), "unknown region %q%s", region, didYouMean(region, p.regionNames))
+					p.errAt(mi.lineOf("region"), mi.key("region"), "unknown region %q%s", region, names.DidYouMean(region, p.regionNames))
 				}
 			}
 		}
@@ -315,7 +316,7 @@ func (p *parser) decodeCheckTarget(ei *item, e *EndpointConfig, pch poolCheck) (
 	case s != "" && !pch.present:
 		p.errAt(ei.lineOf("check_target"), ei.key("check_target"), "set, but the pool has no check")
 	case s != "":
-		ap, msg := parseCheckTarget(s)
+		ap, msg := names.ParseTarget(s)
 		if msg != "" {
 			p.errAt(ei.lineOf("check_target"), ei.key("check_target"), "%s", msg)
 			break
@@ -480,43 +481,6 @@ func yamlKeys(t reflect.Type) (keys []string, types map[string]reflect.Type) {
 	return keys, types
 }
 
-// parseCheckTarget parses an endpoint's check_target: host:port where host
-// is an IP literal (IPv6 in brackets) that could answer (see
-// parseAnswerAddr) and port a decimal 1-65535.
-func parseCheckTarget(s string) (netip.AddrPort, string) {
-	host, port, err := net.SplitHostPort(s)
-	if err != nil {
-		return netip.AddrPort{}, fmt.Sprintf("must be host:port with an IP address host, such as 10.0.0.1:8080 or [2001:db8::1]:8080 (got %q)", s)
-	}
-	n, err := strconv.ParseUint(port, 10, 16)
-	if err != nil || n == 0 {
-		return netip.AddrPort{}, fmt.Sprintf("port must be a number 1-65535 (got %q)", port)
-	}
-	if _, err := netip.ParseAddr(host); err != nil {
-		return netip.AddrPort{}, fmt.Sprintf("host must be an IP address (got %q)", host)
-	}
-	a, msg := parseAnswerAddr(host)
-	if msg != "" {
-		return netip.AddrPort{}, msg
-	}
-	return netip.AddrPortFrom(a, uint16(n)), ""
-}
-
-// isToken reports whether s is an RFC 9110 token: one or more of the
-// letters, digits and !#$%&'*+-.^_`|~.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := range len(s) {
-		c := s[i]
-		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) {
-			return false
-		}
-	}
-	return true
-}
-
 // decodeFences fills the fences of a pool; ref checks a region name.
 func (p *parser) decodeFences(it *item, pc *PoolConfig, ref func(line int, key, region string)) {
 	nodes, _ := p.items(it, "fences")
@@ -559,9 +523,9 @@ func (p *parser) memberRef(line int, key, region, pool string, members []string)
 		p.errAt(line, key, "region %q is not a member of pool %q", region, pool)
 	default:
 		// A typo of a member first, else of any region.
-		hint := didYouMean(region, members)
+		hint := names.DidYouMean(region, members)
 		if hint == "" {
-			hint = didYouMean(region, p.regionNames)
+			hint = names.DidYouMean(region, p.regionNames)
 		}
 		p.errAt(line, key, "unknown region %q%s", region, hint)
 	}
@@ -618,7 +582,7 @@ func (p *parser) addrs(key string, list []str) []netip.Addr {
 	first := make(map[netip.Addr]int)
 	for i, s := range list {
 		at := fmt.Sprintf("%s[%d]", key, i)
-		a, msg := parseAnswerAddr(s.val)
+		a, msg := names.ParseAddr(s.val)
 		if msg != "" {
 			p.errAt(s.line, at, "%s", msg)
 			continue
@@ -661,7 +625,7 @@ func (p *parser) item(n *yaml.Node, path string, fields []string) (*item, bool) 
 			p.errAt(line, key, "merge keys (<<) are not supported")
 			continue
 		case !slices.Contains(fields, name):
-			p.errAt(line, key, "unknown key%s", didYouMean(name, fields))
+			p.errAt(line, key, "unknown key%s", names.DidYouMean(name, fields))
 			continue
 		}
 		if first, dup := it.lines[name]; dup {
@@ -705,7 +669,7 @@ func (p *parser) ident(it *item, f string) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	if msg := checkName(s); msg != "" {
+	if msg := names.Check(s); msg != "" {
 		p.errAt(it.lineOf(f), it.key(f), "%s", msg)
 	}
 	return s, true
@@ -1049,28 +1013,6 @@ func nodeDesc(n *yaml.Node) string {
 // formatFloat prints a bound in a message: 90, -20000, 0.5.
 func formatFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
-// checkName checks a region, pool, fence or endpoint name.
-func checkName(s string) string {
-	if isName(s) {
-		return ""
-	}
-	if lower := strings.ToLower(s); isName(lower) {
-		return fmt.Sprintf("must be lower-case letters, digits and \"-\" (got %q; did you mean %q?)", s, lower)
-	}
-	return fmt.Sprintf("must be lower-case letters, digits and \"-\" (got %q)", s)
-}
-
-// isName reports whether s is made of lower-case ASCII letters, digits and
-// "-" only.
-func isName(s string) bool {
-	for i := range len(s) {
-		if c := s[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
-			return false
-		}
-	}
-	return true
-}
-
 // countryCode checks an ISO 3166-1 alpha-2 code and returns it upper-case.
 // Only the shape is checked, plus "UK": ISO reserves it, but geo databases
 // place the United Kingdom in "GB", so a rule for "UK" would never match.
@@ -1092,35 +1034,6 @@ func continentCode(s string) (string, string) {
 		return "", fmt.Sprintf("must be one of %s (got %q)", strings.Join(continents, ", "), s)
 	}
 	return up, ""
-}
-
-// parseAnswerAddr parses an address to answer with: an IP address without
-// a zone, not unspecified, multicast or IPv4-mapped (which would be
-// answered in AAAA records).
-func parseAnswerAddr(s string) (netip.Addr, string) {
-	a, err := netip.ParseAddr(s)
-	switch {
-	case err != nil:
-		return netip.Addr{}, fmt.Sprintf("not an IP address %q", s)
-	case a.Zone() != "":
-		return netip.Addr{}, fmt.Sprintf("must not have an IPv6 zone (got %q)", s)
-	case a.Is4In6():
-		return netip.Addr{}, fmt.Sprintf("must not be an IPv4-mapped IPv6 address (got %q; did you mean %q?)", s, a.Unmap().String())
-	case a.IsUnspecified():
-		return netip.Addr{}, fmt.Sprintf("must not be the unspecified address (got %q)", s)
-	case a.IsMulticast():
-		return netip.Addr{}, fmt.Sprintf("must not be a multicast address (got %q)", s)
-	}
-	return a, ""
-}
-
-// didYouMean is ` (did you mean "x"?)` for the candidate closest to name,
-// or "" when none is close (see closest).
-func didYouMean(name string, cands []string) string {
-	if s := closest(name, cands); s != "" {
-		return fmt.Sprintf(" (did you mean %q?)", s)
-	}
-	return ""
 }
 
 // unique reports a value of field that an earlier item of the list already

@@ -474,12 +474,6 @@ func TestItemFields(t *testing.T) {
 		{reflect.TypeFor[FenceConfig](), fenceFields},
 		{reflect.TypeFor[MemberConfig](), memberFields},
 		{reflect.TypeFor[EndpointConfig](), endpointFields},
-		{reflect.TypeFor[ProxyListener](), proxyListenerFields},
-		{reflect.TypeFor[ProxyCert](), proxyCertFields},
-		{reflect.TypeFor[ProxyRoute](), proxyRouteFields},
-		{reflect.TypeFor[ProxyPool](), proxyPoolFields},
-		{reflect.TypeFor[ProxySticky](), proxyStickyFields},
-		{reflect.TypeFor[ProxyBackend](), proxyBackendFields},
 	}
 	// A check's keys are the yaml tags of the probes package's type; the
 	// decoder accepts those, in that order.

@@ -8,7 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aya-gslb/aya/internal/dnsname"
+	"github.com/aya-gslb/aya/internal/names"
+
 	"github.com/aya-gslb/aya/internal/mtls"
 )
 
@@ -418,14 +419,11 @@ func parseDialAddr(s string) (key string, msg string) {
 		}
 		return netip.AddrPortFrom(addr, uint16(n)).String(), ""
 	}
-	if !isHostName(host) {
+	if !names.IsHostName(host) {
 		return "", fmt.Sprintf("host must be an IP address or a DNS name (got %q)", host)
 	}
 	return strings.ToLower(strings.TrimSuffix(host, ".")) + ":" + strconv.FormatUint(n, 10), ""
 }
-
-// isHostName reports whether s is a DNS name (see dnsname.Valid).
-func isHostName(s string) bool { return dnsname.Valid(s) }
 
 // parsePrefix parses a dns.transfer.allow or ecs.trusted_resolvers entry: a CIDR prefix with no bits
 // set past its length, or a bare address (a /32 or /128).

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/aya-gslb/aya/internal/names"
+
 	"gopkg.in/yaml.v3"
 )
 
@@ -173,47 +175,7 @@ func (p *parser) suggest(prefix, name string) string {
 			cands = append(cands, cand)
 		}
 	}
-	return closest(name, cands)
-}
-
-// closest returns the first of cands that is name in another case, else
-// the nearest one at most two edits away and no more than half the length
-// of name, else "".
-func closest(name string, cands []string) string {
-	best, bestDist := "", 3
-	for _, cand := range cands {
-		if strings.EqualFold(cand, name) {
-			return cand
-		}
-		if d := editDistance(cand, name); d < bestDist && 2*d <= len(name) {
-			best, bestDist = cand, d
-		}
-	}
-	return best
-}
-
-// editDistance is the Levenshtein distance between a and b, in bytes.
-func editDistance(a, b string) int {
-	if len(b) > 64 { // no key is that long; spare the work
-		return len(b)
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return names.Closest(name, cands)
 }
 
 // yamlError records a YAML syntax error in data, moving yaml.v3's "line N"

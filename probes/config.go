@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aya-gslb/aya/internal/dnsname"
+	"github.com/aya-gslb/aya/internal/names"
 	"github.com/aya-gslb/aya/state"
 )
 
@@ -182,7 +182,7 @@ func (c *CheckConfig) fieldErrors() []*FieldError {
 	}
 
 	// The HTTP settings, then the HTTPS ones: each value, then its kind.
-	if c.Method != "" && !validToken(c.Method) {
+	if c.Method != "" && !names.IsToken(c.Method) {
 		bad("method", "must be an HTTP method such as GET or HEAD, an RFC 9110 token (got %q)", c.Method)
 	}
 	switch {
@@ -226,7 +226,7 @@ func (c *CheckConfig) fieldErrors() []*FieldError {
 		}
 	}
 	if s := c.TLSServerName; s != "" {
-		if _, err := netip.ParseAddr(s); err != nil && !dnsname.Valid(s) {
+		if _, err := netip.ParseAddr(s); err != nil && !names.IsHostName(s) {
 			bad("tls_server_name", "must be a DNS name or an IP address (got %q)", s)
 		}
 	}
@@ -310,17 +310,4 @@ func regexpError(err error) string {
 		return fmt.Sprintf("not a valid Go regular expression: %s: %q", se.Code, se.Expr)
 	}
 	return "not a valid Go regular expression: " + strings.Join(strings.Fields(err.Error()), " ")
-}
-
-// validToken reports whether s is an RFC 9110 token, as a method must be.
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, r := range s {
-		if r > 0x7e || r <= ' ' || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r) {
-			return false
-		}
-	}
-	return true
 }

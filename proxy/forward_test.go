@@ -180,7 +180,7 @@ func TestTimeouts(t *testing.T) {
 	}{
 		{"try timeout", Pool{TryTimeout: 100 * time.Millisecond, Retries: -1}, 600 * time.Millisecond},
 		{"try timeout with retries", Pool{TryTimeout: 100 * time.Millisecond, Retries: 2}, 900 * time.Millisecond},
-		{"overall timeout", Pool{TryTimeout: 5 * time.Second, Timeout: 150 * time.Millisecond}, 700 * time.Millisecond},
+		{"overall timeout", Pool{TryTimeout: 150 * time.Millisecond, Timeout: 150 * time.Millisecond, Retries: 2}, 700 * time.Millisecond},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

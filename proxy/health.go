@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -16,12 +15,6 @@ import (
 	"github.com/aya-gslb/aya/probes"
 	"github.com/aya-gslb/aya/proxy/balance"
 	"github.com/aya-gslb/aya/state"
-)
-
-// Defaults of the Pool's passive ejection fields.
-const (
-	defaultEjectFor    = 10 * time.Second
-	defaultMaxEjectFor = 5 * time.Minute
 )
 
 // Slow start ramps from slowStartFrom of the weight to all of it, in steps
@@ -97,19 +90,10 @@ type healthStatus struct {
 	Usable bool
 }
 
-// newPoolHealth checks p's health settings and builds p's health, every
-// backend usable. Nothing runs until run.
+// newPoolHealth builds the health of p, a pool of a validated Config
+// with its defaults, every backend usable. Nothing runs until run.
 func newPoolHealth(p Pool, bal balance.Balancer, log *slog.Logger, reg prometheus.Registerer) (*poolHealth, error) {
-	switch {
-	case p.ConsecutiveFailures < 0:
-		return nil, fmt.Errorf("consecutive failures: %d must not be negative", p.ConsecutiveFailures)
-	case p.EjectFor < 0:
-		return nil, fmt.Errorf("eject for: %s must not be negative", p.EjectFor)
-	case p.MaxEjectFor < 0:
-		return nil, fmt.Errorf("max eject for: %s must not be negative", p.MaxEjectFor)
-	case p.SlowStart < 0:
-		return nil, fmt.Errorf("slow start: %s must not be negative", p.SlowStart)
-	case len(bal.Backends()) != len(p.Backends):
+	if len(bal.Backends()) != len(p.Backends) {
 		return nil, fmt.Errorf("balancer has %d backends, pool %d", len(bal.Backends()), len(p.Backends))
 	}
 	if log == nil {
@@ -120,14 +104,11 @@ func newPoolHealth(p Pool, bal balance.Balancer, log *slog.Logger, reg prometheu
 		bal:         bal,
 		log:         log,
 		threshold:   int64(p.ConsecutiveFailures),
-		ejectFor:    cmp.Or(p.EjectFor, defaultEjectFor),
-		maxEjectFor: cmp.Or(p.MaxEjectFor, defaultMaxEjectFor),
+		ejectFor:    p.EjectFor,
+		maxEjectFor: p.MaxEjectFor,
 		slowStart:   p.SlowStart,
 		byName:      make(map[string]int, len(p.Backends)),
 		wake:        make(chan struct{}, 1),
-	}
-	if h.maxEjectFor < h.ejectFor {
-		return nil, fmt.Errorf("max eject for: %s is less than eject for (%s)", h.maxEjectFor, h.ejectFor)
 	}
 	m, err := newHealthMetrics(reg)
 	if err != nil {

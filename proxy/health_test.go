@@ -66,7 +66,7 @@ func testPool(backends ...string) Pool {
 	for _, b := range backends {
 		p.Backends = append(p.Backends, Backend{Name: b, Addr: "127.0.0.1:1"})
 	}
-	return p
+	return p.withDefaults()
 }
 
 // startHealth builds p's health over a recording balancer and runs it
@@ -263,7 +263,7 @@ func TestActiveCheck(t *testing.T) {
 func TestHealthMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	h, _ := startHealth(t, testPool("a", "b"), reg)
-	if _, err := newPoolHealth(Pool{Name: "api", Backends: []Backend{{Name: "a", Addr: "127.0.0.1:1"}}},
+	if _, err := newPoolHealth(Pool{Name: "api", Backends: []Backend{{Name: "a", Addr: "127.0.0.1:1"}}}.withDefaults(),
 		newRecordingBalancer(t, "a"), nil, reg); err != nil {
 		t.Fatalf("a second pool on the registry: %v", err)
 	}
@@ -330,10 +330,6 @@ func TestNewPoolHealthErrors(t *testing.T) {
 		modify func(*Pool)
 		want   string
 	}{
-		{"negative failures", func(p *Pool) { p.ConsecutiveFailures = -1 }, "consecutive failures"},
-		{"negative eject", func(p *Pool) { p.EjectFor = -time.Second }, "eject for"},
-		{"max below eject", func(p *Pool) { p.EjectFor, p.MaxEjectFor = time.Minute, time.Second }, "less than eject for"},
-		{"negative slow start", func(p *Pool) { p.SlowStart = -time.Second }, "slow start"},
 		{"host name target", func(p *Pool) { p.Check = check; p.Backends[0].Addr = "backend.local:80" }, `backend "a": check target`},
 		{"invalid check", func(p *Pool) { p.Check = &probes.Check{Kind: "udp"} }, `"udp"`},
 	}

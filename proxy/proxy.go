@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -16,32 +15,14 @@ import (
 	"github.com/aya-gslb/aya/proxy/balance"
 )
 
-// Defaults of Config, Pool and Limits, applied by New to zero values.
+// Engine constants.
 const (
-	defaultDrainTimeout      = 30 * time.Second
-	defaultCapacity          = 1000
-	defaultConnectTimeout    = 2 * time.Second
-	defaultTryTimeout        = 15 * time.Second
-	defaultTimeout           = 30 * time.Second
-	defaultRetries           = 2
-	defaultMaxHeaderBytes    = 64 << 10
-	defaultMaxBodyBytes      = 32 << 20
-	defaultReadHeaderTimeout = 10 * time.Second
-	defaultIdleTimeout       = 60 * time.Second
-	defaultMaxConns          = 10000
-	defaultStickyCookie      = "aya_sticky"
-	minStickySecret          = 32
-
 	// bufferedBody is the largest request body read into memory before
 	// the request is forwarded; such a request can be retried. A larger or
 	// chunked body is streamed to the backend, and once streaming started
 	// it cannot be sent again.
 	bufferedBody = 64 << 10
 )
-
-// ErrUnknownPool is wrapped by New's error when a route names a pool that
-// is not configured.
-var ErrUnknownPool = errors.New("unknown pool")
 
 // Proxy is the reverse proxy of a region. Build it with New, bind with
 // Listen (or let Serve do it) and run it with Serve.
@@ -109,34 +90,30 @@ type backend struct {
 	codes  codeCounters
 }
 
-// New validates cfg and builds a Proxy from it. Errors name the listener,
-// route, pool or file at fault.
+// New applies cfg's defaults, validates it and builds a Proxy from it.
+// Errors name the key of the field at fault (see Validate), or the file
+// that cannot be loaded.
 func New(cfg Config) (*Proxy, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
 	p := &Proxy{
 		log:     cfg.Logger,
 		access:  cfg.AccessLog,
-		limits:  cfg.Limits.withDefaults(),
+		limits:  cfg.Limits,
 		trusted: cfg.TrustedProxies,
 		drain:   cfg.DrainTimeout,
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
-	if p.drain <= 0 {
-		p.drain = defaultDrainTimeout
-	}
-	if len(cfg.Listeners) == 0 {
-		return nil, errors.New("proxy: no listeners")
-	}
 	for i, l := range cfg.Listeners {
 		lc, err := loadListener(l)
 		if err != nil {
-			return nil, fmt.Errorf("proxy: listener %d (%q): %w", i, l.Addr, err)
+			return nil, fmt.Errorf("proxy: listeners[%d] (%q): %w", i, l.Addr, err)
 		}
 		p.listenCfg = append(p.listenCfg, lc)
-	}
-	if cfg.RateLimit.Rate < 0 {
-		return nil, fmt.Errorf("proxy: rate limit: rate %v must not be negative", cfg.RateLimit.Rate)
 	}
 
 	var err error
@@ -144,46 +121,26 @@ func New(cfg Config) (*Proxy, error) {
 		return nil, fmt.Errorf("proxy: metrics: %w", err)
 	}
 
-	names := make(map[string]int, len(cfg.Pools))
+	byName := make(map[string]*pool, len(cfg.Pools))
 	capacity := 0
-	anySticky := false
 	for _, pc := range cfg.Pools {
-		if pc.Name == "" {
-			return nil, errors.New("proxy: pool with an empty name")
-		}
-		if _, dup := names[pc.Name]; dup {
-			return nil, fmt.Errorf("proxy: pool %q: duplicate name", pc.Name)
-		}
 		pl, err := p.newPool(pc, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("proxy: pool %q: %w", pc.Name, err)
 		}
-		names[pc.Name] = len(p.pools)
+		byName[pc.Name] = pl
 		p.pools = append(p.pools, pl)
-		anySticky = anySticky || pl.sticky
+		if pl.sticky && p.sticky == nil {
+			if p.sticky, err = newStickyCodec(cfg.StickySecret); err != nil {
+				return nil, fmt.Errorf("proxy: sticky secret: %w", err)
+			}
+		}
 		for _, b := range pc.Backends {
 			capacity += b.MaxConns
 		}
 	}
-	if anySticky {
-		if len(cfg.StickySecret) < minStickySecret {
-			return nil, fmt.Errorf("proxy: sticky pools need a sticky secret of at least %d bytes, have %d", minStickySecret, len(cfg.StickySecret))
-		}
-		if p.sticky, err = newStickyCodec(cfg.StickySecret); err != nil {
-			return nil, fmt.Errorf("proxy: sticky secret: %w", err)
-		}
-	}
-
-	for i, rc := range cfg.Routes {
-		pi, ok := names[rc.Pool]
-		if !ok {
-			return nil, fmt.Errorf("proxy: route %d (host %q, path %q): %w %q", i, rc.Host, rc.PathPrefix, ErrUnknownPool, rc.Pool)
-		}
-		r, err := newRoute(rc, p.pools[pi])
-		if err != nil {
-			return nil, fmt.Errorf("proxy: route %d: %w", i, err)
-		}
-		p.routes = append(p.routes, r)
+	for _, rc := range cfg.Routes {
+		p.routes = append(p.routes, newRoute(rc, byName[rc.Pool]))
 	}
 
 	if cfg.Capacity > 0 {
@@ -198,16 +155,10 @@ func New(cfg Config) (*Proxy, error) {
 	return p, nil
 }
 
-// newPool builds a pool: its balancer, health and one HostClient per
-// backend.
+// newPool builds a pool of a validated Config with its defaults: its
+// balancer, health and one HostClient per backend.
 func (p *Proxy) newPool(pc Pool, cfg Config) (*pool, error) {
-	if len(pc.Backends) == 0 {
-		return nil, errors.New("no backends")
-	}
 	alg := pc.Algorithm
-	if alg == "" {
-		alg = balance.RoundRobin
-	}
 	pl := &pool{
 		name:           pc.Name,
 		byName:         make(map[string]int, len(pc.Backends)),
@@ -215,40 +166,21 @@ func (p *Proxy) newPool(pc Pool, cfg Config) (*pool, error) {
 		hashHeader:     pc.HashHeader,
 		hashCookie:     pc.HashCookie,
 		retries:        pc.Retries,
-		connectTimeout: orDefault(pc.ConnectTimeout, defaultConnectTimeout),
-		tryTimeout:     orDefault(pc.TryTimeout, defaultTryTimeout),
-		timeout:        orDefault(pc.Timeout, defaultTimeout),
+		connectTimeout: pc.ConnectTimeout,
+		tryTimeout:     pc.TryTimeout,
+		timeout:        pc.Timeout,
 	}
-	switch {
-	case pl.retries == 0:
-		pl.retries = defaultRetries
-	case pl.retries < 0:
+	if pl.retries < 0 {
 		pl.retries = 0
-	}
-	if alg == balance.ConsistentHash && (pc.HashHeader == "") == (pc.HashCookie == "") {
-		return nil, errors.New("consistent_hash needs exactly one of hash header and hash cookie")
 	}
 	if pc.Sticky != nil {
 		pl.sticky = true
 		pl.stickyCookie = pc.Sticky.Cookie
-		if pl.stickyCookie == "" {
-			pl.stickyCookie = defaultStickyCookie
-		}
 		pl.stickyMaxAge = int(pc.Sticky.TTL / time.Second)
 	}
 	bbs := make([]balance.Backend, len(pc.Backends))
 	for i, b := range pc.Backends {
-		if b.Name == "" {
-			return nil, fmt.Errorf("backend %d: empty name", i)
-		}
-		if _, _, err := net.SplitHostPort(b.Addr); err != nil {
-			return nil, fmt.Errorf("backend %q: address %q: %w", b.Name, b.Addr, err)
-		}
-		w := b.Weight
-		if w == 0 {
-			w = 1
-		}
-		bbs[i] = balance.Backend{Name: b.Name, Weight: w, MaxConns: b.MaxConns}
+		bbs[i] = balance.Backend{Name: b.Name, Weight: b.Weight, MaxConns: b.MaxConns}
 		pl.byName[b.Name] = i
 	}
 	bal, err := balance.New(alg, bbs)
@@ -272,42 +204,10 @@ func (p *Proxy) newPool(pc Pool, cfg Config) (*pool, error) {
 	return pl, nil
 }
 
-// withDefaults returns l with its zero fields set to their defaults.
-func (l Limits) withDefaults() Limits {
-	if l.MaxHeaderBytes <= 0 {
-		l.MaxHeaderBytes = defaultMaxHeaderBytes
-	}
-	if l.MaxBodyBytes == 0 {
-		l.MaxBodyBytes = defaultMaxBodyBytes // negative: unlimited
-	}
-	l.ReadHeaderTimeout = orDefault(l.ReadHeaderTimeout, defaultReadHeaderTimeout)
-	l.IdleTimeout = orDefault(l.IdleTimeout, defaultIdleTimeout)
-	if l.MaxConns <= 0 {
-		l.MaxConns = defaultMaxConns
-	}
-	return l
-}
-
-func orDefault(d, def time.Duration) time.Duration {
-	if d <= 0 {
-		return def
-	}
-	return d
-}
-
-// loadListener checks a listener's address and loads its certificates.
+// loadListener loads a validated listener's certificates.
 func loadListener(l Listener) (listenerConfig, error) {
-	if l.Addr == "" {
-		return listenerConfig{}, errors.New("no address")
-	}
-	if _, _, err := net.SplitHostPort(l.Addr); err != nil {
-		return listenerConfig{}, err
-	}
 	lc := listenerConfig{addr: l.Addr, http2: l.HTTP2}
 	if len(l.Certs) == 0 {
-		if l.HTTP2 {
-			return listenerConfig{}, errors.New("no TLS certificates for HTTP/2")
-		}
 		return lc, nil
 	}
 	certs := make([]tls.Certificate, 0, len(l.Certs))

@@ -127,32 +127,44 @@ func get(tb testing.TB, c *http.Client, url string, hdr ...string) (int, string,
 func TestNewValidates(t *testing.T) {
 	backends := []Backend{{Name: "a", Addr: "127.0.0.1:1"}}
 	pools := []Pool{{Name: "web", Backends: backends}}
+	routes := []Route{{Pool: "web"}}
+	listeners := []Listener{{Addr: ":0"}}
 	cases := []struct {
 		name string
 		cfg  Config
 		want string
 	}{
-		{"no listeners", Config{Pools: pools}, "no listeners"},
-		{"listener without address", Config{Listeners: []Listener{{}}, Pools: pools}, `listener 0 (""): no address`},
-		{"bad listener address", Config{Listeners: []Listener{{Addr: "nope"}}, Pools: pools}, `listener 0 ("nope")`},
-		{"unknown pool", Config{Listeners: []Listener{{Addr: ":0"}}, Pools: pools, Routes: []Route{{Pool: "api"}}}, `route 0 (host "", path ""): unknown pool "api"`},
-		{"missing cert file", Config{Listeners: []Listener{{Addr: ":0", Certs: []Cert{{CertFile: "/nonexistent/c.pem", KeyFile: "/nonexistent/k.pem"}}}}, Pools: pools}, "/nonexistent/c.pem"},
-		{"sticky without secret", Config{Listeners: []Listener{{Addr: ":0"}}, Pools: []Pool{{Name: "web", Backends: backends, Sticky: &Sticky{}}}, StickySecret: []byte("short")}, "sticky secret of at least 32 bytes"},
-		{"pool without backends", Config{Listeners: []Listener{{Addr: ":0"}}, Pools: []Pool{{Name: "web"}}}, `pool "web": no backends`},
-		{"unknown algorithm", Config{Listeners: []Listener{{Addr: ":0"}}, Pools: []Pool{{Name: "web", Algorithm: "fastest", Backends: backends}}}, `pool "web"`},
-		{"consistent hash without key", Config{Listeners: []Listener{{Addr: ":0"}}, Pools: []Pool{{Name: "web", Algorithm: "consistent_hash", Backends: backends}}}, "exactly one of hash header and hash cookie"},
-		{"http2 without tls", Config{Listeners: []Listener{{Addr: ":0", HTTP2: true}}, Pools: pools}, "no TLS certificates for HTTP/2"},
-		{"bad wildcard", Config{Listeners: []Listener{{Addr: ":0"}}, Pools: pools, Routes: []Route{{Host: "a.*.com", Pool: "web"}}}, "wildcard"},
+		{"no listeners", Config{Pools: pools, Routes: routes}, "proxy: listeners: at least one listener required"},
+		{"listener without address", Config{Listeners: []Listener{{}}, Pools: pools, Routes: routes}, "proxy: listeners[0].address: required"},
+		{"bad listener address", Config{Listeners: []Listener{{Addr: "nope"}}, Pools: pools, Routes: routes},
+			`proxy: listeners[0].address: must be host:port (got "nope")`},
+		{"unknown pool", Config{Listeners: listeners, Pools: pools, Routes: []Route{{Pool: "api"}}}, `proxy: routes[0].pool: unknown pool "api"`},
+		{"missing cert file", Config{Listeners: []Listener{{Addr: ":0", Certs: []Cert{{CertFile: "/nonexistent/c.pem", KeyFile: "/nonexistent/k.pem"}}}},
+			Pools: pools, Routes: routes}, `proxy: listeners[0] (":0"): certificate /nonexistent/c.pem`},
+		{"sticky with a short secret", Config{Listeners: listeners, Pools: []Pool{{Name: "web", Backends: backends, Sticky: &Sticky{}}},
+			Routes: routes, StickySecret: []byte("short")}, "proxy: sticky_secret: must be at least 32 bytes (got 5)"},
+		{"sticky without secret", Config{Listeners: listeners, Pools: []Pool{{Name: "web", Backends: backends, Sticky: &Sticky{}}}, Routes: routes},
+			"proxy: sticky_secret: required when a pool is sticky (pools[0] is)"},
+		{"pool without backends", Config{Listeners: listeners, Pools: []Pool{{Name: "web"}}, Routes: routes},
+			"proxy: pools[0].backends: at least one backend required"},
+		{"unknown algorithm", Config{Listeners: listeners, Pools: []Pool{{Name: "web", Algorithm: "fastest", Backends: backends}}, Routes: routes},
+			`proxy: pools[0].algorithm: must be one of round_robin, weighted_round_robin, least_conn, weighted_least_conn, ip_hash, consistent_hash, least_time, random (got "fastest")`},
+		{"consistent hash without key", Config{Listeners: listeners, Pools: []Pool{{Name: "web", Algorithm: "consistent_hash", Backends: backends}}, Routes: routes},
+			"proxy: pools[0].algorithm: one of hash_header and hash_cookie required with algorithm consistent_hash"},
+		{"http2 without tls", Config{Listeners: []Listener{{Addr: ":0", HTTP2: true}}, Pools: pools, Routes: routes},
+			"proxy: listeners[0].http2: only with certs: HTTP/2 is offered over TLS"},
+		{"bad wildcard", Config{Listeners: listeners, Pools: pools, Routes: []Route{{Host: "a.*.com", Pool: "web"}}},
+			`proxy: routes[0].host: must be a host name, an IP address, "*." and a domain, or "" for any host (got "a.*.com")`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := New(tc.cfg)
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("New: %v, want an error containing %q", err, tc.want)
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Fatalf("New: %v, want an error starting %q", err, tc.want)
 			}
 		})
 	}
-	_, err := New(Config{Listeners: []Listener{{Addr: ":0"}}, Pools: pools, Routes: []Route{{Pool: "api"}}})
+	_, err := New(Config{Listeners: listeners, Pools: pools, Routes: []Route{{Pool: "api"}}})
 	if !errors.Is(err, ErrUnknownPool) {
 		t.Errorf("errors.Is(%v, ErrUnknownPool) = false", err)
 	}

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"fmt"
 	"strings"
 )
 
@@ -15,27 +14,20 @@ type route struct {
 	pool     *pool
 }
 
-func newRoute(rc Route, pl *pool) (route, error) {
+// newRoute readies a validated route to pool pl.
+func newRoute(rc Route, pl *pool) route {
 	r := route{pool: pl}
-	h := strings.ToLower(rc.Host)
+	h := strings.ToLower(strings.TrimSuffix(rc.Host, "."))
 	switch {
 	case h == "":
 	case strings.HasPrefix(h, "*."):
-		if len(h) == 2 {
-			return route{}, fmt.Errorf("host %q: empty wildcard suffix", rc.Host)
-		}
 		r.wildcard = true
 		r.host = []byte(h[1:])
-	case strings.Contains(h, "*"):
-		return route{}, fmt.Errorf("host %q: a wildcard must be the leading label", rc.Host)
 	default:
 		r.host = []byte(h)
 	}
-	if rc.PathPrefix != "" && !strings.HasPrefix(rc.PathPrefix, "/") {
-		return route{}, fmt.Errorf("path prefix %q must start with /", rc.PathPrefix)
-	}
 	r.prefix = []byte(strings.TrimRight(rc.PathPrefix, "/"))
-	return r, nil
+	return r
 }
 
 // match reports whether a request for host (without port) and path

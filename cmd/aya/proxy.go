@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 
 	ayasite "github.com/aya-gslb/aya/site"
@@ -110,62 +111,25 @@ func newProxy(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (
 	return p, nil
 }
 
-// proxyConfig maps the configuration onto the engine's.
+// proxyConfig is the engine's configuration of cfg's proxy section, with
+// the logs, metrics and pool checks wired in.
 func proxyConfig(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (proxy.Config, error) {
-	c := cfg.Proxy
-	pc := proxy.Config{
-		TrustedProxies: c.TrustedPrefixes,
-		Limits: proxy.Limits{
-			MaxHeaderBytes:    c.Limits.MaxHeaderBytes,
-			MaxBodyBytes:      c.Limits.MaxBodyBytes,
-			ReadHeaderTimeout: c.Limits.ReadHeaderTimeout,
-			IdleTimeout:       c.Limits.IdleTimeout,
-			MaxConns:          c.Limits.MaxConns,
-		},
-		RateLimit:    proxy.RateLimit{Rate: c.RateLimit.Rate, Burst: c.RateLimit.Burst},
-		StickySecret: []byte(c.StickySecret),
-		DrainTimeout: c.DrainTimeout,
-		Capacity:     c.Capacity,
-		Logger:       log.With("component", "proxy"),
-		Registerer:   reg,
-	}
-	if c.AccessLog {
+	pc := cfg.Proxy.Config
+	pc.Logger, pc.Registerer = log.With("component", "proxy"), reg
+	if cfg.Proxy.AccessLog {
 		pc.AccessLog = log.With("component", "access")
 	}
-	for _, l := range c.Listeners {
-		pl := proxy.Listener{Addr: l.Address, HTTP2: l.HTTP2}
-		for _, ce := range l.Certs {
-			pl.Certs = append(pl.Certs, proxy.Cert{CertFile: ce.CertFile, KeyFile: ce.KeyFile})
+	pc.Pools = slices.Clone(pc.Pools)
+	for i, cc := range cfg.Proxy.Checks {
+		if cc == nil {
+			continue
 		}
-		pc.Listeners = append(pc.Listeners, pl)
-	}
-	for _, r := range c.Routes {
-		pc.Routes = append(pc.Routes, proxy.Route{Host: r.Host, PathPrefix: r.PathPrefix, Pool: r.Pool})
-	}
-	for _, p := range c.Pools {
-		pp := proxy.Pool{
-			Name: p.Name, Algorithm: p.Algorithm, HashHeader: p.HashHeader, HashCookie: p.HashCookie,
-			ConsecutiveFailures: p.ConsecutiveFailures, EjectFor: p.EjectFor, MaxEjectFor: p.MaxEjectFor,
-			SlowStart: p.SlowStart, ConnectTimeout: p.ConnectTimeout, TryTimeout: p.TryTimeout, Timeout: p.Timeout,
-			Retries: p.Retries, MaxIdleConns: p.MaxIdleConns,
+		p := &pc.Pools[i]
+		ch, err := ayasite.ProbeCheck(cc, state.EndpointKey{Pool: p.Name}, netip.AddrPort{}, "aya-proxy/"+aya.Version+" ("+cfg.Node.ID+")")
+		if err != nil {
+			return pc, fmt.Errorf("proxy pool %s: %w", p.Name, err)
 		}
-		if pp.Retries == 0 {
-			pp.Retries = -1 // the engine reads 0 as its default
-		}
-		if p.Sticky != nil {
-			pp.Sticky = &proxy.Sticky{Cookie: p.Sticky.Cookie, TTL: p.Sticky.TTL}
-		}
-		if p.Check != nil {
-			ch, err := ayasite.ProbeCheck(p.Check, state.EndpointKey{Pool: p.Name}, netip.AddrPort{}, "aya-proxy/"+aya.Version+" ("+cfg.Node.ID+")")
-			if err != nil {
-				return pc, fmt.Errorf("proxy pool %s: %w", p.Name, err)
-			}
-			pp.Check = &ch
-		}
-		for _, b := range p.Backends {
-			pp.Backends = append(pp.Backends, proxy.Backend{Name: b.Name, Addr: b.Address, Weight: b.Weight, MaxConns: b.MaxConns})
-		}
-		pc.Pools = append(pc.Pools, pp)
+		p.Check = &ch
 	}
 	return pc, nil
 }
