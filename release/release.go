@@ -125,8 +125,12 @@ func (c *Content) Digest() string {
 	r := c.Rules
 	put(fmt.Appendf(nil, "%d %d %g %g %g %g", r.FreshFor, r.ReportInterval,
 		r.Shed.HighWater, r.Shed.LowWater, r.Shed.MaxFraction, r.Shed.Step))
+	put(fmt.Appendf(nil, "%d", len(r.MinUp)))
 	for _, m := range r.MinUp {
-		put(fmt.Appendf(nil, "%s %s %d", m.Pool, m.Region, m.N))
+		// Each name on its own: "a b"/"c" and "a"/"b c" are two rules.
+		put([]byte(m.Pool))
+		put([]byte(m.Region))
+		put(fmt.Appendf(nil, "%d", m.N))
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
