@@ -163,7 +163,11 @@ func (c *Client) Do(ctx context.Context, addr, path, from string, in, out any) e
 		return err
 	}
 	defer func() { _ = resp.Body.Close() }()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, httpjson.MaxBody))
+	limit := int64(httpjson.MaxBody)
+	if path == PathRelease {
+		limit = MaxReleaseBody // GET answers the whole release
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit))
 	if err != nil {
 		return fmt.Errorf("%s%s: %w", addr, path, err)
 	}
@@ -373,6 +377,13 @@ func (n *Node) Handler() http.Handler {
 	mux.HandleFunc("POST "+PathApply, func(w http.ResponseWriter, r *http.Request) {
 		var req ApplyRequest
 		if !httpjson.Read(w, r, &req) {
+			return
+		}
+		if req.Type == CmdRelease {
+			// Only PathRelease checks a release (CheckRelease) before it
+			// enters the log: one that does not compile would fail on
+			// every site.
+			httpjson.Error(w, http.StatusBadRequest, "a release is applied with POST "+PathRelease)
 			return
 		}
 		n.serveWrite(w, r, func(ctx context.Context) error {

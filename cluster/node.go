@@ -243,14 +243,17 @@ func NewNode(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: read raft state: %w", err)
 	}
-	var restoredIndex uint64
+	var (
+		restoredIndex uint64
+		restoredRel   string
+	)
 	if existing {
 		switch ls, err := readLocal(cfg.DataDir); {
 		case err != nil:
 			logger.Error("last applied state not restored; answering from what Raft restores", "err", err)
 		case ls != nil:
 			n.restored.Store(ls)
-			restoredIndex = ls.Index
+			restoredIndex, restoredRel = ls.Index, ls.written
 			logger.Info("state restored", "index", ls.Index, "version", ls.Version, "release", release.ShortDigest(ls.Digest))
 		}
 	}
@@ -274,7 +277,7 @@ func NewNode(cfg Config) (*Node, error) {
 	n.m = newNodeMetrics(n, cfg.Registerer)
 	pctx, stop := context.WithCancel(context.Background())
 	n.stopPersist, n.persistDone = stop, make(chan struct{})
-	p := &persister{dir: cfg.DataDir, fsm: n.fsm, restored: restoredIndex, onError: func(err error) {
+	p := &persister{dir: cfg.DataDir, fsm: n.fsm, restored: restoredIndex, lastRel: restoredRel, onError: func(err error) {
 		logger.Error("last applied state not saved", "err", err)
 	}}
 	go func() {
