@@ -399,6 +399,18 @@ func (n *Node) Handler() http.Handler {
 		httpjson.Write(w, http.StatusOK, rel)
 	})
 	mux.HandleFunc("POST "+PathRelease, func(w http.ResponseWriter, r *http.Request) {
+		// One release at a time: each takes a few times its size in
+		// memory while it is decoded, compiled and encoded, so the bodies
+		// of concurrent POSTs wait unread.
+		select {
+		case n.releasing <- struct{}{}:
+			defer func() { <-n.releasing }()
+		case <-r.Context().Done():
+			return
+		case <-time.After(DefaultApplyTimeout):
+			httpjson.Error(w, http.StatusServiceUnavailable, "another release is being applied")
+			return
+		}
 		var rel release.Release
 		if !httpjson.ReadLimit(w, r, &rel, MaxReleaseBody) {
 			return

@@ -153,7 +153,9 @@ type Node struct {
 	started time.Time
 	// checkRelease is Config.CheckRelease.
 	checkRelease func(*release.Release) error
-	m            nodeMetrics
+	// releasing holds the POST of PathRelease being served (see Handler).
+	releasing chan struct{}
+	m         nodeMetrics
 
 	// restored is the state read from the data directory at start, which
 	// the node answers from until the FSM has applied as far (Current).
@@ -208,7 +210,7 @@ func NewNode(cfg Config) (*Node, error) {
 	n := &Node{
 		id: cfg.ID, fsm: NewFSM(cfg.Rules, logger.With("component", "fsm")), log: logger,
 		admin: cfg.Admin, join: cfg.Join, voter: !cfg.NonVoter, client: cfg.Client, started: time.Now(),
-		checkRelease: cfg.CheckRelease,
+		checkRelease: cfg.CheckRelease, releasing: make(chan struct{}, 1),
 	}
 	if n.client == nil {
 		n.client = &Client{}

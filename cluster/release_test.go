@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -282,5 +283,45 @@ func TestClientRelease(t *testing.T) {
 	}
 	if got.Digest != r.Digest || got.Validate() != nil {
 		t.Errorf("GET: %s", got.Digest)
+	}
+}
+
+// TestReleaseOneAtATime: concurrent POSTs of releases are served one
+// after the other, so that their bodies (up to MaxReleaseBody each, a
+// few times that while decoded and compiled) do not add up.
+func TestReleaseOneAtATime(t *testing.T) {
+	var (
+		mu       sync.Mutex
+		cur, top int
+	)
+	cfg := testConfig(t, "s1", true)
+	cfg.CheckRelease = func(*release.Release) error {
+		mu.Lock()
+		cur++
+		top = max(top, cur)
+		mu.Unlock()
+		time.Sleep(50 * time.Millisecond)
+		mu.Lock()
+		cur--
+		mu.Unlock()
+		return nil
+	}
+	n := startAPINodeWith(t, cfg)
+	waitLeader(t, n.Node)
+	var wg sync.WaitGroup
+	for i := range 4 {
+		body := marshal(t, testRelease(fmt.Sprintf("%s; %d\n", testApex, i)))
+		wg.Go(func() {
+			if code, msg := post(t, n, PathRelease, bytes.NewReader(body)); code != http.StatusOK {
+				t.Errorf("%d %s", code, msg)
+			}
+		})
+	}
+	wg.Wait()
+	if top != 1 {
+		t.Errorf("%d releases checked at once", top)
+	}
+	if r := n.Release(); r == nil || r.Version != 4 {
+		t.Errorf("release %+v", r.Info())
 	}
 }
