@@ -191,6 +191,11 @@ func TestReleaseAPI(t *testing.T) {
 			r.Digest = "sha256:00"
 			return bytes.NewReader(marshal(t, &r))
 		}, http.StatusBadRequest, "does not match its content"},
+		{"long source", func() io.Reader {
+			r := testRelease(testApex + "; another\n")
+			r.Source = strings.Repeat("x", 8<<20) // outside the digest, in every history entry and status
+			return bytes.NewReader(marshal(t, r))
+		}, http.StatusBadRequest, "by and source hold at most 1024 bytes each"},
 		{"4096 files", func() io.Reader { return bytes.NewReader(marshal(t, release.New(many, "", ""))) }, http.StatusOK, `"version": 2`},
 		{"4097 files", func() io.Reader {
 			c := many

@@ -30,6 +30,9 @@ const (
 	MaxFiles     = 4096
 	MaxTotalSize = 64 << 20 // bytes of all files together
 	MaxNameLen   = 255
+	// MaxNoteLen bounds By and Source, which are outside the digest and
+	// repeated in every node's history and status.
+	MaxNoteLen = 1024
 )
 
 // File is one file of a release: the steering configuration or a zone file
@@ -162,6 +165,9 @@ func New(c Content, by, source string) *Release {
 func (r *Release) Validate() error {
 	if r == nil {
 		return errors.New("release: none")
+	}
+	if len(r.By) > MaxNoteLen || len(r.Source) > MaxNoteLen {
+		return fmt.Errorf("release: by and source hold at most %d bytes each", MaxNoteLen)
 	}
 	if len(r.Zones) > MaxFiles {
 		return fmt.Errorf("release: %d zone files, more than %d", len(r.Zones), MaxFiles)

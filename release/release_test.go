@@ -155,6 +155,8 @@ func TestValidate(t *testing.T) {
 		{"too big", func(r *Release) { r.Zones[0].Data, r.Zones[1].Data = big, big }, "bytes of files, more than"},
 		{"min 0", func(r *Release) { r.Rules.MinUp[0].N = 0 }, "release: min_up web/eu: 0"},
 		{"negative", func(r *Release) { r.Rules.FreshFor = -1 }, "negative durations"},
+		{"long by", func(r *Release) { r.By = strings.Repeat("x", MaxNoteLen+1) }, "release: by and source hold at most 1024 bytes each"},
+		{"long source", func(r *Release) { r.Source = strings.Repeat("x", MaxNoteLen+1) }, "release: by and source hold at most 1024 bytes each"},
 		{"digest", func(r *Release) { r.Digest = "sha256:00" }, "release: digest sha256:00 does not match its content"},
 		{"changed content", func(r *Release) { r.Zones[1].Data = []byte("www A 192.0.2.66\n") }, "does not match its content"},
 	} {
