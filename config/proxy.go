@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/aya-gslb/aya/proxy/balance"
@@ -740,8 +741,10 @@ func readSecretFile(path string) (string, string) {
 }
 
 // readSmallFile reads a regular file of at most maxStickySecretFile bytes.
+// It opens without blocking, so that a FIFO is refused rather than waited
+// on.
 func readSmallFile(path string) (string, string) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return "", "cannot read: " + pathError(err)
 	}
