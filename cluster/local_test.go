@@ -2,7 +2,9 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -264,5 +266,51 @@ func TestNodeRestartBadState(t *testing.T) {
 				return err == nil && ls != nil && ls.rel != nil
 			})
 		})
+	}
+}
+
+// TestPersisterKill kills (SIGKILL) a process that writes a new release
+// and state in a loop, at varying moments: the directory always holds a
+// state that reads, with its release. AYA_PERSIST_DIR runs the writer.
+func TestPersisterKill(t *testing.T) {
+	if dir := os.Getenv("AYA_PERSIST_DIR"); dir != "" {
+		persistLoop(t, dir)
+		return
+	}
+	for i := range 12 {
+		dir := t.TempDir()
+		cmd := exec.Command(os.Args[0], "-test.run=^TestPersisterKill$")
+		cmd.Env = append(os.Environ(), "AYA_PERSIST_DIR="+dir)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 20*time.Second, "a first state", func() bool {
+			_, err := os.Stat(filepath.Join(dir, "started"))
+			return err == nil
+		})
+		time.Sleep(time.Duration(i*7) * time.Millisecond)
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		ls, err := readLocal(dir)
+		if err != nil || ls == nil || ls.rel == nil {
+			t.Fatalf("killed after %d ms: %+v %v", i*7, ls, err)
+		}
+	}
+}
+
+// persistLoop writes a new release and state until it is killed.
+func persistLoop(t *testing.T, dir string) {
+	f := NewFSM(three, nil)
+	p := &persister{dir: dir, fsm: f}
+	for i := uint64(1); ; i++ {
+		if err := applyEntry(t, f, i, CmdRelease, testRelease(fmt.Sprintf("%s; %d\n", testApex, i))); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.write(); err != nil {
+			t.Fatal(err)
+		}
+		if i == 1 {
+			write(t, dir, "started", "")
+		}
 	}
 }
