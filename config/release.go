@@ -110,7 +110,8 @@ func ReleaseText(data []byte) ([]byte, error) {
 			keepRange(k.Line, end, k.Column)
 			part = append(part, k, top[i+1])
 		case k.Value == "cluster" && v.Kind == yaml.MappingNode && v.Style&yaml.FlowStyle == 0:
-			keepRange(k.Line, k.Line, k.Column)
+			// The key alone: a comment beside it may be about the rest.
+			put[k.Line] = indent(k.Column, []byte("cluster:"))
 			for j := 0; j+1 < len(v.Content); j += 2 {
 				ck := v.Content[j]
 				cend := end
