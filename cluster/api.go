@@ -163,7 +163,11 @@ func (c *Client) Do(ctx context.Context, addr, path, from string, in, out any) e
 		return err
 	}
 	defer func() { _ = resp.Body.Close() }()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, httpjson.MaxBody))
+	limit := int64(httpjson.MaxBody)
+	if path == PathRelease {
+		limit = MaxReleaseBody // GET answers the whole release
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit))
 	if err != nil {
 		return fmt.Errorf("%s%s: %w", addr, path, err)
 	}
@@ -367,6 +371,13 @@ func (n *Node) Handler() http.Handler {
 		if !httpjson.Read(w, r, &req) {
 			return
 		}
+		if req.Type == CmdRelease {
+			// Only PathRelease checks a release (CheckRelease) before it
+			// enters the log: one that does not compile would fail on
+			// every site.
+			httpjson.Error(w, http.StatusBadRequest, "a release is applied with POST "+PathRelease)
+			return
+		}
 		n.serveWrite(w, r, func(ctx context.Context) error {
 			return n.Propose(ctx, req.Type, req.V)
 		}, PathApply, req)
@@ -380,6 +391,18 @@ func (n *Node) Handler() http.Handler {
 		httpjson.Write(w, http.StatusOK, rel)
 	})
 	mux.HandleFunc("POST "+PathRelease, func(w http.ResponseWriter, r *http.Request) {
+		// One release at a time: each takes a few times its size in
+		// memory while it is decoded, compiled and encoded, so the bodies
+		// of concurrent POSTs wait unread.
+		select {
+		case n.releasing <- struct{}{}:
+			defer func() { <-n.releasing }()
+		case <-r.Context().Done():
+			return
+		case <-time.After(DefaultApplyTimeout):
+			httpjson.Error(w, http.StatusServiceUnavailable, "another release is being applied")
+			return
+		}
 		var rel release.Release
 		if !httpjson.ReadLimit(w, r, &rel, MaxReleaseBody) {
 			return

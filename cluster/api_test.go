@@ -191,14 +191,17 @@ func FuzzHandler(f *testing.F) {
 		`{"id":"s9","addr":"127.0.0.1:1","admin":"127.0.0.1:2","voter":false}`,
 		`{"id":""}`,
 		`[`, ``, `null`, `{"type":1,"v":{"site":"` + strings.Repeat("x", 5000) + `"}}`,
+		`{"type":6,"v":{"config":{"name":"a"},"zones":[],"digest":""}}`,
+		`{"config":{"name":"aya.yaml","data":""},"zones":[{"name":"../x","data":"AA=="}],"digest":"sha256:00"}`,
 	} {
 		f.Add(seed)
 	}
+	f.Add(string(marshal(f, testRelease(testApex))))
 	n := startNode(f, testConfig(f, "s1", true))
 	waitLeader(f, n)
 	h := n.Handler()
 	f.Fuzz(func(t *testing.T, body string) {
-		for _, path := range []string{PathApply, PathRemove} {
+		for _, path := range []string{PathApply, PathRemove, PathRelease} {
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, path, strings.NewReader(body)))
 			switch w.Code {

@@ -20,6 +20,9 @@ import (
 const (
 	stateFile   = "state.json"
 	releaseFile = "release.json"
+	// prevFile is the release before releaseFile's, which stateFile still
+	// names if the node stopped between writing the two.
+	prevFile    = "release.prev.json"
 	localFormat = 1
 )
 
@@ -38,6 +41,9 @@ type localState struct {
 
 	snap *state.Snapshot
 	rel  *release.Release
+	// written is the digest of the release in releaseFile when it is
+	// rel's ("" when rel was read from prevFile).
+	written string
 }
 
 func sortedWhy(m map[state.EndpointKey]string) []persistedDrain {
@@ -60,6 +66,7 @@ type persister struct {
 }
 
 func (p *persister) run(ctx context.Context) {
+	removeTemps(p.dir)
 	for {
 		ch := p.fsm.Changed()
 		if err := p.write(); err != nil {
@@ -88,6 +95,12 @@ func (p *persister) write() error {
 		if rel.Digest != p.lastRel {
 			b, err := json.Marshal(rel)
 			if err != nil {
+				return err
+			}
+			// The release stateFile names now stays until stateFile
+			// names the new one: a stop between the two writes leaves a
+			// state that reads.
+			if err := os.Rename(filepath.Join(p.dir, releaseFile), filepath.Join(p.dir, prevFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
 			}
 			if err := writeAtomic(filepath.Join(p.dir, releaseFile), b); err != nil {
@@ -125,7 +138,24 @@ func writeAtomic(path string, b []byte) error {
 		_ = os.Remove(name)
 		return fmt.Errorf("write %s: %w", path, err)
 	}
+	// The rename itself lasts once the directory is synced.
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
 	return nil
+}
+
+// removeTemps removes the temporary files of writes a stop interrupted
+// (kill -9 between writeAtomic's create and rename): each may be as large
+// as a release.
+func removeTemps(dir string) {
+	for _, f := range []string{stateFile, releaseFile} {
+		names, _ := filepath.Glob(filepath.Join(dir, "."+f+".*"))
+		for _, n := range names {
+			_ = os.Remove(n)
+		}
+	}
 }
 
 // readLocal reads the state a node last answered from; nil when there is
@@ -147,21 +177,18 @@ func readLocal(dir string) (*localState, error) {
 		return nil, fmt.Errorf("%s: unknown format %d", stateFile, ls.Format)
 	}
 	if ls.Digest != "" {
-		rb, err := os.ReadFile(filepath.Join(dir, releaseFile))
-		if err != nil {
-			return nil, err
+		rel, err := readRelease(dir, releaseFile, ls.Digest)
+		if err == nil {
+			ls.written = rel.Digest
+		} else {
+			// Stopped between writing a new release and the state that
+			// names it: the state names the previous one.
+			var perr error
+			if rel, perr = readRelease(dir, prevFile, ls.Digest); perr != nil {
+				return nil, err
+			}
 		}
-		var rel release.Release
-		if err := json.Unmarshal(rb, &rel); err != nil {
-			return nil, fmt.Errorf("%s: %w", releaseFile, err)
-		}
-		if err := rel.Validate(); err != nil {
-			return nil, fmt.Errorf("%s: %w", releaseFile, err)
-		}
-		if rel.Digest != ls.Digest {
-			return nil, fmt.Errorf("%s holds release %s, %s names %s", releaseFile, rel.Digest, stateFile, ls.Digest)
-		}
-		ls.rel = &rel
+		ls.rel = rel
 	}
 	s := &state.Snapshot{Version: ls.Version, Down: map[state.EndpointKey]string{},
 		DrainedRegions: map[string]string{}, DrainedEndpoints: map[state.EndpointKey]string{}, Shed: ls.Shed}
@@ -176,6 +203,26 @@ func readLocal(dir string) (*localState, error) {
 	}
 	ls.snap = s
 	return &ls, nil
+}
+
+// readRelease reads the release in file of dir, which must be the one of
+// digest.
+func readRelease(dir, file, digest string) (*release.Release, error) {
+	rb, err := os.ReadFile(filepath.Join(dir, file))
+	if err != nil {
+		return nil, err
+	}
+	var rel release.Release
+	if err := json.Unmarshal(rb, &rel); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	if err := rel.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	if rel.Digest != digest {
+		return nil, fmt.Errorf("%s holds release %s, %s names %s", file, rel.Digest, stateFile, digest)
+	}
+	return &rel, nil
 }
 
 // Current implements state.Source: the FSM's snapshot, or the state this

@@ -161,7 +161,9 @@ type Node struct {
 	started time.Time
 	// checkRelease is Config.CheckRelease.
 	checkRelease func(*release.Release) error
-	m            nodeMetrics
+	// releasing holds the POST of PathRelease being served (see Handler).
+	releasing chan struct{}
+	m         nodeMetrics
 
 	// restored is the state read from the data directory at start, which
 	// the node answers from until the FSM has applied as far (Current).
@@ -216,7 +218,7 @@ func NewNode(cfg Config) (*Node, error) {
 	n := &Node{
 		id: cfg.ID, fsm: NewFSM(cfg.Rules, logger.With("component", "fsm")), log: logger,
 		admin: cfg.Admin, join: cfg.Join, voter: !cfg.NonVoter, client: cfg.Client, started: time.Now(),
-		checkRelease: cfg.CheckRelease,
+		checkRelease: cfg.CheckRelease, releasing: make(chan struct{}, 1),
 	}
 	if n.client == nil {
 		n.client = &Client{}
@@ -251,14 +253,17 @@ func NewNode(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: read raft state: %w", err)
 	}
-	var restoredIndex uint64
+	var (
+		restoredIndex uint64
+		restoredRel   string
+	)
 	if existing {
 		switch ls, err := readLocal(cfg.DataDir); {
 		case err != nil:
 			logger.Error("last applied state not restored; answering from what Raft restores", "err", err)
 		case ls != nil:
 			n.restored.Store(ls)
-			restoredIndex = ls.Index
+			restoredIndex, restoredRel = ls.Index, ls.written
 			logger.Info("state restored", "index", ls.Index, "version", ls.Version, "release", release.ShortDigest(ls.Digest))
 		}
 	}
@@ -282,7 +287,7 @@ func NewNode(cfg Config) (*Node, error) {
 	n.m = newNodeMetrics(n, cfg.Registerer)
 	pctx, stop := context.WithCancel(context.Background())
 	n.stopPersist, n.persistDone = stop, make(chan struct{})
-	p := &persister{dir: cfg.DataDir, fsm: n.fsm, restored: restoredIndex, onError: func(err error) {
+	p := &persister{dir: cfg.DataDir, fsm: n.fsm, restored: restoredIndex, lastRel: restoredRel, onError: func(err error) {
 		logger.Error("last applied state not saved", "err", err)
 	}}
 	go func() {

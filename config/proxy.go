@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -439,8 +440,10 @@ func readSecretFile(path string) (string, string) {
 }
 
 // readSmallFile reads a regular file of at most maxSecretFile bytes.
+// It opens without blocking, so that a FIFO is refused rather than waited
+// on.
 func readSmallFile(path string) (string, string) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return "", "cannot read: " + pathError(err)
 	}

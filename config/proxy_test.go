@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -747,5 +748,28 @@ func checkProxy(t *testing.T, c *Config) {
 			t.Fatalf("proxy pool %s: check port %d", pc.Pools[i].Name, *cc.Port)
 		}
 		checkPoolCheck(t, PoolConfig{Name: pc.Pools[i].Name, Check: cc})
+	}
+}
+
+// TestSecretFileFIFO: a secret file that is a FIFO is refused at once,
+// not waited on (aya would hang at start, or at a reload).
+func TestSecretFileFIFO(t *testing.T) {
+	clearEnv(t)
+	fifo := filepath.Join(t.TempDir(), "secret")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skip(err)
+	}
+	for _, key := range []string{"cluster:\n  secret_file: ", "proxy:\n  region: r\n  sticky_secret_file: "} {
+		data := "node: {id: n}\ndns: {listen: [127.0.0.1:53], zones_dir: z}\n" + key + fifo + "\n"
+		done := make(chan error, 1)
+		go func() { _, err := Parse("t.yaml", []byte(data), nil); done <- err }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "must be a regular file") {
+				t.Errorf("%q: %v", key, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%q: Parse waits on a FIFO", key)
+		}
 	}
 }

@@ -56,13 +56,23 @@ func ReleaseText(data []byte) ([]byte, error) {
 	lines := bytes.SplitAfter(data, []byte("\n"))
 	keep := make([]bool, len(lines)+1) // by line number, 1-based
 	put := map[int][]byte{}            // line number → replacement text
-	keepRange := func(from, to int) {
-		for l := from; l <= to && l < len(keep); l++ {
+	// keepRange keeps the lines from, to of a key at column col, without
+	// the blank lines and comments at col or left of it that end the
+	// range: those come before the next key and are about it.
+	keepRange := func(from, to, col int) {
+		to = min(to, len(lines))
+		for ; to > from && trailing(lines[to-1], col); to-- {
+		}
+		for l := from; l <= to; l++ {
 			keep[l] = true
 		}
 	}
+	// in holds the nodes that travel, so that an alias to an anchor that
+	// does not is an error rather than a text that no longer parses.
+	in := map[*yaml.Node]bool{}
+	var part []*yaml.Node // the key and value nodes that travel
 	if root.Style&yaml.FlowStyle != 0 {
-		m := &yaml.Node{Kind: yaml.MappingNode}
+		m := &yaml.Node{Kind: yaml.MappingNode, Style: yaml.FlowStyle}
 		for i := 0; i+1 < len(root.Content); i += 2 {
 			k, v := root.Content[i], root.Content[i+1]
 			switch {
@@ -74,20 +84,34 @@ func ReleaseText(data []byte) ([]byte, error) {
 				}
 			}
 		}
-		return yaml.Marshal(m)
+		if err := checkAliases(m.Content, in); err != nil {
+			return nil, err
+		}
+		if len(m.Content) == 0 {
+			return blankLines(lines, nil), nil
+		}
+		b, err := marshalFlow(m)
+		if err != nil {
+			return nil, fmt.Errorf("release text: %w", err)
+		}
+		put[root.Line] = indent(root.Column, bytes.TrimRight(b, "\n"))
+		return blankLines(lines, func(n int) ([]byte, bool) { return put[n], put[n] != nil }), nil
 	}
 	top := root.Content
+	docEnd := documentEnd(lines, root.Line)
 	for i := 0; i+1 < len(top); i += 2 {
 		k, v := top[i], resolve(top[i+1])
-		end := len(lines)
+		end := docEnd
 		if i+2 < len(top) {
 			end = top[i+2].Line - 1
 		}
 		switch {
 		case releaseSections[k.Value]:
-			keepRange(k.Line, end)
+			keepRange(k.Line, end, k.Column)
+			part = append(part, k, top[i+1])
 		case k.Value == "cluster" && v.Kind == yaml.MappingNode && v.Style&yaml.FlowStyle == 0:
-			keepRange(k.Line, k.Line)
+			// The key alone: a comment beside it may be about the rest.
+			put[k.Line] = indent(k.Column, []byte("cluster:"))
 			for j := 0; j+1 < len(v.Content); j += 2 {
 				ck := v.Content[j]
 				cend := end
@@ -95,34 +119,127 @@ func ReleaseText(data []byte) ([]byte, error) {
 					cend = v.Content[j+2].Line - 1
 				}
 				if releaseCluster[ck.Value] {
-					keepRange(ck.Line, cend)
+					keepRange(ck.Line, cend, ck.Column)
+					part = append(part, ck, v.Content[j+1])
 				}
 			}
 		case k.Value == "cluster" && v.Kind == yaml.MappingNode:
 			if sub := clusterPart(v); sub != nil {
-				b, err := yaml.Marshal(sub)
+				b, err := marshalFlow(sub)
 				if err != nil {
 					return nil, fmt.Errorf("release text: %w", err)
 				}
-				put[k.Line] = append([]byte("cluster: "), bytes.TrimRight(b, "\n")...)
+				put[k.Line] = indent(k.Column, append([]byte("cluster: "), bytes.TrimRight(b, "\n")...))
+				part = append(part, sub.Content...)
 			}
 		}
 	}
+	if err := checkAliases(part, in); err != nil {
+		return nil, err
+	}
+	return blankLines(lines, func(n int) ([]byte, bool) {
+		if put[n] != nil {
+			return put[n], true
+		}
+		if keep[n] {
+			return bytes.TrimSuffix(lines[n-1], []byte("\n")), true
+		}
+		return nil, false
+	}), nil
+}
+
+// marshalFlow encodes n, a flow-style mapping of nodes from the file,
+// on one line. A null the file wrote as nothing ({fresh_for}) is written
+// "null", which reads back as the same null.
+func marshalFlow(n *yaml.Node) ([]byte, error) {
+	var nulls func(n *yaml.Node)
+	nulls = func(n *yaml.Node) {
+		if n.Kind == yaml.ScalarNode && isNull(n) {
+			n.Value, n.Style = "null", 0
+		}
+		for _, c := range n.Content {
+			nulls(c)
+		}
+	}
+	nulls(n)
+	return yaml.Marshal(n)
+}
+
+// blankLines returns lines with line n (1-based) replaced by what text
+// returns for it, or blank; every newline is kept.
+func blankLines(lines [][]byte, text func(n int) ([]byte, bool)) []byte {
 	var out bytes.Buffer
 	for i, l := range lines {
-		n := i + 1
-		nl := bytes.HasSuffix(l, []byte("\n"))
-		switch {
-		case put[n] != nil:
-			out.Write(put[n])
-		case keep[n]:
-			out.Write(bytes.TrimSuffix(l, []byte("\n")))
+		if text != nil {
+			if t, ok := text(i + 1); ok {
+				out.Write(t)
+			}
 		}
-		if nl {
+		if bytes.HasSuffix(l, []byte("\n")) {
 			out.WriteByte('\n')
 		}
 	}
-	return out.Bytes(), nil
+	return out.Bytes()
+}
+
+// indent prefixes b with the spaces that put it at column col (1-based).
+func indent(col int, b []byte) []byte {
+	return append(bytes.Repeat([]byte(" "), max(col-1, 0)), b...)
+}
+
+// trailing reports whether line is blank or a comment that starts at
+// column col or left of it.
+func trailing(line []byte, col int) bool {
+	t := bytes.TrimLeft(line, " \t")
+	if len(bytes.TrimSpace(t)) == 0 {
+		return true
+	}
+	return t[0] == '#' && len(line)-len(t) < col
+}
+
+// documentEnd is the last line (1-based) of the YAML document whose root
+// starts on line from: the line before a document marker ("---" or "...")
+// at the start of a line, or the last line. Parse accepts a file of one
+// document; what follows its end marker (comments only) is not part of
+// the document.
+func documentEnd(lines [][]byte, from int) int {
+	for i := from; i < len(lines); i++ { // lines[i] is line i+1
+		l := bytes.TrimRight(lines[i], "\r\n")
+		for _, m := range []string{"---", "..."} {
+			if rest, ok := bytes.CutPrefix(l, []byte(m)); ok && (len(rest) == 0 || rest[0] == ' ' || rest[0] == '\t') {
+				return i
+			}
+		}
+	}
+	return len(lines)
+}
+
+// checkAliases marks the nodes of part (and everything under them) in
+// in, and refuses an alias among them whose anchor is not: the anchor
+// would be blanked, and the text would not parse on any site.
+func checkAliases(part []*yaml.Node, in map[*yaml.Node]bool) error {
+	var all []*yaml.Node
+	var mark func(n *yaml.Node)
+	mark = func(n *yaml.Node) {
+		if in[n] {
+			return
+		}
+		in[n] = true
+		all = append(all, n)
+		for _, c := range n.Content {
+			mark(c)
+		}
+	}
+	for _, n := range part {
+		mark(n)
+	}
+	for _, n := range all {
+		if n.Kind == yaml.AliasNode && n.Alias != nil && !in[n.Alias] {
+			return fmt.Errorf("release text: line %d: alias *%s refers to an anchor on line %d, which is not part of a release (a site's own setting); repeat the value instead",
+				n.Line, n.Value, n.Alias.Line)
+		}
+	}
+	return nil
 }
 
 // clusterPart is a flow-style mapping of the release keys of a cluster

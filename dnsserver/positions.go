@@ -29,9 +29,11 @@ const maxIncludeDepth = 7
 // Included files are read from fsys, resolved as miekg/dns resolves them
 // (relative to the including file, a leading "/" dropped), so the scanner
 // reads exactly the files the parser read.
+// It stops at the record past MaxZoneRecords and at the $INCLUDE past
+// maxIncludes, with their position.
 func scanPositions(fsys fs.FS, data []byte, file, zoneOrigin string) ([]position, error) {
 	var out []position
-	err := scanFile(fsys, data, file, zoneOrigin, zoneOrigin, 0, &out)
+	err := scanFile(&countFS{FS: fsys}, data, file, zoneOrigin, zoneOrigin, 0, &out)
 	return out, err
 }
 
@@ -81,10 +83,17 @@ func scanFile(fsys fs.FS, data []byte, file, zoneOrigin, origin string, depth in
 				return err
 			}
 		case "$GENERATE":
-			for range generateCount(e.tokens) {
+			n := generateCount(e.tokens)
+			if len(*out)+n > MaxZoneRecords {
+				return &ZoneError{File: file, Line: e.line, Msg: tooManyRecords}
+			}
+			for range n {
 				*out = append(*out, position{file, e.line})
 			}
 		default:
+			if len(*out) == MaxZoneRecords {
+				return &ZoneError{File: file, Line: e.line, Msg: tooManyRecords}
+			}
 			*out = append(*out, position{file, e.line})
 		}
 	}

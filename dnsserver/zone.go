@@ -37,6 +37,36 @@ func (e *ZoneError) Error() string {
 	}
 }
 
+// Limits of one zone file with the files it includes: a zone from a
+// release is parsed by every site, so what a few lines can make ($GENERATE
+// makes up to 65536 records a line, nested $INCLUDEs multiply) is bounded.
+const (
+	// MaxZoneRecords is the most records a zone may hold.
+	MaxZoneRecords = 1 << 18
+	// maxIncludes is the most $INCLUDEs a zone may open, all nested ones
+	// counted.
+	maxIncludes = 4096
+)
+
+var (
+	tooManyRecords     = fmt.Sprintf("more than %d records in the zone", MaxZoneRecords)
+	errTooManyIncludes = fmt.Errorf("more than %d files included by the zone", maxIncludes)
+)
+
+// countFS is an include FS that opens at most maxIncludes files.
+type countFS struct {
+	fs.FS
+	n int
+}
+
+// Open implements fs.FS.
+func (c *countFS) Open(name string) (fs.File, error) {
+	if c.n++; c.n > maxIncludes {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: errTooManyIncludes}
+	}
+	return c.FS.Open(name)
+}
+
 // node is one owner name of a zone: its RRsets, or none for an empty
 // non-terminal (RFC 4592 §2.2.2).
 type node struct {
@@ -147,9 +177,16 @@ func parseZoneData(data []byte, fsys fs.FS, file, origin string) (*Zone, error) 
 	origin = dns.CanonicalName(origin)
 	zp := dns.NewZoneParser(strings.NewReader(string(data)), origin, file)
 	zp.SetIncludeAllowed(true)
-	zp.SetIncludeFS(fsys)
+	zp.SetIncludeFS(&countFS{FS: fsys})
 	var rrs []dns.RR
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+		if len(rrs) == MaxZoneRecords {
+			// The scanner, which makes no records, says where.
+			if _, err := scanPositions(fsys, data, file, origin); err != nil {
+				return nil, err
+			}
+			return nil, &ZoneError{File: file, Msg: tooManyRecords}
+		}
 		rrs = append(rrs, rr)
 	}
 	if err := zp.Err(); err != nil {

@@ -2,11 +2,14 @@ package dnsserver
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -214,4 +217,88 @@ func FuzzZoneParse(f *testing.F) {
 func validOrigin(s string) bool {
 	_, ok := dns.IsDomainName(s)
 	return ok && dns.IsFqdn(s)
+}
+
+// TestParseZoneLimits: what a few bytes of a zone file can make is
+// bounded, and refused at the line that passes the bound: every site
+// parses a release's zones, so a zone of $GENERATEs or of $INCLUDEs that
+// include each other many times over must not take a site's memory or
+// time.
+func TestParseZoneLimits(t *testing.T) {
+	const apex = "$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 600 86400 60\n@ IN NS ns1\nns1 IN A 192.0.2.53\n"
+	gen := func(n int) string {
+		var b strings.Builder
+		for i := range n {
+			fmt.Fprintf(&b, "$GENERATE 0-65535 h%d-$ A 192.0.2.1\n", i)
+		}
+		return b.String()
+	}
+	for _, tc := range []struct {
+		name  string
+		files fstest.MapFS
+		want  string
+	}{
+		{"generate", fstest.MapFS{"example.test.zone": {Data: []byte(apex + gen(4) + "x A 192.0.2.1\n")}},
+			"example.test.zone:8: more than 262144 records in the zone"},
+		{"generate many lines", fstest.MapFS{"example.test.zone": {Data: []byte(apex + gen(1000))}},
+			"example.test.zone:8: more than 262144 records in the zone"},
+		{"generate included", fstest.MapFS{"example.test.zone": {Data: []byte(apex + "$INCLUDE inc/g\n")},
+			"inc/g": {Data: []byte(gen(5))}},
+			"inc/g:4: more than 262144 records in the zone"},
+		{"include fan-out", fstest.MapFS{
+			"example.test.zone": {Data: []byte(apex + strings.Repeat("$INCLUDE f1\n", 64))},
+			"f1":                {Data: []byte(strings.Repeat("$INCLUDE f2\n", 64))},
+			"f2":                {Data: []byte(strings.Repeat("$INCLUDE f3\n", 64))},
+			"f3":                {Data: []byte(strings.Repeat("$INCLUDE f4\n", 64))},
+			"f4":                {Data: []byte("")}},
+			"f3:64:11: failed to open `f4': open f4: more than 4096 files included by the zone"},
+		{"include loop", fstest.MapFS{"example.test.zone": {Data: []byte(apex + "$INCLUDE example.test.zone\n")}},
+			"too deeply nested $INCLUDE"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			_, err := ParseZoneFS(tc.files, "", "example.test.zone", "example.test.")
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err %v, want %q", err, tc.want)
+			}
+			if d := time.Since(start); d > 20*time.Second {
+				t.Errorf("took %s", d)
+			}
+		})
+	}
+	// Up to the bound, a zone parses.
+	files := fstest.MapFS{"example.test.zone": {Data: []byte(apex + gen(3) + "$GENERATE 0-65532 g$ A 192.0.2.1\n")}}
+	z, err := ParseZoneFS(files, "", "example.test.zone", "example.test.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if z.Len() != MaxZoneRecords {
+		t.Errorf("%d records, want %d", z.Len(), MaxZoneRecords)
+	}
+}
+
+// FuzzZoneParseFS parses a zone with an included file from an fs.FS, as
+// every site parses a release's zones: never a panic, errors are
+// positioned, and nothing outside the FS is read (it holds two files).
+func FuzzZoneParseFS(f *testing.F) {
+	f.Add("$TTL 300\n@ IN SOA ns1 hostmaster 1 2 3 4 5\n@ NS ns1\n$INCLUDE inc/a\n", "www A 192.0.2.1\n$INCLUDE ../x\n")
+	f.Add("@ IN SOA ns1 hostmaster 1 2 3 4 5\n@ NS ns1\n$INCLUDE /etc/passwd\n$INCLUDE inc/a sub\n", "$ORIGIN x.\n")
+	f.Add("@ IN SOA ns1 hostmaster 1 2 3 4 5\n@ NS ns1\n$GENERATE 0-65535 h$ A 192.0.2.1\n$INCLUDE inc/a\n", "$INCLUDE a\n$INCLUDE ../example.test.zone\n")
+	f.Fuzz(func(t *testing.T, zone, inc string) {
+		files := fstest.MapFS{"example.test.zone": {Data: []byte(zone)}, "inc/a": {Data: []byte(inc)}}
+		z, err := ParseZoneFS(files, "zones", "example.test.zone", "example.test.")
+		if err != nil {
+			ze, ok := errors.AsType[*ZoneError](err)
+			if !ok {
+				t.Fatalf("error %T %v, want *ZoneError", err, err)
+			}
+			if !strings.HasPrefix(ze.File, "zones/") {
+				t.Fatalf("error names %q", ze.File)
+			}
+			return
+		}
+		if z.SOA == nil || z.Len() == 0 || z.Len() > MaxZoneRecords {
+			t.Fatalf("zone of %d records, SOA %v", z.Len(), z.SOA)
+		}
+	})
 }

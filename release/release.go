@@ -30,6 +30,9 @@ const (
 	MaxFiles     = 4096
 	MaxTotalSize = 64 << 20 // bytes of all files together
 	MaxNameLen   = 255
+	// MaxNoteLen bounds By and Source, which are outside the digest and
+	// repeated in every node's history and status.
+	MaxNoteLen = 1024
 )
 
 // File is one file of a release: the steering configuration or a zone file
@@ -128,8 +131,12 @@ func (c *Content) Digest() string {
 	r := c.Rules
 	put(fmt.Appendf(nil, "%d %d %g %g %g %g", r.FreshFor, r.ReportInterval,
 		r.Shed.HighWater, r.Shed.LowWater, r.Shed.MaxFraction, r.Shed.Step))
+	put(fmt.Appendf(nil, "%d", len(r.MinUp)))
 	for _, m := range r.MinUp {
-		put(fmt.Appendf(nil, "%s %s %d", m.Pool, m.Region, m.N))
+		// Each name on its own: "a b"/"c" and "a"/"b c" are two rules.
+		put([]byte(m.Pool))
+		put([]byte(m.Region))
+		put(fmt.Appendf(nil, "%d", m.N))
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
@@ -161,6 +168,9 @@ func New(c Content, by, source string) *Release {
 func (r *Release) Validate() error {
 	if r == nil {
 		return errors.New("release: none")
+	}
+	if len(r.By) > MaxNoteLen || len(r.Source) > MaxNoteLen {
+		return fmt.Errorf("release: by and source hold at most %d bytes each", MaxNoteLen)
 	}
 	if len(r.Zones) > MaxFiles {
 		return fmt.Errorf("release: %d zone files, more than %d", len(r.Zones), MaxFiles)

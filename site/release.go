@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/aya-gslb/aya/config"
 	"github.com/aya-gslb/aya/dnsserver"
@@ -79,6 +80,13 @@ func Compile(r *release.Release, dir string) (*Compiled, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The cluster decides by r.Rules, operators read the configuration:
+	// they must say the same.
+	c := r.Content
+	c.Rules = Rules(rc)
+	if release.New(c, "", "").Digest != r.Digest {
+		return nil, fmt.Errorf("release %s: its rules are not those of its configuration %s", release.ShortDigest(r.Digest), r.Config.Name)
+	}
 	return compile(r, rc, "")
 }
 
@@ -91,8 +99,9 @@ func compile(r *release.Release, rc *config.Config, dir string) (*Compiled, erro
 		known[p.Name] = true
 	}
 	var (
-		zones []*dnsserver.Zone
-		errs  []error
+		zones   []*dnsserver.Zone
+		errs    []error
+		records int
 	)
 	for _, f := range r.Zones {
 		if path.Dir(f.Name) != "." || !strings.HasSuffix(f.Name, dnsserver.ZoneFileSuffix) {
@@ -106,6 +115,11 @@ func compile(r *release.Release, rc *config.Config, dir string) (*Compiled, erro
 			errs = append(errs, err)
 			continue
 		}
+		// A release holds as many records as one zone may, so that many
+		// small zones cannot make what one may not.
+		if records += z.Len(); records > dnsserver.MaxZoneRecords {
+			return nil, fmt.Errorf("%s: more than %d records in the zones of the release", z.File, dnsserver.MaxZoneRecords)
+		}
 		zones = append(zones, z)
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -118,25 +132,34 @@ func compile(r *release.Release, rc *config.Config, dir string) (*Compiled, erro
 	return &Compiled{Release: r, Config: rc, Zones: set, Pools: Pools(rc)}, nil
 }
 
-// readZones reads the *.zone files of dir and every file they $INCLUDE.
+// readZones reads the *.zone files of dir and every file they $INCLUDE,
+// through an os.Root, so that neither a path nor a symbolic link leaves
+// dir. A file that does not read is refused with the position of the
+// $INCLUDE that names it.
 func readZones(dir string) ([]release.File, error) {
-	if _, err := os.Stat(dir); err != nil {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
 		return nil, fmt.Errorf("dns.zones_dir: %w", err)
 	}
+	defer func() { _ = root.Close() }()
 	names, err := filepath.Glob(filepath.Join(dir, "*"+dnsserver.ZoneFileSuffix))
 	if err != nil {
 		return nil, err
 	}
-	rec := &recordingFS{fsys: os.DirFS(dir), files: map[string][]byte{}}
+	rec := &recordingFS{root: root, files: map[string][]byte{}}
 	var errs []error
 	for _, n := range names {
 		name := filepath.Base(n)
 		// Parsing reads the file and its includes through rec, which keeps
-		// them; errors are reported by compile, after the whole release
-		// is made.
-		_, _ = dnsserver.ParseZoneFS(rec, dir, name, dnsserver.OriginFromFile(name))
-		if _, ok := rec.get(name); !ok {
+		// them; other errors are reported by compile, after the whole
+		// release is made.
+		before := rec.failed()
+		_, perr := dnsserver.ParseZoneFS(rec, dir, name, dnsserver.OriginFromFile(name))
+		switch _, ok := rec.get(name); {
+		case !ok:
 			errs = append(errs, rec.errOf(dir, name))
+		case rec.failed() > before && perr != nil:
+			errs = append(errs, perr) // an $INCLUDE that does not read, at its line
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -153,10 +176,10 @@ func readZones(dir string) ([]release.File, error) {
 	return out, nil
 }
 
-// recordingFS reads files of fsys whole, keeps what it read, and refuses
+// recordingFS reads files of root whole, keeps what it read, and refuses
 // what is not a regular file or is larger than a release may be.
 type recordingFS struct {
-	fsys fs.FS
+	root *os.Root
 
 	mu    sync.Mutex
 	files map[string][]byte
@@ -169,6 +192,13 @@ func (r *recordingFS) get(name string) ([]byte, bool) {
 	defer r.mu.Unlock()
 	b, ok := r.files[name]
 	return b, ok
+}
+
+// failed is the number of files that did not read.
+func (r *recordingFS) failed() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.errs)
 }
 
 func (r *recordingFS) errOf(dir, name string) error {
@@ -201,7 +231,12 @@ func (r *recordingFS) Open(name string) (fs.File, error) {
 }
 
 func (r *recordingFS) read(name string) ([]byte, error) {
-	f, err := r.fsys.Open(name)
+	if !fs.ValidPath(name) {
+		return nil, fs.ErrInvalid
+	}
+	// O_NONBLOCK: opening a FIFO must not wait for a writer; it is then
+	// refused as not a regular file.
+	f, err := r.root.OpenFile(filepath.FromSlash(name), os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, unwrapPath(err)
 	}
@@ -213,12 +248,16 @@ func (r *recordingFS) read(name string) ([]byte, error) {
 	if !st.Mode().IsRegular() {
 		return nil, errors.New("not a regular file")
 	}
+	tooBig := fmt.Errorf("larger than a release holds (%d bytes)", release.MaxTotalSize)
+	if st.Size() > release.MaxTotalSize {
+		return nil, tooBig
+	}
 	b, err := io.ReadAll(io.LimitReader(f, release.MaxTotalSize+1))
 	if err != nil {
 		return nil, unwrapPath(err)
 	}
 	if len(b) > release.MaxTotalSize {
-		return nil, fmt.Errorf("larger than a release holds (%d bytes)", release.MaxTotalSize)
+		return nil, tooBig
 	}
 	return b, nil
 }

@@ -1,0 +1,227 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/aya-gslb/aya/release"
+)
+
+// testRelease is a release of one zone with data, which the tests vary.
+func testRelease(data string) *release.Release {
+	const text = "cluster:\n  fresh_for: 30s\n"
+	return release.New(release.Content{
+		Config: release.File{Name: "aya.yaml", Data: []byte(text)},
+		Zones:  []release.File{{Name: "example.com.zone", Data: []byte(data)}},
+		Rules: release.Rules{FreshFor: 30 * time.Second, ReportInterval: 10 * time.Second,
+			Shed: release.Shed{HighWater: DefaultHighWater, LowWater: DefaultLowWater, MaxFraction: DefaultMaxShed, Step: DefaultShedStep}},
+	}, "alice", "test")
+}
+
+// applyEntry applies v as command cmd at index on f.
+func applyEntry(t *testing.T, f *FSM, index uint64, cmd byte, v any) error {
+	t.Helper()
+	b, err := Encode(cmd, t0.Add(time.Duration(index)*time.Second), v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err, _ = f.Apply(&raft.Log{Index: index, Type: raft.LogCommand, Data: b}).(error)
+	return err
+}
+
+// TestApplyRelease: each new release counts a version; the running one
+// again changes nothing; one that does not validate is refused alike on
+// every node, leaving the running one.
+func TestApplyRelease(t *testing.T) {
+	bad := *testRelease("bad")
+	bad.Zones = []release.File{{Name: "example.com.zone", Data: []byte("changed after the digest")}}
+	tooMany := *testRelease("")
+	tooMany.Zones = make([]release.File, release.MaxFiles+1)
+	for i := range tooMany.Zones {
+		tooMany.Zones[i].Name = fmt.Sprintf("f%05d", i)
+	}
+	tooMany.Digest = tooMany.Content.Digest()
+	type want struct {
+		version uint64
+		digest  string
+		index   uint64
+		err     string
+	}
+	r1, r2 := testRelease("one"), testRelease("two")
+	steps := []struct {
+		name string
+		rel  *release.Release
+		want want
+	}{
+		{"first", r1, want{1, r1.Digest, 1, ""}},
+		{"same", r1, want{1, r1.Digest, 1, ""}},
+		{"second", r2, want{2, r2.Digest, 3, ""}},
+		{"digest mismatch", &bad, want{2, r2.Digest, 3, "does not match its content"}},
+		{"too many files", &tooMany, want{2, r2.Digest, 3, "4097 zone files"}},
+		{"first again", r1, want{3, r1.Digest, 6, ""}},
+	}
+	fsms := []*FSM{NewFSM(three, nil), NewFSM(three, nil)}
+	for _, f := range fsms {
+		for i, s := range steps {
+			ch := f.Changed()
+			err := applyEntry(t, f, uint64(i+1), CmdRelease, s.rel)
+			if (err == nil) != (s.want.err == "") || err != nil && !strings.Contains(err.Error(), s.want.err) {
+				t.Fatalf("%s: err %v, want %q", s.name, err, s.want.err)
+			}
+			r := f.Release()
+			if got := (want{r.Version, r.Digest, r.Index, s.want.err}); got != s.want {
+				t.Errorf("%s: release %+v, want %+v", s.name, got, s.want)
+			}
+			changed := false
+			select {
+			case <-ch:
+				changed = true
+			default:
+			}
+			if wantChange := s.name == "first" || s.name == "second" || s.name == "first again"; changed != wantChange {
+				t.Errorf("%s: changed %v", s.name, changed)
+			}
+			if f.Applied() != uint64(i+1) {
+				t.Errorf("%s: applied %d", s.name, f.Applied())
+			}
+		}
+	}
+	if a, b := snapshotBytes(t, fsms[0]), snapshotBytes(t, fsms[1]); !bytes.Equal(a, b) {
+		t.Error("two nodes that applied the same entries differ")
+	}
+	if h := fsms[0].History(); len(h) == 0 || !strings.Contains(h[len(h)-1].Why, "release 3") || !strings.Contains(h[len(h)-1].Why, "by alice from test") {
+		t.Errorf("history %+v", h)
+	}
+}
+
+// releaseNode is a single-node cluster that checks releases by
+// release.Validate alone (the site package's tests attack it with the
+// site's compile check).
+func releaseNode(t *testing.T) *apiNode {
+	t.Helper()
+	n := startAPINodeWith(t, testConfig(t, "s1", true))
+	waitLeader(t, n.Node)
+	return n
+}
+
+// post sends body to path of n and returns the status and the message.
+func post(t *testing.T, n *apiNode, path string, body io.Reader, header ...string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "http://"+n.admin()+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func marshal(t testing.TB, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+const testApex = "$TTL 300\n@ IN SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ IN NS ns1\nns1 IN A 192.0.2.53\n"
+
+// TestReleaseForwarded: a write is forwarded once at most. A member that
+// is not the leader refuses a forwarded release (503, naming who
+// forwarded it) instead of forwarding it on, so two members that each
+// believe the other leads cannot pass a release back and forth.
+func TestReleaseForwarded(t *testing.T) {
+	n := startAPINode(t, "s1", false) // in no cluster: no leader
+	body := marshal(t, testRelease(testApex))
+	code, msg := post(t, n, PathRelease, bytes.NewReader(body), ForwardedHeader, "s2")
+	if code != http.StatusServiceUnavailable || !strings.Contains(msg, "forwarded by s2") {
+		t.Fatalf("forwarded: %d %s", code, msg)
+	}
+	code, msg = post(t, n, PathRelease, bytes.NewReader(body))
+	if code != http.StatusServiceUnavailable || !strings.Contains(msg, "no leader") {
+		t.Fatalf("not forwarded: %d %s", code, msg)
+	}
+	if n.Release() != nil {
+		t.Error("a release without a leader")
+	}
+}
+
+// TestClientRelease: the client reads a release as large as a POST may
+// send, not just the 1 MiB of the other answers.
+func TestClientRelease(t *testing.T) {
+	n := releaseNode(t)
+	big := make([]byte, 3<<20)
+	for i := range big {
+		big[i] = ';'
+	}
+	r := testRelease(testApex + string(big) + "\n")
+	var resp ReleaseResponse
+	if err := (&Client{}).Do(t.Context(), n.admin(), PathRelease, "", r, &resp); err != nil || resp.Digest != r.Digest {
+		t.Fatalf("POST: %+v %v", resp, err)
+	}
+	var got release.Release
+	if err := (&Client{}).Do(context.Background(), n.admin(), PathRelease, "", nil, &got); err != nil {
+		t.Fatalf("GET: %v", err)
+	}
+	if got.Digest != r.Digest || got.Validate() != nil {
+		t.Errorf("GET: %s", got.Digest)
+	}
+}
+
+// TestReleaseOneAtATime: concurrent POSTs of releases are served one
+// after the other, so that their bodies (up to MaxReleaseBody each, a
+// few times that while decoded and compiled) do not add up.
+func TestReleaseOneAtATime(t *testing.T) {
+	var (
+		mu       sync.Mutex
+		cur, top int
+	)
+	cfg := testConfig(t, "s1", true)
+	cfg.CheckRelease = func(*release.Release) error {
+		mu.Lock()
+		cur++
+		top = max(top, cur)
+		mu.Unlock()
+		time.Sleep(50 * time.Millisecond)
+		mu.Lock()
+		cur--
+		mu.Unlock()
+		return nil
+	}
+	n := startAPINodeWith(t, cfg)
+	waitLeader(t, n.Node)
+	var wg sync.WaitGroup
+	for i := range 4 {
+		body := marshal(t, testRelease(fmt.Sprintf("%s; %d\n", testApex, i)))
+		wg.Go(func() {
+			if code, msg := post(t, n, PathRelease, bytes.NewReader(body)); code != http.StatusOK {
+				t.Errorf("%d %s", code, msg)
+			}
+		})
+	}
+	wg.Wait()
+	if top != 1 {
+		t.Errorf("%d releases checked at once", top)
+	}
+	if r := n.Release(); r == nil || r.Version != 4 {
+		t.Errorf("release %+v", r.Info())
+	}
+}
