@@ -99,7 +99,7 @@ func DrainRoutes(node *cluster.Node, cfg func() *config.Config) []admin.Route {
 		})
 	}
 	return []admin.Route{
-		{Pattern: "POST " + PathDrain, Handler: handle(true), Write: true},
-		{Pattern: "POST " + PathUndrain, Handler: handle(false), Write: true},
+		{Pattern: "POST " + PathDrain, Handler: handle(true), Auth: true},
+		{Pattern: "POST " + PathUndrain, Handler: handle(false), Auth: true},
 	}
 }

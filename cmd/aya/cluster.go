@@ -83,10 +83,10 @@ func clusterRoutes(node *cluster.Node) []admin.Route {
 	h := node.Handler()
 	return []admin.Route{
 		{Pattern: "GET " + cluster.PathStatus, Handler: h},
-		{Pattern: "POST " + cluster.PathApply, Handler: h, Write: true},
-		{Pattern: "POST " + cluster.PathJoin, Handler: h, Write: true},
-		{Pattern: "POST " + cluster.PathRemove, Handler: h, Write: true},
-		{Pattern: "GET " + cluster.PathRelease, Handler: h},
-		{Pattern: "POST " + cluster.PathRelease, Handler: h, Write: true},
+		{Pattern: "POST " + cluster.PathApply, Handler: h, Auth: true},
+		{Pattern: "POST " + cluster.PathJoin, Handler: h, Auth: true},
+		{Pattern: "POST " + cluster.PathRemove, Handler: h, Auth: true},
+		{Pattern: "GET " + cluster.PathRelease, Handler: h, Auth: true}, // every zone file
+		{Pattern: "POST " + cluster.PathRelease, Handler: h, Auth: true},
 	}
 }

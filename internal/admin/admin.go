@@ -51,9 +51,11 @@ type Route struct {
 	// Pattern is a net/http.ServeMux pattern with a method ("POST /v1/drain").
 	Pattern string
 	Handler http.Handler
-	// Write routes change state: they need the token and, with mutual TLS,
-	// a verified client certificate.
-	Write bool
+	// Auth routes need the token and, with mutual TLS, a verified client
+	// certificate: every route that changes state, and the reads that
+	// reveal what only members may see (the release's zone files, which
+	// dns.transfer.allow guards over DNS).
+	Auth bool
 }
 
 // ExplainQuery is the query string of /v1/explain:
@@ -129,7 +131,7 @@ func (s *Server) Handler() http.Handler {
 	}
 	for _, r := range s.cfg.Routes {
 		h := r.Handler
-		if r.Write {
+		if r.Auth {
 			h = s.authorize(h)
 		}
 		mux.Handle(r.Pattern, h)

@@ -74,7 +74,7 @@ func TestWriteAuth(t *testing.T) {
 	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("done\n")) })
 	for _, withTLS := range []bool{false, true} {
 		cfg := Config{Listen: "127.0.0.1:0", Token: "s3cret", Routes: []Route{
-			{Pattern: "POST /v1/write", Handler: ok, Write: true},
+			{Pattern: "POST /v1/write", Handler: ok, Auth: true},
 			{Pattern: "GET /v1/read", Handler: ok},
 		}}
 		if withTLS {
