@@ -5,6 +5,7 @@
 package deploy
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"regexp"
@@ -150,5 +151,59 @@ func TestRulesShape(t *testing.T) {
 	}
 	if n == 0 {
 		t.Fatal("no alerts")
+	}
+}
+
+// TestDashboard: the dashboard is JSON Grafana imports: unique panel ids,
+// panels within the 24-column grid, a query in every panel, all on the
+// dashboard's data source variable.
+func TestDashboard(t *testing.T) {
+	b, err := os.ReadFile("grafana/aya.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		UID           string `json:"uid"`
+		SchemaVersion int    `json:"schemaVersion"`
+		Panels        []struct {
+			ID         int    `json:"id"`
+			Type       string `json:"type"`
+			Title      string `json:"title"`
+			Datasource struct {
+				UID string `json:"uid"`
+			} `json:"datasource"`
+			GridPos struct{ X, Y, W, H int } `json:"gridPos"`
+			Targets []struct {
+				Expr  string `json:"expr"`
+				RefID string `json:"refId"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.UID == "" || d.SchemaVersion == 0 || len(d.Panels) == 0 {
+		t.Fatalf("uid %q, schemaVersion %d, %d panels", d.UID, d.SchemaVersion, len(d.Panels))
+	}
+	ids := map[int]bool{}
+	for _, p := range d.Panels {
+		if ids[p.ID] {
+			t.Errorf("panel id %d twice", p.ID)
+		}
+		ids[p.ID] = true
+		if p.GridPos.X < 0 || p.GridPos.W <= 0 || p.GridPos.X+p.GridPos.W > 24 || p.GridPos.H <= 0 {
+			t.Errorf("%s: gridPos %+v outside the grid", p.Title, p.GridPos)
+		}
+		if p.Type == "row" {
+			continue
+		}
+		if p.Datasource.UID != "${datasource}" || len(p.Targets) == 0 {
+			t.Errorf("%s: data source %q, %d queries", p.Title, p.Datasource.UID, len(p.Targets))
+		}
+		for _, q := range p.Targets {
+			if q.Expr == "" || q.RefID == "" {
+				t.Errorf("%s: query %+v", p.Title, q)
+			}
+		}
 	}
 }
