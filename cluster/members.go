@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"maps"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -129,6 +130,7 @@ func newNodeMetrics(n *Node, reg prometheus.Registerer) nodeMetrics {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "aya_cluster_skipped_entries_total",
 			Help: "Log entries skipped because they do not decode or are stamped too far ahead; every node skips the same ones."},
 			func() float64 { return float64(n.fsm.Skipped()) }),
+		stateCollector{n.fsm},
 	)
 	return m
 }
@@ -148,4 +150,78 @@ func b2f(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// stateCollector exports what the replicated state says of the sites and
+// regions. Every value comes from the log (ages are measured against its
+// newest leader time), so every node exports the same numbers for the
+// same applied index.
+type stateCollector struct{ f *FSM }
+
+var (
+	siteReportAgeDesc = prometheus.NewDesc("aya_cluster_site_report_age_seconds",
+		"Log-time age of the newest probe report of each site: a site that stopped reporting grows old at every node alike.",
+		[]string{"site"}, nil)
+	regionUpDesc = prometheus.NewDesc("aya_cluster_region_up",
+		"1 when the cluster decides a pool's region up (enough endpoints up), 0 when down; regions drained by an operator are not down.",
+		[]string{"pool", "region"}, nil)
+	regionShedDesc = prometheus.NewDesc("aya_cluster_region_shed_ratio",
+		"Share of a region's clients answered from the next-best region because its proxies report it loaded (0: not shedding).",
+		[]string{"region"}, nil)
+	regionLoadDesc = prometheus.NewDesc("aya_cluster_region_load_ratio",
+		"A region's requests in flight over its capacity, from its proxies' fresh load reports (absent without any).",
+		[]string{"region"}, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (c stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- siteReportAgeDesc
+	ch <- regionUpDesc
+	ch <- regionShedDesc
+	ch <- regionLoadDesc
+}
+
+// Collect implements prometheus.Collector.
+func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
+	f := c.f
+	f.mu.Lock()
+	d := f.d
+	newest := map[string]int64{}
+	regions := map[RegionKey]bool{}
+	for k, ep := range d.eps {
+		regions[RegionKey{k.Pool, k.Region}] = true
+		for site, r := range ep.Reports {
+			if at, ok := newest[site]; !ok || r.At > at {
+				newest[site] = r.At
+			}
+		}
+	}
+	down := maps.Clone(d.rdown)
+	shed := map[string]float64{}
+	for rk := range regions {
+		shed[rk.Region] = 0
+	}
+	load := map[string]float64{}
+	for region, rl := range d.loads {
+		shed[region] = rl.Shed
+		if u, ok := f.utilisation(d, rl, d.now); ok {
+			load[region] = u
+		}
+	}
+	now := d.now
+	f.mu.Unlock()
+
+	for site, at := range newest {
+		ch <- prometheus.MustNewConstMetric(siteReportAgeDesc, prometheus.GaugeValue, time.Duration(now-at).Seconds(), site)
+	}
+	for rk := range regions {
+		_, isDown := down[rk]
+		ch <- prometheus.MustNewConstMetric(regionUpDesc, prometheus.GaugeValue, b2f(!isDown), rk.Pool, rk.Region)
+	}
+	for region, s := range shed {
+		ch <- prometheus.MustNewConstMetric(regionShedDesc, prometheus.GaugeValue, s, region)
+	}
+	for region, u := range load {
+		ch <- prometheus.MustNewConstMetric(regionLoadDesc, prometheus.GaugeValue, u, region)
+	}
 }

@@ -13,6 +13,7 @@ type metrics struct {
 	dropped     prometheus.Counter
 	panics      prometheus.Counter
 	tcpConns    prometheus.Gauge
+	tcpMax      prometheus.Gauge
 	tcpRejected prometheus.Counter
 	reloads     *prometheus.CounterVec
 	zones       prometheus.Gauge
@@ -45,6 +46,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "aya_dns_tcp_connections",
 			Help: "Open TCP connections.",
 		}),
+		tcpMax: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "aya_dns_tcp_max_connections",
+			Help: "The cap on open TCP connections: dns.tcp.max_connections per listen address, times the addresses.",
+		}),
 		tcpRejected: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "aya_dns_tcp_rejected_total",
 			Help: "TCP connections closed at accept because dns.tcp.max_connections were open.",
@@ -74,7 +79,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.latency[tr] = latency.WithLabelValues(tr.String())
 	}
 	if reg != nil {
-		reg.MustRegister(m.queries, latency, m.dropped, m.panics, m.tcpConns, m.tcpRejected,
+		reg.MustRegister(m.queries, latency, m.dropped, m.panics, m.tcpConns, m.tcpMax, m.tcpRejected,
 			m.reloads, m.zones, m.zoneSerial, m.zoneRecords, m.steered)
 	}
 	return m

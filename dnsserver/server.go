@@ -205,6 +205,7 @@ func (s *Server) Listen() error {
 			return err
 		}
 	}
+	s.metrics.tcpMax.Set(float64(s.cfg.TCPMaxConnections * len(s.tcp)))
 	return nil
 }
 

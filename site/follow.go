@@ -1,8 +1,11 @@
 package site
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +14,7 @@ import (
 	"github.com/aya-gslb/aya"
 	"github.com/aya-gslb/aya/cluster"
 	"github.com/aya-gslb/aya/config"
+	"github.com/aya-gslb/aya/dnsserver"
 	"github.com/aya-gslb/aya/release"
 )
 
@@ -60,9 +64,50 @@ func (r *Site) publish(c *Compiled) error {
 			r.log.Info("health checks reloaded")
 		}
 	}
-	r.rel.Store(c)
+	old := r.rel.Swap(c)
+	if old != nil && c != nil {
+		logZoneChanges(r.log, old, c)
+	}
 	r.touchSite()
 	return nil
+}
+
+// logZoneChanges logs, once per publish, each zone that c adds, deletes
+// or changes against old: its name, file and serial (aya serve logs every
+// zone of the first release).
+func logZoneChanges(log *slog.Logger, old, c *Compiled) {
+	if old.Release == c.Release {
+		return
+	}
+	data := func(rel *release.Release) map[string][]byte {
+		m := make(map[string][]byte, len(rel.Zones))
+		for _, f := range rel.Zones {
+			m[f.Name] = f.Data
+		}
+		return m
+	}
+	oldData, newData := data(old.Release), data(c.Release)
+	before := map[string]*dnsserver.Zone{}
+	for _, z := range old.Zones.List() {
+		before[z.Origin] = z
+	}
+	for _, z := range c.Zones.List() {
+		p, ok := before[z.Origin]
+		delete(before, z.Origin)
+		switch {
+		case !ok:
+			log.Info("zone added", "zone", z.Origin, "file", z.File, "serial", z.Serial(), "records", z.Len())
+		case p.Serial() != z.Serial():
+			log.Info("zone reloaded", "zone", z.Origin, "file", z.File, "serial", z.Serial(), "previous_serial", p.Serial(), "records", z.Len())
+		case p.File != z.File || p.Len() != z.Len() || !bytes.Equal(oldData[p.File], newData[z.File]):
+			// Secondaries that poll the SOA do not see this change.
+			log.Warn("zone reloaded with the same serial", "zone", z.Origin, "file", z.File, "serial", z.Serial(), "records", z.Len())
+		}
+	}
+	for _, origin := range slices.Sorted(maps.Keys(before)) {
+		p := before[origin]
+		log.Info("zone deleted", "zone", origin, "file", p.File, "serial", p.Serial())
+	}
 }
 
 // follow publishes the node's release when it is not the one served. It
@@ -87,9 +132,11 @@ func (r *Site) follow() bool {
 		// does not compile here (another binary version, a missing
 		// tls_ca_file): keep serving the previous one, loudly, once.
 		r.refused = rel.Digest
+		r.compileFailed.Set(1)
 		r.log.Error("release not served; the previous one keeps serving", "version", rel.Version, "digest", release.ShortDigest(rel.Digest), "err", err)
 		return false
 	}
+	r.compileFailed.Set(0)
 	r.log.Info("release serving", "version", rel.Version, "digest", release.ShortDigest(rel.Digest), "index", rel.Index,
 		"by", rel.By, "source", rel.Source, "zones", len(c.Zones.List()))
 	return true
@@ -164,6 +211,7 @@ func (r *Site) seed(ctx context.Context) {
 func (r *Site) checkLocal(ctx context.Context) {
 	cfg := r.cfg
 	rel, _, err := Build(cfg, whoAmI(cfg.Node.ID), "watch: "+cfg.Node.ID)
+	r.setBuildFailed(cfg, err)
 	if err != nil {
 		none := ""
 		r.local.Store(&none)

@@ -31,9 +31,10 @@ func Build(cfg *config.Config, by, source string) (*release.Release, *Compiled, 
 	if err != nil {
 		return nil, nil, fmt.Errorf("release: %w", err)
 	}
+	cfgFile := filepath.Base(name)
 	text, err := config.ReleaseText(data)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", name, err)
+		return nil, nil, &FileError{File: cfgFile, Err: fmt.Errorf("%s: %w", name, err)}
 	}
 	zones, err := readZones(cfg.DNS.ZonesDir)
 	if err != nil {
@@ -43,7 +44,7 @@ func Build(cfg *config.Config, by, source string) (*release.Release, *Compiled, 
 	// The text is parsed under the operator's path, so that errors name it.
 	rc, err := config.ParseRelease(filepath.Dir(name), filepath.Base(name), text)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, &FileError{File: cfgFile, Err: err}
 	}
 	content.Rules = Rules(rc)
 	r := release.New(content, by, source)
@@ -112,7 +113,7 @@ func compile(r *release.Release, rc *config.Config, dir string) (*Compiled, erro
 			err = z.CheckPools(func(p string) bool { return known[p] })
 		}
 		if err != nil {
-			errs = append(errs, err)
+			errs = append(errs, &FileError{File: f.Name, Err: err})
 			continue
 		}
 		// A release holds as many records as one zone may, so that many
@@ -130,6 +131,61 @@ func compile(r *release.Release, rc *config.Config, dir string) (*Compiled, erro
 		return nil, err
 	}
 	return &Compiled{Release: r, Config: rc, Zones: set, Pools: Pools(rc)}, nil
+}
+
+// FileError is an error of one file of a release: a zone file (with the
+// files it includes) or the configuration file, by its name in the release.
+// Its text is Err's.
+type FileError struct {
+	File string
+	Err  error
+}
+
+func (e *FileError) Error() string { return e.Err.Error() }
+func (e *FileError) Unwrap() error { return e.Err }
+
+// FailedFiles returns the files a build error names (FileError), with ""
+// for an error that names none (a missing dns.zones_dir, a release too
+// large).
+func FailedFiles(err error) map[string]bool {
+	out := map[string]bool{}
+	var walk func(error)
+	walk = func(e error) {
+		switch u := e.(type) {
+		case *FileError:
+			out[u.File] = true
+			return
+		case interface{ Unwrap() []error }:
+			for _, x := range u.Unwrap() {
+				walk(x)
+			}
+			return
+		case interface{ Unwrap() error }:
+			if x := u.Unwrap(); x != nil {
+				walk(x)
+				return
+			}
+		}
+		out[""] = true
+	}
+	if err != nil {
+		walk(err)
+	}
+	return out
+}
+
+// buildFiles are the files Build reads at the top: the configuration
+// file and the zone files of dns.zones_dir, by their names in a release.
+func buildFiles(cfg *config.Config) []string {
+	var out []string
+	if name, _, err := config.ReleaseSource(cfg); err == nil {
+		out = append(out, filepath.Base(name))
+	}
+	names, _ := filepath.Glob(filepath.Join(cfg.DNS.ZonesDir, "*"+dnsserver.ZoneFileSuffix))
+	for _, n := range names {
+		out = append(out, filepath.Base(n))
+	}
+	return out
 }
 
 // readZones reads the *.zone files of dir and every file they $INCLUDE,
@@ -157,9 +213,9 @@ func readZones(dir string) ([]release.File, error) {
 		_, perr := dnsserver.ParseZoneFS(rec, dir, name, dnsserver.OriginFromFile(name))
 		switch _, ok := rec.get(name); {
 		case !ok:
-			errs = append(errs, rec.errOf(dir, name))
+			errs = append(errs, &FileError{File: name, Err: rec.errOf(dir, name)})
 		case rec.failed() > before && perr != nil:
-			errs = append(errs, perr) // an $INCLUDE that does not read, at its line
+			errs = append(errs, &FileError{File: name, Err: perr}) // an $INCLUDE that does not read, at its line
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

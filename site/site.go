@@ -108,6 +108,9 @@ type Site struct {
 
 	configReloads *prometheus.CounterVec
 	builds        *prometheus.CounterVec
+	buildFailed   *prometheus.GaugeVec
+	compileFailed prometheus.Gauge
+	geoReloaded   prometheus.Gauge
 
 	wg sync.WaitGroup
 }
@@ -171,7 +174,15 @@ func (r *Site) metrics() {
 		Name: "aya_release_builds_total",
 		Help: `Releases built from this site's files (release.watch), by result: "success" (applied or unchanged) or "failure" (refused; the running release stays).`,
 	}, []string{"result"})
-	r.reg.MustRegister(r.configReloads, r.builds,
+	r.buildFailed = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "aya_release_build_failed",
+		Help: `Per file of this site's files (its configuration file and each zone file of dns.zones_dir, with what it includes), 1 while the latest build of a release from them fails on that file (file="" for a failure no file is to blame for), 0 once it builds; with release.watch the whole build is refused and the running release keeps serving.`,
+	}, []string{"file"})
+	r.compileFailed = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "aya_release_compile_failed",
+		Help: "1 while the cluster's latest release does not compile or publish here (the previous one keeps serving), 0 once it serves.",
+	})
+	r.reg.MustRegister(r.configReloads, r.builds, r.buildFailed, r.compileFailed,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aya_release_local_differs",
 			Help: "1 when this site's own files (its configuration's release part and dns.zones_dir) differ from the release it answers from."},
 			func() float64 {
@@ -186,6 +197,36 @@ func (r *Site) metrics() {
 				}
 				return 0
 			}))
+	if r.geo != nil {
+		r.geoReloaded = prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "aya_geo_last_reload_successful",
+			Help: "1 when the last load of the geo database and overrides files succeeded (at start, or the last reload), 0 when the last reload was refused and the previous database keeps serving.",
+		})
+		r.geoReloaded.Set(1)
+		r.reg.MustRegister(r.geoReloaded)
+		if r.geo.Info().Path != "" {
+			r.reg.MustRegister(
+				prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aya_geo_build_timestamp_seconds",
+					Help: "Build time of the geo database being served (its metadata's), in seconds since the Unix epoch."},
+					func() float64 { return float64(r.geo.Info().BuildTime.Unix()) }),
+				prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aya_geo_age_seconds",
+					Help: "Seconds since the build time of the geo database being served."},
+					func() float64 { return time.Since(r.geo.Info().BuildTime).Seconds() }))
+		}
+	}
+}
+
+// setBuildFailed records the result of a build from this site's files:
+// a series per file of them, 1 for those err names.
+func (r *Site) setBuildFailed(cfg *config.Config, err error) {
+	failed := FailedFiles(err)
+	r.buildFailed.Reset()
+	for _, f := range buildFiles(cfg) {
+		r.buildFailed.WithLabelValues(f).Set(b2f(failed[f]))
+	}
+	for f := range failed {
+		r.buildFailed.WithLabelValues(f).Set(1)
+	}
 }
 
 // debounce gathers the burst of events an editor or a git checkout makes
@@ -329,7 +370,10 @@ func (r *Site) reload(w *fsnotify.Watcher) {
 	if r.geo != nil && r.geoChanged {
 		r.geoChanged = false
 		if err := r.geo.Reload(); err != nil {
+			r.geoReloaded.Set(0)
 			r.log.Error("geo reload failed; keeping the previous database", "err", err)
+		} else {
+			r.geoReloaded.Set(1)
 		}
 		r.touchSite()
 	}
