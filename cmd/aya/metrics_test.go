@@ -224,7 +224,9 @@ func TestDashboardMetrics(t *testing.T) {
 	// A broken zone file: named while it is broken, cleared once fixed;
 	// the fixed zone's new serial is logged once.
 	writeZone(t, zones, fmt.Sprintf(metricsZone, 2)+"www IN A 300.1.1.1\n")
-	waitFor(t, 10*time.Second, func() bool { return metric(t, s.admin, `aya_release_build_failed{file="gslb.example.com.zone"}`) == "1" },
+	waitFor(t, 10*time.Second, func() bool {
+		return metric(t, s.admin, `aya_release_build_failed{file="gslb.example.com.zone"}`) == "1"
+	},
 		func() string { return "the broken zone file is not flagged:\n" + s.log.String() })
 	if v := metric(t, s.admin, `aya_release_build_failed{file="aya.yaml"}`); v != "0" {
 		t.Errorf(`aya_release_build_failed{file="aya.yaml"} = %q with only the zone broken, want 0`, v)
