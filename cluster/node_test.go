@@ -373,3 +373,56 @@ func TestNodeCatchUpBySnapshot(t *testing.T) {
 		t.Fatal("views differ after the snapshot install")
 	}
 }
+
+// TestNodeCorruptEntry: entries that Propose would refuse, put into the
+// log of a real three-node cluster anyway (raft.Apply on the leader, as a
+// corrupt disk or an injected entry would), are skipped by every node
+// alike, and the cluster keeps deciding.
+func TestNodeCorruptEntry(t *testing.T) {
+	n1 := startNode(t, testConfig(t, "s1", true))
+	n2 := startNode(t, testConfig(t, "s2", false))
+	n3 := startNode(t, testConfig(t, "s3", false))
+	waitLeader(t, n1)
+	for _, n := range []*Node{n2, n3} {
+		if err := n1.Join(n.ID(), n.Addr(), true); err != nil {
+			t.Fatalf("Join(%s): %v", n.ID(), err)
+		}
+	}
+	all := []*Node{n1, n2, n3}
+	future, err := Encode(CmdDrain, time.Now().Add(24*time.Hour), Drain{Region: "eu", Reason: "x", By: "y"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	corrupt := [][]byte{
+		nil,                                 // empty
+		{CmdObserve, '{'},                   // does not decode
+		append([]byte{0x33}, future[1:]...), // unknown type without the ignore bit
+		future,                              // stamped a day ahead of its append
+		append([]byte{CmdRelease}, `{"at":1,"v":{"digest":"x"}}`...), // a release that does not validate
+	}
+	eventually(t, 10*time.Second, "corrupt entries in the log", func() bool {
+		leader := waitLeader(t, all...)
+		for _, b := range corrupt {
+			if err := leader.raft.Apply(b, 5*time.Second).Error(); err != nil {
+				t.Logf("raft.Apply: %v", err)
+				return false
+			}
+		}
+		return true
+	})
+	// The cluster goes on deciding: a drain after them applies everywhere.
+	eventually(t, 10*time.Second, "a drain after the corrupt entries", func() bool {
+		return waitLeader(t, all...).Propose(t.Context(), CmdDrain, Drain{Region: "us", Reason: "after", By: "t"}) == nil
+	})
+	for _, n := range all {
+		eventually(t, 5*time.Second, "the drain on "+n.ID(), func() bool { return n.Current().DrainedRegions["us"] != "" })
+		if got := n.fsm.Skipped(); got != 4 {
+			// The bad release is a well-formed entry whose command is
+			// refused (Apply's error), not a skipped one.
+			t.Errorf("%s skipped %d entries, want 4", n.ID(), got)
+		}
+		if _, ok := n.Current().DrainedRegions["eu"]; ok {
+			t.Errorf("%s applied the drain stamped a day ahead", n.ID())
+		}
+	}
+}
