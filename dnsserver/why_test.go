@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -230,4 +231,40 @@ func whyFuzzConfig(f *testing.F, why []netip.Prefix) Config {
 	cfg.GSLB = GSLB{Pools: testPools(), Geo: testGeo(f), State: state.NewStatic(&state.Snapshot{Version: 3})}
 	cfg.WhyClients = why
 	return cfg
+}
+
+// TestWhyTXTStrings: a fact longer than 255 octets is split into character
+// strings of at most 255, and backslashes and quotes (an operator's drain
+// reason may hold them) come back as written.
+func TestWhyTXTStrings(t *testing.T) {
+	for _, fact := range []string{
+		"region=eu-west dropped: drained: " + strings.Repeat("x", 300),
+		`region=eu-west dropped: drained: "kernel" upgrade \ rack 4`,
+		"",
+	} {
+		rr := &dns.TXT{Hdr: dns.RR_Header{Name: "_why.www.gslb.test.", Rrtype: dns.TypeTXT, Class: dns.ClassINET}, Txt: txtStrings(fact)}
+		buf := make([]byte, 4096)
+		n, err := dns.PackRR(rr, buf, 0, nil, false)
+		if err != nil {
+			t.Fatalf("pack %q: %v", fact, err)
+		}
+		back, _, err := dns.UnpackRR(buf[:n], 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got strings.Builder
+		for _, s := range back.(*dns.TXT).Txt {
+			raw, err := strconv.Unquote(`"` + s + `"`)
+			if err != nil {
+				t.Fatalf("unquote %q: %v", s, err)
+			}
+			if len(raw) > 255 {
+				t.Errorf("character string of %d octets", len(raw))
+			}
+			got.WriteString(raw)
+		}
+		if got.String() != fact {
+			t.Errorf("fact %q came back as %q", fact, got.String())
+		}
+	}
 }
