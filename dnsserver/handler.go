@@ -215,7 +215,7 @@ func (s *Server) answer(v *view, req []byte, q, r *dns.Msg, tr transport, src ne
 		return z, x, limit
 	}
 	if qs.Qtype == dns.TypeTXT {
-		// The why (why.go); other queries pay only the comparison above.
+		// The why (why.go); other queries pay this one comparison.
 		if name, ok := whyName(qs.Name); ok && allowed(v.opts.whyClients, src) {
 			return s.why(v, r, qs.Name, name, c), nil, limit
 		}

@@ -89,6 +89,12 @@ func (s *Server) why(v *view, r *dns.Msg, owner, name string, c *client) *Zone {
 	return res.zone
 }
 
+// referral reports whether res is a referral to a delegated zone (RFC
+// 1034 §4.3.2 3b): no answer, NS in authority, not authoritative.
+func (res result) referral() bool {
+	return !res.aa && res.rcode == dns.RcodeSuccess && len(res.answer) == 0 && len(res.ns) > 0
+}
+
 // snapshotVersion is the version of the decision snapshot st reads.
 func snapshotVersion(st *steering) uint64 {
 	if snap := st.state.Current(); snap != nil {
@@ -106,6 +112,8 @@ func whyFacts(name string, c *client, res, res6 result, e6 *Explanation) []strin
 	switch {
 	case res.zone == nil:
 		return append(facts, "name="+name+" outside our zones: "+rcodeLabel(res.rcode)+", not answered")
+	case res.referral():
+		facts = append(facts, "name="+name+" zone="+res.zone.Origin+" type=A delegated: a referral, answered by the child zone's servers")
 	case res.rcode == dns.RcodeNameError:
 		facts = append(facts, "name="+name+" zone="+res.zone.Origin+" type=A no such name")
 	case !c.steered:
@@ -226,7 +234,10 @@ func answerFact(qtype string, res result, region string) string {
 		}
 		fmt.Fprintf(&b, " ttl=%d", h.Ttl)
 	}
-	if len(res.answer) == 0 && res.rcode == dns.RcodeSuccess {
+	switch {
+	case res.referral():
+		b.WriteString(" referral")
+	case len(res.answer) == 0 && res.rcode == dns.RcodeSuccess:
 		b.WriteString(" nodata")
 	}
 	if region != "" {

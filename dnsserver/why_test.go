@@ -120,6 +120,29 @@ func TestWhy(t *testing.T) {
 	}
 }
 
+// TestWhyDelegated: a name below a delegation is said to be the child
+// zone's, with its referral.
+func TestWhyDelegated(t *testing.T) {
+	_, addr := testServer(t, testConfig(), testZones)
+	q := new(dns.Msg)
+	q.SetQuestion("_why.www.child.gslb.example.com.", dns.TypeTXT)
+	r := exchange(t, "tcp", addr, q, nil, false)
+	var got []string
+	for _, rr := range r.Answer {
+		got = append(got, strings.Join(rr.(*dns.TXT).Txt, ""))
+	}
+	want := []string{
+		"name=www.child.gslb.example.com. zone=gslb.example.com. type=A delegated: a referral, answered by the child zone's servers",
+		"answer=A NOERROR referral",
+		"answer=AAAA NOERROR referral",
+		"release=none snapshot=0",
+		"site=" + testNSID,
+	}
+	if !slices.Equal(got, want) || !r.Authoritative {
+		t.Errorf("AA %v, records\n%q\nwant\n%q", r.Authoritative, got, want)
+	}
+}
+
 // TestWhyNotAllowed: a client outside dns.why_clients, or any client when
 // the list is empty, gets exactly the answer the name has without the
 // feature (here NXDOMAIN, the wildcard's NODATA, REFUSED outside our
