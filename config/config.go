@@ -85,6 +85,17 @@ type DNSConfig struct {
 
 	TCP      TCPConfig      `mapstructure:"tcp"`
 	Transfer TransferConfig `mapstructure:"transfer"`
+
+	// WhyClients lists the clients whose TXT queries for "_why." + a name
+	// are answered with why the name gets its answer, as CIDR prefixes or
+	// bare IP addresses, as written (dns.why_clients). The default is
+	// dnsserver.DefaultWhyClients (loopback); empty allows no one.
+	WhyClients []string `mapstructure:"why_clients"`
+
+	// WhyPrefixes is WhyClients parsed, in the same order; non-nil once
+	// loaded, so that an empty list stays empty (dnsserver.Config reads
+	// nil as its default).
+	WhyPrefixes []netip.Prefix `mapstructure:"-"`
 }
 
 // TCPConfig configures DNS over TCP (dns.tcp).

@@ -58,6 +58,8 @@ func keys() []key {
 			field: func(c *Config) any { return &c.DNS.TCP.MaxConnections }},
 		{name: "dns.transfer.allow", def: []string{},
 			field: func(c *Config) any { return &c.DNS.Transfer.Allow }},
+		{name: "dns.why_clients", def: prefixTexts(dnsserver.DefaultWhyClients()),
+			field: func(c *Config) any { return &c.DNS.WhyClients }},
 		{name: "admin.listen", flag: "admin-listen", def: "",
 			field: func(c *Config) any { return &c.Admin.Listen }},
 		{name: "admin.token", def: "",

@@ -19,9 +19,9 @@ const maxNSID = 128
 
 // validate checks the decoded values, skipping keys decode already
 // reported, and normalises log.level and log.format and parses
-// dns.transfer.allow and ecs.trusted_resolvers. Integer ranges are checked
-// by decode (toInt); regions and pools are checked as decode reads them
-// (steering.go).
+// dns.transfer.allow, dns.why_clients and ecs.trusted_resolvers. Integer
+// ranges are checked by decode (toInt); regions and pools are checked as
+// decode reads them (steering.go).
 func (p *parser) validate(c *Config) {
 	check := func(name string) bool { return !p.bad[name] }
 
@@ -71,25 +71,16 @@ func (p *parser) validate(c *Config) {
 	}
 
 	if check("dns.transfer.allow") {
-		for i, s := range c.DNS.Transfer.Allow {
-			pfx, msg := parsePrefix(s)
-			if msg != "" {
-				p.errorf("dns.transfer.allow", i, "%s", msg)
-				continue
-			}
-			c.DNS.Transfer.AllowPrefixes = append(c.DNS.Transfer.AllowPrefixes, pfx)
-		}
+		c.DNS.Transfer.AllowPrefixes = p.prefixes("dns.transfer.allow", c.DNS.Transfer.Allow)
+	}
+
+	if check("dns.why_clients") {
+		// Non-nil: dnsserver.Config reads nil as its default.
+		c.DNS.WhyPrefixes = append([]netip.Prefix{}, p.prefixes("dns.why_clients", c.DNS.WhyClients)...)
 	}
 
 	if check("ecs.trusted_resolvers") {
-		for i, s := range c.ECS.TrustedResolvers {
-			pfx, msg := parsePrefix(s)
-			if msg != "" {
-				p.errorf("ecs.trusted_resolvers", i, "%s", msg)
-				continue
-			}
-			c.ECS.TrustedPrefixes = append(c.ECS.TrustedPrefixes, pfx)
-		}
+		c.ECS.TrustedPrefixes = p.prefixes("ecs.trusted_resolvers", c.ECS.TrustedResolvers)
 	}
 
 	var adminAddr hostPort
@@ -425,8 +416,33 @@ func parseDialAddr(s string) (key string, msg string) {
 	return strings.ToLower(strings.TrimSuffix(host, ".")) + ":" + strconv.FormatUint(n, 10), ""
 }
 
-// parsePrefix parses a dns.transfer.allow or ecs.trusted_resolvers entry: a CIDR prefix with no bits
-// set past its length, or a bare address (a /32 or /128).
+// prefixes parses the list key of prefixes (parsePrefix), recording an
+// error at each item that is not one; nil for an empty list.
+func (p *parser) prefixes(key string, list []string) []netip.Prefix {
+	var out []netip.Prefix
+	for i, s := range list {
+		pfx, msg := parsePrefix(s)
+		if msg != "" {
+			p.errorf(key, i, "%s", msg)
+			continue
+		}
+		out = append(out, pfx)
+	}
+	return out
+}
+
+// prefixTexts is the list key default for prefixes.
+func prefixTexts(ps []netip.Prefix) []string {
+	out := make([]string, len(ps))
+	for i, pfx := range ps {
+		out[i] = pfx.String()
+	}
+	return out
+}
+
+// parsePrefix parses an entry of a list of prefixes (dns.transfer.allow,
+// dns.why_clients, ecs.trusted_resolvers): a CIDR prefix with no bits set
+// past its length, or a bare address (a /32 or /128).
 func parsePrefix(s string) (netip.Prefix, string) {
 	if strings.Contains(s, "/") {
 		pfx, err := netip.ParsePrefix(s)

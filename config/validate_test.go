@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aya-gslb/aya/dnsserver"
 	"github.com/aya-gslb/aya/internal/mtls"
 )
 
@@ -381,6 +382,51 @@ func TestValidValues(t *testing.T) {
 			}
 			if got := tc.got(c); !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("%s = %#v, want %#v", tc.key, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestWhyClients: dns.why_clients defaults to loopback (dnsserver's
+// default), an empty list stays empty (no one), and a bad entry is placed
+// at its line and index.
+func TestWhyClients(t *testing.T) {
+	clearEnv(t)
+	// The key's line goes in before "  transfer:", as line 12.
+	withWhy := func(val string) []byte {
+		b := with(t, "", "")
+		if val == absent {
+			return b
+		}
+		return []byte(strings.Replace(string(b), "  transfer:\n", "  why_clients: "+val+"\n  transfer:\n", 1))
+	}
+	for _, tc := range []struct {
+		name, val string
+		want      []netip.Prefix
+		err       string
+	}{
+		{"absent is loopback", absent, dnsserver.DefaultWhyClients(), ""},
+		{"null is loopback", `~`, dnsserver.DefaultWhyClients(), ""},
+		{"empty allows no one", `[]`, []netip.Prefix{}, ""},
+		{"bare addresses", `[192.0.2.1, "::1"]`, prefixes("192.0.2.1/32", "::1/128"), ""},
+		{"not an address", `[127.0.0.1, localhost]`, nil,
+			`t.yaml:12: dns.why_clients[1]: must be a CIDR prefix or an IP address (got "localhost")`},
+		{"host bits", `[10.1.2.3/8]`, nil,
+			`t.yaml:12: dns.why_clients[0]: has address bits set past the prefix length (got "10.1.2.3/8"; did you mean "10.0.0.0/8"?)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse("t.yaml", withWhy(tc.val), nil)
+			if tc.err != "" {
+				if err == nil || err.Error() != tc.err {
+					t.Fatalf("Parse: %v, want %s", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if !reflect.DeepEqual(c.DNS.WhyPrefixes, tc.want) {
+				t.Errorf("dns.why_clients = %#v, want %#v", c.DNS.WhyPrefixes, tc.want)
 			}
 		})
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"maps"
 	"net/netip"
+	"strings"
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
@@ -72,6 +73,9 @@ func (s *Server) buildFast(zs *Zones) map[string]*fastNode {
 		for name, n := range z.nodes {
 			if n.cut || n.occluded || zs.find(name) != z {
 				continue // delegated, or served by a zone nested below z
+			}
+			if strings.HasPrefix(name, whyLabel) {
+				continue // may be asked why (why.go): the general path decides
 			}
 			l, err := dns.PackDomainName(name, wire[:], 0, nil, false)
 			if err != nil {

@@ -157,6 +157,8 @@ var answerCases = []struct {
 	{"fast/www A mixed case", "WwW.GsLb.ExAmPlE.CoM.", dns.TypeA, edns(1232, false), true},
 	{"fast/nodata", "www.gslb.example.com.", dns.TypeTXT, edns(1232, false), true},
 	{"general/nxdomain", "nope.gslb.example.com.", dns.TypeA, edns(1232, false), false},
+	{"general/nxdomain TXT", "nope.gslb.example.com.", dns.TypeTXT, edns(1232, false), false},
+	{"general/_why not allowed", "_why.www.gslb.example.com.", dns.TypeTXT, edns(1232, false), false},
 	{"general/wildcard", "x.apps.gslb.example.com.", dns.TypeA, edns(1232, false), false},
 	{"general/referral", "www.child.gslb.example.com.", dns.TypeA, edns(1232, false), false},
 }

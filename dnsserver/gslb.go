@@ -208,6 +208,15 @@ type client struct {
 	trace   *Explanation
 }
 
+// record copies what steering made of the client into its trace, when it
+// has one and was steered.
+func (c *client) record() {
+	if t := c.trace; t != nil && c.steered {
+		t.Client, t.Subnet, t.Location = c.Addr, c.subnet, c.Loc
+		t.UsedECS, t.Scope = c.usedECS, int(c.scope)
+	}
+}
+
 // place fills in the client's address, subnet, location and scope: the ECS
 // address when a trusted resolver sends one with a non-zero source prefix
 // (truncated to the configured maximum), else the resolver's own.
@@ -296,12 +305,16 @@ func (st *steering) steer(c *client, pool, owner string, qtype uint16) (rrs []dn
 	if c.trace != nil {
 		d.Explain = true
 	}
-	policy.Decide(p, c.Client, fam, st.state.Current(), &d)
+	snap := st.state.Current()
+	policy.Decide(p, c.Client, fam, snap, &d)
 	if c.trace == nil {
 		st.count(pool, &d)
 	} else {
 		c.trace.Pool = pool
 		c.trace.Decision = d
+		if snap != nil {
+			c.trace.Snapshot = snap.Version
+		}
 	}
 	if d.Servfail {
 		return nil, dns.RcodeServerFailure
@@ -332,6 +345,9 @@ type Explanation struct {
 	// Pool is the pool that answered, "" when the name is not bound to one.
 	Pool     string
 	Decision policy.Decision
+	// Snapshot is the version of the decision snapshot (state.Snapshot)
+	// the steering read.
+	Snapshot uint64
 	Reply    *dns.Msg
 }
 

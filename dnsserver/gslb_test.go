@@ -55,7 +55,7 @@ func testPools() []*policy.Pool {
 
 // testGeo builds a City database of a few networks with geo.Build, the code
 // `aya geo build` runs, and opens it.
-func testGeo(t *testing.T) *geo.DB {
+func testGeo(t testing.TB) *geo.DB {
 	t.Helper()
 	nets := []geo.Network{
 		{Prefix: netip.MustParsePrefix("81.2.69.0/24"), Latitude: 51.5142, Longitude: -0.0931, Country: "GB", Continent: "EU", City: "London"},

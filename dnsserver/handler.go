@@ -55,11 +55,14 @@ type options struct {
 	maxUDP        int
 	nsid          []byte
 	transferAllow []netip.Prefix
+	whyClients    []netip.Prefix
+	release       ReleaseInfo
 }
 
-func (o *options) transferAllowed(a netip.Addr) bool {
+// allowed reports whether a is in one of the prefixes of acl.
+func allowed(acl []netip.Prefix, a netip.Addr) bool {
 	a = a.Unmap()
-	for _, p := range o.transferAllow {
+	for _, p := range acl {
 		if p.Contains(a) {
 			return true
 		}
@@ -211,11 +214,14 @@ func (s *Server) answer(v *view, req []byte, q, r *dns.Msg, tr transport, src ne
 		z, x := s.transfer(v, r, q, tr, src)
 		return z, x, limit
 	}
-	res := v.zones.resolve(qs.Name, qs.Qtype, v.steer, c)
-	if trace != nil && c.steered {
-		trace.Client, trace.Subnet, trace.Location = c.Addr, c.subnet, c.Loc
-		trace.UsedECS, trace.Scope = c.usedECS, int(c.scope)
+	if qs.Qtype == dns.TypeTXT {
+		// The why (why.go); other queries pay this one comparison.
+		if name, ok := whyName(qs.Name); ok && allowed(v.opts.whyClients, src) {
+			return s.why(v, r, qs.Name, name, c), nil, limit
+		}
 	}
+	res := v.zones.resolve(qs.Name, qs.Qtype, v.steer, c)
+	c.record()
 	r.Rcode = res.rcode
 	r.Authoritative = res.aa
 	r.Answer, r.Ns, r.Extra = res.answer, res.ns, res.extra
@@ -230,7 +236,7 @@ func (s *Server) answer(v *view, req []byte, q, r *dns.Msg, tr transport, src ne
 // alone (RFC 1995 §2), over either transport.
 func (s *Server) transfer(v *view, r *dns.Msg, q *dns.Msg, tr transport, src netip.Addr) (zone, xfr *Zone) {
 	qs := q.Question[0]
-	if !v.opts.transferAllowed(src) {
+	if !allowed(v.opts.transferAllow, src) {
 		r.Rcode = dns.RcodeRefused
 		return nil, nil
 	}

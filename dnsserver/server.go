@@ -42,6 +42,14 @@ type Config struct {
 	TCPMaxConnections int
 	// TransferAllow lists the clients allowed AXFR and IXFR; empty refuses all.
 	TransferAllow []netip.Prefix
+	// WhyClients lists the clients whose TXT queries for "_why." + NAME are
+	// answered with the explanation of NAME's answer (why.go); others get
+	// the answer the name has without the feature. nil means
+	// DefaultWhyClients (loopback); an empty, non-nil list allows no one.
+	WhyClients []netip.Prefix
+	// Release names the release the zones and pools come from, for the
+	// `_why.` answers; the zero value shows none.
+	Release ReleaseInfo
 	// Logger receives the server's logs (default: discarded).
 	Logger *slog.Logger
 	// Registerer receives the server's metrics (default: not registered).
@@ -64,6 +72,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.TCPMaxConnections <= 0 {
 		c.TCPMaxConnections = DefaultTCPMaxConnections
+	}
+	if c.WhyClients == nil {
+		c.WhyClients = DefaultWhyClients()
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -110,7 +121,7 @@ func New(cfg Config) *Server {
 }
 
 func optionsOf(c Config) options {
-	return options{maxUDP: c.MaxUDPSize, nsid: []byte(c.NSID), transferAllow: c.TransferAllow}
+	return options{maxUDP: c.MaxUDPSize, nsid: []byte(c.NSID), transferAllow: c.TransferAllow, whyClients: c.WhyClients, release: c.Release}
 }
 
 // Zones returns the zones being served.
@@ -146,7 +157,7 @@ func (s *Server) LoadZones(dir string) error {
 }
 
 // Configure applies the reloadable settings of cfg: MaxUDPSize, NSID,
-// TransferAllow, TCPIdleTimeout and GSLB. Listen addresses and socket counts
+// TransferAllow, WhyClients, Release, TCPIdleTimeout and GSLB. Listen addresses and socket counts
 // take a restart. A configuration that lacks a pool the served zones bind a
 // name to is refused whole (the error says where the binding is): remove the
 // binding first, then the pool.

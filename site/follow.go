@@ -50,7 +50,9 @@ func merged(local *config.Config, c *Compiled) *config.Config {
 func (r *Site) publish(c *Compiled) error {
 	m := merged(r.cfg, c)
 	if c != nil {
-		if err := r.srv.Publish(c.Zones, DNSConfig(m, r.log, nil, GSLB(m, r.geo, r.health))); err != nil {
+		dc := DNSConfig(m, r.log, nil, GSLB(m, r.geo, r.health))
+		dc.Release = dnsserver.ReleaseInfo{Version: c.Release.Version, Digest: c.Release.Digest}
+		if err := r.srv.Publish(c.Zones, dc); err != nil {
 			return err
 		}
 	}
