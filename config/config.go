@@ -131,6 +131,11 @@ type AdminConfig struct {
 	// it with the environment variable AYA_ADMIN_TOKEN over the file. No
 	// spaces or control characters.
 	Token string `mapstructure:"token"`
+
+	// Insecure allows an admin.listen off loopback without a token or
+	// cluster.tls (admin.insecure), default false: without either, whoever
+	// reaches the address can write. For a network only operators reach.
+	Insecure bool `mapstructure:"insecure"`
 }
 
 // LogConfig configures logging (the log section).

@@ -64,6 +64,8 @@ func keys() []key {
 			field: func(c *Config) any { return &c.Admin.Listen }},
 		{name: "admin.token", def: "",
 			field: func(c *Config) any { return &c.Admin.Token }},
+		{name: "admin.insecure", def: false,
+			field: func(c *Config) any { return &c.Admin.Insecure }},
 		{name: "log.level", flag: "log-level", def: "info",
 			field: func(c *Config) any { return &c.Log.Level }},
 		{name: "log.format", def: "text",

@@ -314,6 +314,7 @@ func TestEnv(t *testing.T) {
 			func(c *Config) any { return c.DNS.WhyPrefixes }, prefixes("10.53.0.0/16", "::1/128")},
 		{"AYA_ADMIN_LISTEN", "127.0.0.1:9999", func(c *Config) any { return c.Admin.Listen }, "127.0.0.1:9999"},
 		{"AYA_ADMIN_TOKEN", "s3cr3t-Token_1", func(c *Config) any { return c.Admin.Token }, "s3cr3t-Token_1"},
+		{"AYA_ADMIN_INSECURE", "true", func(c *Config) any { return c.Admin.Insecure }, true},
 		{"AYA_LOG_LEVEL", "warn", func(c *Config) any { return c.Log.Level }, "warn"},
 		{"AYA_LOG_FORMAT", "json", func(c *Config) any { return c.Log.Format }, "json"},
 		{"AYA_GEO_DATABASE", "env/City.mmdb", func(c *Config) any { return c.Geo.Database }, "env/City.mmdb"},

@@ -104,6 +104,16 @@ func (p *parser) validate(c *Config) {
 		p.errorf("admin.token", -1, "must not contain spaces or control characters")
 	}
 
+	// Off loopback, an admin API without a token lets whoever reaches it
+	// drain regions and roll out releases. Client certificates (cluster.tls)
+	// authenticate writes too.
+	if p.mode == modeServe && adminAddr.valid && !adminAddr.loopback && c.Admin.Token == "" &&
+		strings.TrimSpace(c.Cluster.TLS.CertFile) == "" && !c.Admin.Insecure {
+		p.errorf("admin.listen", -1, "%q is reachable from other hosts, and without a token whoever reaches it can drain "+
+			"regions and roll out releases: set admin.token (better: the environment, AYA_ADMIN_TOKEN), or cluster.tls "+
+			"(client certificates), or admin.insecure: true on a network only operators reach", c.Admin.Listen)
+	}
+
 	if check("log.level") {
 		switch v := strings.ToLower(c.Log.Level); v {
 		case "debug", "info", "warn", "error":

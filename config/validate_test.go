@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -578,5 +579,32 @@ func TestClusterAuth(t *testing.T) {
 	proxy := "cluster:\n  bind: 192.0.2.10:7300\nproxy:\n  listen: [{addr: 127.0.0.1:8080}]\n"
 	if _, err := ParseProxy("testdata/t.yaml", []byte(proxy), nil); err != nil && strings.Contains(err.Error(), "loopback") {
 		t.Fatalf("ParseProxy checked cluster.bind: %v", err)
+	}
+}
+
+// TestAdminOffLoopback: an admin API reachable from other hosts needs a
+// token or client certificates, or says it is on purpose.
+func TestAdminOffLoopback(t *testing.T) {
+	const base = "node: {id: n1}\ndns: {listen: [127.0.0.1:5300], zones_dir: zones}\nadmin:\n  listen: %s\n%s"
+	const refused = `t.yaml:4: admin.listen: "192.0.2.1:9053" is reachable from other hosts, and without a token whoever reaches it can drain regions and roll out releases: set admin.token (better: the environment, AYA_ADMIN_TOKEN), or cluster.tls (client certificates), or admin.insecure: true on a network only operators reach`
+	for _, tc := range []struct {
+		name, listen, extra, want string
+	}{
+		{"off loopback, no token", "192.0.2.1:9053", "", refused},
+		{"off loopback, a token", "192.0.2.1:9053", "  token: t0k3n\n", ""},
+		{"off loopback, insecure on purpose", "192.0.2.1:9053", "  insecure: true\n", ""},
+		{"loopback, no token", "127.0.0.1:9053", "", ""},
+		{"localhost, no token", "localhost:9053", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("t.yaml", []byte(fmt.Sprintf(base, tc.listen, tc.extra)), nil)
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if got != tc.want {
+				t.Errorf("got  %s\nwant %s", got, tc.want)
+			}
+		})
 	}
 }

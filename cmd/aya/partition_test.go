@@ -113,7 +113,10 @@ func TestPartition(t *testing.T) {
 	dir := t.TempDir()
 	zones, _ := filepath.Abs("../../zones")
 	geoDB, _ := filepath.Abs("../../zones/geo/demo.yaml")
-	// Off loopback, the Raft transport needs a secret (or TLS files).
+	// Off loopback, the admin API needs a token (the sites and the
+	// commands of this test read it from the environment) and the Raft
+	// transport a secret (or TLS files).
+	t.Setenv("AYA_ADMIN_TOKEN", "partition-test-token")
 	secret := filepath.Join(dir, "cluster.secret")
 	if err := os.WriteFile(secret, []byte(mtls.NewSecret()+"\n"), 0o600); err != nil {
 		t.Fatal(err)
