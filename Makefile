@@ -3,8 +3,9 @@
 
 GO       ?= go
 BIN      := bin/aya
-VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS  := -X github.com/aya-gslb/aya.Version=$(VERSION)
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS  := -X github.com/aya-gslb/aya.Version=$(VERSION) -X github.com/aya-gslb/aya.Commit=$(COMMIT)
 FUZZTIME ?= 1m
 GOLANGCI := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 
