@@ -634,3 +634,46 @@ func checkBinary(t *testing.T, fileBin, bin, arch, version, commit string) {
 		t.Errorf("aya version --json = %s (%v), want version %s, commit %s, linux/%s", out, err, version, commit, arch)
 	}
 }
+
+// TestNotice: NOTICE reproduces the NOTICE file of every module built into
+// aya that has one (Apache-2.0 §4(d)), at the version go.mod selects, and
+// names no module that is not built in.
+func TestNotice(t *testing.T) {
+	notice, err := os.ReadFile(filepath.Join(root, "NOTICE"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{with .Module}}{{if not .Main}}{{.Path}} {{.Version}} {{.Dir}}{{end}}{{end}}", "../cmd/aya").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	want := map[string]bool{}
+	for line := range strings.Lines(string(out)) {
+		f := strings.Fields(line)
+		if len(f) != 3 || want[f[0]+" "+f[1]] {
+			continue
+		}
+		text, err := os.ReadFile(filepath.Join(f[2], "NOTICE"))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[f[0]+" "+f[1]] = true
+		if !bytes.Contains(notice, []byte(f[0]+" "+f[1]+" (NOTICE)\n")) {
+			t.Errorf("NOTICE lacks %s %s, whose NOTICE file says:\n%s", f[0], f[1], text)
+			continue
+		}
+		for l := range strings.Lines(string(text)) {
+			if l = strings.TrimSpace(l); l != "" && !bytes.Contains(notice, []byte(l)) {
+				t.Errorf("NOTICE lacks the line %q of %s %s's NOTICE", l, f[0], f[1])
+			}
+		}
+	}
+	for line := range strings.Lines(string(notice)) {
+		if name, ok := strings.CutSuffix(strings.TrimSpace(line), " (NOTICE)"); ok && !want[name] {
+			t.Errorf("NOTICE names %s, which is not built into aya with a NOTICE file", name)
+		}
+	}
+}
