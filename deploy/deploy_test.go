@@ -374,7 +374,9 @@ func fakeRelease(t *testing.T, version, epoch string) string {
 	dir := t.TempDir()
 	stub := filepath.Join(dir, "go")
 	// The stand-in writes its GOARCH to the file after -o.
-	script := "#!/bin/sh\nwhile [ $# -gt 0 ]; do if [ \"$1\" = -o ]; then echo \"aya for $GOARCH\" > \"$2\"; fi; shift; done\n"
+	// go list (for THIRD_PARTY_LICENSES) is the real one.
+	script := "#!/bin/sh\n[ \"$1\" = list ] && exec go \"$@\"\n" +
+		"while [ $# -gt 0 ]; do if [ \"$1\" = -o ]; then echo \"aya for $GOARCH\" > \"$2\"; fi; shift; done\n"
 	if err := os.WriteFile(stub, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -390,7 +392,7 @@ func fakeRelease(t *testing.T, version, epoch string) string {
 // archiveFiles are the regular files of every archive, under its top
 // directory aya-VERSION-linux-ARCH/.
 var archiveFiles = []string{
-	"CHANGELOG.md", "LICENSE", "NOTICE", "README.md", "aya", "aya.service", "aya.yaml",
+	"CHANGELOG.md", "LICENSE", "NOTICE", "README.md", "THIRD_PARTY_LICENSES", "aya", "aya.service", "aya.yaml",
 	"zones/geo/demo.yaml", "zones/gslb.example.com.zone",
 }
 
@@ -498,6 +500,18 @@ func TestReleaseLayout(t *testing.T) {
 		archives = append(archives, top+".tar.gz")
 		if bin := checkArchive(t, filepath.Join(a, top+".tar.gz"), top, epoch); string(bin) != "aya for "+arch+"\n" {
 			t.Errorf("%s: aya is %q, not the build for %s", top, bin, arch)
+		}
+	}
+	// THIRD_PARTY_LICENSES has a license file for every module built in.
+	for _, arch := range []string{"amd64", "arm64"} {
+		tpl, err := os.ReadFile(filepath.Join(a, "aya-"+version+"-linux-"+arch, "THIRD_PARTY_LICENSES"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range builtModules(t, arch) {
+			if !bytes.Contains(tpl, []byte("\n"+m[0]+" "+m[1]+"\n\n--- ")) {
+				t.Errorf("%s THIRD_PARTY_LICENSES: no license file for %s %s", arch, m[0], m[1])
+			}
 		}
 	}
 	if sa, sb := checkSums(t, a, archives), checkSums(t, b, archives); sa != sb {
@@ -643,16 +657,8 @@ func TestNotice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command("go", "list", "-deps", "-f", "{{with .Module}}{{if not .Main}}{{.Path}} {{.Version}} {{.Dir}}{{end}}{{end}}", "../cmd/aya").Output()
-	if err != nil {
-		t.Fatalf("go list: %v", err)
-	}
 	want := map[string]bool{}
-	for line := range strings.Lines(string(out)) {
-		f := strings.Fields(line)
-		if len(f) != 3 || want[f[0]+" "+f[1]] {
-			continue
-		}
+	for _, f := range builtModules(t, runtime.GOARCH) {
 		text, err := os.ReadFile(filepath.Join(f[2], "NOTICE"))
 		if errors.Is(err, os.ErrNotExist) {
 			continue
@@ -676,4 +682,23 @@ func TestNotice(t *testing.T) {
 			t.Errorf("NOTICE names %s, which is not built into aya with a NOTICE file", name)
 		}
 	}
+}
+
+// builtModules lists the modules built into aya for linux/arch, but aya's
+// own: path, version, directory in the module cache.
+func builtModules(t *testing.T, arch string) [][3]string {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-deps", "-f", "{{with .Module}}{{if not .Main}}{{.Path}} {{.Version}} {{.Dir}}{{end}}{{end}}", "../cmd/aya")
+	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+arch)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	var mods [][3]string
+	for line := range strings.Lines(string(out)) {
+		if f := strings.Fields(line); len(f) == 3 && !slices.Contains(mods, [3]string(f)) {
+			mods = append(mods, [3]string(f))
+		}
+	}
+	return mods
 }

@@ -3,9 +3,9 @@
 #
 # For each of ARCHES (linux): a static, stripped aya built reproducibly
 # (CGO_ENABLED=0, -trimpath, no VCS stamp, no build id), and
-# DIST/aya-VERSION-linux-ARCH.tar.gz with it, LICENSE, NOTICE, README.md,
-# CHANGELOG.md, aya.yaml (deploy/aya.yaml), the example zones/ it names
-# and aya.service; then DIST/SHA256SUMS. The same sources, VERSION, COMMIT,
+# DIST/aya-VERSION-linux-ARCH.tar.gz with it, LICENSE, NOTICE,
+# THIRD_PARTY_LICENSES, README.md, CHANGELOG.md, aya.yaml (deploy/aya.yaml),
+# the example zones/ it names and aya.service; then DIST/SHA256SUMS. The same sources, VERSION, COMMIT,
 # SOURCE_DATE_EPOCH and Go toolchain give the same bytes, wherever the
 # checkout is. The unpacked trees stay in DIST/aya-VERSION-linux-ARCH/
 # (the build context of deploy/docker/Dockerfile).
@@ -22,6 +22,25 @@ GO=${GO:-go}
 ARCHES=${ARCHES:-amd64 arm64}
 export LC_ALL=C TZ=UTC
 
+# third_party_licenses ARCH: the license files of every module built into
+# aya for linux/ARCH, as each module ships them (MIT, BSD and ISC ask for
+# their text beside a binary; MPL-2.0 for where the source is).
+third_party_licenses() {
+  echo "The aya binary includes the Go modules below. Each one's license files"
+  echo "follow, as the module ships them; its source is that module at that"
+  echo "version (go mod download MODULE@VERSION)."
+  GOOS=linux GOARCH="$1" GOFLAGS=-mod=readonly "$GO" list -deps \
+    -f '{{with .Module}}{{if not .Main}}{{.Path}} {{.Version}} {{.Dir}}{{end}}{{end}}' ./cmd/aya |
+    sort -u | while read -r path version dir; do
+      printf '\n==========================================================================\n%s %s\n' "$path" "$version"
+      find "$dir" -maxdepth 1 -type f \( -iname 'LICEN[CS]E' -o -iname 'LICEN[CS]E[.-]*' \
+        -o -iname COPYING -o -iname 'COPYING.*' -o -iname PATENTS \) | sort | while read -r f; do
+        printf '\n--- %s\n\n' "${f##*/}"
+        cat "$f"
+      done
+    done
+}
+
 mkdir -p "$DIST"
 archives=()
 for arch in $ARCHES; do
@@ -36,6 +55,7 @@ for arch in $ARCHES; do
       -ldflags "-s -w -buildid= -X github.com/aya-gslb/aya.Version=$VERSION -X github.com/aya-gslb/aya.Commit=$COMMIT" \
       -o "$stage/aya" ./cmd/aya
   cp LICENSE NOTICE README.md CHANGELOG.md "$stage/"
+  third_party_licenses "$arch" > "$stage/THIRD_PARTY_LICENSES"
   cp deploy/aya.yaml "$stage/aya.yaml"
   cp deploy/systemd/aya.service "$stage/aya.service"
   mkdir -p "$stage/zones/geo"
