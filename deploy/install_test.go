@@ -1,3 +1,8 @@
+// The tests of how aya is installed and run: the systemd unit (with
+// systemd-analyze), the example configuration (with aya check), the
+// Dockerfile against the release layout, the release archives (their
+// layout and, with AYA_RELEASE_TEST=1, their reproducibility), NOTICE.
+
 package deploy
 
 import (
