@@ -3,19 +3,26 @@
 
 GO       ?= go
 BIN      := bin/aya
-VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS  := -X github.com/aya-gslb/aya.Version=$(VERSION)
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null)
+# The time of the last commit: the mtime of every file in the release archives.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+DIST     ?= dist
+LDFLAGS  := -X github.com/aya-gslb/aya.Version=$(VERSION) -X github.com/aya-gslb/aya.Commit=$(COMMIT)
 FUZZTIME ?= 1m
 GOLANGCI := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 
 .DEFAULT_GOAL := help
-.PHONY: help build run demo test race fuzz bench bench-go bench-dns bench-proxy lint check
+.PHONY: help build run demo test race fuzz bench bench-go bench-dns bench-proxy lint check release
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
 build: ## Build bin/aya
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/aya
+
+release: ## Reproducible static archives for linux/amd64 and linux/arm64, and SHA256SUMS, in dist/
+	VERSION=$(VERSION) COMMIT=$(COMMIT) SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) DIST=$(DIST) GO=$(GO) bash deploy/release.sh
 
 run: build ## Serve the repo's zones/ with the shipped aya.yaml (one node, loopback)
 	@echo "aya: serving zones/ on 127.0.0.1:5300 (admin on http://127.0.0.1:9053/metrics); try:"

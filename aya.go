@@ -10,5 +10,11 @@ import _ "embed"
 //go:embed aya.yaml
 var DefaultConfig []byte
 
-// Version is set at build time with -ldflags "-X github.com/aya-gslb/aya.Version=…".
+// Version is set at build time with -ldflags "-X github.com/aya-gslb/aya.Version=…"
+// (the Makefile: git describe --tags --always --dirty).
 var Version = "dev"
+
+// Commit is the git commit the binary was built from, set at build time
+// with -ldflags "-X github.com/aya-gslb/aya.Commit=…". Empty means unknown:
+// `aya version` then reads the one go build stamped (vcs.revision), if any.
+var Commit = ""

@@ -1,6 +1,7 @@
 // Command aya is AYA's single binary: the authoritative DNS server of the
 // GSLB (serve), its offline checker (check), explain, the cluster controls
-// (status, drain, undrain, cluster join/remove/secret) and its version.
+// (status, drain, undrain, cluster join/remove/secret), a readiness check
+// (health) and its version.
 package main
 
 import (
@@ -34,6 +35,6 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServeCmd(), newCheckCmd(), newExplainCmd(), newGeoCmd(), newVersionCmd(),
-		newStatusCmd(), newApplyCmd(), newDiffCmd(), newDrainCmd(true), newDrainCmd(false), newClusterCmd(), newProxyCmd(), newDemoCmd())
+		newStatusCmd(), newApplyCmd(), newDiffCmd(), newDrainCmd(true), newDrainCmd(false), newClusterCmd(), newProxyCmd(), newDemoCmd(), newHealthCmd())
 	return root
 }
