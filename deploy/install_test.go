@@ -355,6 +355,12 @@ func TestDockerfile(t *testing.T) {
 			t.Setenv(k, v)
 		}
 	}
+	// The admin port is reachable from other containers: without a token
+	// the image refuses to start, and says how to give one.
+	if _, err := config.Load(deployConf, nil); err == nil || !strings.Contains(err.Error(), "AYA_ADMIN_TOKEN") {
+		t.Errorf("the image's configuration without a token: %v, want it refused, naming AYA_ADMIN_TOKEN", err)
+	}
+	t.Setenv("AYA_ADMIN_TOKEN", "docker-run-e-token") // docker run -e AYA_ADMIN_TOKEN=…
 	cfg, err := config.Load(deployConf, nil)
 	if err != nil {
 		t.Fatal(err)
