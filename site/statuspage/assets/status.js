@@ -147,9 +147,15 @@ function syncRows(tbody, rows) {
   for (const tr of old.values()) tr.remove();
 }
 
-function showEmpty(id, empty) {
+// showEmpty shows the "none" line of a section instead of its table when
+// it has no rows.
+function showEmpty(id, empty, table) {
   const p = $(id);
   if (p.hidden !== !empty) p.hidden = !empty;
+  if (table) {
+    const box = $(table).closest(".scroll") || $(table);
+    if (box.hidden !== empty) box.hidden = empty;
+  }
 }
 
 // ---- the sections ----
@@ -217,7 +223,7 @@ function renderRegions(v) {
   const drained = drainedRegions(v);
   const shed = new Map((v.loads || []).map((l) => [l.region, l.shed]));
   const regions = v.regions || [];
-  showEmpty("regions-none", regions.length === 0);
+  showEmpty("regions-none", regions.length === 0, "regions");
   syncRows(
     $("regions").tBodies[0],
     regions.map((r) => {
@@ -228,11 +234,11 @@ function renderRegions(v) {
         cells: [
           cell(r.Pool, "", "", true),
           cell(r.Region),
-          cell(upDown(r.Up), `state ${r.Up ? "up" : "down"}`),
+          cell(upDown(r.up), `state ${r.up ? "up" : "down"}`),
           cell(dr ? "drained" : "no", dr ? "drained" : "none"),
           cell(sh > 0 ? `shedding ${pct(sh, 1)}` : "0%", sh > 0 ? "drained" : "none"),
-          cell(since(r.Since, v.now)),
-          cell(r.Why || "", "why"),
+          cell(since(r.since, v.now)),
+          cell(r.why || "", "why"),
         ],
       };
     }),
@@ -242,7 +248,7 @@ function renderRegions(v) {
 function filterMatch(e, key, drained, q, problemsOnly) {
   if (q && !key.toLowerCase().includes(q)) return false;
   if (!problemsOnly) return true;
-  return !e.Up || drained.has(key) || e.reports.some((r) => !r.up || !r.fresh || r.err);
+  return !e.up || drained.has(key) || e.reports.some((r) => !r.up || !r.fresh || r.err);
 }
 
 function renderMatrix(v) {
@@ -277,12 +283,12 @@ function renderMatrix(v) {
     if (!filterMatch(e, key, drained, q, problemsOnly)) continue;
     const bySite = new Map(e.reports.map((r) => [r.site, r]));
     const dr = drained.has(key);
-    let decision = upDown(e.Up);
+    let decision = upDown(e.up);
     if (dr) decision += ", drained";
     const cells = [
       cell(key, "", key, true),
-      cell(decision, dr ? "drained" : e.Up ? "up" : "down", e.Why || ""),
-      cell(since(e.Since, v.now)),
+      cell(decision, dr ? "drained" : e.up ? "up" : "down", e.why || ""),
+      cell(isZeroTime(e.since) ? "-" : ago(e.since, v.now) || stamp(e.since), "", isZeroTime(e.since) ? "never changed" : stamp(e.since)),
     ];
     for (const s of sites) {
       const r = bySite.get(s);
@@ -313,7 +319,7 @@ function renderMatrix(v) {
 
 function renderLoads(v) {
   const loads = v.loads || [];
-  showEmpty("loads-none", loads.length === 0);
+  showEmpty("loads-none", loads.length === 0, "loads");
   syncRows(
     $("loads").tBodies[0],
     loads.map((l) => {
@@ -362,7 +368,7 @@ function splitWhy(why) {
 
 function renderDrains(v) {
   const drains = v.drains || [];
-  showEmpty("drains-none", drains.length === 0);
+  showEmpty("drains-none", drains.length === 0, "drains");
   // When: the newest "drained" decision of the target still in the history.
   const when = new Map();
   for (const d of v.history || []) {
@@ -384,11 +390,11 @@ function renderDrains(v) {
 
 function renderHistory(v) {
   const h = (v.history || []).slice(-HISTORY_ROWS).reverse(); // newest first
-  showEmpty("history-none", h.length === 0);
+  showEmpty("history-none", h.length === 0, "history");
   syncRows(
     $("history").tBodies[0],
     h.map((d) => {
-      let what = d.region;
+      let what = d.region || "release";
       if (d.endpoint) what = `${d.pool}/${d.region}/${d.endpoint}`;
       else if (d.pool) what = `${d.pool}/${d.region} (region)`;
       const cls = d.to === "down" ? "down" : d.to === "up" ? "up" : d.to === "drained" ? "drained" : "";
