@@ -4,6 +4,15 @@
 // embedded in the binary, with no build step and nothing from elsewhere;
 // it only reads, so it needs no token.
 //
+// The page polls, once a second, rather than keeping a server-sent event
+// stream: the status endpoint already exists and is the one `aya status`
+// reads, so the page has no second data model and the node no new code
+// path; a poll holds no connection, goroutine or FSM subscription per open
+// tab, survives the admin server's write timeout and a node restart
+// without any resumption logic, and a lost answer costs one second. The
+// price, one status JSON per second per open page, is small next to the
+// cluster's own traffic, and a hidden tab does not poll.
+//
 // Every answer carries a Content-Security-Policy that allows only the
 // page's own files (no inline script or style, no frames, no forms) and
 // requires Trusted Types, so the script cannot write markup from strings
