@@ -372,4 +372,9 @@ func TestStatusPageLarge(t *testing.T) {
 	waitPage(t, b, `String(document.querySelectorAll('#matrix tbody tr').length)`, "50", time.Second)
 	b.screenshot(t, "-50x7")
 	b.checkConsole(t)
+	// The policy is in force: markup from a string is refused (Trusted
+	// Types), which would also have failed any render that tried.
+	if got := eval[string](t, b, `(() => { try { document.createElement("div").innerHTML = "<b>x</b>"; return "allowed"; } catch (e) { return e.name; } })()`); got != "TypeError" {
+		t.Errorf("innerHTML of a string: %s, want a TypeError from Trusted Types", got)
+	}
 }
