@@ -2,7 +2,6 @@ package statuspage
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,7 +10,14 @@ import (
 	"github.com/aya-gslb/aya/internal/admin"
 )
 
-func get(t *testing.T, h http.Handler, method, path string, hdr map[string]string) *http.Response {
+// response is an answer of the handler: status, headers and body.
+type response struct {
+	StatusCode int
+	Header     http.Header
+	Body       string
+}
+
+func get(t *testing.T, h http.Handler, method, path string, hdr map[string]string) response {
 	t.Helper()
 	req := httptest.NewRequestWithContext(t.Context(), method, path, nil)
 	for k, v := range hdr {
@@ -19,7 +25,7 @@ func get(t *testing.T, h http.Handler, method, path string, hdr map[string]strin
 	}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
-	return rec.Result()
+	return response{StatusCode: rec.Code, Header: rec.Header(), Body: rec.Body.String()}
 }
 
 func TestHandler(t *testing.T) {
@@ -42,14 +48,14 @@ func TestHandler(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.path, func(t *testing.T) {
 			resp := get(t, h, http.MethodGet, tc.path, nil)
-			body, _ := io.ReadAll(resp.Body)
+			body := resp.Body
 			if resp.StatusCode != tc.code {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.code, body)
 			}
 			if got := resp.Header.Get("Content-Type"); got != tc.ctype {
 				t.Errorf("Content-Type %q, want %q", got, tc.ctype)
 			}
-			if !strings.Contains(string(body), tc.body) {
+			if !strings.Contains(body, tc.body) {
 				t.Errorf("body does not hold %q:\n%.300s", tc.body, body)
 			}
 			if tc.code != 200 {
@@ -88,10 +94,9 @@ func TestCSP(t *testing.T) {
 		}
 	}
 	// Nothing in the page needs more: no inline script, style or handler.
-	resp := get(t, Handler(), http.MethodGet, "/", nil)
-	body, _ := io.ReadAll(resp.Body)
+	body := get(t, Handler(), http.MethodGet, "/", nil).Body
 	for _, bad := range []string{"<script>", "<style", " style=", " onclick=", " onload=", "javascript:", "http://", "https://"} {
-		if strings.Contains(string(body), bad) {
+		if strings.Contains(body, bad) {
 			t.Errorf("index.html holds %q, which the policy forbids or which leaves the origin", bad)
 		}
 	}
