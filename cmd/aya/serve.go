@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"sync"
 	"syscall"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/aya-gslb/aya/dnsserver"
 	"github.com/aya-gslb/aya/internal/admin"
 	ayasite "github.com/aya-gslb/aya/site"
+	"github.com/aya-gslb/aya/site/statuspage"
 )
 
 func newServeCmd() *cobra.Command {
@@ -96,7 +98,7 @@ func serve(ctx context.Context, path string, flags *pflag.FlagSet) error {
 			Listen:   cfg.Admin.Listen,
 			Gatherer: reg,
 			Logger:   log,
-			Routes:   append(clusterRoutes(node), ayasite.DrainRoutes(node, st.Current)...),
+			Routes:   slices.Concat(clusterRoutes(node), ayasite.DrainRoutes(node, st.Current), statuspage.Routes()),
 			Token:    cfg.Admin.Token,
 			Explain:  func(q admin.ExplainQuery) (any, error) { return ayasite.Explain(srv, q) },
 			Ready:    st.Ready,

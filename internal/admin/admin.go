@@ -141,7 +141,16 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-	return mux
+	// A browser on the admin network (the status page brings them here)
+	// must not be made to write by another site's page: a cross-origin
+	// POST, which a page may send without asking (text/plain, no
+	// preflight), is refused. The aya command line and forwarding nodes
+	// send neither Sec-Fetch-Site nor Origin and are not concerned.
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		httpjson.Error(w, http.StatusForbidden, "cross-origin request refused")
+	}))
+	return cop.Handler(mux)
 }
 
 // Serve serves until ctx is done, then shuts down within 5 seconds.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -142,4 +143,45 @@ func TestWriteAuth(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// TestCrossOrigin: a write that a browser sends from another site's page
+// is refused, even where no token is configured; the same write from the
+// command line (no Sec-Fetch-Site, no Origin) or from the admin origin
+// itself, and every read, go through.
+func TestCrossOrigin(t *testing.T) {
+	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("done\n")) })
+	s, err := New(Config{Listen: "127.0.0.1:0", Routes: []Route{
+		{Pattern: "POST /v1/write", Handler: ok, Auth: true},
+		{Pattern: "GET /v1/read", Handler: ok},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := s.Handler()
+	tests := []struct {
+		name, method, path string
+		hdr                map[string]string
+		code               int
+	}{
+		{"command line write", "POST", "/v1/write", nil, 200},
+		{"same-origin write", "POST", "/v1/write", map[string]string{"Sec-Fetch-Site": "same-origin"}, 200},
+		{"cross-site write", "POST", "/v1/write", map[string]string{"Sec-Fetch-Site": "cross-site"}, 403},
+		{"cross-origin write, old browser", "POST", "/v1/write", map[string]string{"Origin": "http://evil.example"}, 403},
+		{"cross-site read", "GET", "/v1/read", map[string]string{"Sec-Fetch-Site": "cross-site"}, 200},
+	}
+	for _, tc := range tests {
+		req := httptest.NewRequestWithContext(t.Context(), tc.method, "http://127.0.0.1:9053"+tc.path, strings.NewReader("{}"))
+		for k, v := range tc.hdr {
+			req.Header.Set(k, v)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != tc.code {
+			t.Errorf("%s: %d %s, want %d", tc.name, rec.Code, rec.Body, tc.code)
+		}
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_ = s.Serve(ctx) // closes the listener
 }
