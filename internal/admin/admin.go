@@ -101,8 +101,7 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
 // Handler is the admin API: GET /healthz, /readyz, /metrics, and the Go
-// profiler under /debug/pprof/ (which is why the admin address belongs on
-// loopback or a management network).
+// profiler under /debug/pprof/, which needs the token like the writes.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -136,11 +135,13 @@ func (s *Server) Handler() http.Handler {
 		}
 		mux.Handle(r.Pattern, h)
 	}
-	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	// The profiler shows goroutine stacks, heap contents and the command
+	// line: for operators only, with the token (and client certificate).
+	mux.Handle("GET /debug/pprof/", s.authorize(http.HandlerFunc(pprof.Index)))
+	mux.Handle("GET /debug/pprof/cmdline", s.authorize(http.HandlerFunc(pprof.Cmdline)))
+	mux.Handle("GET /debug/pprof/profile", s.authorize(http.HandlerFunc(pprof.Profile)))
+	mux.Handle("GET /debug/pprof/symbol", s.authorize(http.HandlerFunc(pprof.Symbol)))
+	mux.Handle("GET /debug/pprof/trace", s.authorize(http.HandlerFunc(pprof.Trace)))
 	// A browser on the admin network (the status page brings them here)
 	// must not be made to write by another site's page: a cross-origin
 	// POST, which a page may send without asking (text/plain, no

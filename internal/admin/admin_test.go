@@ -112,6 +112,9 @@ func TestWriteAuth(t *testing.T) {
 			{"write with token", "POST", "/v1/write", "s3cret", client(node, true), 200},
 			{"write without token", "POST", "/v1/write", "", client(node, true), 401},
 			{"write with a wrong token", "POST", "/v1/write", "s3creT", client(node, true), 401},
+			{"profiler without token", "GET", "/debug/pprof/cmdline", "", client(node, true), 401},
+			{"profiler with token", "GET", "/debug/pprof/cmdline", "s3cret", client(node, true), 200},
+			{"health without token", "GET", "/healthz", "", client(node, false), 200},
 		}
 		if withTLS {
 			tests = append(tests, []struct {
