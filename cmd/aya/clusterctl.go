@@ -101,9 +101,7 @@ touch with the leader shows the same matrix.`,
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(st)
+				return printStatusJSON(cmd.OutOrStdout(), st)
 			}
 			return renderStatus(cmd.OutOrStdout(), st, history)
 		},
@@ -112,6 +110,13 @@ touch with the leader shows the same matrix.`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the admin API's JSON")
 	cmd.Flags().IntVar(&history, "history", 20, "recent decisions to show")
 	return cmd
+}
+
+// printStatusJSON prints a status as the admin API's JSON, indented.
+func printStatusJSON(w io.Writer, st *cluster.StatusResponse) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(st)
 }
 
 // renderStatus prints a status for humans.
@@ -126,7 +131,7 @@ func renderStatus(w io.Writer, st *cluster.StatusResponse, history int) error {
 	p("node\t%s (%s), raft %s, admin %s\n", n.ID, n.State, n.Addr, cmp.Or(n.Admin, "-"))
 	p("leader\t%s, term %d\n", leader, n.Term)
 	p("log\tlast index %d, applied %d, decisions version %d, log time %s\n", n.LastIndex, n.LastApplied, v.Version, stamp(v.Now))
-	p("staleness\t%s\n", staleness(st.Staleness))
+	p("staleness\t%s\n", staleness(st.Staleness.D()))
 	if r := st.Release; r != nil {
 		p("release\tversion %d (%s) at index %d, applied %s by %s from %s\n", r.Version, release.ShortDigest(r.Digest), r.Index,
 			stamp(r.At), cmp.Or(r.By, "-"), cmp.Or(r.Source, "-"))
@@ -183,7 +188,7 @@ func renderStatus(w io.Writer, st *cluster.StatusResponse, history int) error {
 			}
 			for _, r := range e.Reports {
 				i, _ := slices.BinarySearch(sites, r.Site)
-				cell := fmt.Sprintf("%s %s %s", upDown(r.Up), time.Duration(r.LatencyMicros)*time.Microsecond, r.Age.Round(time.Second))
+				cell := fmt.Sprintf("%s %s %s", upDown(r.Up), time.Duration(r.LatencyMicros)*time.Microsecond, r.Age.D().Round(time.Second))
 				if !r.Fresh {
 					cell += "*"
 				}
