@@ -461,6 +461,24 @@ func (c *Config) Pool(name string) (PoolConfig, bool) {
 	return PoolConfig{}, false
 }
 
+// PoolNames returns the names of the pools, in order.
+func (c *Config) PoolNames() []string {
+	out := make([]string, len(c.Pools))
+	for i, p := range c.Pools {
+		out[i] = p.Name
+	}
+	return out
+}
+
+// RegionNames returns the names of the regions, in order.
+func (c *Config) RegionNames() []string {
+	out := make([]string, len(c.Regions))
+	for i, r := range c.Regions {
+		out[i] = r.Name
+	}
+	return out
+}
+
 // SlogLevel returns the slog.Level for Log.Level; anything unrecognised
 // (only possible in a Config not made by Load) is slog.LevelInfo.
 func (c *Config) SlogLevel() slog.Level {

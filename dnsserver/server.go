@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -127,11 +129,16 @@ func (s *Server) SetZones(zs *Zones) {
 	s.metrics.published(zs)
 }
 
+// poolNames returns the names of the pools st steers, sorted.
+func (st *steering) poolNames() []string {
+	return slices.Sorted(maps.Keys(st.pools))
+}
+
 // LoadZones loads dir (see LoadDir) and publishes the result. On a parse
 // error the failing zones keep their previous version, the others are
 // updated, and the error is returned.
 func (s *Server) LoadZones(dir string) error {
-	zs, err := LoadDir(dir, s.Zones(), s.view.Load().steer.hasPool)
+	zs, err := LoadDir(dir, s.Zones(), s.view.Load().steer.poolNames())
 	if zs == nil {
 		s.metrics.reloads.WithLabelValues("failure").Inc()
 		return err
@@ -158,7 +165,7 @@ func (s *Server) Configure(cfg Config) error {
 	v := *s.view.Load()
 	var errs []error
 	for _, z := range v.zones.List() {
-		errs = append(errs, z.CheckPools(st.hasPool))
+		errs = append(errs, z.CheckPools(st.poolNames()))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("configuration refused: the zones served bind names to pools it lacks:\n%w", err)
@@ -179,7 +186,7 @@ func (s *Server) Publish(zs *Zones, cfg Config) error {
 	st := newSteering(cfg.GSLB, s.metrics)
 	var errs []error
 	for _, z := range zs.List() {
-		errs = append(errs, z.CheckPools(st.hasPool))
+		errs = append(errs, z.CheckPools(st.poolNames()))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err

@@ -95,10 +95,7 @@ func Compile(r *release.Release, dir string) (*Compiled, error) {
 // names in the release.
 func compile(r *release.Release, rc *config.Config, dir string) (*Compiled, error) {
 	fsys := r.ZonesFS()
-	known := map[string]bool{}
-	for _, p := range rc.Pools {
-		known[p.Name] = true
-	}
+	known := rc.PoolNames()
 	var (
 		zones   []*dnsserver.Zone
 		errs    []error
@@ -110,7 +107,7 @@ func compile(r *release.Release, rc *config.Config, dir string) (*Compiled, erro
 		}
 		z, err := dnsserver.ParseZoneFS(fsys, dir, f.Name, dnsserver.OriginFromFile(f.Name))
 		if err == nil {
-			err = z.CheckPools(func(p string) bool { return known[p] })
+			err = z.CheckPools(known)
 		}
 		if err != nil {
 			errs = append(errs, &FileError{File: f.Name, Err: err})

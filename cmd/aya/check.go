@@ -30,7 +30,7 @@ can gate a merge to the zones repo.`,
 				return exitError{1}
 			}
 			failed := false
-			zs, err := dnsserver.LoadDir(cfg.DNS.ZonesDir, nil, func(p string) bool { _, ok := cfg.Pool(p); return ok })
+			zs, err := dnsserver.LoadDir(cfg.DNS.ZonesDir, nil, cfg.PoolNames())
 			if err != nil {
 				printErrors(errOut, err)
 				failed = true
