@@ -516,6 +516,14 @@ func notLeader(err error) error {
 	return err
 }
 
+// HasData reports whether dataDir holds a node's Raft log (raft.db): a
+// node that has been in a cluster, which a restart rejoins without
+// cluster.bootstrap or cluster.join.
+func HasData(dataDir string) bool {
+	_, err := os.Stat(filepath.Join(dataDir, "raft.db"))
+	return err == nil
+}
+
 // newHCLog returns the hclog.Logger given to Raft: it discards its own
 // output and, when l is not nil, forwards every record to l.
 func newHCLog(l *slog.Logger, id string) hclog.Logger {

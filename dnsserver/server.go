@@ -226,7 +226,7 @@ func (s *Server) listen(addr string) error {
 	for attempt := 0; ; attempt++ {
 		udp, err := listenUDP(net.JoinHostPort(host, port), s.cfg.UDPSockets)
 		if err != nil {
-			return fmt.Errorf("listen udp %s: %w", addr, err)
+			return listenError("udp", addr, err)
 		}
 		bound := udp[0].LocalAddr().(*net.UDPAddr)
 		var lc net.ListenConfig
@@ -238,12 +238,22 @@ func (s *Server) listen(addr string) error {
 			if port == "0" && attempt < 8 {
 				continue
 			}
-			return fmt.Errorf("listen tcp %s: %w", addr, err)
+			return listenError("tcp", addr, err)
 		}
 		s.udp = append(s.udp, udp...)
 		s.tcp = append(s.tcp, ln.(*net.TCPListener))
 		return nil
 	}
+}
+
+// listenError is err of listening on addr over network: a *net.OpError
+// already says "listen udp 127.0.0.1:53: bind: address already in use",
+// so it is returned as it is, not wrapped in the same words again.
+func listenError(network, addr string, err error) error {
+	if _, ok := errors.AsType[*net.OpError](err); ok {
+		return err
+	}
+	return fmt.Errorf("listen %s %s: %w", network, addr, err)
 }
 
 // listenUDP opens n sockets on one address with SO_REUSEPORT, so the

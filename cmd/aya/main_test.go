@@ -306,6 +306,47 @@ func TestCheck(t *testing.T) {
 	})
 }
 
+// TestCheckFiles pins what `aya check` says of configuration files that a
+// newcomer gets wrong: a zones directory or geo file that is not there
+// (named by key and line), a tab in the YAML, and a node that neither
+// bootstraps nor joins a cluster (a warning; check passes). Refresh with
+// go test ./cmd/aya -run TestCheckFiles -update.
+func TestCheckFiles(t *testing.T) {
+	zones := t.TempDir()
+	writeZone(t, zones, zoneWith("192.0.2.1"))
+	tests := []struct {
+		name, config string
+		code         int
+	}{
+		{"missing zones and geo", "node: {id: n1}\ndns:\n  listen: [\"127.77.23.1:5300\"]\n  zones_dir: nozones\ngeo:\n  database: geo/nogeo.mmdb\n", 1},
+		{"tab", "node: {id: n1}\ndns:\n\tzones_dir: zones\n", 1},
+		{"no bootstrap, no join", "node: {id: n1}\ndns: {listen: [\"127.77.23.1:5300\"], zones_dir: " + zones + "}\ncluster: {bootstrap: false, data_dir: data}\n", 0},
+	}
+	var golden strings.Builder
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "aya.yaml")
+			if err := os.WriteFile(path, []byte(tc.config), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			out, err := exec.Command(ayaBin, "check", "--config", path).CombinedOutput()
+			code := 0
+			if ee, ok := errors.AsType[*exec.ExitError](err); ok {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tc.code {
+				t.Errorf("exit status %d, want %d:\n%s", code, tc.code, out)
+			}
+			text := strings.ReplaceAll(strings.ReplaceAll(string(out), dir, "DIR"), zones, "ZONES")
+			fmt.Fprintf(&golden, "# %s (exit status %d)\n%s", tc.name, code, text)
+		})
+	}
+	checkGolden(t, "check-files.golden", []byte(golden.String()))
+}
+
 // TestQuickStart runs the README's quick start: `aya serve` on the shipped
 // aya.yaml (what `make run` does) and the dig line `make run` prints, which
 // must return the zone's answer with the AA bit.
