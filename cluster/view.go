@@ -70,6 +70,15 @@ type DrainView struct {
 	Why      string `json:"why"`
 }
 
+// Target is the drain as aya drain names it: "eu-west", or
+// "web/eu-west/euw1" for an endpoint.
+func (d DrainView) Target() string {
+	if d.Endpoint != "" {
+		return d.Pool + "/" + d.Region + "/" + d.Endpoint
+	}
+	return d.Region
+}
+
 // View returns a copy of the state, sorted.
 func (f *FSM) View() View {
 	f.mu.Lock()
