@@ -61,7 +61,7 @@ type StatusResponse struct {
 	Node Status `json:"node"`
 	// Staleness is how long ago this node last heard from a leader (0 on
 	// the leader): how old its answers' state may be.
-	Staleness time.Duration `json:"staleness"`
+	Staleness Duration `json:"staleness"`
 	// Release is the release this node answers from (nil: none yet).
 	Release *release.Info `json:"release"`
 	// Restored is the log index of the state restored from disk that the
@@ -355,7 +355,7 @@ func (n *Node) View() View { return n.fsm.View() }
 
 // StatusOf returns the node's status, staleness and view.
 func (n *Node) StatusOf() StatusResponse {
-	return StatusResponse{Node: n.Stats(), Staleness: n.Staleness(), Release: n.Release().Info(), Restored: n.Restored(), View: n.View()}
+	return StatusResponse{Node: n.Stats(), Staleness: Duration(n.Staleness()), Release: n.Release().Info(), Restored: n.Restored(), View: n.View()}
 }
 
 // Handler serves the cluster API (PathApply, PathJoin, PathRemove as POST,

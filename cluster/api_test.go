@@ -140,7 +140,7 @@ func TestJoinAndForward(t *testing.T) {
 	if err := c.Do(ctx, follower.admin(), PathStatus, "", nil, &st); err != nil {
 		t.Fatal(err)
 	}
-	if st.Node.LeaderID != leader.ID() || len(st.View.Drains) != 2 || st.Staleness > 5*time.Second {
+	if st.Node.LeaderID != leader.ID() || len(st.View.Drains) != 2 || st.Staleness.D() > 5*time.Second {
 		t.Errorf("status from a follower: %+v", st)
 	}
 

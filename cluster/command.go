@@ -38,6 +38,9 @@ type Drain struct {
 	By       string             `json:"by"`
 }
 
+// Why is what the state and the history record of d: "reason (by who)".
+func (d Drain) Why() string { return fmt.Sprintf("%s (by %s)", d.Reason, d.By) }
+
 // Undrain removes a drain of a region (Endpoint nil) or one endpoint.
 type Undrain struct {
 	Region   string             `json:"region,omitempty"`

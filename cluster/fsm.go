@@ -311,7 +311,7 @@ func (f *FSM) apply(d *data, index uint64, at int64, cmd any) (bool, error) {
 		ep.Reports[c.Site] = report{Up: c.Up, At: at, LatencyMicros: c.LatencyMicros, Err: c.Err}
 		return false, nil
 	case *Drain:
-		why := fmt.Sprintf("%s (by %s)", c.Reason, c.By)
+		why := c.Why()
 		if c.Endpoint != nil {
 			old, was := d.drEp[*c.Endpoint]
 			if was && old == why {

@@ -481,7 +481,7 @@ func TestConcurrentReaders(t *testing.T) {
 func TestView(t *testing.T) {
 	f := run(t, three, append(mixed, step{CmdMeta, 21, Meta{ID: "s2"}}))
 	v := f.View()
-	if v.Index != uint64(len(mixed)+1) || !v.Now.Equal(t0.Add(21*time.Second)) || v.FreshFor != 10*time.Second {
+	if v.Index != uint64(len(mixed)+1) || !v.Now.Equal(t0.Add(21*time.Second)) || v.FreshFor.D() != 10*time.Second {
 		t.Errorf("view header: index %d now %v fresh_for %v", v.Index, v.Now, v.FreshFor)
 	}
 	if !reflect.DeepEqual(v.Admins, map[string]string{"s1": "127.0.0.1:9053"}) {
@@ -503,7 +503,7 @@ func TestView(t *testing.T) {
 	}
 	for _, r := range a1.Reports {
 		wantFresh := r.Site == "s1"
-		if r.Fresh != wantFresh || r.Age != t0.Add(21*time.Second).Sub(r.At) {
+		if r.Fresh != wantFresh || r.Age.D() != t0.Add(21*time.Second).Sub(r.At) {
 			t.Errorf("report %+v: fresh %v, want %v; age against the log time", r, r.Fresh, wantFresh)
 		}
 	}

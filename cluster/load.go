@@ -169,8 +169,8 @@ type RegionLoadView struct {
 // LoadReportView is a reporter's latest report.
 type LoadReportView struct {
 	LoadReport
-	Age   int64 `json:"age_ns"` // log-time age
-	Fresh bool  `json:"fresh"`
+	Age   Duration `json:"age"` // log-time age
+	Fresh bool     `json:"fresh"`
 }
 
 func (f *FSM) loadViews(d *data) []RegionLoadView {
@@ -183,7 +183,7 @@ func (f *FSM) loadViews(d *data) []RegionLoadView {
 		}
 		for _, rep := range sortedKeys(rl.Reports, cmp.Compare[string]) {
 			r := rl.Reports[rep]
-			v.Reports = append(v.Reports, LoadReportView{LoadReport: r.LoadReport, Age: d.now - r.At, Fresh: d.rules.fresh(r.At, d.now)})
+			v.Reports = append(v.Reports, LoadReportView{LoadReport: r.LoadReport, Age: Duration(d.now - r.At), Fresh: d.rules.fresh(r.At, d.now)})
 		}
 		out = append(out, v)
 	}

@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -514,6 +516,14 @@ func notLeader(err error) error {
 	return err
 }
 
+// HasData reports whether dataDir holds a node's Raft log (raft.db): a
+// node that has been in a cluster, which a restart rejoins without
+// cluster.bootstrap or cluster.join.
+func HasData(dataDir string) bool {
+	_, err := os.Stat(filepath.Join(dataDir, "raft.db"))
+	return err == nil
+}
+
 // newHCLog returns the hclog.Logger given to Raft: it discards its own
 // output and, when l is not nil, forwards every record to l.
 func newHCLog(l *slog.Logger, id string) hclog.Logger {
@@ -547,5 +557,49 @@ func (s slogSink) Accept(_ string, level hclog.Level, msg string, args ...any) {
 	if !s.l.Enabled(ctx, lv) {
 		return
 	}
-	s.l.Log(ctx, lv, msg, args...)
+	s.l.Log(ctx, lv, msg, hclogArgs(args)...)
+}
+
+// hclogArgs renders the values hclog formats itself (hclog.Fmt, Hex,
+// Octal, Binary, Quote) as its own output would, instead of slog printing
+// the Go value: raft logs its configuration as hclog.Fmt("%+v", servers),
+// which slog would show as "[%+v [...]]". A list of servers reads as
+// "id (suffrage) at address, ...".
+func hclogArgs(args []any) []any {
+	out := slices.Clone(args)
+	for i, a := range out {
+		switch v := a.(type) {
+		case hclog.Format:
+			out[i] = formatHCLog(v)
+		case hclog.Hex:
+			out[i] = "0x" + strconv.FormatInt(int64(v), 16)
+		case hclog.Octal:
+			out[i] = "0" + strconv.FormatInt(int64(v), 8)
+		case hclog.Binary:
+			out[i] = "0b" + strconv.FormatInt(int64(v), 2)
+		case hclog.Quote:
+			out[i] = strconv.Quote(string(v))
+		}
+	}
+	return out
+}
+
+func formatHCLog(f hclog.Format) string {
+	if len(f) == 0 {
+		return ""
+	}
+	format, ok := f[0].(string)
+	if !ok {
+		return fmt.Sprint(f...)
+	}
+	if len(f) == 2 && (format == "%+v" || format == "%v") {
+		if servers, ok := f[1].([]raft.Server); ok {
+			parts := make([]string, len(servers))
+			for i, srv := range servers {
+				parts[i] = fmt.Sprintf("%s (%s) at %s", srv.ID, strings.ToLower(srv.Suffrage.String()), srv.Address)
+			}
+			return strings.Join(parts, ", ")
+		}
+	}
+	return fmt.Sprintf(format, f[1:]...)
 }

@@ -7,9 +7,13 @@ import (
 	"log/slog"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
 
 	"github.com/aya-gslb/aya/state"
 )
@@ -424,5 +428,32 @@ func TestNodeCorruptEntry(t *testing.T) {
 		if _, ok := n.Current().DrainedRegions["eu"]; ok {
 			t.Errorf("%s applied the drain stamped a day ahead", n.ID())
 		}
+	}
+}
+
+// TestRaftLogArgs: the values raft formats through hclog (its
+// configuration as hclog.Fmt("%+v", servers), hex and quoted values)
+// reach slog rendered, not as "[%+v [...]]".
+func TestRaftLogArgs(t *testing.T) {
+	var b strings.Builder
+	l := newHCLog(slog.New(slog.NewTextHandler(&b, &slog.HandlerOptions{
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		},
+	})), "s1")
+	servers := []raft.Server{
+		{Suffrage: raft.Voter, ID: "s1", Address: "127.0.0.1:7300"},
+		{Suffrage: raft.Nonvoter, ID: "s2", Address: "127.0.0.2:7300"},
+	}
+	l.Info("initial configuration", "index", 1, "servers", hclog.Fmt("%+v", servers))
+	l.Info("snapshot", "percent-complete", hclog.Fmt("%0.2f%%", 12.5), "flags", hclog.Hex(255), "id", hclog.Quote("a b"))
+	want := `level=INFO msg="initial configuration" component=raft node=s1 index=1 servers="s1 (voter) at 127.0.0.1:7300, s2 (nonvoter) at 127.0.0.2:7300"
+level=INFO msg=snapshot component=raft node=s1 percent-complete=12.50% flags=0xff id="\"a b\""
+`
+	if got := b.String(); got != want {
+		t.Errorf("raft log lines:\n%s\nwant:\n%s", got, want)
 	}
 }

@@ -20,7 +20,7 @@ type View struct {
 	Version uint64    `json:"version"` // Snapshot.Version
 	Now     time.Time `json:"now"`     // newest leader-stamped time in the log
 	// FreshFor is the rules' freshness window.
-	FreshFor  time.Duration     `json:"fresh_for"`
+	FreshFor  Duration          `json:"fresh_for"`
 	Endpoints []EndpointView    `json:"endpoints"`
 	Regions   []RegionView      `json:"regions"`
 	Drains    []DrainView       `json:"drains"`
@@ -45,13 +45,13 @@ type EndpointView struct {
 
 // SiteReport is a site's latest report of an endpoint.
 type SiteReport struct {
-	Site          string        `json:"site"`
-	Up            bool          `json:"up"`
-	At            time.Time     `json:"at"`
-	Age           time.Duration `json:"age"`   // Now - At
-	Fresh         bool          `json:"fresh"` // counted by the quorum rule
-	LatencyMicros int64         `json:"latency_us"`
-	Err           string        `json:"err,omitempty"`
+	Site          string    `json:"site"`
+	Up            bool      `json:"up"`
+	At            time.Time `json:"at"`
+	Age           Duration  `json:"age"`   // Now - At
+	Fresh         bool      `json:"fresh"` // counted by the quorum rule
+	LatencyMicros int64     `json:"latency_us"`
+	Err           string    `json:"err,omitempty"`
 }
 
 // RegionView is a region's health in a pool, from its endpoints.
@@ -70,13 +70,22 @@ type DrainView struct {
 	Why      string `json:"why"`
 }
 
+// Target is the drain as aya drain names it: "eu-west", or
+// "web/eu-west/euw1" for an endpoint.
+func (d DrainView) Target() string {
+	if d.Endpoint != "" {
+		return d.Pool + "/" + d.Region + "/" + d.Endpoint
+	}
+	return d.Region
+}
+
 // View returns a copy of the state, sorted.
 func (f *FSM) View() View {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	d := f.d
 	v := View{
-		Index: d.index, Version: d.version, Now: logTime(d.now), FreshFor: time.Duration(d.rules.freshFor),
+		Index: d.index, Version: d.version, Now: logTime(d.now), FreshFor: Duration(d.rules.freshFor),
 		Endpoints: []EndpointView{}, Regions: []RegionView{}, Drains: []DrainView{},
 		Admins: maps.Clone(d.meta), History: slices.Clone(d.history),
 		Loads: f.loadViews(d),
@@ -92,7 +101,7 @@ func (f *FSM) View() View {
 			r := ep.Reports[site]
 			counted := d.rules.counts(site)
 			ev.Reports = append(ev.Reports, SiteReport{
-				Site: site, Up: r.Up, At: logTime(r.At), Age: time.Duration(d.now - r.At),
+				Site: site, Up: r.Up, At: logTime(r.At), Age: Duration(d.now - r.At),
 				Fresh: counted && d.rules.fresh(r.At, d.now), LatencyMicros: r.LatencyMicros, Err: r.Err,
 			})
 		}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"log/slog"
 	"net/netip"
 	"strconv"
@@ -21,6 +22,8 @@ type Config struct {
 	// File is the path the configuration was read from; "" for the embedded
 	// default.
 	File string `mapstructure:"-"`
+	// where records where each key's value came from, for KeyError.
+	where map[string]Error `mapstructure:"-"`
 
 	Node  NodeConfig  `mapstructure:"node"`
 	DNS   DNSConfig   `mapstructure:"dns"`
@@ -477,6 +480,24 @@ func (c *Config) Pool(name string) (PoolConfig, bool) {
 	return PoolConfig{}, false
 }
 
+// PoolNames returns the names of the pools, in order.
+func (c *Config) PoolNames() []string {
+	out := make([]string, len(c.Pools))
+	for i, p := range c.Pools {
+		out[i] = p.Name
+	}
+	return out
+}
+
+// RegionNames returns the names of the regions, in order.
+func (c *Config) RegionNames() []string {
+	out := make([]string, len(c.Regions))
+	for i, r := range c.Regions {
+		out[i] = r.Name
+	}
+	return out
+}
+
 // SlogLevel returns the slog.Level for Log.Level; anything unrecognised
 // (only possible in a Config not made by Load) is slog.LevelInfo.
 func (c *Config) SlogLevel() slog.Level {
@@ -517,6 +538,19 @@ type Error struct {
 	// environment variable ("AYA_DNS_LISTEN") or the flag ("flag --listen").
 	// It is printed instead of File and Line.
 	Origin string
+}
+
+// KeyError is a problem found after Load with the value of key, such as a
+// dns.zones_dir that does not exist, placed as Load places its own: at
+// the key's line in the file, or at the flag or environment variable the
+// value came from ("aya.yaml:17: dns.zones_dir: …").
+func (c *Config) KeyError(key string, err error) *Error {
+	e, ok := c.where[key]
+	if !ok {
+		e = Error{File: cmp.Or(c.File, defaultName), Key: key}
+	}
+	e.Msg = err.Error()
+	return &e
 }
 
 // Error implements the error interface.

@@ -157,6 +157,18 @@ func parse(name string, data []byte, fs *pflag.FlagSet, m mode) (*Config, error)
 	if len(p.errs) > 0 {
 		return nil, p.joined()
 	}
+	c.where = make(map[string]Error, len(p.keys))
+	for i := range p.keys {
+		k := &p.keys[i]
+		e := Error{File: p.name, Key: k.name}
+		switch origin, lf := p.source(k); {
+		case origin != "":
+			e.Origin = origin
+		case lf != nil:
+			e.Line = lf.line
+		}
+		c.where[k.name] = e
+	}
 	p.resolvePath("dns.zones_dir", &c.DNS.ZonesDir)
 	p.resolvePath("geo.database", &c.Geo.Database)
 	p.resolvePath("geo.overrides", &c.Geo.Overrides)

@@ -137,6 +137,7 @@ func TestLoadDefault(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Load(\"\"): %v", err)
 		}
+		c.where = nil // KeyError's record, tested in TestKeyError
 		if !reflect.DeepEqual(c, want) {
 			t.Errorf("Load(\"\") =\n%+v\nwant\n%+v", c, want)
 		}
@@ -269,6 +270,7 @@ func TestLoadFiles(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Load: %v", err)
 			}
+			c.where = nil
 			if !reflect.DeepEqual(c, tc.want) {
 				t.Errorf("Load =\n%+v\nwant\n%+v", c, tc.want)
 			}
@@ -581,7 +583,7 @@ func TestFileErrors(t *testing.T) {
 		name, data, want string
 	}{
 		{"syntax", "node:\n  id: n1\n dns: x\n", `t.yaml:3: yaml: did not find expected key`},
-		{"tab indent", "node:\n\tid: n1\n", `t.yaml:2: yaml: found character that cannot start any token`},
+		{"tab indent", "node:\n\tid: n1\n", `t.yaml:2: yaml: a tab in the indentation: YAML indents with spaces only`},
 		{"second document", valid + "---\nlog: {}\n", `t.yaml:3: a second YAML document; the file must hold exactly one`},
 		{"top level list", "- a\n", "t.yaml:1: the top level must be a mapping of keys (got a list)\n" +
 			"t.yaml: node.id: required\n" +
@@ -782,7 +784,7 @@ func TestClusterPaths(t *testing.T) {
 // problems. Refresh with go test ./config/ -run TestGolden -update.
 func TestGolden(t *testing.T) {
 	clearEnv(t)
-	for _, name := range []string{"multi_error", "steering_errors", "plain_tcp"} {
+	for _, name := range []string{"multi_error", "steering_errors", "plain_tcp", "tab"} {
 		t.Run(name, func(t *testing.T) {
 			_, loadErr := Load(filepath.Join("testdata", name+".yaml"), nil)
 			if loadErr == nil {
@@ -832,4 +834,42 @@ func loadOrParse(t *testing.T, path string, data []byte, args ...string) *Config
 		t.Fatalf("load: %v", err)
 	}
 	return c
+}
+
+// TestKeyError: a problem found after Load is placed where the key's
+// value came from: its line, the environment, a flag, or just the file.
+func TestKeyError(t *testing.T) {
+	clearEnv(t)
+	fs := flags(t)
+	c, err := Load("testdata/minimal.yaml", fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing := errors.New("/srv/zones: no such file or directory")
+	for key, want := range map[string]string{
+		"dns.zones_dir": "testdata/minimal.yaml:6: dns.zones_dir: /srv/zones: no such file or directory",
+		"geo.database":  "testdata/minimal.yaml: geo.database: /srv/zones: no such file or directory",
+	} {
+		if got := c.KeyError(key, missing).Error(); got != want {
+			t.Errorf("KeyError(%s) = %s, want %s", key, got, want)
+		}
+	}
+	t.Setenv("AYA_GEO_DATABASE", "/srv/geo.mmdb")
+	if err := fs.Set("zones-dir", "/srv/zones"); err != nil {
+		t.Fatal(err)
+	}
+	if c, err = Load("testdata/minimal.yaml", fs); err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{
+		"dns.zones_dir": "flag --zones-dir: dns.zones_dir: /srv/zones: no such file or directory",
+		"geo.database":  "AYA_GEO_DATABASE: geo.database: /srv/zones: no such file or directory",
+	} {
+		if got := c.KeyError(key, missing).Error(); got != want {
+			t.Errorf("KeyError(%s) = %s, want %s", key, got, want)
+		}
+	}
+	if got := (&Config{}).KeyError("dns.zones_dir", missing).Error(); got != "aya.yaml: dns.zones_dir: /srv/zones: no such file or directory" {
+		t.Errorf("KeyError of a Config not made by Load: %s", got)
+	}
 }

@@ -1021,8 +1021,8 @@ func countryCode(s string) (string, string) {
 	if len(up) != 2 || up[0] < 'A' || up[0] > 'Z' || up[1] < 'A' || up[1] > 'Z' {
 		return "", fmt.Sprintf("must be an ISO 3166-1 alpha-2 country code such as \"US\" (got %q)", s)
 	}
-	if up == "UK" {
-		return "", fmt.Sprintf("must be an ISO 3166-1 alpha-2 country code (got %q; did you mean \"GB\"?)", s)
+	if meant := names.CountryFor(up); meant != "" {
+		return "", fmt.Sprintf("must be an ISO 3166-1 alpha-2 country code (got %q; did you mean %q?)", s, meant)
 	}
 	return up, ""
 }

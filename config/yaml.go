@@ -185,7 +185,41 @@ func (p *parser) yamlError(err error, data []byte) {
 	if n := countLines(data); line > n {
 		line = n // an error at the end of the file: point at its last line
 	}
+	if tabMessage(msg) {
+		// yaml.v3 names the line before the tab's for "violates
+		// indentation".
+		for _, l := range []int{line, line + 1} {
+			if tabIndented(data, l) {
+				line, msg = l, "yaml: a tab in the indentation: YAML indents with spaces only"
+				break
+			}
+		}
+	}
 	p.errs = append(p.errs, &Error{File: p.name, Line: line, Msg: msg})
+}
+
+// tabMessage reports whether msg is what yaml.v3 says of a tab where it
+// wants indentation: "found character that cannot start any token" (any
+// character that cannot start a token, a tab among them) or "found a tab
+// character that violates indentation".
+func tabMessage(msg string) bool {
+	return msg == "yaml: found character that cannot start any token" ||
+		msg == "yaml: found a tab character that violates indentation"
+}
+
+// tabIndented reports whether line (1-based) of data starts with
+// whitespace that holds a tab.
+func tabIndented(data []byte, line int) bool {
+	if line < 1 {
+		return false
+	}
+	for i, l := range strings.Split(string(data), "\n") {
+		if i == line-1 {
+			indent := l[:len(l)-len(strings.TrimLeft(l, " \t"))]
+			return strings.Contains(indent, "\t")
+		}
+	}
+	return false
 }
 
 // isParserProblem reports whether msg is one of yaml.v3's parser

@@ -16,7 +16,9 @@ func TestYAMLLines(t *testing.T) {
 		// Scanner errors: yaml.v3's line is right.
 		{"a: 1\nb: 2\nc: d: e\n", `t.yaml:3: yaml: mapping values are not allowed in this context`},
 		{"a: 1\nb: 'x\n", `t.yaml:2: yaml: found unexpected end of stream`},
-		{"a: 1\nb:\n\tc: 1\n", `t.yaml:3: yaml: found character that cannot start any token`},
+		{"a: 1\nb:\n\tc: 1\n", `t.yaml:3: yaml: a tab in the indentation: YAML indents with spaces only`},
+		{"a:\n  b: 1\n\tc: 2\n", `t.yaml:3: yaml: a tab in the indentation: YAML indents with spaces only`},
+		{"a: 1\nb: @x\n", `t.yaml:2: yaml: found character that cannot start any token`},
 		// Other line ends.
 		{"a: 1\r\nb: [1\r\n", `t.yaml:2: yaml: did not find expected ',' or ']'`},
 		{"a: 1\rb: [1\r", `t.yaml:2: yaml: did not find expected ',' or ']'`},

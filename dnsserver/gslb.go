@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/aya-gslb/aya/geo"
+	"github.com/aya-gslb/aya/internal/names"
 	"github.com/aya-gslb/aya/policy"
 	"github.com/aya-gslb/aya/state"
 )
@@ -89,13 +91,14 @@ type binding struct {
 	line int
 }
 
-// CheckPools returns an error, with the binding's file:line, for every name
-// of z bound to a pool that known does not have.
-func (z *Zone) CheckPools(known func(string) bool) error {
+// CheckPools returns an error, with the binding's file:line and a guess
+// among pools, for every name of z bound to a pool that is not one of
+// pools (the names of the pools known).
+func (z *Zone) CheckPools(pools []string) error {
 	var errs []error
 	for _, b := range z.sortedBindings() {
-		if !known(b.pool) {
-			errs = append(errs, &ZoneError{File: b.file, Line: b.line, Msg: fmt.Sprintf("unknown pool %q", b.pool)})
+		if !slices.Contains(pools, b.pool) {
+			errs = append(errs, &ZoneError{File: b.file, Line: b.line, Msg: fmt.Sprintf("unknown pool %q%s", b.pool, names.DidYouMean(b.pool, pools))})
 		}
 	}
 	return errors.Join(errs...)

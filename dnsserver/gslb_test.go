@@ -245,12 +245,13 @@ func rrText(rrs []dns.RR) string {
 // TestGSLBZoneChecks: bindings are checked with file:line, and the
 // behaviour of miekg/dns with a bad private record is pinned.
 func TestGSLBZoneChecks(t *testing.T) {
-	known := func(p string) bool { return p == "web" }
+	known := []string{"web"}
 	head := "$ORIGIN gslb.test.\n@ 300 IN SOA ns1 h 1 2 3 4 5\n@ 300 IN NS ns1\nns1 300 IN A 192.0.2.1\n"
 	tests := []struct {
 		name, body, want string
 	}{
 		{"unknown pool", head + "www 30 IN GSLB nope\n", "z.zone:5: unknown pool \"nope\""},
+		{"misspelt pool", head + "www 30 IN GSLB wen\n", "z.zone:5: unknown pool \"wen\" (did you mean \"web\"?)"},
 		{"two bindings", head + "www 30 IN GSLB web\nwww 30 IN GSLB other\n", "z.zone:6: a second GSLB record at www.gslb.test.: a name is bound to one pool"},
 		{"gslb beside A", head + "www 30 IN A 192.0.2.9\nwww 30 IN GSLB web\n", "z.zone:6: GSLB and A/AAAA records at www.gslb.test.: the pool answers A and AAAA there"},
 		{"A beside gslb", head + "www 30 IN GSLB web\nwww 30 IN AAAA 2001:db8::1\n", "z.zone:6: GSLB and A/AAAA records at www.gslb.test.: the pool answers A and AAAA there"},

@@ -131,6 +131,9 @@ func generateCount(tokens []string) int {
 type entry struct {
 	line   int
 	tokens []string
+	// openLine and openCol are where the entry's "(" is that no ")"
+	// closes: 0 when every "(" is closed.
+	openLine, openCol int
 }
 
 // logicalLines splits a master file into entries: a newline ends an entry
@@ -143,6 +146,7 @@ func logicalLines(s string) []entry {
 		tok     strings.Builder
 		inTok   bool
 		line    = 1
+		bol     int // index of the first byte of the line
 		paren   int
 		quoted  bool
 		comment bool
@@ -178,6 +182,7 @@ func logicalLines(s string) []entry {
 			tok.WriteByte(s[i])
 			if s[i] == '\n' {
 				line++
+				bol = i + 1
 			}
 		case quoted:
 			tok.WriteByte(c)
@@ -186,6 +191,7 @@ func logicalLines(s string) []entry {
 			}
 			if c == '\n' {
 				line++
+				bol = i + 1
 			}
 		case c == '"':
 			startTok()
@@ -196,15 +202,22 @@ func logicalLines(s string) []entry {
 			comment = true
 		case c == '(':
 			endTok()
+			if paren == 0 {
+				cur.openLine, cur.openCol = line, i-bol+1
+			}
 			paren++
 		case c == ')':
 			endTok()
 			if paren > 0 {
 				paren--
+				if paren == 0 {
+					cur.openLine, cur.openCol = 0, 0
+				}
 			}
 		case c == '\n':
 			endTok()
 			line++
+			bol = i + 1
 			if paren == 0 {
 				out = append(out, cur)
 				cur = entry{}
@@ -218,4 +231,12 @@ func logicalLines(s string) []entry {
 	}
 	endTok()
 	return append(out, cur)
+}
+
+// unclosedParen returns the line and column of the "(" of data that no
+// ")" closes, or 0, 0.
+func unclosedParen(data []byte) (line, col int) {
+	e := logicalLines(string(data))
+	last := e[len(e)-1]
+	return last.openLine, last.openCol
 }

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -138,11 +140,16 @@ func (s *Server) SetZones(zs *Zones) {
 	s.metrics.published(zs)
 }
 
+// poolNames returns the names of the pools st steers, sorted.
+func (st *steering) poolNames() []string {
+	return slices.Sorted(maps.Keys(st.pools))
+}
+
 // LoadZones loads dir (see LoadDir) and publishes the result. On a parse
 // error the failing zones keep their previous version, the others are
 // updated, and the error is returned.
 func (s *Server) LoadZones(dir string) error {
-	zs, err := LoadDir(dir, s.Zones(), s.view.Load().steer.hasPool)
+	zs, err := LoadDir(dir, s.Zones(), s.view.Load().steer.poolNames())
 	if zs == nil {
 		s.metrics.reloads.WithLabelValues("failure").Inc()
 		return err
@@ -169,7 +176,7 @@ func (s *Server) Configure(cfg Config) error {
 	v := *s.view.Load()
 	var errs []error
 	for _, z := range v.zones.List() {
-		errs = append(errs, z.CheckPools(st.hasPool))
+		errs = append(errs, z.CheckPools(st.poolNames()))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("configuration refused: the zones served bind names to pools it lacks:\n%w", err)
@@ -190,7 +197,7 @@ func (s *Server) Publish(zs *Zones, cfg Config) error {
 	st := newSteering(cfg.GSLB, s.metrics)
 	var errs []error
 	for _, z := range zs.List() {
-		errs = append(errs, z.CheckPools(st.hasPool))
+		errs = append(errs, z.CheckPools(st.poolNames()))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
@@ -230,7 +237,7 @@ func (s *Server) listen(addr string) error {
 	for attempt := 0; ; attempt++ {
 		udp, err := listenUDP(net.JoinHostPort(host, port), s.cfg.UDPSockets)
 		if err != nil {
-			return fmt.Errorf("listen udp %s: %w", addr, err)
+			return listenError("udp", addr, err)
 		}
 		bound := udp[0].LocalAddr().(*net.UDPAddr)
 		var lc net.ListenConfig
@@ -242,12 +249,22 @@ func (s *Server) listen(addr string) error {
 			if port == "0" && attempt < 8 {
 				continue
 			}
-			return fmt.Errorf("listen tcp %s: %w", addr, err)
+			return listenError("tcp", addr, err)
 		}
 		s.udp = append(s.udp, udp...)
 		s.tcp = append(s.tcp, ln.(*net.TCPListener))
 		return nil
 	}
+}
+
+// listenError is err of listening on addr over network: a *net.OpError
+// already says "listen udp 127.0.0.1:53: bind: address already in use",
+// so it is returned as it is, not wrapped in the same words again.
+func listenError(network, addr string, err error) error {
+	if _, ok := errors.AsType[*net.OpError](err); ok {
+		return err
+	}
+	return fmt.Errorf("listen %s %s: %w", network, addr, err)
 }
 
 // listenUDP opens n sockets on one address with SO_REUSEPORT, so the

@@ -185,3 +185,16 @@ func checkReloadTransfer(co *dns.Conn) error {
 	}
 	return nil
 }
+
+// TestListenInUse: an address in use is said once, as the kernel's error
+// reads ("listen udp ADDR: bind: address already in use"), not wrapped in
+// the same words again.
+func TestListenInUse(t *testing.T) {
+	_, addr := testServer(t, testConfig(), "testdata/zones")
+	other := New(Config{Listen: []string{addr}, UDPSockets: 1})
+	err := other.Listen()
+	want := "listen tcp " + addr + ": bind: address already in use" // UDP shares the port (SO_REUSEPORT)
+	if err == nil || err.Error() != want {
+		t.Errorf("Listen on an address in use: %v, want %s", err, want)
+	}
+}

@@ -190,7 +190,7 @@ func parseZoneData(data []byte, fsys fs.FS, file, origin string) (*Zone, error) 
 		rrs = append(rrs, rr)
 	}
 	if err := zp.Err(); err != nil {
-		return nil, fromParseError(err, file)
+		return nil, fromParseError(err, file, data)
 	}
 	pos, err := scanPositions(fsys, data, file, origin)
 	if err != nil {
@@ -367,10 +367,17 @@ var parseErrorPos = regexp.MustCompile(`^(.*): dns: (.*) at line: (\d+):(\d+)$`)
 // is no type it knows.
 var unknownTypeMsg = regexp.MustCompile(`^(?:not a TTL|expecting RR type or class, not this\.\.\.): "([A-Za-z][A-Za-z0-9-]*)"$`)
 
+// badAddr is miekg/dns's message for an A or AAAA record whose address
+// does not parse: "bad A A: \"192.0.2\"".
+var badAddr = regexp.MustCompile(`^bad (A|AAAA) (?:A|AAAA): "(.*)"$`)
+
 // fromParseError turns a miekg/dns syntax error into a ZoneError. The error
 // text is "file: dns: msg: \"token\" at line: L:C"; anything else (an I/O
-// error of an $INCLUDE, say) keeps its text and the zone's file.
-func fromParseError(err error, file string) error {
+// error of an $INCLUDE, say) keeps its text and the zone's file. data is
+// the text of file, read again for what miekg/dns does not say: a "(" that
+// nothing closes makes the record run on, and miekg/dns reports whatever
+// it then trips on ("garbage after rdata: \"IN\"") lines later.
+func fromParseError(err error, file string, data []byte) error {
 	var pe *dns.ParseError
 	if !errors.As(err, &pe) {
 		return &ZoneError{File: file, Msg: err.Error()}
@@ -382,6 +389,26 @@ func fromParseError(err error, file string) error {
 	line, _ := strconv.Atoi(m[3])
 	col, _ := strconv.Atoi(m[4])
 	msg := m[2]
+	if m[1] == "" || m[1] == file {
+		if pl, pc := unclosedParen(data); pl > 0 && pl <= line {
+			what := "nothing closes it before the end of the file"
+			if !strings.HasSuffix(msg, `: "unbalanced brace"`) {
+				what = fmt.Sprintf("the record runs on to line %d, where: %s", line, msg)
+			}
+			return &ZoneError{File: file, Line: pl, Col: pc, Msg: `unclosed "(": ` + what}
+		}
+	}
+	switch {
+	case strings.HasSuffix(msg, `: "extra closing brace"`):
+		msg = `")" without a "(" before it`
+	case badAddr.MatchString(msg):
+		a := badAddr.FindStringSubmatch(msg)
+		family := "IPv4"
+		if a[1] == "AAAA" {
+			family = "IPv6"
+		}
+		msg = fmt.Sprintf("bad %s record: %q is not an %s address", a[1], a[2], family)
+	}
 	if u := unknownTypeMsg.FindStringSubmatch(msg); u != nil {
 		// "www IN FOO 192.0.2.1" reads as a bad TTL or class to miekg/dns.
 		msg = fmt.Sprintf("unknown record type %q", u[1])

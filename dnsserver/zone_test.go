@@ -23,7 +23,15 @@ func TestParseZoneErrors(t *testing.T) {
 		want string
 	}{
 		{"syntax.zone", "RFC 1035 §5.1 (miekg/dns's message and position)",
-			`testdata/bad/syntax.zone:7:23: bad A A: "192.0.2"`},
+			`testdata/bad/syntax.zone:7:23: bad A record: "192.0.2" is not an IPv4 address`},
+		{"bad-aaaa.zone", "RFC 3596 §2.4 (miekg/dns's \"bad AAAA AAAA\" made readable)",
+			`testdata/bad/bad-aaaa.zone:6:27: bad AAAA record: "192.0.2.53" is not an IPv6 address`},
+		{"unclosed-paren.zone", "RFC 1035 §5.1 parentheses (miekg/dns reports what it trips on lines later)",
+			`testdata/bad/unclosed-paren.zone:4:32: unclosed "(": the record runs on to line 5, where: bad SOA zone parameter: "60@"`},
+		{"unclosed-paren-eof.zone", "RFC 1035 §5.1 parentheses",
+			`testdata/bad/unclosed-paren-eof.zone:7:17: unclosed "(": nothing closes it before the end of the file`},
+		{"extra-paren.zone", "RFC 1035 §5.1 parentheses",
+			`testdata/bad/extra-paren.zone:6:28: ")" without a "(" before it`},
 		{"unknown-type.zone", "RFC 1035 §5.1; RFC 3597 §5 for unknown types",
 			`testdata/bad/unknown-type.zone:7:16: unknown record type "FOO"`},
 		{"cname-and-other.zone", "RFC 1034 §3.6.2",
@@ -55,7 +63,7 @@ func TestParseZoneErrors(t *testing.T) {
 		{"include-bad.zone", "RFC 1035 §5.1 $INCLUDE: the included file's name and line",
 			"testdata/bad/include-bad.inc:3: TTL 60 differs from 300 of the rest of the host1.example.test. A RRset (RFC 2181 §5.2)"},
 		{"include-syntax.zone", "RFC 1035 §5.1 $INCLUDE",
-			`testdata/bad/include-syntax.inc:2:27: bad A A: "192.0.2.300"`},
+			`testdata/bad/include-syntax.inc:2:27: bad A record: "192.0.2.300" is not an IPv4 address`},
 		{"positions.zone", "line numbers past parentheses, comments, quotes, escapes and $GENERATE",
 			"testdata/bad/positions.zone:20: TTL 600 differs from 300 of the rest of the www.example.test. A RRset (RFC 2181 §5.2)"},
 	} {

@@ -64,14 +64,11 @@ func (s *Zones) find(name string) *Zone {
 }
 
 // LoadDir parses every <origin>.zone file in dir and checks that every pool
-// its GSLB records name is known (known nil: no pool exists). A file that
+// its GSLB records name is one of pools (see Zone.CheckPools). A file that
 // fails keeps the zone prev had for that origin, if any, so that one broken
 // file never takes a zone down on reload; its error is returned all the same
 // (joined, one per file). A zone whose file is gone is dropped.
-func LoadDir(dir string, prev *Zones, known func(pool string) bool) (*Zones, error) {
-	if known == nil {
-		known = func(string) bool { return false }
-	}
+func LoadDir(dir string, prev *Zones, pools []string) (*Zones, error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*"+ZoneFileSuffix))
 	if err != nil {
 		return nil, err
@@ -88,7 +85,7 @@ func LoadDir(dir string, prev *Zones, known func(pool string) bool) (*Zones, err
 		origin := OriginFromFile(f)
 		z, err := ParseZoneFile(f, origin)
 		if err == nil {
-			err = z.CheckPools(known)
+			err = z.CheckPools(pools)
 		}
 		if err != nil {
 			errs = append(errs, err)

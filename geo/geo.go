@@ -295,10 +295,20 @@ func loadDatabase(path string, h hash.Hash) (*database, Info, error) {
 	return db, info, nil
 }
 
+// FileError is a file of the configuration that does not read (missing,
+// unreadable): "path: what went wrong".
+type FileError struct {
+	Path string
+	Err  error
+}
+
+func (e *FileError) Error() string { return e.Path + ": " + e.Err.Error() }
+func (e *FileError) Unwrap() error { return e.Err }
+
 // fileError words an error reading path as "path: what went wrong".
 func fileError(path string, err error) error {
 	if pe, ok := errors.AsType[*fs.PathError](err); ok {
 		err = pe.Err
 	}
-	return fmt.Errorf("%s: %w", path, err)
+	return &FileError{Path: path, Err: err}
 }

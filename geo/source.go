@@ -16,6 +16,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/aya-gslb/aya/internal/names"
 )
 
 // ParseError is a problem in a source or overrides file, with the line it
@@ -179,6 +181,9 @@ func (p *place) set(key, val string) string {
 	case "country":
 		c := strings.ToUpper(val)
 		if _, ok := centroids[c]; !ok {
+			if meant := names.CountryFor(c); meant != "" {
+				return fmt.Sprintf("country %q: not an ISO 3166-1 alpha-2 code (did you mean %q?)", val, meant)
+			}
 			return fmt.Sprintf("country %q: not an ISO 3166-1 alpha-2 code", val)
 		}
 		p.country = c

@@ -78,6 +78,8 @@ func TestParseSourceErrors(t *testing.T) {
 		{"yaml entry not a mapping", "s.yaml", "- 10.0.0.0/8\n", []string{"s.yaml:1: want a mapping of network, latitude, longitude, country, continent, city"}},
 		{"yaml unknown key", "s.yaml", "- network: 10.0.0.0/8\n  latitude: 1\n  longitude: 2\n  lattitude: 3\n",
 			[]string{`s.yaml:4: unknown key "lattitude": want network, latitude, longitude, country, continent, city`}},
+		{"yaml UK", "s.yaml", "- {network: 10.0.0.0/8, latitude: 1, longitude: 2, country: uk}\n",
+			[]string{`s.yaml:1: country "uk": not an ISO 3166-1 alpha-2 code (did you mean "GB"?)`}},
 		{"yaml key twice", "s.yaml", "- {network: 10.0.0.0/8, latitude: 1, longitude: 2, latitude: 3}\n", []string{"s.yaml:1: latitude given twice"}},
 		{"yaml list value", "s.yaml", "- network: 10.0.0.0/8\n  latitude: [1]\n  longitude: 2\n", []string{"s.yaml:2: latitude: want a single value"}},
 		{"yaml region is for overrides", "s.yaml", "- {network: 10.0.0.0/8, region: eu}\n",

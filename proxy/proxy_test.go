@@ -264,3 +264,21 @@ func dialRaw(tb testing.TB, addr, req string) string {
 	b, _ := io.ReadAll(c)
 	return string(b)
 }
+
+// TestListenInUse: an address in use is said once ("proxy: listen tcp
+// ADDR: bind: address already in use").
+func TestListenInUse(t *testing.T) {
+	b := newBackend(t, "a", func(http.ResponseWriter, *http.Request) {})
+	_, addr := startProxy(t, onePool(b))
+	cfg := onePool(b)
+	cfg.Listeners = []Listener{{Addr: addr}}
+	other, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = other.Listen()
+	want := "proxy: listen tcp " + addr + ": bind: address already in use"
+	if err == nil || err.Error() != want {
+		t.Errorf("Listen on an address in use: %v, want %s", err, want)
+	}
+}

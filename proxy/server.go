@@ -35,7 +35,7 @@ func (p *Proxy) Listen() error {
 				_ = l.Listener.Close()
 			}
 			p.listeners = nil
-			return fmt.Errorf("proxy: listen %s: %w", cfg.addr, err)
+			return fmt.Errorf("proxy: %w", err) // a *net.OpError: "listen tcp ADDR: bind: …"
 		}
 		l := &listener{
 			Listener: ln,

@@ -1,6 +1,7 @@
 package site
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -18,9 +19,32 @@ func OpenGeo(cfg *config.Config, log *slog.Logger) (*geo.DB, error) {
 	}
 	db, err := geo.Open(geo.Config{Database: cfg.Geo.Database, Overrides: cfg.Geo.Overrides, Logger: log})
 	if err != nil {
-		return nil, fmt.Errorf("geo: %w", err)
+		return nil, geoError(cfg, err)
 	}
 	return db, nil
+}
+
+// geoError places a geo file that does not read at its key
+// ("aya.yaml:12: geo.database: …"); other problems, which name their
+// file, get a "geo: " prefix.
+func geoError(cfg *config.Config, err error) error {
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	out := make([]error, len(errs))
+	for i, e := range errs {
+		fe, ok := errors.AsType[*geo.FileError](e)
+		switch {
+		case ok && fe.Path == cfg.Geo.Database:
+			out[i] = cfg.KeyError("geo.database", e)
+		case ok && fe.Path == cfg.Geo.Overrides:
+			out[i] = cfg.KeyError("geo.overrides", e)
+		default:
+			out[i] = fmt.Errorf("geo: %w", e)
+		}
+	}
+	return errors.Join(out...)
 }
 
 // GSLB is the DNS server's view of the steering configuration.

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/aya-gslb/aya/cluster"
 	"github.com/aya-gslb/aya/config"
 	"github.com/aya-gslb/aya/internal/admin"
 	"github.com/aya-gslb/aya/internal/httpjson"
+	"github.com/aya-gslb/aya/internal/names"
 	"github.com/aya-gslb/aya/state"
 )
 
@@ -20,6 +22,21 @@ type DrainRequest struct {
 	Target string `json:"target"`
 	Reason string `json:"reason,omitempty"`
 	By     string `json:"by"`
+}
+
+// DrainResponse is the answer of POST /v1/drain and /v1/undrain, read
+// from the node's state before the command was applied: what the drain
+// replaced, or that nothing changed.
+type DrainResponse struct {
+	OK bool `json:"ok"`
+	// Replaced is the reason ("reason (by who)") of the drain this one
+	// replaced; "" when the target was not drained.
+	Replaced string `json:"replaced,omitempty"`
+	// Unchanged is true when the target was already drained with the same
+	// reason and by the same person: the log records nothing new.
+	Unchanged bool `json:"unchanged,omitempty"`
+	// Why is what the state records of the drain: "reason (by who)".
+	Why string `json:"why,omitempty"`
 }
 
 // Paths of the drain API.
@@ -35,16 +52,18 @@ func ParseTarget(cfg *config.Config, target string) (region string, ep *state.En
 	switch len(parts) {
 	case 1:
 		if _, ok := cfg.Region(target); !ok {
-			return "", nil, fmt.Errorf("unknown region %q", target)
+			return "", nil, fmt.Errorf("unknown region %q%s", target, names.DidYouMean(target, cfg.RegionNames()))
 		}
 		return target, nil, nil
 	case 3:
 		k := state.EndpointKey{Pool: parts[0], Region: parts[1], Endpoint: parts[2]}
 		p, ok := cfg.Pool(k.Pool)
 		if !ok {
-			return "", nil, fmt.Errorf("unknown pool %q", k.Pool)
+			return "", nil, fmt.Errorf("unknown pool %q%s", k.Pool, names.DidYouMean(k.Pool, cfg.PoolNames()))
 		}
+		var regions, eps []string
 		for _, m := range p.Members {
+			regions = append(regions, m.Region)
 			if m.Region != k.Region {
 				continue
 			}
@@ -52,9 +71,13 @@ func ParseTarget(cfg *config.Config, target string) (region string, ep *state.En
 				if e.Name == k.Endpoint {
 					return "", &k, nil
 				}
+				eps = append(eps, e.Name)
 			}
 		}
-		return "", nil, fmt.Errorf("pool %s has no endpoint %s in region %s", k.Pool, k.Endpoint, k.Region)
+		if !slices.Contains(regions, k.Region) {
+			return "", nil, fmt.Errorf("pool %s has no region %q%s", k.Pool, k.Region, names.DidYouMean(k.Region, regions))
+		}
+		return "", nil, fmt.Errorf("pool %s has no endpoint %q in region %s%s", k.Pool, k.Endpoint, k.Region, names.DidYouMean(k.Endpoint, eps))
 	}
 	return "", nil, fmt.Errorf("target %q: want a region, or pool/region/endpoint", target)
 }
@@ -80,10 +103,41 @@ func DrainRoutes(node *cluster.Node, cfg func() *config.Config) []admin.Route {
 				httpjson.Error(w, http.StatusBadRequest, err.Error())
 				return
 			}
+			// What the target is now, from this node's state: what a drain
+			// replaces, or that an undrain has nothing to undo.
+			cur, drained := "", false
+			var targets []string
+			for _, d := range node.View().Drains {
+				targets = append(targets, d.Target())
+				if d.Target() == req.Target {
+					cur, drained = d.Why, true
+				}
+			}
+			resp := DrainResponse{OK: true}
+			if !drain && !drained {
+				msg := fmt.Sprintf("%s is not drained", req.Target)
+				if g := names.Closest(req.Target, targets); g != "" {
+					msg += fmt.Sprintf(" (did you mean %q?)", g)
+				} else if len(targets) == 0 {
+					msg += " (nothing is)"
+				} else {
+					msg += " (drained: " + strings.Join(targets, ", ") + ")"
+				}
+				httpjson.Error(w, http.StatusConflict, msg)
+				return
+			}
 			ctx, cancel := context.WithTimeout(r.Context(), cluster.DefaultApplyTimeout)
 			defer cancel()
 			if drain {
-				err = node.Drain(ctx, cluster.Drain{Region: region, Endpoint: ep, Reason: req.Reason, By: req.By})
+				d := cluster.Drain{Region: region, Endpoint: ep, Reason: req.Reason, By: req.By}
+				resp.Why = d.Why()
+				switch {
+				case drained && cur == resp.Why:
+					resp.Unchanged = true
+				case drained:
+					resp.Replaced = cur
+				}
+				err = node.Drain(ctx, d)
 			} else {
 				err = node.Undrain(ctx, cluster.Undrain{Region: region, Endpoint: ep, By: req.By})
 			}
@@ -95,7 +149,7 @@ func DrainRoutes(node *cluster.Node, cfg func() *config.Config) []admin.Route {
 				httpjson.Error(w, status, err.Error())
 				return
 			}
-			httpjson.Write(w, http.StatusOK, map[string]bool{"ok": true})
+			httpjson.Write(w, http.StatusOK, resp)
 		})
 	}
 	return []admin.Route{

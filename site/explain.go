@@ -59,6 +59,15 @@ type ExplainAnswer struct {
 	ClientSubnet  string   `json:"client_subnet,omitempty"`
 }
 
+// QueryError is a field of an explain query that does not parse: the
+// admin API says "ecs: …", aya explain "--ecs: …".
+type QueryError struct {
+	Field string // "client", "ecs"
+	Msg   string
+}
+
+func (e *QueryError) Error() string { return e.Field + ": " + e.Msg }
+
 // ParseExplainQuery checks a query's fields.
 func ParseExplainQuery(q admin.ExplainQuery) (qtype uint16, client netip.Addr, ecs netip.Prefix, err error) {
 	if q.Name == "" {
@@ -76,7 +85,7 @@ func ParseExplainQuery(q admin.ExplainQuery) (qtype uint16, client netip.Addr, e
 		q.Client = "127.0.0.1"
 	}
 	if client, err = netip.ParseAddr(q.Client); err != nil {
-		return 0, client, ecs, fmt.Errorf("client: %w", err)
+		return 0, client, ecs, &QueryError{Field: "client", Msg: fmt.Sprintf("want the address of the resolver asking, such as 192.0.2.53 or 2001:db8::53 (got %q)", q.Client)}
 	}
 	if q.ECS != "" {
 		if ecs, err = netip.ParsePrefix(q.ECS); err != nil {
@@ -85,7 +94,7 @@ func ParseExplainQuery(q admin.ExplainQuery) (qtype uint16, client netip.Addr, e
 			}
 		}
 		if err != nil {
-			return 0, client, ecs, fmt.Errorf("ecs: %w", err)
+			return 0, client, ecs, &QueryError{Field: "ecs", Msg: fmt.Sprintf("want a subnet such as 81.2.69.0/24 or an address (got %q)", q.ECS)}
 		}
 	}
 	return qtype, client, ecs, nil

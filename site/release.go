@@ -36,7 +36,7 @@ func Build(cfg *config.Config, by, source string) (*release.Release, *Compiled, 
 	if err != nil {
 		return nil, nil, &FileError{File: cfgFile, Err: fmt.Errorf("%s: %w", name, err)}
 	}
-	zones, err := readZones(cfg.DNS.ZonesDir)
+	zones, err := readZones(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -95,10 +95,7 @@ func Compile(r *release.Release, dir string) (*Compiled, error) {
 // names in the release.
 func compile(r *release.Release, rc *config.Config, dir string) (*Compiled, error) {
 	fsys := r.ZonesFS()
-	known := map[string]bool{}
-	for _, p := range rc.Pools {
-		known[p.Name] = true
-	}
+	known := rc.PoolNames()
 	var (
 		zones   []*dnsserver.Zone
 		errs    []error
@@ -110,7 +107,7 @@ func compile(r *release.Release, rc *config.Config, dir string) (*Compiled, erro
 		}
 		z, err := dnsserver.ParseZoneFS(fsys, dir, f.Name, dnsserver.OriginFromFile(f.Name))
 		if err == nil {
-			err = z.CheckPools(func(p string) bool { return known[p] })
+			err = z.CheckPools(known)
 		}
 		if err != nil {
 			errs = append(errs, &FileError{File: f.Name, Err: err})
@@ -188,14 +185,26 @@ func buildFiles(cfg *config.Config) []string {
 	return out
 }
 
-// readZones reads the *.zone files of dir and every file they $INCLUDE,
+// ZonesDirError places err, dns.zones_dir not opening, at the key
+// ("aya.yaml:17: dns.zones_dir: /srv/zones: no such file or directory").
+// Other errors are returned as they are.
+func ZonesDirError(cfg *config.Config, err error) error {
+	pe, ok := errors.AsType[*fs.PathError](err)
+	if !ok || filepath.Clean(pe.Path) != filepath.Clean(cfg.DNS.ZonesDir) {
+		return err
+	}
+	return cfg.KeyError("dns.zones_dir", fmt.Errorf("%s: %w", cfg.DNS.ZonesDir, pe.Err))
+}
+
+// readZones reads the *.zone files of dns.zones_dir and every file they $INCLUDE,
 // through an os.Root, so that neither a path nor a symbolic link leaves
 // dir. A file that does not read is refused with the position of the
 // $INCLUDE that names it.
-func readZones(dir string) ([]release.File, error) {
+func readZones(cfg *config.Config) ([]release.File, error) {
+	dir := cfg.DNS.ZonesDir
 	root, err := os.OpenRoot(dir)
 	if err != nil {
-		return nil, fmt.Errorf("dns.zones_dir: %w", err)
+		return nil, ZonesDirError(cfg, err)
 	}
 	defer func() { _ = root.Close() }()
 	names, err := filepath.Glob(filepath.Join(dir, "*"+dnsserver.ZoneFileSuffix))

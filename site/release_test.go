@@ -268,8 +268,8 @@ func TestCompileErrors(t *testing.T) {
 			c.Zones[0].Data = append(bytes.Clone(c.Zones[0].Data), "bad IN A 300.1.1.1\n"...)
 		}), "example.com.zone:6:"},
 		{"unknown pool", rebuild(func(c *release.Content) {
-			c.Zones[0].Data = append(bytes.Clone(c.Zones[0].Data), "api IN GSLB api\n"...)
-		}), "example.com.zone:6:"},
+			c.Zones[0].Data = append(bytes.Clone(c.Zones[0].Data), "api IN GSLB wen\n"...)
+		}), `example.com.zone:6: unknown pool "wen" (did you mean "web"?)`},
 		{"include not in the release", rebuild(func(c *release.Content) {
 			c.Zones[0].Data = append(bytes.Clone(c.Zones[0].Data), "$INCLUDE /etc/passwd\n"...)
 		}), "example.com.zone:6:20: failed to open `/etc/passwd' as `etc/passwd'"},

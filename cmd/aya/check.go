@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/aya-gslb/aya/cluster"
 	"github.com/aya-gslb/aya/config"
 	"github.com/aya-gslb/aya/dnsserver"
 	ayasite "github.com/aya-gslb/aya/site"
@@ -30,9 +32,9 @@ can gate a merge to the zones repo.`,
 				return exitError{1}
 			}
 			failed := false
-			zs, err := dnsserver.LoadDir(cfg.DNS.ZonesDir, nil, func(p string) bool { _, ok := cfg.Pool(p); return ok })
+			zs, err := dnsserver.LoadDir(cfg.DNS.ZonesDir, nil, cfg.PoolNames())
 			if err != nil {
-				printErrors(errOut, err)
+				printErrors(errOut, ayasite.ZonesDirError(cfg, err))
 				failed = true
 			}
 			db, err := ayasite.OpenGeo(cfg, nil)
@@ -49,6 +51,11 @@ can gate a merge to the zones repo.`,
 			name := cfg.File
 			if name == "" {
 				name = "embedded aya.yaml"
+			}
+			if !cfg.Cluster.Bootstrap && len(cfg.Cluster.Join) == 0 && !cluster.HasData(cfg.Cluster.DataDir) {
+				fmt.Fprintf(errOut, "%s: warning: neither cluster.bootstrap nor cluster.join is set, and %s holds no Raft state: "+
+					"this node starts no cluster and joins none, and answers nothing until `aya cluster join ADDR` adds it to one\n",
+					cmp.Or(cfg.File, "aya.yaml"), cfg.Cluster.DataDir)
 			}
 			fmt.Fprintf(out, "%s: ok\n", name)
 			for _, z := range zs.List() {

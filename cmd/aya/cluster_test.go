@@ -466,19 +466,38 @@ func TestCluster(t *testing.T) {
 				follower = s
 			}
 		}
-		drain := exec.CommandContext(t.Context(), ayaBin, "drain", "eu-west", "--admin", follower.adminAddr(), "--reason", "maintenance", "--by", "alice")
-		if out, err := drain.CombinedOutput(); err != nil {
-			t.Fatalf("aya drain: %v\n%s", err, out)
+		// What each command prints is pinned in testdata/drain-cluster.golden
+		// (refresh with -run 'TestCluster/drain' -update).
+		var golden strings.Builder
+		ctl := func(args ...string) {
+			t.Helper()
+			args = append(args, "--admin", follower.adminAddr(), "--by", "alice")
+			out, err := exec.CommandContext(t.Context(), ayaBin, args...).CombinedOutput()
+			shown := slices.Clone(args[:len(args)-4])
+			for i, a := range shown {
+				if strings.Contains(a, " ") {
+					shown[i] = strconv.Quote(a)
+				}
+			}
+			fmt.Fprintf(&golden, "$ aya %s", strings.Join(shown, " "))
+			if err != nil {
+				fmt.Fprintf(&golden, " (%v)", err)
+			}
+			fmt.Fprintf(&golden, "\n%s", out)
 		}
+		ctl("drain", "eu-west", "--reason", "maintenance")
 		waitAnswer(t, all, usEast, 5*time.Second)
 		out, err := exec.CommandContext(t.Context(), ayaBin, "status", "--admin", all[2].adminAddr()).CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "maintenance (by alice)") {
 			t.Errorf("aya status lacks the drain and who did it: %v\n%s", err, out)
 		}
-		undrain := exec.CommandContext(t.Context(), ayaBin, "undrain", "eu-west", "--admin", follower.adminAddr(), "--by", "alice")
-		if out, err := undrain.CombinedOutput(); err != nil {
-			t.Fatalf("aya undrain: %v\n%s", err, out)
-		}
+		ctl("drain", "eu-west", "--reason", "kernel upgrade")
+		ctl("drain", "eu-west", "--reason", "kernel upgrade")
+		ctl("drain", "eu-wst", "--reason", "typo")
+		ctl("drain", "web/eu-west/euw2", "--reason", "typo")
+		ctl("undrain", "eu-west")
+		ctl("undrain", "eu-west")
+		checkGolden(t, "drain-cluster.golden", []byte(golden.String()))
 		waitAnswer(t, all, euWest, 5*time.Second)
 	})
 

@@ -4,9 +4,11 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
+	"net/http"
 	"os"
 	"os/user"
 	"slices"
@@ -101,9 +103,7 @@ touch with the leader shows the same matrix.`,
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(st)
+				return printStatusJSON(cmd.OutOrStdout(), st)
 			}
 			return renderStatus(cmd.OutOrStdout(), st, history)
 		},
@@ -112,6 +112,13 @@ touch with the leader shows the same matrix.`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the admin API's JSON")
 	cmd.Flags().IntVar(&history, "history", 20, "recent decisions to show")
 	return cmd
+}
+
+// printStatusJSON prints a status as the admin API's JSON, indented.
+func printStatusJSON(w io.Writer, st *cluster.StatusResponse) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(st)
 }
 
 // renderStatus prints a status for humans.
@@ -126,7 +133,7 @@ func renderStatus(w io.Writer, st *cluster.StatusResponse, history int) error {
 	p("node\t%s (%s), raft %s, admin %s\n", n.ID, n.State, n.Addr, cmp.Or(n.Admin, "-"))
 	p("leader\t%s, term %d\n", leader, n.Term)
 	p("log\tlast index %d, applied %d, decisions version %d, log time %s\n", n.LastIndex, n.LastApplied, v.Version, stamp(v.Now))
-	p("staleness\t%s\n", staleness(st.Staleness))
+	p("staleness\t%s\n", staleness(st.Staleness.D()))
 	if r := st.Release; r != nil {
 		p("release\tversion %d (%s) at index %d, applied %s by %s from %s\n", r.Version, release.ShortDigest(r.Digest), r.Index,
 			stamp(r.At), cmp.Or(r.By, "-"), cmp.Or(r.Source, "-"))
@@ -183,7 +190,7 @@ func renderStatus(w io.Writer, st *cluster.StatusResponse, history int) error {
 			}
 			for _, r := range e.Reports {
 				i, _ := slices.BinarySearch(sites, r.Site)
-				cell := fmt.Sprintf("%s %s %s", upDown(r.Up), time.Duration(r.LatencyMicros)*time.Microsecond, r.Age.Round(time.Second))
+				cell := fmt.Sprintf("%s %s %s", upDown(r.Up), time.Duration(r.LatencyMicros)*time.Microsecond, r.Age.D().Round(time.Second))
 				if !r.Fresh {
 					cell += "*"
 				}
@@ -297,45 +304,77 @@ func newDrainCmd(drain bool) *cobra.Command {
 	var (
 		f          ctlFlags
 		reason, by string
+		wait       time.Duration
 	)
 	use, short, long := "drain TARGET --reason TEXT", "Stop handing out a region or an endpoint, everywhere",
 		`Drain records, through the Raft leader, that a region ("eu-west") or an
 endpoint ("web/eu-west/euw1") gets no new clients at any site, whatever its
 health, until undrained. The reason and who drained go into the decision history
-(aya status).`
+(aya status). Draining what is drained already replaces its reason, and says so.
+
+It then asks every member (their admin addresses are in the cluster's state)
+until each has applied the drain, for at most --wait, and prints which sites
+have it and which have not (0 does not wait).`
 	if !drain {
 		use, short, long = "undrain TARGET", "Hand out a drained region or endpoint again",
-			`Undrain removes a drain of a region or an endpoint, through the Raft leader.`
+			`Undrain removes a drain of a region or an endpoint, through the Raft leader; a
+target that is not drained is an error. Like drain, it then waits (--wait) until
+every member has applied it, and prints which have.`
 	}
 	cmd := &cobra.Command{
 		Use: use, Short: short, Long: long,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			addr, c, cfg, err := f.client(cmd)
+			addr, c, _, err := f.client(cmd)
 			if err != nil {
-				return err
-			}
-			if _, _, err := ayasite.ParseTarget(cfg, args[0]); err != nil {
 				return err
 			}
 			if drain && reason == "" {
 				return fmt.Errorf("--reason is required: say why, for the history")
 			}
-			path := ayasite.PathDrain
+			target := args[0]
+			path, verb := ayasite.PathDrain, "drained"
 			if !drain {
-				path = ayasite.PathUndrain
+				path, verb = ayasite.PathUndrain, "undrained"
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), ctlTimeout)
 			defer cancel()
-			if err := c.Do(ctx, addr, path, "", ayasite.DrainRequest{Target: args[0], Reason: reason, By: by}, nil); err != nil {
+			var resp ayasite.DrainResponse
+			// The node checks the target against the configuration it runs,
+			// and says what is wrong with it (with a guess): print just that.
+			if err := c.Do(ctx, addr, path, "", ayasite.DrainRequest{Target: target, Reason: reason, By: by}, &resp); err != nil {
+				if ae, ok := errors.AsType[*cluster.APIError](err); ok && (ae.Status == http.StatusBadRequest || ae.Status == http.StatusConflict) {
+					return errors.New(ae.Msg)
+				}
 				return err
 			}
-			verb := "drained"
-			if !drain {
-				verb = "undrained"
+			out := cmd.OutOrStdout()
+			switch {
+			case resp.Unchanged:
+				fmt.Fprintf(out, "%s was drained for the same reason already: nothing changed\n", target)
+			case resp.Replaced != "":
+				fmt.Fprintf(out, "%s %s (replaced the reason %q)\n", verb, target, resp.Replaced)
+			default:
+				fmt.Fprintf(out, "%s %s\n", verb, target)
 			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", verb, args[0])
-			return err
+			if wait <= 0 {
+				return nil
+			}
+			st, err := status(cmd.Context(), c, addr)
+			if err != nil {
+				return fmt.Errorf("%s, but asking %s for the members: %w", verb, addr, err)
+			}
+			applied := func(v cluster.View) bool {
+				for _, d := range v.Drains {
+					if d.Target() == target {
+						return drain && d.Why == resp.Why
+					}
+				}
+				return !drain
+			}
+			wctx, wcancel := context.WithTimeout(cmd.Context(), wait)
+			defer wcancel()
+			return printApplied(out, c.WaitApplied(wctx, st, applied, 200*time.Millisecond), wait)
 		},
 	}
 	f.add(cmd)
@@ -343,7 +382,35 @@ health, until undrained. The reason and who drained go into the decision history
 		cmd.Flags().StringVar(&reason, "reason", "", "why (required; recorded in the history)")
 	}
 	cmd.Flags().StringVar(&by, "by", who(), "who (recorded in the history)")
+	cmd.Flags().DurationVar(&wait, "wait", 10*time.Second, "how long to wait for every site to apply it (0: do not wait)")
 	return cmd
+}
+
+// printApplied says which sites have applied a change, and which had not
+// after wait.
+func printApplied(w io.Writer, res []cluster.Applied, wait time.Duration) error {
+	var have, not []string
+	for _, a := range res {
+		if a.OK {
+			have = append(have, a.ID)
+			continue
+		}
+		where := a.ID
+		if a.Admin != "" {
+			where += " at " + a.Admin
+		}
+		not = append(not, fmt.Sprintf("%s (%s)", where, a.Err))
+	}
+	var err error
+	switch {
+	case len(not) == 0:
+		_, err = fmt.Fprintf(w, "applied at every site: %s\n", strings.Join(have, ", "))
+	case len(have) == 0:
+		_, err = fmt.Fprintf(w, "applied at no site yet after %s: %s\n", wait, strings.Join(not, "; "))
+	default:
+		_, err = fmt.Fprintf(w, "applied at %s; not yet after %s: %s\n", strings.Join(have, ", "), wait, strings.Join(not, "; "))
+	}
+	return err
 }
 
 func newClusterCmd() *cobra.Command {

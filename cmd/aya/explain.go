@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -42,6 +44,12 @@ whose answer uses the cluster's health, drains and load shedding.`,
 			if len(args) == 2 {
 				q.Type = args[1]
 			}
+			if _, _, _, err := ayasite.ParseExplainQuery(q); err != nil {
+				if qe, ok := errors.AsType[*ayasite.QueryError](err); ok {
+					return fmt.Errorf("--%s: %s", qe.Field, qe.Msg)
+				}
+				return err
+			}
 			cfg, err := config.Load(path, cmd.Flags())
 			if err != nil {
 				printErrors(cmd.ErrOrStderr(), err)
@@ -52,7 +60,7 @@ whose answer uses the cluster's health, drains and load shedding.`,
 				if err != nil {
 					return err
 				}
-				return printExplain(cmd.OutOrStdout(), out, asJSON)
+				return printExplain(cmd.OutOrStdout(), out, asJSON, false)
 			}
 			db, err := ayasite.OpenGeo(cfg, nil)
 			if err != nil {
@@ -63,14 +71,14 @@ whose answer uses the cluster's health, drains and load shedding.`,
 			}
 			srv := dnsserver.New(ayasite.DNSConfig(cfg, nil, nil, ayasite.GSLB(cfg, db, state.NewStatic(nil))))
 			if err := srv.LoadZones(cfg.DNS.ZonesDir); err != nil {
-				printErrors(cmd.ErrOrStderr(), err)
+				printErrors(cmd.ErrOrStderr(), ayasite.ZonesDirError(cfg, err))
 				return exitError{1}
 			}
 			out, err := ayasite.Explain(srv, q)
 			if err != nil {
 				return err
 			}
-			return printExplain(cmd.OutOrStdout(), out, asJSON)
+			return printExplain(cmd.OutOrStdout(), out, asJSON, true)
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "", "configuration file (default: the embedded aya.yaml)")
@@ -82,9 +90,16 @@ whose answer uses the cluster's health, drains and load shedding.`,
 	return cmd
 }
 
-// render prints the explanation for a terminal.
-func renderExplain(w io.Writer, o *ayasite.Explanation) error {
+// offlineBanner heads an explanation made without a running node.
+const offlineBanner = "offline: from the files alone; every endpoint counts as up, and the cluster's health, drains and load shedding are not included (--admin ADDR asks a running node)\n\n"
+
+// renderExplain prints the explanation for a terminal; offline, made from
+// the files alone, under offlineBanner.
+func renderExplain(w io.Writer, o *ayasite.Explanation, offline bool) error {
 	var b strings.Builder
+	if offline {
+		b.WriteString(offlineBanner)
+	}
 	fmt.Fprintf(&b, "query:    %s %s from resolver %s", o.Query.Name, o.Query.Type, o.Query.Resolver)
 	if o.Query.ECS != "" {
 		fmt.Fprintf(&b, " with client subnet %s", o.Query.ECS)
@@ -114,7 +129,13 @@ func renderExplain(w io.Writer, o *ayasite.Explanation) error {
 			if r.Kept {
 				kept = "yes"
 			}
-			fmt.Fprintf(tw, "%s\t%.0f km\t%.0f km\t%s\t%s\t%s\n", r.Region, r.DistanceKm, r.ScoreKm, r.State, kept, r.Reason)
+			// Without the client's coordinates there is no distance: "-",
+			// not a "0 km" that reads as next door.
+			dist, score := "-", "-"
+			if c.Latitude != nil {
+				dist, score = fmt.Sprintf("%.0f km", r.DistanceKm), fmt.Sprintf("%.0f km", r.ScoreKm)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Region, dist, score, r.State, kept, r.Reason)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -124,7 +145,7 @@ func renderExplain(w io.Writer, o *ayasite.Explanation) error {
 		}
 		b.WriteString("\n")
 	} else {
-		b.WriteString("static:   the name is not bound to a pool; every client gets this answer\n\n")
+		b.WriteString(staticWhy(o))
 	}
 	fmt.Fprintf(&b, "answer:   %s", o.Answer.Rcode)
 	if o.Answer.Authoritative {
@@ -144,13 +165,32 @@ func renderExplain(w io.Writer, o *ayasite.Explanation) error {
 	return err
 }
 
-func printExplain(w io.Writer, out *ayasite.Explanation, asJSON bool) error {
+// staticWhy says why an answer that no pool decides is what it is: a
+// name outside every zone, one that does not exist, one without records
+// of the type (NODATA), a referral, or the zone's records.
+func staticWhy(o *ayasite.Explanation) string {
+	a := o.Answer
+	soa := slices.ContainsFunc(a.Authority, func(rr string) bool { return strings.Contains(rr, "\tSOA\t") })
+	switch {
+	case a.Rcode == "REFUSED":
+		return fmt.Sprintf("zone:     none: %s is in none of the zones served here, so the query is refused\n\n", o.Query.Name)
+	case a.Rcode == "NXDOMAIN":
+		return fmt.Sprintf("nxdomain: %s does not exist in its zone; the SOA below says for how long resolvers may remember that\n\n", o.Query.Name)
+	case a.Rcode == "NOERROR" && len(a.Records) == 0 && soa:
+		return fmt.Sprintf("nodata:   %s exists but has no %s records; the SOA below says for how long resolvers may remember that\n\n", o.Query.Name, o.Query.Type)
+	case a.Rcode == "NOERROR" && len(a.Records) == 0 && !a.Authoritative:
+		return "referral: the name is below a delegation; the NS records below answer for it\n\n"
+	}
+	return "static:   the name is not bound to a pool; every client gets this answer\n\n"
+}
+
+func printExplain(w io.Writer, out *ayasite.Explanation, asJSON, offline bool) error {
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}
-	return renderExplain(w, out)
+	return renderExplain(w, out, offline)
 }
 
 // explainLive asks a running node's /v1/explain.

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -40,23 +42,7 @@ source file itself and compiles it in memory.`,
 				printErrors(cmd.ErrOrStderr(), err)
 				return exitError{1}
 			}
-			// Write beside the target and rename, so a running server that
-			// watches OUT never reads half a file.
-			tmp, err := os.CreateTemp(filepath.Dir(out), ".aya-geo-*")
-			if err != nil {
-				return err
-			}
-			defer func() { _ = os.Remove(tmp.Name()) }()
-			w := bufio.NewWriter(tmp)
-			if err := geo.Build(w, nets); err != nil {
-				_ = tmp.Close()
-				return err
-			}
-			// A database is read by other users' tools too: 0644, not CreateTemp's 0600.
-			if err := errors.Join(w.Flush(), tmp.Chmod(0o644), tmp.Close()); err != nil {
-				return err
-			}
-			if err := os.Rename(tmp.Name(), out); err != nil {
+			if err := writeAtomic(out, func(w io.Writer) error { return geo.Build(w, nets) }); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: %d networks\n", out, len(nets))
@@ -66,4 +52,39 @@ source file itself and compiles it in memory.`,
 	build.Flags().StringVarP(&out, "output", "o", "", "the .mmdb file to write")
 	cmd.AddCommand(build)
 	return cmd
+}
+
+// writeAtomic writes out with write: to a file beside it, renamed over it
+// once complete, so a running server that watches out never reads half a
+// file. Its errors name out, not the temporary file.
+func writeAtomic(out string, write func(io.Writer) error) error {
+	outErr := func(err error) error {
+		if pe, ok := errors.AsType[*fs.PathError](err); ok {
+			err = pe.Err
+		} else if le, ok := errors.AsType[*os.LinkError](err); ok {
+			err = le.Err
+		}
+		return fmt.Errorf("%s: %w", out, err)
+	}
+	if fi, err := os.Stat(out); err == nil && fi.IsDir() {
+		return fmt.Errorf("%s: is a directory; -o names the file to write", out)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(out), ".aya-geo-*")
+	if err != nil {
+		return outErr(err)
+	}
+	defer func() { _ = os.Remove(tmp.Name()) }()
+	w := bufio.NewWriter(tmp)
+	if err := write(w); err != nil {
+		_ = tmp.Close()
+		return err
+	}
+	// A database is read by other users' tools too: 0644, not CreateTemp's 0600.
+	if err := errors.Join(w.Flush(), tmp.Chmod(0o644), tmp.Close()); err != nil {
+		return outErr(err)
+	}
+	if err := os.Rename(tmp.Name(), out); err != nil {
+		return outErr(err)
+	}
+	return nil
 }

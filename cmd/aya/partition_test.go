@@ -218,10 +218,10 @@ func TestPartition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Staleness < time.Since(cut)/2 || len(st.View.Drains) != 0 {
+	if st.Staleness.D() < time.Since(cut)/2 || len(st.View.Drains) != 0 {
 		t.Errorf("cut-off s3: staleness %s (cut %s ago), drains %v", st.Staleness, time.Since(cut), st.View.Drains)
 	}
-	t.Logf("s3 cut off: answered %d queries from its last state, staleness %s", answered.Load(), st.Staleness.Round(time.Millisecond))
+	t.Logf("s3 cut off: answered %d queries from its last state, staleness %s", answered.Load(), st.Staleness.D().Round(time.Millisecond))
 
 	// Back: s3 catches up and answers like the others.
 	lab.link(3, true)
@@ -230,7 +230,7 @@ func TestPartition(t *testing.T) {
 	t.Logf("s3 caught up %s after its link came back", time.Since(back).Round(time.Millisecond))
 	waitFor(t, 10*time.Second, func() bool {
 		st, err := status(3)
-		return err == nil && st.Staleness < 2*time.Second && st.Node.LeaderID != ""
+		return err == nil && st.Staleness.D() < 2*time.Second && st.Node.LeaderID != ""
 	}, func() string { return "s3 still stale after catching up" })
 
 	drain(3, "undrain")

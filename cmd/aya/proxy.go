@@ -101,12 +101,13 @@ func newProxy(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (
 	if err != nil {
 		return nil, err
 	}
+	// The proxy package's errors start with "proxy: " already.
 	p, err := proxy.New(pc)
 	if err != nil {
-		return nil, fmt.Errorf("proxy: %w", err)
+		return nil, err
 	}
 	if err := p.Listen(); err != nil {
-		return nil, fmt.Errorf("proxy: %w", err)
+		return nil, err
 	}
 	return p, nil
 }

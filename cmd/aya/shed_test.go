@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -219,22 +222,46 @@ proxy:
       backends: [{name: b1, address: "127.77.4.101:8080"}]
 `
 
-// TestDemo runs `aya demo` from the repo root, as `make demo` does: it
-// prints its commands, the London dig lands in eu-west, the curl through
-// eu-west's proxy reaches a backend, and SIGINT stops everything it started.
+// TestDemo runs `aya demo` as `make demo` does (./bin/aya from a
+// directory with the repo's zones/), on its own 127.77.23.x addresses
+// (--sites, --proxies, --backends): it prints its commands, each of which
+// runs as printed; the London dig lands in eu-west and the curl through
+// eu-west's proxy reaches a backend; the printed kill of eu-west's proxy is
+// reported (which, how, its log) and London moves to us-east; Enter
+// restarts it and London comes back; SIGINT stops everything it started.
 func TestDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the demo")
 	}
 	mk, err := os.ReadFile("../../Makefile")
-	if err != nil || !strings.Contains(string(mk), "./$(BIN) demo") {
-		t.Fatalf("Makefile has no demo target running aya demo: %v", err)
+	if err != nil || !strings.Contains(string(mk), "./$(BIN) demo") || !strings.Contains(string(mk), "BIN      := bin/aya") {
+		t.Fatalf("Makefile has no demo target running ./bin/aya demo: %v", err)
 	}
-	dir := t.TempDir()
-	cmd := exec.Command(ayaBin, "demo", "--dir", dir)
-	cmd.Dir = "../.."
+	// The repo root as make demo sees it: zones/ and bin/aya.
+	root := t.TempDir()
+	zones, _ := filepath.Abs("../../zones")
+	if err := errors.Join(os.Symlink(zones, filepath.Join(root, "zones")), os.Mkdir(filepath.Join(root, "bin"), 0o755)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(ayaBin, filepath.Join(root, "bin", "aya")); err != nil {
+		t.Fatal(err)
+	}
+	const (
+		london = "81.2.69.142/32"
+		site1  = "127.77.23.11:5300"
+		usEast = "127.77.23.31"
+		euWest = "127.77.23.32"
+	)
+	cmd := exec.Command(ayaBin, "demo", "--dir", t.TempDir(),
+		"--sites", "127.77.23.11-13", "--proxies", "127.77.23.31-33", "--backends", "127.77.23.41-46")
+	cmd.Args[0] = "./bin/aya" // as make demo runs it
+	cmd.Dir = root
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -242,29 +269,81 @@ func TestDemo(t *testing.T) {
 	go func() { done <- cmd.Wait() }()
 	stopped := false
 	t.Cleanup(func() {
-		if !stopped {
+		if stopped {
+			return
+		}
+		// SIGINT first: killed, the demo would leave its children running.
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case err := <-done:
+			t.Logf("demo stopped: %v", err)
+		case <-time.After(30 * time.Second):
 			_ = cmd.Process.Kill()
 			t.Logf("demo killed: %v", <-done)
 		}
 	})
 	waitFor(t, 40*time.Second, func() bool { return strings.Contains(out.String(), "Ctrl-C stops everything") },
 		func() string { return "the demo did not start:\n" + out.String() })
-	waitFor(t, 15*time.Second, func() bool {
-		a := queryECS(t, "127.0.0.11:5300", "www.gslb.example.com.", dns.TypeA, "81.2.69.142/32")
-		return len(a) == 1 && strings.HasSuffix(a[0], "127.0.0.32")
-	}, func() string { return "London is not answered eu-west's proxy" })
-	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://127.0.0.32:8080/", nil)
-	req.Host = "www.gslb.example.com"
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
+	lands := func(addr string) func() bool {
+		return func() bool {
+			a := queryECS(t, site1, "www.gslb.example.com.", dns.TypeA, london)
+			return len(a) == 1 && strings.HasSuffix(a[0], addr)
+		}
+	}
+	waitFor(t, 15*time.Second, lands(euWest), func() string { return "London is not answered eu-west's proxy" })
+
+	// Every command printed runs as printed, from the root; the kill last.
+	var kill string
+	_, rest, _ := strings.Cut(out.String(), "Ask any site")
+	_, hasDig := exec.LookPath("dig")
+	for line := range strings.Lines(rest) {
+		line, _, _ = strings.Cut(strings.TrimSpace(line), " #")
+		line = strings.TrimPrefix(line, "watch -n 0.5 ")
+		switch {
+		case strings.HasPrefix(line, "kill "):
+			kill = line
+			continue
+		case strings.HasPrefix(line, "dig ") && hasDig != nil:
+			continue // dig not installed (apt-get install bind9-dnsutils)
+		case !strings.HasPrefix(line, "dig ") && !strings.HasPrefix(line, "curl ") && !strings.HasPrefix(line, "./bin/aya "):
+			continue
+		}
+		c := exec.CommandContext(t.Context(), "sh", "-c", line)
+		c.Dir = root
+		got, err := c.CombinedOutput()
+		if err != nil || len(bytes.TrimSpace(got)) == 0 {
+			t.Errorf("printed command %q: %v\n%s", line, err, got)
+		}
+		if strings.HasPrefix(line, "curl -s http://") && !strings.Contains(string(got), "hello from eu-west-") {
+			t.Errorf("curl through eu-west's proxy: %q", got)
+		}
+		if strings.Contains(line, "subnet="+london) && strings.TrimSpace(string(got)) != euWest {
+			t.Errorf("%s: %q, want %s", line, got, euWest)
+		}
+	}
+	if kill == "" {
+		t.Fatalf("no kill command printed:\n%s", out)
+	}
+	if got, err := exec.CommandContext(t.Context(), "sh", "-c", kill).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", kill, err, got)
+	}
+	waitFor(t, 10*time.Second, func() bool {
+		return strings.Contains(out.String(), "eu-west's proxy (127.77.23.32) died (pid ") &&
+			// aya proxy stops cleanly on kill's SIGTERM: "exit status 0".
+			strings.Contains(out.String(), ", exit status 0): aya proxy --config ") &&
+			strings.Contains(out.String(), "Press Enter to restart it.")
+	}, func() string { return "the demo did not report the killed proxy:\n" + out.String() })
+	if !strings.Contains(out.String(), "the last lines of ") {
+		t.Errorf("no log lines in the report:\n%s", out)
+	}
+	waitFor(t, 15*time.Second, lands(usEast), func() string { return "London did not move to us-east" })
+	if _, err := io.WriteString(stdin, "\n"); err != nil {
 		t.Fatal(err)
 	}
-	body := make([]byte, 256)
-	n, _ := resp.Body.Read(body)
-	_ = resp.Body.Close()
-	if !strings.Contains(string(body[:n]), "hello from eu-west-") {
-		t.Errorf("curl through eu-west's proxy: %d %q", resp.StatusCode, body[:n])
-	}
+	waitFor(t, 10*time.Second, func() bool { return strings.Contains(out.String(), "restarted eu-west's proxy (127.77.23.32) (pid ") },
+		func() string { return "the demo did not restart the proxy:\n" + out.String() })
+	waitFor(t, 15*time.Second, lands(euWest), func() string { return "London did not come back to eu-west" })
+
 	_ = cmd.Process.Signal(os.Interrupt)
 	select {
 	case err := <-done:
@@ -276,7 +355,7 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("the demo did not stop on SIGINT\n%s", out)
 	}
 	// Everything it started is gone: the sites' and proxies' ports are free.
-	for _, a := range []string{"127.0.0.11:9053", "127.0.0.12:9053", "127.0.0.13:9053", "127.0.0.31:8080", "127.0.0.32:8080", "127.0.0.33:8080", "127.0.0.41:8081"} {
+	for _, a := range []string{"127.77.23.11:9053", "127.77.23.12:9053", "127.77.23.13:9053", "127.77.23.31:8080", "127.77.23.32:8080", "127.77.23.33:8080", "127.77.23.41:8081"} {
 		var d net.Dialer
 		if c, err := d.DialContext(t.Context(), "tcp", a); err == nil {
 			_ = c.Close()

@@ -2,13 +2,14 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/aya-gslb/aya/cluster"
+	"github.com/aya-gslb/aya/internal/testutil"
 	"github.com/aya-gslb/aya/release"
 	"github.com/aya-gslb/aya/state"
 )
@@ -33,10 +34,10 @@ func TestRenderStatus(t *testing.T) {
 				{ID: "s3", Addr: "10.0.0.3:7300", Suffrage: "Voter"},
 			},
 		},
-		Staleness: 42 * time.Millisecond,
+		Staleness: cluster.Duration(42 * time.Millisecond),
 		Release:   &release.Info{Version: 7, Digest: "sha256:46588f9328e9aa55", Index: 110, At: at(20), By: "ci", Source: "zones@3f2a9c1", Files: 3, Bytes: 4732},
 		View: cluster.View{
-			Index: 120, Version: 117, Now: at(50), FreshFor: 30 * time.Second,
+			Index: 120, Version: 117, Now: at(50), FreshFor: cluster.Duration(30 * time.Second),
 			Sites: []cluster.SiteInfo{
 				{ID: "s1", Version: "v1.2.0", Geo: "sha256:aaaa1111bbbb2222", Published: "sha256:46588f9328e9aa55", Local: "sha256:46588f9328e9aa55"},
 				{ID: "s2", Version: "v1.2.0", Geo: "sha256:aaaa1111bbbb2222", Published: "sha256:46588f9328e9aa55"},
@@ -47,13 +48,13 @@ func TestRenderStatus(t *testing.T) {
 			Endpoints: []cluster.EndpointView{
 				{EndpointKey: key("eu-west", "euw1"), Up: false, Why: "down at 2 of 3 sites: connection refused", Since: at(40),
 					Reports: []cluster.SiteReport{
-						{Site: "s1", Up: false, At: at(49), Age: time.Second, Fresh: true, LatencyMicros: 210, Err: "connection refused"},
-						{Site: "s2", Up: false, At: at(48), Age: 2 * time.Second, Fresh: true, LatencyMicros: 180, Err: "connection refused"},
-						{Site: "s3", Up: true, At: at(10), Age: 40 * time.Second, Fresh: false, LatencyMicros: 1500},
+						{Site: "s1", Up: false, At: at(49), Age: cluster.Duration(time.Second), Fresh: true, LatencyMicros: 210, Err: "connection refused"},
+						{Site: "s2", Up: false, At: at(48), Age: cluster.Duration(2 * time.Second), Fresh: true, LatencyMicros: 180, Err: "connection refused"},
+						{Site: "s3", Up: true, At: at(10), Age: cluster.Duration(40 * time.Second), Fresh: false, LatencyMicros: 1500},
 					}},
 				{EndpointKey: key("us-east", "use1"), Up: true,
 					Reports: []cluster.SiteReport{
-						{Site: "s1", Up: true, At: at(49), Age: time.Second, Fresh: true, LatencyMicros: 2300},
+						{Site: "s1", Up: true, At: at(49), Age: cluster.Duration(time.Second), Fresh: true, LatencyMicros: 2300},
 						{Site: "s2", Up: true, At: at(50), Fresh: true, LatencyMicros: 1900},
 					}},
 			},
@@ -64,11 +65,11 @@ func TestRenderStatus(t *testing.T) {
 			Loads: []cluster.RegionLoadView{
 				{Region: "eu-west", Utilisation: 0.85, Shed: 0.208, Why: "load 85% of capacity, over the high water mark 80%", Since: at(45).UnixNano(),
 					Reports: []cluster.LoadReportView{
-						{LoadReport: cluster.LoadReport{Region: "eu-west", Reporter: "proxy-euw-1", InFlight: 85, Capacity: 100, RPS: 1234, P99Micros: 25000}, Age: int64(time.Second), Fresh: true},
+						{LoadReport: cluster.LoadReport{Region: "eu-west", Reporter: "proxy-euw-1", InFlight: 85, Capacity: 100, RPS: 1234, P99Micros: 25000}, Age: cluster.Duration(time.Second), Fresh: true},
 					}},
 				{Region: "us-east", Utilisation: -1,
 					Reports: []cluster.LoadReportView{
-						{LoadReport: cluster.LoadReport{Region: "us-east", Reporter: "proxy-use-1", InFlight: 3, Capacity: 100, RPS: 40, P99Micros: 9000}, Age: int64(50 * time.Second)},
+						{LoadReport: cluster.LoadReport{Region: "us-east", Reporter: "proxy-use-1", InFlight: 3, Capacity: 100, RPS: 40, P99Micros: 9000}, Age: cluster.Duration(50 * time.Second)},
 					}},
 			},
 			Drains: []cluster.DrainView{
@@ -86,17 +87,23 @@ func TestRenderStatus(t *testing.T) {
 	if err := renderStatus(&b, st, 20); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join("testdata", "status.golden")
-	if *update {
-		if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
+	checkGolden(t, "status.golden", b.Bytes())
+
+	// aya status --json: durations as strings ("30s"), as Consul writes them.
+	b.Reset()
+	if err := printStatusJSON(&b, st); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(b.Bytes(), want) {
-		t.Errorf("aya status output differs from %s (run with -update if intended):\n%s", path, b.String())
+	checkGolden(t, "status.json.golden", b.Bytes())
+	var back cluster.StatusResponse
+	if err := json.Unmarshal(b.Bytes(), &back); err != nil || back.Staleness != st.Staleness || back.View.FreshFor != st.View.FreshFor ||
+		back.View.Endpoints[0].Reports[2].Age != st.View.Endpoints[0].Reports[2].Age || back.View.Loads[0].Reports[0].Age != st.View.Loads[0].Reports[0].Age {
+		t.Errorf("status JSON does not read back: %v %+v", err, back)
 	}
+}
+
+// checkGolden compares got with testdata/name, or writes it with -update.
+func checkGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	testutil.Golden(t, filepath.Join("testdata", name), got, *update)
 }

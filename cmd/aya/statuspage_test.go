@@ -243,10 +243,10 @@ func syntheticStatus() cluster.StatusResponse {
 	st := cluster.StatusResponse{
 		Node: cluster.Status{ID: "fra", Addr: "10.0.0.2:7300", Admin: "10.0.0.2:9053", State: "Follower",
 			LeaderID: "ams", LeaderAddr: "10.0.0.1:7300", Term: 9, LastIndex: 48213, LastApplied: 48213},
-		Staleness: 31 * time.Millisecond,
+		Staleness: cluster.Duration(31 * time.Millisecond),
 		Release: &release.Info{Version: 42, Digest: "sha256:46588f9328e9aa55d0c1b2a3e4f5061728394a5b6c7d8e9f0a1b2c3d4e5f6071",
 			Index: 48000, At: now.Add(-time.Hour), By: "ci@zones", Source: "zones@3f2a9c1", Files: 12, Bytes: 48213},
-		View: cluster.View{Index: 48213, Version: 977, Now: now, FreshFor: 30 * time.Second,
+		View: cluster.View{Index: 48213, Version: 977, Now: now, FreshFor: cluster.Duration(30 * time.Second),
 			Admins: map[string]string{}, Differ: map[string][]string{"geo": {"ams=aaaa1111bbbb", "gru=cccc3333dddd"}}},
 	}
 	for i, s := range sites {
@@ -272,13 +272,13 @@ func syntheticStatus() cluster.StatusResponse {
 				ev.Since = now.Add(-2 * time.Minute)
 			}
 			for si, s := range sites {
-				r := cluster.SiteReport{Site: s, Up: !epDown, At: now.Add(-time.Duration(si) * time.Second), Age: time.Duration(si) * time.Second,
+				r := cluster.SiteReport{Site: s, Up: !epDown, At: now.Add(-time.Duration(si) * time.Second), Age: cluster.Duration(time.Duration(si) * time.Second),
 					Fresh: true, LatencyMicros: int64(800 + 370*si + 53*e)}
 				if epDown {
 					r.Err = "dial tcp 10.1.0.1:443: connect: connection refused"
 				}
 				if s == "syd" && ri == 5 {
-					r.At, r.Age, r.Fresh = now.Add(-95*time.Second), 95*time.Second, false
+					r.At, r.Age, r.Fresh = now.Add(-95*time.Second), cluster.Duration(95*time.Second), false
 				}
 				ev.Reports = append(ev.Reports, r)
 			}

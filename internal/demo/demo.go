@@ -4,30 +4,111 @@
 package demo
 
 import (
+	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
 
-// The demo's layout: three sites (aya serve), three regions, each with an
-// aya proxy in front of two backends. Every address is on loopback.
-var demoRegions = []struct {
+// Options say where the demo runs. Every address is on loopback (or
+// wherever the caller says); the ports are fixed.
+type Options struct {
+	// Out gets what to try, and reports of children that die.
+	Out io.Writer
+	// In is read a line at a time: a line (Enter) restarts the children
+	// that died. nil: no restarts.
+	In io.Reader
+	// Dir holds the configurations, logs and Raft data ("" for a new
+	// temporary directory).
+	Dir string
+	// Sites, Proxies and Backends are the addresses of the three sites
+	// (aya serve), the three regions' proxies and their six backends, as
+	// ParseAddrs reads them; "" for the defaults (127.0.0.11-13,
+	// 127.0.0.31-33, 127.0.0.41-46).
+	Sites, Proxies, Backends string
+	// Self is the command the printed commands start with: how the user
+	// ran aya ("./bin/aya" under make demo); "" for "aya".
+	Self string
+}
+
+// region is one region of the demo: its site (aya serve), its proxy and
+// the proxy's two backends.
+type region struct {
 	name, site, proxy string
 	backends          [2]string
-}{
-	{"us-east", "127.0.0.11", "127.0.0.31", [2]string{"127.0.0.41", "127.0.0.42"}},
-	{"eu-west", "127.0.0.12", "127.0.0.32", [2]string{"127.0.0.43", "127.0.0.44"}},
-	{"ap-southeast", "127.0.0.13", "127.0.0.33", [2]string{"127.0.0.45", "127.0.0.46"}},
+}
+
+var regionNames = [3]string{"us-east", "eu-west", "ap-southeast"}
+
+// layout places the three regions on the addresses of o.
+func layout(o Options) ([]region, error) {
+	sites, err := ParseAddrs("--sites", cmp.Or(o.Sites, "127.0.0.11-13"), 3)
+	if err != nil {
+		return nil, err
+	}
+	proxies, err := ParseAddrs("--proxies", cmp.Or(o.Proxies, "127.0.0.31-33"), 3)
+	if err != nil {
+		return nil, err
+	}
+	backends, err := ParseAddrs("--backends", cmp.Or(o.Backends, "127.0.0.41-46"), 6)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]region, 3)
+	for i := range out {
+		out[i] = region{regionNames[i], sites[i], proxies[i], [2]string{backends[2*i], backends[2*i+1]}}
+	}
+	return out, nil
+}
+
+// ParseAddrs reads want IPv4 addresses for flag: a range of last octets
+// ("127.0.0.11-13") or a comma-separated list ("127.0.0.11,127.0.0.12,…").
+func ParseAddrs(flag, s string, want int) ([]string, error) {
+	bad := func(why string) error {
+		return fmt.Errorf("%s: want %d addresses, as a range such as 127.0.0.11-%d or a comma-separated list (got %q: %s)", flag, want, 10+want, s, why)
+	}
+	var out []string
+	if first, last, ok := strings.Cut(s, "-"); ok && !strings.Contains(s, ",") {
+		a, err := netip.ParseAddr(first)
+		if err != nil || !a.Is4() {
+			return nil, bad("not an IPv4 address before the \"-\"")
+		}
+		end, err := strconv.Atoi(last)
+		b := a.As4()
+		if err != nil || end < int(b[3]) || end > 255 {
+			return nil, bad("the last octet after \"-\" must be a number from the first address's on, at most 255")
+		}
+		for o := int(b[3]); o <= end; o++ {
+			b[3] = byte(o)
+			out = append(out, netip.AddrFrom4(b).String())
+		}
+	} else {
+		for f := range strings.SplitSeq(s, ",") {
+			a, err := netip.ParseAddr(strings.TrimSpace(f))
+			if err != nil || !a.Is4() {
+				return nil, bad(fmt.Sprintf("%q is not an IPv4 address", strings.TrimSpace(f)))
+			}
+			out = append(out, a.String())
+		}
+	}
+	if len(out) != want {
+		return nil, bad(fmt.Sprintf("%d addresses", len(out)))
+	}
+	return out, nil
 }
 
 const (
@@ -39,10 +120,15 @@ const (
 )
 
 // Run runs the demo until ctx ends: three sites, three regions each with a
-// proxy and two backends, on loopback, from the zones/ of the working
-// directory; dir holds their configurations, logs and Raft data (""
-// for a new temporary directory). It prints what to try to out.
-func Run(ctx context.Context, out io.Writer, dir string) error {
+// proxy and two backends, from the zones/ of the working directory. It
+// prints what to try to o.Out; a child that dies is reported there (which,
+// its exit status, the last lines of its log), and a line on o.In restarts
+// the children that died.
+func Run(ctx context.Context, o Options) error {
+	regions, err := layout(o)
+	if err != nil {
+		return err
+	}
 	zones, err := filepath.Abs("zones")
 	if err != nil {
 		return err
@@ -50,6 +136,7 @@ func Run(ctx context.Context, out io.Writer, dir string) error {
 	if _, err := os.Stat(filepath.Join(zones, "geo", "demo.yaml")); err != nil {
 		return fmt.Errorf("run aya demo from the repo root: %w", err)
 	}
+	dir := o.Dir
 	if dir == "" {
 		if dir, err = os.MkdirTemp("", "aya-demo-"); err != nil {
 			return err
@@ -64,7 +151,7 @@ func Run(ctx context.Context, out io.Writer, dir string) error {
 	defer func() { cancel(); wg.Wait() }()
 
 	// The backends, in this process.
-	for _, r := range demoRegions {
+	for _, r := range regions {
 		for i, ip := range r.backends {
 			addr := net.JoinHostPort(ip, demoBackendPort)
 			name := fmt.Sprintf("%s-%d", r.name, i+1)
@@ -74,50 +161,86 @@ func Run(ctx context.Context, out io.Writer, dir string) error {
 		}
 	}
 	// The sites and the proxies, as child processes.
+	deaths := make(chan *demoProc, 6)
 	var procs []*demoProc
 	defer func() {
 		for _, p := range procs {
 			p.stop()
 		}
 	}()
-	for i := range demoRegions {
+	for i, r := range regions {
 		cfg := filepath.Join(dir, fmt.Sprintf("site-%d.yaml", i+1))
-		if err := os.WriteFile(cfg, []byte(demoSiteConfig(i, zones, dir)), 0o600); err != nil {
+		if err := os.WriteFile(cfg, []byte(demoSiteConfig(regions, i, zones, dir)), 0o600); err != nil {
 			return err
 		}
-		p, err := startDemoProc(ctx, self, filepath.Join(dir, fmt.Sprintf("site-%d.log", i+1)), "serve", "--config", cfg)
-		if err != nil {
+		p := &demoProc{name: fmt.Sprintf("site-%d (%s)", i+1, r.site), self: self, deaths: deaths,
+			log: filepath.Join(dir, fmt.Sprintf("site-%d.log", i+1)), args: []string{"serve", "--config", cfg}}
+		if err := p.start(ctx); err != nil {
 			return err
 		}
 		procs = append(procs, p)
 	}
-	for i, r := range demoRegions {
+	for i, r := range regions {
 		cfg := filepath.Join(dir, fmt.Sprintf("proxy-%s.yaml", r.name))
-		if err := os.WriteFile(cfg, []byte(demoProxyConfig(i)), 0o600); err != nil {
+		if err := os.WriteFile(cfg, []byte(demoProxyConfig(regions, i)), 0o600); err != nil {
 			return err
 		}
-		p, err := startDemoProc(ctx, self, filepath.Join(dir, fmt.Sprintf("proxy-%s.log", r.name)), "proxy", "--config", cfg)
-		if err != nil {
+		p := &demoProc{name: fmt.Sprintf("%s's proxy (%s)", r.name, r.proxy), self: self, deaths: deaths,
+			log: filepath.Join(dir, fmt.Sprintf("proxy-%s.log", r.name)), args: []string{"proxy", "--config", cfg}}
+		if err := p.start(ctx); err != nil {
 			return err
 		}
 		procs = append(procs, p)
 	}
-	if err := demoWait(ctx, procs); err != nil {
+	if err := demoWait(ctx, regions, deaths); err != nil {
 		return err
 	}
-	printDemo(out, dir, procs)
-	<-ctx.Done()
-	_, _ = fmt.Fprintln(out, "\nstopping everything the demo started...")
-	return nil
+	printDemo(o.Out, cmp.Or(o.Self, "aya"), dir, regions, procs)
+	lines := make(chan struct{})
+	if o.In != nil {
+		go func() {
+			sc := bufio.NewScanner(o.In)
+			for sc.Scan() {
+				select {
+				case lines <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	var dead []*demoProc
+	for {
+		select {
+		case <-ctx.Done():
+			_, _ = fmt.Fprintln(o.Out, "\nstopping everything the demo started...")
+			return nil
+		case p := <-deaths:
+			dead = append(dead, p)
+			_, _ = fmt.Fprint(o.Out, p.report())
+			if o.In != nil {
+				_, _ = fmt.Fprintln(o.Out, "Press Enter to restart it.")
+			}
+		case <-lines:
+			for _, p := range dead {
+				if err := p.start(ctx); err != nil {
+					_, _ = fmt.Fprintf(o.Out, "restarting %s: %v\n", p.name, err)
+					continue
+				}
+				_, _ = fmt.Fprintf(o.Out, "restarted %s (pid %d)\n", p.name, p.pid())
+			}
+			dead = nil
+		}
+	}
 }
 
 // demoSiteConfig is site i's aya serve configuration: one Raft cluster of
 // the three, the repo's zones, pool web over the three regions' proxies.
-func demoSiteConfig(i int, zones, dir string) string {
-	r := demoRegions[i]
+func demoSiteConfig(regions []region, i int, zones, dir string) string {
+	r := regions[i]
 	membership := "  bootstrap: true\n"
 	if i > 0 {
-		membership = fmt.Sprintf("  join: [\"%s:%s\"]\n", demoRegions[0].site, demoAdminPort)
+		membership = fmt.Sprintf("  join: [\"%s:%s\"]\n", regions[0].site, demoAdminPort)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `node: {id: site-%d}
@@ -140,17 +263,17 @@ pools:
     members:
 `, i+1, r.site, demoDNSPort, zones, r.site, demoAdminPort, filepath.Join(zones, "geo", "demo.yaml"),
 		r.site, demoRaftPort, filepath.Join(dir, fmt.Sprintf("data-%d", i+1)), membership, demoProxyPort)
-	for _, rr := range demoRegions {
+	for _, rr := range regions {
 		fmt.Fprintf(&b, "      - region: %s\n        endpoints: [{name: %s-proxy, addresses: [%s]}]\n", rr.name, rr.name, rr.proxy)
 	}
 	return b.String()
 }
 
 // demoProxyConfig is region i's aya proxy configuration.
-func demoProxyConfig(i int) string {
-	r := demoRegions[i]
+func demoProxyConfig(regions []region, i int) string {
+	r := regions[i]
 	var reportTo []string
-	for _, s := range demoRegions {
+	for _, s := range regions {
 		reportTo = append(reportTo, fmt.Sprintf("\"%s:%s\"", s.site, demoAdminPort))
 	}
 	return fmt.Sprintf(`node: {id: proxy-%s}
@@ -200,63 +323,119 @@ func demoBackend(ctx context.Context, wg *sync.WaitGroup, addr, name string) err
 	return nil
 }
 
-// demoProc is a child process of the demo.
+// demoProc is a child process of the demo: aya serve or aya proxy, its
+// output in its log file. It can be started again after it died.
 type demoProc struct {
-	args []string
-	cmd  *exec.Cmd
-	done chan struct{}
+	name, self, log string
+	args            []string
+	deaths          chan<- *demoProc // told when it dies, unless stopped
+
+	stopping atomic.Bool
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+	done     chan struct{} // closed when cmd has exited
+	ended    string        // how it last ended: "exit status 1", "signal: killed"
 }
 
-func startDemoProc(ctx context.Context, self, logFile string, args ...string) (*demoProc, error) {
-	f, err := os.Create(logFile)
+// start starts the process; the log is appended to, so the lines of a
+// death stay in front of those of the restart.
+func (p *demoProc) start(ctx context.Context) error {
+	f, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	// Cancelled with ctx, a child gets SIGTERM and 10s to stop, then SIGKILL.
-	cmd := exec.CommandContext(ctx, self, args...) //nolint:gosec // G204: this very binary (os.Executable), with arguments the demo builds
+	cmd := exec.CommandContext(ctx, p.self, p.args...) //nolint:gosec // G204: this very binary (os.Executable), with arguments the demo builds
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 10 * time.Second
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		_ = f.Close()
-		return nil, err
+		return err
 	}
-	p := &demoProc{args: args, cmd: cmd, done: make(chan struct{})}
+	done := make(chan struct{})
+	p.mu.Lock()
+	p.cmd, p.done = cmd, done
+	p.mu.Unlock()
 	go func() {
-		_ = cmd.Wait()
+		err := cmd.Wait()
 		_ = f.Close()
-		close(p.done)
+		ended := "exited"
+		if cmd.ProcessState != nil {
+			ended = cmd.ProcessState.String()
+		} else if err != nil {
+			ended = err.Error()
+		}
+		p.mu.Lock()
+		p.ended = ended
+		p.mu.Unlock()
+		close(done)
+		if !p.stopping.Load() && ctx.Err() == nil {
+			p.deaths <- p
+		}
 	}()
-	return p, nil
+	return nil
+}
+
+func (p *demoProc) pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cmd.Process.Pid
 }
 
 // stop sends SIGTERM and waits up to 10s, then kills.
 func (p *demoProc) stop() {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	p.stopping.Store(true)
+	p.mu.Lock()
+	cmd, done := p.cmd, p.done
+	p.mu.Unlock()
+	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-p.done:
+	case <-done:
 	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
+		_ = cmd.Process.Kill()
+		<-done
 	}
 }
 
+// demoLogLines is how much of a dead child's log its report shows.
+const demoLogLines = 5
+
+// report says that p died: which, how, and the end of its log.
+func (p *demoProc) report() string {
+	p.mu.Lock()
+	ended, pid := p.ended, p.cmd.Process.Pid
+	p.mu.Unlock()
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n%s died (pid %d, %s): aya %s\n", p.name, pid, ended, strings.Join(p.args, " "))
+	data, err := os.ReadFile(p.log)
+	if err != nil {
+		fmt.Fprintf(&b, "  (its log: %v)\n", err)
+		return b.String()
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	lines = lines[max(0, len(lines)-demoLogLines):]
+	fmt.Fprintf(&b, "the last lines of %s:\n", p.log)
+	for _, l := range lines {
+		fmt.Fprintf(&b, "  %s\n", l)
+	}
+	return b.String()
+}
+
 // demoWait waits until every site answers on its admin API and every proxy
-// on its port, or a child exits.
-func demoWait(ctx context.Context, procs []*demoProc) error {
+// on its port; a child that dies first is an error that reports it.
+func demoWait(ctx context.Context, regions []region, deaths <-chan *demoProc) error {
 	var addrs []string
-	for _, r := range demoRegions {
+	for _, r := range regions {
 		addrs = append(addrs, net.JoinHostPort(r.site, demoAdminPort), net.JoinHostPort(r.proxy, demoProxyPort))
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for _, a := range addrs {
 		for {
-			for _, p := range procs {
-				select {
-				case <-p.done:
-					return fmt.Errorf("aya %s exited; see its log", strings.Join(p.args, " "))
-				default:
-				}
+			select {
+			case p := <-deaths:
+				return errors.New(strings.TrimSpace(p.report()))
+			default:
 			}
 			var d net.Dialer
 			c, err := d.DialContext(ctx, "tcp", a)
@@ -273,34 +452,39 @@ func demoWait(ctx context.Context, procs []*demoProc) error {
 	return nil
 }
 
-func printDemo(out io.Writer, dir string, procs []*demoProc) {
+// printDemo prints the layout and the commands to try, each as it runs:
+// self is how the user ran aya ("./bin/aya" under make demo).
+func printDemo(out io.Writer, self, dir string, regions []region, procs []*demoProc) {
 	p := func(format string, args ...any) { _, _ = fmt.Fprintf(out, format, args...) }
 	p("AYA demo: three sites, three regions, all on loopback (configs and logs in %s)\n\n", dir)
-	for i, r := range demoRegions {
+	for i, r := range regions {
 		p("  site-%d  dns %s:%s  admin http://%s:%s  raft %s:%s\n", i+1, r.site, demoDNSPort, r.site, demoAdminPort, r.site, demoRaftPort)
 	}
-	for i, r := range demoRegions {
+	for i, r := range regions {
 		p("  %-12s proxy http://%s:%s (pid %d) -> backends %s, %s :%s\n", r.name, r.proxy, demoProxyPort,
-			procs[len(demoRegions)+i].cmd.Process.Pid, r.backends[0], r.backends[1], demoBackendPort)
+			procs[len(regions)+i].pid(), r.backends[0], r.backends[1], demoBackendPort)
 	}
+	use, euw, apse := regions[0], regions[1], regions[2]
 	p(`
 Ask any site; clients land in their nearest region (ECS says where they are):
-  dig @127.0.0.11 -p %[1]s www.gslb.example.com +short +subnet=81.2.69.142/32      # London    -> eu-west  (127.0.0.32)
-  dig @127.0.0.12 -p %[1]s www.gslb.example.com +short +subnet=216.160.83.56/32    # Milton WA -> us-east  (127.0.0.31)
-  dig @127.0.0.13 -p %[1]s www.gslb.example.com +short +subnet=175.16.199.0/24     # Changchun -> ap-southeast (127.0.0.33)
+  dig @%[5]s -p %[1]s www.gslb.example.com +short +subnet=81.2.69.142/32      # London    -> eu-west  (%[9]s)
+  dig @%[6]s -p %[1]s www.gslb.example.com +short +subnet=216.160.83.56/32    # Milton WA -> us-east  (%[8]s)
+  dig @%[7]s -p %[1]s www.gslb.example.com +short +subnet=175.16.199.0/24     # Changchun -> ap-southeast (%[10]s)
 Then through the region's proxy:
-  curl -s http://127.0.0.32:%[2]s/ -H 'Host: www.gslb.example.com'
+  curl -s http://%[9]s:%[2]s/ -H 'Host: www.gslb.example.com'
 Why that answer:
-  curl -s 'http://127.0.0.11:%[3]s/v1/explain?name=www.gslb.example.com&ecs=81.2.69.142/32'
+  curl -s 'http://%[5]s:%[3]s/v1/explain?name=www.gslb.example.com&ecs=81.2.69.142/32'
 The cluster, the health matrix and the regions' load:
-  aya status --admin 127.0.0.11:%[3]s
+  %[11]s status --admin %[5]s:%[3]s
 Take eu-west out by hand, and back:
-  aya drain eu-west --reason demo --admin 127.0.0.12:%[3]s
-  aya undrain eu-west --admin 127.0.0.12:%[3]s
+  %[11]s drain eu-west --reason demo --admin %[6]s:%[3]s
+  %[11]s undrain eu-west --admin %[6]s:%[3]s
 Or kill eu-west's proxy and watch London move to us-east within a few seconds:
   kill %[4]d
-  watch -n 0.5 dig @127.0.0.13 -p %[1]s www.gslb.example.com +short +subnet=81.2.69.142/32
+  watch -n 0.5 dig @%[7]s -p %[1]s www.gslb.example.com +short +subnet=81.2.69.142/32
+The demo reports a child that dies; press Enter to restart it.
 
 Ctrl-C stops everything.
-`, demoDNSPort, demoProxyPort, demoAdminPort, procs[len(demoRegions)+1].cmd.Process.Pid)
+`, demoDNSPort, demoProxyPort, demoAdminPort, procs[len(regions)+1].pid(),
+		use.site, euw.site, apse.site, use.proxy, euw.proxy, apse.proxy, self)
 }

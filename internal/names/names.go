@@ -83,6 +83,17 @@ func DidYouMean(name string, cands []string) string {
 	return ""
 }
 
+// CountryFor returns the code meant by a country code that no geo
+// database uses: "GB" for "UK" in any case (ISO 3166-1 reserves UK, but
+// the United Kingdom is GB, so a rule or a network for "UK" would never
+// match), else "".
+func CountryFor(code string) string {
+	if strings.EqualFold(code, "UK") {
+		return "GB"
+	}
+	return ""
+}
+
 // Closest returns the first of cands that is name in another case, else
 // the nearest one at most two edits away and no more than half the length
 // of name, else "".

@@ -3,10 +3,34 @@
 package testutil
 
 import (
+	"bytes"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 )
+
+// Golden compares got with the golden file path or, when update is set
+// (the package's -update flag, the go/printer pattern), writes it first.
+func Golden(t *testing.T, path string, got []byte, update bool) {
+	t.Helper()
+	if update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("output differs from %s (run with -update if intended):\n%s", path, got)
+	}
+}
 
 // HTTP makes one request with the test's context and returns the status
 // code and the body; any transport error fails the test.

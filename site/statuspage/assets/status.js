@@ -37,6 +37,23 @@ function stampNanos(ns) {
   return new Date(ns / 1e6).toISOString().replace(/\.\d+Z$/, "Z");
 }
 
+// nanos reads a duration of the status JSON: a Go duration string
+// ("1m30s", "42ms", "2.5µs"), as the admin API writes them, or a number of
+// nanoseconds, as older nodes did.
+const units = { h: 3.6e12, m: 6e10, s: 1e9, ms: 1e6, us: 1e3, "µs": 1e3, "μs": 1e3, ns: 1 };
+function nanos(v) {
+  if (typeof v === "number") return v;
+  if (typeof v !== "string" || v === "") return 0;
+  let s = v, sign = 1;
+  if (s[0] === "-" || s[0] === "+") { sign = s[0] === "-" ? -1 : 1; s = s.slice(1); }
+  if (s === "0") return 0;
+  let total = 0;
+  const re = /([0-9]*\.?[0-9]+)(h|ms|us|µs|μs|ns|m|s)/gy;
+  let m;
+  while ((m = re.exec(s)) !== null) total += parseFloat(m[1]) * units[m[2]];
+  return sign * total;
+}
+
 // dur formats nanoseconds roughly as Go's time.Duration does.
 function dur(ns) {
   if (ns === undefined || ns === null) return "-";
@@ -169,7 +186,7 @@ function renderSummary(st) {
     ["Node", `${n.id} (${n.state}), raft ${n.addr}, admin ${n.admin || "-"}`],
     ["Leader", `${leader}, term ${n.term}`],
     ["Log", `last index ${n.last_index}, applied ${n.last_applied}, decisions version ${v.version}, log time ${stamp(v.now)}`],
-    ["Staleness", st.staleness === 0 ? "0s (leader)" : `${dur(Math.round(st.staleness / 1e6) * 1e6)} since the last contact with a leader`],
+    ["Staleness", nanos(st.staleness) === 0 ? "0s (leader)" : `${dur(Math.round(nanos(st.staleness) / 1e6) * 1e6)} since the last contact with a leader`],
     r
       ? ["Release", `version ${r.version} (${shortDigest(r.digest)}) at index ${r.index}, applied ${stamp(r.at)} by ${r.by || "-"} from ${r.source || "-"}; ${r.files} files, ${r.bytes} bytes`]
       : ["Release", "none yet"],
@@ -255,7 +272,7 @@ function renderMatrix(v) {
   const sites = [...new Set((v.endpoints || []).flatMap((e) => e.reports.map((r) => r.site)))].sort();
   const drained = drainedEndpoints(v);
   $("health-legend").textContent =
-    `Each site's latest report: state, probe latency, age. "stale": older than fresh_for (${dur(v.fresh_for)}) or from a site that does not count; not counted by the majority.`;
+    `Each site's latest report: state, probe latency, age. "stale": older than fresh_for (${dur(nanos(v.fresh_for))}) or from a site that does not count; not counted by the majority.`;
 
   // Header: Endpoint, Decision, Since, then one column per site.
   const head = $("matrix").tHead.rows[0];
@@ -296,7 +313,7 @@ function renderMatrix(v) {
         cells.push(cell("-", "none", "no report from this site"));
         continue;
       }
-      let text = `${upDown(r.up)} ${latency(r.latency_us)} ${age(r.age)}`;
+      let text = `${upDown(r.up)} ${latency(r.latency_us)} ${age(nanos(r.age))}`;
       let cls = r.up ? "up" : "down";
       if (!r.fresh) {
         text += " stale";
