@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -38,6 +40,9 @@ type localState struct {
 	DrainedRegions   map[string]string     `json:"drained_regions"`
 	DrainedEndpoints []persistedDrain      `json:"drained_endpoints"`
 	Shed             map[string]state.Shed `json:"shed,omitempty"`
+	// Admins are the members' admin API addresses, to ask after a restart
+	// whether a leader is up (Node.LeaderElsewhere).
+	Admins map[string]string `json:"admins,omitempty"`
 
 	snap *state.Snapshot
 	rel  *release.Release
@@ -89,7 +94,8 @@ func (p *persister) write() error {
 	snap := p.fsm.Current()
 	rel := p.fsm.Release()
 	ls := localState{Format: localFormat, Index: idx, Version: snap.Version,
-		Down: sortedWhy(snap.Down), DrainedRegions: snap.DrainedRegions, DrainedEndpoints: sortedWhy(snap.DrainedEndpoints), Shed: snap.Shed}
+		Down: sortedWhy(snap.Down), DrainedRegions: snap.DrainedRegions, DrainedEndpoints: sortedWhy(snap.DrainedEndpoints), Shed: snap.Shed,
+		Admins: p.fsm.View().Admins}
 	if rel != nil {
 		ls.Digest = rel.Digest
 		if rel.Digest != p.lastRel {
@@ -299,4 +305,38 @@ func (n *Node) WaitCaughtUp(ctx context.Context, max time.Duration) bool {
 		}
 	}
 	return true
+}
+
+// LeaderElsewhere reports whether another member's admin API (as the log
+// records them) answers that the cluster has a leader: Raft's leader backs
+// off replicating to a member that was down (up to about 10 s), so a
+// restarted member may not hear from a leader that exists for a while.
+func (n *Node) LeaderElsewhere(ctx context.Context) bool {
+	addrs := map[string]bool{}
+	for id, a := range n.fsm.View().Admins {
+		if id != n.id {
+			addrs[a] = true
+		}
+	}
+	if r := n.restoredAdmins; r != nil {
+		for id, a := range r {
+			if id != n.id {
+				addrs[a] = true
+			}
+		}
+	}
+	for _, a := range n.join {
+		addrs[a] = true
+	}
+	delete(addrs, n.admin)
+	for _, addr := range slices.Sorted(maps.Keys(addrs)) {
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		var st StatusResponse
+		err := n.client.Do(cctx, addr, PathStatus, "", nil, &st)
+		cancel()
+		if err == nil && st.Node.LeaderID != "" && st.Node.LeaderID != n.id {
+			return true
+		}
+	}
+	return false
 }

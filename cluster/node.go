@@ -169,9 +169,11 @@ type Node struct {
 
 	// restored is the state read from the data directory at start, which
 	// the node answers from until the FSM has applied as far (Current).
-	restored    atomic.Pointer[localState]
-	stopPersist context.CancelFunc
-	persistDone chan struct{}
+	restored atomic.Pointer[localState]
+	// restoredAdmins are the admin addresses restored with it.
+	restoredAdmins map[string]string
+	stopPersist    context.CancelFunc
+	persistDone    chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -265,6 +267,7 @@ func NewNode(cfg Config) (*Node, error) {
 			logger.Error("last applied state not restored; answering from what Raft restores", "err", err)
 		case ls != nil:
 			n.restored.Store(ls)
+			n.restoredAdmins = ls.Admins
 			restoredIndex, restoredRel = ls.Index, ls.written
 			logger.Info("state restored", "index", ls.Index, "version", ls.Version, "release", release.ShortDigest(ls.Digest))
 		}

@@ -27,6 +27,11 @@ func ConfigDir(cfg *config.Config) string {
 	return filepath.Dir(cfg.File)
 }
 
+// leaderBackoff bounds the further wait of a restarted site for a leader
+// that other members report: hashicorp/raft backs off replicating to a
+// member that was down, up to 10.24 s (failureWait 10ms × 2^10).
+const leaderBackoff = 12 * time.Second
+
 // catchUp bounds how long a restarted site waits for the cluster's latest
 // state before it answers from the one restored from disk.
 func catchUp(cfg *config.Config) time.Duration {

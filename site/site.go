@@ -149,7 +149,15 @@ func (r *Site) Start(ctx context.Context) bool {
 	r.wg.Go(func() { r.reportSites(ctx) })
 	if r.node.Restored() > 0 {
 		r.follow()
-		if r.node.WaitCaughtUp(ctx, catchUp(r.cfg)) {
+		caught := r.node.WaitCaughtUp(ctx, catchUp(r.cfg))
+		if !caught && r.node.LeaderElsewhere(ctx) {
+			// A leader exists but has not reached this node yet (Raft
+			// backs off replicating to a member that was down): its state
+			// may be newer than the disk's, so wait for it a while longer.
+			r.log.Info("a leader is up elsewhere; waiting for it before answering")
+			caught = r.node.WaitCaughtUp(ctx, leaderBackoff)
+		}
+		if caught {
 			r.log.Info("caught up with the cluster", "applied", r.node.Stats().LastApplied)
 		} else {
 			r.log.Warn("no leader reachable; answering from the state restored from disk", "index", r.node.Restored())

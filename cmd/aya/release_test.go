@@ -210,6 +210,10 @@ func TestRelease(t *testing.T) {
 		return err == nil
 	}, func() string { return "undrain failed:\n" + tc.logs() })
 	waitAnswer(t, all[:2], euWest, 2*time.Second)
+	// Down long enough for the leader to back off replicating to s3
+	// (hashicorp/raft: up to 10.24 s): the restarted s3 must still wait
+	// for it rather than answer from its older disk state.
+	time.Sleep(6 * time.Second)
 	s3.start(t)
 	checkAnswers(t, s3, euWest, 2*time.Second)
 
