@@ -3,7 +3,6 @@ package cluster
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/aya-gslb/aya/internal/testutil"
 	"github.com/aya-gslb/aya/release"
 )
 
@@ -117,30 +117,10 @@ func releaseNode(t *testing.T) *apiNode {
 // post sends body to path of n and returns the status and the message.
 func post(t *testing.T, n *apiNode, path string, body io.Reader, header ...string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "http://"+n.admin()+path, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return testutil.Request(t, http.MethodPost, "http://"+n.admin()+path, body, header...)
 }
 
-func marshal(t testing.TB, v any) []byte {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func marshal(t testing.TB, v any) []byte { t.Helper(); return testutil.JSON(t, v) }
 
 const testApex = "$TTL 300\n@ IN SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ IN NS ns1\nns1 IN A 192.0.2.53\n"
 

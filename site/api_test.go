@@ -3,7 +3,6 @@ package site
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/aya-gslb/aya/cluster"
 	"github.com/aya-gslb/aya/config"
+	"github.com/aya-gslb/aya/internal/testutil"
 	"github.com/aya-gslb/aya/release"
 )
 
@@ -75,27 +75,10 @@ const testApex = "$TTL 300\n@ IN SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ I
 // post sends body to path of n and returns the status and the message.
 func post(t *testing.T, n *testNode, path string, body io.Reader) (int, string) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "http://"+n.addr+path, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return testutil.Request(t, http.MethodPost, "http://"+n.addr+path, body)
 }
 
-func marshal(t testing.TB, v any) []byte {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func marshal(t testing.TB, v any) []byte { t.Helper(); return testutil.JSON(t, v) }
 
 // TestReleaseAPI attacks POST cluster.PathRelease as someone who can reach the
 // admin port: whatever is sent, the node answers within bounds, refuses
