@@ -95,7 +95,7 @@ func (p *persister) write() error {
 	rel := p.fsm.Release()
 	ls := localState{Format: localFormat, Index: idx, Version: snap.Version,
 		Down: sortedWhy(snap.Down), DrainedRegions: snap.DrainedRegions, DrainedEndpoints: sortedWhy(snap.DrainedEndpoints), Shed: snap.Shed,
-		Admins: p.fsm.View().Admins}
+		Admins: p.fsm.Admins()}
 	if rel != nil {
 		ls.Digest = rel.Digest
 		if rel.Digest != p.lastRel {
@@ -313,7 +313,7 @@ func (n *Node) WaitCaughtUp(ctx context.Context, max time.Duration) bool {
 // restarted member may not hear from a leader that exists for a while.
 func (n *Node) LeaderElsewhere(ctx context.Context) bool {
 	addrs := map[string]bool{}
-	for id, a := range n.fsm.View().Admins {
+	for id, a := range n.fsm.Admins() {
 		if id != n.id {
 			addrs[a] = true
 		}

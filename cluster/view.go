@@ -149,3 +149,11 @@ func (f *FSM) Admin(id string) (string, bool) {
 	a, ok := f.d.meta[id]
 	return a, ok
 }
+
+// Admins returns a copy of the members' admin addresses (View.Admins),
+// without the rest of the view.
+func (f *FSM) Admins() map[string]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return maps.Clone(f.d.meta)
+}
