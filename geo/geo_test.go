@@ -211,9 +211,9 @@ func TestLookupIPv4OnlyDatabase(t *testing.T) {
 	})
 }
 
-func TestLookupOverrides(t *testing.T) {
-	dbPath := writeFile(t, "city.mmdb", build(t, testNetworks))
-	ovPath := writeFile(t, "overrides.yaml", []byte(`
+// networksOverrides are the overrides of the lookup and Networks tests:
+// nested in, around and beside the database's networks.
+const networksOverrides = `
 overrides:
   - network: 10.0.0.0/8
     region: eu-west
@@ -236,7 +236,11 @@ overrides:
     country: JP
   - network: 192.0.2.7             # one address
     region: lab
-`))
+`
+
+func TestLookupOverrides(t *testing.T) {
+	dbPath := writeFile(t, "city.mmdb", build(t, testNetworks))
+	ovPath := writeFile(t, "overrides.yaml", []byte(networksOverrides))
 	db := open(t, Config{Database: dbPath, Overrides: ovPath})
 	if i := db.Info(); i.Overrides != ovPath || i.OverrideCount != 7 {
 		t.Errorf("Info() = %+v, want 7 overrides from %s", i, ovPath)

@@ -28,31 +28,6 @@ func collect(db *DB) (ps []netip.Prefix, locs []Location) {
 	return ps, locs
 }
 
-const networksOverrides = `
-overrides:
-  - network: 10.0.0.0/8
-    region: eu-west
-  - network: 10.1.0.0/16
-    region: us-east
-    latitude: 38.9
-    longitude: -77.0
-  - network: 10.1.2.0/24
-    latitude: 48.85
-    longitude: 2.35
-    country: fr
-  - network: 81.2.69.128/25
-    region: eu-central
-    country: DE
-  - network: 216.160.83.0/24
-    latitude: 1
-    longitude: 2
-    continent: oc
-  - network: 2001:218:1::/48
-    country: JP
-  - network: 192.0.2.7
-    region: lab
-`
-
 func TestNetworks(t *testing.T) {
 	dbPath := writeFile(t, "city.mmdb", build(t, testNetworks))
 	ovPath := writeFile(t, "overrides.yaml", []byte(networksOverrides))
