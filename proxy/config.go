@@ -1,8 +1,10 @@
 package proxy
 
 import (
+	"context"
 	"log/slog"
 	"math"
+	"net"
 	"net/netip"
 	"strings"
 	"time"
@@ -56,6 +58,10 @@ type Config struct {
 	Logger *slog.Logger `yaml:"-"`
 	// Registerer receives the proxy's metrics (nil: not registered).
 	Registerer prometheus.Registerer `yaml:"-"`
+
+	// dial, when set, opens the backend connections in place of a
+	// net.Dialer: the tests' fault injection.
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Listener is an address served over HTTP, or HTTPS when Certs is set.
@@ -141,12 +147,20 @@ type Pool struct {
 	Timeout        time.Duration `yaml:"timeout"`
 	// Retries is how many other backends are tried after a failure
 	// (retries), -1 to MaxRetries, default 2; -1: none. A retry is made
-	// always for a connection that failed before the request was sent,
-	// and for idempotent requests (GET, HEAD, OPTIONS, PUT, DELETE, TRACE)
-	// on a timeout or a 502/503/504 too. As everywhere in Config, 0 means
-	// the default; in YAML, where an absent key is the default, 0 means
-	// none too, and decoding stores -1.
+	// always when the request was not sent (the connection failed, or
+	// the backend was marked down before it was written); for an
+	// idempotent request (GET, HEAD, OPTIONS, PUT, DELETE, TRACE) whose
+	// body is not streamed, also when the connection broke, when the
+	// backend was marked down while the request waited for its response,
+	// on a 502/503/504, and on a timeout if RetryOnTimeout is set. As
+	// everywhere in Config, 0 means the default; in YAML, where an absent
+	// key is the default, 0 means none too, and decoding stores -1.
 	Retries int `yaml:"retries"`
+	// RetryOnTimeout lets an idempotent request that timed out on a
+	// backend (no response within TryTimeout) be sent to another one
+	// (retry_on_timeout), default false: the backend may have processed
+	// it, and an overloaded pool would get every slow request again.
+	RetryOnTimeout bool `yaml:"retry_on_timeout"`
 	// MaxIdleConns is the number of idle connections kept per backend
 	// (max_idle_conns), at least 1, default 64.
 	MaxIdleConns int `yaml:"max_idle_conns"`

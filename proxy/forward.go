@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"math"
 	"net"
 	"net/netip"
 	"strconv"
@@ -187,23 +186,6 @@ var (
 	schemeHTTPS = []byte("https")
 )
 
-// classify tells why a try failed: a timeout (connecting or waiting for
-// the response), and whether the request was never sent (a dial error or
-// no free connection), which makes any request safe to retry.
-func classify(err error) (timeout, notSent bool) {
-	if de, ok := errors.AsType[*dialError](err); ok {
-		return de.Timeout(), true
-	}
-	if errors.Is(err, fasthttp.ErrNoFreeConns) {
-		return false, true
-	}
-	if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
-		return true, false
-	}
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout(), false
-}
-
 // isIdempotent reports whether a request of method may be sent twice.
 func isIdempotent(h *fasthttp.RequestHeader) bool {
 	return h.IsGet() || h.IsHead() || h.IsOptions() || h.IsPut() || h.IsDelete() || h.IsTrace()
@@ -237,9 +219,8 @@ func (p *Proxy) forward(x *exchange) {
 	idempotent := isIdempotent(&x.req.Header)
 
 	tried := x.tried[:0]
-	// What the last try gave: a failure (timeout or not) or a status
-	// that was retried.
-	failed, timedOut, lastStatus := false, false, 0
+	// What the last try gave: a failure, or a status that was retried.
+	failed, last, lastStatus, late := false, failure(0), 0, false
 	for attempt := 0; attempt <= pl.retries; attempt++ {
 		var i int
 		if attempt == 0 && pinned >= 0 && pl.bal.TryStart(pinned) {
@@ -257,34 +238,38 @@ func (p *Proxy) forward(x *exchange) {
 		x.backend = i
 		x.tries++
 
+		be := pl.backends[i]
 		now := time.Now()
 		td := now.Add(pl.tryTimeout)
 		if deadline.Before(td) {
 			td = deadline
 		}
-		err := pl.backends[i].client.DoDeadline(x.req, x.resp, td)
+		gen := be.gen.Load()
+		err := be.client.DoDeadline(x.req, x.resp, td)
+		took := time.Since(now)
 		if err != nil && (x.tooLarge || x.bodyErr) {
 			// The client failed the try, not the backend: no retry, and
 			// nothing held against the backend.
-			pl.bal.Done(i, time.Since(now), true)
+			pl.bal.Done(i, took, true)
+			pl.pm.failures[failClient].Inc()
 			x.failClient()
 			return
 		}
-		status := x.resp.StatusCode()
-		if err == nil && status == fasthttp.StatusSwitchingProtocols {
-			// Only a WebSocket handshake may switch protocols, and that
-			// does not come here.
-			pl.bal.Done(i, time.Since(now), false)
-			pl.health.observe(i, false)
-			_ = x.resp.CloseBodyStream()
-			x.fail(fasthttp.StatusBadGateway)
-			return
-		}
-		ok := err == nil && status < 500
-		pl.bal.Done(i, time.Since(now), ok)
-		pl.health.observe(i, ok)
-
 		if err == nil {
+			status := x.resp.StatusCode()
+			ok := status < 500
+			if status == fasthttp.StatusSwitchingProtocols {
+				// Only a WebSocket handshake may switch protocols, and
+				// that does not come here.
+				ok = false
+			}
+			pl.bal.Done(i, took, ok)
+			pl.health.observe(i, ok)
+			if status == fasthttp.StatusSwitchingProtocols {
+				_ = x.resp.CloseBodyStream()
+				x.fail(fasthttp.StatusBadGateway)
+				return
+			}
 			retryable := status >= 502 && status <= 504 && idempotent && !x.streamed
 			if retryable && attempt < pl.retries && time.Now().Before(deadline) {
 				failed, lastStatus = false, status
@@ -294,20 +279,35 @@ func (p *Proxy) forward(x *exchange) {
 			p.relay(x, pl, i, pinned)
 			return
 		}
-		var notSent bool
-		timedOut, notSent = classify(err)
-		failed = true
-		if !notSent && (!idempotent || x.streamed) {
+
+		f, notSent := classify(err)
+		if be.gen.Load() != gen {
+			// Marked down while this try waited on it: its error is the
+			// cut connection or dial, not the backend's answer.
+			f = failAbandoned
+		}
+		pl.bal.Done(i, took, false)
+		if f.backendFault() {
+			pl.health.observe(i, false)
+		}
+		pl.pm.failures[f].Inc()
+		failed, last = true, f
+		p.log.Debug("backend try failed", "pool", pl.name, "backend", be.name, "reason", failureReasons[f], "err", err)
+		if !notSent && !(idempotent && !x.streamed && (f != failTimeout || pl.retryOnTimeout)) {
 			break
 		}
 		if !time.Now().Before(deadline) {
-			timedOut = true
+			late = true
 			break
 		}
-		p.log.Debug("backend try failed", "pool", pl.name, "backend", pl.backends[i].name, "err", err)
 	}
 	switch {
-	case failed && timedOut:
+	case failed && (last == failLocal || last == failConnLimit):
+		// The proxy, not the backend, is short of connections: the
+		// answer is the proxy's own.
+		x.backend = -1
+		x.fail(fasthttp.StatusServiceUnavailable)
+	case failed && (late || last == failTimeout || last == failConnectTimeout):
 		x.fail(fasthttp.StatusGatewayTimeout)
 	case failed:
 		x.fail(fasthttp.StatusBadGateway)
@@ -443,90 +443,6 @@ func (p *Proxy) finish(x *exchange) {
 		"tries", x.tries,
 		"route", routeHost,
 	)
-}
-
-// dialError is a failure to connect to a backend: the request was not
-// sent.
-type dialError struct{ err error }
-
-func (e *dialError) Error() string { return "dial backend: " + e.err.Error() }
-func (e *dialError) Unwrap() error { return e.err }
-
-// Timeout reports whether the dial timed out.
-func (e *dialError) Timeout() bool {
-	var ne net.Error
-	return errors.As(e.err, &ne) && ne.Timeout()
-}
-
-// backendIdle is how long an idle backend connection is kept: shorter
-// than the usual server keep-alive timeouts (Apache's is 5s), so that the
-// proxy seldom reuses a connection the backend is closing, which fails a
-// request that is not idempotent.
-const backendIdle = 4 * time.Second
-
-// newHostClient returns the connection pool of backend b of pl; its
-// connections are tracked in conns, so that a drain that times out can cut
-// the requests still waiting on a backend.
-func newHostClient(b Backend, pl *pool, lim Limits, conns *connTracker) *fasthttp.HostClient {
-	d := &net.Dialer{Timeout: pl.connectTimeout, KeepAlive: 30 * time.Second}
-	idle := pl.tryTimeout
-	maxConns := b.MaxConns
-	if maxConns <= 0 {
-		maxConns = 1 << 20
-	}
-	return &fasthttp.HostClient{
-		Addr: b.Addr,
-		Dial: func(addr string) (net.Conn, error) {
-			c, err := d.DialContext(context.Background(), "tcp", addr)
-			if err != nil {
-				return nil, &dialError{err}
-			}
-			return &backendConn{Conn: conns.add(c, math.MaxInt), idle: idle}, nil
-		},
-		MaxConns:                  maxConns,
-		MaxIdemponentCallAttempts: 1,
-		RetryIfErr:                func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
-		MaxIdleConnDuration:       backendIdle,
-		ReadBufferSize:            lim.MaxHeaderBytes,
-		StreamResponseBody:        true,
-		DisablePathNormalizing:    true,
-		NoDefaultUserAgentHeader:  true,
-	}
-}
-
-// backendConn is a connection to a backend. Until the response starts,
-// reads are bounded by the try's deadline; once bytes arrived, a stalled
-// read gets the try timeout again for each stretch of silence, so a long
-// body streams as long as it keeps moving.
-type backendConn struct {
-	net.Conn
-	idle     time.Duration
-	progress bool // bytes read since the deadline was last set
-}
-
-// SetReadDeadline implements net.Conn.
-func (c *backendConn) SetReadDeadline(t time.Time) error {
-	c.progress = false
-	return c.Conn.SetReadDeadline(t)
-}
-
-// Read implements net.Conn.
-func (c *backendConn) Read(b []byte) (int, error) {
-	for {
-		n, err := c.Conn.Read(b)
-		if n > 0 {
-			c.progress = true
-			return n, err
-		}
-		var ne net.Error
-		if err == nil || !c.progress || !errors.As(err, &ne) || !ne.Timeout() {
-			return n, err
-		}
-		c.progress = false
-		if err := c.Conn.SetReadDeadline(time.Now().Add(c.idle)); err != nil {
-			return 0, err
-		}
-	}
 }
 
 // readDeadliner sets the deadline of the next read of a request body: a

@@ -53,6 +53,9 @@ type poolHealth struct {
 	backends    []*backendHealth
 	// wake tells run that an ejection or a ramp started (a new deadline).
 	wake chan struct{}
+	// onUsable, when set, is told each change of a backend's usability,
+	// with mu held (see pool.setUsable).
+	onUsable func(i int, usable bool)
 
 	mu sync.Mutex
 }
@@ -157,7 +160,11 @@ func newPoolHealth(p Pool, bal balance.Balancer, log *slog.Logger, reg prometheu
 }
 
 // observe records the outcome of a request to backend i: ok is false for
-// a connection error, a timeout or a 5xx. ConsecutiveFailures in a row
+// a failure that is the backend's fault (a connection error, a timeout,
+// see failure.backendFault) or a 5xx. The proxy's own failures (out of
+// file descriptors or ports, its connection cap, a try abandoned because
+// the backend was marked down, the client's body) are never observed.
+// ConsecutiveFailures in a row
 // eject the backend; a success resets the count. Outcomes of requests that
 // end while it is ejected count for nothing.
 func (h *poolHealth) observe(i int, ok bool) {
@@ -243,8 +250,8 @@ func (h *poolHealth) startRamp(b *backendHealth, i int, now time.Time) {
 	h.bal.SetScale(i, b.scale)
 }
 
-// apply tells the Balancer (and the up gauge) whether b is usable, when
-// that changed. Called with mu held.
+// apply tells the Balancer (and the up gauge, and onUsable) whether b is
+// usable, when that changed. Called with mu held.
 func (h *poolHealth) apply(b *backendHealth, i int) {
 	usable := b.checkUp && !b.ejected.Load()
 	if usable == b.usable {
@@ -252,6 +259,9 @@ func (h *poolHealth) apply(b *backendHealth, i int) {
 	}
 	b.usable = usable
 	h.bal.SetUp(i, usable)
+	if h.onUsable != nil {
+		h.onUsable(i, usable)
+	}
 	if usable {
 		b.up.Set(1)
 	} else {

@@ -13,6 +13,7 @@ type metrics struct {
 	requests    *prometheus.CounterVec
 	duration    *prometheus.HistogramVec
 	retries     *prometheus.CounterVec
+	failures    *prometheus.CounterVec
 	rateLimited prometheus.Counter
 	unrouted    codeCounters // requests with no pool: 404, 429 and the like
 }
@@ -34,6 +35,7 @@ type poolMetrics struct {
 	duration prometheus.Observer
 	retries  prometheus.Counter
 	codes    codeCounters // requests that reached no backend
+	failures [numFailures]prometheus.Counter
 }
 
 var codeClasses = [6]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
@@ -54,6 +56,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "aya_proxy_retries_total",
 			Help: "Tries beyond the first, by pool.",
 		}, []string{"pool"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aya_proxy_try_failures_total",
+			Help: "Tries that failed, by pool and reason; local_resources, conn_limit, abandoned and client are not held against the backend.",
+		}, []string{"pool", "reason"}),
 		rateLimited: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "aya_proxy_rate_limited_total",
 			Help: "Requests refused by the per-client rate limit.",
@@ -70,6 +76,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			return nil, err
 		}
 		if m.retries, err = registerOrReuse(reg, m.retries); err != nil {
+			return nil, err
+		}
+		if m.failures, err = registerOrReuse(reg, m.failures); err != nil {
 			return nil, err
 		}
 		if m.rateLimited, err = registerOrReuse(reg, m.rateLimited); err != nil {
@@ -106,11 +115,15 @@ func (m *metrics) codes(pool, backend string) codeCounters {
 
 // pool returns the collectors of a pool.
 func (m *metrics) pool(name string) *poolMetrics {
-	return &poolMetrics{
+	pm := &poolMetrics{
 		duration: m.duration.WithLabelValues(name),
 		retries:  m.retries.WithLabelValues(name),
 		codes:    m.codes(name, ""),
 	}
+	for f, reason := range failureReasons {
+		pm.failures[f] = m.failures.WithLabelValues(name, reason)
+	}
+	return pm
 }
 
 var (

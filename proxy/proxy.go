@@ -10,8 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/valyala/fasthttp"
-
 	"github.com/aya-gslb/aya/proxy/balance"
 )
 
@@ -75,19 +73,12 @@ type pool struct {
 	sticky       bool
 
 	retries        int
+	retryOnTimeout bool
 	connectTimeout time.Duration
 	tryTimeout     time.Duration
 	timeout        time.Duration
 
 	pm *poolMetrics
-}
-
-// backend is a backend of a pool and its connection pool.
-type backend struct {
-	name   string
-	addr   string
-	client *fasthttp.HostClient
-	codes  codeCounters
 }
 
 // New applies cfg's defaults, validates it and builds a Proxy from it.
@@ -166,6 +157,7 @@ func (p *Proxy) newPool(pc Pool, cfg Config) (*pool, error) {
 		hashHeader:     pc.HashHeader,
 		hashCookie:     pc.HashCookie,
 		retries:        pc.Retries,
+		retryOnTimeout: pc.RetryOnTimeout,
 		connectTimeout: pc.ConnectTimeout,
 		tryTimeout:     pc.TryTimeout,
 		timeout:        pc.Timeout,
@@ -190,18 +182,28 @@ func (p *Proxy) newPool(pc Pool, cfg Config) (*pool, error) {
 	pl.bal = bal
 	pl.pm = p.m.pool(pc.Name)
 	for _, b := range pc.Backends {
-		be := &backend{
-			name:   b.Name,
-			addr:   b.Addr,
-			client: newHostClient(b, pl, p.limits, &p.upstream),
-			codes:  p.m.codes(pc.Name, b.Name),
-		}
+		be := buildBackend(b, pl, p.limits, &p.upstream, cfg.dial)
+		be.codes = p.m.codes(pc.Name, b.Name)
 		pl.backends = append(pl.backends, be)
 	}
 	if pl.health, err = newPoolHealth(pc, bal, p.log, cfg.Registerer); err != nil {
 		return nil, fmt.Errorf("health: %w", err)
 	}
+	pl.health.onUsable = pl.setUsable
 	return pl, nil
+}
+
+// setUsable is what the pool's health calls when backend i becomes usable
+// or not (with the health's lock held: it takes no lock of the health's).
+// A backend no longer usable is abandoned by the requests waiting on it
+// (see backend).
+func (pl *pool) setUsable(i int, usable bool) {
+	be := pl.backends[i]
+	if usable {
+		be.markUp()
+		return
+	}
+	be.markDown()
 }
 
 // loadListener loads a validated listener's certificates.

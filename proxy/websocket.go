@@ -3,7 +3,6 @@ package proxy
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"io"
 	"net"
@@ -77,13 +76,21 @@ func (p *Proxy) serveWebSocket(ctx *fasthttp.RequestCtx) {
 	bc, br, err := p.upgrade(x, pl, i)
 	if err != nil {
 		pl.bal.Done(i, time.Since(start), false)
-		pl.health.observe(i, false)
-		if timeout, _ := classify(err); timeout {
+		f, _ := classify(err)
+		if f.backendFault() {
+			pl.health.observe(i, false)
+		}
+		pl.pm.failures[f].Inc()
+		switch f {
+		case failLocal, failConnLimit:
+			x.backend = -1
+			x.fail(fasthttp.StatusServiceUnavailable)
+		case failTimeout, failConnectTimeout:
 			x.fail(fasthttp.StatusGatewayTimeout)
-		} else {
+		default:
 			x.fail(fasthttp.StatusBadGateway)
 		}
-		p.log.Debug("websocket handshake failed", "pool", pl.name, "backend", pl.backends[i].name, "err", err)
+		p.log.Debug("websocket handshake failed", "pool", pl.name, "backend", pl.backends[i].name, "reason", failureReasons[f], "err", err)
 		return
 	}
 	status := x.resp.StatusCode()
@@ -139,10 +146,9 @@ func (p *Proxy) serveWebSocket(ctx *fasthttp.RequestCtx) {
 // x.resp. It returns the connection and its reader, which may hold bytes
 // the backend sent after its 101.
 func (p *Proxy) upgrade(x *exchange, pl *pool, i int) (net.Conn, *bufio.Reader, error) {
-	d := net.Dialer{Timeout: pl.connectTimeout}
-	c, err := d.DialContext(context.Background(), "tcp", pl.backends[i].addr)
+	c, err := pl.backends[i].dial()
 	if err != nil {
-		return nil, nil, &dialError{err}
+		return nil, nil, err
 	}
 	deadline := time.Now().Add(pl.tryTimeout)
 	if end := x.start.Add(pl.timeout); end.Before(deadline) {
