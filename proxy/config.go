@@ -126,9 +126,12 @@ type Pool struct {
 	// Target are filled in per backend. nil: none. It is not decoded from
 	// this pool's YAML: config decodes a pool's check key and fills it in.
 	Check *probes.Check `yaml:"-"`
-	// ConsecutiveFailures (connection errors or 5xx) in a row eject a
-	// backend (consecutive_failures), at least 0; 0 (the default): no
-	// passive ejection.
+	// ConsecutiveFailures in a row eject a backend (consecutive_failures),
+	// at least 0; 0 (the default): no passive ejection. They are the
+	// backend's own: a connection refused or timed out, no response
+	// within TryTimeout, a broken connection or response, a 5xx; never
+	// the proxy's (out of file descriptors, buffers or local ports, its
+	// connection cap, a try cut by a mark-down) nor the client's.
 	ConsecutiveFailures int `yaml:"consecutive_failures"`
 	// EjectFor is the first ejection's length (eject_for), greater than 0,
 	// default 10s; it doubles at each ejection in a row up to MaxEjectFor

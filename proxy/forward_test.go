@@ -83,11 +83,21 @@ func TestRetryRules(t *testing.T) {
 	internal := func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "bug", http.StatusInternalServerError)
 	}
+	slow := func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		select {
+		case <-time.After(2 * time.Second):
+		case <-r.Context().Done():
+		}
+	}
 	cases := []struct {
 		name    string
 		bad     http.HandlerFunc // nil: the bad backend refuses connections
 		method  string
 		retries int
+		// onTimeout sets RetryOnTimeout; a slow backend's cases have a
+		// try timeout of 250ms.
+		onTimeout bool
 		// retried: every request ends 200 from the good backend; otherwise
 		// the requests that hit the bad one answer badStatus.
 		retried   bool
@@ -102,6 +112,10 @@ func TestRetryRules(t *testing.T) {
 		{name: "reset GET is retried", bad: reset, method: "GET", retried: true},
 		{name: "reset POST is not retried", bad: reset, method: "POST", badStatus: 502},
 		{name: "retries off", bad: unavailable, method: "GET", retries: -1, badStatus: 503},
+		{name: "timed out GET is not retried by default", bad: slow, method: "GET", badStatus: 504},
+		{name: "timed out GET is retried with retry_on_timeout", bad: slow, method: "GET", onTimeout: true, retried: true},
+		{name: "timed out PUT is retried with retry_on_timeout", bad: slow, method: "PUT", onTimeout: true, retried: true},
+		{name: "timed out POST is not retried with retry_on_timeout", bad: slow, method: "POST", onTimeout: true, badStatus: 504},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -114,8 +128,12 @@ func TestRetryRules(t *testing.T) {
 				bad = newBackend(t, "bad", tc.bad).backend()
 			}
 			reg := prometheus.NewRegistry()
+			pl := Pool{Name: "web", Backends: []Backend{bad, good.backend()}, Retries: tc.retries, RetryOnTimeout: tc.onTimeout}
+			if tc.badStatus == 504 || tc.onTimeout {
+				pl.TryTimeout = 250 * time.Millisecond
+			}
 			_, addr := startProxy(t, Config{
-				Pools:      []Pool{{Name: "web", Backends: []Backend{bad, good.backend()}, Retries: tc.retries}},
+				Pools:      []Pool{pl},
 				Routes:     []Route{{Pool: "web"}},
 				Registerer: reg,
 			})
@@ -179,8 +197,8 @@ func TestTimeouts(t *testing.T) {
 		max  time.Duration
 	}{
 		{"try timeout", Pool{TryTimeout: 100 * time.Millisecond, Retries: -1}, 600 * time.Millisecond},
-		{"try timeout with retries", Pool{TryTimeout: 100 * time.Millisecond, Retries: 2}, 900 * time.Millisecond},
-		{"overall timeout", Pool{TryTimeout: 150 * time.Millisecond, Timeout: 150 * time.Millisecond, Retries: 2}, 700 * time.Millisecond},
+		{"try timeout with retries", Pool{TryTimeout: 100 * time.Millisecond, Retries: 2, RetryOnTimeout: true}, 900 * time.Millisecond},
+		{"overall timeout", Pool{TryTimeout: 150 * time.Millisecond, Timeout: 150 * time.Millisecond, Retries: 2, RetryOnTimeout: true}, 700 * time.Millisecond},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

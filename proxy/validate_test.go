@@ -91,5 +91,13 @@ func TestDecodeDefaults(t *testing.T) {
 		t.Errorf("backends %+v", p.Backends)
 	case c.Routes[0].Host != "www.example.com":
 		t.Errorf("route %+v", c.Routes[0])
+	case p.RetryOnTimeout:
+		t.Errorf("retry_on_timeout absent: %v, want false", p.RetryOnTimeout)
+	}
+	if err := yaml.Unmarshal([]byte("pools: [{name: web, retry_on_timeout: true}]\n"), &c); err != nil {
+		t.Fatal(err)
+	}
+	if !c.Pools[0].RetryOnTimeout {
+		t.Error("retry_on_timeout: true did not decode")
 	}
 }
