@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -394,4 +395,63 @@ func TestFrozenBackendAbandoned(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestConnCapSparesBackend fills a backend's max_conns with a response
+// still streaming (its request no longer counts in flight, its connection
+// is still busy): the next request meets the proxy's own connection cap,
+// gets 503, and the backend is not held to blame.
+func TestConnCapSparesBackend(t *testing.T) {
+	release := make(chan struct{})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unblock)
+	b := newBackend(t, "a", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/stream" {
+			_, _ = io.WriteString(w, "a")
+			return
+		}
+		_, _ = io.WriteString(w, "first\n")
+		w.(http.Flusher).Flush()
+		<-release
+		_, _ = io.WriteString(w, "last\n")
+	})
+	reg := prometheus.NewRegistry()
+	cfg := onePool(b)
+	cfg.Pools[0].Backends[0].MaxConns = 1
+	cfg.Pools[0].ConsecutiveFailures = 1
+	cfg.Pools[0].EjectFor = time.Minute
+	cfg.Registerer = reg
+	p, addr := startProxy(t, cfg)
+	c := client()
+
+	resp, err := c.Get("http://" + addr + "/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	br := bufio.NewReader(resp.Body)
+	if line, err := br.ReadString('\n'); err != nil || line != "first\n" {
+		t.Fatalf("stream: %q %v", line, err)
+	}
+	waitFor(t, func() bool { return p.pools[0].bal.InFlight(0) == 0 })
+
+	if status, body, _ := get(t, c, "http://"+addr+"/"); status != 503 {
+		t.Fatalf("at the connection cap: %d %q, want 503", status, body)
+	}
+	if got := failureCount(t, reg, "conn_limit"); got == 0 {
+		t.Error("try_failures{reason=conn_limit} = 0")
+	}
+	if s := p.pools[0].health.state()[0]; !s.Usable {
+		t.Fatalf("backend ejected for the proxy's own cap: %+v", s)
+	}
+	unblock()
+	if rest, err := io.ReadAll(br); err != nil || string(rest) != "last\n" {
+		t.Fatalf("stream end: %q %v", rest, err)
+	}
+	_ = resp.Body.Close()
+	waitFor(t, func() bool {
+		status, _, _ := get(t, c, "http://"+addr+"/")
+		return status == 200
+	})
 }
