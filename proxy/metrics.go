@@ -38,16 +38,16 @@ var connRefusalNames = [numConnRefusals]string{"max_conns", "max_conns_per_clien
 type rejection int
 
 const (
-	rejectNone          rejection = iota
-	rejectHeaderTimeout           // the header did not arrive within read_header_timeout
-	rejectHeaderTooLarge          // over max_header_bytes
-	rejectTooManyHeaders          // over max_headers
-	rejectBadRequest              // a header that does not parse
-	rejectBodyIdle                // body silent for idle_timeout
-	rejectBodyTimeout             // body not received within body_timeout
-	rejectSlowUpload              // body slower than min_upload_rate
-	rejectBodyTooLarge            // over max_body_bytes
-	rejectBodyBroken              // body cut short or malformed
+	rejectNone           rejection = iota
+	rejectHeaderTimeout            // the header did not arrive within read_header_timeout
+	rejectHeaderTooLarge           // over max_header_bytes
+	rejectTooManyHeaders           // over max_headers
+	rejectBadRequest               // a header that does not parse
+	rejectBodyIdle                 // body silent for idle_timeout
+	rejectBodyTimeout              // body not received within body_timeout
+	rejectSlowUpload               // body slower than min_upload_rate
+	rejectBodyTooLarge             // over max_body_bytes
+	rejectBodyBroken               // body cut short or malformed
 	numRejections
 )
 
