@@ -188,10 +188,13 @@ type Limits struct {
 	// default 33554432 (32 MiB).
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// ReadHeaderTimeout bounds reading the request header
-	// (read_header_timeout), greater than 0, default 10s.
+	// (read_header_timeout), greater than 0, default 10s: a deadline from
+	// the header's first byte (and for a TLS handshake), which bytes
+	// trickling in do not push back.
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
 	// IdleTimeout closes a keep-alive connection idle this long
-	// (idle_timeout), greater than 0, default 60s.
+	// (idle_timeout), greater than 0, default 60s; it is also the longest
+	// silence within a request body.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// MaxConns caps client connections (max_conns), at least 1, default
 	// 10000.

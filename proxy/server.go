@@ -191,10 +191,11 @@ func (p *Proxy) newFastServer() *fasthttp.Server {
 		ReadBufferSize: p.limits.MaxHeaderBytes,
 		ReadTimeout:    p.limits.ReadHeaderTimeout,
 		IdleTimeout:    p.limits.IdleTimeout,
-		// Every body with bytes is a stream (see prepareBody): fasthttp
-		// reads ahead at most MaxRequestBodySize bytes of it under
-		// ReadTimeout, a whole-request deadline, so one byte keeps slow
-		// uploads to the per-read IdleTimeout of bodyLimit.
+		// ReadTimeout is a deadline for the header from its first byte
+		// (fasthttp sets it once, not per read). Every body with bytes is
+		// a stream (see prepareBody): fasthttp reads ahead at most
+		// MaxRequestBodySize bytes of it under that deadline, so one byte
+		// leaves the body to the deadlines of uploadPace.
 		MaxRequestBodySize:           1,
 		StreamRequestBody:            true,
 		DisablePreParseMultipartForm: true,
