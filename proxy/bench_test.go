@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -75,4 +76,48 @@ func benchGET(b *testing.B, addr string) {
 			}
 		}
 	})
+}
+
+// BenchmarkProxyPOST is BenchmarkProxyGET with a 1 KiB request body,
+// which the proxy reads whole, under the body limits, before it picks a
+// backend.
+func BenchmarkProxyPOST(b *testing.B) {
+	addr := fastBackend(b)
+	_, paddr := startProxy(b, Config{
+		Pools:  []Pool{{Name: "web", Backends: []Backend{{Name: "a", Addr: addr}}}},
+		Routes: []Route{{Pool: "web"}},
+	})
+	c := &fasthttp.HostClient{Addr: paddr, MaxConns: 256}
+	body := bytes.Repeat([]byte("b"), 1024)
+	b.SetParallelism(32)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseRequest(req)
+		defer fasthttp.ReleaseResponse(resp)
+		req.SetRequestURI("http://example.com/upload")
+		req.Header.SetMethod(fasthttp.MethodPost)
+		req.SetBody(body)
+		for pb.Next() {
+			if err := c.Do(req, resp); err != nil {
+				b.Error(err)
+				return
+			}
+			if resp.StatusCode() != 200 {
+				b.Errorf("status %d", resp.StatusCode())
+				return
+			}
+		}
+	})
+}
+
+func BenchmarkHeaderLines(b *testing.B) {
+	raw := []byte("Host: example.com\r\nUser-Agent: bench\r\nAccept: */*\r\nAccept-Encoding: gzip\r\nCookie: a=b\r\nX-Request-Id: 0123456789\r\n\r\n")
+	b.ReportAllocs()
+	for b.Loop() {
+		if headerLines(raw) != 6 {
+			b.Fatal("miscounted")
+		}
+	}
 }

@@ -205,14 +205,45 @@ type Limits struct {
 	// default 33554432 (32 MiB).
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// ReadHeaderTimeout bounds reading the request header
-	// (read_header_timeout), greater than 0, default 10s.
+	// (read_header_timeout), greater than 0, default 10s: a deadline from
+	// the header's first byte (and for a TLS handshake), which bytes
+	// trickling in do not push back.
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
 	// IdleTimeout closes a keep-alive connection idle this long
-	// (idle_timeout), greater than 0, default 60s.
+	// (idle_timeout), greater than 0, default 60s; it is also the longest
+	// silence within a request body.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// MaxConns caps client connections (max_conns), at least 1, default
 	// 10000.
 	MaxConns int `yaml:"max_conns"`
+	// MaxConnsPerClient caps the connections of one client address, an
+	// IPv6 client's /64 (max_conns_per_client), at least 1, default 256.
+	// Peers in TrustedProxies are exempt: their connections carry many
+	// clients. A connection over a cap is closed as it is accepted.
+	MaxConnsPerClient int `yaml:"max_conns_per_client"`
+	// MaxHeaders caps the header fields of a request (max_headers), at
+	// least 1, default 100; a request with more gets 431.
+	MaxHeaders int `yaml:"max_headers"`
+	// BodyTimeout bounds the time spent waiting for a request body's bytes
+	// from the client, in total (body_timeout), greater than 0, default
+	// 5m; a body not received within it gets 408.
+	BodyTimeout time.Duration `yaml:"body_timeout"`
+	// MinUploadRate is the slowest a request body may arrive, in bytes per
+	// second, once MinUploadRateGrace has passed (min_upload_rate): after
+	// the grace, a body that has not kept up, on average, with this rate
+	// gets 408. At least 1, or -1 for no minimum; default 1024.
+	// MinUploadRateGrace (min_upload_rate_grace) is greater than 0,
+	// default 10s. Both count the time the proxy waits for the client, not the
+	// time a backend takes to read a streamed body.
+	MinUploadRate      int64         `yaml:"min_upload_rate"`
+	MinUploadRateGrace time.Duration `yaml:"min_upload_rate_grace"`
+	// BufferBodyBytes is how much of a request body is read from the
+	// client before a backend is picked (buffer_body_bytes), at least 1,
+	// default 65536, at most MaxBodyBytes in effect. A body that fits is
+	// read whole first, so a slow client never holds a backend connection,
+	// and can be retried; a longer one is streamed after its first
+	// BufferBodyBytes, and cannot be.
+	BufferBodyBytes int `yaml:"buffer_body_bytes"`
 }
 
 // RateLimit is a per-client-address token bucket.
@@ -263,7 +294,16 @@ const (
 	defaultReadHeaderTimeout = 10 * time.Second
 	defaultIdleTimeout       = 60 * time.Second
 	defaultMaxConns          = 10000
+	defaultMaxConnsPerClient = 256
+	defaultMaxHeaders        = 100
+	defaultBodyTimeout       = 5 * time.Minute
+	defaultMinUploadRate     = 1024
+	defaultMinUploadGrace    = 10 * time.Second
+	defaultBufferBodyBytes   = 64 << 10
 )
+
+// NoMinUploadRate is the Limits.MinUploadRate that turns the minimum off.
+const NoMinUploadRate = -1
 
 // WithDefaults returns c with every zero field, its pools', backends',
 // sticky settings' and limits' too, set to its default, and a zero
@@ -329,6 +369,12 @@ func (l Limits) withDefaults() Limits {
 	l.ReadHeaderTimeout = or(l.ReadHeaderTimeout, defaultReadHeaderTimeout)
 	l.IdleTimeout = or(l.IdleTimeout, defaultIdleTimeout)
 	l.MaxConns = or(l.MaxConns, defaultMaxConns)
+	l.MaxConnsPerClient = or(l.MaxConnsPerClient, defaultMaxConnsPerClient)
+	l.MaxHeaders = or(l.MaxHeaders, defaultMaxHeaders)
+	l.BodyTimeout = or(l.BodyTimeout, defaultBodyTimeout)
+	l.MinUploadRate = or(l.MinUploadRate, defaultMinUploadRate)
+	l.MinUploadRateGrace = or(l.MinUploadRateGrace, defaultMinUploadGrace)
+	l.BufferBodyBytes = or(l.BufferBodyBytes, defaultBufferBodyBytes)
 	return l
 }
 

@@ -61,6 +61,7 @@ func acquireExchange() *exchange {
 }
 
 func releaseExchange(x *exchange) {
+	x.body.release()
 	buf := x.buf[:0]
 	*x = exchange{buf: buf}
 	exchangePool.Put(x)
@@ -409,6 +410,7 @@ func (p *Proxy) finish(x *exchange) {
 	} else {
 		p.m.unrouted.inc(x.status)
 	}
+	p.m.reject(clientFault(x))
 	if p.access == nil {
 		return
 	}
@@ -458,18 +460,25 @@ type readDeadliner interface {
 type bodyLimit struct {
 	r    io.Reader
 	conn readDeadliner // nil: no deadline
-	idle time.Duration
+	pace uploadPace
 	left int64 // <0: unbounded
 	// want is the declared length (<0: chunked), got what was read.
 	want, got int64
 	x         *exchange
+	// prefix holds the body's first bytes, read before a backend was
+	// picked (see bufferBody); Read returns them first. nil: none.
+	prefix *[]byte
+	off    int
 }
 
 func (b *bodyLimit) Read(p []byte) (int, error) {
+	if n, ok := b.fromPrefix(p); ok {
+		return n, nil
+	}
 	if b.left == 0 {
 		// Allow reading EOF, refuse anything more.
 		var one [1]byte
-		n, err := b.r.Read(one[:])
+		n, err := b.read(one[:])
 		if n > 0 {
 			b.x.tooLarge = true
 			return 0, errBodyTooLarge
@@ -479,10 +488,7 @@ func (b *bodyLimit) Read(p []byte) (int, error) {
 	if b.left > 0 && int64(len(p)) > b.left {
 		p = p[:b.left]
 	}
-	if b.conn != nil {
-		_ = b.conn.SetReadDeadline(time.Now().Add(b.idle))
-	}
-	n, err := b.r.Read(p)
+	n, err := b.read(p)
 	if b.left > 0 {
 		b.left -= int64(n)
 	}
@@ -503,13 +509,13 @@ func (b *bodyLimit) Read(p []byte) (int, error) {
 
 var errBodyTooLarge = errors.New("request body too large")
 
-// prepareBody decides how x's request body goes to the backend: a body of
-// known length up to bufferedBody is read now (a retry can resend it), a
-// larger or chunked one is streamed under the body limits. body is the
-// body's stream (nil: none, or already in x.req); conn sets the read
-// deadline that bounds the silence between reads to Limits.IdleTimeout (the
-// client connection, or the HTTP/2 stream's response controller). A body
-// declared larger than Limits.MaxBodyBytes marks x tooLarge.
+// prepareBody decides how x's request body goes to the backend: a body up
+// to Limits.BufferBodyBytes is read now (a retry can resend it), of a
+// larger one that many bytes are read now and the rest is streamed, under
+// the body limits (see uploadPace). body is the body's stream (nil: none,
+// or already in x.req); conn sets the read deadlines (the client
+// connection, or the HTTP/2 stream's response controller). A body declared
+// larger than Limits.MaxBodyBytes marks x tooLarge.
 func (p *Proxy) prepareBody(x *exchange, body io.Reader, conn readDeadliner) {
 	cl := x.req.Header.ContentLength()
 	limit := p.limits.MaxBodyBytes
@@ -520,16 +526,9 @@ func (p *Proxy) prepareBody(x *exchange, body io.Reader, conn readDeadliner) {
 	if body == nil {
 		return
 	}
-	x.body = bodyLimit{r: body, conn: conn, idle: p.limits.IdleTimeout, left: limit, want: int64(cl), x: x}
+	x.body = bodyLimit{r: body, conn: conn, pace: newPace(p.limits), left: limit, want: int64(cl), x: x}
 	lb := &x.body
-	if cl >= 0 && cl <= bufferedBody {
-		// Read it now, so that a retry can send it again.
-		w := x.req.BodyWriter()
-		x.req.ResetBody()
-		if _, err := io.Copy(w, lb); err != nil && !x.tooLarge {
-			x.bodyErr = true // already set, unless the writer failed
-		}
-		x.req.Header.SetContentLength(len(x.req.Body()))
+	if bufferBody(x, lb, cl, p.limits.BufferBodyBytes) {
 		return
 	}
 	x.streamed = true

@@ -16,7 +16,44 @@ type metrics struct {
 	failures    *prometheus.CounterVec
 	rateLimited prometheus.Counter
 	unrouted    codeCounters // requests with no pool: 404, 429 and the like
+
+	refusedVec   *prometheus.CounterVec
+	refused      [numConnRefusals]prometheus.Counter // by connRefusal
+	rejectedVec  *prometheus.CounterVec
+	rejected     [numRejections]prometheus.Counter // by rejection
+	acceptErrors prometheus.Counter
 }
+
+// connRefusal is why a client connection was closed as it was accepted.
+type connRefusal int
+
+const (
+	refusedMaxConns connRefusal = iota
+	refusedPerClient
+	numConnRefusals
+)
+
+var connRefusalNames = [numConnRefusals]string{"max_conns", "max_conns_per_client"}
+
+// rejection is why a client's request was refused for its own fault.
+type rejection int
+
+const (
+	rejectNone           rejection = iota
+	rejectHeaderTimeout            // the header did not arrive within read_header_timeout
+	rejectHeaderTooLarge           // over max_header_bytes
+	rejectTooManyHeaders           // over max_headers
+	rejectBadRequest               // a header that does not parse
+	rejectBodyIdle                 // body silent for idle_timeout
+	rejectBodyTimeout              // body not received within body_timeout
+	rejectSlowUpload               // body slower than min_upload_rate
+	rejectBodyTooLarge             // over max_body_bytes
+	rejectBodyBroken               // body cut short or malformed
+	numRejections
+)
+
+var rejectionNames = [numRejections]string{"", "header_timeout", "header_too_large", "too_many_headers",
+	"bad_request", "body_idle", "body_timeout", "slow_upload", "body_too_large", "body_broken"}
 
 // codeCounters are the requests_total counters of one pool and backend,
 // by status class (index status/100).
@@ -64,6 +101,18 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "aya_proxy_rate_limited_total",
 			Help: "Requests refused by the per-client rate limit.",
 		}),
+		refusedVec: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aya_proxy_connections_refused_total",
+			Help: "Client connections closed as they were accepted, by reason: max_conns, max_conns_per_client.",
+		}, []string{"reason"}),
+		rejectedVec: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aya_proxy_client_rejections_total",
+			Help: "Requests refused for the client's fault (408, 413, 431, 400), by reason.",
+		}, []string{"reason"}),
+		acceptErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "aya_proxy_accept_errors_total",
+			Help: "Failed accepts of client connections (EMFILE and the like), each retried after a backoff.",
+		}),
 	}
 	if reg != nil {
 		// A proxy built to replace another (a reload) on the same
@@ -84,9 +133,31 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		if m.rateLimited, err = registerOrReuse(reg, m.rateLimited); err != nil {
 			return nil, err
 		}
+		if m.refusedVec, err = registerOrReuse(reg, m.refusedVec); err != nil {
+			return nil, err
+		}
+		if m.rejectedVec, err = registerOrReuse(reg, m.rejectedVec); err != nil {
+			return nil, err
+		}
+		if m.acceptErrors, err = registerOrReuse(reg, m.acceptErrors); err != nil {
+			return nil, err
+		}
+	}
+	for i, name := range connRefusalNames {
+		m.refused[i] = m.refusedVec.WithLabelValues(name)
+	}
+	for i, name := range rejectionNames[1:] {
+		m.rejected[i+1] = m.rejectedVec.WithLabelValues(name)
 	}
 	m.unrouted = m.codes("", "")
 	return m, nil
+}
+
+// reject counts a request refused for reason r (rejectNone: none).
+func (m *metrics) reject(r rejection) {
+	if r != rejectNone {
+		m.rejected[r].Inc()
+	}
 }
 
 // registerOrReuse registers c with reg, or returns the equal collector

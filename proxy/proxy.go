@@ -13,15 +13,6 @@ import (
 	"github.com/aya-gslb/aya/proxy/balance"
 )
 
-// Engine constants.
-const (
-	// bufferedBody is the largest request body read into memory before
-	// the request is forwarded; such a request can be retried. A larger or
-	// chunked body is streamed to the backend, and once streaming started
-	// it cannot be sent again.
-	bufferedBody = 64 << 10
-)
-
 // Proxy is the reverse proxy of a region. Build it with New, bind with
 // Listen (or let Serve do it) and run it with Serve.
 type Proxy struct {
@@ -42,6 +33,7 @@ type Proxy struct {
 
 	inFlight atomic.Int64
 	conns    connTracker // client connections
+	gate     *connGate   // admits client connections
 	upstream connTracker // backend connections
 
 	mu        sync.Mutex
@@ -98,6 +90,10 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
+	}
+	p.gate = newConnGate(p)
+	if int64(p.limits.BufferBodyBytes) > p.limits.MaxBodyBytes {
+		p.limits.BufferBodyBytes = int(p.limits.MaxBodyBytes)
 	}
 	for i, l := range cfg.Listeners {
 		lc, err := loadListener(l)

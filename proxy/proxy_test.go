@@ -207,7 +207,7 @@ func TestProxyForwards(t *testing.T) {
 		t.Errorf("POST body %q", pb)
 	}
 	// A body larger than what is buffered streams through.
-	big := strings.Repeat("x", 3*bufferedBody+17)
+	big := strings.Repeat("x", 3*defaultBufferBodyBytes+17)
 	resp, err = c.Post("http://"+addr+"/", "text/plain", io.MultiReader(strings.NewReader(big))) // chunked
 	if err != nil {
 		t.Fatal(err)

@@ -87,7 +87,7 @@ func TestClientFaultsSpareBackends(t *testing.T) {
 	cfg.Pools[0].EjectFor = time.Minute
 	cfg.Limits = Limits{MaxBodyBytes: 100000, IdleTimeout: 300 * time.Millisecond}
 	_, addr := startProxy(t, cfg)
-	big := strings.Repeat("x", 70000) // streamed: above bufferedBody
+	big := strings.Repeat("x", 70000) // streamed: above defaultBufferBodyBytes
 	cases := []struct {
 		name, req string
 		body      func(net.Conn)

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -190,10 +191,11 @@ func (p *Proxy) newFastServer() *fasthttp.Server {
 		ReadBufferSize: p.limits.MaxHeaderBytes,
 		ReadTimeout:    p.limits.ReadHeaderTimeout,
 		IdleTimeout:    p.limits.IdleTimeout,
-		// Every body with bytes is a stream (see prepareBody): fasthttp
-		// reads ahead at most MaxRequestBodySize bytes of it under
-		// ReadTimeout, a whole-request deadline, so one byte keeps slow
-		// uploads to the per-read IdleTimeout of bodyLimit.
+		// ReadTimeout is a deadline for the header from its first byte
+		// (fasthttp sets it once, not per read). Every body with bytes is
+		// a stream (see prepareBody): fasthttp reads ahead at most
+		// MaxRequestBodySize bytes of it under that deadline, so one byte
+		// leaves the body to the deadlines of uploadPace.
 		MaxRequestBodySize:           1,
 		StreamRequestBody:            true,
 		DisablePreParseMultipartForm: true,
@@ -224,14 +226,18 @@ func (p *Proxy) serveError(ctx *fasthttp.RequestCtx, err error) {
 	status := fasthttp.StatusBadRequest
 	var small *fasthttp.ErrSmallBuffer
 	var ne net.Error
+	why := rejectBadRequest
 	switch {
+	case errors.Is(err, errTooManyHeaders):
+		status, why = fasthttp.StatusRequestHeaderFieldsTooLarge, rejectTooManyHeaders
 	case errors.As(err, &small):
-		status = fasthttp.StatusRequestHeaderFieldsTooLarge
+		status, why = fasthttp.StatusRequestHeaderFieldsTooLarge, rejectHeaderTooLarge
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		status = fasthttp.StatusRequestEntityTooLarge
+		status, why = fasthttp.StatusRequestEntityTooLarge, rejectBodyTooLarge
 	case errors.As(err, &ne) && ne.Timeout():
-		status = fasthttp.StatusRequestTimeout
+		status, why = fasthttp.StatusRequestTimeout, rejectHeaderTimeout
 	}
+	p.m.reject(why)
 	ctx.Response.Header.SetStatusCode(status)
 	ctx.Response.Header.SetContentType("text/plain; charset=utf-8")
 	ctx.Response.SetBodyString(fasthttp.StatusMessage(status) + "\n")
@@ -240,6 +246,10 @@ func (p *Proxy) serveError(ctx *fasthttp.RequestCtx, err error) {
 
 // serveHTTP1 is the HTTP/1.1 front end.
 func (p *Proxy) serveHTTP1(ctx *fasthttp.RequestCtx) {
+	if headerLines(ctx.Request.Header.RawHeaders()) > p.limits.MaxHeaders {
+		p.serveError(ctx, errTooManyHeaders)
+		return
+	}
 	if isWebSocket(&ctx.Request.Header) {
 		p.serveWebSocket(ctx)
 		return
@@ -259,6 +269,34 @@ func (p *Proxy) serveHTTP1(ctx *fasthttp.RequestCtx) {
 	p.finish(x)
 	releaseExchange(x)
 	p.inFlight.Add(-1)
+}
+
+// errTooManyHeaders is a request with more than Limits.MaxHeaders header
+// fields.
+var errTooManyHeaders = errors.New("too many header fields")
+
+// headerLines returns the number of header fields in raw, a request's
+// header block as received (each field a line, the block ending with an
+// empty one). A folded field counts a line per line: it is refused
+// anyway, by the header parser or here.
+func headerLines(raw []byte) int {
+	n := bytes.Count(raw, newline)
+	if n > 0 && bytes.HasSuffix(raw, newline) {
+		n-- // the empty line that ends the block
+	}
+	return n
+}
+
+var newline = []byte{'\n'}
+
+// h2HeaderCount returns the number of header fields of an HTTP/2
+// request, pseudo-header fields aside.
+func h2HeaderCount(h http.Header) int {
+	n := 0
+	for _, vs := range h {
+		n += len(vs)
+	}
+	return n
 }
 
 // peerAddr returns the IP address of a connection's remote address.
@@ -288,6 +326,13 @@ var h2Skip = map[string]bool{
 // serveHTTP2 is the HTTP/2 front end: it converts the request to the
 // forwarding core's and its response back.
 func (p *Proxy) serveHTTP2(w http.ResponseWriter, r *http.Request) {
+	if h2HeaderCount(r.Header) > p.limits.MaxHeaders {
+		p.m.reject(rejectTooManyHeaders)
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusRequestHeaderFieldsTooLarge)
+		_, _ = w.Write(errorBodies[http.StatusRequestHeaderFieldsTooLarge])
+		return
+	}
 	p.inFlight.Add(1)
 	defer p.inFlight.Add(-1)
 	x := acquireExchange()
@@ -421,20 +466,38 @@ func (l *listener) Close() error {
 	return err
 }
 
-// acceptRaw accepts the next TCP connection within Limits.MaxConns.
+// acceptRaw accepts the next TCP connection within Limits.MaxConns and
+// Limits.MaxConnsPerClient. It fails only when the listener is closed: a
+// failed accept (out of descriptors: EMFILE, ENFILE; ENOBUFS…) is
+// retried after a pause that doubles up to a second, so that the proxy
+// serves again as soon as descriptors are freed.
 func (l *listener) acceptRaw() (net.Conn, error) {
+	var pause time.Duration
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
-			return nil, err
-		}
-		tc := l.p.conns.add(c, l.p.limits.MaxConns)
-		if tc == nil {
-			_ = c.Close()
-			l.p.log.Debug("connection refused: at the connection limit", "limit", l.p.limits.MaxConns)
+			if isClosed(err) {
+				return nil, err
+			}
+			select {
+			case <-l.done:
+				return nil, net.ErrClosed
+			default:
+			}
+			pause = l.p.gate.acceptFailed(err, pause)
+			t := time.NewTimer(pause)
+			select {
+			case <-t.C:
+			case <-l.done:
+				t.Stop()
+				return nil, net.ErrClosed
+			}
 			continue
 		}
-		return tc, nil
+		pause = 0
+		if tc := l.p.gate.admit(c); tc != nil {
+			return tc, nil
+		}
 	}
 }
 
@@ -536,6 +599,10 @@ type trackedConn struct {
 	// drain does so sooner (see unusedGrace).
 	born time.Time
 	used atomic.Bool
+	// key is the client's key in clients, which counts the connections
+	// of each client; clients is nil when uncounted.
+	key     netip.Addr
+	clients *clientConns
 }
 
 // unusedGrace is how long a drain waits for a request on a connection
@@ -559,6 +626,9 @@ func (c *trackedConn) Close() error {
 		delete(c.t.conns, c)
 		c.t.mu.Unlock()
 		c.t.n.Add(-1)
+		if c.clients != nil {
+			c.clients.release(c.key)
+		}
 	})
 	return c.Conn.Close()
 }

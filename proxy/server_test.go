@@ -94,7 +94,7 @@ func TestHTTP2(t *testing.T) {
 	}{
 		{"GET", "/x?y=1", "", "GET /x?y=1 https "},
 		{"POST", "/p", "small", "POST /p https small"},
-		{"POST", "/big", strings.Repeat("z", 3*bufferedBody), "POST /big https " + strings.Repeat("z", 3*bufferedBody)},
+		{"POST", "/big", strings.Repeat("z", 3*defaultBufferBodyBytes), "POST /big https " + strings.Repeat("z", 3*defaultBufferBodyBytes)},
 	}
 	for _, tc := range cases {
 		req, _ := http.NewRequest(tc.method, "https://"+addr+tc.path, strings.NewReader(tc.body))

@@ -107,6 +107,14 @@ func (v *validator) section(c *Config) {
 	v.positive("limits.read_header_timeout", l.ReadHeaderTimeout)
 	v.positive("limits.idle_timeout", l.IdleTimeout)
 	atLeast(v, "limits.max_conns", l.MaxConns, 1)
+	atLeast(v, "limits.max_conns_per_client", l.MaxConnsPerClient, 1)
+	atLeast(v, "limits.max_headers", l.MaxHeaders, 1)
+	v.positive("limits.body_timeout", l.BodyTimeout)
+	if l.MinUploadRate < 1 && l.MinUploadRate != NoMinUploadRate {
+		v.bad("limits.min_upload_rate", "must be at least 1, or -1 for no minimum (got %d)", l.MinUploadRate)
+	}
+	v.positive("limits.min_upload_rate_grace", l.MinUploadRateGrace)
+	atLeast(v, "limits.buffer_body_bytes", l.BufferBodyBytes, 1)
 	if r := c.RateLimit.Rate; !(r >= 0 && r <= MaxRate) {
 		v.bad("rate_limit.rate", "must be between 0 and %d (got %s)", MaxRate, strconv.FormatFloat(r, 'f', -1, 64))
 	}
