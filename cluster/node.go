@@ -120,6 +120,9 @@ type Config struct {
 	// 10240), so that a follower a little behind catches up from the log
 	// rather than by a whole snapshot.
 	TrailingLogs uint64
+
+	// transportLimits replaces the bounds of the Raft port (tests).
+	transportLimits *transportLimits
 }
 
 // Member is a server of the Raft configuration.
@@ -246,7 +249,7 @@ func NewNode(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: snapshot store: %w", err)
 	}
-	trans, err := newTransport(cfg, advertise, hlog)
+	trans, stream, err := newTransport(cfg, advertise, hlog, logger.With("component", "raft-transport"), cfg.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: transport %s: %w", cfg.Bind, err)
 	}
@@ -277,6 +280,7 @@ func NewNode(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("cluster: start raft: %w", err)
 	}
 	n.raft = r
+	stream.setMembers(func() int { return len(r.GetConfiguration().Configuration().Servers) })
 	if cfg.Bootstrap && !existing {
 		boot := raft.Configuration{Servers: []raft.Server{{
 			Suffrage: raft.Voter, ID: rc.LocalID, Address: trans.LocalAddr(),
