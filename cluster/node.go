@@ -153,6 +153,7 @@ type Node struct {
 	fsm       *FSM
 	raft      *raft.Raft
 	transport *raft.NetworkTransport
+	stream    *stream // the transport's, which bounds inbound connections
 	store     *raftboltdb.BoltStore
 	log       *slog.Logger
 
@@ -253,7 +254,7 @@ func NewNode(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: transport %s: %w", cfg.Bind, err)
 	}
-	n.transport = trans
+	n.transport, n.stream = trans, stream
 	n.addr = string(trans.LocalAddr())
 
 	existing, err := raft.HasExistingState(store, store, snaps)
@@ -280,7 +281,14 @@ func NewNode(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("cluster: start raft: %w", err)
 	}
 	n.raft = r
-	stream.setMembers(func() int { return len(r.GetConfiguration().Configuration().Servers) })
+	stream.setMembers(func() []raft.ServerAddress {
+		servers := r.GetConfiguration().Configuration().Servers
+		addrs := make([]raft.ServerAddress, len(servers))
+		for i, s := range servers {
+			addrs[i] = s.Address
+		}
+		return addrs
+	})
 	if cfg.Bootstrap && !existing {
 		boot := raft.Configuration{Servers: []raft.Server{{
 			Suffrage: raft.Voter, ID: rc.LocalID, Address: trans.LocalAddr(),

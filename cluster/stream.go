@@ -31,7 +31,9 @@ const (
 	// from 127.0.0.1), or one member and the stale connections of its
 	// previous run.
 	connsPerRemote = 2 * connsPerPeer
-	// minConnPeers is the fewest peers the total cap is sized for.
+	// minConnPeers sizes the cap on connections from addresses that are
+	// not a member's (a joining member's, a member behind NAT, strangers):
+	// as many as from that many members.
 	minConnPeers = 5
 
 	// connIdle closes a connection that waits this long for its next
@@ -69,11 +71,13 @@ const (
 // transportLimits are the bounds of the inbound connections of the Raft
 // port. What they make the node hold at most is
 // conns × (raft's 256 KiB read buffer + 2 × RequestFree + RequestValues ×
-// ~130 bytes) + 2 × RequestBudget, conns being the total cap.
+// ~130 bytes) + 2 × RequestBudget, where conns is at most
+// PerRemote × (member addresses) + PerPeer × MinPeers.
 type transportLimits struct {
 	// PerRemote bounds the connections from one IP address.
 	PerRemote int
-	// PerPeer sizes the total cap: PerPeer × max(members+2, MinPeers).
+	// PerPeer × MinPeers caps the connections from addresses that are
+	// not a member's; a member's address has PerRemote of its own.
 	PerPeer, MinPeers int
 	// Idle closes a connection that waits this long for a request.
 	Idle time.Duration
@@ -103,8 +107,8 @@ func defaultTransportLimits() transportLimits {
 
 // Reasons of aya_cluster_transport_rejected_total and _closed_total.
 const (
-	rejectRemote = "per_remote" // the remote address has PerRemote connections
-	rejectTotal  = "total"      // the node has its total
+	rejectRemote    = "per_remote" // the remote address has PerRemote connections
+	rejectStrangers = "strangers"  // the cap on addresses that are no member's is reached
 
 	closedPeer      = "peer"    // the peer closed it, or raft did
 	closedIdle      = "idle"    // no request within Idle
@@ -135,7 +139,7 @@ func newTransportMetrics(reg prometheus.Registerer, budget *byteBudget) *transpo
 		}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aya_cluster_transport_rejected_total",
-			Help: "Inbound connections to the Raft port closed at accept, by the cap reached (per_remote, total).",
+			Help: "Inbound connections to the Raft port closed at accept, by the cap reached (per_remote, strangers).",
 		}, []string{"reason"}),
 		closed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aya_cluster_transport_closed_total",
@@ -184,12 +188,13 @@ type stream struct {
 	budget    *byteBudget
 	m         *transportMetrics
 	log       *slog.Logger
-	// members returns the size of the Raft configuration (nil: 0).
-	members atomic.Pointer[func() int]
+	// members returns the members' Raft addresses (nil: none).
+	members atomic.Pointer[func() []raft.ServerAddress]
 
-	mu       sync.Mutex
-	conns    map[*boundedConn]struct{}
-	byRemote map[netip.Addr]int
+	mu        sync.Mutex
+	conns     map[*boundedConn]struct{}
+	byRemote  map[netip.Addr]int
+	strangers int // conns not from a member's address
 
 	logReject, logClose rate.Sometimes
 }
@@ -232,27 +237,39 @@ func newStream(bind string, advertise net.Addr, tlsCfg *tls.Config, lim transpor
 	return s, nil
 }
 
-// setMembers sizes the total cap by f, the size of the Raft configuration.
-func (s *stream) setMembers(f func() int) { s.members.Store(&f) }
+// setMembers gives the stream the Raft addresses of the members (from
+// the configuration): connections from their IP addresses are not counted
+// against the cap on strangers.
+func (s *stream) setMembers(f func() []raft.ServerAddress) { s.members.Store(&f) }
 
-// maxConns is the total cap.
-func (s *stream) maxConns() int {
-	n := 0
-	if f := s.members.Load(); f != nil {
-		n = (*f)()
+// isMember reports whether remote is the IP address of a member's Raft
+// address (a name is not resolved: its connections count as strangers).
+func (s *stream) isMember(remote netip.Addr) bool {
+	f := s.members.Load()
+	if f == nil {
+		return false
 	}
-	return s.lim.PerPeer * max(n+2, s.lim.MinPeers)
+	for _, a := range (*f)() {
+		if ap, err := netip.ParseAddrPort(string(a)); err == nil && ap.Addr().Unmap() == remote {
+			return true
+		}
+	}
+	return false
 }
+
+// maxStrangers is the cap on connections from addresses that are not a
+// member's.
+func (s *stream) maxStrangers() int { return s.lim.PerPeer * s.lim.MinPeers }
 
 // Accept implements the net.Listener interface. A connection over a cap
 // takes the place of the one that has waited longest for its next request,
-// from the same address for PerRemote, from any for the total, if it has
-// waited EvictIdle; otherwise it is closed at once. Over TLS, the
-// connection is returned before its handshake, which runs on the first
-// Read or Write within the handshake timeout: raft's NetworkTransport
-// calls Accept in one loop and serves each connection in its own
-// goroutine, so the handshake runs there, and a slow or refused peer
-// neither holds up other peers nor makes Accept fail (an Accept error
+// from the same address for PerRemote, from any stranger for the cap on
+// strangers, if it has waited EvictIdle; otherwise it is closed at once.
+// Over TLS, the connection is returned before its handshake, which runs on
+// the first Read or Write within the handshake timeout: raft's
+// NetworkTransport calls Accept in one loop and serves each connection in
+// its own goroutine, so the handshake runs there, and a slow or refused
+// peer neither holds up other peers nor makes Accept fail (an Accept error
 // makes the loop back off).
 func (s *stream) Accept() (net.Conn, error) {
 	for {
@@ -272,13 +289,14 @@ func (s *stream) admit(c net.Conn) *boundedConn {
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		remote = a.AddrPort().Addr().Unmap()
 	}
+	member := s.isMember(remote)
 	now := time.Now()
 	s.mu.Lock()
 	reason := ""
-	if s.byRemote[remote] >= s.lim.PerRemote && !s.evictLocked(remote, true, now) {
+	if s.byRemote[remote] >= s.lim.PerRemote && !s.evictLocked(func(c *boundedConn) bool { return c.remote == remote }, now) {
 		reason = rejectRemote
-	} else if len(s.conns) >= s.maxConns() && !s.evictLocked(remote, false, now) {
-		reason = rejectTotal
+	} else if !member && s.strangers >= s.maxStrangers() && !s.evictLocked(func(c *boundedConn) bool { return !c.member }, now) {
+		reason = rejectStrangers
 	}
 	if reason != "" {
 		s.mu.Unlock()
@@ -294,25 +312,24 @@ func (s *stream) admit(c net.Conn) *boundedConn {
 	if s.tls != nil {
 		inner = &serverConn{Conn: tls.Server(c, s.tls), timeout: s.lim.Handshake}
 	}
-	bc := &boundedConn{Conn: inner, s: s, remote: remote, scan: rpcScanner{lim: s.lim.RPC}}
+	bc := &boundedConn{Conn: inner, s: s, remote: remote, member: member, scan: rpcScanner{lim: s.lim.RPC}}
 	s.conns[bc] = struct{}{}
 	s.byRemote[remote]++
+	if !member {
+		s.strangers++
+	}
 	s.mu.Unlock()
 	s.m.open.Inc()
 	return bc
 }
 
-// evictLocked closes the connection (from remote when sameRemote) that has
-// waited longest for a request, if at least EvictIdle, and reports whether
-// it did.
-func (s *stream) evictLocked(remote netip.Addr, sameRemote bool, now time.Time) bool {
+// evictLocked closes the connection of those that match which has waited
+// longest for a request, if at least EvictIdle, and reports whether it did.
+func (s *stream) evictLocked(match func(*boundedConn) bool, now time.Time) bool {
 	var victim *boundedConn
 	oldest := now.Add(-s.lim.EvictIdle).UnixNano()
 	for c := range s.conns {
-		if sameRemote && c.remote != remote {
-			continue
-		}
-		if since := c.idleSince.Load(); since != 0 && since <= oldest {
+		if since := c.idleSince.Load(); since != 0 && since <= oldest && match(c) {
 			victim, oldest = c, since
 		}
 	}
@@ -331,6 +348,9 @@ func (s *stream) forgetLocked(c *boundedConn) {
 		return
 	}
 	delete(s.conns, c)
+	if !c.member {
+		s.strangers--
+	}
 	if s.byRemote[c.remote]--; s.byRemote[c.remote] <= 0 {
 		delete(s.byRemote, c.remote)
 	}
@@ -393,6 +413,7 @@ type boundedConn struct {
 	net.Conn
 	s      *stream
 	remote netip.Addr
+	member bool // remote is a member's address
 	scan   rpcScanner
 
 	// waited is the time the current request has spent in Read; allowed
