@@ -74,7 +74,8 @@ const (
 // ~130 bytes) + 2 × RequestBudget, where conns is at most
 // PerRemote × (member addresses) + PerPeer × MinPeers.
 type transportLimits struct {
-	// PerRemote bounds the connections from one IP address.
+	// PerRemote bounds the connections from one IP address, times the
+	// members whose Raft address has it.
 	PerRemote int
 	// PerPeer × MinPeers caps the connections from addresses that are
 	// not a member's; a member's address has PerRemote of its own.
@@ -242,19 +243,21 @@ func newStream(bind string, advertise net.Addr, tlsCfg *tls.Config, lim transpor
 // against the cap on strangers.
 func (s *stream) setMembers(f func() []raft.ServerAddress) { s.members.Store(&f) }
 
-// isMember reports whether remote is the IP address of a member's Raft
-// address (a name is not resolved: its connections count as strangers).
-func (s *stream) isMember(remote netip.Addr) bool {
+// membersAt returns how many members have remote as the IP address of
+// their Raft address (a name is not resolved: its connections count as
+// strangers).
+func (s *stream) membersAt(remote netip.Addr) int {
 	f := s.members.Load()
 	if f == nil {
-		return false
+		return 0
 	}
+	n := 0
 	for _, a := range (*f)() {
 		if ap, err := netip.ParseAddrPort(string(a)); err == nil && ap.Addr().Unmap() == remote {
-			return true
+			n++
 		}
 	}
-	return false
+	return n
 }
 
 // maxStrangers is the cap on connections from addresses that are not a
@@ -289,11 +292,14 @@ func (s *stream) admit(c net.Conn) *boundedConn {
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		remote = a.AddrPort().Addr().Unmap()
 	}
-	member := s.isMember(remote)
+	// An address that several members share (loopback) has room for
+	// each of them.
+	at := s.membersAt(remote)
+	member, perRemote := at > 0, s.lim.PerRemote*max(at, 1)
 	now := time.Now()
 	s.mu.Lock()
 	reason := ""
-	if s.byRemote[remote] >= s.lim.PerRemote && !s.evictLocked(func(c *boundedConn) bool { return c.remote == remote }, now) {
+	if s.byRemote[remote] >= perRemote && !s.evictLocked(func(c *boundedConn) bool { return c.remote == remote }, now) {
 		reason = rejectRemote
 	} else if !member && s.strangers >= s.maxStrangers() && !s.evictLocked(func(c *boundedConn) bool { return !c.member }, now) {
 		reason = rejectStrangers
