@@ -145,9 +145,11 @@ func TestStreamHalfSentAppendEntries(t *testing.T) {
 	if open := testutil.ToFloat64(st.m.open); int(open) != maxConns {
 		t.Fatalf("open connections %v, want the cap %d", open, maxConns)
 	}
-	if int(rejected) != connected-maxConns {
-		t.Fatalf("refused %v of %d connected, want %d", rejected, connected, connected-maxConns)
-	}
+	// The last refusals may still be on their way through Accept.
+	eventually(t, 2*time.Second, "every connection over the cap refused", func() bool {
+		rejected = testutil.ToFloat64(st.m.rejected.WithLabelValues(rejectStrangers)) + testutil.ToFloat64(st.m.rejected.WithLabelValues(rejectRemote))
+		return int(rejected) == connected-maxConns
+	})
 	// raft's 256 KiB read buffer and the codec's buffers for the entry
 	// (512 KiB after its second read) per accepted connection, and room.
 	if limit := uint64(maxConns) * (3 << 20 / 2); during > before+limit {
@@ -202,8 +204,8 @@ func TestStreamAttackCluster(t *testing.T) {
 	msg := halfSent(t)
 	var wg sync.WaitGroup
 	for _, n := range nodes {
-		wg.Go(func() { attack(t, n.Addr(), 80, msg) })
-		wg.Go(func() { attack(t, n.Addr(), 20, nil) }) // connect, send nothing
+		wg.Go(func() { attack(t, n.Addr(), 80/raceScale, msg) })
+		wg.Go(func() { attack(t, n.Addr(), 20/raceScale, nil) }) // connect, send nothing
 	}
 	wg.Wait()
 	k := state.EndpointKey{Pool: "web", Region: "eu", Endpoint: "a"}
