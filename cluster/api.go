@@ -296,6 +296,10 @@ type ReleaseResponse struct {
 // release.MaxTotalSize, base64 in JSON.
 const MaxReleaseBody = release.MaxTotalSize/3*4 + 1<<20
 
+// ReleaseBodyTimeout bounds reading the body of a POST of PathRelease once
+// it is its turn: MaxReleaseBody at 1.5 MiB/s.
+const ReleaseBodyTimeout = 60 * time.Second
+
 // ApplyRelease validates r (its digest and limits, then Config.Validate)
 // and appends it to the log, on the leader or through it. It returns what
 // the cluster answers from after the entry is applied on the leader.
@@ -403,6 +407,13 @@ func (n *Node) Handler() http.Handler {
 			httpjson.Error(w, http.StatusServiceUnavailable, "another release is being applied")
 			return
 		}
+		// The body has ReleaseBodyTimeout from now in all, whatever the
+		// server's read timeout (a trickle is cut off then too), and the
+		// answer the apply's time after it.
+		rc := http.NewResponseController(w)
+		now := time.Now()
+		_ = rc.SetReadDeadline(now.Add(ReleaseBodyTimeout))
+		_ = rc.SetWriteDeadline(now.Add(ReleaseBodyTimeout + DefaultApplyTimeout + 5*time.Second))
 		var rel release.Release
 		if !httpjson.ReadLimit(w, r, &rel, MaxReleaseBody) {
 			return

@@ -120,6 +120,9 @@ type Config struct {
 	// 10240), so that a follower a little behind catches up from the log
 	// rather than by a whole snapshot.
 	TrailingLogs uint64
+
+	// transportLimits replaces the bounds of the Raft port (tests).
+	transportLimits *transportLimits
 }
 
 // Member is a server of the Raft configuration.
@@ -150,6 +153,7 @@ type Node struct {
 	fsm       *FSM
 	raft      *raft.Raft
 	transport *raft.NetworkTransport
+	stream    *stream // the transport's, which bounds inbound connections
 	store     *raftboltdb.BoltStore
 	log       *slog.Logger
 
@@ -246,11 +250,11 @@ func NewNode(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: snapshot store: %w", err)
 	}
-	trans, err := newTransport(cfg, advertise, hlog)
+	trans, stream, err := newTransport(cfg, advertise, hlog, logger.With("component", "raft-transport"), cfg.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: transport %s: %w", cfg.Bind, err)
 	}
-	n.transport = trans
+	n.transport, n.stream = trans, stream
 	n.addr = string(trans.LocalAddr())
 
 	existing, err := raft.HasExistingState(store, store, snaps)
@@ -277,6 +281,14 @@ func NewNode(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("cluster: start raft: %w", err)
 	}
 	n.raft = r
+	stream.setMembers(func() []raft.ServerAddress {
+		servers := r.GetConfiguration().Configuration().Servers
+		addrs := make([]raft.ServerAddress, len(servers))
+		for i, s := range servers {
+			addrs[i] = s.Address
+		}
+		return addrs
+	})
 	if cfg.Bootstrap && !existing {
 		boot := raft.Configuration{Servers: []raft.Server{{
 			Suffrage: raft.Voter, ID: rc.LocalID, Address: trans.LocalAddr(),

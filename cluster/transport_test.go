@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -141,7 +142,7 @@ func testMembersOnly(t *testing.T, member func(id string) *tls.Config, stranger 
 func TestTransportTLSStream(t *testing.T) {
 	ca := mtlstest.NewCA(t, "", "ca")
 	other := mtlstest.NewCA(t, "", "other")
-	srv, err := newTLSStream("127.0.0.1:0", nil, peerTLS(t, ca.Issue("s1")), time.Second)
+	srv, err := newTestStream(t, "127.0.0.1:0", nil, peerTLS(t, ca.Issue("s1")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +170,7 @@ func TestTransportTLSStream(t *testing.T) {
 		{"stranger", peerTLS(t, mtlstest.Files{Cert: stranger.Cert, Key: stranger.Key, CA: ca.File}), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cl, err := newTLSStream("127.0.0.1:0", nil, tc.tls, time.Second)
+			cl, err := newTestStream(t, "127.0.0.1:0", nil, tc.tls)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -181,14 +182,17 @@ func TestTransportTLSStream(t *testing.T) {
 				}
 				defer func() { _ = c.Close() }()
 				_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-				if _, err := c.Write([]byte("ping")); err != nil {
+				// A request in raft's framing (the stream checks it): a
+				// RequestVote (type 1) of an empty msgpack map.
+				ping := []byte{1, 0x80}
+				if _, err := c.Write(ping); err != nil {
 					return err
 				}
-				buf := make([]byte, 4)
+				buf := make([]byte, len(ping))
 				if _, err := io.ReadFull(c, buf); err != nil {
 					return err
 				}
-				if string(buf) != "ping" {
+				if !bytes.Equal(buf, ping) {
 					return errors.New("bad echo")
 				}
 				return nil
@@ -219,27 +223,27 @@ func TestTransportTLSAddr(t *testing.T) {
 		&net.TCPAddr{IP: net.IPv6unspecified, Port: 7000},
 		&net.TCPAddr{Port: 7000},
 	} {
-		if s, err := newTLSStream("127.0.0.1:0", adv, tc, time.Second); !errors.Is(err, errNotAdvertisable) {
+		if s, err := newTestStream(t, "127.0.0.1:0", adv, tc); !errors.Is(err, errNotAdvertisable) {
 			if s != nil {
 				_ = s.Close()
 			}
 			t.Errorf("advertise %v: err = %v, want errNotAdvertisable", adv, err)
 		}
 	}
-	if s, err := newTLSStream("127.0.0.1:0", &net.UnixAddr{Name: "x", Net: "unix"}, tc, time.Second); !errors.Is(err, errNotTCP) {
+	if s, err := newTestStream(t, "127.0.0.1:0", &net.UnixAddr{Name: "x", Net: "unix"}, tc); !errors.Is(err, errNotTCP) {
 		if s != nil {
 			_ = s.Close()
 		}
 		t.Errorf("unix advertise: err = %v, want errNotTCP", err)
 	}
-	if s, err := newTLSStream("0.0.0.0:0", nil, tc, time.Second); !errors.Is(err, errNotAdvertisable) {
+	if s, err := newTestStream(t, "0.0.0.0:0", nil, tc); !errors.Is(err, errNotAdvertisable) {
 		if s != nil {
 			_ = s.Close()
 		}
 		t.Errorf("bind 0.0.0.0 without advertise: err = %v, want errNotAdvertisable", err)
 	}
 	adv := &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 7000}
-	s, err := newTLSStream("127.0.0.1:0", adv, tc, time.Second)
+	s, err := newTestStream(t, "127.0.0.1:0", adv, tc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -426,4 +430,13 @@ func rawAppendEntries(dial func(addr string) (net.Conn, error), addr string, req
 		return &resp, errors.New(rpcErr)
 	}
 	return &resp, nil
+}
+
+// newTestStream is the Raft port's stream layer with the default bounds
+// and a 1 s handshake.
+func newTestStream(t *testing.T, bind string, advertise net.Addr, cfg *tls.Config) (*stream, error) {
+	t.Helper()
+	lim := defaultTransportLimits()
+	lim.Handshake = time.Second
+	return newStream(bind, advertise, cfg, lim, nil, nil, nil)
 }

@@ -87,6 +87,6 @@ func clusterRoutes(node *cluster.Node) []admin.Route {
 		{Pattern: "POST " + cluster.PathJoin, Handler: h, Auth: true},
 		{Pattern: "POST " + cluster.PathRemove, Handler: h, Auth: true},
 		{Pattern: "GET " + cluster.PathRelease, Handler: h, Auth: true}, // every zone file
-		{Pattern: "POST " + cluster.PathRelease, Handler: h, Auth: true},
+		{Pattern: "POST " + cluster.PathRelease, Handler: h, Auth: true, MaxBody: cluster.MaxReleaseBody},
 	}
 }

@@ -74,7 +74,7 @@ func runProxy(ctx context.Context, cfg *config.Config) error {
 		if cfg.Admin.Listen == "" {
 			return
 		}
-		adm, err := admin.New(admin.Config{Listen: cfg.Admin.Listen, Gatherer: reg, Logger: log})
+		adm, err := admin.New(admin.Config{Listen: cfg.Admin.Listen, Gatherer: reg, Registerer: reg, Logger: log})
 		if err != nil {
 			log.Error("admin listen", "err", err)
 			return

@@ -95,13 +95,14 @@ func serve(ctx context.Context, path string, flags *pflag.FlagSet) error {
 	defer cancel()
 	if cfg.Admin.Listen != "" {
 		ac := admin.Config{
-			Listen:   cfg.Admin.Listen,
-			Gatherer: reg,
-			Logger:   log,
-			Routes:   slices.Concat(clusterRoutes(node), ayasite.DrainRoutes(node, st.Current), statuspage.Routes()),
-			Token:    cfg.Admin.Token,
-			Explain:  func(q admin.ExplainQuery) (any, error) { return ayasite.Explain(srv, q) },
-			Ready:    st.Ready,
+			Listen:     cfg.Admin.Listen,
+			Gatherer:   reg,
+			Registerer: reg,
+			Logger:     log,
+			Routes:     slices.Concat(clusterRoutes(node), ayasite.DrainRoutes(node, st.Current), statuspage.Routes()),
+			Token:      cfg.Admin.Token,
+			Explain:    func(q admin.ExplainQuery) (any, error) { return ayasite.Explain(srv, q) },
+			Ready:      st.Ready,
 		}
 		if tlsCfg != nil {
 			ac.TLS = tlsCfg.AdminServer()

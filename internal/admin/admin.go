@@ -5,6 +5,7 @@
 package admin
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"crypto/tls"
@@ -44,7 +45,25 @@ type Config struct {
 	TLS *tls.Config
 	// Logger receives errors (default: discarded).
 	Logger *slog.Logger
+	// Registerer receives the server's metrics (connections open and
+	// refused); nil: not registered.
+	Registerer prometheus.Registerer
+	// ReadTimeout bounds reading a request, headers and body together,
+	// from its first byte: a deadline, not an idle timer, so a body that
+	// trickles is cut off too (default DefaultReadTimeout). A route reads
+	// a larger body for longer by moving the connection's read deadline
+	// (http.ResponseController), as the release POST does.
+	ReadTimeout time.Duration
 }
+
+// Timeouts of the admin server.
+const (
+	DefaultReadTimeout = 10 * time.Second
+	readHeaderTimeout  = 5 * time.Second
+	writeTimeout       = 65 * time.Second // a 60 s CPU profile
+	idleTimeout        = 60 * time.Second
+	maxHeaderBytes     = 16 << 10
+)
 
 // Route is an endpoint added to the admin API.
 type Route struct {
@@ -56,6 +75,9 @@ type Route struct {
 	// reveal what only members may see (the release's zone files, which
 	// dns.transfer.allow guards over DNS).
 	Auth bool
+	// MaxBody bounds the request body (http.MaxBytesReader); 0:
+	// httpjson.MaxBody (1 MiB).
+	MaxBody int64
 }
 
 // ExplainQuery is the query string of /v1/explain:
@@ -81,17 +103,24 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The caps count TCP connections, before a TLS handshake, which the
+	// server bounds by ReadTimeout.
+	ln = newLimitListener(ln, cfg.Registerer, cfg.Logger)
 	if cfg.TLS != nil {
 		ln = tls.NewListener(ln, cfg.TLS)
+	}
+	readTimeout := cfg.ReadTimeout
+	if readTimeout <= 0 {
+		readTimeout = DefaultReadTimeout
 	}
 	s := &Server{cfg: cfg, ln: ln}
 	s.srv = &http.Server{
 		Handler:           s.Handler(),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      65 * time.Second, // a 60 s CPU profile
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    16 << 10,
+		ReadHeaderTimeout: min(readHeaderTimeout, readTimeout),
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	return s, nil
@@ -129,7 +158,7 @@ func (s *Server) Handler() http.Handler {
 		mux.HandleFunc("GET /v1/explain", s.explain)
 	}
 	for _, r := range s.cfg.Routes {
-		h := r.Handler
+		h := maxBody(r.Handler, cmp.Or(r.MaxBody, httpjson.MaxBody))
 		if r.Auth {
 			h = s.authorize(h)
 		}
@@ -181,6 +210,14 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpjson.Write(w, http.StatusOK, out)
+}
+
+// maxBody bounds the request body of h to limit bytes.
+func maxBody(h http.Handler, limit int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		h.ServeHTTP(w, r)
+	})
 }
 
 // authorize lets a write through only with the bearer token (when one is
