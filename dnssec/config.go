@@ -29,10 +29,11 @@ type Config struct {
 	// Validity is how long a new signature is valid from now (default
 	// 14 days, 336h), less its jitter.
 	Validity time.Duration
-	// Refresh: a signature with less than this left is made anew at the
-	// next signing (default 7 days, 168h). It must exceed the zone's
-	// largest TTL plus Propagation, so that a cached signature outlives
-	// its TTL.
+	// Refresh: the zone is signed again when its first signature has
+	// this much left (default 7 days, 168h); that signing renews every
+	// signature with less than Refresh + Jitter left. It must exceed the
+	// zone's largest TTL plus Propagation, so that a cached signature
+	// outlives its TTL.
 	Refresh time.Duration
 	// Jitter: each RRset's signatures expire up to this much earlier than
 	// Validity (default 12h), by a hash of the RRset and key, so that

@@ -414,8 +414,8 @@ func probe(key *dns.DNSKEY, s crypto.Signer) error {
 }
 
 // LoadKeys reads every K<zone>+*.key file of dir, with its .private when
-// private is set (a missing .private is then an error), sorted by role,
-// then by Activate, then tag. A key of another zone is skipped by its name.
+// private is set (a missing .private is then an error), sorted by role
+// (KSK, CSK, ZSK), then by Activate, then tag. A key of another zone is skipped by its name.
 func LoadKeys(dir, zone string, private bool) ([]*Key, error) {
 	zone, err := canonicalZone(zone)
 	if err != nil {
@@ -452,8 +452,10 @@ func LoadKeys(dir, zone string, private bool) ([]*Key, error) {
 }
 
 func compareKeys(a, b *Key) int {
+	// KSKs first, then CSKs, then ZSKs: the order of the chain of trust.
+	rank := map[Role]int{KSK: 0, CSK: 1, ZSK: 2}
 	if a.Role != b.Role {
-		return int(a.Role) - int(b.Role)
+		return rank[a.Role] - rank[b.Role]
 	}
 	if c := a.Timing.Activate.Compare(b.Timing.Activate); c != 0 {
 		return c

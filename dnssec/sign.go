@@ -322,7 +322,9 @@ func (s *Signer) Sign(in *Input, now time.Time, prev *Signed) (*Signed, error) {
 }
 
 // reusable returns a signature of prev made by key k that has more than
-// Refresh left at now, or nil.
+// Refresh + Jitter left at now, or nil. Renewing what falls due within the
+// next Jitter too batches the renewals: signings come at least Jitter
+// apart instead of one per signature as the jittered expirations come.
 func (s *Signer) reusable(prev []*dns.RRSIG, k *Key, now time.Time) *dns.RRSIG {
 	for _, sig := range prev {
 		if sig.KeyTag != k.Tag() || sig.Algorithm != k.DNSKEY.Algorithm {
@@ -330,7 +332,7 @@ func (s *Signer) reusable(prev []*dns.RRSIG, k *Key, now time.Time) *dns.RRSIG {
 		}
 		exp := time.Unix(serialToUnix(sig.Expiration, now), 0)
 		inc := time.Unix(serialToUnix(sig.Inception, now), 0)
-		if exp.Sub(now) > s.cfg.Refresh && !inc.After(now) {
+		if exp.Sub(now) > s.cfg.Refresh+s.cfg.Jitter && !inc.After(now) {
 			return sig
 		}
 	}

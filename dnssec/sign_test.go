@@ -310,7 +310,7 @@ func TestResign(t *testing.T) {
 
 	prev, now := first, start
 	resigns := 0
-	end := start.Add(60 * 24 * time.Hour)
+	end := start.Add(45 * 24 * time.Hour)
 	for step := 0; now.Before(end) && step < 10_000; step++ {
 		// Serve until the next refresh, checking every hour.
 		for t2 := now; t2.Before(prev.Refresh) && t2.Before(end); t2 = t2.Add(time.Hour) {
@@ -326,19 +326,27 @@ func TestResign(t *testing.T) {
 		if next.Made == 0 {
 			t.Fatalf("re-sign at %v made nothing: it would loop", now)
 		}
-		if next.Reused == 0 {
-			t.Errorf("re-sign at %v reused nothing: jitter should leave most signatures to later", now)
+		// A signing between refreshes (a new release) renews nothing.
+		if mid, err := s.Sign(in, now.Add(cfg.Jitter/2), next); err != nil || mid.Made != 0 || mid.Reused != next.Made+next.Reused {
+			t.Fatalf("signing again %v later: %v, made %d reused %d, want all %d reused", cfg.Jitter/2, err, mid.Made, mid.Reused, next.Made+next.Reused)
 		}
-		verifyAll(t, next, now, 1, 1)
+		if resigns%8 == 0 {
+			verifyAll(t, next, now, 1, 1)
+		}
+		if gap := next.Refresh.Sub(now); gap < cfg.Jitter {
+			t.Fatalf("next signing %v after this one, under the jitter %v: renewals are not batched", gap, cfg.Jitter)
+		}
 		if !next.Refresh.After(now) {
 			t.Fatalf("refresh %v not after %v", next.Refresh, now)
 		}
 		prev = next
 		resigns++
 	}
-	if resigns < 5 {
-		t.Errorf("%d re-signs in 60 days, want several", resigns)
+	verifyAll(t, prev, now, 1, 1)
+	if resigns < 5 || resigns > 2*45 {
+		t.Errorf("%d re-signs in 45 days, want several, at most two a day", resigns)
 	}
+	t.Logf("%d signings in 45 days", resigns+1)
 }
 
 // TestDNSSECVerify writes the signed zone as master files, one per
