@@ -399,3 +399,49 @@ func TestDNSSECVerify(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkSignPool signs the test zone with a steered pool of 3 regions
+// of 12 dual-stack endpoints, answers 2: 2×3×(66+12) = 468 candidate
+// RRsets, from scratch and again (everything reused).
+func BenchmarkSignPool(b *testing.B) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	t := &testing.T{}
+	p := &policy.Pool{Name: "big", TTL: 30, Answers: 2, Fallback: policy.FailOpen}
+	for r := range 3 {
+		m := policy.Member{Region: region(fmt.Sprint("r", r))}
+		for e := range 12 {
+			m.Endpoints = append(m.Endpoints, policy.Endpoint{Name: fmt.Sprint(e), Weight: 1,
+				Addrs: addrs(fmt.Sprintf("10.%d.0.%d", r, e), fmt.Sprintf("2001:db8:%d::%d", r, e))})
+		}
+		p.Members = append(p.Members, m)
+	}
+	ans, err := PoolAnswers(p, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	in := &Input{Origin: testOrigin, Records: readZone(t, "gslb.example.com.zone"), Steered: []Steered{{Name: "www." + testOrigin, TTL: 30, Answers: ans}}}
+	for _, alg := range []uint8{dns.ECDSAP256SHA256, dns.ED25519} {
+		s, err := NewSigner(Config{}, testKeys(t, alg, false, now))
+		if err != nil {
+			b.Fatal(err)
+		}
+		first, err := s.Sign(in, now, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(dns.AlgorithmToString[alg]+"/fresh", func(b *testing.B) {
+			for b.Loop() {
+				if _, err := s.Sign(in, now, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(dns.AlgorithmToString[alg]+"/reuse", func(b *testing.B) {
+			for b.Loop() {
+				if _, err := s.Sign(in, now.Add(time.Hour), first); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
