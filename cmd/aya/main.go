@@ -35,6 +35,6 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServeCmd(), newCheckCmd(), newExplainCmd(), newGeoCmd(), newVersionCmd(),
-		newStatusCmd(), newApplyCmd(), newDiffCmd(), newDrainCmd(true), newDrainCmd(false), newClusterCmd(), newProxyCmd(), newDemoCmd(), newHealthCmd())
+		newStatusCmd(), newApplyCmd(), newDiffCmd(), newDrainCmd(true), newDrainCmd(false), newClusterCmd(), newProxyCmd(), newDemoCmd(), newHealthCmd(), newDNSSECCmd())
 	return root
 }
