@@ -112,8 +112,8 @@ func (c RRLConfig) Validate() error {
 	if c.ResponsesPerSecond < 1 || c.ResponsesPerSecond > MaxRRLResponsesPerSecond {
 		errs = append(errs, fmt.Errorf("responses_per_second: must be 1-%d (got %d)", MaxRRLResponsesPerSecond, c.ResponsesPerSecond))
 	}
-	if c.Window < time.Second || c.Window > MaxRRLWindow || c.Window%time.Second != 0 {
-		errs = append(errs, fmt.Errorf("window: must be whole seconds from 1s to %s (got %s)", MaxRRLWindow, c.Window))
+	if err := CheckRRLWindow(c.Window); err != nil {
+		errs = append(errs, fmt.Errorf("window: %w", err))
 	}
 	if c.Slip < 0 || c.Slip > MaxRRLSlip {
 		errs = append(errs, fmt.Errorf("slip: must be 0-%d (got %d)", MaxRRLSlip, c.Slip))
@@ -128,6 +128,14 @@ func (c RRLConfig) Validate() error {
 		errs = append(errs, fmt.Errorf("table_size: must be %d-%d (got %d)", MinRRLTableSize, MaxRRLTableSize, c.TableSize))
 	}
 	return errors.Join(errs...)
+}
+
+// CheckRRLWindow checks a window of rate limiting: whole seconds, 1s to 1h.
+func CheckRRLWindow(w time.Duration) error {
+	if w < time.Second || w > MaxRRLWindow || w%time.Second != 0 {
+		return fmt.Errorf("must be whole seconds from 1s to 1h (got %s)", w)
+	}
+	return nil
 }
 
 // rrlKind is the kind of a response, part of its class.
