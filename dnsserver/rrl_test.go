@@ -150,7 +150,7 @@ func TestRRLConfigValidate(t *testing.T) {
 		{"default", func(*RRLConfig) {}, ""},
 		{"off ignores the rest", func(c *RRLConfig) { *c = RRLConfig{} }, ""},
 		{"rate 0", func(c *RRLConfig) { c.ResponsesPerSecond = 0 }, "responses_per_second: must be 1-1000000 (got 0)"},
-		{"window fraction", func(c *RRLConfig) { c.Window = 1500 * time.Millisecond }, "window: must be whole seconds from 1s to 1h0m0s (got 1.5s)"},
+		{"window fraction", func(c *RRLConfig) { c.Window = 1500 * time.Millisecond }, "window: must be whole seconds from 1s to 1h (got 1.5s)"},
 		{"slip 11", func(c *RRLConfig) { c.Slip = 11 }, "slip: must be 0-10 (got 11)"},
 		{"v4 33", func(c *RRLConfig) { c.IPv4Prefix = 33 }, "ipv4_prefix: must be 8-32 (got 33)"},
 		{"v6 8", func(c *RRLConfig) { c.IPv6Prefix = 8 }, "ipv6_prefix: must be 16-128 (got 8)"},
