@@ -73,7 +73,7 @@ func keys() []key {
 			field: func(c *Config) any { return &c.DNS.RRL.IPv4Prefix }},
 		{name: "dns.rrl.ipv6_prefix", def: rrl.IPv6Prefix, min: 16, max: 128,
 			field: func(c *Config) any { return &c.DNS.RRL.IPv6Prefix }},
-		{name: "dns.rrl.exempt", def: []string{},
+		{name: "dns.rrl.exempt", def: prefixTexts(rrl.Exempt),
 			field: func(c *Config) any { return &c.DNS.RRL.Exempt }},
 		{name: "dns.rrl.log_only", def: rrl.LogOnly,
 			field: func(c *Config) any { return &c.DNS.RRL.LogOnly }},

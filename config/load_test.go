@@ -896,5 +896,6 @@ func TestKeyError(t *testing.T) {
 func defaultRRL() RRLConfig {
 	d := dnsserver.DefaultRRL()
 	return RRLConfig{Enabled: d.Enabled, ResponsesPerSecond: d.ResponsesPerSecond, Window: d.Window, Slip: d.Slip,
-		IPv4Prefix: d.IPv4Prefix, IPv6Prefix: d.IPv6Prefix, LogOnly: d.LogOnly, TableSize: d.TableSize}
+		IPv4Prefix: d.IPv4Prefix, IPv6Prefix: d.IPv6Prefix, LogOnly: d.LogOnly, TableSize: d.TableSize,
+		Exempt: prefixTexts(d.Exempt), ExemptPrefixes: d.Exempt}
 }

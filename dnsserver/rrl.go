@@ -90,9 +90,12 @@ type RRLConfig struct {
 }
 
 // DefaultRRL returns the default rate limiting: on, 200 responses per
-// second per class and /24 or /56, a 15 s window, slip 2.
+// second per class and /24 or /56, a 15 s window, slip 2, loopback exempt
+// (a packet from a loopback address cannot arrive from another host: the
+// kernel drops it as a martian, so no one can forge it from outside).
 func DefaultRRL() RRLConfig {
 	return RRLConfig{
+		Exempt:             DefaultWhyClients(),
 		Enabled:            true,
 		ResponsesPerSecond: DefaultRRLResponsesPerSecond,
 		Window:             DefaultRRLWindow,
