@@ -99,6 +99,46 @@ type DNSConfig struct {
 	// loaded, so that an empty list stays empty (dnsserver.Config reads
 	// nil as its default).
 	WhyPrefixes []netip.Prefix `mapstructure:"-"`
+
+	RRL     RRLConfig     `mapstructure:"rrl"`
+	Cookies CookiesConfig `mapstructure:"cookies"`
+}
+
+// RRLConfig configures response rate limiting of UDP replies (dns.rrl); the
+// defaults are dnsserver.DefaultRRL's.
+type RRLConfig struct {
+	// Enabled turns it on (dns.rrl.enabled, default true).
+	Enabled bool `mapstructure:"enabled"`
+	// ResponsesPerSecond is the rate per client prefix and response class
+	// (dns.rrl.responses_per_second), 1-1000000, default 200.
+	ResponsesPerSecond int `mapstructure:"responses_per_second"`
+	// Window is how long credit and debt last (dns.rrl.window), whole
+	// seconds from 1s to 1h, default 15s.
+	Window time.Duration `mapstructure:"window"`
+	// Slip sends every Slip-th limited response as a small truncated reply
+	// (dns.rrl.slip), 0 (drop all) to 10, default 2.
+	Slip int `mapstructure:"slip"`
+	// IPv4Prefix and IPv6Prefix are the client prefix lengths
+	// (dns.rrl.ipv4_prefix 8-32, default 24; dns.rrl.ipv6_prefix 16-128,
+	// default 56).
+	IPv4Prefix int `mapstructure:"ipv4_prefix"`
+	IPv6Prefix int `mapstructure:"ipv6_prefix"`
+	// Exempt lists clients never limited, as CIDR prefixes or addresses
+	// (dns.rrl.exempt); ExemptPrefixes is it parsed.
+	Exempt         []string       `mapstructure:"exempt"`
+	ExemptPrefixes []netip.Prefix `mapstructure:"-"`
+	// LogOnly logs and counts what would be limited, and sends everything
+	// (dns.rrl.log_only).
+	LogOnly bool `mapstructure:"log_only"`
+	// TableSize is the number of 8-byte accounts (dns.rrl.table_size),
+	// rounded up to a power of two, 2-67108864, default 524288.
+	TableSize int `mapstructure:"table_size"`
+}
+
+// CookiesConfig configures DNS cookies (dns.cookies).
+type CookiesConfig struct {
+	// Enabled turns them on (dns.cookies.enabled, default true).
+	Enabled bool `mapstructure:"enabled"`
 }
 
 // TCPConfig configures DNS over TCP (dns.tcp).

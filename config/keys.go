@@ -39,6 +39,7 @@ type key struct {
 // variable, so nothing can change it.
 func keys() []key {
 	pd := proxy.Config{}.WithDefaults()
+	rrl := dnsserver.DefaultRRL()
 	return []key{
 		{name: "node.id", flag: "node-id", def: "",
 			field: func(c *Config) any { return &c.Node.ID }},
@@ -60,6 +61,26 @@ func keys() []key {
 			field: func(c *Config) any { return &c.DNS.Transfer.Allow }},
 		{name: "dns.why_clients", def: prefixTexts(dnsserver.DefaultWhyClients()),
 			field: func(c *Config) any { return &c.DNS.WhyClients }},
+		{name: "dns.rrl.enabled", def: rrl.Enabled,
+			field: func(c *Config) any { return &c.DNS.RRL.Enabled }},
+		{name: "dns.rrl.responses_per_second", def: rrl.ResponsesPerSecond, min: 1, max: dnsserver.MaxRRLResponsesPerSecond,
+			field: func(c *Config) any { return &c.DNS.RRL.ResponsesPerSecond }},
+		{name: "dns.rrl.window", def: rrl.Window,
+			field: func(c *Config) any { return &c.DNS.RRL.Window }},
+		{name: "dns.rrl.slip", def: rrl.Slip, min: 0, max: dnsserver.MaxRRLSlip,
+			field: func(c *Config) any { return &c.DNS.RRL.Slip }},
+		{name: "dns.rrl.ipv4_prefix", def: rrl.IPv4Prefix, min: 8, max: 32,
+			field: func(c *Config) any { return &c.DNS.RRL.IPv4Prefix }},
+		{name: "dns.rrl.ipv6_prefix", def: rrl.IPv6Prefix, min: 16, max: 128,
+			field: func(c *Config) any { return &c.DNS.RRL.IPv6Prefix }},
+		{name: "dns.rrl.exempt", def: prefixTexts(rrl.Exempt),
+			field: func(c *Config) any { return &c.DNS.RRL.Exempt }},
+		{name: "dns.rrl.log_only", def: rrl.LogOnly,
+			field: func(c *Config) any { return &c.DNS.RRL.LogOnly }},
+		{name: "dns.rrl.table_size", def: rrl.TableSize, min: dnsserver.MinRRLTableSize, max: dnsserver.MaxRRLTableSize,
+			field: func(c *Config) any { return &c.DNS.RRL.TableSize }},
+		{name: "dns.cookies.enabled", def: true,
+			field: func(c *Config) any { return &c.DNS.Cookies.Enabled }},
 		{name: "admin.listen", flag: "admin-listen", def: "",
 			field: func(c *Config) any { return &c.Admin.Listen }},
 		{name: "admin.token", def: "",

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/aya-gslb/aya/dnsserver"
 	"github.com/aya-gslb/aya/internal/mtls"
 	"github.com/aya-gslb/aya/probes"
 )
@@ -105,6 +106,8 @@ func TestLoadDefault(t *testing.T) {
 			},
 			WhyClients:  []string{"127.0.0.0/8", "::1/128"},
 			WhyPrefixes: prefixes("127.0.0.0/8", "::1/128"),
+			RRL:         defaultRRL(),
+			Cookies:     CookiesConfig{Enabled: true},
 		},
 		Admin:   AdminConfig{Listen: "127.0.0.1:9053"},
 		Log:     LogConfig{Level: "info", Format: "text"},
@@ -170,6 +173,8 @@ func TestLoadFiles(t *testing.T) {
 				},
 				WhyClients:  []string{"127.0.0.0/8", "::1/128"},
 				WhyPrefixes: prefixes("127.0.0.0/8", "::1/128"),
+				RRL:         defaultRRL(),
+				Cookies:     CookiesConfig{Enabled: true},
 			},
 			Admin: AdminConfig{Listen: "127.0.0.1:9054", Token: "full-token"},
 			Log:   LogConfig{Level: "debug", Format: "json"},
@@ -258,6 +263,8 @@ func TestLoadFiles(t *testing.T) {
 				TCP:         TCPConfig{IdleTimeout: 10 * time.Second, MaxConnections: 1024},
 				WhyClients:  []string{"127.0.0.0/8", "::1/128"},
 				WhyPrefixes: prefixes("127.0.0.0/8", "::1/128"),
+				RRL:         defaultRRL(),
+				Cookies:     CookiesConfig{Enabled: true},
 			},
 			Log:     LogConfig{Level: "info", Format: "text"},
 			ECS:     ECSConfig{MaxPrefixV4: 24, MaxPrefixV6: 56},
@@ -314,6 +321,17 @@ func TestEnv(t *testing.T) {
 			[]netip.Prefix{netip.MustParsePrefix("10.9.0.0/16"), netip.MustParsePrefix("192.0.2.9/32")}},
 		{"AYA_DNS_WHY_CLIENTS", "10.53.0.0/16, ::1",
 			func(c *Config) any { return c.DNS.WhyPrefixes }, prefixes("10.53.0.0/16", "::1/128")},
+		{"AYA_DNS_RRL_ENABLED", "false", func(c *Config) any { return c.DNS.RRL.Enabled }, false},
+		{"AYA_DNS_RRL_RESPONSES_PER_SECOND", "20", func(c *Config) any { return c.DNS.RRL.ResponsesPerSecond }, 20},
+		{"AYA_DNS_RRL_WINDOW", "3s", func(c *Config) any { return c.DNS.RRL.Window }, 3 * time.Second},
+		{"AYA_DNS_RRL_SLIP", "1", func(c *Config) any { return c.DNS.RRL.Slip }, 1},
+		{"AYA_DNS_RRL_IPV4_PREFIX", "28", func(c *Config) any { return c.DNS.RRL.IPv4Prefix }, 28},
+		{"AYA_DNS_RRL_IPV6_PREFIX", "48", func(c *Config) any { return c.DNS.RRL.IPv6Prefix }, 48},
+		{"AYA_DNS_RRL_EXEMPT", "10.1.0.0/16, ::1",
+			func(c *Config) any { return c.DNS.RRL.ExemptPrefixes }, prefixes("10.1.0.0/16", "::1/128")},
+		{"AYA_DNS_RRL_LOG_ONLY", "true", func(c *Config) any { return c.DNS.RRL.LogOnly }, true},
+		{"AYA_DNS_RRL_TABLE_SIZE", "1000", func(c *Config) any { return c.DNS.RRL.TableSize }, 1000},
+		{"AYA_DNS_COOKIES_ENABLED", "false", func(c *Config) any { return c.DNS.Cookies.Enabled }, false},
 		{"AYA_ADMIN_LISTEN", "127.0.0.1:9999", func(c *Config) any { return c.Admin.Listen }, "127.0.0.1:9999"},
 		{"AYA_ADMIN_TOKEN", "s3cr3t-Token_1", func(c *Config) any { return c.Admin.Token }, "s3cr3t-Token_1"},
 		{"AYA_ADMIN_INSECURE", "true", func(c *Config) any { return c.Admin.Insecure }, true},
@@ -872,4 +890,12 @@ func TestKeyError(t *testing.T) {
 	if got := (&Config{}).KeyError("dns.zones_dir", missing).Error(); got != "aya.yaml: dns.zones_dir: /srv/zones: no such file or directory" {
 		t.Errorf("KeyError of a Config not made by Load: %s", got)
 	}
+}
+
+// defaultRRL is dns.rrl with every key at its default.
+func defaultRRL() RRLConfig {
+	d := dnsserver.DefaultRRL()
+	return RRLConfig{Enabled: d.Enabled, ResponsesPerSecond: d.ResponsesPerSecond, Window: d.Window, Slip: d.Slip,
+		IPv4Prefix: d.IPv4Prefix, IPv6Prefix: d.IPv6Prefix, LogOnly: d.LogOnly, TableSize: d.TableSize,
+		Exempt: prefixTexts(d.Exempt), ExemptPrefixes: d.Exempt}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aya-gslb/aya/dnsserver"
 	"github.com/aya-gslb/aya/internal/names"
 
 	"github.com/aya-gslb/aya/internal/mtls"
@@ -77,6 +78,16 @@ func (p *parser) validate(c *Config) {
 	if check("dns.why_clients") {
 		// Non-nil: dnsserver.Config reads nil as its default.
 		c.DNS.WhyPrefixes = append([]netip.Prefix{}, p.prefixes("dns.why_clients", c.DNS.WhyClients)...)
+	}
+
+	if check("dns.rrl.window") {
+		if err := dnsserver.CheckRRLWindow(c.DNS.RRL.Window); err != nil {
+			p.errorf("dns.rrl.window", -1, "%v", err)
+		}
+	}
+
+	if check("dns.rrl.exempt") {
+		c.DNS.RRL.ExemptPrefixes = p.prefixes("dns.rrl.exempt", c.DNS.RRL.Exempt)
 	}
 
 	if check("ecs.trusted_resolvers") {

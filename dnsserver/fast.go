@@ -182,9 +182,10 @@ var optRR = [11]byte{0, 0, 41, 0, 0, 0, ednsVersion, 0, 0, 0, 0}
 
 // fastAnswer answers req from the precomputed replies when it can; ok false
 // sends the query to the general path.
-func (s *Server) fastAnswer(v *view, req []byte, tr transport, src netip.Addr, buf []byte) (_ []byte, ok bool) {
-	var key queryKey
-	q, ok := parsePlainQuery(req, &key)
+// qs receives the reply's cookie and class (its key is the lookup key).
+func (s *Server) fastAnswer(v *view, req []byte, tr transport, src netip.Addr, buf []byte, qs *qstate) (_ []byte, ok bool) {
+	key := &qs.key
+	q, ok := parsePlainQuery(req, key)
 	if !ok {
 		return nil, false
 	}
@@ -199,7 +200,7 @@ func (s *Server) fastAnswer(v *view, req []byte, tr transport, src netip.Addr, b
 	if fn.gslb != nil {
 		switch q.qtype {
 		case dns.TypeA, dns.TypeAAAA, dns.TypeANY:
-			return s.fastSteer(v, req, q, fn.gslb, tr, src, buf)
+			return s.fastSteer(v, req, q, fn.gslb, tr, src, buf, qs)
 		}
 	}
 	if q.ecs != nil {
@@ -223,7 +224,7 @@ func (s *Server) fastAnswer(v *view, req []byte, tr transport, src netip.Addr, b
 	}
 	size := q.qend + len(e.body)
 	if q.edns {
-		size += len(optRR)
+		size += len(optRR) + s.fastCookie(v, &q, src, qs)
 	}
 	if size > limit {
 		return nil, false // the general path truncates
@@ -247,8 +248,13 @@ func (s *Server) fastAnswer(v *view, req []byte, tr transport, src netip.Addr, b
 		if q.do {
 			opt[7] = 0x80
 		}
+		if n := qs.cookie.n; n > 0 {
+			binary.BigEndian.PutUint16(opt[9:], uint16(n))
+			copy(opt[11:], qs.cookie.opt[:n])
+		}
 	}
 	binary.BigEndian.PutUint16(out[10:], ar)
+	qs.kind = kindOf(int(e.flags&0xf), int(e.an), int(e.ns), e.flags&flagAA != 0)
 	if c := e.queries[tr]; c != nil {
 		c.Inc()
 	} else {
@@ -263,7 +269,7 @@ func (s *Server) fastAnswer(v *view, req []byte, tr transport, src netip.Addr, b
 // question, and the OPT with the client subnet echoed and scoped. It declines
 // what the general path must shape (NODATA, SERVFAIL, a reply too large).
 // TestFastSteerMatchesGeneral holds it to the general path byte for byte.
-func (s *Server) fastSteer(v *view, req []byte, q plainQuery, g *fastPool, tr transport, src netip.Addr, buf []byte) ([]byte, bool) {
+func (s *Server) fastSteer(v *view, req []byte, q plainQuery, g *fastPool, tr transport, src netip.Addr, buf []byte, qs *qstate) ([]byte, bool) {
 	st := v.steer
 	p := st.pools[g.pool]
 	if p == nil {
@@ -300,7 +306,7 @@ func (s *Server) fastSteer(v *view, req []byte, q plainQuery, g *fastPool, tr tr
 	echo := q.ecs != nil && (c.usedECS || q.ecs[2] == 0)
 	size := q.qend + len(d.Addrs)*(12+rdlen)
 	if q.edns {
-		size += len(optRR)
+		size += len(optRR) + s.fastCookie(v, &q, src, qs)
 		if echo {
 			size += 4 + len(q.ecs)
 		}
@@ -350,15 +356,17 @@ func (s *Server) fastSteer(v *view, req []byte, q plainQuery, g *fastPool, tr tr
 		if q.do {
 			opt[7] = 0x80
 		}
+		rdata := opt[11:11]
 		if echo {
-			binary.BigEndian.PutUint16(opt[9:], uint16(4+len(q.ecs)))
-			binary.BigEndian.PutUint16(opt[11:], optECS)
-			binary.BigEndian.PutUint16(opt[13:], uint16(len(q.ecs)))
-			copy(opt[15:], q.ecs)
+			rdata = binary.BigEndian.AppendUint16(rdata, optECS)
+			rdata = binary.BigEndian.AppendUint16(rdata, uint16(len(q.ecs)))
+			rdata = append(rdata, q.ecs...)
 			if c.usedECS {
-				opt[15+3] = c.scope
+				rdata[4+3] = c.scope
 			}
 		}
+		rdata = append(rdata, qs.cookie.opt[:qs.cookie.n]...)
+		binary.BigEndian.PutUint16(opt[9:], uint16(len(rdata)))
 	}
 	binary.BigEndian.PutUint16(out[10:], ar)
 	i := 0
@@ -369,5 +377,16 @@ func (s *Server) fastSteer(v *view, req []byte, q plainQuery, g *fastPool, tr tr
 		i = 2
 	}
 	g.queries[i][tr].Inc()
+	qs.kind = rrlAnswer
 	return out, true
+}
+
+// fastCookie computes the reply's cookie into qs when the query has one and
+// cookies are on, and returns the octets it adds to the OPT record.
+func (s *Server) fastCookie(v *view, q *plainQuery, src netip.Addr, qs *qstate) int {
+	if q.cookie == nil || v.opts.cookies == nil {
+		return 0
+	}
+	v.opts.cookies.answer(&qs.cookie, q.cookie, src, qs.now.Unix())
+	return qs.cookie.n
 }

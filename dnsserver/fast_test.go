@@ -75,13 +75,13 @@ func TestFastMatchesSlow(t *testing.T) {
 						t.Fatal(err)
 					}
 					for tr := range numTransports {
-						got, ok := s.fastAnswer(v, req, tr, src, nil)
+						got, ok := s.fastAnswer(v, req, tr, src, nil, &qstate{now: testNow})
 						if !ok {
 							declined++
 							continue
 						}
 						fast++
-						want, _ := s.generalAnswer(v, req, tr, src, nil, nil)
+						want, _ := s.generalAnswer(v, req, tr, src, nil, nil, &qstate{now: testNow})
 						if !bytes.Equal(got, want) {
 							t.Errorf("%s %s %s over %s: fast and general paths differ\nfast:    %x\ngeneral: %x\nfast:\n%v\ngeneral:\n%v",
 								qname, dns.TypeToString[qtype], qv.name, tr, got, want, unpack(got), unpack(want))
@@ -123,7 +123,7 @@ func TestFastPathMixedCase(t *testing.T) {
 		{"Alias.gslb.example.com.", dns.TypeA, false},
 	} {
 		req := packQuery(t, c.qname, c.qtype, nil)
-		if _, ok := s.fastAnswer(v, req, udp, netip.Addr{}, nil); ok != c.fast {
+		if _, ok := s.fastAnswer(v, req, udp, netip.Addr{}, nil, &qstate{now: testNow}); ok != c.fast {
 			t.Errorf("%s %s: fast path %v, want %v", c.qname, dns.TypeToString[c.qtype], ok, c.fast)
 		}
 	}
@@ -195,7 +195,7 @@ func TestFastPathAllocs(t *testing.T) {
 		}
 		req := packQuery(t, c.qname, c.qtype, c.modify)
 		buf := make([]byte, 0, 4096)
-		if _, ok := s.fastAnswer(v, req, udp, netip.Addr{}, buf); !ok {
+		if _, ok := s.fastAnswer(v, req, udp, netip.Addr{}, buf, &qstate{now: testNow}); !ok {
 			t.Fatalf("%s: not on the fast path", c.name)
 		}
 		allocs := testing.AllocsPerRun(100, func() { s.handle(v, req, udp, src, buf[:0]) })

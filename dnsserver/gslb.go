@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
@@ -376,7 +377,7 @@ func (s *Server) Explain(qname string, qtype uint16, src netip.Addr, ecs netip.P
 		return nil, fmt.Errorf("explain: %w", err)
 	}
 	e := &Explanation{}
-	out, _ := s.generalAnswer(s.view.Load(), req, udp, src, nil, e)
+	out, _ := s.generalAnswer(s.view.Load(), req, udp, src, nil, e, &qstate{now: time.Now()})
 	e.Reply = new(dns.Msg)
 	if err := e.Reply.Unpack(out); err != nil {
 		return nil, fmt.Errorf("explain: reply: %w", err)

@@ -335,12 +335,12 @@ func TestFastSteerMatchesGeneral(t *testing.T) {
 							}
 							from := netip.MustParseAddr(src)
 							for tr := range numTransports {
-								got, ok := s.fastAnswer(v, req, tr, from, nil)
+								got, ok := s.fastAnswer(v, req, tr, from, nil, &qstate{now: testNow})
 								if !ok {
 									continue
 								}
 								fast++
-								want, _ := s.generalAnswer(v, req, tr, from, nil, nil)
+								want, _ := s.generalAnswer(v, req, tr, from, nil, nil, &qstate{now: testNow})
 								if !bytes.Equal(got, want) {
 									g, w := new(dns.Msg), new(dns.Msg)
 									_ = g.Unpack(got)
@@ -372,7 +372,7 @@ func TestFastSteerAllocs(t *testing.T) {
 	buf := make([]byte, 0, 512)
 	src := netip.MustParseAddr("127.0.0.1")
 	if n := testing.AllocsPerRun(200, func() {
-		if _, ok := s.fastAnswer(v, req, udp, src, buf); !ok {
+		if _, ok := s.fastAnswer(v, req, udp, src, buf, &qstate{now: testNow}); !ok {
 			t.Fatal("not answered on the fast path")
 		}
 	}); n != 0 {

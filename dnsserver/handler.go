@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"net/netip"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -36,7 +37,7 @@ const (
 	flagRD       = 1 << 8
 	flagCD       = 1 << 4
 	opcodeMask   = 0xf << 11
-	optCookie    = 10 // RFC 7873; ignored: we answer without a server cookie
+	optCookie    = 10 // RFC 7873, RFC 9018 (cookie.go)
 	optPadding   = 12 // RFC 7830
 	optKeepalive = 11 // RFC 7828
 	optECS       = 8  // RFC 7871
@@ -57,6 +58,36 @@ type options struct {
 	transferAllow []netip.Prefix
 	whyClients    []netip.Prefix
 	release       ReleaseInfo
+	// cookies makes and checks server cookies; nil with cookies off.
+	cookies *cookieJar
+	// rrl limits UDP responses; nil with rate limiting off.
+	rrl *rrl
+}
+
+// qstate is what the answer paths of one query share besides the packet:
+// the time, the reply's cookie, and the class of the reply for rate limiting.
+// It lives on the stack of handleAt.
+type qstate struct {
+	now    time.Time
+	cookie cookieReply
+	kind   rrlKind
+	// key is the name the reply is counted under (rrl.go), in lower-case
+	// wire form: the fast path's lookup key, or set by the general path.
+	key queryKey
+}
+
+// classify sets the class of a general path reply: its kind, and the name
+// it is counted under, base when not empty, else qname.
+func (qs *qstate) classify(r *dns.Msg, qname, base string) {
+	qs.kind = kindOf(r.Rcode, len(r.Answer), len(r.Ns), r.Authoritative)
+	switch {
+	case qs.kind == rrlError:
+		qs.key.n = 0
+	case base != "":
+		qs.key.setName(base)
+	default:
+		qs.key.setName(qname)
+	}
 }
 
 // allowed reports whether a is in one of the prefixes of acl.
@@ -74,24 +105,40 @@ func allowed(acl []netip.Prefix, a netip.Addr) bool {
 // needed) and returned; nil means drop the packet. xfr is set when the
 // query is an allowed zone transfer over TCP, which the caller streams.
 func (s *Server) handle(v *view, req []byte, tr transport, src netip.Addr, buf []byte) (reply []byte, xfr *Zone) {
+	return s.handleAt(v, req, tr, src, buf, time.Now())
+}
+
+// handleAt is handle at time now (cookie timestamps, rate limiting). A UDP
+// reply goes through the rate limiter last, unless the query carried a
+// valid server cookie.
+func (s *Server) handleAt(v *view, req []byte, tr transport, src netip.Addr, buf []byte, now time.Time) (reply []byte, xfr *Zone) {
 	if len(req) < headerLen || req[2]&0x80 != 0 {
 		// Too short to answer, or a response: never reply (RFC 1035 §7.3),
 		// lest two servers bounce packets at each other.
 		s.metrics.dropped.Inc()
 		return nil, nil
 	}
-	if out, ok := s.fastAnswer(v, req, tr, src, buf); ok {
-		return out, nil
+	qs := qstate{now: now}
+	out, ok := s.fastAnswer(v, req, tr, src, buf, &qs)
+	if !ok {
+		out, xfr = s.generalAnswer(v, req, tr, src, buf, nil, &qs)
 	}
-	return s.generalAnswer(v, req, tr, src, buf, nil)
+	if qs.cookie.n > 0 {
+		s.metrics.cookies[qs.cookie.state()].Inc()
+	}
+	if tr == udp && v.opts.rrl != nil && !qs.cookie.valid && out != nil {
+		out = s.rateLimit(v.opts.rrl, out, &qs, src)
+	}
+	return out, xfr
 }
 
 // generalAnswer is the general path: full unpack with miekg/dns, every rule,
 // and a packed reply. trace, when not nil, receives the steering's reasons
 // (aya explain).
-func (s *Server) generalAnswer(v *view, req []byte, tr transport, src netip.Addr, buf []byte, trace *Explanation) ([]byte, *Zone) {
+func (s *Server) generalAnswer(v *view, req []byte, tr transport, src netip.Addr, buf []byte, trace *Explanation, qs *qstate) ([]byte, *Zone) {
 	q := new(dns.Msg)
 	r := new(dns.Msg)
+	qs.cookie = cookieReply{} // the fast path may have declined after computing one
 	limit := minUDPSize
 	if tr == tcp {
 		limit = maxTCPSize
@@ -100,15 +147,18 @@ func (s *Server) generalAnswer(v *view, req []byte, tr transport, src netip.Addr
 	var xfr *Zone
 	if err := q.Unpack(req); err != nil {
 		formErr(r, q, req)
+		qs.classify(r, "", "")
 	} else {
 		var z *Zone
-		z, xfr, limit = s.answer(v, req, q, r, tr, src, limit, trace)
+		var base string
+		z, xfr, limit, base = s.answer(v, req, q, r, tr, src, limit, trace, qs)
 		if z != nil {
 			zone = z.Origin
 		}
 		if len(q.Question) == 1 {
 			qtype = q.Question[0].Qtype
 		}
+		qs.classify(r, questionName(q), base)
 	}
 	out, err := r.PackBuffer(buf[:cap(buf)])
 	if err == nil && len(out) > limit {
@@ -150,8 +200,9 @@ func formErr(r, q *dns.Msg, req []byte) {
 }
 
 // answer fills r with the reply to q and returns the zone it came from, the
-// zone to transfer (AXFR/IXFR over TCP) and the size limit of the reply.
-func (s *Server) answer(v *view, req []byte, q, r *dns.Msg, tr transport, src netip.Addr, limit int, trace *Explanation) (zone, xfr *Zone, _ int) {
+// zone to transfer (AXFR/IXFR over TCP), the size limit of the reply and
+// the name rate limiting counts it under when not the query name.
+func (s *Server) answer(v *view, req []byte, q, r *dns.Msg, tr transport, src netip.Addr, limit int, trace *Explanation, qs *qstate) (zone, xfr *Zone, _ int, base string) {
 	r.Id = q.Id
 	r.Response = true
 	r.Opcode = q.Opcode
@@ -161,6 +212,11 @@ func (s *Server) answer(v *view, req []byte, q, r *dns.Msg, tr transport, src ne
 
 	// A reply to a query with an OPT carries one, errors included (RFC 6891 §7).
 	opt, ecs, wantNSID, rcode := s.readEDNS(q, v, req, tr)
+	if rcode == dns.RcodeSuccess && v.opts.cookies != nil {
+		if ck := queryCookie(opt); ck != nil {
+			v.opts.cookies.answer(&qs.cookie, ck, src, qs.now.Unix())
+		}
+	}
 	c := &client{src: src, ecs: ecs, trace: trace}
 	if opt != nil {
 		if tr == udp {
@@ -171,6 +227,7 @@ func (s *Server) answer(v *view, req []byte, q, r *dns.Msg, tr transport, src ne
 			switch {
 			case r.Rcode == dns.RcodeFormatError:
 				echo, wantNSID = nil, false // the options may be what is malformed
+				qs.cookie.n = 0
 			case c.steered && ecs != nil && !c.usedECS:
 				// Steered for the resolver's own address (ECS from an untrusted
 				// resolver, or a zero source prefix): answer as a server that
@@ -187,7 +244,7 @@ func (s *Server) answer(v *view, req []byte, q, r *dns.Msg, tr transport, src ne
 				e.SourceScope = 0 // static answers hold for every client
 				echo = &e
 			}
-			r.Extra = append(r.Extra, s.replyOPT(v, opt, echo, wantNSID))
+			r.Extra = append(r.Extra, s.replyOPT(v, opt, echo, wantNSID, &qs.cookie))
 		}()
 	}
 	if len(q.Question) == 1 {
@@ -196,36 +253,40 @@ func (s *Server) answer(v *view, req []byte, q, r *dns.Msg, tr transport, src ne
 	switch {
 	case q.Opcode != dns.OpcodeQuery:
 		r.Rcode = dns.RcodeNotImplemented
-		return nil, nil, limit
+		return nil, nil, limit, ""
+	case len(q.Question) == 0 && qs.cookie.n > 0 && rcode == dns.RcodeSuccess:
+		// RFC 7873 §5.4: a query for a server cookie alone, answered
+		// NOERROR with the cookie.
+		return nil, nil, limit, ""
 	case len(q.Question) != 1:
 		r.Rcode = dns.RcodeFormatError // RFC 9619: QDCOUNT must be 1
-		return nil, nil, limit
+		return nil, nil, limit, ""
 	case rcode != dns.RcodeSuccess:
 		r.Rcode = rcode
-		return nil, nil, limit
+		return nil, nil, limit, ""
 	}
-	qs := q.Question[0]
-	if qs.Qclass != dns.ClassINET && qs.Qclass != dns.ClassANY {
+	qq := q.Question[0]
+	if qq.Qclass != dns.ClassINET && qq.Qclass != dns.ClassANY {
 		r.Rcode = dns.RcodeRefused
-		return nil, nil, limit
+		return nil, nil, limit, ""
 	}
-	switch qs.Qtype {
+	switch qq.Qtype {
 	case dns.TypeAXFR, dns.TypeIXFR:
 		z, x := s.transfer(v, r, q, tr, src)
-		return z, x, limit
+		return z, x, limit, ""
 	}
-	if qs.Qtype == dns.TypeTXT {
+	if qq.Qtype == dns.TypeTXT {
 		// The why (why.go); other queries pay this one comparison.
-		if name, ok := whyName(qs.Name); ok && allowed(v.opts.whyClients, src) {
-			return s.why(v, r, qs.Name, name, c), nil, limit
+		if name, ok := whyName(qq.Name); ok && allowed(v.opts.whyClients, src) {
+			return s.why(v, r, qq.Name, name, c), nil, limit, ""
 		}
 	}
-	res := v.zones.resolve(qs.Name, qs.Qtype, v.steer, c)
+	res := v.zones.resolve(qq.Name, qq.Qtype, v.steer, c)
 	c.record()
 	r.Rcode = res.rcode
 	r.Authoritative = res.aa
 	r.Answer, r.Ns, r.Extra = res.answer, res.ns, res.extra
-	return res.zone, nil, limit
+	return res.zone, nil, limit, res.base
 }
 
 // transfer decides an AXFR or IXFR (RFC 5936, RFC 1995): refused unless the
@@ -317,8 +378,8 @@ func (s *Server) readEDNS(q *dns.Msg, v *view, req []byte, tr transport) (opt *d
 
 // replyOPT is the OPT record of a reply: our UDP size, the DO bit echoed
 // (RFC 3225 §3), the client subnet option as given (its scope already set),
-// and our NSID when asked (RFC 5001).
-func (s *Server) replyOPT(v *view, q *dns.OPT, ecs *dns.EDNS0_SUBNET, nsid bool) *dns.OPT {
+// the cookie (RFC 7873) and our NSID when asked (RFC 5001).
+func (s *Server) replyOPT(v *view, q *dns.OPT, ecs *dns.EDNS0_SUBNET, nsid bool, ck *cookieReply) *dns.OPT {
 	o := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
 	o.SetUDPSize(uint16(v.opts.maxUDP))
 	if q.Do() {
@@ -326,6 +387,9 @@ func (s *Server) replyOPT(v *view, q *dns.OPT, ecs *dns.EDNS0_SUBNET, nsid bool)
 	}
 	if ecs != nil {
 		o.Option = append(o.Option, ecs)
+	}
+	if ck.n > 0 {
+		o.Option = append(o.Option, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: hex.EncodeToString(ck.opt[4:ck.n])})
 	}
 	if nsid {
 		o.Option = append(o.Option, &dns.EDNS0_NSID{Code: dns.EDNS0NSID, Nsid: hex.EncodeToString(v.opts.nsid)})

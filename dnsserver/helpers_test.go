@@ -25,9 +25,11 @@ const (
 )
 
 // testConfig is the configuration of the table tests' server: NSID on,
-// transfers allowed from loopback, the default 1232 octet UDP cap.
+// transfers allowed from loopback, the default 1232 octet UDP cap, and no
+// rate limiting: those tests send more than its default rate from one
+// address (rate limiting has its own, rrl_test.go).
 func testConfig() Config {
-	return Config{NSID: testNSID, TransferAllow: allowLoopback()}
+	return Config{NSID: testNSID, TransferAllow: allowLoopback(), RRL: &RRLConfig{}}
 }
 
 func allowLoopback() []netip.Prefix {
@@ -388,3 +390,7 @@ func readFile(tb testing.TB, path string) []byte {
 	}
 	return b
 }
+
+// testNow is the time of the tests that compare the fast and the general
+// path: the same for both, so that the cookies they make are the same.
+var testNow = time.Now()

@@ -1,6 +1,7 @@
 package dnsserver
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 
@@ -23,6 +24,10 @@ type result struct {
 	// dynamic is set when the answer depends on the client (a GSLB name was
 	// answered, or met without a client to steer for): never precomputed.
 	dynamic bool
+	// base is the name rate limiting counts the response under when it is
+	// not the query name (rrl.go): the zone of an NXDOMAIN, the delegation
+	// point of a referral, the wildcard of a synthesised answer.
+	base string
 }
 
 // resolve answers qname/qtype from the zones as an authoritative server does
@@ -52,6 +57,7 @@ func (s *Zones) resolveIn(res *result, z *Zone, qname, lname string, qtype uint1
 		if depth == 0 {
 			res.aa = false
 		}
+		res.base = cmp.Or(res.base, cut.name)
 		res.ns = append(res.ns, cut.rrsets[dns.TypeNS]...)
 		for _, ns := range cut.rrsets[dns.TypeNS] {
 			res.extra = z.appendAddrs(res.extra, ns.(*dns.NS).Ns)
@@ -64,8 +70,10 @@ func (s *Zones) resolveIn(res *result, z *Zone, qname, lname string, qtype uint1
 		if n == nil {
 			res.rcode = dns.RcodeNameError
 			res.ns = append(res.ns, z.negativeSOA())
+			res.base = cmp.Or(res.base, z.Origin)
 			return
 		}
+		res.base = cmp.Or(res.base, n.name)
 	}
 	if cname := n.rrsets[dns.TypeCNAME]; len(cname) > 0 && qtype != dns.TypeCNAME {
 		if depth > 0 && hasCNAME(res.answer, qname) {

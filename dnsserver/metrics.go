@@ -20,6 +20,13 @@ type metrics struct {
 	zoneSerial  *prometheus.GaugeVec
 	zoneRecords *prometheus.GaugeVec
 	steered     *prometheus.CounterVec
+	// rrl and rrlLogOnly count limited responses by action (rrlDrop,
+	// rrlSlip): dropped or slipped, or sent whole in log-only mode.
+	rrl        [3]prometheus.Counter
+	rrlLogOnly [3]prometheus.Counter
+	rrlStarts  prometheus.Counter
+	rrlMode    *prometheus.GaugeVec
+	cookies    [numCookieStates]prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -78,11 +85,52 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for tr := range numTransports {
 		m.latency[tr] = latency.WithLabelValues(tr.String())
 	}
+	m.rrl[rrlDrop] = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "aya_dns_rrl_dropped_total",
+		Help: "UDP responses dropped by response rate limiting (dns.rrl).",
+	})
+	m.rrl[rrlSlip] = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "aya_dns_rrl_slipped_total",
+		Help: "UDP responses rate limiting sent as a minimal truncated (TC=1) reply instead (dns.rrl.slip).",
+	})
+	logOnly := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "aya_dns_rrl_log_only_total",
+		Help: `UDP responses rate limiting would have dropped or slipped ("action"), sent whole because of dns.rrl.log_only.`,
+	}, []string{"action"})
+	m.rrlLogOnly[rrlDrop] = logOnly.WithLabelValues("drop")
+	m.rrlLogOnly[rrlSlip] = logOnly.WithLabelValues("slip")
+	m.rrlStarts = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "aya_dns_rrl_limiting_started_total",
+		Help: "Times an account of rate limiting (client prefix, response kind and name) ran out of credit: limiting started.",
+	})
+	m.rrlMode = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "aya_dns_rrl_mode",
+		Help: `Response rate limiting mode: 1 for the one in force ("on", "log_only" or "off"), 0 for the others.`,
+	}, []string{"mode"})
+	cookies := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "aya_dns_cookies_total",
+		Help: `Queries with a DNS cookie (RFC 7873), by what they carried: "client_only", a "valid" server cookie of ours, or an "invalid" (or expired) one.`,
+	}, []string{"state"})
+	for i, name := range cookieStateNames {
+		m.cookies[i] = cookies.WithLabelValues(name)
+	}
 	if reg != nil {
 		reg.MustRegister(m.queries, latency, m.dropped, m.panics, m.tcpConns, m.tcpMax, m.tcpRejected,
-			m.reloads, m.zones, m.zoneSerial, m.zoneRecords, m.steered)
+			m.reloads, m.zones, m.zoneSerial, m.zoneRecords, m.steered,
+			m.rrl[rrlDrop], m.rrl[rrlSlip], logOnly, m.rrlStarts, m.rrlMode, cookies)
 	}
 	return m
+}
+
+// setRRLMode sets the aya_dns_rrl_mode gauge to mode.
+func (m *metrics) setRRLMode(mode string) {
+	for _, k := range [...]string{"on", "log_only", "off"} {
+		v := 0.0
+		if k == mode {
+			v = 1
+		}
+		m.rrlMode.WithLabelValues(k).Set(v)
+	}
 }
 
 func (m *metrics) count(zone string, qtype uint16, rcode int, tr transport) {

@@ -1,11 +1,13 @@
 package dnsserver
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
+	"math/bits"
 	"net"
 	"net/netip"
 	"runtime"
@@ -59,6 +61,13 @@ type Config struct {
 	// GSLB holds the pools that zone files bind names to, and what steering
 	// reads: the client's location and the health snapshot.
 	GSLB GSLB
+	// RRL configures response rate limiting of UDP replies (rrl.go); nil
+	// means DefaultRRL (on). A value is taken as it is: check it with
+	// Validate.
+	RRL *RRLConfig
+	// Cookies configures DNS cookies (cookie.go); the zero value has them
+	// on, with a random secret for the process's life.
+	Cookies CookieConfig
 }
 
 func (c Config) withDefaults() Config {
@@ -81,6 +90,10 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.RRL == nil {
+		d := DefaultRRL()
+		c.RRL = &d
+	}
 	return c
 }
 
@@ -98,6 +111,13 @@ type Server struct {
 	decisions sync.Pool
 	mu        sync.Mutex // serialises publishers of view
 	idle      atomic.Int64
+	// Under mu: the rate limiting table, kept across reloads; the cookie
+	// jar in use, and the base secrets when none are configured: the one
+	// read from Cookies.SecretFile by Listen, else a random one.
+	rrlTable   *rrlTable
+	jar        *cookieJar
+	fileSecret []byte
+	randSecret []byte
 
 	udp []*net.UDPConn
 	tcp []*net.TCPListener
@@ -115,15 +135,41 @@ type Server struct {
 func New(cfg Config) *Server {
 	registerGSLB()
 	cfg = cfg.withDefaults()
-	s := &Server{cfg: cfg, log: cfg.Logger, metrics: newMetrics(cfg.Registerer), conns: make(map[net.Conn]struct{})}
+	s := &Server{cfg: cfg, log: cfg.Logger, metrics: newMetrics(cfg.Registerer), conns: make(map[net.Conn]struct{}), randSecret: randomSecret()}
 	empty, _ := NewZones()
-	s.view.Store(&view{zones: empty, fast: map[string]*fastNode{}, opts: optionsOf(cfg), steer: newSteering(cfg.GSLB, s.metrics)})
+	s.view.Store(&view{zones: empty, fast: map[string]*fastNode{}, opts: s.optionsOf(cfg), steer: newSteering(cfg.GSLB, s.metrics)})
 	s.idle.Store(int64(cfg.TCPIdleTimeout))
 	return s
 }
 
-func optionsOf(c Config) options {
-	return options{maxUDP: c.MaxUDPSize, nsid: []byte(c.NSID), transferAllow: c.TransferAllow, whyClients: c.WhyClients, release: c.Release}
+// optionsOf returns the query path's settings of c, reusing the rate
+// limiting table and the cookie jar when their settings did not change.
+// Called from New or under s.mu.
+func (s *Server) optionsOf(c Config) options {
+	o := options{maxUDP: c.MaxUDPSize, nsid: []byte(c.NSID), transferAllow: c.TransferAllow, whyClients: c.WhyClients, release: c.Release}
+	if c.RRL.Enabled {
+		size := 1 << bits.Len(uint(max(c.RRL.TableSize, MinRRLTableSize)-1))
+		if s.rrlTable == nil || len(s.rrlTable.buckets) != size {
+			s.rrlTable = newRRLTable(size, time.Now())
+		}
+		o.rrl = newRRL(*c.RRL, s.rrlTable)
+	}
+	s.metrics.setRRLMode(rrlMode(o.rrl))
+	if !c.Cookies.Disabled {
+		secrets := c.Cookies.Secrets
+		switch {
+		case len(secrets) > 0:
+		case s.fileSecret != nil:
+			secrets = [][]byte{s.fileSecret}
+		default:
+			secrets = [][]byte{s.randSecret}
+		}
+		if s.jar == nil || !slices.EqualFunc(s.jar.secrets, secrets, bytes.Equal) {
+			s.jar = newCookieJar(slices.Clone(secrets))
+		}
+		o.cookies = s.jar
+	}
+	return o
 }
 
 // Zones returns the zones being served.
@@ -164,7 +210,8 @@ func (s *Server) LoadZones(dir string) error {
 }
 
 // Configure applies the reloadable settings of cfg: MaxUDPSize, NSID,
-// TransferAllow, WhyClients, Release, TCPIdleTimeout and GSLB. Listen addresses and socket counts
+// TransferAllow, WhyClients, Release, TCPIdleTimeout, GSLB, RRL and Cookies
+// (a Cookies.SecretFile is read by Listen only). Listen addresses and socket counts
 // take a restart. A configuration that lacks a pool the served zones bind a
 // name to is refused whole (the error says where the binding is): remove the
 // binding first, then the pool.
@@ -181,7 +228,8 @@ func (s *Server) Configure(cfg Config) error {
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("configuration refused: the zones served bind names to pools it lacks:\n%w", err)
 	}
-	v.opts = optionsOf(cfg)
+	s.cfg.Cookies = cfg.Cookies
+	v.opts = s.optionsOf(cfg)
 	v.steer = st
 	s.view.Store(&v)
 	s.idle.Store(int64(cfg.TCPIdleTimeout))
@@ -206,7 +254,8 @@ func (s *Server) Publish(zs *Zones, cfg Config) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v := *s.view.Load()
-	v.zones, v.fast, v.opts, v.steer = zs, fast, optionsOf(cfg), st
+	s.cfg.Cookies = cfg.Cookies
+	v.zones, v.fast, v.opts, v.steer = zs, fast, s.optionsOf(cfg), st
 	s.view.Store(&v)
 	s.idle.Store(int64(cfg.TCPIdleTimeout))
 	s.metrics.published(zs)
@@ -215,8 +264,12 @@ func (s *Server) Publish(zs *Zones, cfg Config) error {
 }
 
 // Listen opens every UDP and TCP socket, so that an address in use is
-// reported before anything is served.
+// reported before anything is served. It also reads (or creates) the
+// cookie secret file, when one is configured and no secrets are.
 func (s *Server) Listen() error {
+	if err := s.loadCookieSecret(); err != nil {
+		return err
+	}
 	for _, addr := range s.cfg.Listen {
 		if err := s.listen(addr); err != nil {
 			s.closeListeners()
@@ -224,6 +277,29 @@ func (s *Server) Listen() error {
 		}
 	}
 	s.metrics.tcpMax.Set(float64(s.cfg.TCPMaxConnections * len(s.tcp)))
+	return nil
+}
+
+// loadCookieSecret reads the base secret of Cookies.SecretFile and
+// publishes it, when cookies are on without configured secrets.
+func (s *Server) loadCookieSecret() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.cfg.Cookies
+	if c.Disabled || len(c.Secrets) > 0 || c.SecretFile == "" {
+		return nil
+	}
+	b, err := loadCookieSecret(c.SecretFile)
+	if err != nil {
+		return err
+	}
+	s.fileSecret = b
+	v := *s.view.Load()
+	if v.opts.cookies != nil {
+		s.jar = newCookieJar([][]byte{b})
+		v.opts.cookies = s.jar
+		s.view.Store(&v)
+	}
 	return nil
 }
 
@@ -356,6 +432,11 @@ func (s *Server) closeListeners() {
 // (a bug, never expected) is answered by no reply and counted, instead of
 // taking the server down.
 func (s *Server) safeHandle(v *view, req []byte, tr transport, src netip.Addr, buf []byte) (reply []byte, xfr *Zone) {
+	return s.safeHandleAt(v, req, tr, src, buf, time.Now())
+}
+
+// safeHandleAt is safeHandle at time now (handleAt).
+func (s *Server) safeHandleAt(v *view, req []byte, tr transport, src netip.Addr, buf []byte, now time.Time) (reply []byte, xfr *Zone) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.metrics.panics.Inc()
@@ -363,5 +444,5 @@ func (s *Server) safeHandle(v *view, req []byte, tr transport, src netip.Addr, b
 			reply, xfr = nil, nil
 		}
 	}()
-	return s.handle(v, req, tr, src, buf)
+	return s.handleAt(v, req, tr, src, buf, now)
 }

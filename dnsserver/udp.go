@@ -63,7 +63,7 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 			if !ok {
 				continue
 			}
-			reply, _ := s.safeHandle(v, in[i].Buffers[0][:in[i].N], udp, from.AddrPort().Addr(), replyBufs[i][:0])
+			reply, _ := s.safeHandleAt(v, in[i].Buffers[0][:in[i].N], udp, from.AddrPort().Addr(), replyBufs[i][:0], start)
 			if reply == nil {
 				continue
 			}

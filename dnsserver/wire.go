@@ -26,13 +26,16 @@ type plainQuery struct {
 	// ecs is the data of a well-formed client subnet option (FAMILY,
 	// SOURCE, SCOPE, ADDRESS), a slice of the query; nil without one.
 	ecs []byte
+	// cookie is the data of the COOKIE option (client cookie, then the
+	// server cookie if any), a slice of the query; nil without one.
+	cookie []byte
 }
 
 // parsePlainQuery reads a query the fast path can answer: opcode QUERY, one
 // question of class IN with an uncompressed name, nothing in the answer and
 // authority sections, and at most an OPT of version 0 whose options are
-// only ones we ignore (cookie, padding, keepalive) and at most one
-// well-formed client subnet option. Anything else is left to the general
+// only ones we ignore (padding, keepalive), at most one cookie and at most
+// one well-formed client subnet option. Anything else is left to the general
 // path (ok false), which applies every rule and answers FORMERR where due.
 func parsePlainQuery(req []byte, key *queryKey) (q plainQuery, ok bool) {
 	if len(req) < headerLen+5 {
@@ -113,9 +116,10 @@ func parsePlainQuery(req []byte, key *queryKey) (q plainQuery, ok bool) {
 		switch code {
 		case optPadding:
 		case optCookie:
-			if !cookieLenOK(olen) {
-				return q, false // FORMERR, from the general path
+			if q.cookie != nil || !cookieLenOK(olen) || off+4+olen > end {
+				return q, false // FORMERR, or a second cookie: the general path decides
 			}
+			q.cookie = req[off+4 : off+4+olen]
 		case optKeepalive:
 			if olen != 0 {
 				return q, false // a TIMEOUT in a query: the general path decides

@@ -29,6 +29,12 @@ func DNSConfig(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, 
 	if nsid == "" {
 		nsid = cfg.Node.ID
 	}
+	r := cfg.DNS.RRL
+	rrl := dnsserver.RRLConfig{
+		Enabled: r.Enabled, ResponsesPerSecond: r.ResponsesPerSecond, Window: r.Window, Slip: r.Slip,
+		IPv4Prefix: r.IPv4Prefix, IPv6Prefix: r.IPv6Prefix, Exempt: r.ExemptPrefixes, LogOnly: r.LogOnly, TableSize: r.TableSize,
+	}
+	cookies := cookieConfig(cfg)
 	return dnsserver.Config{
 		Listen:            cfg.DNS.Listen,
 		UDPSockets:        cfg.DNS.UDPSockets,
@@ -41,7 +47,20 @@ func DNSConfig(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, 
 		Logger:            log,
 		Registerer:        reg,
 		GSLB:              g,
+		RRL:               &rrl,
+		Cookies:           cookies,
 	}
+}
+
+// cookieConfig maps dns.cookies: the base secrets are the cluster secrets,
+// shared by every site, or without them a secret generated once in the data
+// directory.
+func cookieConfig(cfg *config.Config) dnsserver.CookieConfig {
+	c := dnsserver.CookieConfig{Disabled: !cfg.DNS.Cookies.Enabled, Secrets: cfg.Cluster.Secrets}
+	if len(c.Secrets) == 0 && cfg.Cluster.DataDir != "" {
+		c.SecretFile = filepath.Join(cfg.Cluster.DataDir, dnsserver.CookieSecretFile)
+	}
+	return c
 }
 
 // Config is what a Site runs with.
