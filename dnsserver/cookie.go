@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"sync/atomic"
 
+	"github.com/dchest/siphash"
+
 	"github.com/miekg/dns"
 )
 
@@ -151,7 +153,7 @@ func cookieHash(k [2]uint64, cc, sc []byte, ip netip.Addr) uint64 {
 		a := ip.As16()
 		n += copy(msg[n:], a[:])
 	}
-	return siphash24(k[0], k[1], msg[:n])
+	return siphash.Hash(k[0], k[1], msg[:n])
 }
 
 // valid reports whether sc is a server cookie of ours for client cookie cc
