@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/aya-gslb/aya/dnssec"
+
 	"github.com/aya-gslb/aya/probes"
 )
 
@@ -35,6 +37,9 @@ type Config struct {
 	Cluster ClusterConfig `mapstructure:"cluster"`
 
 	Release ReleaseConfig `mapstructure:"release"`
+
+	// DNSSEC is the signer's settings (the dnssec section; docs/dnssec.md).
+	DNSSEC dnssec.Config `mapstructure:"dnssec"`
 
 	// Regions lists the places that serve traffic (regions), in file order,
 	// which breaks ties. Names are unique. File only.

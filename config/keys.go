@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aya-gslb/aya/dnssec"
+
 	"github.com/aya-gslb/aya/cluster"
 	"github.com/aya-gslb/aya/dnsserver"
 	"github.com/aya-gslb/aya/policy"
@@ -147,6 +149,30 @@ func keys() []key {
 			field: func(c *Config) any { return &c.Cluster.SecretFile }},
 		{name: "release.watch", def: false,
 			field: func(c *Config) any { return &c.Release.Watch }},
+		{name: "dnssec.validity", def: dnssec.DefaultValidity,
+			field: func(c *Config) any { return &c.DNSSEC.Validity }},
+		{name: "dnssec.refresh", def: dnssec.DefaultRefresh,
+			field: func(c *Config) any { return &c.DNSSEC.Refresh }},
+		{name: "dnssec.jitter", def: dnssec.DefaultJitter,
+			field: func(c *Config) any { return &c.DNSSEC.Jitter }},
+		{name: "dnssec.inception_offset", def: dnssec.DefaultInceptionOffset,
+			field: func(c *Config) any { return &c.DNSSEC.InceptionOffset }},
+		{name: "dnssec.max_answer_sets", def: dnssec.DefaultMaxAnswerSets, min: 1, max: math.MaxInt32,
+			field: func(c *Config) any { return &c.DNSSEC.MaxAnswerSets }},
+		{name: "dnssec.propagation", def: dnssec.DefaultPropagation,
+			field: func(c *Config) any { return &c.DNSSEC.Propagation }},
+		{name: "dnssec.ds_ttl", def: dnssec.DefaultDSTTL,
+			field: func(c *Config) any { return &c.DNSSEC.DSTTL }},
+		{name: "dnssec.parent_delay", def: dnssec.DefaultParentDelay,
+			field: func(c *Config) any { return &c.DNSSEC.ParentDelay }},
+		{name: "dnssec.zsk_lifetime", def: dnssec.DefaultZSKLifetime,
+			field: func(c *Config) any { return &c.DNSSEC.ZSKLifetime }},
+		{name: "dnssec.ksk_lifetime", def: time.Duration(0),
+			field: func(c *Config) any { return &c.DNSSEC.KSKLifetime }},
+		{name: "dnssec.algorithm", def: dnssec.DefaultAlgorithm,
+			field: func(c *Config) any { return &c.DNSSEC.Algorithm }},
+		{name: "dnssec.keys_dir", def: dnssec.DefaultKeysDir,
+			field: func(c *Config) any { return &c.DNSSEC.KeysDir }},
 		// regions before pools: pools are checked against the regions.
 		{name: "regions", fileOnly: true,
 			field: func(c *Config) any { return &c.Regions }},

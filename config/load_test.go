@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aya-gslb/aya/dnssec"
+
 	"github.com/spf13/pflag"
 
 	"github.com/aya-gslb/aya/dnsserver"
@@ -115,6 +117,7 @@ func TestLoadDefault(t *testing.T) {
 		ECS:     ECSConfig{MaxPrefixV4: 24, MaxPrefixV6: 56},
 		Cluster: cluster,
 		Release: ReleaseConfig{Watch: true},
+		DNSSEC:  dnssec.Config{}.WithDefaults(),
 		Regions: []RegionConfig{
 			{Name: "us-east", Latitude: 39.04, Longitude: -77.49, Country: "US", Continent: "NA"},
 			{Name: "eu-west", Latitude: 53.35, Longitude: -6.26, Country: "IE", Continent: "EU"},
@@ -206,6 +209,11 @@ func TestLoadFiles(t *testing.T) {
 					CAFile:   "/etc/aya/ca.pem",
 				},
 			},
+			DNSSEC: dnssec.Config{
+				Validity: 720 * time.Hour, Refresh: 240 * time.Hour, Jitter: 6 * time.Hour, InceptionOffset: 30 * time.Minute,
+				MaxAnswerSets: 512, Propagation: 10 * time.Minute, DSTTL: 2 * time.Hour, ParentDelay: 12 * time.Hour,
+				ZSKLifetime: 720 * time.Hour, KSKLifetime: 8760 * time.Hour, Algorithm: "ed25519", KeysDir: "/etc/aya/keys",
+			},
 			Regions: []RegionConfig{
 				{Name: "us-east", Latitude: 39.04, Longitude: -77.49, Country: "US", Continent: "NA"},
 				{Name: "eu-west", Latitude: 53.35, Longitude: -6.26, Country: "IE", Continent: "EU"},
@@ -269,6 +277,7 @@ func TestLoadFiles(t *testing.T) {
 			Log:     LogConfig{Level: "info", Format: "text"},
 			ECS:     ECSConfig{MaxPrefixV4: 24, MaxPrefixV6: 56},
 			Cluster: defaultCluster(),
+			DNSSEC:  dnssec.Config{}.WithDefaults(),
 		}},
 	}
 	for _, tc := range tests {
@@ -368,6 +377,18 @@ func TestEnv(t *testing.T) {
 		{"AYA_CLUSTER_SECRET", envSecret, func(c *Config) any { return len(c.Cluster.Secrets) }, 1},
 		{"AYA_CLUSTER_SECRET_FILE", "testdata/cluster.secret", func(c *Config) any { return len(c.Cluster.Secrets) }, 2},
 		{"AYA_RELEASE_WATCH", "true", func(c *Config) any { return c.Release.Watch }, true},
+		{"AYA_DNSSEC_VALIDITY", "720h", func(c *Config) any { return c.DNSSEC.Validity }, 720 * time.Hour},
+		{"AYA_DNSSEC_REFRESH", "100h", func(c *Config) any { return c.DNSSEC.Refresh }, 100 * time.Hour},
+		{"AYA_DNSSEC_JITTER", "2h", func(c *Config) any { return c.DNSSEC.Jitter }, 2 * time.Hour},
+		{"AYA_DNSSEC_INCEPTION_OFFSET", "30m", func(c *Config) any { return c.DNSSEC.InceptionOffset }, 30 * time.Minute},
+		{"AYA_DNSSEC_MAX_ANSWER_SETS", "64", func(c *Config) any { return c.DNSSEC.MaxAnswerSets }, 64},
+		{"AYA_DNSSEC_PROPAGATION", "10m", func(c *Config) any { return c.DNSSEC.Propagation }, 10 * time.Minute},
+		{"AYA_DNSSEC_DS_TTL", "1h", func(c *Config) any { return c.DNSSEC.DSTTL }, time.Hour},
+		{"AYA_DNSSEC_PARENT_DELAY", "2h", func(c *Config) any { return c.DNSSEC.ParentDelay }, 2 * time.Hour},
+		{"AYA_DNSSEC_ZSK_LIFETIME", "720h", func(c *Config) any { return c.DNSSEC.ZSKLifetime }, 720 * time.Hour},
+		{"AYA_DNSSEC_KSK_LIFETIME", "8760h", func(c *Config) any { return c.DNSSEC.KSKLifetime }, 8760 * time.Hour},
+		{"AYA_DNSSEC_ALGORITHM", "ed25519", func(c *Config) any { return c.DNSSEC.Algorithm }, "ed25519"},
+		{"AYA_DNSSEC_KEYS_DIR", "/k", func(c *Config) any { return c.DNSSEC.KeysDir }, "/k"},
 	}
 
 	// The proxy section's variables are covered by TestProxyEnv: these

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aya-gslb/aya/dnssec"
+
 	"github.com/aya-gslb/aya/dnsserver"
 	"github.com/aya-gslb/aya/internal/names"
 
@@ -89,6 +91,8 @@ func (p *parser) validate(c *Config) {
 	if check("dns.rrl.exempt") {
 		c.DNS.RRL.ExemptPrefixes = p.prefixes("dns.rrl.exempt", c.DNS.RRL.Exempt)
 	}
+
+	p.validateDNSSEC(c)
 
 	if check("ecs.trusted_resolvers") {
 		c.ECS.TrustedPrefixes = p.prefixes("ecs.trusted_resolvers", c.ECS.TrustedResolvers)
@@ -500,5 +504,34 @@ func (p *parser) dialAddrs(key string, list []string) {
 			continue
 		}
 		first[k] = i
+	}
+}
+
+// validateDNSSEC checks the dnssec section with the signer's rules
+// (dnssec.Config.Validate), each error placed at its key.
+func (p *parser) validateDNSSEC(c *Config) {
+	check := func(name string) bool { return !p.bad[name] }
+	d := &c.DNSSEC
+	for _, k := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"dnssec.validity", d.Validity}, {"dnssec.refresh", d.Refresh}, {"dnssec.jitter", d.Jitter},
+		{"dnssec.inception_offset", d.InceptionOffset}, {"dnssec.propagation", d.Propagation},
+		{"dnssec.ds_ttl", d.DSTTL}, {"dnssec.parent_delay", d.ParentDelay},
+		{"dnssec.zsk_lifetime", d.ZSKLifetime}, {"dnssec.ksk_lifetime", d.KSKLifetime},
+	} {
+		if check(k.name) && k.v < 0 {
+			p.errorf(k.name, -1, "must not be negative (got %s)", k.v)
+		}
+	}
+	if check("dnssec.validity") && check("dnssec.refresh") && check("dnssec.jitter") && d.Refresh+d.Jitter >= d.Validity {
+		p.errorf("dnssec.refresh", -1, "dnssec.refresh (%s) plus dnssec.jitter (%s) must be less than dnssec.validity (%s): signatures would be due for renewal when made",
+			d.Refresh, d.Jitter, d.Validity)
+	}
+	if check("dnssec.algorithm") {
+		if _, err := dnssec.ParseAlgorithm(d.Algorithm); err != nil {
+			p.errorf("dnssec.algorithm", -1, "%v", err)
+		}
 	}
 }

@@ -36,21 +36,6 @@ func FuzzParseKey(f *testing.F) {
 	})
 }
 
-// FuzzParseConfig: any YAML gives a valid config or an error.
-func FuzzParseConfig(f *testing.F) {
-	f.Add([]byte("dnssec:\n  validity: 720h\n  refresh: 240h\n"))
-	f.Add([]byte("dnssec:\n  max_answer_sets: 0\n"))
-	f.Add([]byte("dnssec: [1, 2]\n"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := ParseConfig(bytes.NewReader(data), "f.yaml")
-		if err == nil {
-			if verr := c.Validate(); verr != nil {
-				t.Fatalf("accepted an invalid config: %v", verr)
-			}
-		}
-	})
-}
-
 // FuzzPoolAnswers: any pool shape (from bytes: regions, endpoints,
 // addresses, answers, min_up) gives answer sets within the limit, each of
 // at most Answers addresses (or all fallback ones), or a *LimitError;
