@@ -117,6 +117,10 @@ func waitClosed(t *testing.T, within time.Duration, conns []net.Conn) {
 func TestStreamHalfSentAppendEntries(t *testing.T) {
 	cfg := testConfig(t, "s1", true)
 	cfg.transportLimits = testLimits()
+	// No eviction: an attacker's connection that has not sent its first
+	// byte yet waits for a request, and a slow run would let a later one
+	// evict it, which is TestStreamCaps' business, not this test's.
+	cfg.transportLimits.EvictIdle = time.Minute
 	n := startNode(t, cfg)
 	waitLeader(t, n)
 	k := state.EndpointKey{Pool: "web", Region: "eu", Endpoint: "a"}
