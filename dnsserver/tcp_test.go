@@ -6,11 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // TestAXFR transfers every test zone over TCP with miekg/dns's Transfer
@@ -132,47 +137,409 @@ func isClosed(err error) bool {
 	return true
 }
 
-// TestTCPMaxConnections checks the cap on open connections: with
-// TCPMaxConnections 2, a third connection is closed at once; once one of
-// the two closes, a new one is served again.
-func TestTCPMaxConnections(t *testing.T) {
-	_, addr := testServer(t, Config{TCPMaxConnections: 2}, testZones)
-	ask := func(co *dns.Conn) error {
-		q := new(dns.Msg)
-		q.SetQuestion("www.gslb.example.com.", dns.TypeA)
-		if err := co.WriteMsg(q); err != nil {
-			return err
-		}
-		r, err := co.ReadMsg()
-		if err == nil && r.Id != q.Id {
-			err = fmt.Errorf("reply id %d, query id %d", r.Id, q.Id)
-		}
+// dialFrom opens a DNS connection to addr from the loopback address from
+// (port 0); it closes with the test, and every read or write on it fails
+// after 2 s.
+func dialFrom(t *testing.T, from, addr string) *dns.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 2 * time.Second}
+	c, err := d.DialContext(t.Context(), "tcp", addr)
+	if err != nil {
+		t.Fatalf("dial from %s: %v", from, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.SetDeadline(time.Now().Add(2 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	return &dns.Conn{Conn: c, UDPSize: dns.MaxMsgSize}
+}
+
+// ask sends one query for www on co and checks the reply's ID.
+func ask(co *dns.Conn) error {
+	q := new(dns.Msg)
+	q.SetQuestion("www.gslb.example.com.", dns.TypeA)
+	if err := co.WriteMsg(q); err != nil {
 		return err
 	}
-	first, second := dialRaw(t, "tcp", addr), dialRaw(t, "tcp", addr)
+	r, err := co.ReadMsg()
+	if err == nil && r.Id != q.Id {
+		err = fmt.Errorf("reply id %d, query id %d", r.Id, q.Id)
+	}
+	return err
+}
+
+// TestTCPMaxConnections checks the cap on open connections: with
+// TCPMaxConnections 2, a third connection takes the slot of the one idle
+// longest (the first), the second is still served, and so is the third.
+func TestTCPMaxConnections(t *testing.T) {
+	s, addr := testServer(t, Config{TCPMaxConnections: 2}, testZones)
+	first, second := dialFrom(t, "127.77.32.2", addr), dialFrom(t, "127.77.32.3", addr)
 	for i, co := range []*dns.Conn{first, second} {
 		if err := ask(co); err != nil {
 			t.Fatalf("connection %d: %v", i+1, err)
 		}
 	}
-	third := dialRaw(t, "tcp", addr)
-	if err := ask(third); !isClosed(err) {
-		t.Fatalf("third connection: %v, want it closed by the server", err)
+	third := dialFrom(t, "127.77.32.4", addr)
+	if err := ask(third); err != nil {
+		t.Fatalf("third connection: %v, want it served in the slot of the first", err)
 	}
-	// Both first connections are still served.
+	var b [1]byte
+	if _, err := first.Read(b[:]); !isClosed(err) {
+		t.Fatalf("first connection, idle longest: read %v, want it closed by the server", err)
+	}
+	for i, co := range []*dns.Conn{second, third} {
+		if err := ask(co); err != nil {
+			t.Fatalf("connection %d after the eviction: %v", i+2, err)
+		}
+	}
+	if got := testutil.ToFloat64(s.metrics.tcpClosed[closeEvicted]); got != 1 {
+		t.Errorf("closed evicted = %v, want 1", got)
+	}
+}
+
+// TestTCPMaxConnectionsPerClient checks the per-client cap: a client with
+// TCPMaxConnectionsPerClient open has its next one closed at accept, its
+// others are still served, and another client is served.
+func TestTCPMaxConnectionsPerClient(t *testing.T) {
+	s, addr := testServer(t, Config{TCPMaxConnections: 8, TCPMaxConnectionsPerClient: 2}, testZones)
+	first, second := dialFrom(t, "127.77.32.2", addr), dialFrom(t, "127.77.32.2", addr)
+	for i, co := range []*dns.Conn{first, second} {
+		if err := ask(co); err != nil {
+			t.Fatalf("connection %d: %v", i+1, err)
+		}
+	}
+	if err := ask(dialFrom(t, "127.77.32.2", addr)); !isClosed(err) {
+		t.Fatalf("third connection from the same client: %v, want it closed by the server", err)
+	}
+	if err := ask(dialFrom(t, "127.77.33.2", addr)); err != nil {
+		t.Fatalf("another client: %v", err)
+	}
 	for i, co := range []*dns.Conn{first, second} {
 		if err := ask(co); err != nil {
 			t.Fatalf("connection %d after the third: %v", i+1, err)
 		}
 	}
+	if got := testutil.ToFloat64(s.metrics.tcpRejected[rejectPerClient]); got != 1 {
+		t.Errorf("rejected per_client = %v, want 1", got)
+	}
 	first.Close()
 	err := poll(t, 2*time.Second, func() error {
-		c := dialRaw(t, "tcp", addr)
+		c := dialFrom(t, "127.77.32.2", addr)
 		defer c.Close()
 		return ask(c)
 	})
 	if err != nil {
 		t.Fatalf("a new connection after one closed: %v", err)
+	}
+}
+
+// TestTCPZeroLength checks that a zero-length message, which no DNS
+// message is, closes the connection at once (counted as malformed), after
+// the queries before it are answered.
+func TestTCPZeroLength(t *testing.T) {
+	s, addr := testServer(t, Config{}, testZones)
+	co := dialRaw(t, "tcp", addr)
+	if err := ask(co); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := co.Conn.Write([]byte{0, 0}); err != nil { // raw: co.Write adds a length
+		t.Fatal(err)
+	}
+	var b [1]byte
+	if _, err := co.Conn.Read(b[:]); !isClosed(err) {
+		t.Fatalf("read after a zero-length message: %v, want the connection closed", err)
+	}
+	if waited := time.Since(start); waited > time.Second {
+		t.Errorf("closed after %v, want at once", waited)
+	}
+	if err := poll(t, time.Second, func() error {
+		if got := testutil.ToFloat64(s.metrics.tcpClosed[closeMalformed]); got != 1 {
+			return fmt.Errorf("closed malformed = %v, want 1", got)
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestTCPMaxQueries pipelines more queries than TCPMaxQueries allows in
+// one write: exactly TCPMaxQueries replies come, whole, then the server
+// closes the connection.
+func TestTCPMaxQueries(t *testing.T) {
+	const limit = 3
+	s, addr := testServer(t, Config{TCPMaxQueries: limit}, testZones)
+	co := dialRaw(t, "tcp", addr)
+	var batch []byte
+	for i := range limit + 2 {
+		p := packQuery(t, "www.gslb.example.com.", dns.TypeA, func(m *dns.Msg) { m.Id = uint16(100 + i) })
+		batch = binary.BigEndian.AppendUint16(batch, uint16(len(p)))
+		batch = append(batch, p...)
+	}
+	if _, err := co.Conn.Write(batch); err != nil {
+		t.Fatal(err)
+	}
+	for i := range limit {
+		r, err := co.ReadMsg()
+		if err != nil {
+			t.Fatalf("reply %d of %d: %v", i+1, limit, err)
+		}
+		if r.Id != uint16(100+i) {
+			t.Fatalf("reply %d: id %d, want %d", i+1, r.Id, 100+i)
+		}
+	}
+	var b [1]byte
+	if _, err := co.Conn.Read(b[:]); !isClosed(err) {
+		t.Fatalf("read after %d replies: %v, want the connection closed", limit, err)
+	}
+	if err := poll(t, time.Second, func() error {
+		if got := testutil.ToFloat64(s.metrics.tcpClosed[closeMaxQueries]); got != 1 {
+			return fmt.Errorf("closed max_queries = %v, want 1", got)
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestTCPMaxLifetime queries every 20 ms on one connection: every query
+// written is answered whole until the server closes the connection, at
+// TCPMaxLifetime and not long after.
+func TestTCPMaxLifetime(t *testing.T) {
+	const lifetime = 300 * time.Millisecond
+	s, addr := testServer(t, Config{TCPMaxLifetime: lifetime}, testZones)
+	co := dialRaw(t, "tcp", addr)
+	start := time.Now()
+	answered := 0
+	var err error
+	for range 200 { // bounded: 4 s of queries; the server closes at 300 ms
+		if err = ask(co); err != nil {
+			break
+		}
+		answered++
+		time.Sleep(20 * time.Millisecond)
+	}
+	open := time.Since(start)
+	if !isClosed(err) {
+		t.Fatalf("after %d answers: %v, want the connection closed by the server", answered, err)
+	}
+	if open < lifetime || open > lifetime+time.Second {
+		t.Errorf("closed after %v, want at %v", open, lifetime)
+	}
+	if answered < 3 {
+		t.Errorf("%d queries answered in %v", answered, lifetime)
+	}
+	if err := poll(t, time.Second, func() error {
+		if got := testutil.ToFloat64(s.metrics.tcpClosed[closeLifetime]); got != 1 {
+			return fmt.Errorf("closed lifetime = %v, want 1", got)
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestTCPIdleScaling: with 4 slots, the idle timeout is the full one up to
+// 2 connections and the floor with all 4 taken, so the fourth idle
+// connection is closed after the floor while the first stays open.
+func TestTCPIdleScaling(t *testing.T) {
+	const floor = 100 * time.Millisecond
+	_, addr := testServer(t, Config{TCPMaxConnections: 4, TCPMinIdleTimeout: floor}, testZones)
+	var conns []*dns.Conn
+	for i := range 4 {
+		co := dialFrom(t, fmt.Sprintf("127.77.32.%d", 2+i), addr)
+		if err := ask(co); err != nil { // served: its slot is counted
+			t.Fatalf("connection %d: %v", i+1, err)
+		}
+		conns = append(conns, co)
+	}
+	start := time.Now()
+	var b [1]byte
+	if _, err := conns[3].Read(b[:]); !isClosed(err) {
+		t.Fatalf("fourth connection: %v, want it closed after the floor", err)
+	}
+	if waited := time.Since(start); waited > time.Second {
+		t.Errorf("fourth connection closed after %v idle, want about %v", waited, floor)
+	}
+	if err := ask(conns[0]); err != nil {
+		t.Errorf("first connection, armed with the full timeout: %v", err)
+	}
+}
+
+func TestScaledIdle(t *testing.T) {
+	const full, floor = 10 * time.Second, 500 * time.Millisecond
+	for _, c := range []struct {
+		live, slots int
+		want        time.Duration
+	}{
+		{0, 1024, full},
+		{512, 1024, full},
+		{513, 1024, full * 511 / 512},
+		{768, 1024, full / 2},
+		{1000, 1024, floor}, // 469ms: the floor
+		{900, 1024, full * 124 / 512},
+		{1023, 1024, floor},
+		{1024, 1024, floor},
+		{1, 1, floor},
+		{0, 1, full},
+		{2, 4, full},
+		{3, 4, full / 2},
+		{5, 4, floor},
+	} {
+		if got := scaledIdle(full, floor, c.live, c.slots); got != c.want {
+			t.Errorf("scaledIdle(%d of %d) = %v, want %v", c.live, c.slots, got, c.want)
+		}
+	}
+}
+
+// TestTCPSlotAttack redoes the attack of issue 11 on loopback: clients
+// from 127.77.32.x open connections as fast as they are closed and hold
+// them without a query (idle), with a zero-length message every 5 s, or
+// with one octet of a length and nothing more, while a victim from
+// 127.77.33.2 asks 30 queries, each on a new connection. Every one of them
+// must be answered. Connections held stay within the cap, and once the
+// attack stops every one is released.
+func TestTCPSlotAttack(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		sources   int // attacking addresses, 127.77.32.2 on
+		perClient int
+	}{
+		{"one address, per-client cap", 1, 0},
+		{"eight addresses, no per-client cap: eviction", 8, 64},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			const slots, attackers, victimQueries = 64, 96, 30
+			s, addr := testServer(t, Config{
+				TCPMaxConnections: slots, TCPMaxConnectionsPerClient: c.perClient,
+				TCPIdleTimeout: 5 * time.Second, TCPMinIdleTimeout: 200 * time.Millisecond,
+			}, testZones)
+			baseGoroutines := runtime.NumGoroutine()
+			ctx, stop := context.WithCancel(t.Context())
+			var wg sync.WaitGroup
+			var dials atomic.Int64
+			for i := range attackers {
+				from := fmt.Sprintf("127.77.32.%d", 2+i%c.sources)
+				wg.Go(func() { hog(ctx, from, addr, i%3, &dials) })
+			}
+			// Let the attack fill the slots before the victim comes.
+			if err := poll(t, 5*time.Second, func() error {
+				if held, _ := s.pools[0].counts(); held < min(slots, c.sources*s.cfg.TCPMaxConnectionsPerClient) {
+					return fmt.Errorf("%d connections held", held)
+				}
+				return nil
+			}); err != nil {
+				t.Fatalf("the attack did not fill the slots: %v", err)
+			}
+			answered := 0
+			var failures []string
+			maxHeld := 0
+			for i := range victimQueries {
+				if held, live := s.pools[0].counts(); live > slots {
+					t.Errorf("%d live connections, cap %d", live, slots)
+				} else {
+					maxHeld = max(maxHeld, held)
+				}
+				co, err := dialVictim(addr)
+				if err == nil {
+					err = ask(co)
+					co.Close()
+				}
+				if err != nil {
+					failures = append(failures, fmt.Sprintf("query %d: %v", i+1, err))
+					continue
+				}
+				answered++
+			}
+			stop()
+			wg.Wait()
+			t.Logf("victim: %d of %d answered; attackers dialled %d connections; at most %d held (cap %d); closed: idle %v, evicted %v, malformed %v; rejected: per_client %v, full %v",
+				answered, victimQueries, dials.Load(), maxHeld, slots,
+				testutil.ToFloat64(s.metrics.tcpClosed[closeIdle]), testutil.ToFloat64(s.metrics.tcpClosed[closeEvicted]),
+				testutil.ToFloat64(s.metrics.tcpClosed[closeMalformed]),
+				testutil.ToFloat64(s.metrics.tcpRejected[rejectPerClient]), testutil.ToFloat64(s.metrics.tcpRejected[rejectFull]))
+			if answered != victimQueries {
+				t.Errorf("victim got %d of %d answers:\n%s", answered, victimQueries, strings.Join(failures, "\n"))
+			}
+			if maxHeld > 2*slots {
+				t.Errorf("%d connections held at once, cap %d", maxHeld, slots)
+			}
+			// Memory stays bounded: every connection and its goroutine go.
+			if err := poll(t, 5*time.Second, func() error {
+				held, live := s.pools[0].counts()
+				if g := runtime.NumGoroutine(); held != 0 || live != 0 || g > baseGoroutines+5 {
+					return fmt.Errorf("%d connections held (%d live), %d goroutines (%d before the attack)", held, live, g, baseGoroutines)
+				}
+				return nil
+			}); err != nil {
+				t.Errorf("after the attack: %v", err)
+			}
+		})
+	}
+}
+
+// dialVictim opens a connection from 127.77.33.2 with 2 s deadlines.
+func dialVictim(addr string) (*dns.Conn, error) {
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.77.33.2")}, Timeout: 2 * time.Second}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.SetDeadline(time.Now().Add(2 * time.Second)); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return &dns.Conn{Conn: c}, nil
+}
+
+// hog holds connections to addr from from until ctx is done, opening a
+// new one whenever the server closes the last: kind 0 idles, kind 1 sends
+// a zero-length message every 5 s, kind 2 sends one octet of a length.
+func hog(ctx context.Context, from, addr string, kind int, dials *atomic.Int64) {
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: time.Second}
+	for ctx.Err() == nil {
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			sleepCtx(ctx, 20*time.Millisecond)
+			continue
+		}
+		dials.Add(1)
+		closed := make(chan struct{})
+		go func() {
+			defer close(closed)
+			switch kind {
+			case 1:
+				for ctx.Err() == nil {
+					if _, err := c.Write([]byte{0, 0}); err != nil {
+						return
+					}
+					sleepCtx(ctx, 5*time.Second)
+				}
+			case 2:
+				_, _ = c.Write([]byte{0})
+			}
+		}()
+		// Wait for the server to close it (a read fails), or the end.
+		go func() {
+			<-ctx.Done()
+			_ = c.SetReadDeadline(time.Now())
+		}()
+		var b [512]byte
+		for {
+			if _, err := c.Read(b[:]); err != nil {
+				break
+			}
+		}
+		c.Close()
+		<-closed
+		sleepCtx(ctx, 10*time.Millisecond) // keeps the machine usable; still hundreds of dials a second
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
 	}
 }
 
