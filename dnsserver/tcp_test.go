@@ -5,7 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
+	"net/netip"
 	"runtime"
 	"slices"
 	"strings"
@@ -644,4 +646,169 @@ func TestShutdownWithBusyTCPClient(t *testing.T) {
 	case <-time.After(3 * time.Second):
 		t.Fatal("Serve did not return within 3 s of cancel while a client kept querying")
 	}
+}
+
+// FuzzConnPool drives a pool with admissions, state changes of its
+// connections (what their goroutines do) and releases, and checks after
+// each step: live counts the connections not evicted and stays within the
+// cap, each client's count is its connections and stays within its cap, a
+// refusal or an eviction happens only when due, and the connection
+// evicted is one idle longest.
+//
+//	go test -run=^$ -fuzz=FuzzConnPool -fuzztime=1m ./dnsserver/
+func FuzzConnPool(f *testing.F) {
+	f.Add([]byte{3, 1, 0, 1, 2, 0x40, 0x41, 0, 0xc0, 0})
+	f.Add([]byte{1, 7, 0, 0x40, 0, 0x80, 0, 0xc1, 0xc0})
+	f.Add([]byte{7, 2, 0, 0, 0, 1, 1, 1, 2, 2, 3, 3, 0x40, 0x42, 0x44, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		// Bounded: evicted connections stay until a step releases them,
+		// and every step checks them all.
+		if len(data) < 2 || len(data) > 1024 {
+			return
+		}
+		slots := 1 + int(data[0]%8)
+		perClient := min(1+int(data[1]%8), slots)
+		p := newConnPool(slots, perClient)
+		var open []*tcpConn
+		clock := time.Unix(1e9, 0)
+		for _, b := range data[2:] {
+			clock = clock.Add(time.Millisecond)
+			arg := int(b & 63)
+			switch b >> 6 {
+			case 0: // a connection from client arg%4
+				client := netip.AddrFrom4([4]byte{127, 77, 32, byte(arg % 4)})
+				liveBefore := int(p.live.Load())
+				var idle []*tcpConn
+				clientConns := 0
+				for _, tc := range open {
+					if tc.state.Load() == connIdle {
+						idle = append(idle, tc)
+					}
+					if tc.client == client {
+						clientConns++
+					}
+				}
+				tc, evicted, reason := p.admit(nil, client, clock)
+				switch {
+				case tc == nil && reason == rejectPerClient:
+					if clientConns < perClient {
+						t.Fatalf("refused per client with %d of %d open", clientConns, perClient)
+					}
+				case tc == nil:
+					if liveBefore < slots || len(idle) > 0 {
+						t.Fatalf("refused full with %d of %d live and %d idle", liveBefore, slots, len(idle))
+					}
+				default:
+					if clientConns >= perClient {
+						t.Fatalf("admitted a client's connection %d, cap %d", clientConns+1, perClient)
+					}
+					if (evicted != nil) != (liveBefore >= slots) {
+						t.Fatalf("evicted %v with %d of %d live", evicted != nil, liveBefore, slots)
+					}
+					if evicted != nil {
+						if evicted.state.Load() != connEvicted {
+							t.Fatalf("evicted connection in state %d", evicted.state.Load())
+						}
+						for _, o := range idle {
+							if o.since.Load() < evicted.since.Load() {
+								t.Fatalf("evicted a connection idle since %d, one idle since %d", evicted.since.Load(), o.since.Load())
+							}
+						}
+					}
+					open = append(open, tc)
+				}
+			case 1: // its goroutine arms the deadline: idle
+				if len(open) > 0 {
+					tc := open[arg%len(open)]
+					tc.since.Store(clock.UnixNano())
+					tc.state.CompareAndSwap(connBusy, connIdle)
+				}
+			case 2: // a query comes in: busy
+				if len(open) > 0 {
+					open[arg%len(open)].state.CompareAndSwap(connIdle, connBusy)
+				}
+			case 3: // the connection ends
+				if len(open) > 0 {
+					i := arg % len(open)
+					p.release(open[i])
+					p.release(open[i]) // twice: a no-op
+					open = slices.Delete(open, i, i+1)
+				}
+			}
+			checkPool(t, p, open)
+		}
+		for _, tc := range open {
+			p.release(tc)
+		}
+		if held, live := p.counts(); held != 0 || live != 0 || len(p.clients) != 0 {
+			t.Fatalf("all released: %d held, %d live, %d clients", held, live, len(p.clients))
+		}
+	})
+}
+
+func checkPool(t *testing.T, p *connPool, open []*tcpConn) {
+	t.Helper()
+	if len(p.conns) != len(open) {
+		t.Fatalf("pool holds %d connections, %d open", len(p.conns), len(open))
+	}
+	live := 0
+	clients := map[netip.Addr]int{}
+	for _, tc := range open {
+		if _, ok := p.conns[tc]; !ok {
+			t.Fatal("an open connection is not in the pool")
+		}
+		if tc.state.Load() != connEvicted {
+			live++
+		}
+		clients[tc.client]++
+	}
+	if int(p.live.Load()) != live || live > p.max {
+		t.Fatalf("live %d, counted %d, cap %d", p.live.Load(), live, p.max)
+	}
+	if !maps.Equal(clients, p.clients) {
+		t.Fatalf("per-client counts %v, want %v", p.clients, clients)
+	}
+	for c, n := range clients {
+		if n > p.perClient {
+			t.Fatalf("client %v has %d connections, cap %d", c, n, p.perClient)
+		}
+	}
+}
+
+// FuzzRateLog calls a rateLog at times the input spaces: the lines let
+// through are at least a period apart, the first one is, and each reports
+// the calls suppressed since the one before.
+//
+//	go test -run=^$ -fuzz=FuzzRateLog -fuzztime=30s ./dnsserver/
+func FuzzRateLog(f *testing.F) {
+	f.Add([]byte{0, 1, 2, 100, 0, 0, 200, 255})
+	f.Add([]byte{50, 50, 50, 50})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		const period = 100 * time.Millisecond
+		var r rateLog
+		now := time.Unix(1e9, 0)
+		var last time.Time
+		suppressed := int64(0)
+		for i, b := range data {
+			now = now.Add(time.Duration(b) * time.Millisecond)
+			n, ok := r.allow(now, period)
+			if !ok {
+				if i == 0 {
+					t.Fatal("the first line suppressed")
+				}
+				if now.Sub(last) >= period {
+					t.Fatalf("suppressed %v after the last line, period %v", now.Sub(last), period)
+				}
+				suppressed++
+				continue
+			}
+			if i > 0 && now.Sub(last) < period {
+				t.Fatalf("a line %v after the last, period %v", now.Sub(last), period)
+			}
+			if n != suppressed {
+				t.Fatalf("reported %d suppressed, want %d", n, suppressed)
+			}
+			last, suppressed = now, 0
+		}
+	})
 }
