@@ -54,9 +54,10 @@ func scaledIdle(full, floor time.Duration, live, slots int) time.Duration {
 }
 
 // The states of a connection. Only the pool moves one from idle to
-// evicted, under its lock; only the connection's goroutine moves it
-// between busy and idle, with compare-and-swap, so that an evicted
-// connection never answers and a busy one is never evicted.
+// evicted, under its lock, and closes it; only the connection's goroutine
+// moves it from idle to busy (with compare-and-swap, so that an evicted
+// connection never answers) and back once the reply is written, so that a
+// connection answering a query is never evicted.
 const (
 	connBusy int32 = iota
 	connIdle
@@ -121,9 +122,11 @@ func (p *connPool) admit(c net.Conn, client netip.Addr, now time.Time) (tc, evic
 		}
 		p.live.Add(-1)
 	}
+	// Idle from the start: one accepted but not yet read from (its
+	// goroutine not yet run, or the client silent) can be evicted too.
 	tc = &tcpConn{Conn: c, client: client}
 	tc.since.Store(now.UnixNano())
-	tc.state.Store(connBusy) // the goroutine makes it idle once its deadline is armed
+	tc.state.Store(connIdle)
 	p.conns[tc] = struct{}{}
 	p.clients[client]++
 	p.live.Add(1)
@@ -327,11 +330,8 @@ func (s *Server) serveQueries(tc *tcpConn, p *connPool) closeReason {
 		if s.stopping.Load() {
 			return closeShutdown
 		}
-		// Idle once the deadline is armed, so that an eviction's Close
-		// always comes after it.
-		tc.since.Store(now.UnixNano())
-		if !tc.state.CompareAndSwap(connBusy, connIdle) {
-			return closeEvicted
+		if tc.state.Load() == connEvicted {
+			return closeEvicted // closed by the pool: the read would fail
 		}
 		var l [2]byte
 		if _, err := io.ReadFull(r, l[:]); err != nil {
@@ -380,9 +380,14 @@ func (s *Server) serveQueries(tc *tcpConn, p *connPool) closeReason {
 		if queries >= lim.maxQueries {
 			return closeMaxQueries
 		}
-		if !time.Now().Before(end) {
+		done := time.Now()
+		if !done.Before(end) {
 			return closeLifetime
 		}
+		// Idle again: evictable from here until the next query is read
+		// (a Close by the pool makes the next deadline or read fail).
+		tc.since.Store(done.UnixNano())
+		tc.state.Store(connIdle) // busy, so only this goroutine writes it
 	}
 }
 

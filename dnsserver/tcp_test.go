@@ -181,6 +181,16 @@ func TestTCPMaxConnections(t *testing.T) {
 			t.Fatalf("connection %d: %v", i+1, err)
 		}
 	}
+	// The client reads a reply before the server marks its connection
+	// idle again: wait for both, so that the first is the one idle longest.
+	if err := poll(t, 2*time.Second, func() error {
+		if n := idleConns(s.pools[0]); n != 2 {
+			return fmt.Errorf("%d connections idle, want 2", n)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	third := dialFrom(t, "127.77.32.4", addr)
 	if err := ask(third); err != nil {
 		t.Fatalf("third connection: %v, want it served in the slot of the first", err)
@@ -197,6 +207,18 @@ func TestTCPMaxConnections(t *testing.T) {
 	if got := testutil.ToFloat64(s.metrics.tcpClosed[closeEvicted]); got != 1 {
 		t.Errorf("closed evicted = %v, want 1", got)
 	}
+}
+
+func idleConns(p *connPool) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for tc := range p.conns {
+		if tc.state.Load() == connIdle {
+			n++
+		}
+	}
+	return n
 }
 
 // TestTCPMaxConnectionsPerClient checks the per-client cap: a client with
@@ -398,7 +420,7 @@ func TestScaledIdle(t *testing.T) {
 // from 127.77.32.x open connections as fast as they are closed and hold
 // them without a query (idle), with a zero-length message every 5 s, or
 // with one octet of a length and nothing more, while a victim from
-// 127.77.33.2 asks 30 queries, each on a new connection. Every one of them
+// 127.77.33.2 asks 30 queries over a second, each on a new connection. Every one of them
 // must be answered. Connections held stay within the cap, and once the
 // attack stops every one is released.
 func TestTCPSlotAttack(t *testing.T) {
@@ -449,9 +471,10 @@ func TestTCPSlotAttack(t *testing.T) {
 				}
 				if err != nil {
 					failures = append(failures, fmt.Sprintf("query %d: %v", i+1, err))
-					continue
+				} else {
+					answered++
 				}
-				answered++
+				time.Sleep(30 * time.Millisecond) // the victim's queries span the attack's churn
 			}
 			stop()
 			wg.Wait()
