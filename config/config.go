@@ -155,6 +155,24 @@ type TCPConfig struct {
 	// MaxConnections caps concurrent connections per listen address
 	// (dns.tcp.max_connections), at least 1, default 1024.
 	MaxConnections int `mapstructure:"max_connections"`
+
+	// MaxConnectionsPerClient caps the concurrent connections of one client
+	// address per listen address (dns.tcp.max_connections_per_client), at
+	// least 1 (above MaxConnections means MaxConnections), default 16.
+	MaxConnectionsPerClient int `mapstructure:"max_connections_per_client"`
+
+	// MaxQueries closes a connection after this many queries
+	// (dns.tcp.max_queries), at least 1, default 10000.
+	MaxQueries int `mapstructure:"max_queries"`
+
+	// MaxLifetime closes a connection open this long, after the reply
+	// being written (dns.tcp.max_lifetime), greater than 0, default 2m.
+	MaxLifetime time.Duration `mapstructure:"max_lifetime"`
+
+	// MinIdleTimeout is the idle timeout with every connection slot taken
+	// (dns.tcp.min_idle_timeout), greater than 0 (above IdleTimeout means
+	// IdleTimeout), default 500ms.
+	MinIdleTimeout time.Duration `mapstructure:"min_idle_timeout"`
 }
 
 // TransferConfig configures zone transfers (dns.transfer).

@@ -138,7 +138,8 @@ func checkConfig(t *testing.T, c *Config) {
 		t.Fatalf("dns.max_udp_size %d", c.DNS.MaxUDPSize)
 	case c.DNS.UDPSockets < 0 || c.DNS.UDPSockets > 256:
 		t.Fatalf("dns.udp_sockets %d", c.DNS.UDPSockets)
-	case c.DNS.TCP.IdleTimeout <= 0 || c.DNS.TCP.MaxConnections < 1:
+	case c.DNS.TCP.IdleTimeout <= 0 || c.DNS.TCP.MaxConnections < 1 || c.DNS.TCP.MaxQueries < 1 || c.DNS.TCP.MaxLifetime <= 0 ||
+		c.DNS.TCP.MinIdleTimeout <= 0 || c.DNS.TCP.MaxConnectionsPerClient < 1:
 		t.Fatalf("dns.tcp %+v", c.DNS.TCP)
 	case len(c.DNS.Transfer.AllowPrefixes) != len(c.DNS.Transfer.Allow):
 		t.Fatalf("dns.transfer %+v", c.DNS.Transfer)

@@ -72,6 +72,14 @@ func (p *parser) validate(c *Config) {
 	if check("dns.tcp.idle_timeout") && c.DNS.TCP.IdleTimeout <= 0 {
 		p.errorf("dns.tcp.idle_timeout", -1, "must be greater than 0 (got %s)", c.DNS.TCP.IdleTimeout)
 	}
+	// dns.tcp.min_idle_timeout and max_connections_per_client above
+	// idle_timeout and max_connections are capped there by dnsserver.
+	if check("dns.tcp.min_idle_timeout") && c.DNS.TCP.MinIdleTimeout <= 0 {
+		p.errorf("dns.tcp.min_idle_timeout", -1, "must be greater than 0 (got %s)", c.DNS.TCP.MinIdleTimeout)
+	}
+	if check("dns.tcp.max_lifetime") && c.DNS.TCP.MaxLifetime <= 0 {
+		p.errorf("dns.tcp.max_lifetime", -1, "must be greater than 0 (got %s)", c.DNS.TCP.MaxLifetime)
+	}
 
 	if check("dns.transfer.allow") {
 		c.DNS.Transfer.AllowPrefixes = p.prefixes("dns.transfer.allow", c.DNS.Transfer.Allow)

@@ -204,3 +204,42 @@ func TestFastPathAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestLyingCounts holds both paths to FORMERR for the queries of
+// lyingCases: the fast path declines them (parsePlainQuery checks the
+// counts and the length), and the general path answers FORMERR with the
+// question copied, for both transports.
+func TestLyingCounts(t *testing.T) {
+	s, v := offline(t, testConfig(), testZones)
+	src := netip.MustParseAddr("192.0.2.1")
+	for _, c := range lyingCases {
+		t.Run(c.name, func(t *testing.T) {
+			req := c.wire(packQuery(t, c.qname, dns.TypeA, c.modify))
+			if sectionsExact(req) {
+				t.Fatalf("sectionsExact(%x) = true", req)
+			}
+			var key queryKey
+			if _, ok := parsePlainQuery(req, &key); ok {
+				t.Errorf("the fast path takes %x", req)
+			}
+			for tr := range numTransports {
+				reply, _ := s.handle(v, req, tr, src, nil)
+				r := new(dns.Msg)
+				if err := r.Unpack(reply); err != nil {
+					t.Fatalf("over %s: reply does not unpack: %v", tr, err)
+				}
+				if r.Rcode != dns.RcodeFormatError || r.Id != 0xbeef || !r.Response {
+					t.Errorf("over %s: id %#x rcode %s QR %v, want id 0xbeef FORMERR QR", tr, r.Id, rcodeName(r.Rcode), r.Response)
+				}
+				if len(r.Question) != 1 || r.Question[0].Name != c.qname || r.Question[0].Qtype != dns.TypeA {
+					t.Errorf("over %s: question %v, want %s A copied", tr, r.Question, c.qname)
+				}
+			}
+			// Without the lie, the same query is answered.
+			good := packQuery(t, c.qname, dns.TypeA, c.modify)
+			if !sectionsExact(good) {
+				t.Errorf("sectionsExact(%x) = false for the query as packed", good)
+			}
+		})
+	}
+}

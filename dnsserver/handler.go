@@ -145,7 +145,9 @@ func (s *Server) generalAnswer(v *view, req []byte, tr transport, src netip.Addr
 	}
 	zone, qtype := "none", uint16(0)
 	var xfr *Zone
-	if err := q.Unpack(req); err != nil {
+	// A query whose counts lie or with octets after its last record is
+	// FORMERR too (RFC 1035 §4.1), though miekg/dns unpacks it.
+	if err := q.Unpack(req); err != nil || !sectionsExact(req) {
 		formErr(r, q, req)
 		qs.classify(r, "", "")
 	} else {
@@ -186,8 +188,9 @@ func questionName(q *dns.Msg) string {
 	return q.Question[0].Name
 }
 
-// formErr makes r the FORMERR reply to a packet that does not unpack: the
-// header fields that can be read, and the question if it unpacked.
+// formErr makes r the FORMERR reply to a packet that does not unpack, or
+// whose sections are not what its header counts say: the header fields
+// that can be read, and the question if it unpacked.
 func formErr(r, q *dns.Msg, req []byte) {
 	r.Id = binary.BigEndian.Uint16(req)
 	r.Response = true

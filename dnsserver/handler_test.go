@@ -216,6 +216,48 @@ func qdcount(n int) func([]byte) []byte {
 
 func setQR(p []byte) []byte { p[2] |= 0x80; return p }
 
+// Header count offsets, for setCount.
+const (
+	qdOff = 4
+	anOff = 6
+	nsOff = 8
+	arOff = 10
+)
+
+// setCount sets the count at header offset off to n, leaving the sections.
+func setCount(off int, n uint16) func([]byte) []byte {
+	return func(p []byte) []byte { binary.BigEndian.PutUint16(p[off:], n); return p }
+}
+
+// appendOctets adds octets after the last record.
+func appendOctets(b ...byte) func([]byte) []byte {
+	return func(p []byte) []byte { return append(p, b...) }
+}
+
+// lyingCases are queries whose header counts promise records that are
+// not there, or that carry octets after their last record: FORMERR, with
+// the question (RFC 1035 §4.1; RFC 9619 for QDCOUNT). Names with a
+// precomputed reply are the fast path's; it must decline them.
+var lyingCases = []struct {
+	name   string
+	qname  string
+	modify func(*dns.Msg)
+	wire   func([]byte) []byte
+}{
+	{"ARCOUNT 1, no record", "www.gslb.example.com.", nil, setCount(arOff, 1)},
+	{"ARCOUNT 2, one OPT", "www.gslb.example.com.", edns(1232, false), setCount(arOff, 2)},
+	{"ARCOUNT 65535, one OPT", "www.gslb.example.com.", edns(1232, true), setCount(arOff, 65535)},
+	{"ANCOUNT 1, no record", "www.gslb.example.com.", nil, setCount(anOff, 1)},
+	{"NSCOUNT 1, no record", "www.gslb.example.com.", edns(1232, false), setCount(nsOff, 1)},
+	{"ANCOUNT 1 on the general path", "nope.gslb.example.com.", nil, setCount(anOff, 1)},
+	{"OPT not counted", "www.gslb.example.com.", edns(1232, false), setCount(arOff, 0)},
+	{"one trailing zero octet", "www.gslb.example.com.", nil, appendOctets(0)},
+	{"trailing octets", "www.gslb.example.com.", nil, appendOctets(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)},
+	{"trailing octets after the OPT", "www.gslb.example.com.", edns(1232, false), appendOctets(0, 0)},
+	{"trailing octets on the general path", "nope.gslb.example.com.", edns(1232, false), appendOctets(0xc0, 0x0c)},
+	{"a whole second OPT not counted", "www.gslb.example.com.", edns(1232, false), appendOctets(0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 0)},
+}
+
 // TestHeader runs the rules about the header and the shape of a query:
 // what gets FORMERR, NOTIMP, or no reply at all.
 func TestHeader(t *testing.T) {
@@ -242,6 +284,27 @@ func TestHeader(t *testing.T) {
 		{name: "question without its type", rfc: "RFC 1035 §4.1.2",
 			qname: "www.gslb.example.com.", qtype: dns.TypeA,
 			wire:  func(p []byte) []byte { return p[:len(p)-3] },
+			rcode: dns.RcodeFormatError},
+		{name: "ARCOUNT 1 and no record", rfc: "RFC 1035 §4.1: the counts say what the sections hold",
+			qname: "www.gslb.example.com.", qtype: dns.TypeA, wire: setCount(arOff, 1),
+			rcode: dns.RcodeFormatError},
+		{name: "ARCOUNT 2 and one OPT", rfc: "RFC 1035 §4.1; the OPT is not echoed: the extra section is what is malformed",
+			qname: "www.gslb.example.com.", qtype: dns.TypeA, modify: edns(1232, false), wire: setCount(arOff, 2),
+			rcode: dns.RcodeFormatError},
+		{name: "ANCOUNT 1 and no record", rfc: "RFC 1035 §4.1",
+			qname: "nope.gslb.example.com.", qtype: dns.TypeA, wire: setCount(anOff, 1),
+			rcode: dns.RcodeFormatError},
+		{name: "NSCOUNT 1 and no record", rfc: "RFC 1035 §4.1",
+			qname: "www.gslb.example.com.", qtype: dns.TypeA, modify: edns(1232, false), wire: setCount(nsOff, 1),
+			rcode: dns.RcodeFormatError},
+		{name: "trailing octets", rfc: "RFC 1035 §4.1: nothing follows the last record",
+			qname: "www.gslb.example.com.", qtype: dns.TypeA, wire: appendOctets(0, 1, 2),
+			rcode: dns.RcodeFormatError},
+		{name: "trailing octets after the OPT", rfc: "RFC 1035 §4.1",
+			qname: "nope.gslb.example.com.", qtype: dns.TypeA, modify: edns(1232, true), wire: appendOctets(0),
+			rcode: dns.RcodeFormatError},
+		{name: "OPT not counted", rfc: "RFC 1035 §4.1: an uncounted OPT is trailing octets",
+			qname: "www.gslb.example.com.", qtype: dns.TypeA, modify: edns(1232, false), wire: setCount(arOff, 0),
 			rcode: dns.RcodeFormatError},
 		{name: "notify", rfc: "RFC 1035 §4.1.1 NOTIMP: we are no secondary (RFC 1996)",
 			qname: "gslb.example.com.", qtype: dns.TypeSOA, modify: opcode(dns.OpcodeNotify),
@@ -271,8 +334,8 @@ func TestHeader(t *testing.T) {
 		{name: "two octets dropped", rfc: "RFC 1035 §4.1.1",
 			qname: "www.gslb.example.com.", qtype: dns.TypeA,
 			wire: func(p []byte) []byte { return p[:2] }, noReply: true},
-		{name: "empty packet dropped", rfc: "RFC 1035 §4.1.1",
-			qname: "www.gslb.example.com.", qtype: dns.TypeA,
+		{name: "empty packet dropped", rfc: "RFC 1035 §4.1.1; over TCP a zero-length message closes the connection (TestTCPZeroLength)",
+			net: "udp", qname: "www.gslb.example.com.", qtype: dns.TypeA,
 			wire: func([]byte) []byte { return nil }, noReply: true},
 	})
 }
@@ -324,7 +387,9 @@ func TestTransfer(t *testing.T) {
 // transports, from a client allowed zone transfers). It must not panic; a
 // packet gets no reply only when it is shorter than a header or a response;
 // any reply unpacks, carries the query's ID, has QR set and fits the
-// transport; a zone transfer streams messages that unpack.
+// transport; a query whose counts lie or with trailing octets gets
+// FORMERR (and sectionsExact agrees with miekg/dns on the messages both
+// read); a zone transfer streams messages that unpack.
 //
 //	go test -run=^$ -fuzz=FuzzServeDNS -fuzztime=3m ./dnsserver/
 func FuzzServeDNS(f *testing.F) {
@@ -369,12 +434,26 @@ func FuzzServeDNS(f *testing.F) {
 				func(p []byte) []byte { return p[:headerLen-1] },
 				func(p []byte) []byte { return p[:len(p)-3] },
 				func(p []byte) []byte { return append(p[:headerLen], 0xff, 0xfe, 0xfd) },
+				setCount(arOff, 1), setCount(anOff, 2), setCount(nsOff, 1), setCount(arOff, 0),
+				appendOctets(0), appendOctets(0xc0, 0x0c, 0, 1),
 			} {
 				f.Add(wire(slices.Clone(req)))
 			}
 		}
 	}
 	f.Fuzz(func(t *testing.T, req []byte) {
+		// sectionsExact against miekg/dns: a message it finds exact and
+		// miekg/dns unpacks has as many entries as its counts say.
+		if q := new(dns.Msg); sectionsExact(req) && q.Unpack(req) == nil {
+			got := [4]int{len(q.Question), len(q.Answer), len(q.Ns), len(q.Extra)}
+			var want [4]int
+			for i := range want {
+				want[i] = int(binary.BigEndian.Uint16(req[4+2*i:]))
+			}
+			if got != want {
+				t.Fatalf("exact message unpacks to %v entries, header counts %v\nquery %x", got, want, req)
+			}
+		}
 		for tr := range numTransports {
 			reply, xfr := s.handle(v, req, tr, src, nil)
 			if reply == nil {
@@ -384,6 +463,9 @@ func FuzzServeDNS(f *testing.F) {
 				continue
 			}
 			m := checkFuzzReply(t, req, reply)
+			if !sectionsExact(req) && m.Rcode != dns.RcodeFormatError {
+				t.Fatalf("%s to a query whose counts lie or with trailing octets over %s, want FORMERR\nquery %x", rcodeName(m.Rcode), tr, req)
+			}
 			limit := maxTCPSize
 			if tr == udp {
 				limit = v.opts.maxUDP

@@ -14,7 +14,8 @@ type metrics struct {
 	panics      prometheus.Counter
 	tcpConns    prometheus.Gauge
 	tcpMax      prometheus.Gauge
-	tcpRejected prometheus.Counter
+	tcpRejected [numRejectReasons]prometheus.Counter
+	tcpClosed   [numCloseReasons]prometheus.Counter
 	reloads     *prometheus.CounterVec
 	zones       prometheus.Gauge
 	zoneSerial  *prometheus.GaugeVec
@@ -56,10 +57,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		tcpMax: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "aya_dns_tcp_max_connections",
 			Help: "The cap on open TCP connections: dns.tcp.max_connections per listen address, times the addresses.",
-		}),
-		tcpRejected: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "aya_dns_tcp_rejected_total",
-			Help: "TCP connections closed at accept because dns.tcp.max_connections were open.",
 		}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aya_dns_zone_reloads_total",
@@ -114,8 +111,22 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for i, name := range cookieStateNames {
 		m.cookies[i] = cookies.WithLabelValues(name)
 	}
+	rejected := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "aya_dns_tcp_rejected_total",
+		Help: `TCP connections closed at accept, by reason: "per_client" (the client had dns.tcp.max_connections_per_client open) or "full" (dns.tcp.max_connections open, none of them idle).`,
+	}, []string{"reason"})
+	for r := range numRejectReasons {
+		m.tcpRejected[r] = rejected.WithLabelValues(r.String())
+	}
+	closed := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "aya_dns_tcp_closed_total",
+		Help: `TCP connections closed, by reason: "client", "idle", "lifetime" (dns.tcp.max_lifetime), "max_queries" (dns.tcp.max_queries), "malformed" (a zero-length message), "evicted" (idle longest when a new connection needed the slot), "error" or "shutdown".`,
+	}, []string{"reason"})
+	for r := range numCloseReasons {
+		m.tcpClosed[r] = closed.WithLabelValues(r.String())
+	}
 	if reg != nil {
-		reg.MustRegister(m.queries, latency, m.dropped, m.panics, m.tcpConns, m.tcpMax, m.tcpRejected,
+		reg.MustRegister(m.queries, latency, m.dropped, m.panics, m.tcpConns, m.tcpMax, rejected, closed,
 			m.reloads, m.zones, m.zoneSerial, m.zoneRecords, m.steered,
 			m.rrl[rrlDrop], m.rrl[rrlSlip], logOnly, m.rrlStarts, m.rrlMode, cookies)
 	}

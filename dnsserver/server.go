@@ -26,6 +26,20 @@ const (
 	DefaultMaxUDPSize        = 1232 // RFC 9715: no fragmentation on common paths
 	DefaultTCPIdleTimeout    = 10 * time.Second
 	DefaultTCPMaxConnections = 1024
+	// DefaultTCPMaxConnectionsPerClient: RFC 7766 §6.2.2 asks a client for
+	// one connection to a server; 16 leaves room for the several instances
+	// of a resolver farm behind one address, and it takes 64 addresses to
+	// fill the default 1024 slots.
+	DefaultTCPMaxConnectionsPerClient = 16
+	// DefaultTCPMaxQueries and DefaultTCPMaxLifetime make every connection
+	// give its slot back now and then, however busy it keeps it: a resolver
+	// reconnects, a hog has to queue at accept like everyone else.
+	DefaultTCPMaxQueries  = 10000
+	DefaultTCPMaxLifetime = 2 * time.Minute
+	// DefaultTCPMinIdleTimeout is the idle timeout with every slot taken
+	// (it scales down from TCPIdleTimeout once half are): long enough for
+	// a client across the world to send its next query.
+	DefaultTCPMinIdleTimeout = 500 * time.Millisecond
 )
 
 // Config configures a Server. The zero value of a field means its default.
@@ -43,7 +57,21 @@ type Config struct {
 	// TCPIdleTimeout closes TCP connections idle this long (default 10s).
 	TCPIdleTimeout time.Duration
 	// TCPMaxConnections caps open TCP connections per address (default 1024).
+	// At the cap, a new connection takes the slot of the one idle longest.
 	TCPMaxConnections int
+	// TCPMaxConnectionsPerClient caps the open TCP connections of one client
+	// address per listen address (default 16, at most TCPMaxConnections).
+	TCPMaxConnectionsPerClient int
+	// TCPMaxQueries closes a TCP connection once it has been answered this
+	// many queries (default 10000).
+	TCPMaxQueries int
+	// TCPMaxLifetime closes a TCP connection open this long, after the
+	// reply being written (default 2m).
+	TCPMaxLifetime time.Duration
+	// TCPMinIdleTimeout is the idle timeout when every TCP slot is taken:
+	// from half the slots on, the idle timeout falls from TCPIdleTimeout to
+	// it (default 500ms, at most TCPIdleTimeout).
+	TCPMinIdleTimeout time.Duration
 	// TransferAllow lists the clients allowed AXFR and IXFR; empty refuses all.
 	TransferAllow []netip.Prefix
 	// WhyClients lists the clients whose TXT queries for "_why." + NAME are
@@ -84,6 +112,20 @@ func (c Config) withDefaults() Config {
 	if c.TCPMaxConnections <= 0 {
 		c.TCPMaxConnections = DefaultTCPMaxConnections
 	}
+	if c.TCPMaxConnectionsPerClient <= 0 {
+		c.TCPMaxConnectionsPerClient = DefaultTCPMaxConnectionsPerClient
+	}
+	c.TCPMaxConnectionsPerClient = min(c.TCPMaxConnectionsPerClient, c.TCPMaxConnections)
+	if c.TCPMaxQueries <= 0 {
+		c.TCPMaxQueries = DefaultTCPMaxQueries
+	}
+	if c.TCPMaxLifetime <= 0 {
+		c.TCPMaxLifetime = DefaultTCPMaxLifetime
+	}
+	if c.TCPMinIdleTimeout <= 0 {
+		c.TCPMinIdleTimeout = DefaultTCPMinIdleTimeout
+	}
+	c.TCPMinIdleTimeout = min(c.TCPMinIdleTimeout, c.TCPIdleTimeout)
 	if c.WhyClients == nil {
 		c.WhyClients = DefaultWhyClients()
 	}
@@ -110,7 +152,6 @@ type Server struct {
 	// decisions recycles the fast path's *policy.Decision values.
 	decisions sync.Pool
 	mu        sync.Mutex // serialises publishers of view
-	idle      atomic.Int64
 	// Under mu: the rate limiting table, kept across reloads; the cookie
 	// jar in use, and the base secrets when none are configured: the one
 	// read from Cookies.SecretFile by Listen, else a random one.
@@ -118,6 +159,12 @@ type Server struct {
 	jar        *cookieJar
 	fileSecret []byte
 	randSecret []byte
+	// tcpLimits are the reloadable limits of a TCP connection, read before
+	// each query.
+	tcpLimits atomic.Pointer[tcpLimits]
+	// pools are the TCP connections of each listener (tcp.go), made by Listen.
+	pools   []*connPool
+	tcpLogs [numTCPEvents]rateLog
 
 	udp []*net.UDPConn
 	tcp []*net.TCPListener
@@ -138,7 +185,7 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, log: cfg.Logger, metrics: newMetrics(cfg.Registerer), conns: make(map[net.Conn]struct{}), randSecret: randomSecret()}
 	empty, _ := NewZones()
 	s.view.Store(&view{zones: empty, fast: map[string]*fastNode{}, opts: s.optionsOf(cfg), steer: newSteering(cfg.GSLB, s.metrics)})
-	s.idle.Store(int64(cfg.TCPIdleTimeout))
+	s.tcpLimits.Store(limitsOf(cfg))
 	return s
 }
 
@@ -210,9 +257,10 @@ func (s *Server) LoadZones(dir string) error {
 }
 
 // Configure applies the reloadable settings of cfg: MaxUDPSize, NSID,
-// TransferAllow, WhyClients, Release, TCPIdleTimeout, GSLB, RRL and Cookies
-// (a Cookies.SecretFile is read by Listen only). Listen addresses and socket counts
-// take a restart. A configuration that lacks a pool the served zones bind a
+// TransferAllow, WhyClients, Release, TCPIdleTimeout, TCPMinIdleTimeout,
+// TCPMaxQueries, TCPMaxLifetime, GSLB, RRL and Cookies (a
+// Cookies.SecretFile is read by Listen only). Listen addresses, socket
+// counts and connection caps take a restart. A configuration that lacks a pool the served zones bind a
 // name to is refused whole (the error says where the binding is): remove the
 // binding first, then the pool.
 func (s *Server) Configure(cfg Config) error {
@@ -232,7 +280,7 @@ func (s *Server) Configure(cfg Config) error {
 	v.opts = s.optionsOf(cfg)
 	v.steer = st
 	s.view.Store(&v)
-	s.idle.Store(int64(cfg.TCPIdleTimeout))
+	s.tcpLimits.Store(limitsOf(cfg))
 	return nil
 }
 
@@ -257,7 +305,7 @@ func (s *Server) Publish(zs *Zones, cfg Config) error {
 	s.cfg.Cookies = cfg.Cookies
 	v.zones, v.fast, v.opts, v.steer = zs, fast, s.optionsOf(cfg), st
 	s.view.Store(&v)
-	s.idle.Store(int64(cfg.TCPIdleTimeout))
+	s.tcpLimits.Store(limitsOf(cfg))
 	s.metrics.published(zs)
 	s.metrics.reloads.WithLabelValues("success").Inc()
 	return nil
@@ -277,6 +325,10 @@ func (s *Server) Listen() error {
 		}
 	}
 	s.metrics.tcpMax.Set(float64(s.cfg.TCPMaxConnections * len(s.tcp)))
+	s.pools = make([]*connPool, len(s.tcp))
+	for i := range s.pools {
+		s.pools[i] = newConnPool(s.cfg.TCPMaxConnections, s.cfg.TCPMaxConnectionsPerClient)
+	}
 	return nil
 }
 
@@ -401,8 +453,8 @@ func (s *Server) Serve(ctx context.Context) error {
 	for _, c := range s.udp {
 		s.wg.Go(func() { s.serveUDP(c) })
 	}
-	for _, l := range s.tcp {
-		s.wg.Go(func() { s.serveTCP(l) })
+	for i, l := range s.tcp {
+		s.wg.Go(func() { s.serveTCP(l, s.pools[i]) })
 	}
 	<-ctx.Done()
 	s.closeListeners()

@@ -140,6 +140,37 @@ func parsePlainQuery(req []byte, key *queryKey) (q plainQuery, ok bool) {
 	return q, true
 }
 
+// sectionsExact reports whether msg holds exactly what its header counts
+// promise and nothing after it (RFC 1035 §4.1): QDCOUNT questions, then
+// ANCOUNT + NSCOUNT + ARCOUNT records, each within the message, ending at
+// its last octet. miekg/dns's Unpack does not check it: it stops quietly
+// at the end of a message whose counts promise more, and ignores what
+// follows the last record. The walk is bounded by the message's length,
+// whatever the counts say.
+func sectionsExact(msg []byte) bool {
+	if len(msg) < headerLen {
+		return false
+	}
+	off := headerLen
+	for range binary.BigEndian.Uint16(msg[4:]) {
+		if off = skipName(msg, off); off < 0 || off+4 > len(msg) {
+			return false
+		}
+		off += 4
+	}
+	rrs := int(binary.BigEndian.Uint16(msg[6:])) + int(binary.BigEndian.Uint16(msg[8:])) + int(binary.BigEndian.Uint16(msg[10:]))
+	for range rrs {
+		if off = skipName(msg, off); off < 0 || off+10 > len(msg) {
+			return false
+		}
+		off += 10 + int(binary.BigEndian.Uint16(msg[off+8:]))
+		if off > len(msg) {
+			return false
+		}
+	}
+	return off == len(msg)
+}
+
 // skipName returns the offset past the (possibly compressed) name at off,
 // or -1 when it runs off the message.
 func skipName(msg []byte, off int) int {

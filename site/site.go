@@ -36,19 +36,23 @@ func DNSConfig(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, 
 	}
 	cookies := cookieConfig(cfg)
 	return dnsserver.Config{
-		Listen:            cfg.DNS.Listen,
-		UDPSockets:        cfg.DNS.UDPSockets,
-		MaxUDPSize:        cfg.DNS.MaxUDPSize,
-		NSID:              nsid,
-		TCPIdleTimeout:    cfg.DNS.TCP.IdleTimeout,
-		TCPMaxConnections: cfg.DNS.TCP.MaxConnections,
-		TransferAllow:     cfg.DNS.Transfer.AllowPrefixes,
-		WhyClients:        cfg.DNS.WhyPrefixes,
-		Logger:            log,
-		Registerer:        reg,
-		GSLB:              g,
-		RRL:               &rrl,
-		Cookies:           cookies,
+		Listen:                     cfg.DNS.Listen,
+		UDPSockets:                 cfg.DNS.UDPSockets,
+		MaxUDPSize:                 cfg.DNS.MaxUDPSize,
+		NSID:                       nsid,
+		TCPIdleTimeout:             cfg.DNS.TCP.IdleTimeout,
+		TCPMaxConnections:          cfg.DNS.TCP.MaxConnections,
+		TCPMaxConnectionsPerClient: cfg.DNS.TCP.MaxConnectionsPerClient,
+		TCPMaxQueries:              cfg.DNS.TCP.MaxQueries,
+		TCPMaxLifetime:             cfg.DNS.TCP.MaxLifetime,
+		TCPMinIdleTimeout:          cfg.DNS.TCP.MinIdleTimeout,
+		TransferAllow:              cfg.DNS.Transfer.AllowPrefixes,
+		WhyClients:                 cfg.DNS.WhyPrefixes,
+		Logger:                     log,
+		Registerer:                 reg,
+		GSLB:                       g,
+		RRL:                        &rrl,
+		Cookies:                    cookies,
 	}
 }
 
@@ -387,7 +391,8 @@ func (r *Site) reload(w *fsnotify.Watcher) {
 		cfg = r.cfg
 	} else {
 		if !slices.Equal(cfg.DNS.Listen, r.cfg.DNS.Listen) || cfg.DNS.UDPSockets != r.cfg.DNS.UDPSockets ||
-			cfg.DNS.TCP.MaxConnections != r.cfg.DNS.TCP.MaxConnections || cfg.Admin.Listen != r.cfg.Admin.Listen {
+			cfg.DNS.TCP.MaxConnections != r.cfg.DNS.TCP.MaxConnections ||
+			cfg.DNS.TCP.MaxConnectionsPerClient != r.cfg.DNS.TCP.MaxConnectionsPerClient || cfg.Admin.Listen != r.cfg.Admin.Listen {
 			r.log.Warn("listen addresses, socket counts and connection caps change on restart only")
 		}
 		if cfg.Geo != r.cfg.Geo {
