@@ -81,7 +81,9 @@ var probes = []netip.Addr{
 	netip.MustParseAddr("2001:4860:4860::8888"), netip.MustParseAddr("2a02:ff0::1"), netip.MustParseAddr("2400:cb00::1"),
 }
 
-// probe looks up the probe addresses and decodes their records.
+// probe looks up the probe addresses and reads over their records: what
+// Reader.Verify checks of the same paths, so that a database that Verify
+// passes always passes probe.
 func (db *database) probe() error {
 	for _, a := range probes {
 		if db.v4only && a.Is6() {
@@ -94,7 +96,7 @@ func (db *database) probe() error {
 		if !res.Found() {
 			continue
 		}
-		if _, err := decodeRecord(db.data, uint(res.Offset())); err != nil {
+		if _, err := db.data.CursorAt(uint(res.Offset())).Skip(); err != nil {
 			return fmt.Errorf("record of %s: %w", a, err)
 		}
 	}
