@@ -163,7 +163,6 @@ func (d *DB) Verify() error {
 	if st == nil || st.db == nil || st.info.Verified {
 		return nil
 	}
-	start := time.Now()
 	err := st.db.reader.Verify()
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -181,7 +180,7 @@ func (d *DB) Verify() error {
 	}
 	next.info.Verified = true
 	d.cur.Store(&next)
-	d.log.Info("geo database verified", "path", st.info.Path, "nodes", st.info.NodeCount, "took", time.Since(start).Round(time.Millisecond))
+	d.log.Info("geo database verified", "path", st.info.Path, "nodes", st.info.NodeCount)
 	return nil
 }
 
