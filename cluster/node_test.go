@@ -479,3 +479,22 @@ func TestNodeAloneElectsAtOnce(t *testing.T) {
 	waitLeader(t, n)
 	waitDown(t, kA1, "refused", n)
 }
+
+// TestNodeAloneCaughtUpAfterRestart: a node restarted alone, whose last
+// entry is its election's no-op (which the FSM never sees), is caught up
+// once it leads, without waiting for a next command.
+func TestNodeAloneCaughtUpAfterRestart(t *testing.T) {
+	cfg := testConfig(t, "s1", true)
+	n := startNode(t, cfg)
+	waitLeader(t, n)
+	proposeDown(t, n, kA1, "refused")
+	cfg.Bind = n.Addr()
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	n = startNode(t, cfg)
+	if !n.WaitCaughtUp(t.Context(), 10*time.Second) {
+		t.Fatalf("not caught up: %+v, FSM applied %d", n.Stats(), n.fsm.Applied())
+	}
+	waitDown(t, kA1, "refused", n)
+}
