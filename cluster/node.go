@@ -301,6 +301,7 @@ func NewNode(cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("cluster: bootstrap: %w", err)
 		}
 	}
+	n.electAlone()
 	n.m = newNodeMetrics(n, cfg.Registerer)
 	pctx, stop := context.WithCancel(context.Background())
 	n.stopPersist, n.persistDone = stop, make(chan struct{})
@@ -313,6 +314,45 @@ func NewNode(cfg Config) (*Node, error) {
 	}()
 	ok = true
 	return n, nil
+}
+
+// electAlone has the node stand for election at once when it is the only
+// voter of its configuration (a bootstrapped single node, or one restarted
+// alone): no other node can lead, and Raft's wait for a leader's heartbeat,
+// one to two heartbeat timeouts (1-2 s by default), would only hold back the
+// first answer. Lowering the heartbeat timeout through ReloadConfig wakes the
+// follower loop, which finds no contact and stands; the configured timeout is
+// what stays in force. Timings bear on Raft's liveness only, never on its
+// safety; with other voters nothing changes.
+func (n *Node) electAlone() {
+	cf := n.raft.GetConfiguration()
+	if cf.Error() != nil {
+		return
+	}
+	voters, self := 0, false
+	for _, s := range cf.Configuration().Servers {
+		if s.Suffrage == raft.Voter {
+			voters++
+			self = self || s.ID == raft.ServerID(n.id)
+		}
+	}
+	if voters != 1 || !self {
+		return
+	}
+	// Up by a nanosecond, then back: the second reload lowers the timeout,
+	// which is what wakes the follower, and leaves it as configured (it may
+	// equal the leader lease timeout, which it must not go under).
+	rc := n.raft.ReloadableConfig()
+	up := rc
+	up.HeartbeatTimeout++
+	up.ElectionTimeout = max(up.ElectionTimeout, up.HeartbeatTimeout)
+	if err := n.raft.ReloadConfig(up); err != nil {
+		n.log.Warn("immediate election not started", "err", err)
+		return
+	}
+	if err := n.raft.ReloadConfig(rc); err != nil {
+		n.log.Warn("heartbeat timeout not restored", "err", err)
+	}
 }
 
 func setIf[T comparable](dst *T, v T) {

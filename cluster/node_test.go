@@ -457,3 +457,44 @@ level=INFO msg=snapshot component=raft node=s1 percent-complete=12.50% flags=0xf
 		t.Errorf("raft log lines:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// TestNodeAloneElectsAtOnce: a node that is its configuration's only voter
+// stands for election without waiting out a heartbeat timeout, at its
+// bootstrap and at a restart; with a 30 s timeout, a leader within the
+// 10 s of waitLeader can only come from that.
+func TestNodeAloneElectsAtOnce(t *testing.T) {
+	cfg := testConfig(t, "s1", true)
+	cfg.HeartbeatTimeout, cfg.ElectionTimeout = 30*time.Second, 30*time.Second
+	n := startNode(t, cfg)
+	waitLeader(t, n)
+	if got := n.raft.ReloadableConfig().HeartbeatTimeout; got != cfg.HeartbeatTimeout {
+		t.Errorf("heartbeat timeout after the election = %v, want the configured %v", got, cfg.HeartbeatTimeout)
+	}
+	proposeDown(t, n, kA1, "refused")
+	cfg.Bind = n.Addr()
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	n = startNode(t, cfg)
+	waitLeader(t, n)
+	waitDown(t, kA1, "refused", n)
+}
+
+// TestNodeAloneCaughtUpAfterRestart: a node restarted alone, whose last
+// entry is its election's no-op (which the FSM never sees), is caught up
+// once it leads, without waiting for a next command.
+func TestNodeAloneCaughtUpAfterRestart(t *testing.T) {
+	cfg := testConfig(t, "s1", true)
+	n := startNode(t, cfg)
+	waitLeader(t, n)
+	proposeDown(t, n, kA1, "refused")
+	cfg.Bind = n.Addr()
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	n = startNode(t, cfg)
+	if !n.WaitCaughtUp(t.Context(), 10*time.Second) {
+		t.Fatalf("not caught up: %+v, FSM applied %d", n.Stats(), n.fsm.Applied())
+	}
+	waitDown(t, kA1, "refused", n)
+}

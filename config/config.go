@@ -226,6 +226,11 @@ type GeoConfig struct {
 	// Overrides is an optional YAML file of CIDR → location or region
 	// overrides (geo.overrides); "" (the default) means none.
 	Overrides string `mapstructure:"overrides"`
+
+	// MaxFileBytes caps the size of each of the two files
+	// (geo.max_file_bytes), default geo.DefaultMaxFileBytes (512 MiB); a
+	// larger file, or one that is not a regular file, is refused.
+	MaxFileBytes int64 `mapstructure:"max_file_bytes"`
 }
 
 // ECSConfig configures the EDNS Client Subnet option, RFC 7871 (the ecs

@@ -9,6 +9,7 @@ import (
 
 	"github.com/aya-gslb/aya/cluster"
 	"github.com/aya-gslb/aya/dnsserver"
+	"github.com/aya-gslb/aya/geo"
 	"github.com/aya-gslb/aya/policy"
 	"github.com/aya-gslb/aya/probes"
 	"github.com/aya-gslb/aya/proxy"
@@ -105,6 +106,8 @@ func keys() []key {
 			field: func(c *Config) any { return &c.Geo.Database }},
 		{name: "geo.overrides", def: "",
 			field: func(c *Config) any { return &c.Geo.Overrides }},
+		{name: "geo.max_file_bytes", def: int64(geo.DefaultMaxFileBytes), min: 1, max: math.MaxInt,
+			field: func(c *Config) any { return &c.Geo.MaxFileBytes }},
 		{name: "ecs.max_prefix_v4", def: policy.DefaultMaxPrefixV4, min: 0, max: 32,
 			field: func(c *Config) any { return &c.ECS.MaxPrefixV4 }},
 		{name: "ecs.max_prefix_v6", def: policy.DefaultMaxPrefixV6, min: 0, max: 128,

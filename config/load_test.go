@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/aya-gslb/aya/dnsserver"
+	"github.com/aya-gslb/aya/geo"
 	"github.com/aya-gslb/aya/internal/mtls"
 	"github.com/aya-gslb/aya/probes"
 )
@@ -114,7 +115,7 @@ func TestLoadDefault(t *testing.T) {
 		},
 		Admin:   AdminConfig{Listen: "127.0.0.1:9053"},
 		Log:     LogConfig{Level: "info", Format: "text"},
-		Geo:     GeoConfig{Database: "zones/geo/demo.yaml"},
+		Geo:     GeoConfig{Database: "zones/geo/demo.yaml", MaxFileBytes: geo.DefaultMaxFileBytes},
 		ECS:     ECSConfig{MaxPrefixV4: 24, MaxPrefixV6: 56},
 		Cluster: cluster,
 		Release: ReleaseConfig{Watch: true},
@@ -183,7 +184,7 @@ func TestLoadFiles(t *testing.T) {
 			},
 			Admin: AdminConfig{Listen: "127.0.0.1:9054", Token: "full-token"},
 			Log:   LogConfig{Level: "debug", Format: "json"},
-			Geo:   GeoConfig{Database: "testdata/geo/GeoLite2-City.mmdb", Overrides: "/etc/aya/geo-overrides.yaml"},
+			Geo:   GeoConfig{Database: "testdata/geo/GeoLite2-City.mmdb", Overrides: "/etc/aya/geo-overrides.yaml", MaxFileBytes: geo.DefaultMaxFileBytes},
 			ECS: ECSConfig{
 				MaxPrefixV4:      20,
 				MaxPrefixV6:      48,
@@ -278,6 +279,7 @@ func TestLoadFiles(t *testing.T) {
 				Cookies:     CookiesConfig{Enabled: true},
 			},
 			Log:     LogConfig{Level: "info", Format: "text"},
+			Geo:     GeoConfig{MaxFileBytes: geo.DefaultMaxFileBytes},
 			ECS:     ECSConfig{MaxPrefixV4: 24, MaxPrefixV6: 56},
 			Cluster: defaultCluster(),
 			DNSSEC:  dnssec.Config{}.WithDefaults(),
@@ -355,6 +357,7 @@ func TestEnv(t *testing.T) {
 		{"AYA_LOG_FORMAT", "json", func(c *Config) any { return c.Log.Format }, "json"},
 		{"AYA_GEO_DATABASE", "env/City.mmdb", func(c *Config) any { return c.Geo.Database }, "env/City.mmdb"},
 		{"AYA_GEO_OVERRIDES", "/env/overrides.yaml", func(c *Config) any { return c.Geo.Overrides }, "/env/overrides.yaml"},
+		{"AYA_GEO_MAX_FILE_BYTES", "1048576", func(c *Config) any { return c.Geo.MaxFileBytes }, int64(1 << 20)},
 		{"AYA_ECS_MAX_PREFIX_V4", "16", func(c *Config) any { return c.ECS.MaxPrefixV4 }, 16},
 		{"AYA_ECS_MAX_PREFIX_V6", "0", func(c *Config) any { return c.ECS.MaxPrefixV6 }, 0},
 		{"AYA_ECS_TRUSTED_RESOLVERS", "10.53.0.0/16,2001:db8::53",

@@ -39,9 +39,15 @@
 //
 // # Loading
 //
-// Open refuses a file that is missing, corrupt (the whole database is
-// verified), of another database type, or with errors (named file:line);
-// Reload does the same and, on any error, keeps the state it had.
+// Open refuses a file that is missing, not a regular file (a device, a
+// FIFO), larger than Config.MaxFileBytes (checked before it is read),
+// corrupt (the whole database is verified), of another database type, or
+// with errors (named file:line); Reload does the same and, on any error,
+// keeps the state it had. With Config.DeferVerify, Open checks only the
+// database's layout, which takes milliseconds where the whole walk takes
+// seconds for a full GeoLite2 City, and the caller runs Verify next (in the
+// background): lookups are bounds-checked meanwhile, and a database that
+// fails is dropped, there being no previous one to keep.
 //
 // Lookup is on the DNS hot path: it reads an immutable state through an
 // atomic pointer, takes no lock, does not allocate, and decodes only the

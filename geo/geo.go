@@ -7,11 +7,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -31,6 +30,18 @@ type Config struct {
 	// location or → region, matched by longest prefix ahead of the
 	// database (see the package doc). Empty: none.
 	Overrides string
+	// MaxFileBytes caps the size of each file, checked before it is read;
+	// a file over it, or one that is not a regular file (a device such as
+	// /dev/zero, a FIFO), is refused. Zero means DefaultMaxFileBytes.
+	MaxFileBytes int64
+	// DeferVerify has Open check only the database's layout (metadata,
+	// search tree and data section bounds, a few lookups) and publish it
+	// at once, leaving the walk over the whole database to Verify, which
+	// the caller runs next, in the background: a full GeoLite2 City takes
+	// seconds to verify and milliseconds to open. Lookups are bounds-checked
+	// meanwhile (a record that does not decode places the client nowhere).
+	// Reload always verifies before it swaps. See Verify.
+	DeferVerify bool
 	// Logger receives a line per load; nil discards.
 	Logger *slog.Logger
 }
@@ -52,6 +63,9 @@ type state struct {
 	db   *database  // nil without a database
 	ov   *overrides // nil without an overrides file
 	info Info
+	// ovDigest is Info.Digest without the database: the digest of the
+	// state that Verify leaves when it refuses the database.
+	ovDigest string
 }
 
 // Info describes what a DB has loaded, for status pages and aya explain.
@@ -76,18 +90,30 @@ type Info struct {
 	Digest string
 	// OverrideCount is the number of networks it overrides.
 	OverrideCount int
+	// Verified is set once the whole database has been verified: at once
+	// by Open and Reload, by Verify after an Open with DeferVerify.
+	Verified bool
+	// Refused is why Verify refused the database that Open published
+	// unverified (Path is then "": there is no database); "" otherwise.
+	Refused string
 }
 
 func (i Info) String() string {
 	var b strings.Builder
 	if i.Path == "" {
 		b.WriteString("no database")
+		if i.Refused != "" {
+			fmt.Fprintf(&b, " (refused: %s)", i.Refused)
+		}
 	} else {
 		fmt.Fprintf(&b, "%s", i.Type)
 		if i.Compiled {
 			b.WriteString(" compiled from source")
 		}
 		fmt.Fprintf(&b, ", built %s, %d nodes, IPv%d", i.BuildTime.UTC().Format(time.RFC3339), i.NodeCount, i.IPVersion)
+		if !i.Verified {
+			b.WriteString(", not verified yet")
+		}
 	}
 	if i.Overrides != "" {
 		fmt.Fprintf(&b, "; %d overrides from %s", i.OverrideCount, i.Overrides)
@@ -96,21 +122,66 @@ func (i Info) String() string {
 }
 
 // Open loads the database and the overrides of cfg. It refuses a file that
-// is missing, corrupt, of another kind than City or Country, or an
-// overrides file with errors; each error names its file (and line, for
-// overrides and source files).
+// is missing, not a regular file, over the size cap, corrupt (with
+// DeferVerify: whose layout is broken), of another kind than City or
+// Country, or an overrides file with errors; each error names its file
+// (and line, for overrides and source files).
 func Open(cfg Config) (*DB, error) {
 	d := &DB{cfg: cfg, log: cfg.Logger}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
-	st, err := load(cfg)
+	if d.cfg.MaxFileBytes <= 0 {
+		d.cfg.MaxFileBytes = DefaultMaxFileBytes
+	}
+	st, err := load(d.cfg, !cfg.DeferVerify)
 	if err != nil {
 		return nil, err
 	}
 	d.cur.Store(st)
 	d.logLoad("geo database loaded", st)
 	return d, nil
+}
+
+// Verify walks the whole database that Open published unverified
+// (DeferVerify), as Open does otherwise: every node of the search tree and
+// every record of the data section. It takes seconds for a full GeoLite2
+// City and does not hold up lookups, Reload or Close. When the database
+// passes, Info().Verified is set. When it fails, the database is dropped
+// (lookups place clients by the overrides alone, as with no database) and
+// the error is returned: there is no previous database to fall back on,
+// and a file that is not sound throughout is not served, whatever part of
+// it the lookups happened to read. A Reload with a sound file brings a
+// database back. Verify does nothing (and returns nil) when the database
+// was verified already, when there is none, or when a Reload or Close has
+// replaced it meanwhile.
+func (d *DB) Verify() error {
+	if d == nil {
+		return nil
+	}
+	st := d.cur.Load()
+	if st == nil || st.db == nil || st.info.Verified {
+		return nil
+	}
+	err := st.db.reader.Verify()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cur.Load() != st {
+		return nil // reloaded (and verified) or closed meanwhile
+	}
+	next := *st
+	if err != nil {
+		err = fmt.Errorf("%s: corrupt MaxMind DB file: %w", st.info.Path, err)
+		next.db, next.info = nil, Info{Overrides: st.info.Overrides, OverrideCount: st.info.OverrideCount,
+			Digest: st.ovDigest, Verified: true, Refused: err.Error()}
+		d.cur.Store(&next)
+		d.log.Error("geo database failed verification; serving without it", "path", st.info.Path, "err", err)
+		return err
+	}
+	next.info.Verified = true
+	d.cur.Store(&next)
+	d.log.Info("geo database verified", "path", st.info.Path, "nodes", st.info.NodeCount)
+	return nil
 }
 
 // Reload reads both files again and swaps them in. On any error the DB
@@ -121,7 +192,7 @@ func (d *DB) Reload() error {
 	if d.closed {
 		return errors.New("reload of a closed geo database")
 	}
-	st, err := load(d.cfg)
+	st, err := load(d.cfg, true)
 	if err != nil {
 		return err
 	}
@@ -153,8 +224,8 @@ func (d *DB) Info() Info {
 
 func (d *DB) logLoad(msg string, st *state) {
 	i := st.info
-	d.log.Info(msg, "path", i.Path, "type", i.Type, "compiled", i.Compiled,
-		"build_time", i.BuildTime, "nodes", i.NodeCount, "overrides", i.Overrides, "override_count", i.OverrideCount)
+	d.log.Info(msg, "path", i.Path, "type", i.Type, "compiled", i.Compiled, "build_time", i.BuildTime,
+		"nodes", i.NodeCount, "verified", i.Verified, "overrides", i.Overrides, "override_count", i.OverrideCount)
 }
 
 // Lookup places a: IPv4-mapped IPv6 addresses are looked up as IPv4, and a
@@ -225,26 +296,30 @@ func (loc *Location) place(r record) {
 	}
 }
 
-// load reads the files of cfg into a new state; errors of both files are
-// returned together.
-func load(cfg Config) (*state, error) {
+// load reads the files of cfg into a new state, verifying the whole
+// database when verify is set (else only its layout); errors of both files
+// are returned together.
+func load(cfg Config, verify bool) (*state, error) {
 	st := &state{}
+	st.info.Verified = verify || cfg.Database == ""
 	var errs []error
-	h := sha256.New()
+	h, ho := sha256.New(), sha256.New()
 	if cfg.Database != "" {
-		db, info, err := loadDatabase(cfg.Database, h)
+		db, info, err := loadDatabase(cfg.Database, cfg.MaxFileBytes, verify, h)
 		if err != nil {
 			errs = append(errs, err)
 		}
+		info.Verified = st.info.Verified
 		st.db, st.info = db, info
 	}
 	if cfg.Overrides != "" {
-		ov, err := loadOverrides(cfg.Overrides, h)
+		ov, err := loadOverrides(cfg.Overrides, cfg.MaxFileBytes, io.MultiWriter(h, ho))
 		if err != nil {
 			errs = append(errs, err)
 		} else {
 			st.ov = ov
 			st.info.Overrides, st.info.OverrideCount = cfg.Overrides, ov.len()
+			st.ovDigest = "sha256:" + hex.EncodeToString(ho.Sum(nil))
 		}
 	}
 	if len(errs) > 0 {
@@ -257,20 +332,21 @@ func load(cfg Config) (*state, error) {
 }
 
 // hashFile adds a file's contents, length first, to h.
-func hashFile(h hash.Hash, data []byte) {
+func hashFile(h io.Writer, data []byte) {
 	var n [8]byte
 	binary.BigEndian.PutUint64(n[:], uint64(len(data)))
 	h.Write(n[:])
 	h.Write(data)
 }
 
-// loadDatabase reads the database file at path, compiling it first when it
-// is a source file.
-func loadDatabase(path string, h hash.Hash) (*database, Info, error) {
+// loadDatabase reads the database file at path (of at most max bytes),
+// compiling it first when it is a source file, and verifies it whole when
+// verify is set.
+func loadDatabase(path string, max int64, verify bool, h io.Writer) (*database, Info, error) {
 	info := Info{Path: path}
-	buf, err := os.ReadFile(path)
+	buf, err := readCapped(path, max)
 	if err != nil {
-		return nil, info, fileError(path, err)
+		return nil, info, err
 	}
 	hashFile(h, buf)
 	switch strings.ToLower(filepath.Ext(path)) {
@@ -285,7 +361,7 @@ func loadDatabase(path string, h hash.Hash) (*database, Info, error) {
 		}
 		buf, info.Compiled = out.Bytes(), true
 	}
-	db, err := openDatabase(buf)
+	db, err := openDatabase(buf, verify)
 	if err != nil {
 		return nil, info, fmt.Errorf("%s: %w", path, err)
 	}

@@ -315,7 +315,7 @@ func TestOpenRefuses(t *testing.T) {
 	// The data section follows the search tree and its 16-byte separator;
 	// the metadata ends the file.
 	treeEnd := func() int {
-		d, err := openDatabase(good)
+		d, err := openDatabase(good, true)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -26,11 +26,16 @@ type database struct {
 // Metadata").
 var metadataMarker = []byte("\xAB\xCD\xEFMaxMind.com")
 
-// openDatabase checks buf as a MaxMind DB and opens it: the file must be
-// well-formed throughout (Reader.Verify walks the whole tree and every
-// record, so a corrupt file is refused here rather than failing lookups
-// later) and of a City or Country type.
-func openDatabase(buf []byte) (*database, error) {
+// openDatabase checks buf as a MaxMind DB and opens it: of a City or
+// Country type, with a layout that holds together (OpenBytes decodes the
+// metadata and checks that the search tree fits in the file; here the data
+// section's separator and bounds are checked and a few addresses looked
+// up), and when verify is set, well-formed throughout (Reader.Verify walks
+// the whole tree and every record, so that a corrupt file is refused here
+// rather than failing lookups later). Without verify, a lookup still never
+// reads out of bounds: the reader checks every node and data offset
+// against the buffer (FuzzOpenDatabase holds it to that).
+func openDatabase(buf []byte, verify bool) (*database, error) {
 	r, err := maxminddb.OpenBytes(buf)
 	if err != nil {
 		return nil, fmt.Errorf("not a valid MaxMind DB file: %w", err)
@@ -39,8 +44,10 @@ func openDatabase(buf []byte) (*database, error) {
 	if !supportedType(md.DatabaseType) {
 		return nil, fmt.Errorf("unsupported database type %q: want a City or Country database (GeoIP2, GeoLite2 or compatible)", md.DatabaseType)
 	}
-	if err := r.Verify(); err != nil {
-		return nil, fmt.Errorf("corrupt MaxMind DB file: %w", err)
+	if verify {
+		if err := r.Verify(); err != nil {
+			return nil, fmt.Errorf("corrupt MaxMind DB file: %w", err)
+		}
 	}
 	// The data section lies between the search tree (and its 16-byte
 	// separator) and the metadata; OpenBytes has checked these bounds.
@@ -49,11 +56,51 @@ func openDatabase(buf []byte) (*database, error) {
 	if end < 0 || start > uint(end) {
 		return nil, errors.New("corrupt MaxMind DB file: no data section")
 	}
-	return &database{
+	if sep := buf[start-16 : start]; !bytes.Equal(sep, make([]byte, 16)) {
+		return nil, errors.New("corrupt MaxMind DB file: no data section separator after the search tree")
+	}
+	db := &database{
 		reader: r,
 		data:   mmdbdata.NewDecoder(buf[start:end], 0),
 		v4only: md.IPVersion == 4,
-	}, nil
+	}
+	if !verify {
+		if err := db.probe(); err != nil {
+			return nil, fmt.Errorf("corrupt MaxMind DB file: %w", err)
+		}
+	}
+	return db, nil
+}
+
+// probes are addresses spread over the address space, looked up when a
+// database is opened without the whole walk: a tree or records broken at
+// the top show at once.
+var probes = []netip.Addr{
+	netip.MustParseAddr("1.1.1.1"), netip.MustParseAddr("8.8.8.8"), netip.MustParseAddr("81.2.69.142"),
+	netip.MustParseAddr("128.101.101.101"), netip.MustParseAddr("216.160.83.56"),
+	netip.MustParseAddr("2001:4860:4860::8888"), netip.MustParseAddr("2a02:ff0::1"), netip.MustParseAddr("2400:cb00::1"),
+}
+
+// probe looks up the probe addresses and reads over their records: what
+// Reader.Verify checks of the same paths, so that a database that Verify
+// passes always passes probe.
+func (db *database) probe() error {
+	for _, a := range probes {
+		if db.v4only && a.Is6() {
+			continue
+		}
+		res := db.reader.Lookup(a)
+		if err := res.Err(); err != nil {
+			return fmt.Errorf("lookup %s: %w", a, err)
+		}
+		if !res.Found() {
+			continue
+		}
+		if _, err := db.data.CursorAt(uint(res.Offset())).Skip(); err != nil {
+			return fmt.Errorf("record of %s: %w", a, err)
+		}
+	}
+	return nil
 }
 
 // supportedType reports whether a database_type holds GeoIP2 City or

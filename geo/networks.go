@@ -23,6 +23,12 @@ import (
 // database in memory could have one) is yielded as unknown, as Lookup
 // treats it.
 //
+// The database must have been verified (Open does it, or Verify after
+// DeferVerify): the walk over a search tree that is not sound may never end
+// (a node that points back up doubles the paths at every bit), so the
+// networks of a database still unverified are not yielded, only the
+// overrides.
+//
 // Networks runs over the files loaded when it starts, whatever Reload does
 // meanwhile, and finds nothing on a nil or closed DB. It decodes each record
 // once per call, however many networks share it; it is meant for whole-
@@ -39,7 +45,7 @@ func (d *DB) Networks(yield func(netip.Prefix, Location) bool) {
 	if st.ov != nil {
 		w.pending = st.ov.pieces()
 	}
-	if st.db != nil && !w.database() {
+	if st.db != nil && st.info.Verified && !w.database() {
 		return
 	}
 	for _, p := range w.pending {

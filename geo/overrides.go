@@ -4,10 +4,9 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
-	"hash"
+	"io"
 	"math/bits"
 	"net/netip"
-	"os"
 	"slices"
 
 	"gopkg.in/yaml.v3"
@@ -26,10 +25,10 @@ type overrides struct {
 }
 
 // loadOverrides reads and parses the overrides file at path.
-func loadOverrides(path string, h hash.Hash) (*overrides, error) {
-	data, err := os.ReadFile(path)
+func loadOverrides(path string, max int64, h io.Writer) (*overrides, error) {
+	data, err := readCapped(path, max)
 	if err != nil {
-		return nil, fileError(path, err)
+		return nil, err
 	}
 	hashFile(h, data)
 	return parseOverrides(data, path)

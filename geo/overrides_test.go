@@ -145,7 +145,7 @@ overrides:
   - {network: "2001:218:1:8000::/49", region: v6}
   - {network: "2a02:cfc4::/32", region: fr}
 `))
-	ov, err := loadOverrides(ovPath, sha256.New())
+	ov, err := loadOverrides(ovPath, DefaultMaxFileBytes, sha256.New())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -196,7 +196,7 @@ func FuzzParseSource(f *testing.F) {
 		if err := Build(&buf, nets); err != nil {
 			t.Fatalf("Build of accepted networks %v: %v", nets, err)
 		}
-		db, err := openDatabase(buf.Bytes())
+		db, err := openDatabase(buf.Bytes(), true)
 		if err != nil {
 			t.Fatalf("open what Build wrote: %v", err)
 		}

@@ -11,13 +11,26 @@ import (
 	"github.com/aya-gslb/aya/state"
 )
 
-// OpenGeo opens the configured database; with none configured, clients have
-// no location and pools rank by member order.
+// OpenGeo opens the configured database, verified whole; with none
+// configured, clients have no location and pools rank by member order.
 func OpenGeo(cfg *config.Config, log *slog.Logger) (*geo.DB, error) {
+	return openGeo(cfg, log, false)
+}
+
+// OpenServingGeo is OpenGeo for a serving site: the database is checked for
+// its layout only and is ready at once (milliseconds for a full GeoLite2
+// City, against seconds for the whole walk); Site.Start verifies it whole
+// in the background (geo.DB.Verify), and drops it should it fail.
+func OpenServingGeo(cfg *config.Config, log *slog.Logger) (*geo.DB, error) {
+	return openGeo(cfg, log, true)
+}
+
+func openGeo(cfg *config.Config, log *slog.Logger, deferVerify bool) (*geo.DB, error) {
 	if cfg.Geo.Database == "" {
 		return nil, nil
 	}
-	db, err := geo.Open(geo.Config{Database: cfg.Geo.Database, Overrides: cfg.Geo.Overrides, Logger: log})
+	db, err := geo.Open(geo.Config{Database: cfg.Geo.Database, Overrides: cfg.Geo.Overrides,
+		MaxFileBytes: cfg.Geo.MaxFileBytes, DeferVerify: deferVerify, Logger: log})
 	if err != nil {
 		return nil, geoError(cfg, err)
 	}

@@ -169,6 +169,11 @@ func (r *Site) Current() *config.Config { return r.cur.Load() }
 // false when ctx ends first.
 func (r *Site) Start(ctx context.Context) bool {
 	r.probes.ctx = ctx
+	if r.geo != nil && !r.geo.Info().Verified {
+		// Not in wg: the walk cannot be cut short, and a stop during it
+		// need not wait for it.
+		go r.verifyGeo()
+	}
 	r.wg.Go(func() { r.reportSites(ctx) })
 	if r.node.Restored() > 0 {
 		r.follow()
@@ -188,6 +193,16 @@ func (r *Site) Start(ctx context.Context) bool {
 	}
 	r.wg.Go(func() { r.seed(ctx) })
 	return r.WaitRelease(ctx)
+}
+
+// verifyGeo verifies the geo database that OpenServingGeo published
+// unverified; on failure the database is dropped (geo.DB.Verify) and the
+// site serves without it until a reload brings a sound file.
+func (r *Site) verifyGeo() {
+	if err := r.geo.Verify(); err != nil {
+		r.geoReloaded.Set(0)
+	}
+	r.touchSite()
 }
 
 // Wait waits for the site's background work, after its ctx ended, and
@@ -235,7 +250,10 @@ func (r *Site) metrics() {
 			Help: "1 when the last load of the geo database and overrides files succeeded (at start, or the last reload), 0 when the last reload was refused and the previous database keeps serving.",
 		})
 		r.geoReloaded.Set(1)
-		r.reg.MustRegister(r.geoReloaded)
+		r.reg.MustRegister(r.geoReloaded,
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aya_geo_database_verified",
+				Help: "1 when the geo database being served has been verified whole; 0 while its verification after start runs (lookups are bounds-checked meanwhile), or once it failed (the database is then dropped and clients are placed by the overrides alone) or with no database."},
+				func() float64 { i := r.geo.Info(); return b2f(i.Path != "" && i.Verified) }))
 		if r.geo.Info().Path != "" {
 			r.reg.MustRegister(
 				prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aya_geo_build_timestamp_seconds",
@@ -396,7 +414,7 @@ func (r *Site) reload(w *fsnotify.Watcher) {
 			r.log.Warn("listen addresses, socket counts and connection caps change on restart only")
 		}
 		if cfg.Geo != r.cfg.Geo {
-			r.log.Warn("geo.database and geo.overrides change on restart only; their files reload in place")
+			r.log.Warn("geo.database, geo.overrides and geo.max_file_bytes change on restart only; their files reload in place")
 			cfg.Geo = r.cfg.Geo
 		}
 	}

@@ -61,7 +61,7 @@ func serve(ctx context.Context, path string, flags *pflag.FlagSet) error {
 	buildInfo.WithLabelValues(aya.Version).Set(1)
 	reg.MustRegister(buildInfo)
 
-	db, err := ayasite.OpenGeo(cfg, log)
+	db, err := ayasite.OpenServingGeo(cfg, log)
 	if err != nil {
 		return err
 	}
