@@ -20,6 +20,8 @@ type database struct {
 	// through it instead of decoding whole GeoIP2 records.
 	data   *mmdbdata.Decoder
 	v4only bool
+	// cache holds the records lookups decoded last.
+	cache recordCache
 }
 
 // metadataMarker starts the metadata section of a MaxMind DB (spec §"Database
@@ -143,7 +145,14 @@ func (db *database) lookup(a netip.Addr) (rec record, network netip.Prefix, foun
 	if !res.Found() {
 		return rec, network, false
 	}
-	rec, err := decodeRecord(db.data, uint(res.Offset()))
+	off := uint(res.Offset())
+	if rec, ok := db.cache.get(off); ok {
+		return rec, network, true
+	}
+	rec, err := decodeRecord(db.data, off)
+	if err == nil {
+		db.cache.put(off, rec)
+	}
 	if err != nil {
 		// Verify vouched for every record at open; should one still not
 		// decode, the client is treated as unknown rather than misplaced.

@@ -1,0 +1,41 @@
+package geo
+
+import "sync/atomic"
+
+// recordCacheSize is the number of decoded records a database keeps. Many
+// networks share one record (a city's), and a nameserver's clients cluster
+// in the cities its resolvers serve, so a few thousand entries catch most
+// lookups of a busy server; the cache costs 4096 pointers plus the records
+// it holds (under 100 bytes each), whatever the traffic.
+const recordCacheSize = 4096
+
+// recordCache maps a record's data-section offset to its decoded record,
+// direct-mapped: a lookup is one atomic load and a comparison, a miss
+// decodes the record and replaces the slot's entry. Entries are immutable,
+// so readers need no lock; a slot two offsets share keeps the latest.
+type recordCache struct {
+	slots [recordCacheSize]atomic.Pointer[cachedRecord]
+}
+
+type cachedRecord struct {
+	off uint
+	rec record
+}
+
+func (c *recordCache) slot(off uint) *atomic.Pointer[cachedRecord] {
+	// Records are laid out one after another, so consecutive offsets differ
+	// by tens of bytes: mix the bits before taking the slot.
+	h := uint64(off) * 0x9E3779B97F4A7C15
+	return &c.slots[h>>(64-12)]
+}
+
+func (c *recordCache) get(off uint) (record, bool) {
+	if e := c.slot(off).Load(); e != nil && e.off == off {
+		return e.rec, true
+	}
+	return record{}, false
+}
+
+func (c *recordCache) put(off uint, rec record) {
+	c.slot(off).Store(&cachedRecord{off: off, rec: rec})
+}
