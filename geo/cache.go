@@ -2,12 +2,16 @@ package geo
 
 import "sync/atomic"
 
-// recordCacheSize is the number of decoded records a database keeps. Many
-// networks share one record (a city's), and a nameserver's clients cluster
-// in the cities its resolvers serve, so a few thousand entries catch most
-// lookups of a busy server; the cache costs 4096 pointers plus the records
-// it holds (under 100 bytes each), whatever the traffic.
-const recordCacheSize = 4096
+// recordCacheSize is the number of decoded records a database keeps (a
+// power of two, 1<<recordCacheBits). Many networks share one record (a
+// city's), and a nameserver's clients cluster in the cities its resolvers
+// serve, so some thousands of entries catch most lookups of a busy server;
+// the cache costs 128 KiB of pointers plus the records it holds (under 100
+// bytes each, 1.6 MiB at most), whatever the traffic.
+const (
+	recordCacheBits = 14
+	recordCacheSize = 1 << recordCacheBits
+)
 
 // recordCache maps a record's data-section offset to its decoded record,
 // direct-mapped: a lookup is one atomic load and a comparison, a miss
@@ -26,7 +30,7 @@ func (c *recordCache) slot(off uint) *atomic.Pointer[cachedRecord] {
 	// Records are laid out one after another, so consecutive offsets differ
 	// by tens of bytes: mix the bits before taking the slot.
 	h := uint64(off) * 0x9E3779B97F4A7C15
-	return &c.slots[h>>(64-12)]
+	return &c.slots[h>>(64-recordCacheBits)]
 }
 
 func (c *recordCache) get(off uint) (record, bool) {

@@ -58,6 +58,11 @@ GEO_EXPECT=${GEO_EXPECT:-"NA=192.0.2.10,2001:db8:1::10 EU=198.51.100.10,2001:db8
 # What Knot serves for a GSLB name (it has no geo): the no-ECS answer, eu-west.
 STATIC_GSLB_A=${STATIC_GSLB_A:-198.51.100.10}
 STATIC_GSLB_AAAA=${STATIC_GSLB_AAAA:-2001:db8:2::10}
+# AYA runs with response rate limiting and cookies on, as shipped, except
+# that loopback (dnsperf's source) is not exempt and the rate is one the
+# load never reaches: every reply pays the limiter's check, none is dropped.
+AYA_RRL_RATE=${AYA_RRL_RATE:-1000000}
+AYA_RRL_EXEMPT=${AYA_RRL_EXEMPT:-192.0.2.255/32}
 OTHER_MAX=${OTHER_MAX:-25}            # warn when more than this % of a CPU went elsewhere
 
 # ---- state --------------------------------------------------------------------
@@ -324,6 +329,8 @@ server_aya_start() {
     AYA_ADMIN_LISTEN=127.0.0.1:$AYA_ADMIN_PORT \
     AYA_DNS_ZONES_DIR=$dir/zones \
     AYA_GEO_DATABASE=$GEO_MMDB \
+    AYA_DNS_RRL_RESPONSES_PER_SECOND=$AYA_RRL_RATE \
+    AYA_DNS_RRL_EXEMPT=$AYA_RRL_EXEMPT \
     AYA_LOG_LEVEL=warn \
         taskset -c "$SERVER_CPU" "$REPO/bin/aya" serve --config "$REPO/aya.yaml" \
         >"$WORK/aya.log" 2>&1 &
