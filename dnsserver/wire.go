@@ -1,6 +1,10 @@
 package dnsserver
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/miekg/dns"
+)
 
 // Small, allocation-free readers of the DNS wire format (RFC 1035 §4.1),
 // for the fast path and for the checks miekg/dns does not expose.
@@ -145,30 +149,44 @@ func parsePlainQuery(req []byte, key *queryKey) (q plainQuery, ok bool) {
 // ANCOUNT + NSCOUNT + ARCOUNT records, each within the message, ending at
 // its last octet. miekg/dns's Unpack does not check it: it stops quietly
 // at the end of a message whose counts promise more, and ignores what
-// follows the last record. The walk is bounded by the message's length,
-// whatever the counts say.
+// follows the last record.
 func sectionsExact(msg []byte) bool {
+	return walkSections(msg, nil) == len(msg)
+}
+
+// walkSections walks the questions and records of msg as its header counts
+// them, calling rr (unless nil) with each record's type and data, and
+// returns the offset past the last one: -1 when the header or a count
+// promises more than msg holds, or rr returns false. The walk is bounded by
+// the message's length, whatever the counts say.
+func walkSections(msg []byte, rr func(typ uint16, rdata []byte) bool) int {
 	if len(msg) < headerLen {
-		return false
+		return -1
 	}
 	off := headerLen
 	for range binary.BigEndian.Uint16(msg[4:]) {
 		if off = skipName(msg, off); off < 0 || off+4 > len(msg) {
-			return false
+			return -1
 		}
 		off += 4
 	}
 	rrs := int(binary.BigEndian.Uint16(msg[6:])) + int(binary.BigEndian.Uint16(msg[8:])) + int(binary.BigEndian.Uint16(msg[10:]))
 	for range rrs {
 		if off = skipName(msg, off); off < 0 || off+10 > len(msg) {
-			return false
+			return -1
 		}
-		off += 10 + int(binary.BigEndian.Uint16(msg[off+8:]))
-		if off > len(msg) {
-			return false
+		typ := binary.BigEndian.Uint16(msg[off:])
+		rdlen := int(binary.BigEndian.Uint16(msg[off+8:]))
+		off += 10
+		if off+rdlen > len(msg) {
+			return -1
 		}
+		if rr != nil && !rr(typ, msg[off:off+rdlen]) {
+			return -1
+		}
+		off += rdlen
 	}
-	return off == len(msg)
+	return off
 }
 
 // skipName returns the offset past the (possibly compressed) name at off,
@@ -196,33 +214,9 @@ func skipName(msg []byte, off int) int {
 // (ecsDataOK), on the raw message: miekg/dns accepts some malformed ones
 // (the wrong octet count, bits past the prefix) and hides the octet count.
 func ecsWireOK(msg []byte) bool {
-	if len(msg) < headerLen {
-		return false
-	}
-	off := headerLen
-	for range binary.BigEndian.Uint16(msg[4:]) {
-		if off = skipName(msg, off); off < 0 || off+4 > len(msg) {
-			return false
-		}
-		off += 4
-	}
-	rrs := int(binary.BigEndian.Uint16(msg[6:])) + int(binary.BigEndian.Uint16(msg[8:])) + int(binary.BigEndian.Uint16(msg[10:]))
-	for range rrs {
-		if off = skipName(msg, off); off < 0 || off+10 > len(msg) {
-			return false
-		}
-		typ := binary.BigEndian.Uint16(msg[off:])
-		rdlen := int(binary.BigEndian.Uint16(msg[off+8:]))
-		off += 10
-		if off+rdlen > len(msg) {
-			return false
-		}
-		if typ == 41 && !ecsOptionsOK(msg[off:off+rdlen]) {
-			return false
-		}
-		off += rdlen
-	}
-	return true
+	return walkSections(msg, func(typ uint16, rdata []byte) bool {
+		return typ != dns.TypeOPT || ecsOptionsOK(rdata)
+	}) >= 0
 }
 
 func ecsOptionsOK(rdata []byte) bool {

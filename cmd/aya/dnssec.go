@@ -34,6 +34,22 @@ files; they stay on the signer (see docs/dnssec.md).`,
 		}
 		return t.UTC(), nil
 	}
+	// keyStates is the zone's keys (the public halves) and their states at
+	// --at, for ds and status.
+	keyStates := func() ([]*dnssec.Key, dnssec.Status, time.Time, error) {
+		if zone == "" {
+			return nil, dnssec.Status{}, time.Time{}, errors.New("--zone is required")
+		}
+		t, err := now()
+		if err != nil {
+			return nil, dnssec.Status{}, t, err
+		}
+		keys, err := loadPublic(dir, zone)
+		if err != nil {
+			return nil, dnssec.Status{}, t, err
+		}
+		return keys, dnssec.StatusAt(keys, t), t, nil
+	}
 	var alg string
 	var csk bool
 	keygen := &cobra.Command{
@@ -84,18 +100,10 @@ files; they stay on the signer (see docs/dnssec.md).`,
 		Short: "Print the DS records (SHA-256) to publish at the parent, and the CDS and CDNSKEY the zone carries",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if zone == "" {
-				return errors.New("--zone is required")
-			}
-			t, err := now()
+			keys, st, t, err := keyStates()
 			if err != nil {
 				return err
 			}
-			keys, err := loadPublic(dir, zone)
-			if err != nil {
-				return err
-			}
-			st := dnssec.StatusAt(keys, t)
 			if len(st.DS) == 0 {
 				return fmt.Errorf("zone %s: no key's DS is to be at the parent at %s (see aya dnssec status)", zone, t.Format(time.RFC3339))
 			}
@@ -113,23 +121,15 @@ files; they stay on the signer (see docs/dnssec.md).`,
 	}
 	zoneFlags(ds)
 
-	status := &cobra.Command{
+	statusCmd := &cobra.Command{
 		Use:   "status --zone ZONE [--dir DIR] [--at TIME]",
 		Short: "Show each key's rollover state, the DS to publish, and what stops the zone from being signed",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if zone == "" {
-				return errors.New("--zone is required")
-			}
-			t, err := now()
+			keys, st, _, err := keyStates()
 			if err != nil {
 				return err
 			}
-			keys, err := loadPublic(dir, zone)
-			if err != nil {
-				return err
-			}
-			st := dnssec.StatusAt(keys, t)
 			if err := dnssec.WriteStatus(cmd.OutOrStdout(), keys[0].Zone, st); err != nil {
 				return err
 			}
@@ -139,8 +139,8 @@ files; they stay on the signer (see docs/dnssec.md).`,
 			return nil
 		},
 	}
-	zoneFlags(status)
-	cmd.AddCommand(keygen, ds, status)
+	zoneFlags(statusCmd)
+	cmd.AddCommand(keygen, ds, statusCmd)
 	return cmd
 }
 
