@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/aya-gslb/aya/dnsserver"
 	"github.com/aya-gslb/aya/internal/mtls"
 	"github.com/aya-gslb/aya/probes"
 )
@@ -99,6 +100,7 @@ func TestLoadDefault(t *testing.T) {
 			ZonesDir:   "zones",
 			MaxUDPSize: 1232,
 			TCP:        TCPConfig{IdleTimeout: 10 * time.Second, MaxConnections: 1024},
+			Zones:      defaultZones,
 			Transfer: TransferConfig{
 				Allow:         []string{"127.0.0.1/32", "::1/128"},
 				AllowPrefixes: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128")},
@@ -160,6 +162,7 @@ func TestLoadFiles(t *testing.T) {
 				NSID:       "ns-full",
 				UDPSockets: 4,
 				TCP:        TCPConfig{IdleTimeout: 90 * time.Second, MaxConnections: 64},
+				Zones:      defaultZones,
 				Transfer: TransferConfig{
 					Allow: []string{"10.0.0.0/8", "192.0.2.1", "2001:db8::/32"},
 					AllowPrefixes: []netip.Prefix{
@@ -256,6 +259,7 @@ func TestLoadFiles(t *testing.T) {
 				ZonesDir:    "testdata/zones",
 				MaxUDPSize:  1232,
 				TCP:         TCPConfig{IdleTimeout: 10 * time.Second, MaxConnections: 1024},
+				Zones:       defaultZones,
 				WhyClients:  []string{"127.0.0.0/8", "::1/128"},
 				WhyPrefixes: prefixes("127.0.0.0/8", "::1/128"),
 			},
@@ -312,6 +316,10 @@ func TestEnv(t *testing.T) {
 		{"AYA_DNS_TRANSFER_ALLOW", "10.9.0.0/16, 192.0.2.9",
 			func(c *Config) any { return c.DNS.Transfer.AllowPrefixes },
 			[]netip.Prefix{netip.MustParsePrefix("10.9.0.0/16"), netip.MustParsePrefix("192.0.2.9/32")}},
+		{"AYA_DNS_ZONES_MAX_RECORDS", "3000000", func(c *Config) any { return c.DNS.Zones.MaxRecords }, 3000000},
+		{"AYA_DNS_ZONES_MAX_FILE_SIZE", "1000", func(c *Config) any { return c.DNS.Zones.MaxFileSize }, int64(1000)},
+		{"AYA_DNS_ZONES_MAX_GENERATE", "256", func(c *Config) any { return c.DNS.Zones.MaxGenerate }, 256},
+		{"AYA_DNS_ZONES_MAX_GENERATE_TOTAL", "1024", func(c *Config) any { return c.DNS.Zones.MaxGenerateTotal }, 1024},
 		{"AYA_DNS_WHY_CLIENTS", "10.53.0.0/16, ::1",
 			func(c *Config) any { return c.DNS.WhyPrefixes }, prefixes("10.53.0.0/16", "::1/128")},
 		{"AYA_ADMIN_LISTEN", "127.0.0.1:9999", func(c *Config) any { return c.Admin.Listen }, "127.0.0.1:9999"},
@@ -873,3 +881,7 @@ func TestKeyError(t *testing.T) {
 		t.Errorf("KeyError of a Config not made by Load: %s", got)
 	}
 }
+
+// defaultZones is dns.zones with its defaults.
+var defaultZones = ZonesConfig{MaxRecords: dnsserver.DefaultMaxZoneRecords, MaxFileSize: dnsserver.DefaultMaxZoneFileSize,
+	MaxGenerate: dnsserver.DefaultMaxGenerate, MaxGenerateTotal: dnsserver.DefaultMaxGenerateTotal}

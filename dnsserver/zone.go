@@ -1,6 +1,7 @@
 package dnsserver
 
 import (
+	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
@@ -37,21 +38,57 @@ func (e *ZoneError) Error() string {
 	}
 }
 
-// Limits of one zone file with the files it includes: a zone from a
-// release is parsed by every site, so what a few lines can make ($GENERATE
-// makes up to 65536 records a line, nested $INCLUDEs multiply) is bounded.
+// ZoneLimits bound what one zone file with the files it includes may make:
+// a zone from a release is parsed by every site, so what a few bytes can
+// make ($GENERATE makes up to 65536 records a line, nested $INCLUDEs
+// multiply) is bounded, and checked before the parser expands or reads
+// anything. A zone over a limit is refused with the file:line of the entry
+// that passes it; the zero value of a field means its default.
+type ZoneLimits struct {
+	// MaxRecords is the most records a zone may hold (default 2,000,000;
+	// dns.zones.max_records).
+	MaxRecords int
+	// MaxFileSize is the most bytes of a zone file and the files it
+	// includes together (default 64 MiB; dns.zones.max_file_size).
+	MaxFileSize int64
+	// MaxGenerate is the most records one $GENERATE line may make (default
+	// 65536, miekg/dns's own bound; dns.zones.max_generate).
+	MaxGenerate int
+	// MaxGenerateTotal is the most records the $GENERATE lines of a zone
+	// may make together (default 262,144; dns.zones.max_generate_total).
+	MaxGenerateTotal int
+}
+
+// Defaults of ZoneLimits.
 const (
-	// MaxZoneRecords is the most records a zone may hold.
-	MaxZoneRecords = 1 << 18
-	// maxIncludes is the most $INCLUDEs a zone may open, all nested ones
-	// counted.
-	maxIncludes = 4096
+	DefaultMaxZoneRecords   = 2_000_000
+	DefaultMaxZoneFileSize  = 64 << 20
+	DefaultMaxGenerate      = 65536
+	DefaultMaxGenerateTotal = 1 << 18
 )
 
-var (
-	tooManyRecords     = fmt.Sprintf("more than %d records in the zone", MaxZoneRecords)
-	errTooManyIncludes = fmt.Errorf("more than %d files included by the zone", maxIncludes)
-)
+// WithDefaults returns l with each zero field set to its default.
+func (l ZoneLimits) WithDefaults() ZoneLimits {
+	if l.MaxRecords <= 0 {
+		l.MaxRecords = DefaultMaxZoneRecords
+	}
+	if l.MaxFileSize <= 0 {
+		l.MaxFileSize = DefaultMaxZoneFileSize
+	}
+	if l.MaxGenerate <= 0 {
+		l.MaxGenerate = DefaultMaxGenerate
+	}
+	if l.MaxGenerateTotal <= 0 {
+		l.MaxGenerateTotal = DefaultMaxGenerateTotal
+	}
+	return l
+}
+
+// maxIncludes is the most $INCLUDEs a zone may open, all nested ones
+// counted.
+const maxIncludes = 4096
+
+var errTooManyIncludes = fmt.Errorf("more than %d files included by the zone", maxIncludes)
 
 // countFS is an include FS that opens at most maxIncludes files.
 type countFS struct {
@@ -109,8 +146,13 @@ func (z *Zone) negativeSOA() *dns.SOA {
 // ParseZoneFile reads and parses the zone file at path for origin. Its
 // $INCLUDEs are confined to the file's directory (see ParseZoneFS).
 func ParseZoneFile(file, origin string) (*Zone, error) {
+	return ZoneLimits{}.ParseFile(file, origin)
+}
+
+// ParseFile is ParseZoneFile within l.
+func (l ZoneLimits) ParseFile(file, origin string) (*Zone, error) {
 	dir, name := filepath.Split(file)
-	return ParseZoneFS(os.DirFS(cmp.Or(dir, ".")), dir, name, origin)
+	return l.ParseFS(os.DirFS(cmp.Or(dir, ".")), dir, name, origin)
 }
 
 // ParseZone parses an RFC 1035 master file for origin, read from r (file is
@@ -121,12 +163,20 @@ func ParseZoneFile(file, origin string) (*Zone, error) {
 // §5.2), class IN, and nothing but glue below a delegation. Errors carry
 // file:line.
 func ParseZone(r io.Reader, origin, file string) (*Zone, error) {
-	data, err := io.ReadAll(r)
+	lim := ZoneLimits{}.WithDefaults()
+	data, err := io.ReadAll(io.LimitReader(r, lim.MaxFileSize+1))
 	if err != nil {
 		return nil, &ZoneError{File: file, Msg: err.Error()}
 	}
+	if int64(len(data)) > lim.MaxFileSize {
+		return nil, tooLarge(file, lim)
+	}
 	dir, name := filepath.Split(file)
-	return parseZone(data, os.DirFS(cmp.Or(dir, ".")), dir, name, origin)
+	return parseZone(data, os.DirFS(cmp.Or(dir, ".")), dir, name, origin, lim)
+}
+
+func tooLarge(file string, lim ZoneLimits) error {
+	return &ZoneError{File: file, Msg: fmt.Sprintf("more than %d bytes (dns.zones.max_file_size)", lim.MaxFileSize)}
 }
 
 // ParseZoneFS parses the zone file name of fsys for origin, as ParseZone
@@ -134,11 +184,24 @@ func ParseZone(r io.Reader, origin, file string) (*Zone, error) {
 // (absolute, or with ".." past its root) is not found. Errors and the
 // zone's File name files as dir joined with their name in fsys.
 func ParseZoneFS(fsys fs.FS, dir, name, origin string) (*Zone, error) {
+	return ZoneLimits{}.ParseFS(fsys, dir, name, origin)
+}
+
+// ParseFS is ParseZoneFS within l: a file larger than l.MaxFileSize is
+// refused before it is read.
+func (l ZoneLimits) ParseFS(fsys fs.FS, dir, name, origin string) (*Zone, error) {
+	l = l.WithDefaults()
+	if st, err := fs.Stat(fsys, name); err == nil && st.Size() > l.MaxFileSize {
+		return nil, tooLarge(filepath.Join(dir, name), l)
+	}
 	data, err := fs.ReadFile(fsys, name)
 	if err != nil {
 		return nil, &ZoneError{File: filepath.Join(dir, name), Msg: fsError(err)}
 	}
-	return parseZone(data, fsys, dir, name, origin)
+	if int64(len(data)) > l.MaxFileSize {
+		return nil, tooLarge(filepath.Join(dir, name), l)
+	}
+	return parseZone(data, fsys, dir, name, origin, l)
 }
 
 // fsError is err without the path an fs.PathError repeats.
@@ -150,8 +213,8 @@ func fsError(err error) string {
 }
 
 // parseZone is ParseZoneFS of data, the contents of name.
-func parseZone(data []byte, fsys fs.FS, dir, name, origin string) (*Zone, error) {
-	z, err := parseZoneData(data, fsys, name, origin)
+func parseZone(data []byte, fsys fs.FS, dir, name, origin string, lim ZoneLimits) (*Zone, error) {
+	z, err := parseZoneData(data, fsys, name, origin, lim)
 	display := func(f string) string {
 		if dir == "" {
 			return f
@@ -172,36 +235,38 @@ func parseZone(data []byte, fsys fs.FS, dir, name, origin string) (*Zone, error)
 	return z, nil
 }
 
-func parseZoneData(data []byte, fsys fs.FS, file, origin string) (*Zone, error) {
+func parseZoneData(data []byte, fsys fs.FS, file, origin string, lim ZoneLimits) (*Zone, error) {
 	registerGSLB()
 	origin = dns.CanonicalName(origin)
-	zp := dns.NewZoneParser(strings.NewReader(string(data)), origin, file)
+	// The scanner goes first: it checks the limits before the parser
+	// expands a $GENERATE, and it numbers the records.
+	pos, soft, err := scanZone(fsys, lim, data, file, origin)
+	if err != nil {
+		return nil, err
+	}
+	zp := dns.NewZoneParser(bytes.NewReader(data), origin, file)
 	zp.SetIncludeAllowed(true)
 	zp.SetIncludeFS(&countFS{FS: fsys})
-	var rrs []dns.RR
+	rrs := make([]dns.RR, 0, len(pos.lines))
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
-		if len(rrs) == MaxZoneRecords {
-			// The scanner, which makes no records, says where.
-			if _, err := scanPositions(fsys, data, file, origin); err != nil {
-				return nil, err
-			}
-			return nil, &ZoneError{File: file, Msg: tooManyRecords}
+		if len(rrs) == lim.MaxRecords {
+			// Only if the scanner and the parser disagree on the count.
+			return nil, &ZoneError{File: file, Msg: fmt.Sprintf("more than %d records in the zone (dns.zones.max_records)", lim.MaxRecords)}
 		}
 		rrs = append(rrs, rr)
 	}
 	if err := zp.Err(); err != nil {
 		return nil, fromParseError(err, file, data)
 	}
-	pos, err := scanPositions(fsys, data, file, origin)
-	if err != nil {
-		return nil, err
+	if soft != nil {
+		return nil, soft
 	}
-	// at returns the position of the i-th record. scanPositions follows the
+	// at returns the position of the i-th record. The scanner follows the
 	// parser's grammar; should it ever disagree on the count, errors still
 	// name the file rather than a wrong line.
 	at := func(i int) (string, int) {
-		if len(pos) == len(rrs) {
-			return pos[i].file, pos[i].line
+		if len(pos.lines) == len(rrs) {
+			return pos.at(i)
 		}
 		return file, 0
 	}
@@ -210,7 +275,8 @@ func parseZoneData(data []byte, fsys fs.FS, file, origin string) (*Zone, error) 
 		return &ZoneError{File: f, Line: l, Msg: fmt.Sprintf(format, args...)}
 	}
 
-	z := &Zone{Origin: origin, File: file, nodes: make(map[string]*node), bindings: make(map[string]binding)}
+	z := &Zone{Origin: origin, File: file, nodes: make(map[string]*node, len(rrs)), bindings: make(map[string]binding),
+		records: make([]dns.RR, 0, len(rrs))}
 	firstLine := map[string]int{} // owner → index of its first record, for CNAME errors
 	for i, rr := range rrs {
 		h := rr.Header()

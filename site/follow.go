@@ -130,7 +130,7 @@ func (r *Site) follow() bool {
 	if rel.Digest == r.refused {
 		return false // said already; the site reports what it publishes
 	}
-	c, err := Compile(rel, ConfigDir(r.cfg))
+	c, err := Compile(rel, ConfigDir(r.cfg), r.cfg.DNS.Zones.Limits())
 	if err == nil {
 		err = r.publish(c)
 	}

@@ -36,7 +36,8 @@ func Build(cfg *config.Config, by, source string) (*release.Release, *Compiled, 
 	if err != nil {
 		return nil, nil, &FileError{File: cfgFile, Err: fmt.Errorf("%s: %w", name, err)}
 	}
-	zones, err := readZones(cfg)
+	lim := cfg.DNS.Zones.Limits()
+	zones, parsed, err := readZones(cfg, lim)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -51,7 +52,7 @@ func Build(cfg *config.Config, by, source string) (*release.Release, *Compiled, 
 	if err := r.Validate(); err != nil {
 		return nil, nil, err
 	}
-	c, err := compile(r, rc, cfg.DNS.ZonesDir)
+	c, err := compile(r, rc, cfg.DNS.ZonesDir, lim, parsed)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -72,8 +73,10 @@ type Compiled struct {
 // configuration text, its zone files (with $INCLUDEs read from the
 // release alone) and the pools every zone binds. dir is this site's
 // configuration directory, which relative paths in the release (a
-// check's tls_ca_file) are resolved against.
-func Compile(r *release.Release, dir string) (*Compiled, error) {
+// check's tls_ca_file) are resolved against; lim bounds its zones (this
+// site's dns.zones: a site with lower bounds than the others refuses what
+// they serve, and keeps its previous release).
+func Compile(r *release.Release, dir string, lim dnsserver.ZoneLimits) (*Compiled, error) {
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
@@ -88,14 +91,16 @@ func Compile(r *release.Release, dir string) (*Compiled, error) {
 	if release.New(c, "", "").Digest != r.Digest {
 		return nil, fmt.Errorf("release %s: its rules are not those of its configuration %s", release.ShortDigest(r.Digest), r.Config.Name)
 	}
-	return compile(r, rc, "")
+	return compile(r, rc, "", lim, nil)
 }
 
-// compile parses r's zones; errors name the files as dir joined with their
-// names in the release.
-func compile(r *release.Release, rc *config.Config, dir string) (*Compiled, error) {
+// compile parses r's zones within lim; errors name the files as dir joined
+// with their names in the release. parsed holds zones parsed already from
+// the same files (Build's), by file name; they are not parsed again.
+func compile(r *release.Release, rc *config.Config, dir string, lim dnsserver.ZoneLimits, parsed map[string]*dnsserver.Zone) (*Compiled, error) {
 	fsys := r.ZonesFS()
 	known := rc.PoolNames()
+	lim = lim.WithDefaults()
 	var (
 		zones   []*dnsserver.Zone
 		errs    []error
@@ -105,7 +110,10 @@ func compile(r *release.Release, rc *config.Config, dir string) (*Compiled, erro
 		if path.Dir(f.Name) != "." || !strings.HasSuffix(f.Name, dnsserver.ZoneFileSuffix) {
 			continue // a file $INCLUDEd by a zone
 		}
-		z, err := dnsserver.ParseZoneFS(fsys, dir, f.Name, dnsserver.OriginFromFile(f.Name))
+		z, err := parsed[f.Name], error(nil)
+		if z == nil {
+			z, err = lim.ParseFS(fsys, dir, f.Name, dnsserver.OriginFromFile(f.Name))
+		}
 		if err == nil {
 			err = z.CheckPools(known)
 		}
@@ -115,8 +123,8 @@ func compile(r *release.Release, rc *config.Config, dir string) (*Compiled, erro
 		}
 		// A release holds as many records as one zone may, so that many
 		// small zones cannot make what one may not.
-		if records += z.Len(); records > dnsserver.MaxZoneRecords {
-			return nil, fmt.Errorf("%s: more than %d records in the zones of the release", z.File, dnsserver.MaxZoneRecords)
+		if records += z.Len(); records > lim.MaxRecords {
+			return nil, fmt.Errorf("%s: more than %d records in the zones of the release (dns.zones.max_records)", z.File, lim.MaxRecords)
 		}
 		zones = append(zones, z)
 	}
@@ -199,19 +207,21 @@ func ZonesDirError(cfg *config.Config, err error) error {
 // readZones reads the *.zone files of dns.zones_dir and every file they $INCLUDE,
 // through an os.Root, so that neither a path nor a symbolic link leaves
 // dir. A file that does not read is refused with the position of the
-// $INCLUDE that names it.
-func readZones(cfg *config.Config) ([]release.File, error) {
+// $INCLUDE that names it. It returns the zones it parsed within lim on the
+// way, by file name, for compile.
+func readZones(cfg *config.Config, lim dnsserver.ZoneLimits) ([]release.File, map[string]*dnsserver.Zone, error) {
 	dir := cfg.DNS.ZonesDir
 	root, err := os.OpenRoot(dir)
 	if err != nil {
-		return nil, ZonesDirError(cfg, err)
+		return nil, nil, ZonesDirError(cfg, err)
 	}
 	defer func() { _ = root.Close() }()
 	names, err := filepath.Glob(filepath.Join(dir, "*"+dnsserver.ZoneFileSuffix))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rec := &recordingFS{root: root, files: map[string][]byte{}}
+	parsed := map[string]*dnsserver.Zone{}
 	var errs []error
 	for _, n := range names {
 		name := filepath.Base(n)
@@ -219,7 +229,10 @@ func readZones(cfg *config.Config) ([]release.File, error) {
 		// them; other errors are reported by compile, after the whole
 		// release is made.
 		before := rec.failed()
-		_, perr := dnsserver.ParseZoneFS(rec, dir, name, dnsserver.OriginFromFile(name))
+		z, perr := lim.ParseFS(rec, dir, name, dnsserver.OriginFromFile(name))
+		if perr == nil {
+			parsed[name] = z
+		}
 		switch _, ok := rec.get(name); {
 		case !ok:
 			errs = append(errs, &FileError{File: name, Err: rec.errOf(dir, name)})
@@ -228,17 +241,17 @@ func readZones(cfg *config.Config) ([]release.File, error) {
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if rec.total > release.MaxTotalSize {
-		return nil, fmt.Errorf("%s: %d bytes of zone files, more than a release holds (%d)", dir, rec.total, release.MaxTotalSize)
+		return nil, nil, fmt.Errorf("%s: %d bytes of zone files, more than a release holds (%d)", dir, rec.total, release.MaxTotalSize)
 	}
 	out := make([]release.File, 0, len(rec.files))
 	for name, data := range rec.files {
 		out = append(out, release.File{Name: name, Data: data})
 	}
 	slices.SortFunc(out, func(a, b release.File) int { return cmp.Compare(a.Name, b.Name) })
-	return out, nil
+	return out, parsed, nil
 }
 
 // recordingFS reads files of root whole, keeps what it read, and refuses

@@ -109,7 +109,7 @@ func TestBuild(t *testing.T) {
 	if err := os.RemoveAll(filepath.Dir(zones)); err != nil {
 		t.Fatal(err)
 	}
-	got, err := Compile(r, t.TempDir())
+	got, err := Compile(r, t.TempDir(), dnsserver.ZoneLimits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,13 +286,13 @@ func TestCompileErrors(t *testing.T) {
 		{"digest", func() *release.Release { r := *good; r.Digest = "sha256:00"; return &r }(), "does not match its content"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Compile(tc.r, "/srv/aya")
+			_, err := Compile(tc.r, "/srv/aya", dnsserver.ZoneLimits{})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err %v, want %q", err, tc.want)
 			}
 		})
 	}
-	if _, err := Compile(good, "/srv/aya"); err != nil {
+	if _, err := Compile(good, "/srv/aya", dnsserver.ZoneLimits{}); err != nil {
 		t.Fatalf("the good release: %v", err)
 	}
 }
@@ -305,8 +305,9 @@ func TestCompileRecords(t *testing.T) {
 		files[fmt.Sprintf("z%d.example.zone", i)] = apex + "$GENERATE 0-65535 a$ A 192.0.2.1\n$GENERATE 0-65535 b$ A 192.0.2.1\n"
 	}
 	cfg, _ := newSite(t, files)
+	cfg.DNS.Zones.MaxRecords = 200_000
 	_, _, err := Build(cfg, "", "")
-	if want := fmt.Sprintf("z1.example.zone: more than %d records in the zones of the release", dnsserver.MaxZoneRecords); err == nil || !strings.Contains(err.Error(), want) {
+	if want := "z1.example.zone: more than 200000 records in the zones of the release (dns.zones.max_records)"; err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("err %v, want %q", err, want)
 	}
 }
