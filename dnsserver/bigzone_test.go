@@ -2,7 +2,9 @@ package dnsserver
 
 import (
 	"fmt"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"testing"
 	"testing/fstest"
 )
@@ -52,4 +54,31 @@ func BenchmarkLoadZone(b *testing.B) {
 			b.ReportMetric(float64(live)/(1<<20), "live-MB")
 		})
 	}
+}
+
+// TestBigZoneHeapProfile writes the live heap of a published 1M-record
+// zone to $AYA_HEAP_PROFILE; skipped without it.
+func TestBigZoneHeapProfile(t *testing.T) {
+	out := os.Getenv("AYA_HEAP_PROFILE")
+	if out == "" {
+		t.Skip("AYA_HEAP_PROFILE not set")
+	}
+	fsys := fstest.MapFS{"big.test.zone": {Data: bigZone(1_000_000)}}
+	s := New(testConfig())
+	z, err := ParseZoneFS(fsys, "", "big.test.zone", "big.test.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	zs, _ := NewZones(z)
+	s.SetZones(zs)
+	runtime.GC()
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		t.Fatal(err)
+	}
+	runtime.KeepAlive(s)
 }

@@ -119,7 +119,7 @@ func New(cfg Config) *Server {
 	cfg = cfg.withDefaults()
 	s := &Server{cfg: cfg, log: cfg.Logger, metrics: newMetrics(cfg.Registerer), conns: make(map[net.Conn]struct{})}
 	empty, _ := NewZones()
-	s.view.Store(&view{zones: empty, fast: map[string]*fastNode{}, opts: optionsOf(cfg), steer: newSteering(cfg.GSLB, s.metrics)})
+	s.view.Store(&view{zones: empty, fast: s.buildFast(empty), opts: optionsOf(cfg), steer: newSteering(cfg.GSLB, s.metrics)})
 	s.idle.Store(int64(cfg.TCPIdleTimeout))
 	return s
 }

@@ -108,11 +108,52 @@ func (c *countFS) Open(name string) (fs.File, error) {
 // non-terminal (RFC 4592 §2.2.2).
 type node struct {
 	name   string // lower-case, fully qualified
-	rrsets map[uint16][]dns.RR
+	rrsets rrsets
 	// cut is set on a delegation point: a name below the apex with NS.
 	cut bool
 	// occluded is set on names strictly below a delegation point (glue).
 	occluded bool
+}
+
+// rrsets are the RRsets of one name, in the order of their first records:
+// a name has few, and a slice of them takes a tenth of the memory of a map
+// (a zone of a million names held 280 MB of one-entry maps).
+type rrsets []rrset
+
+// rrset is the records of one type of a name.
+type rrset struct {
+	t   uint16
+	rrs []dns.RR
+}
+
+// get returns the records of type t.
+func (s rrsets) get(t uint16) []dns.RR {
+	for i := range s {
+		if s[i].t == t {
+			return s[i].rrs
+		}
+	}
+	return nil
+}
+
+// put sets the records of type t.
+func (s *rrsets) put(t uint16, rrs []dns.RR) {
+	for i := range *s {
+		if (*s)[i].t == t {
+			(*s)[i].rrs = rrs
+			return
+		}
+	}
+	*s = append(*s, rrset{t: t, rrs: rrs})
+}
+
+// types returns the types of the RRsets.
+func (s rrsets) types() []uint16 {
+	out := make([]uint16, len(s))
+	for i := range s {
+		out[i] = s[i].t
+	}
+	return out
 }
 
 // Zone is one parsed, validated zone. It is immutable once returned by
@@ -298,13 +339,11 @@ func parseZoneData(data []byte, fsys fs.FS, file, origin string, lim ZoneLimits)
 		}
 		n := z.nodes[owner]
 		if n == nil {
-			n = &node{name: owner, rrsets: make(map[uint16][]dns.RR)}
+			n = &node{name: owner}
 			z.nodes[owner] = n
 			firstLine[owner] = i
-		} else if n.rrsets == nil {
-			n.rrsets = make(map[uint16][]dns.RR)
 		}
-		set := n.rrsets[h.Rrtype]
+		set := n.rrsets.get(h.Rrtype)
 		if slices.ContainsFunc(set, func(o dns.RR) bool { return dns.IsDuplicate(o, rr) }) {
 			continue // an RRset is a set (RFC 2181 §5)
 		}
@@ -321,7 +360,7 @@ func parseZoneData(data []byte, fsys fs.FS, file, origin string, lim ZoneLimits)
 		if msg := conflictsWithGSLB(n, h.Rrtype); msg != "" {
 			return nil, fail(i, msg, h.Name)
 		}
-		n.rrsets[h.Rrtype] = append(set, rr)
+		n.rrsets.put(h.Rrtype, append(set, rr))
 		switch h.Rrtype {
 		case TypeGSLB:
 			f, l := at(i)
@@ -342,7 +381,7 @@ func parseZoneData(data []byte, fsys fs.FS, file, origin string, lim ZoneLimits)
 	if z.SOA == nil {
 		return nil, &ZoneError{File: file, Line: 1, Msg: fmt.Sprintf("no SOA record at the zone apex %s", origin)}
 	}
-	if apex := z.nodes[origin]; len(apex.rrsets[dns.TypeNS]) == 0 {
+	if apex := z.nodes[origin]; len(apex.rrsets.get(dns.TypeNS)) == 0 {
 		_, l := at(firstLine[origin])
 		return nil, &ZoneError{File: file, Line: l, Msg: fmt.Sprintf("no NS records at the zone apex %s", origin)}
 	}
@@ -358,7 +397,8 @@ func conflictsWithCNAME(n *node, t uint16) bool {
 	if t == dns.TypeRRSIG || t == dns.TypeNSEC {
 		return false
 	}
-	for have := range n.rrsets {
+	for _, set := range n.rrsets {
+		have := set.t
 		if have == dns.TypeRRSIG || have == dns.TypeNSEC || have == t {
 			continue
 		}
@@ -373,11 +413,11 @@ func conflictsWithCNAME(n *node, t uint16) bool {
 // adding a record of type t to n clashes with a GSLB binding: one pool per
 // name, and no static addresses beside the pool's.
 func conflictsWithGSLB(n *node, t uint16) string {
-	_, gslb := n.rrsets[TypeGSLB]
+	gslb := len(n.rrsets.get(TypeGSLB)) > 0
 	switch {
 	case t == TypeGSLB && gslb:
 		return "a second GSLB record at %s: a name is bound to one pool"
-	case t == TypeGSLB && (len(n.rrsets[dns.TypeA]) > 0 || len(n.rrsets[dns.TypeAAAA]) > 0),
+	case t == TypeGSLB && (len(n.rrsets.get(dns.TypeA)) > 0 || len(n.rrsets.get(dns.TypeAAAA)) > 0),
 		gslb && (t == dns.TypeA || t == dns.TypeAAAA):
 		return "GSLB and A/AAAA records at %s: the pool answers A and AAAA there"
 	}
@@ -398,7 +438,7 @@ func (z *Zone) sortedBindings() []binding {
 // refuses data below a delegation that is not glue (it would never be served).
 func (z *Zone) markDelegations(rrs []dns.RR, fail func(int, string, ...any) error) error {
 	for name, n := range z.nodes {
-		if name != z.Origin && len(n.rrsets[dns.TypeNS]) > 0 {
+		if name != z.Origin && len(n.rrsets.get(dns.TypeNS)) > 0 {
 			n.cut = true
 		}
 	}
