@@ -245,6 +245,34 @@ func (l ZoneLimits) ParseFS(fsys fs.FS, dir, name, origin string) (*Zone, error)
 	return parseZone(data, fsys, dir, name, origin, l)
 }
 
+// ScanFS reads the zone file name of fsys and the files it includes, and
+// checks them within l, as ParseFS does before it parses: it reads what
+// ParseFS would read, for a tenth of the time and no records. Errors are
+// ParseFS's for the limits, the scanner's own for an $INCLUDE that does not
+// read (ParseFS says more).
+func (l ZoneLimits) ScanFS(fsys fs.FS, dir, name, origin string) error {
+	l = l.WithDefaults()
+	display := func(f string) string { return filepath.Join(dir, filepath.FromSlash(f)) }
+	if st, err := fs.Stat(fsys, name); err == nil && st.Size() > l.MaxFileSize {
+		return tooLarge(display(name), l)
+	}
+	data, err := fs.ReadFile(fsys, name)
+	if err != nil {
+		return &ZoneError{File: display(name), Msg: fsError(err)}
+	}
+	if int64(len(data)) > l.MaxFileSize {
+		return tooLarge(display(name), l)
+	}
+	_, soft, err := scanZone(fsys, l, data, name, dns.CanonicalName(origin))
+	if err == nil {
+		err = soft
+	}
+	if ze, ok := errors.AsType[*ZoneError](err); ok {
+		ze.File = display(ze.File)
+	}
+	return err
+}
+
 // fsError is err without the path an fs.PathError repeats.
 func fsError(err error) string {
 	if pe, ok := errors.AsType[*fs.PathError](err); ok {

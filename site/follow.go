@@ -130,7 +130,7 @@ func (r *Site) follow() bool {
 	if rel.Digest == r.refused {
 		return false // said already; the site reports what it publishes
 	}
-	c, err := Compile(rel, ConfigDir(r.cfg), r.cfg.DNS.Zones.Limits())
+	c, err := r.comp.Compile(rel)
 	if err == nil {
 		err = r.publish(c)
 	}
@@ -195,7 +195,7 @@ func (r *Site) seed(ctx context.Context) {
 	for r.node.Release() == nil {
 		if r.node.IsLeader() && r.node.CaughtUp() {
 			cfg := r.cur.Load() // no release yet: the site's own configuration
-			rel, _, err := Build(cfg, whoAmI(cfg.Node.ID), "seed: "+cfg.Node.ID)
+			rel, err := r.comp.Build(cfg, whoAmI(cfg.Node.ID), "seed: "+cfg.Node.ID)
 			if err == nil {
 				_, err = r.node.ApplyRelease(ctx, rel)
 			}
@@ -217,7 +217,7 @@ func (r *Site) seed(ctx context.Context) {
 // compares it with the running release (aya_release_local_differs).
 func (r *Site) checkLocal(ctx context.Context) {
 	cfg := r.cfg
-	rel, _, err := Build(cfg, whoAmI(cfg.Node.ID), "watch: "+cfg.Node.ID)
+	rel, err := r.comp.Build(cfg, whoAmI(cfg.Node.ID), "watch: "+cfg.Node.ID)
 	r.setBuildFailed(cfg, err)
 	if err != nil {
 		none := ""

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/aya-gslb/aya/config"
@@ -27,6 +28,21 @@ import (
 // candidate that does not validate is refused here with file:line errors
 // that name the operator's files.
 func Build(cfg *config.Config, by, source string) (*release.Release, *Compiled, error) {
+	r, rc, err := buildRelease(cfg, by, source)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := compile(r, rc, cfg.DNS.ZonesDir, cfg.DNS.Zones.Limits())
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, c, nil
+}
+
+// buildRelease is Build less the compiling: the release of cfg's files,
+// validated, and its configuration. The zone files are scanned, not
+// parsed, for the files they include.
+func buildRelease(cfg *config.Config, by, source string) (*release.Release, *config.Config, error) {
 	name, data, err := config.ReleaseSource(cfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("release: %w", err)
@@ -36,8 +52,7 @@ func Build(cfg *config.Config, by, source string) (*release.Release, *Compiled, 
 	if err != nil {
 		return nil, nil, &FileError{File: cfgFile, Err: fmt.Errorf("%s: %w", name, err)}
 	}
-	lim := cfg.DNS.Zones.Limits()
-	zones, parsed, err := readZones(cfg, lim)
+	zones, err := readZones(cfg, cfg.DNS.Zones.Limits())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -52,11 +67,83 @@ func Build(cfg *config.Config, by, source string) (*release.Release, *Compiled, 
 	if err := r.Validate(); err != nil {
 		return nil, nil, err
 	}
-	c, err := compile(r, rc, cfg.DNS.ZonesDir, lim, parsed)
-	if err != nil {
-		return nil, nil, err
+	return r, rc, nil
+}
+
+// Compiler compiles the releases of one site, and keeps the last one it
+// compiled: a release built from this site's files is compiled when it is
+// built, checked again by the cluster before it enters the log
+// (cluster.Config.CheckRelease), and compiled once more when it is served,
+// and the zones of a million records take seconds to parse each time.
+// What Compile makes is a function of the release's content (its digest),
+// the configuration directory and the zone limits, so one result serves
+// all three. A nil *Compiler compiles every time.
+type Compiler struct {
+	set  atomic.Pointer[compilerSettings]
+	last atomic.Pointer[Compiled]
+}
+
+type compilerSettings struct {
+	dir string
+	lim dnsserver.ZoneLimits
+}
+
+// NewCompiler returns the compiler of the site configured by cfg.
+func NewCompiler(cfg *config.Config) *Compiler {
+	c := new(Compiler)
+	c.Configure(cfg)
+	return c
+}
+
+// Configure sets the directory and the limits from cfg (a reload), and
+// forgets the last release compiled under the previous ones.
+func (c *Compiler) Configure(cfg *config.Config) {
+	next := &compilerSettings{dir: ConfigDir(cfg), lim: cfg.DNS.Zones.Limits()}
+	if prev := c.set.Load(); prev != nil && *prev == *next {
+		return
 	}
-	return r, c, nil
+	c.set.Store(next)
+	c.last.Store(nil)
+}
+
+// Compile is the package's Compile with the compiler's directory and
+// limits; a release with the digest of the last one compiled is not
+// compiled again.
+func (c *Compiler) Compile(r *release.Release) (*Compiled, error) {
+	if c == nil {
+		return nil, errors.New("release: no compiler")
+	}
+	if last := c.last.Load(); last != nil && last.Release.Digest == r.Digest {
+		if err := r.Validate(); err != nil { // the content is the digest's
+			return nil, err
+		}
+		out := *last
+		out.Release = r
+		return &out, nil
+	}
+	set := c.set.Load()
+	out, err := Compile(r, set.dir, set.lim)
+	if err == nil {
+		c.last.Store(out)
+	}
+	return out, err
+}
+
+// Build is the package's Build, compiled as Compile compiles what the
+// cluster serves (and kept for it); on an error, the errors name the
+// operator's files as Build's do.
+func (c *Compiler) Build(cfg *config.Config, by, source string) (*release.Release, error) {
+	r, rc, err := buildRelease(cfg, by, source)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.Compile(r); err != nil {
+		if _, named := compile(r, rc, cfg.DNS.ZonesDir, cfg.DNS.Zones.Limits()); named != nil {
+			return nil, named
+		}
+		return nil, err
+	}
+	return r, nil
 }
 
 // Compiled is a release made ready to serve.
@@ -91,13 +178,12 @@ func Compile(r *release.Release, dir string, lim dnsserver.ZoneLimits) (*Compile
 	if release.New(c, "", "").Digest != r.Digest {
 		return nil, fmt.Errorf("release %s: its rules are not those of its configuration %s", release.ShortDigest(r.Digest), r.Config.Name)
 	}
-	return compile(r, rc, "", lim, nil)
+	return compile(r, rc, "", lim)
 }
 
 // compile parses r's zones within lim; errors name the files as dir joined
-// with their names in the release. parsed holds zones parsed already from
-// the same files (Build's), by file name; they are not parsed again.
-func compile(r *release.Release, rc *config.Config, dir string, lim dnsserver.ZoneLimits, parsed map[string]*dnsserver.Zone) (*Compiled, error) {
+// with their names in the release.
+func compile(r *release.Release, rc *config.Config, dir string, lim dnsserver.ZoneLimits) (*Compiled, error) {
 	fsys := r.ZonesFS()
 	known := rc.PoolNames()
 	lim = lim.WithDefaults()
@@ -110,10 +196,7 @@ func compile(r *release.Release, rc *config.Config, dir string, lim dnsserver.Zo
 		if path.Dir(f.Name) != "." || !strings.HasSuffix(f.Name, dnsserver.ZoneFileSuffix) {
 			continue // a file $INCLUDEd by a zone
 		}
-		z, err := parsed[f.Name], error(nil)
-		if z == nil {
-			z, err = lim.ParseFS(fsys, dir, f.Name, dnsserver.OriginFromFile(f.Name))
-		}
+		z, err := lim.ParseFS(fsys, dir, f.Name, dnsserver.OriginFromFile(f.Name))
 		if err == nil {
 			err = z.CheckPools(known)
 		}
@@ -207,31 +290,31 @@ func ZonesDirError(cfg *config.Config, err error) error {
 // readZones reads the *.zone files of dns.zones_dir and every file they $INCLUDE,
 // through an os.Root, so that neither a path nor a symbolic link leaves
 // dir. A file that does not read is refused with the position of the
-// $INCLUDE that names it. It returns the zones it parsed within lim on the
-// way, by file name, for compile.
-func readZones(cfg *config.Config, lim dnsserver.ZoneLimits) ([]release.File, map[string]*dnsserver.Zone, error) {
+// $INCLUDE that names it. The zones are scanned within lim for what they
+// include, not parsed: compile parses them.
+func readZones(cfg *config.Config, lim dnsserver.ZoneLimits) ([]release.File, error) {
 	dir := cfg.DNS.ZonesDir
 	root, err := os.OpenRoot(dir)
 	if err != nil {
-		return nil, nil, ZonesDirError(cfg, err)
+		return nil, ZonesDirError(cfg, err)
 	}
 	defer func() { _ = root.Close() }()
 	names, err := filepath.Glob(filepath.Join(dir, "*"+dnsserver.ZoneFileSuffix))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	rec := &recordingFS{root: root, files: map[string][]byte{}}
-	parsed := map[string]*dnsserver.Zone{}
 	var errs []error
 	for _, n := range names {
 		name := filepath.Base(n)
-		// Parsing reads the file and its includes through rec, which keeps
+		// Scanning reads the file and its includes through rec, which keeps
 		// them; other errors are reported by compile, after the whole
 		// release is made.
 		before := rec.failed()
-		z, perr := lim.ParseFS(rec, dir, name, dnsserver.OriginFromFile(name))
-		if perr == nil {
-			parsed[name] = z
+		perr := lim.ScanFS(rec, dir, name, dnsserver.OriginFromFile(name))
+		if rec.failed() > before {
+			// The parser says which $INCLUDE did not read, with its column.
+			_, perr = lim.ParseFS(rec, dir, name, dnsserver.OriginFromFile(name))
 		}
 		switch _, ok := rec.get(name); {
 		case !ok:
@@ -241,17 +324,17 @@ func readZones(cfg *config.Config, lim dnsserver.ZoneLimits) ([]release.File, ma
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if rec.total > release.MaxTotalSize {
-		return nil, nil, fmt.Errorf("%s: %d bytes of zone files, more than a release holds (%d)", dir, rec.total, release.MaxTotalSize)
+		return nil, fmt.Errorf("%s: %d bytes of zone files, more than a release holds (%d)", dir, rec.total, release.MaxTotalSize)
 	}
 	out := make([]release.File, 0, len(rec.files))
 	for name, data := range rec.files {
 		out = append(out, release.File{Name: name, Data: data})
 	}
 	slices.SortFunc(out, func(a, b release.File) int { return cmp.Compare(a.Name, b.Name) })
-	return out, parsed, nil
+	return out, nil
 }
 
 // recordingFS reads files of root whole, keeps what it read, and refuses
