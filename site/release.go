@@ -1,6 +1,7 @@
 package site
 
 import (
+	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
@@ -32,7 +33,7 @@ func Build(cfg *config.Config, by, source string) (*release.Release, *Compiled, 
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := compile(r, rc, cfg.DNS.ZonesDir, cfg.DNS.Zones.Limits())
+	c, err := compile(r, rc, cfg.DNS.ZonesDir, cfg.DNS.Zones.Limits(), nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -113,7 +114,8 @@ func (c *Compiler) Compile(r *release.Release) (*Compiled, error) {
 	if c == nil {
 		return nil, errors.New("release: no compiler")
 	}
-	if last := c.last.Load(); last != nil && last.Release.Digest == r.Digest {
+	last := c.last.Load()
+	if last != nil && last.Release.Digest == r.Digest {
 		if err := r.Validate(); err != nil { // the content is the digest's
 			return nil, err
 		}
@@ -122,7 +124,7 @@ func (c *Compiler) Compile(r *release.Release) (*Compiled, error) {
 		return &out, nil
 	}
 	set := c.set.Load()
-	out, err := Compile(r, set.dir, set.lim)
+	out, err := compileRelease(r, set.dir, set.lim, last)
 	if err == nil {
 		c.last.Store(out)
 	}
@@ -138,7 +140,7 @@ func (c *Compiler) Build(cfg *config.Config, by, source string) (*release.Releas
 		return nil, err
 	}
 	if _, err := c.Compile(r); err != nil {
-		if _, named := compile(r, rc, cfg.DNS.ZonesDir, cfg.DNS.Zones.Limits()); named != nil {
+		if _, named := compile(r, rc, cfg.DNS.ZonesDir, cfg.DNS.Zones.Limits(), nil); named != nil {
 			return nil, named
 		}
 		return nil, err
@@ -164,6 +166,14 @@ type Compiled struct {
 // site's dns.zones: a site with lower bounds than the others refuses what
 // they serve, and keeps its previous release).
 func Compile(r *release.Release, dir string, lim dnsserver.ZoneLimits) (*Compiled, error) {
+	return compileRelease(r, dir, lim, nil)
+}
+
+// compileRelease is Compile, with the zones of reuse taken as they are when
+// r's zone files are byte for byte reuse's (a release that changes the
+// steering only): parsing a zone of a million records takes seconds, and
+// holding it twice, hundreds of megabytes.
+func compileRelease(r *release.Release, dir string, lim dnsserver.ZoneLimits, reuse *Compiled) (*Compiled, error) {
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
@@ -178,12 +188,22 @@ func Compile(r *release.Release, dir string, lim dnsserver.ZoneLimits) (*Compile
 	if release.New(c, "", "").Digest != r.Digest {
 		return nil, fmt.Errorf("release %s: its rules are not those of its configuration %s", release.ShortDigest(r.Digest), r.Config.Name)
 	}
-	return compile(r, rc, "", lim)
+	var zones *dnsserver.Zones
+	if reuse != nil && sameFiles(reuse.Release.Zones, r.Zones) {
+		zones = reuse.Zones
+	}
+	return compile(r, rc, "", lim, zones)
+}
+
+// sameFiles reports whether a and b hold the same files.
+func sameFiles(a, b []release.File) bool {
+	return slices.EqualFunc(a, b, func(x, y release.File) bool { return x.Name == y.Name && bytes.Equal(x.Data, y.Data) })
 }
 
 // compile parses r's zones within lim; errors name the files as dir joined
-// with their names in the release.
-func compile(r *release.Release, rc *config.Config, dir string, lim dnsserver.ZoneLimits) (*Compiled, error) {
+// with their names in the release. The zones of reuse, compiled from the
+// same files under the same dir and limits, are taken instead of parsed.
+func compile(r *release.Release, rc *config.Config, dir string, lim dnsserver.ZoneLimits, reuse *dnsserver.Zones) (*Compiled, error) {
 	fsys := r.ZonesFS()
 	known := rc.PoolNames()
 	lim = lim.WithDefaults()
@@ -196,7 +216,10 @@ func compile(r *release.Release, rc *config.Config, dir string, lim dnsserver.Zo
 		if path.Dir(f.Name) != "." || !strings.HasSuffix(f.Name, dnsserver.ZoneFileSuffix) {
 			continue // a file $INCLUDEd by a zone
 		}
-		z, err := lim.ParseFS(fsys, dir, f.Name, dnsserver.OriginFromFile(f.Name))
+		z, err := reuse.Zone(dnsserver.OriginFromFile(f.Name)), error(nil)
+		if z == nil {
+			z, err = lim.ParseFS(fsys, dir, f.Name, dnsserver.OriginFromFile(f.Name))
+		}
 		if err == nil {
 			err = z.CheckPools(known)
 		}

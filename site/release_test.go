@@ -311,3 +311,71 @@ func TestCompileRecords(t *testing.T) {
 		t.Fatalf("err %v, want %q", err, want)
 	}
 }
+
+// TestCompilerParsesOnce: a release built by a Compiler is not parsed again
+// when the cluster checks it and the site serves it, and a release that
+// changes the steering only keeps the zones it had; one that changes a
+// zone file gets it parsed.
+func TestCompilerParsesOnce(t *testing.T) {
+	cfg, zones := newSite(t, map[string]string{"example.com.zone": apex + "www IN GSLB web\na IN A 192.0.2.1\n"})
+	comp := NewCompiler(cfg)
+	r, err := comp.Build(cfg, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	built := comp.last.Load()
+	if built == nil {
+		t.Fatal("Build kept nothing")
+	}
+	// As the cluster hands it back: a copy, with a version.
+	back := *r
+	back.Version, back.Index = 1, 5
+	c, err := comp.Compile(&back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Zones != built.Zones || c.Release != &back {
+		t.Errorf("compiled again: zones %p, want %p", c.Zones, built.Zones)
+	}
+	want, err := Compile(&back, ConfigDir(cfg), dnsserver.ZoneLimits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSame(t, c, want)
+
+	// The steering changes (a comment is enough for a new digest): the
+	// zone is the same one.
+	steer := release.New(release.Content{Config: release.File{Name: r.Config.Name, Data: append(bytes.Clone(r.Config.Data), "# v2\n"...)},
+		Zones: r.Zones, Rules: r.Rules}, "", "")
+	c2, err := comp.Compile(steer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c2.Release.Digest == r.Digest || c2.Zones.Zone("example.com.") != built.Zones.Zone("example.com.") {
+		t.Errorf("zone parsed again for a steering change")
+	}
+
+	// A zone file changes: parsed.
+	write(t, filepath.Join(zones, "example.com.zone"), apex+"www IN GSLB web\na IN A 192.0.2.2\n")
+	r3, err := comp.Build(cfg, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c3, err := comp.Compile(r3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if z := c3.Zones.Zone("example.com."); z == built.Zones.Zone("example.com.") || z.Serial() != 1 {
+		t.Errorf("zone not parsed again after its file changed")
+	}
+
+	// A bad zone is refused with the operator's path, and the last good
+	// release stays.
+	write(t, filepath.Join(zones, "example.com.zone"), apex+"a IN A 192.0.2\n")
+	if _, err := comp.Build(cfg, "", ""); err == nil || !strings.Contains(err.Error(), filepath.Join(zones, "example.com.zone")+":5:") {
+		t.Errorf("err %v, want one at %s:5", err, filepath.Join(zones, "example.com.zone"))
+	}
+	if comp.last.Load() != c3 && comp.last.Load().Zones != c3.Zones {
+		t.Errorf("the last good release was dropped")
+	}
+}
