@@ -98,23 +98,21 @@ type fastPool struct {
 // keys are slices of one string and the nodes of one slice, so that a
 // zone of a million names costs two allocations here, not millions.
 func (s *Server) buildFast(zs *Zones) *fastTable {
-	count, size := 0, 0
+	count := 0
 	for _, z := range zs.List() {
 		count += len(z.nodes)
-		for name := range z.nodes {
-			size += len(name) + 1
-		}
 	}
 	var (
 		keys  strings.Builder
 		wire  [256]byte
-		names = make([]string, 0, count)
+		nodes = make([]fastNode, 0, count)
 		ends  = make([]int, 0, count)
 	)
-	keys.Grow(size)
+	keys.Grow(count * 20)
+	nested := len(zs.List()) > 1 // a name may be in a zone below its zone's
 	for _, z := range zs.List() {
 		for name, n := range z.nodes {
-			if n.cut || n.occluded || zs.find(name) != z {
+			if n.cut || n.occluded || nested && zs.find(name) != z {
 				continue // delegated, or served by a zone nested below z
 			}
 			if strings.HasPrefix(name, whyLabel) {
@@ -125,29 +123,26 @@ func (s *Server) buildFast(zs *Zones) *fastTable {
 				continue
 			}
 			keys.Write(wire[:l])
-			names = append(names, name)
 			ends = append(ends, keys.Len())
-		}
-	}
-	all := keys.String()
-	nodes := make([]fastNode, len(names))
-	t := &fastTable{names: make(map[string]*fastNode, len(names))}
-	start := 0
-	for i, name := range names {
-		fn := &nodes[i]
-		fn.name = name
-		z := zs.find(name)
-		n := z.nodes[name]
-		fn.cname = len(n.rrsets.get(dns.TypeCNAME)) > 0
-		if gslb := n.rrsets.get(TypeGSLB); len(gslb) > 0 {
-			fn.gslb = &fastPool{pool: poolOf(gslb[0]), zone: z.Origin}
-			for i, t := range [...]uint16{dns.TypeA, dns.TypeAAAA, dns.TypeANY} {
-				for tr := range numTransports {
-					fn.gslb.queries[i][tr] = s.metrics.queries.WithLabelValues(z.Origin, qtypeLabel(t), rcodeLabel(dns.RcodeSuccess), tr.String())
+			nodes = nodes[:len(nodes)+1]
+			fn := &nodes[len(nodes)-1]
+			fn.name = name
+			fn.cname = len(n.rrsets.get(dns.TypeCNAME)) > 0
+			if gslb := n.rrsets.get(TypeGSLB); len(gslb) > 0 {
+				fn.gslb = &fastPool{pool: poolOf(gslb[0]), zone: z.Origin}
+				for i, t := range [...]uint16{dns.TypeA, dns.TypeAAAA, dns.TypeANY} {
+					for tr := range numTransports {
+						fn.gslb.queries[i][tr] = s.metrics.queries.WithLabelValues(z.Origin, qtypeLabel(t), rcodeLabel(dns.RcodeSuccess), tr.String())
+					}
 				}
 			}
 		}
-		t.names[all[start:ends[i]]] = fn
+	}
+	all := keys.String()
+	t := &fastTable{names: make(map[string]*fastNode, len(nodes))}
+	start := 0
+	for i := range nodes {
+		t.names[all[start:ends[i]]] = &nodes[i]
 		start = ends[i]
 	}
 	return t

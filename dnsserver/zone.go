@@ -346,7 +346,8 @@ func parseZoneData(data []byte, fsys fs.FS, file, origin string, lim ZoneLimits)
 
 	z := &Zone{Origin: origin, File: file, nodes: make(map[string]*node, len(rrs)), bindings: make(map[string]binding),
 		records: make([]dns.RR, 0, len(rrs))}
-	firstLine := map[string]int{} // owner → index of its first record, for CNAME errors
+	apexFirst := 0 // index of the apex's first record, for the missing NS error
+	cuts := false  // an NS below the apex was seen
 	for i, rr := range rrs {
 		h := rr.Header()
 		owner := dns.CanonicalName(h.Name)
@@ -369,7 +370,9 @@ func parseZoneData(data []byte, fsys fs.FS, file, origin string, lim ZoneLimits)
 		if n == nil {
 			n = &node{name: owner}
 			z.nodes[owner] = n
-			firstLine[owner] = i
+			if owner == origin {
+				apexFirst = i
+			}
 		}
 		set := n.rrsets.get(h.Rrtype)
 		if slices.ContainsFunc(set, func(o dns.RR) bool { return dns.IsDuplicate(o, rr) }) {
@@ -389,6 +392,7 @@ func parseZoneData(data []byte, fsys fs.FS, file, origin string, lim ZoneLimits)
 			return nil, fail(i, msg, h.Name)
 		}
 		n.rrsets.put(h.Rrtype, append(set, rr))
+		cuts = cuts || h.Rrtype == dns.TypeNS && owner != origin
 		switch h.Rrtype {
 		case TypeGSLB:
 			f, l := at(i)
@@ -410,10 +414,10 @@ func parseZoneData(data []byte, fsys fs.FS, file, origin string, lim ZoneLimits)
 		return nil, &ZoneError{File: file, Line: 1, Msg: fmt.Sprintf("no SOA record at the zone apex %s", origin)}
 	}
 	if apex := z.nodes[origin]; len(apex.rrsets.get(dns.TypeNS)) == 0 {
-		_, l := at(firstLine[origin])
+		_, l := at(apexFirst)
 		return nil, &ZoneError{File: file, Line: l, Msg: fmt.Sprintf("no NS records at the zone apex %s", origin)}
 	}
-	if err := z.markDelegations(rrs, fail); err != nil {
+	if err := z.markDelegations(rrs, cuts, fail); err != nil {
 		return nil, err
 	}
 	return z, nil
@@ -464,7 +468,10 @@ func (z *Zone) sortedBindings() []binding {
 
 // markDelegations flags delegation points and the names below them, and
 // refuses data below a delegation that is not glue (it would never be served).
-func (z *Zone) markDelegations(rrs []dns.RR, fail func(int, string, ...any) error) error {
+func (z *Zone) markDelegations(rrs []dns.RR, cuts bool, fail func(int, string, ...any) error) error {
+	if !cuts {
+		return nil // no NS below the apex: nothing is delegated
+	}
 	for name, n := range z.nodes {
 		if name != z.Origin && len(n.rrsets.get(dns.TypeNS)) > 0 {
 			n.cut = true

@@ -327,3 +327,39 @@ func FuzzZoneParseFS(f *testing.F) {
 		}
 	})
 }
+
+// FuzzZoneLimits parses a zone within small limits: never a panic; a zone
+// that parses holds no more than the limits allow; a limit error is a
+// positioned ZoneError that names its key, found by the scan before the
+// parser ran; and the scan alone (ScanFS) refuses what the parse refuses
+// for a limit.
+func FuzzZoneLimits(f *testing.F) {
+	f.Add("$TTL 300\n@ IN SOA ns1 hostmaster 1 2 3 4 5\n@ NS ns1\n$GENERATE 1-40 h$ A 192.0.2.1\n", "a A 192.0.2.1\n")
+	f.Add("@ IN SOA ns1 hostmaster 1 2 3 4 5\n@ NS ns1\n$GENERATE 0-100/3 h$ A 192.0.2.1\n$INCLUDE inc\n", "$GENERATE 1-20 x$ A 192.0.2.1\n")
+	f.Add("@ IN SOA ns1 hostmaster 1 2 3 4 5\n@ NS ns1\n$INCLUDE inc\n$INCLUDE inc\n$INCLUDE inc\n", "; "+strings.Repeat("x", 100)+"\n")
+	f.Add("@ IN SOA ( ns1 hostmaster\n 1 2 3 4 5 )\n@ NS ns1\nx TXT \"a;b\\\" (\" ; c\n", "y TXT \"\n\"\n")
+	lim := ZoneLimits{MaxRecords: 50, MaxFileSize: 400, MaxGenerate: 30, MaxGenerateTotal: 45}
+	f.Fuzz(func(t *testing.T, zone, inc string) {
+		files := fstest.MapFS{"example.test.zone": {Data: []byte(zone)}, "inc": {Data: []byte(inc)}}
+		z, err := lim.ParseFS(files, "zones", "example.test.zone", "example.test.")
+		scanErr := lim.ScanFS(files, "zones", "example.test.zone", "example.test.")
+		if err == nil {
+			if z.Len() > lim.MaxRecords {
+				t.Fatalf("%d records, more than %d", z.Len(), lim.MaxRecords)
+			}
+			return
+		}
+		ze, ok := errors.AsType[*ZoneError](err)
+		if !ok {
+			t.Fatalf("error %T %v, want *ZoneError", err, err)
+		}
+		if strings.Contains(ze.Msg, "(dns.zones.") {
+			if !strings.HasPrefix(ze.File, "zones/") {
+				t.Fatalf("limit error names %q", ze.File)
+			}
+			if scanErr == nil || scanErr.Error() != err.Error() {
+				t.Fatalf("parse: %v; scan: %v", err, scanErr)
+			}
+		}
+	})
+}

@@ -121,14 +121,20 @@ func (c *Compiler) Compile(r *release.Release) (*Compiled, error) {
 		}
 		out := *last
 		out.Release = r
+		// Keep r, the one being served, rather than the copy built here:
+		// each holds the zone files.
+		c.last.CompareAndSwap(last, &out)
 		return &out, nil
 	}
 	set := c.set.Load()
+	restore := roomToCompile()
 	out, err := compileRelease(r, set.dir, set.lim, last)
-	if err == nil {
-		c.last.Store(out)
+	if err != nil {
+		restore()
+		return nil, err
 	}
-	return out, err
+	c.last.Store(out)
+	return out, nil
 }
 
 // Build is the package's Build, compiled as Compile compiles what the

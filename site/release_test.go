@@ -3,9 +3,12 @@ package site
 import (
 	"bytes"
 	"fmt"
+	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"syscall"
@@ -377,5 +380,38 @@ func TestCompilerParsesOnce(t *testing.T) {
 	}
 	if comp.last.Load() != c3 && comp.last.Load().Zones != c3.Zones {
 		t.Errorf("the last good release was dropped")
+	}
+}
+
+// TestHeapBound: a big publish bounds the heap near its live size, a
+// compile beside it raises the bound and a failed one puts it back, and a
+// small release lifts it; GOMEMLIMIT, the operator's, is never touched.
+func TestHeapBound(t *testing.T) {
+	t.Cleanup(func() { debug.SetMemoryLimit(math.MaxInt64) })
+	log := slog.New(slog.DiscardHandler)
+	t.Setenv("GOMEMLIMIT", "")
+	boundHeap(log, true)
+	bound := debug.SetMemoryLimit(-1)
+	if bound == math.MaxInt64 || bound < 64<<20 {
+		t.Fatalf("bound %d after a big publish", bound)
+	}
+	restore := roomToCompile()
+	if got := debug.SetMemoryLimit(-1); got <= bound {
+		t.Errorf("bound %d while compiling, want more than %d", got, bound)
+	}
+	restore()
+	if got := debug.SetMemoryLimit(-1); got != bound {
+		t.Errorf("bound %d after a failed compile, want %d", got, bound)
+	}
+	boundHeap(log, false)
+	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
+		t.Errorf("bound %d after a small publish, want none", got)
+	}
+	t.Setenv("GOMEMLIMIT", "1GiB")
+	debug.SetMemoryLimit(1 << 30)
+	boundHeap(log, true)
+	roomToCompile()
+	if got := debug.SetMemoryLimit(-1); got != 1<<30 {
+		t.Errorf("bound %d with GOMEMLIMIT set, want it kept", got)
 	}
 }
