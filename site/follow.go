@@ -93,7 +93,7 @@ const bigRelease = 100_000
 // live heap after a publish, as a fraction of it: the Go runtime's default
 // (GOGC=100) lets the heap double before it collects, and a heap that is
 // mostly zones, which queries never free, would hold twice their memory.
-const heapHeadroom = 0.35
+const heapHeadroom = 0.25
 
 // boundHeap returns to the system what building the release took (file
 // copies, the log entry, the parse, the previous zones), garbage now, and
@@ -139,7 +139,7 @@ func roomToCompile() (restore func()) {
 }
 
 // compileRoom is the factor roomToCompile raises the bound by: room for a
-// second copy of the zones (the bound is 1.35 times the live heap) and a
+// second copy of the zones (the bound is 1.25 times the live heap) and a
 // little more.
 const compileRoom = 1.6
 
