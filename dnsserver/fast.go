@@ -57,8 +57,10 @@ type fastEntry struct {
 // the names past it take the general path, which answers the same.
 type fastTable struct {
 	names map[string]*fastNode
-	// filled counts the nodes whose replies are packed.
+	// filled counts the nodes whose replies are packed, up to max
+	// (maxFastFilled).
 	filled atomic.Int64
+	max    int64
 }
 
 // maxFastFilled bounds the names of one view with packed replies (about
@@ -139,7 +141,7 @@ func (s *Server) buildFast(zs *Zones) *fastTable {
 		}
 	}
 	all := keys.String()
-	t := &fastTable{names: make(map[string]*fastNode, len(nodes))}
+	t := &fastTable{names: make(map[string]*fastNode, len(nodes)), max: maxFastFilled}
 	start := 0
 	for i := range nodes {
 		t.names[all[start:ends[i]]] = &nodes[i]
@@ -151,7 +153,7 @@ func (s *Server) buildFast(zs *Zones) *fastTable {
 // fill packs the replies of fn from zs, the zones of its view, and keeps
 // them in fn; nil when the view has packed as many names as it may.
 func (s *Server) fill(t *fastTable, zs *Zones, fn *fastNode) *fastReplies {
-	if t.filled.Load() >= maxFastFilled {
+	if t.filled.Load() >= t.max {
 		return nil
 	}
 	z := zs.find(fn.name)
