@@ -3,6 +3,7 @@ package cluster
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/aya-gslb/aya/state"
@@ -69,11 +70,16 @@ func Encode(cmd byte, at time.Time, v any) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode command %d: %w", cmd, err)
 	}
-	env, err := json.Marshal(envelope{At: at.UnixNano(), V: body})
-	if err != nil {
-		return nil, fmt.Errorf("encode command %d: %w", cmd, err)
-	}
-	return append([]byte{cmd}, env...), nil
+	// The bytes json.Marshal makes of envelope{at, body} (body is compact
+	// already), written once: a release's entry is tens of megabytes, and
+	// marshalling the envelope would scan and copy it twice more.
+	out := make([]byte, 0, len(body)+32)
+	out = append(out, cmd)
+	out = append(out, `{"at":`...)
+	out = strconv.AppendInt(out, at.UnixNano(), 10)
+	out = append(out, `,"v":`...)
+	out = append(out, body...)
+	return append(out, '}'), nil
 }
 
 // CorruptEntryError is what Apply logs and returns for an entry it skips:

@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"bytes"
+	"encoding/json"
 	"testing"
 	"time"
 )
@@ -33,5 +35,21 @@ func TestEncode(t *testing.T) {
 	}
 	if _, err := Encode(CmdObserve, at, func() {}); err == nil {
 		t.Fatal("encoding a func succeeded")
+	}
+}
+
+// TestEncodeEnvelope: Encode writes the envelope as json.Marshal would.
+func TestEncodeEnvelope(t *testing.T) {
+	at := time.Unix(1700000000, 123456789)
+	for _, v := range []any{Drain{Region: "eu", Reason: "r <&> \"q\"", By: "x"}, Meta{ID: "a"}, []byte{0, 1, 2, 255}} {
+		got, err := Encode(CmdDrain, at, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := json.Marshal(v)
+		env, _ := json.Marshal(envelope{At: at.UnixNano(), V: body})
+		if want := append([]byte{CmdDrain}, env...); !bytes.Equal(got, want) {
+			t.Errorf("%T: %q, want %q", v, got, want)
+		}
 	}
 }

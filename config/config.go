@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/aya-gslb/aya/dnssec"
-
+	"github.com/aya-gslb/aya/dnsserver"
 	"github.com/aya-gslb/aya/probes"
 )
 
@@ -93,6 +93,7 @@ type DNSConfig struct {
 
 	TCP      TCPConfig      `mapstructure:"tcp"`
 	Transfer TransferConfig `mapstructure:"transfer"`
+	Zones    ZonesConfig    `mapstructure:"zones"`
 
 	// WhyClients lists the clients whose TXT queries for "_why." + a name
 	// are answered with why the name gets its answer, as CIDR prefixes or
@@ -173,6 +174,30 @@ type TCPConfig struct {
 	// (dns.tcp.min_idle_timeout), greater than 0 (above IdleTimeout means
 	// IdleTimeout), default 500ms.
 	MinIdleTimeout time.Duration `mapstructure:"min_idle_timeout"`
+}
+
+// ZonesConfig bounds what one zone file with its $INCLUDEs may make
+// (dns.zones; dnsserver.ZoneLimits). A zone over a bound is refused at the
+// line that passes it, and its previous version keeps serving.
+type ZonesConfig struct {
+	// MaxRecords is the most records of a zone, and of all the zones of a
+	// release together (dns.zones.max_records), default 2,000,000.
+	MaxRecords int `mapstructure:"max_records"`
+	// MaxFileSize is the most bytes of a zone file with the files it
+	// includes (dns.zones.max_file_size), default 64 MiB.
+	MaxFileSize int64 `mapstructure:"max_file_size"`
+	// MaxGenerate is the most records one $GENERATE line may make
+	// (dns.zones.max_generate), 1-65536, default 65536.
+	MaxGenerate int `mapstructure:"max_generate"`
+	// MaxGenerateTotal is the most records the $GENERATE lines of a zone
+	// make together (dns.zones.max_generate_total), default 262144.
+	MaxGenerateTotal int `mapstructure:"max_generate_total"`
+}
+
+// Limits is z as the DNS server's zone limits.
+func (z ZonesConfig) Limits() dnsserver.ZoneLimits {
+	return dnsserver.ZoneLimits{MaxRecords: z.MaxRecords, MaxFileSize: z.MaxFileSize,
+		MaxGenerate: z.MaxGenerate, MaxGenerateTotal: z.MaxGenerateTotal}
 }
 
 // TransferConfig configures zone transfers (dns.transfer).

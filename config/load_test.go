@@ -104,6 +104,7 @@ func TestLoadDefault(t *testing.T) {
 			MaxUDPSize: 1232,
 			TCP: TCPConfig{IdleTimeout: 10 * time.Second, MaxConnections: 1024,
 				MaxConnectionsPerClient: 16, MaxQueries: 10000, MaxLifetime: 2 * time.Minute, MinIdleTimeout: 500 * time.Millisecond},
+			Zones: defaultZones,
 			Transfer: TransferConfig{
 				Allow:         []string{"127.0.0.1/32", "::1/128"},
 				AllowPrefixes: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128")},
@@ -169,6 +170,7 @@ func TestLoadFiles(t *testing.T) {
 				UDPSockets: 4,
 				TCP: TCPConfig{IdleTimeout: 90 * time.Second, MaxConnections: 64,
 					MaxConnectionsPerClient: 8, MaxQueries: 500, MaxLifetime: time.Minute, MinIdleTimeout: 250 * time.Millisecond},
+				Zones: defaultZones,
 				Transfer: TransferConfig{
 					Allow: []string{"10.0.0.0/8", "192.0.2.1", "2001:db8::/32"},
 					AllowPrefixes: []netip.Prefix{
@@ -273,6 +275,7 @@ func TestLoadFiles(t *testing.T) {
 				MaxUDPSize: 1232,
 				TCP: TCPConfig{IdleTimeout: 10 * time.Second, MaxConnections: 1024,
 					MaxConnectionsPerClient: 16, MaxQueries: 10000, MaxLifetime: 2 * time.Minute, MinIdleTimeout: 500 * time.Millisecond},
+				Zones:       defaultZones,
 				WhyClients:  []string{"127.0.0.0/8", "::1/128"},
 				WhyPrefixes: prefixes("127.0.0.0/8", "::1/128"),
 				RRL:         defaultRRL(),
@@ -337,6 +340,10 @@ func TestEnv(t *testing.T) {
 		{"AYA_DNS_TRANSFER_ALLOW", "10.9.0.0/16, 192.0.2.9",
 			func(c *Config) any { return c.DNS.Transfer.AllowPrefixes },
 			[]netip.Prefix{netip.MustParsePrefix("10.9.0.0/16"), netip.MustParsePrefix("192.0.2.9/32")}},
+		{"AYA_DNS_ZONES_MAX_RECORDS", "3000000", func(c *Config) any { return c.DNS.Zones.MaxRecords }, 3000000},
+		{"AYA_DNS_ZONES_MAX_FILE_SIZE", "1000", func(c *Config) any { return c.DNS.Zones.MaxFileSize }, int64(1000)},
+		{"AYA_DNS_ZONES_MAX_GENERATE", "256", func(c *Config) any { return c.DNS.Zones.MaxGenerate }, 256},
+		{"AYA_DNS_ZONES_MAX_GENERATE_TOTAL", "1024", func(c *Config) any { return c.DNS.Zones.MaxGenerateTotal }, 1024},
 		{"AYA_DNS_WHY_CLIENTS", "10.53.0.0/16, ::1",
 			func(c *Config) any { return c.DNS.WhyPrefixes }, prefixes("10.53.0.0/16", "::1/128")},
 		{"AYA_DNS_RRL_ENABLED", "false", func(c *Config) any { return c.DNS.RRL.Enabled }, false},
@@ -930,3 +937,7 @@ func defaultRRL() RRLConfig {
 		IPv4Prefix: d.IPv4Prefix, IPv6Prefix: d.IPv6Prefix, LogOnly: d.LogOnly, TableSize: d.TableSize,
 		Exempt: prefixTexts(d.Exempt), ExemptPrefixes: d.Exempt}
 }
+
+// defaultZones is dns.zones with its defaults.
+var defaultZones = ZonesConfig{MaxRecords: dnsserver.DefaultMaxZoneRecords, MaxFileSize: dnsserver.DefaultMaxZoneFileSize,
+	MaxGenerate: dnsserver.DefaultMaxGenerate, MaxGenerateTotal: dnsserver.DefaultMaxGenerateTotal}

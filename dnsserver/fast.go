@@ -2,9 +2,9 @@ package dnsserver
 
 import (
 	"encoding/binary"
-	"maps"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,9 +14,9 @@ import (
 
 // The fast path. A static answer depends on the question and nothing else
 // (bar the query ID, the RD and CD bits, the case of the name and EDNS), so
-// every reply the zones can give to a name that exists is packed once, when
-// the zones are published, by the same resolve function the general path
-// uses. A query then costs a map lookup on its lower-cased wire name and a
+// every reply the zones can give to a name that exists is packed once, on
+// the first query for the name after the zones are published, by the same
+// resolve function the general path uses (see fastTable). A query then costs a map lookup on its lower-cased wire name and a
 // copy: header and question from the query, the rest from the precomputed
 // bytes. Compression pointers in those bytes point into the question at
 // offset 12, which has the same shape in every query for the name, so they
@@ -46,14 +46,45 @@ type fastEntry struct {
 	caseFree bool
 }
 
-// fastNode holds the replies for one name: per QTYPE, and the NODATA reply
-// for every other QTYPE (nil when other QTYPEs must take the general path,
-// as at a CNAME, whose answer depends on the QTYPE).
+// fastTable is the fast path's index of one published view: the lower-case
+// wire name of every name it may answer to that name's node. The replies
+// themselves are packed on the first query for the name, not at publish:
+// packing every reply of every name of a zone of a million names took most
+// of the time and memory of a load, for names most of which are never
+// asked. A name's replies, once packed, stay with the view (until the next
+// publish); at most maxFastFilled names of a view get theirs, so that a
+// walk of every name of a big zone cannot grow the memory without bound:
+// the names past it take the general path, which answers the same.
+type fastTable struct {
+	names map[string]*fastNode
+	// filled counts the nodes whose replies are packed, up to max
+	// (maxFastFilled).
+	filled atomic.Int64
+	max    int64
+}
+
+// maxFastFilled bounds the names of one view with packed replies (about
+// 300 bytes each).
+const maxFastFilled = 1 << 19
+
+// fastNode is one name of a fastTable.
 type fastNode struct {
-	types map[uint16]*fastEntry
-	other *fastEntry
+	name string // lower-case, fully qualified
+	// cname is set at a CNAME, whose answer depends on the QTYPE: no NODATA
+	// reply serves every other QTYPE there.
+	cname bool
 	// gslb is set on a name bound to a pool: its A, AAAA and ANY are steered.
 	gslb *fastPool
+	// replies are packed by the first query that needs them (fill).
+	replies atomic.Pointer[fastReplies]
+}
+
+// fastReplies are the packed replies for one name: per QTYPE, and the
+// NODATA reply for every other QTYPE (nil when other QTYPEs must take the
+// general path, as at a CNAME or a name bound to a pool).
+type fastReplies struct {
+	types map[uint16]*fastEntry
+	other *fastEntry
 }
 
 // fastPool is what the fast path needs to steer a name bound to a pool.
@@ -64,14 +95,26 @@ type fastPool struct {
 	queries [3][numTransports]prometheus.Counter
 }
 
-// buildFast precomputes the replies of every authoritative name of zs. Names
-// at or below a delegation point are left to the general path.
-func (s *Server) buildFast(zs *Zones) map[string]*fastNode {
-	table := make(map[string]*fastNode)
-	var wire [256]byte
+// buildFast indexes every authoritative name of zs for the fast path.
+// Names at or below a delegation point are left to the general path. The
+// keys are slices of one string and the nodes of one slice, so that a
+// zone of a million names costs two allocations here, not millions.
+func (s *Server) buildFast(zs *Zones) *fastTable {
+	count := 0
+	for _, z := range zs.List() {
+		count += len(z.nodes)
+	}
+	var (
+		keys  strings.Builder
+		wire  [256]byte
+		nodes = make([]fastNode, 0, count)
+		ends  = make([]int, 0, count)
+	)
+	keys.Grow(count * 20)
+	nested := len(zs.List()) > 1 // a name may be in a zone below its zone's
 	for _, z := range zs.List() {
 		for name, n := range z.nodes {
-			if n.cut || n.occluded || zs.find(name) != z {
+			if n.cut || n.occluded || nested && zs.find(name) != z {
 				continue // delegated, or served by a zone nested below z
 			}
 			if strings.HasPrefix(name, whyLabel) {
@@ -81,40 +124,59 @@ func (s *Server) buildFast(zs *Zones) map[string]*fastNode {
 			if err != nil {
 				continue
 			}
-			fn := &fastNode{types: make(map[uint16]*fastEntry)}
-			qtypes := []uint16{dns.TypeANY}
-			cname := len(n.rrsets[dns.TypeCNAME]) > 0
-			if cname {
-				qtypes = append(qtypes, dns.TypeA, dns.TypeAAAA)
-			}
-			qtypes = append(qtypes, keys(n.rrsets)...)
-			for _, t := range qtypes {
-				if e := s.precompute(zs, name, t, true); e != nil {
-					fn.types[t] = e
-				}
-			}
-			if gslb := n.rrsets[TypeGSLB]; len(gslb) > 0 {
+			keys.Write(wire[:l])
+			ends = append(ends, keys.Len())
+			nodes = nodes[:len(nodes)+1]
+			fn := &nodes[len(nodes)-1]
+			fn.name = name
+			fn.cname = len(n.rrsets.get(dns.TypeCNAME)) > 0
+			if gslb := n.rrsets.get(TypeGSLB); len(gslb) > 0 {
 				fn.gslb = &fastPool{pool: poolOf(gslb[0]), zone: z.Origin}
 				for i, t := range [...]uint16{dns.TypeA, dns.TypeAAAA, dns.TypeANY} {
 					for tr := range numTransports {
 						fn.gslb.queries[i][tr] = s.metrics.queries.WithLabelValues(z.Origin, qtypeLabel(t), rcodeLabel(dns.RcodeSuccess), tr.String())
 					}
 				}
-			} else if !cname {
-				fn.other = s.precompute(zs, name, dns.TypeNone, false)
 			}
-			table[string(wire[:l])] = fn
 		}
 	}
-	return table
+	all := keys.String()
+	t := &fastTable{names: make(map[string]*fastNode, len(nodes)), max: maxFastFilled}
+	start := 0
+	for i := range nodes {
+		t.names[all[start:ends[i]]] = &nodes[i]
+		start = ends[i]
+	}
+	return t
 }
 
-func keys(m map[uint16][]dns.RR) []uint16 {
-	out := make([]uint16, 0, len(m))
-	for k := range maps.Keys(m) {
-		out = append(out, k)
+// fill packs the replies of fn from zs, the zones of its view, and keeps
+// them in fn; nil when the view has packed as many names as it may.
+func (s *Server) fill(t *fastTable, zs *Zones, fn *fastNode) *fastReplies {
+	if t.filled.Load() >= t.max {
+		return nil
 	}
-	return out
+	z := zs.find(fn.name)
+	n := z.nodes[fn.name]
+	r := &fastReplies{types: make(map[uint16]*fastEntry, len(n.rrsets)+1)}
+	qtypes := []uint16{dns.TypeANY}
+	if fn.cname {
+		qtypes = append(qtypes, dns.TypeA, dns.TypeAAAA)
+	}
+	qtypes = append(qtypes, n.rrsets.types()...)
+	for _, qt := range qtypes {
+		if e := s.precompute(zs, fn.name, qt, true); e != nil {
+			r.types[qt] = e
+		}
+	}
+	if fn.gslb == nil && !fn.cname {
+		r.other = s.precompute(zs, fn.name, dns.TypeNone, false)
+	}
+	if !fn.replies.CompareAndSwap(nil, r) {
+		return fn.replies.Load() // packed meanwhile by another query
+	}
+	t.filled.Add(1)
+	return r
 }
 
 // precompute packs the reply to name/qtype and keeps what follows the
@@ -193,7 +255,7 @@ func (s *Server) fastAnswer(v *view, req []byte, tr transport, src netip.Addr, b
 	case dns.TypeAXFR, dns.TypeIXFR, dns.TypeMAILA, dns.TypeMAILB:
 		return nil, false
 	}
-	fn := v.fast[string(key.bytes())]
+	fn := v.fast.names[string(key.bytes())]
 	if fn == nil {
 		return nil, false
 	}
@@ -206,9 +268,15 @@ func (s *Server) fastAnswer(v *view, req []byte, tr transport, src netip.Addr, b
 	if q.ecs != nil {
 		return nil, false // the general path echoes it with scope 0
 	}
-	e := fn.types[q.qtype]
+	r := fn.replies.Load()
+	if r == nil {
+		if r = s.fill(v.fast, v.zones, fn); r == nil {
+			return nil, false
+		}
+	}
+	e := r.types[q.qtype]
 	if e == nil {
-		if e = fn.other; e == nil {
+		if e = r.other; e == nil {
 			return nil, false
 		}
 	}

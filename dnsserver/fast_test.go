@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -241,5 +242,51 @@ func TestLyingCounts(t *testing.T) {
 				t.Errorf("sectionsExact(%x) = false for the query as packed", good)
 			}
 		})
+	}
+}
+
+// TestFastFill: the replies of a name are packed by its first query, once
+// when many ask at once, and only for as many names as a view may pack;
+// past that, queries take the general path and get the same reply.
+func TestFastFill(t *testing.T) {
+	s, v := offline(t, testConfig(), testZones)
+	src := netip.MustParseAddr("127.0.0.1")
+	names := []string{"static.gslb.example.com.", "gslb.example.com.", "ns1.gslb.example.com."}
+	req := packQuery(t, names[0], dns.TypeA, nil)
+	want, _ := s.generalAnswer(v, req, udp, src, nil, nil, &qstate{now: testNow})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 50 {
+				got, ok := s.fastAnswer(v, req, udp, src, nil, &qstate{now: testNow})
+				if !ok || !bytes.Equal(got, want) {
+					t.Errorf("fast %v: %x, want %x", ok, got, want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := v.fast.filled.Load(); n != 1 {
+		t.Errorf("%d names packed, want 1", n)
+	}
+	v.fast.max = 2
+	for i, name := range names {
+		req := packQuery(t, name, dns.TypeNS, nil)
+		got, ok := s.fastAnswer(v, req, udp, src, nil, &qstate{now: testNow})
+		if wantFast := i < 2; ok != wantFast {
+			t.Errorf("%s: fast path %v, want %v", name, ok, wantFast)
+		}
+		if ok {
+			if want, _ := s.generalAnswer(v, req, udp, src, nil, nil, &qstate{now: testNow}); !bytes.Equal(got, want) {
+				t.Errorf("%s: fast and general paths differ", name)
+			}
+		}
+		if r, _ := s.handle(v, req, udp, src, nil); len(r) == 0 {
+			t.Errorf("%s: no answer", name)
+		}
+	}
+	if n := v.fast.filled.Load(); n != 2 {
+		t.Errorf("%d names packed, want 2", n)
 	}
 }

@@ -46,7 +46,7 @@ const (
 // view is everything a query reads, published as one immutable value.
 type view struct {
 	zones *Zones
-	fast  map[string]*fastNode
+	fast  *fastTable
 	opts  options
 	steer *steering
 }

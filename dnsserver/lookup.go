@@ -58,8 +58,8 @@ func (s *Zones) resolveIn(res *result, z *Zone, qname, lname string, qtype uint1
 			res.aa = false
 		}
 		res.base = cmp.Or(res.base, cut.name)
-		res.ns = append(res.ns, cut.rrsets[dns.TypeNS]...)
-		for _, ns := range cut.rrsets[dns.TypeNS] {
+		res.ns = append(res.ns, cut.rrsets.get(dns.TypeNS)...)
+		for _, ns := range cut.rrsets.get(dns.TypeNS) {
 			res.extra = z.appendAddrs(res.extra, ns.(*dns.NS).Ns)
 		}
 		return
@@ -75,7 +75,7 @@ func (s *Zones) resolveIn(res *result, z *Zone, qname, lname string, qtype uint1
 		}
 		res.base = cmp.Or(res.base, n.name)
 	}
-	if cname := n.rrsets[dns.TypeCNAME]; len(cname) > 0 && qtype != dns.TypeCNAME {
+	if cname := n.rrsets.get(dns.TypeCNAME); len(cname) > 0 && qtype != dns.TypeCNAME {
 		if depth > 0 && hasCNAME(res.answer, qname) {
 			return // a loop: each CNAME once (RFC 2181 §5: no duplicate records)
 		}
@@ -90,7 +90,7 @@ func (s *Zones) resolveIn(res *result, z *Zone, qname, lname string, qtype uint1
 		}
 		return
 	}
-	if gslb := n.rrsets[TypeGSLB]; len(gslb) > 0 && (qtype == dns.TypeA || qtype == dns.TypeAAAA || qtype == dns.TypeANY) {
+	if gslb := n.rrsets.get(TypeGSLB); len(gslb) > 0 && (qtype == dns.TypeA || qtype == dns.TypeAAAA || qtype == dns.TypeANY) {
 		res.dynamic = true
 		if c == nil || st == nil {
 			return
@@ -111,7 +111,7 @@ func (s *Zones) resolveIn(res *result, z *Zone, qname, lname string, qtype uint1
 		res.answer = append(res.answer, rrs...)
 		return
 	}
-	rrs := n.rrsets[qtype]
+	rrs := n.rrsets.get(qtype)
 	switch qtype {
 	case dns.TypeANY:
 		rrs = anyRRset(n)
@@ -163,19 +163,19 @@ func (z *Zone) walk(lname string, qtype uint16) (exact, closest, cut *node) {
 // anyRRset picks the one RRset answered for QTYPE ANY (RFC 8482 §4.1):
 // the addresses when there are any, else the lowest type.
 func anyRRset(n *node) []dns.RR {
-	if rrs := n.rrsets[dns.TypeA]; len(rrs) > 0 {
+	if rrs := n.rrsets.get(dns.TypeA); len(rrs) > 0 {
 		return rrs
 	}
-	if rrs := n.rrsets[dns.TypeAAAA]; len(rrs) > 0 {
+	if rrs := n.rrsets.get(dns.TypeAAAA); len(rrs) > 0 {
 		return rrs
 	}
 	best := uint16(0)
-	for t, rrs := range n.rrsets {
-		if len(rrs) > 0 && t != TypeGSLB && (best == 0 || t < best) {
+	for _, set := range n.rrsets {
+		if t, rrs := set.t, set.rrs; len(rrs) > 0 && t != TypeGSLB && (best == 0 || t < best) {
 			best = t
 		}
 	}
-	return n.rrsets[best]
+	return n.rrsets.get(best)
 }
 
 // appendAddrs adds the A and AAAA records of target, when the zone has them
@@ -186,7 +186,7 @@ func (z *Zone) appendAddrs(extra []dns.RR, target string) []dns.RR {
 		return extra
 	}
 	for _, t := range [...]uint16{dns.TypeA, dns.TypeAAAA} {
-		for _, rr := range n.rrsets[t] {
+		for _, rr := range n.rrsets.get(t) {
 			if !slices.Contains(extra, rr) {
 				extra = append(extra, rr)
 			}

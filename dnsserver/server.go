@@ -79,6 +79,8 @@ type Config struct {
 	// the answer the name has without the feature. nil means
 	// DefaultWhyClients (loopback); an empty, non-nil list allows no one.
 	WhyClients []netip.Prefix
+	// Zones bounds the zone files LoadZones reads (see ZoneLimits).
+	Zones ZoneLimits
 	// Release names the release the zones and pools come from, for the
 	// `_why.` answers; the zero value shows none.
 	Release ReleaseInfo
@@ -184,7 +186,7 @@ func New(cfg Config) *Server {
 	cfg = cfg.withDefaults()
 	s := &Server{cfg: cfg, log: cfg.Logger, metrics: newMetrics(cfg.Registerer), conns: make(map[net.Conn]struct{}), randSecret: randomSecret()}
 	empty, _ := NewZones()
-	s.view.Store(&view{zones: empty, fast: map[string]*fastNode{}, opts: s.optionsOf(cfg), steer: newSteering(cfg.GSLB, s.metrics)})
+	s.view.Store(&view{zones: empty, fast: s.buildFast(empty), opts: s.optionsOf(cfg), steer: newSteering(cfg.GSLB, s.metrics)})
 	s.tcpLimits.Store(limitsOf(cfg))
 	return s
 }
@@ -242,7 +244,7 @@ func (st *steering) poolNames() []string {
 // error the failing zones keep their previous version, the others are
 // updated, and the error is returned.
 func (s *Server) LoadZones(dir string) error {
-	zs, err := LoadDir(dir, s.Zones(), s.view.Load().steer.poolNames())
+	zs, err := LoadDir(dir, s.Zones(), s.view.Load().steer.poolNames(), s.cfg.Zones)
 	if zs == nil {
 		s.metrics.reloads.WithLabelValues("failure").Inc()
 		return err

@@ -1,6 +1,7 @@
 package dnsserver
 
 import (
+	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
@@ -37,21 +38,57 @@ func (e *ZoneError) Error() string {
 	}
 }
 
-// Limits of one zone file with the files it includes: a zone from a
-// release is parsed by every site, so what a few lines can make ($GENERATE
-// makes up to 65536 records a line, nested $INCLUDEs multiply) is bounded.
+// ZoneLimits bound what one zone file with the files it includes may make:
+// a zone from a release is parsed by every site, so what a few bytes can
+// make ($GENERATE makes up to 65536 records a line, nested $INCLUDEs
+// multiply) is bounded, and checked before the parser expands or reads
+// anything. A zone over a limit is refused with the file:line of the entry
+// that passes it; the zero value of a field means its default.
+type ZoneLimits struct {
+	// MaxRecords is the most records a zone may hold (default 2,000,000;
+	// dns.zones.max_records).
+	MaxRecords int
+	// MaxFileSize is the most bytes of a zone file and the files it
+	// includes together (default 64 MiB; dns.zones.max_file_size).
+	MaxFileSize int64
+	// MaxGenerate is the most records one $GENERATE line may make (default
+	// 65536, miekg/dns's own bound; dns.zones.max_generate).
+	MaxGenerate int
+	// MaxGenerateTotal is the most records the $GENERATE lines of a zone
+	// may make together (default 262,144; dns.zones.max_generate_total).
+	MaxGenerateTotal int
+}
+
+// Defaults of ZoneLimits.
 const (
-	// MaxZoneRecords is the most records a zone may hold.
-	MaxZoneRecords = 1 << 18
-	// maxIncludes is the most $INCLUDEs a zone may open, all nested ones
-	// counted.
-	maxIncludes = 4096
+	DefaultMaxZoneRecords   = 2_000_000
+	DefaultMaxZoneFileSize  = 64 << 20
+	DefaultMaxGenerate      = 65536
+	DefaultMaxGenerateTotal = 1 << 18
 )
 
-var (
-	tooManyRecords     = fmt.Sprintf("more than %d records in the zone", MaxZoneRecords)
-	errTooManyIncludes = fmt.Errorf("more than %d files included by the zone", maxIncludes)
-)
+// WithDefaults returns l with each zero field set to its default.
+func (l ZoneLimits) WithDefaults() ZoneLimits {
+	if l.MaxRecords <= 0 {
+		l.MaxRecords = DefaultMaxZoneRecords
+	}
+	if l.MaxFileSize <= 0 {
+		l.MaxFileSize = DefaultMaxZoneFileSize
+	}
+	if l.MaxGenerate <= 0 {
+		l.MaxGenerate = DefaultMaxGenerate
+	}
+	if l.MaxGenerateTotal <= 0 {
+		l.MaxGenerateTotal = DefaultMaxGenerateTotal
+	}
+	return l
+}
+
+// maxIncludes is the most $INCLUDEs a zone may open, all nested ones
+// counted.
+const maxIncludes = 4096
+
+var errTooManyIncludes = fmt.Errorf("more than %d files included by the zone", maxIncludes)
 
 // countFS is an include FS that opens at most maxIncludes files.
 type countFS struct {
@@ -71,11 +108,52 @@ func (c *countFS) Open(name string) (fs.File, error) {
 // non-terminal (RFC 4592 §2.2.2).
 type node struct {
 	name   string // lower-case, fully qualified
-	rrsets map[uint16][]dns.RR
+	rrsets rrsets
 	// cut is set on a delegation point: a name below the apex with NS.
 	cut bool
 	// occluded is set on names strictly below a delegation point (glue).
 	occluded bool
+}
+
+// rrsets are the RRsets of one name, in the order of their first records:
+// a name has few, and a slice of them takes a tenth of the memory of a map
+// (a zone of a million names held 280 MB of one-entry maps).
+type rrsets []rrset
+
+// rrset is the records of one type of a name.
+type rrset struct {
+	t   uint16
+	rrs []dns.RR
+}
+
+// get returns the records of type t.
+func (s rrsets) get(t uint16) []dns.RR {
+	for i := range s {
+		if s[i].t == t {
+			return s[i].rrs
+		}
+	}
+	return nil
+}
+
+// put sets the records of type t.
+func (s *rrsets) put(t uint16, rrs []dns.RR) {
+	for i := range *s {
+		if (*s)[i].t == t {
+			(*s)[i].rrs = rrs
+			return
+		}
+	}
+	*s = append(*s, rrset{t: t, rrs: rrs})
+}
+
+// types returns the types of the RRsets.
+func (s rrsets) types() []uint16 {
+	out := make([]uint16, len(s))
+	for i := range s {
+		out[i] = s[i].t
+	}
+	return out
 }
 
 // Zone is one parsed, validated zone. It is immutable once returned by
@@ -109,8 +187,13 @@ func (z *Zone) negativeSOA() *dns.SOA {
 // ParseZoneFile reads and parses the zone file at path for origin. Its
 // $INCLUDEs are confined to the file's directory (see ParseZoneFS).
 func ParseZoneFile(file, origin string) (*Zone, error) {
+	return ZoneLimits{}.ParseFile(file, origin)
+}
+
+// ParseFile is ParseZoneFile within l.
+func (l ZoneLimits) ParseFile(file, origin string) (*Zone, error) {
 	dir, name := filepath.Split(file)
-	return ParseZoneFS(os.DirFS(cmp.Or(dir, ".")), dir, name, origin)
+	return l.ParseFS(os.DirFS(cmp.Or(dir, ".")), dir, name, origin)
 }
 
 // ParseZone parses an RFC 1035 master file for origin, read from r (file is
@@ -121,12 +204,20 @@ func ParseZoneFile(file, origin string) (*Zone, error) {
 // §5.2), class IN, and nothing but glue below a delegation. Errors carry
 // file:line.
 func ParseZone(r io.Reader, origin, file string) (*Zone, error) {
-	data, err := io.ReadAll(r)
+	lim := ZoneLimits{}.WithDefaults()
+	data, err := io.ReadAll(io.LimitReader(r, lim.MaxFileSize+1))
 	if err != nil {
 		return nil, &ZoneError{File: file, Msg: err.Error()}
 	}
+	if int64(len(data)) > lim.MaxFileSize {
+		return nil, tooLarge(file, lim)
+	}
 	dir, name := filepath.Split(file)
-	return parseZone(data, os.DirFS(cmp.Or(dir, ".")), dir, name, origin)
+	return parseZone(data, os.DirFS(cmp.Or(dir, ".")), dir, name, origin, lim)
+}
+
+func tooLarge(file string, lim ZoneLimits) error {
+	return &ZoneError{File: file, Msg: fmt.Sprintf("more than %d bytes (dns.zones.max_file_size)", lim.MaxFileSize)}
 }
 
 // ParseZoneFS parses the zone file name of fsys for origin, as ParseZone
@@ -134,11 +225,52 @@ func ParseZone(r io.Reader, origin, file string) (*Zone, error) {
 // (absolute, or with ".." past its root) is not found. Errors and the
 // zone's File name files as dir joined with their name in fsys.
 func ParseZoneFS(fsys fs.FS, dir, name, origin string) (*Zone, error) {
+	return ZoneLimits{}.ParseFS(fsys, dir, name, origin)
+}
+
+// ParseFS is ParseZoneFS within l: a file larger than l.MaxFileSize is
+// refused before it is read.
+func (l ZoneLimits) ParseFS(fsys fs.FS, dir, name, origin string) (*Zone, error) {
+	l = l.WithDefaults()
+	if st, err := fs.Stat(fsys, name); err == nil && st.Size() > l.MaxFileSize {
+		return nil, tooLarge(filepath.Join(dir, name), l)
+	}
 	data, err := fs.ReadFile(fsys, name)
 	if err != nil {
 		return nil, &ZoneError{File: filepath.Join(dir, name), Msg: fsError(err)}
 	}
-	return parseZone(data, fsys, dir, name, origin)
+	if int64(len(data)) > l.MaxFileSize {
+		return nil, tooLarge(filepath.Join(dir, name), l)
+	}
+	return parseZone(data, fsys, dir, name, origin, l)
+}
+
+// ScanFS reads the zone file name of fsys and the files it includes, and
+// checks them within l, as ParseFS does before it parses: it reads what
+// ParseFS would read, for a tenth of the time and no records. Errors are
+// ParseFS's for the limits, the scanner's own for an $INCLUDE that does not
+// read (ParseFS says more).
+func (l ZoneLimits) ScanFS(fsys fs.FS, dir, name, origin string) error {
+	l = l.WithDefaults()
+	display := func(f string) string { return filepath.Join(dir, filepath.FromSlash(f)) }
+	if st, err := fs.Stat(fsys, name); err == nil && st.Size() > l.MaxFileSize {
+		return tooLarge(display(name), l)
+	}
+	data, err := fs.ReadFile(fsys, name)
+	if err != nil {
+		return &ZoneError{File: display(name), Msg: fsError(err)}
+	}
+	if int64(len(data)) > l.MaxFileSize {
+		return tooLarge(display(name), l)
+	}
+	_, soft, err := scanZone(fsys, l, data, name, dns.CanonicalName(origin))
+	if err == nil {
+		err = soft
+	}
+	if ze, ok := errors.AsType[*ZoneError](err); ok {
+		ze.File = display(ze.File)
+	}
+	return err
 }
 
 // fsError is err without the path an fs.PathError repeats.
@@ -150,8 +282,8 @@ func fsError(err error) string {
 }
 
 // parseZone is ParseZoneFS of data, the contents of name.
-func parseZone(data []byte, fsys fs.FS, dir, name, origin string) (*Zone, error) {
-	z, err := parseZoneData(data, fsys, name, origin)
+func parseZone(data []byte, fsys fs.FS, dir, name, origin string, lim ZoneLimits) (*Zone, error) {
+	z, err := parseZoneData(data, fsys, name, origin, lim)
 	display := func(f string) string {
 		if dir == "" {
 			return f
@@ -172,36 +304,38 @@ func parseZone(data []byte, fsys fs.FS, dir, name, origin string) (*Zone, error)
 	return z, nil
 }
 
-func parseZoneData(data []byte, fsys fs.FS, file, origin string) (*Zone, error) {
+func parseZoneData(data []byte, fsys fs.FS, file, origin string, lim ZoneLimits) (*Zone, error) {
 	registerGSLB()
 	origin = dns.CanonicalName(origin)
-	zp := dns.NewZoneParser(strings.NewReader(string(data)), origin, file)
+	// The scanner goes first: it checks the limits before the parser
+	// expands a $GENERATE, and it numbers the records.
+	pos, soft, err := scanZone(fsys, lim, data, file, origin)
+	if err != nil {
+		return nil, err
+	}
+	zp := dns.NewZoneParser(bytes.NewReader(data), origin, file)
 	zp.SetIncludeAllowed(true)
 	zp.SetIncludeFS(&countFS{FS: fsys})
-	var rrs []dns.RR
+	rrs := make([]dns.RR, 0, len(pos.lines))
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
-		if len(rrs) == MaxZoneRecords {
-			// The scanner, which makes no records, says where.
-			if _, err := scanPositions(fsys, data, file, origin); err != nil {
-				return nil, err
-			}
-			return nil, &ZoneError{File: file, Msg: tooManyRecords}
+		if len(rrs) == lim.MaxRecords {
+			// Only if the scanner and the parser disagree on the count.
+			return nil, &ZoneError{File: file, Msg: fmt.Sprintf("more than %d records in the zone (dns.zones.max_records)", lim.MaxRecords)}
 		}
 		rrs = append(rrs, rr)
 	}
 	if err := zp.Err(); err != nil {
 		return nil, fromParseError(err, file, data)
 	}
-	pos, err := scanPositions(fsys, data, file, origin)
-	if err != nil {
-		return nil, err
+	if soft != nil {
+		return nil, soft
 	}
-	// at returns the position of the i-th record. scanPositions follows the
+	// at returns the position of the i-th record. The scanner follows the
 	// parser's grammar; should it ever disagree on the count, errors still
 	// name the file rather than a wrong line.
 	at := func(i int) (string, int) {
-		if len(pos) == len(rrs) {
-			return pos[i].file, pos[i].line
+		if len(pos.lines) == len(rrs) {
+			return pos.at(i)
 		}
 		return file, 0
 	}
@@ -210,8 +344,10 @@ func parseZoneData(data []byte, fsys fs.FS, file, origin string) (*Zone, error) 
 		return &ZoneError{File: f, Line: l, Msg: fmt.Sprintf(format, args...)}
 	}
 
-	z := &Zone{Origin: origin, File: file, nodes: make(map[string]*node), bindings: make(map[string]binding)}
-	firstLine := map[string]int{} // owner → index of its first record, for CNAME errors
+	z := &Zone{Origin: origin, File: file, nodes: make(map[string]*node, len(rrs)), bindings: make(map[string]binding),
+		records: make([]dns.RR, 0, len(rrs))}
+	apexFirst := 0 // index of the apex's first record, for the missing NS error
+	cuts := false  // an NS below the apex was seen
 	for i, rr := range rrs {
 		h := rr.Header()
 		owner := dns.CanonicalName(h.Name)
@@ -232,13 +368,13 @@ func parseZoneData(data []byte, fsys fs.FS, file, origin string) (*Zone, error) 
 		}
 		n := z.nodes[owner]
 		if n == nil {
-			n = &node{name: owner, rrsets: make(map[uint16][]dns.RR)}
+			n = &node{name: owner}
 			z.nodes[owner] = n
-			firstLine[owner] = i
-		} else if n.rrsets == nil {
-			n.rrsets = make(map[uint16][]dns.RR)
+			if owner == origin {
+				apexFirst = i
+			}
 		}
-		set := n.rrsets[h.Rrtype]
+		set := n.rrsets.get(h.Rrtype)
 		if slices.ContainsFunc(set, func(o dns.RR) bool { return dns.IsDuplicate(o, rr) }) {
 			continue // an RRset is a set (RFC 2181 §5)
 		}
@@ -255,7 +391,8 @@ func parseZoneData(data []byte, fsys fs.FS, file, origin string) (*Zone, error) 
 		if msg := conflictsWithGSLB(n, h.Rrtype); msg != "" {
 			return nil, fail(i, msg, h.Name)
 		}
-		n.rrsets[h.Rrtype] = append(set, rr)
+		n.rrsets.put(h.Rrtype, append(set, rr))
+		cuts = cuts || h.Rrtype == dns.TypeNS && owner != origin
 		switch h.Rrtype {
 		case TypeGSLB:
 			f, l := at(i)
@@ -276,11 +413,11 @@ func parseZoneData(data []byte, fsys fs.FS, file, origin string) (*Zone, error) 
 	if z.SOA == nil {
 		return nil, &ZoneError{File: file, Line: 1, Msg: fmt.Sprintf("no SOA record at the zone apex %s", origin)}
 	}
-	if apex := z.nodes[origin]; len(apex.rrsets[dns.TypeNS]) == 0 {
-		_, l := at(firstLine[origin])
+	if apex := z.nodes[origin]; len(apex.rrsets.get(dns.TypeNS)) == 0 {
+		_, l := at(apexFirst)
 		return nil, &ZoneError{File: file, Line: l, Msg: fmt.Sprintf("no NS records at the zone apex %s", origin)}
 	}
-	if err := z.markDelegations(rrs, fail); err != nil {
+	if err := z.markDelegations(rrs, cuts, fail); err != nil {
 		return nil, err
 	}
 	return z, nil
@@ -292,7 +429,8 @@ func conflictsWithCNAME(n *node, t uint16) bool {
 	if t == dns.TypeRRSIG || t == dns.TypeNSEC {
 		return false
 	}
-	for have := range n.rrsets {
+	for _, set := range n.rrsets {
+		have := set.t
 		if have == dns.TypeRRSIG || have == dns.TypeNSEC || have == t {
 			continue
 		}
@@ -307,11 +445,11 @@ func conflictsWithCNAME(n *node, t uint16) bool {
 // adding a record of type t to n clashes with a GSLB binding: one pool per
 // name, and no static addresses beside the pool's.
 func conflictsWithGSLB(n *node, t uint16) string {
-	_, gslb := n.rrsets[TypeGSLB]
+	gslb := len(n.rrsets.get(TypeGSLB)) > 0
 	switch {
 	case t == TypeGSLB && gslb:
 		return "a second GSLB record at %s: a name is bound to one pool"
-	case t == TypeGSLB && (len(n.rrsets[dns.TypeA]) > 0 || len(n.rrsets[dns.TypeAAAA]) > 0),
+	case t == TypeGSLB && (len(n.rrsets.get(dns.TypeA)) > 0 || len(n.rrsets.get(dns.TypeAAAA)) > 0),
 		gslb && (t == dns.TypeA || t == dns.TypeAAAA):
 		return "GSLB and A/AAAA records at %s: the pool answers A and AAAA there"
 	}
@@ -330,9 +468,12 @@ func (z *Zone) sortedBindings() []binding {
 
 // markDelegations flags delegation points and the names below them, and
 // refuses data below a delegation that is not glue (it would never be served).
-func (z *Zone) markDelegations(rrs []dns.RR, fail func(int, string, ...any) error) error {
+func (z *Zone) markDelegations(rrs []dns.RR, cuts bool, fail func(int, string, ...any) error) error {
+	if !cuts {
+		return nil // no NS below the apex: nothing is delegated
+	}
 	for name, n := range z.nodes {
-		if name != z.Origin && len(n.rrsets[dns.TypeNS]) > 0 {
+		if name != z.Origin && len(n.rrsets.get(dns.TypeNS)) > 0 {
 			n.cut = true
 		}
 	}

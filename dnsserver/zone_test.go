@@ -127,7 +127,7 @@ func TestParseZoneGenerateTTL(t *testing.T) {
 // whose file is broken, updates the others, and drops a zone whose file
 // is gone.
 func TestLoadDir(t *testing.T) {
-	v1, err := LoadDir("testdata/reload/v1", nil, nil)
+	v1, err := LoadDir("testdata/reload/v1", nil, nil, ZoneLimits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestLoadDir(t *testing.T) {
 		t.Fatalf("zones %v", got)
 	}
 
-	zs, err := LoadDir("testdata/reload/bad", v1, nil)
+	zs, err := LoadDir("testdata/reload/bad", v1, nil, ZoneLimits{})
 	const want = "testdata/reload/bad/a.test.zone:8: CNAME and other data at www.a.test. (RFC 1034 §3.6.2)"
 	if err == nil || err.Error() != want {
 		t.Fatalf("error %v, want %q", err, want)
@@ -151,7 +151,7 @@ func TestLoadDir(t *testing.T) {
 	}
 
 	// Without a previous version, a broken zone is not served.
-	zs, err = LoadDir("testdata/reload/bad", nil, nil)
+	zs, err = LoadDir("testdata/reload/bad", nil, nil, ZoneLimits{})
 	if err == nil {
 		t.Fatal("no error for a broken zone")
 	}
@@ -164,7 +164,7 @@ func TestLoadDir(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "b.test.zone"), readFile(t, "testdata/reload/v2/b.test.zone"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	zs, err = LoadDir(dir, v1, nil)
+	zs, err = LoadDir(dir, v1, nil, ZoneLimits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +172,7 @@ func TestLoadDir(t *testing.T) {
 		t.Errorf("zones %v, want b.test. alone", got)
 	}
 
-	if _, err := LoadDir(filepath.Join(dir, "missing"), v1, nil); err == nil {
+	if _, err := LoadDir(filepath.Join(dir, "missing"), v1, nil, ZoneLimits{}); err == nil {
 		t.Error("no error for a missing directory")
 	}
 }
@@ -241,47 +241,64 @@ func TestParseZoneLimits(t *testing.T) {
 		}
 		return b.String()
 	}
+	// small are limits that tests reach in a few lines.
+	small := ZoneLimits{MaxRecords: 1 << 18, MaxGenerateTotal: 1 << 20}
 	for _, tc := range []struct {
 		name  string
+		lim   ZoneLimits
 		files fstest.MapFS
 		want  string
 	}{
-		{"generate", fstest.MapFS{"example.test.zone": {Data: []byte(apex + gen(4) + "x A 192.0.2.1\n")}},
-			"example.test.zone:8: more than 262144 records in the zone"},
-		{"generate many lines", fstest.MapFS{"example.test.zone": {Data: []byte(apex + gen(1000))}},
-			"example.test.zone:8: more than 262144 records in the zone"},
-		{"generate included", fstest.MapFS{"example.test.zone": {Data: []byte(apex + "$INCLUDE inc/g\n")},
+		{"generate", small, fstest.MapFS{"example.test.zone": {Data: []byte(apex + gen(4) + "x A 192.0.2.1\n")}},
+			"example.test.zone:8: more than 262144 records in the zone (dns.zones.max_records)"},
+		{"generate many lines", small, fstest.MapFS{"example.test.zone": {Data: []byte(apex + gen(1000))}},
+			"example.test.zone:8: more than 262144 records in the zone (dns.zones.max_records)"},
+		{"generate included", small, fstest.MapFS{"example.test.zone": {Data: []byte(apex + "$INCLUDE inc/g\n")},
 			"inc/g": {Data: []byte(gen(5))}},
-			"inc/g:4: more than 262144 records in the zone"},
-		{"include fan-out", fstest.MapFS{
+			"inc/g:4: more than 262144 records in the zone (dns.zones.max_records)"},
+		// The default bounds $GENERATE before it expands: 16 lines of 65536
+		// (the 682 bytes that made a million records) stop at the fifth.
+		{"generate total", ZoneLimits{}, fstest.MapFS{"example.test.zone": {Data: []byte(apex + gen(16))}},
+			"example.test.zone:9: $GENERATE lines make more than 262144 records in the zone (dns.zones.max_generate_total)"},
+		{"generate a line", ZoneLimits{MaxGenerate: 100}, fstest.MapFS{"example.test.zone": {Data: []byte(apex + "$GENERATE 1-100 a$ A 192.0.2.1\n$GENERATE 0-1000/10 b$ A 192.0.2.1 ; SECRET\n")}},
+			"example.test.zone:6: $GENERATE 0-1000/10 makes 101 records, more than 100 a line (dns.zones.max_generate)"},
+		{"file size", ZoneLimits{MaxFileSize: 100}, fstest.MapFS{"example.test.zone": {Data: []byte(apex + "; SECRET " + strings.Repeat("x", 100) + "\n")}},
+			"example.test.zone: more than 100 bytes (dns.zones.max_file_size)"},
+		{"file size included", ZoneLimits{MaxFileSize: 200}, fstest.MapFS{"example.test.zone": {Data: []byte(apex + "$INCLUDE a\n$INCLUDE a\n")},
+			"a": {Data: []byte("; SECRET " + strings.Repeat("x", 60) + "\n")}},
+			"example.test.zone:6: the zone's files hold more than 200 bytes (dns.zones.max_file_size)"},
+		{"include fan-out", ZoneLimits{}, fstest.MapFS{
 			"example.test.zone": {Data: []byte(apex + strings.Repeat("$INCLUDE f1\n", 64))},
 			"f1":                {Data: []byte(strings.Repeat("$INCLUDE f2\n", 64))},
 			"f2":                {Data: []byte(strings.Repeat("$INCLUDE f3\n", 64))},
 			"f3":                {Data: []byte(strings.Repeat("$INCLUDE f4\n", 64))},
 			"f4":                {Data: []byte("")}},
 			"f3:64:11: failed to open `f4': open f4: more than 4096 files included by the zone"},
-		{"include loop", fstest.MapFS{"example.test.zone": {Data: []byte(apex + "$INCLUDE example.test.zone\n")}},
+		{"include loop", ZoneLimits{}, fstest.MapFS{"example.test.zone": {Data: []byte(apex + "$INCLUDE example.test.zone\n")}},
 			"too deeply nested $INCLUDE"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
-			_, err := ParseZoneFS(tc.files, "", "example.test.zone", "example.test.")
+			_, err := tc.lim.ParseFS(tc.files, "", "example.test.zone", "example.test.")
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err %v, want %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "SECRET") {
+				t.Errorf("err %v shows the file's text", err)
 			}
 			if d := time.Since(start); d > 20*time.Second {
 				t.Errorf("took %s", d)
 			}
 		})
 	}
-	// Up to the bound, a zone parses.
+	// Up to the bounds, a zone parses.
 	files := fstest.MapFS{"example.test.zone": {Data: []byte(apex + gen(3) + "$GENERATE 0-65532 g$ A 192.0.2.1\n")}}
-	z, err := ParseZoneFS(files, "", "example.test.zone", "example.test.")
+	z, err := small.ParseFS(files, "", "example.test.zone", "example.test.")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if z.Len() != MaxZoneRecords {
-		t.Errorf("%d records, want %d", z.Len(), MaxZoneRecords)
+	if z.Len() != small.MaxRecords {
+		t.Errorf("%d records, want %d", z.Len(), small.MaxRecords)
 	}
 }
 
@@ -305,8 +322,44 @@ func FuzzZoneParseFS(f *testing.F) {
 			}
 			return
 		}
-		if z.SOA == nil || z.Len() == 0 || z.Len() > MaxZoneRecords {
+		if z.SOA == nil || z.Len() == 0 || z.Len() > DefaultMaxZoneRecords {
 			t.Fatalf("zone of %d records, SOA %v", z.Len(), z.SOA)
+		}
+	})
+}
+
+// FuzzZoneLimits parses a zone within small limits: never a panic; a zone
+// that parses holds no more than the limits allow; a limit error is a
+// positioned ZoneError that names its key, found by the scan before the
+// parser ran; and the scan alone (ScanFS) refuses what the parse refuses
+// for a limit.
+func FuzzZoneLimits(f *testing.F) {
+	f.Add("$TTL 300\n@ IN SOA ns1 hostmaster 1 2 3 4 5\n@ NS ns1\n$GENERATE 1-40 h$ A 192.0.2.1\n", "a A 192.0.2.1\n")
+	f.Add("@ IN SOA ns1 hostmaster 1 2 3 4 5\n@ NS ns1\n$GENERATE 0-100/3 h$ A 192.0.2.1\n$INCLUDE inc\n", "$GENERATE 1-20 x$ A 192.0.2.1\n")
+	f.Add("@ IN SOA ns1 hostmaster 1 2 3 4 5\n@ NS ns1\n$INCLUDE inc\n$INCLUDE inc\n$INCLUDE inc\n", "; "+strings.Repeat("x", 100)+"\n")
+	f.Add("@ IN SOA ( ns1 hostmaster\n 1 2 3 4 5 )\n@ NS ns1\nx TXT \"a;b\\\" (\" ; c\n", "y TXT \"\n\"\n")
+	lim := ZoneLimits{MaxRecords: 50, MaxFileSize: 400, MaxGenerate: 30, MaxGenerateTotal: 45}
+	f.Fuzz(func(t *testing.T, zone, inc string) {
+		files := fstest.MapFS{"example.test.zone": {Data: []byte(zone)}, "inc": {Data: []byte(inc)}}
+		z, err := lim.ParseFS(files, "zones", "example.test.zone", "example.test.")
+		scanErr := lim.ScanFS(files, "zones", "example.test.zone", "example.test.")
+		if err == nil {
+			if z.Len() > lim.MaxRecords {
+				t.Fatalf("%d records, more than %d", z.Len(), lim.MaxRecords)
+			}
+			return
+		}
+		ze, ok := errors.AsType[*ZoneError](err)
+		if !ok {
+			t.Fatalf("error %T %v, want *ZoneError", err, err)
+		}
+		if strings.Contains(ze.Msg, "(dns.zones.") {
+			if !strings.HasPrefix(ze.File, "zones/") {
+				t.Fatalf("limit error names %q", ze.File)
+			}
+			if scanErr == nil || scanErr.Error() != err.Error() {
+				t.Fatalf("parse: %v; scan: %v", err, scanErr)
+			}
 		}
 	})
 }

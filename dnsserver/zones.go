@@ -67,8 +67,9 @@ func (s *Zones) find(name string) *Zone {
 // its GSLB records name is one of pools (see Zone.CheckPools). A file that
 // fails keeps the zone prev had for that origin, if any, so that one broken
 // file never takes a zone down on reload; its error is returned all the same
-// (joined, one per file). A zone whose file is gone is dropped.
-func LoadDir(dir string, prev *Zones, pools []string) (*Zones, error) {
+// (joined, one per file). A zone whose file is gone is dropped. Each file
+// is parsed within lim.
+func LoadDir(dir string, prev *Zones, pools []string, lim ZoneLimits) (*Zones, error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*"+ZoneFileSuffix))
 	if err != nil {
 		return nil, err
@@ -83,7 +84,7 @@ func LoadDir(dir string, prev *Zones, pools []string) (*Zones, error) {
 	)
 	for _, f := range files {
 		origin := OriginFromFile(f)
-		z, err := ParseZoneFile(f, origin)
+		z, err := lim.ParseFile(f, origin)
 		if err == nil {
 			err = z.CheckPools(pools)
 		}

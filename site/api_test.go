@@ -14,6 +14,7 @@ import (
 
 	"github.com/aya-gslb/aya/cluster"
 	"github.com/aya-gslb/aya/config"
+	"github.com/aya-gslb/aya/dnsserver"
 	"github.com/aya-gslb/aya/internal/testutil"
 	"github.com/aya-gslb/aya/release"
 )
@@ -34,7 +35,7 @@ func siteNode(t *testing.T) *testNode {
 		Admin:            srv.Listener.Addr().String(),
 		HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond,
 		LeaderLeaseTimeout: 100 * time.Millisecond, CommitTimeout: 10 * time.Millisecond,
-		CheckRelease: func(r *release.Release) error { _, err := Compile(r, "/etc/aya"); return err },
+		CheckRelease: func(r *release.Release) error { _, err := Compile(r, "/etc/aya", dnsserver.ZoneLimits{}); return err },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +134,7 @@ func TestReleaseAPI(t *testing.T) {
 			return bytes.NewReader(marshal(t, release.New(c, "", "")))
 		}, http.StatusBadRequest, "4097 zone files"},
 		{"generate", func() io.Reader { return bytes.NewReader(marshal(t, testRelease(gen.String()))) },
-			http.StatusBadRequest, "example.com.zone:8: more than 262144 records"},
+			http.StatusBadRequest, "example.com.zone:9: $GENERATE lines make more than 262144 records in the zone (dns.zones.max_generate_total)"},
 		{"a site's key", func() io.Reader { return bytes.NewReader(marshal(t, siteKey)) },
 			http.StatusBadRequest, "/etc/aya/aya.yaml:5: admin.token: not part of a release"},
 		{"through the apply path", func() io.Reader {

@@ -1,6 +1,7 @@
 package site
 
 import (
+	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/aya-gslb/aya/config"
@@ -27,6 +29,21 @@ import (
 // candidate that does not validate is refused here with file:line errors
 // that name the operator's files.
 func Build(cfg *config.Config, by, source string) (*release.Release, *Compiled, error) {
+	r, rc, err := buildRelease(cfg, by, source)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := compile(r, rc, cfg.DNS.ZonesDir, cfg.DNS.Zones.Limits(), nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, c, nil
+}
+
+// buildRelease is Build less the compiling: the release of cfg's files,
+// validated, and its configuration. The zone files are scanned, not
+// parsed, for the files they include.
+func buildRelease(cfg *config.Config, by, source string) (*release.Release, *config.Config, error) {
 	name, data, err := config.ReleaseSource(cfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("release: %w", err)
@@ -36,7 +53,7 @@ func Build(cfg *config.Config, by, source string) (*release.Release, *Compiled, 
 	if err != nil {
 		return nil, nil, &FileError{File: cfgFile, Err: fmt.Errorf("%s: %w", name, err)}
 	}
-	zones, err := readZones(cfg)
+	zones, err := readZones(cfg, cfg.DNS.Zones.Limits())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -51,11 +68,90 @@ func Build(cfg *config.Config, by, source string) (*release.Release, *Compiled, 
 	if err := r.Validate(); err != nil {
 		return nil, nil, err
 	}
-	c, err := compile(r, rc, cfg.DNS.ZonesDir)
-	if err != nil {
-		return nil, nil, err
+	return r, rc, nil
+}
+
+// Compiler compiles the releases of one site, and keeps the last one it
+// compiled: a release built from this site's files is compiled when it is
+// built, checked again by the cluster before it enters the log
+// (cluster.Config.CheckRelease), and compiled once more when it is served,
+// and the zones of a million records take seconds to parse each time.
+// What Compile makes is a function of the release's content (its digest),
+// the configuration directory and the zone limits, so one result serves
+// all three. A nil *Compiler compiles every time.
+type Compiler struct {
+	set  atomic.Pointer[compilerSettings]
+	last atomic.Pointer[Compiled]
+}
+
+type compilerSettings struct {
+	dir string
+	lim dnsserver.ZoneLimits
+}
+
+// NewCompiler returns the compiler of the site configured by cfg.
+func NewCompiler(cfg *config.Config) *Compiler {
+	c := new(Compiler)
+	c.Configure(cfg)
+	return c
+}
+
+// Configure sets the directory and the limits from cfg (a reload), and
+// forgets the last release compiled under the previous ones.
+func (c *Compiler) Configure(cfg *config.Config) {
+	next := &compilerSettings{dir: ConfigDir(cfg), lim: cfg.DNS.Zones.Limits()}
+	if prev := c.set.Load(); prev != nil && *prev == *next {
+		return
 	}
-	return r, c, nil
+	c.set.Store(next)
+	c.last.Store(nil)
+}
+
+// Compile is the package's Compile with the compiler's directory and
+// limits; a release with the digest of the last one compiled is not
+// compiled again.
+func (c *Compiler) Compile(r *release.Release) (*Compiled, error) {
+	if c == nil {
+		return nil, errors.New("release: no compiler")
+	}
+	last := c.last.Load()
+	if last != nil && last.Release.Digest == r.Digest {
+		if err := r.Validate(); err != nil { // the content is the digest's
+			return nil, err
+		}
+		out := *last
+		out.Release = r
+		// Keep r, the one being served, rather than the copy built here:
+		// each holds the zone files.
+		c.last.CompareAndSwap(last, &out)
+		return &out, nil
+	}
+	set := c.set.Load()
+	restore := roomToCompile()
+	out, err := compileRelease(r, set.dir, set.lim, last)
+	if err != nil {
+		restore()
+		return nil, err
+	}
+	c.last.Store(out)
+	return out, nil
+}
+
+// Build is the package's Build, compiled as Compile compiles what the
+// cluster serves (and kept for it); on an error, the errors name the
+// operator's files as Build's do.
+func (c *Compiler) Build(cfg *config.Config, by, source string) (*release.Release, error) {
+	r, rc, err := buildRelease(cfg, by, source)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.Compile(r); err != nil {
+		if _, named := compile(r, rc, cfg.DNS.ZonesDir, cfg.DNS.Zones.Limits(), nil); named != nil {
+			return nil, named
+		}
+		return nil, err
+	}
+	return r, nil
 }
 
 // Compiled is a release made ready to serve.
@@ -72,8 +168,18 @@ type Compiled struct {
 // configuration text, its zone files (with $INCLUDEs read from the
 // release alone) and the pools every zone binds. dir is this site's
 // configuration directory, which relative paths in the release (a
-// check's tls_ca_file) are resolved against.
-func Compile(r *release.Release, dir string) (*Compiled, error) {
+// check's tls_ca_file) are resolved against; lim bounds its zones (this
+// site's dns.zones: a site with lower bounds than the others refuses what
+// they serve, and keeps its previous release).
+func Compile(r *release.Release, dir string, lim dnsserver.ZoneLimits) (*Compiled, error) {
+	return compileRelease(r, dir, lim, nil)
+}
+
+// compileRelease is Compile, with the zones of reuse taken as they are when
+// r's zone files are byte for byte reuse's (a release that changes the
+// steering only): parsing a zone of a million records takes seconds, and
+// holding it twice, hundreds of megabytes.
+func compileRelease(r *release.Release, dir string, lim dnsserver.ZoneLimits, reuse *Compiled) (*Compiled, error) {
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
@@ -88,14 +194,25 @@ func Compile(r *release.Release, dir string) (*Compiled, error) {
 	if release.New(c, "", "").Digest != r.Digest {
 		return nil, fmt.Errorf("release %s: its rules are not those of its configuration %s", release.ShortDigest(r.Digest), r.Config.Name)
 	}
-	return compile(r, rc, "")
+	var zones *dnsserver.Zones
+	if reuse != nil && sameFiles(reuse.Release.Zones, r.Zones) {
+		zones = reuse.Zones
+	}
+	return compile(r, rc, "", lim, zones)
 }
 
-// compile parses r's zones; errors name the files as dir joined with their
-// names in the release.
-func compile(r *release.Release, rc *config.Config, dir string) (*Compiled, error) {
+// sameFiles reports whether a and b hold the same files.
+func sameFiles(a, b []release.File) bool {
+	return slices.EqualFunc(a, b, func(x, y release.File) bool { return x.Name == y.Name && bytes.Equal(x.Data, y.Data) })
+}
+
+// compile parses r's zones within lim; errors name the files as dir joined
+// with their names in the release. The zones of reuse, compiled from the
+// same files under the same dir and limits, are taken instead of parsed.
+func compile(r *release.Release, rc *config.Config, dir string, lim dnsserver.ZoneLimits, reuse *dnsserver.Zones) (*Compiled, error) {
 	fsys := r.ZonesFS()
 	known := rc.PoolNames()
+	lim = lim.WithDefaults()
 	var (
 		zones   []*dnsserver.Zone
 		errs    []error
@@ -105,7 +222,10 @@ func compile(r *release.Release, rc *config.Config, dir string) (*Compiled, erro
 		if path.Dir(f.Name) != "." || !strings.HasSuffix(f.Name, dnsserver.ZoneFileSuffix) {
 			continue // a file $INCLUDEd by a zone
 		}
-		z, err := dnsserver.ParseZoneFS(fsys, dir, f.Name, dnsserver.OriginFromFile(f.Name))
+		z, err := reuse.Zone(dnsserver.OriginFromFile(f.Name)), error(nil)
+		if z == nil {
+			z, err = lim.ParseFS(fsys, dir, f.Name, dnsserver.OriginFromFile(f.Name))
+		}
 		if err == nil {
 			err = z.CheckPools(known)
 		}
@@ -115,8 +235,8 @@ func compile(r *release.Release, rc *config.Config, dir string) (*Compiled, erro
 		}
 		// A release holds as many records as one zone may, so that many
 		// small zones cannot make what one may not.
-		if records += z.Len(); records > dnsserver.MaxZoneRecords {
-			return nil, fmt.Errorf("%s: more than %d records in the zones of the release", z.File, dnsserver.MaxZoneRecords)
+		if records += z.Len(); records > lim.MaxRecords {
+			return nil, fmt.Errorf("%s: more than %d records in the zones of the release (dns.zones.max_records)", z.File, lim.MaxRecords)
 		}
 		zones = append(zones, z)
 	}
@@ -199,8 +319,9 @@ func ZonesDirError(cfg *config.Config, err error) error {
 // readZones reads the *.zone files of dns.zones_dir and every file they $INCLUDE,
 // through an os.Root, so that neither a path nor a symbolic link leaves
 // dir. A file that does not read is refused with the position of the
-// $INCLUDE that names it.
-func readZones(cfg *config.Config) ([]release.File, error) {
+// $INCLUDE that names it. The zones are scanned within lim for what they
+// include, not parsed: compile parses them.
+func readZones(cfg *config.Config, lim dnsserver.ZoneLimits) ([]release.File, error) {
 	dir := cfg.DNS.ZonesDir
 	root, err := os.OpenRoot(dir)
 	if err != nil {
@@ -215,11 +336,15 @@ func readZones(cfg *config.Config) ([]release.File, error) {
 	var errs []error
 	for _, n := range names {
 		name := filepath.Base(n)
-		// Parsing reads the file and its includes through rec, which keeps
+		// Scanning reads the file and its includes through rec, which keeps
 		// them; other errors are reported by compile, after the whole
 		// release is made.
 		before := rec.failed()
-		_, perr := dnsserver.ParseZoneFS(rec, dir, name, dnsserver.OriginFromFile(name))
+		perr := lim.ScanFS(rec, dir, name, dnsserver.OriginFromFile(name))
+		if rec.failed() > before {
+			// The parser says which $INCLUDE did not read, with its column.
+			_, perr = lim.ParseFS(rec, dir, name, dnsserver.OriginFromFile(name))
+		}
 		switch _, ok := rec.get(name); {
 		case !ok:
 			errs = append(errs, &FileError{File: name, Err: rec.errOf(dir, name)})

@@ -3,9 +3,12 @@ package site
 import (
 	"bytes"
 	"fmt"
+	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"syscall"
@@ -109,7 +112,7 @@ func TestBuild(t *testing.T) {
 	if err := os.RemoveAll(filepath.Dir(zones)); err != nil {
 		t.Fatal(err)
 	}
-	got, err := Compile(r, t.TempDir())
+	got, err := Compile(r, t.TempDir(), dnsserver.ZoneLimits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,13 +289,13 @@ func TestCompileErrors(t *testing.T) {
 		{"digest", func() *release.Release { r := *good; r.Digest = "sha256:00"; return &r }(), "does not match its content"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Compile(tc.r, "/srv/aya")
+			_, err := Compile(tc.r, "/srv/aya", dnsserver.ZoneLimits{})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err %v, want %q", err, tc.want)
 			}
 		})
 	}
-	if _, err := Compile(good, "/srv/aya"); err != nil {
+	if _, err := Compile(good, "/srv/aya", dnsserver.ZoneLimits{}); err != nil {
 		t.Fatalf("the good release: %v", err)
 	}
 }
@@ -305,8 +308,110 @@ func TestCompileRecords(t *testing.T) {
 		files[fmt.Sprintf("z%d.example.zone", i)] = apex + "$GENERATE 0-65535 a$ A 192.0.2.1\n$GENERATE 0-65535 b$ A 192.0.2.1\n"
 	}
 	cfg, _ := newSite(t, files)
+	cfg.DNS.Zones.MaxRecords = 200_000
 	_, _, err := Build(cfg, "", "")
-	if want := fmt.Sprintf("z1.example.zone: more than %d records in the zones of the release", dnsserver.MaxZoneRecords); err == nil || !strings.Contains(err.Error(), want) {
+	if want := "z1.example.zone: more than 200000 records in the zones of the release (dns.zones.max_records)"; err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("err %v, want %q", err, want)
+	}
+}
+
+// TestCompilerParsesOnce: a release built by a Compiler is not parsed again
+// when the cluster checks it and the site serves it, and a release that
+// changes the steering only keeps the zones it had; one that changes a
+// zone file gets it parsed.
+func TestCompilerParsesOnce(t *testing.T) {
+	cfg, zones := newSite(t, map[string]string{"example.com.zone": apex + "www IN GSLB web\na IN A 192.0.2.1\n"})
+	comp := NewCompiler(cfg)
+	r, err := comp.Build(cfg, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	built := comp.last.Load()
+	if built == nil {
+		t.Fatal("Build kept nothing")
+	}
+	// As the cluster hands it back: a copy, with a version.
+	back := *r
+	back.Version, back.Index = 1, 5
+	c, err := comp.Compile(&back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Zones != built.Zones || c.Release != &back {
+		t.Errorf("compiled again: zones %p, want %p", c.Zones, built.Zones)
+	}
+	want, err := Compile(&back, ConfigDir(cfg), dnsserver.ZoneLimits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSame(t, c, want)
+
+	// The steering changes (a comment is enough for a new digest): the
+	// zone is the same one.
+	steer := release.New(release.Content{Config: release.File{Name: r.Config.Name, Data: append(bytes.Clone(r.Config.Data), "# v2\n"...)},
+		Zones: r.Zones, Rules: r.Rules}, "", "")
+	c2, err := comp.Compile(steer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c2.Release.Digest == r.Digest || c2.Zones.Zone("example.com.") != built.Zones.Zone("example.com.") {
+		t.Errorf("zone parsed again for a steering change")
+	}
+
+	// A zone file changes: parsed.
+	write(t, filepath.Join(zones, "example.com.zone"), apex+"www IN GSLB web\na IN A 192.0.2.2\n")
+	r3, err := comp.Build(cfg, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c3, err := comp.Compile(r3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if z := c3.Zones.Zone("example.com."); z == built.Zones.Zone("example.com.") || z.Serial() != 1 {
+		t.Errorf("zone not parsed again after its file changed")
+	}
+
+	// A bad zone is refused with the operator's path, and the last good
+	// release stays.
+	write(t, filepath.Join(zones, "example.com.zone"), apex+"a IN A 192.0.2\n")
+	if _, err := comp.Build(cfg, "", ""); err == nil || !strings.Contains(err.Error(), filepath.Join(zones, "example.com.zone")+":5:") {
+		t.Errorf("err %v, want one at %s:5", err, filepath.Join(zones, "example.com.zone"))
+	}
+	if comp.last.Load() != c3 && comp.last.Load().Zones != c3.Zones {
+		t.Errorf("the last good release was dropped")
+	}
+}
+
+// TestHeapBound: a big publish bounds the heap near its live size, a
+// compile beside it raises the bound and a failed one puts it back, and a
+// small release lifts it; GOMEMLIMIT, the operator's, is never touched.
+func TestHeapBound(t *testing.T) {
+	t.Cleanup(func() { debug.SetMemoryLimit(math.MaxInt64) })
+	log := slog.New(slog.DiscardHandler)
+	t.Setenv("GOMEMLIMIT", "")
+	boundHeap(log, true)
+	bound := debug.SetMemoryLimit(-1)
+	if bound == math.MaxInt64 || bound < 64<<20 {
+		t.Fatalf("bound %d after a big publish", bound)
+	}
+	restore := roomToCompile()
+	if got := debug.SetMemoryLimit(-1); got <= bound {
+		t.Errorf("bound %d while compiling, want more than %d", got, bound)
+	}
+	restore()
+	if got := debug.SetMemoryLimit(-1); got != bound {
+		t.Errorf("bound %d after a failed compile, want %d", got, bound)
+	}
+	boundHeap(log, false)
+	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
+		t.Errorf("bound %d after a small publish, want none", got)
+	}
+	t.Setenv("GOMEMLIMIT", "1GiB")
+	debug.SetMemoryLimit(1 << 30)
+	boundHeap(log, true)
+	roomToCompile()
+	if got := debug.SetMemoryLimit(-1); got != 1<<30 {
+		t.Errorf("bound %d with GOMEMLIMIT set, want it kept", got)
 	}
 }

@@ -48,6 +48,7 @@ func DNSConfig(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, 
 		TCPMinIdleTimeout:          cfg.DNS.TCP.MinIdleTimeout,
 		TransferAllow:              cfg.DNS.Transfer.AllowPrefixes,
 		WhyClients:                 cfg.DNS.WhyPrefixes,
+		Zones:                      cfg.DNS.Zones.Limits(),
 		Logger:                     log,
 		Registerer:                 reg,
 		GSLB:                       g,
@@ -86,6 +87,9 @@ type Config struct {
 	// serving yet.
 	Node *cluster.Node
 	DNS  *dnsserver.Server
+	// Compiler compiles the releases, shared with the node's
+	// CheckRelease so that a release is parsed once (nil: the site's own).
+	Compiler *Compiler
 }
 
 // Site runs what one site runs besides its Raft node and its listeners: it
@@ -95,6 +99,7 @@ type Config struct {
 // the geo database on SIGHUP or a file change, runs the probes of the
 // release's checks, reports what the site runs, and serves the drain API.
 type Site struct {
+	comp  *Compiler
 	path  string
 	flags *pflag.FlagSet
 	cfg   *config.Config
@@ -151,7 +156,10 @@ func New(c Config) *Site {
 	}
 	s := &Site{path: c.Path, flags: c.Flags, cfg: c.Config, srv: c.DNS, log: log, level: level, reg: c.Registerer,
 		geo: c.Geo, health: c.Node, node: c.Node, probes: &probeRunner{node: c.Node, log: log, reg: c.Registerer},
-		siteDirty: make(chan struct{}, 1)}
+		siteDirty: make(chan struct{}, 1), comp: c.Compiler}
+	if s.comp == nil {
+		s.comp = NewCompiler(c.Config)
+	}
 	s.cur.Store(c.Config)
 	s.metrics()
 	return s
@@ -394,6 +402,7 @@ func (r *Site) apply(cfg *config.Config, w *fsnotify.Watcher) error {
 		r.cfg = old
 		return err
 	}
+	r.comp.Configure(cfg)
 	r.level.Set(cfg.SlogLevel())
 	if zonesMoved && w != nil {
 		r.watch(w)

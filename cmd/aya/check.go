@@ -32,7 +32,7 @@ can gate a merge to the zones repo.`,
 				return exitError{1}
 			}
 			failed := false
-			zs, err := dnsserver.LoadDir(cfg.DNS.ZonesDir, nil, cfg.PoolNames())
+			zs, err := dnsserver.LoadDir(cfg.DNS.ZonesDir, nil, cfg.PoolNames(), cfg.DNS.Zones.Limits())
 			if err != nil {
 				printErrors(errOut, ayasite.ZonesDirError(cfg, err))
 				failed = true

@@ -41,7 +41,7 @@ func clusterClient(cfg *config.Config, m *mtls.Config) *cluster.Client {
 // newNode starts this site's Raft node. Its transport runs mutual TLS
 // with the cluster.tls files m, or with the cluster secret, or plain TCP
 // (config allows that on loopback only).
-func newNode(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, m *mtls.Config) (*cluster.Node, error) {
+func newNode(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, m *mtls.Config, comp *ayasite.Compiler) (*cluster.Node, error) {
 	c := cfg.Cluster
 	nc := cluster.Config{
 		ID:                 cfg.Node.ID,
@@ -49,7 +49,7 @@ func newNode(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, m 
 		Advertise:          c.Advertise,
 		DataDir:            c.DataDir,
 		Bootstrap:          c.Bootstrap,
-		CheckRelease:       func(r *release.Release) error { _, err := ayasite.Compile(r, ayasite.ConfigDir(cfg)); return err },
+		CheckRelease:       func(r *release.Release) error { _, err := comp.Compile(r); return err },
 		Logger:             log,
 		Registerer:         reg,
 		Admin:              cfg.Admin.Listen,

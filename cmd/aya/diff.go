@@ -68,7 +68,7 @@ Nothing is applied.`,
 			if err := client.Do(ctx, addr, cluster.PathRelease, "", nil, &running); err != nil {
 				return fmt.Errorf("the running release: %w", err)
 			}
-			cur, err := ayasite.Compile(&running, ayasite.ConfigDir(cfg))
+			cur, err := ayasite.Compile(&running, ayasite.ConfigDir(cfg), cfg.DNS.Zones.Limits())
 			if err != nil {
 				return fmt.Errorf("the running release does not compile here: %w", err)
 			}

@@ -73,7 +73,8 @@ func serve(ctx context.Context, path string, flags *pflag.FlagSet) error {
 	if err != nil {
 		return err
 	}
-	node, err := newNode(cfg, log, reg, tlsCfg)
+	comp := ayasite.NewCompiler(cfg)
+	node, err := newNode(cfg, log, reg, tlsCfg, comp)
 	if err != nil {
 		return err
 	}
@@ -88,7 +89,7 @@ func serve(ctx context.Context, path string, flags *pflag.FlagSet) error {
 		return err
 	}
 	st := ayasite.New(ayasite.Config{Path: path, Flags: flags, Config: cfg, Logger: log, Level: level, Registerer: reg,
-		Geo: db, Node: node, DNS: srv})
+		Geo: db, Node: node, DNS: srv, Compiler: comp})
 
 	var wg sync.WaitGroup
 	ctx, cancel := context.WithCancel(ctx)
