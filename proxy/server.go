@@ -259,7 +259,7 @@ func (p *Proxy) serveHTTP1(ctx *fasthttp.RequestCtx) {
 	x.req, x.resp = &ctx.Request, &ctx.Response
 	x.start = time.Now()
 	x.tls = ctx.IsTLS()
-	x.peer = peerAddr(ctx.RemoteAddr())
+	x.peer = connPeer(ctx)
 	if ctx.Request.IsBodyStream() && ctx.Request.Header.ContentLength() != 0 {
 		p.prepareBody(x, ctx.Request.BodyStream(), ctx.Conn())
 	} else {
@@ -297,6 +297,20 @@ func h2HeaderCount(h http.Header) int {
 		n += len(vs)
 	}
 	return n
+}
+
+// connPeer returns the IP address of the client connection of ctx: the
+// one its trackedConn took at accept (no interface call and conversion per
+// request), else that of its remote address.
+func connPeer(ctx *fasthttp.RequestCtx) netip.Addr {
+	c := ctx.Conn()
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	if t, ok := c.(*trackedConn); ok && t.peer.IsValid() {
+		return t.peer
+	}
+	return peerAddr(ctx.RemoteAddr())
 }
 
 // peerAddr returns the IP address of a connection's remote address.
@@ -599,6 +613,8 @@ type trackedConn struct {
 	// drain does so sooner (see unusedGrace).
 	born time.Time
 	used atomic.Bool
+	// peer is the IP address of the remote end (zero: unknown).
+	peer netip.Addr
 	// key is the client's key in clients, which counts the connections
 	// of each client; clients is nil when uncounted.
 	key     netip.Addr

@@ -32,6 +32,8 @@ PROXY_CPU=${PROXY_CPU:-1}             # the proxy and the backends
 CLIENT_CPU=${CLIENT_CPU:-0}           # wrk
 BACKEND_PORTS=${BACKEND_PORTS:-"18081 18082"}  # one backend instance per port
 AYA_PORT=${AYA_PORT:-18080}
+AYABASE_PORT=${AYABASE_PORT:-18085}
+AYABASE_BIN=${AYABASE_BIN:-}          # proxy "ayabase": another aya binary (A/B against bin/aya)
 AYA_ADMIN_PORT=${AYA_ADMIN_PORT:-19090}
 HAPROXY_PORT=${HAPROXY_PORT:-18090}
 NGINX_PORT=${NGINX_PORT:-18091}
@@ -291,7 +293,21 @@ EOF
 }
 
 proxy_aya_start() {
-    local dir=$WORK/aya port backends=""
+    aya_start aya "$REPO/bin/aya" "$AYA_PORT"
+}
+
+# proxy_ayabase_start: AYABASE_BIN (e.g. built from the base commit) with
+# the same configuration, so that PROXIES="haproxy ayabase aya" interleaves
+# an A/B of two AYA builds; the ratios then include aya/ayabase.
+proxy_ayabase_start() {
+    [[ -x $AYABASE_BIN ]] || die "proxy ayabase needs AYABASE_BIN, an aya binary"
+    aya_start ayabase "$AYABASE_BIN" "$AYABASE_PORT"
+}
+
+# aya_start NAME BIN PORT
+aya_start() {
+    local name=$1 bin=$2 listen=$3
+    local dir=$WORK/$name port backends=""
     mkdir -p "$dir"
     for port in $BACKEND_PORTS; do
         backends+="        - {name: b$port, address: 127.0.0.1:$port}"$'\n'
@@ -307,7 +323,7 @@ proxy:
   region: bench
   access_log: false
   listeners:
-    - address: 127.0.0.1:$AYA_PORT
+    - address: 127.0.0.1:$listen
   routes:
     - {pool: web}
   pools:
@@ -317,7 +333,7 @@ proxy:
 $backends
 EOF
     port_in_use "$AYA_ADMIN_PORT" && die "something already listens on 127.0.0.1:$AYA_ADMIN_PORT; set AYA_ADMIN_PORT"
-    taskset -c "$PROXY_CPU" "$REPO/bin/aya" proxy --config "$dir/proxy.yaml" >"$WORK/aya.log" 2>&1 &
+    taskset -c "$PROXY_CPU" "$bin" proxy --config "$dir/proxy.yaml" >"$WORK/$name.log" 2>&1 &
     PROXY_PID=$!
 }
 
