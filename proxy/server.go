@@ -619,6 +619,8 @@ type trackedConn struct {
 	// of each client; clients is nil when uncounted.
 	key     netip.Addr
 	clients *clientConns
+	// raw does the reads and writes of a TCP connection (nil: Conn's).
+	raw *rawIO
 }
 
 // unusedGrace is how long a drain waits for a request on a connection
@@ -628,11 +630,25 @@ const unusedGrace = 250 * time.Millisecond
 
 // Read implements net.Conn.
 func (c *trackedConn) Read(b []byte) (int, error) {
-	n, err := c.Conn.Read(b)
+	var n int
+	var err error
+	if c.raw != nil {
+		n, err = c.raw.read(b)
+	} else {
+		n, err = c.Conn.Read(b)
+	}
 	if n > 0 && !c.used.Load() {
 		c.used.Store(true)
 	}
 	return n, err
+}
+
+// Write implements net.Conn.
+func (c *trackedConn) Write(b []byte) (int, error) {
+	if c.raw != nil {
+		return c.raw.write(b)
+	}
+	return c.Conn.Write(b)
 }
 
 // Close implements net.Conn.
@@ -655,7 +671,7 @@ func (t *connTracker) add(c net.Conn, limit int) *trackedConn {
 		t.n.Add(-1)
 		return nil
 	}
-	tc := &trackedConn{Conn: c, t: t, born: time.Now()}
+	tc := &trackedConn{Conn: c, t: t, born: time.Now(), raw: newRawIO(c)}
 	t.mu.Lock()
 	if t.conns == nil {
 		t.conns = make(map[*trackedConn]struct{})
