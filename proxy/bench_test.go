@@ -6,8 +6,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -120,4 +122,86 @@ func BenchmarkHeaderLines(b *testing.B) {
 			b.Fatal("miscounted")
 		}
 	}
+}
+
+// BenchmarkTryDeadlines measures the deadlines of one backend try as
+// fasthttp's RoundTrip sets them (the write's, then the read's, both the
+// try's deadline) on a loopback connection: "conn" straight on the
+// *net.TCPConn (two timer updates), "backendConn" through its wrapper,
+// which sets both at once.
+func BenchmarkTryDeadlines(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	raw, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	peer, err := ln.Accept()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer peer.Close()
+	defer raw.Close()
+	bc := &backendConn{Conn: raw, b: &backend{conns: map[*backendConn]struct{}{}}}
+	for _, c := range []struct {
+		name string
+		conn net.Conn
+	}{{"conn", raw}, {"backendConn", bc}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				d := time.Now().Add(5 * time.Second)
+				if err := c.conn.SetWriteDeadline(d); err != nil {
+					b.Fatal(err)
+				}
+				if err := c.conn.SetReadDeadline(d); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkPeer measures finding the client's address of a request:
+// "remoteAddr" converts the connection's remote address (the way before),
+// "tracked" reads the one its trackedConn took at accept.
+func BenchmarkPeer(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	raw, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer raw.Close()
+	srv, err := ln.Accept()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	tc := &trackedConn{Conn: srv, peer: peerAddr(srv.RemoteAddr())}
+	var ctx fasthttp.RequestCtx
+	ctx.Init2(tc, nil, false)
+	want := netip.MustParseAddr("127.0.0.1")
+	b.Run("remoteAddr", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if peerAddr(ctx.RemoteAddr()) != want {
+				b.Fatal("wrong peer")
+			}
+		}
+	})
+	b.Run("tracked", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if connPeer(&ctx) != want {
+				b.Fatal("wrong peer")
+			}
+		}
+	})
 }

@@ -161,6 +161,7 @@ func (g *connGate) admit(c net.Conn) *trackedConn {
 		g.refuse(refusedMaxConns, "limit", p.limits.MaxConns)
 		return nil
 	}
+	tc.peer = peer
 	if capped {
 		tc.key, tc.clients = key, g.perClient
 	}

@@ -259,7 +259,7 @@ func (p *Proxy) serveHTTP1(ctx *fasthttp.RequestCtx) {
 	x.req, x.resp = &ctx.Request, &ctx.Response
 	x.start = time.Now()
 	x.tls = ctx.IsTLS()
-	x.peer = peerAddr(ctx.RemoteAddr())
+	x.peer = connPeer(ctx)
 	if ctx.Request.IsBodyStream() && ctx.Request.Header.ContentLength() != 0 {
 		p.prepareBody(x, ctx.Request.BodyStream(), ctx.Conn())
 	} else {
@@ -297,6 +297,20 @@ func h2HeaderCount(h http.Header) int {
 		n += len(vs)
 	}
 	return n
+}
+
+// connPeer returns the IP address of the client connection of ctx: the
+// one its trackedConn took at accept (no interface call and conversion per
+// request), else that of its remote address.
+func connPeer(ctx *fasthttp.RequestCtx) netip.Addr {
+	c := ctx.Conn()
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	if t, ok := c.(*trackedConn); ok && t.peer.IsValid() {
+		return t.peer
+	}
+	return peerAddr(ctx.RemoteAddr())
 }
 
 // peerAddr returns the IP address of a connection's remote address.
@@ -599,10 +613,14 @@ type trackedConn struct {
 	// drain does so sooner (see unusedGrace).
 	born time.Time
 	used atomic.Bool
+	// peer is the IP address of the remote end (zero: unknown).
+	peer netip.Addr
 	// key is the client's key in clients, which counts the connections
 	// of each client; clients is nil when uncounted.
 	key     netip.Addr
 	clients *clientConns
+	// raw does the reads and writes of a TCP connection (nil: Conn's).
+	raw *rawIO
 }
 
 // unusedGrace is how long a drain waits for a request on a connection
@@ -612,11 +630,25 @@ const unusedGrace = 250 * time.Millisecond
 
 // Read implements net.Conn.
 func (c *trackedConn) Read(b []byte) (int, error) {
-	n, err := c.Conn.Read(b)
+	var n int
+	var err error
+	if c.raw != nil {
+		n, err = c.raw.read(b)
+	} else {
+		n, err = c.Conn.Read(b)
+	}
 	if n > 0 && !c.used.Load() {
 		c.used.Store(true)
 	}
 	return n, err
+}
+
+// Write implements net.Conn.
+func (c *trackedConn) Write(b []byte) (int, error) {
+	if c.raw != nil {
+		return c.raw.write(b)
+	}
+	return c.Conn.Write(b)
 }
 
 // Close implements net.Conn.
@@ -639,7 +671,7 @@ func (t *connTracker) add(c net.Conn, limit int) *trackedConn {
 		t.n.Add(-1)
 		return nil
 	}
-	tc := &trackedConn{Conn: c, t: t, born: time.Now()}
+	tc := &trackedConn{Conn: c, t: t, born: time.Now(), raw: newRawIO(c)}
 	t.mu.Lock()
 	if t.conns == nil {
 		t.conns = make(map[*trackedConn]struct{})

@@ -200,20 +200,51 @@ const backendIdle = 4 * time.Second
 // reads are bounded by the try's deadline; once bytes arrived, a stalled
 // read gets the try timeout again for each stretch of silence, so a long
 // body streams as long as it keeps moving.
+//
+// A try sets the same deadline for writing the request and for reading
+// the response (fasthttp's DoDeadline): the write sets both at once, one
+// timer instead of two, and the read's then finds it set.
 type backendConn struct {
 	net.Conn
 	idle     time.Duration
 	progress bool // bytes read since the deadline was last set
+	// both is the deadline that the last SetWriteDeadline set for reads
+	// too, until a SetReadDeadline takes it (zero: none pending).
+	both time.Time
 
 	b     *backend
 	phase atomic.Int32
 	once  sync.Once
 }
 
+// SetWriteDeadline implements net.Conn. It sets the read deadline too
+// (see backendConn): nothing reads from the connection while a request is
+// written, and the read that follows wants the same deadline.
+func (c *backendConn) SetWriteDeadline(t time.Time) error {
+	if t.IsZero() {
+		c.both = time.Time{}
+		return c.Conn.SetWriteDeadline(t)
+	}
+	c.both = t
+	return c.Conn.SetDeadline(t)
+}
+
 // SetReadDeadline implements net.Conn.
 func (c *backendConn) SetReadDeadline(t time.Time) error {
 	c.progress = false
+	if !c.both.IsZero() && t.Equal(c.both) {
+		c.both = time.Time{}
+		return nil
+	}
+	c.both = time.Time{}
 	return c.Conn.SetReadDeadline(t)
+}
+
+// SetDeadline implements net.Conn.
+func (c *backendConn) SetDeadline(t time.Time) error {
+	c.progress = false
+	c.both = time.Time{}
+	return c.Conn.SetDeadline(t)
 }
 
 // Write implements net.Conn. The first write of a request on a backend

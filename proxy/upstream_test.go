@@ -455,3 +455,96 @@ func TestConnCapSparesBackend(t *testing.T) {
 		return status == 200
 	})
 }
+
+// TestBackendConnDeadlines checks that a backendConn's write deadline
+// also bounds its reads until a read deadline replaces it, on a real
+// loopback connection whose peer never answers.
+func TestBackendConnDeadlines(t *testing.T) {
+	const short, long = 30 * time.Millisecond, 2 * time.Second
+	tests := []struct {
+		name string
+		set  func(c *backendConn, now time.Time) error
+		// wantBy: the read must time out by then (from now).
+		wantBy time.Duration
+	}{
+		{"write deadline bounds the read", func(c *backendConn, now time.Time) error {
+			return c.SetWriteDeadline(now.Add(short))
+		}, long},
+		{"same read deadline kept", func(c *backendConn, now time.Time) error {
+			if err := c.SetWriteDeadline(now.Add(short)); err != nil {
+				return err
+			}
+			return c.SetReadDeadline(now.Add(short))
+		}, long},
+		{"later read deadline wins", func(c *backendConn, now time.Time) error {
+			if err := c.SetWriteDeadline(now.Add(time.Hour)); err != nil {
+				return err
+			}
+			return c.SetReadDeadline(now.Add(short))
+		}, long},
+		{"read deadline after a cleared write deadline", func(c *backendConn, now time.Time) error {
+			if err := c.SetWriteDeadline(now.Add(short)); err != nil {
+				return err
+			}
+			if err := c.SetReadDeadline(now.Add(short)); err != nil {
+				return err
+			}
+			if err := c.SetWriteDeadline(time.Time{}); err != nil {
+				return err
+			}
+			return c.SetReadDeadline(now.Add(short))
+		}, long},
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			peer, err := ln.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer peer.Close()
+			c := &backendConn{Conn: raw, idle: short, b: &backend{conns: map[*backendConn]struct{}{}}}
+			defer c.Close()
+			start := time.Now()
+			if err := tt.set(c, start); err != nil {
+				t.Fatal(err)
+			}
+			var buf [16]byte
+			_, err = c.Read(buf[:])
+			took := time.Since(start)
+			if ne, ok := errors.AsType[net.Error](err); !ok || !ne.Timeout() {
+				t.Fatalf("read: %v, want a timeout", err)
+			}
+			if took < short || took > tt.wantBy {
+				t.Fatalf("read timed out after %v, want %v..%v", took, short, tt.wantBy)
+			}
+		})
+	}
+	t.Run("write deadline bounds the write", func(t *testing.T) {
+		raw, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		peer, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer peer.Close()
+		c := &backendConn{Conn: raw, b: &backend{conns: map[*backendConn]struct{}{}}}
+		defer c.Close()
+		if err := c.SetWriteDeadline(time.Now().Add(-time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Write([]byte("x")); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("write past its deadline: %v, want %v", err, os.ErrDeadlineExceeded)
+		}
+	})
+}

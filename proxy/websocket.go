@@ -33,7 +33,7 @@ func (p *Proxy) serveWebSocket(ctx *fasthttp.RequestCtx) {
 	x.req, x.resp = &ctx.Request, &ctx.Response
 	x.start = time.Now()
 	x.tls = ctx.IsTLS()
-	x.peer = peerAddr(ctx.RemoteAddr())
+	x.peer = connPeer(ctx)
 	hijacked := false
 	defer func() {
 		p.finish(x)

@@ -32,6 +32,8 @@ PROXY_CPU=${PROXY_CPU:-1}             # the proxy and the backends
 CLIENT_CPU=${CLIENT_CPU:-0}           # wrk
 BACKEND_PORTS=${BACKEND_PORTS:-"18081 18082"}  # one backend instance per port
 AYA_PORT=${AYA_PORT:-18080}
+AYABASE_PORT=${AYABASE_PORT:-18085}
+AYABASE_BIN=${AYABASE_BIN:-}          # proxy "ayabase": another aya binary (A/B against bin/aya)
 AYA_ADMIN_PORT=${AYA_ADMIN_PORT:-19090}
 HAPROXY_PORT=${HAPROXY_PORT:-18090}
 NGINX_PORT=${NGINX_PORT:-18091}
@@ -43,6 +45,7 @@ SKIP_BUILD=${SKIP_BUILD:-0}           # 1: use the existing $REPO/bin/aya
 RESULTS_DIR=${RESULTS_DIR:-}          # kept: wrk output, profile, TSV (default: a new /tmp dir)
 KEEP_WORK=${KEEP_WORK:-0}             # 1: keep the temp dir (configs, logs)
 OTHER_MAX=${OTHER_MAX:-25}            # warn when more than this % of a CPU went elsewhere
+SYSCALLS=${SYSCALLS:-0}               # 1: count the proxy's syscalls and context switches (perf stat)
 
 # ---- state --------------------------------------------------------------------
 WORK=""
@@ -51,6 +54,7 @@ PROXY_NAME=""
 PROXY_PORT=""
 CLIENT_PID=""       # the running wrk (via timeout), if any
 PROF_PID=""         # the running profile download, if any
+PERF_PID=""         # the running perf stat (SYSCALLS=1), if any
 BACKEND_PIDS=()
 RESULTS=""          # TSV rows, one per measured run, in $RESULTS_DIR
 ROUND=0             # the current round (1..ROUNDS)
@@ -84,7 +88,7 @@ stop_proxy() {
 cleanup() {
     local rc=$? pid
     trap - EXIT INT TERM
-    for pid in $CLIENT_PID $PROF_PID; do
+    for pid in $CLIENT_PID $PROF_PID $PERF_PID; do
         kill -TERM "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
@@ -114,6 +118,7 @@ ensure_deps() {
     need_cmd taskset util-linux
     need_cmd timeout coreutils
     need_cmd getconf libc-bin
+    [[ $SYSCALLS != 1 ]] || need_cmd perf linux-perf
     local p
     for p in $PROXIES; do
         case $p in
@@ -154,7 +159,7 @@ make_dirs() {
     fi
     mkdir -p "$RESULTS_DIR"
     RESULTS=$RESULTS_DIR/results.tsv
-    printf 'proxy\trps\tp50_us\tp99_us\trequests\tseconds\tproxy_cpu_s\tproxy_cpu_us_per_req\tproxy_cpu_pct\tbackend_cpu_us_per_req\tproxy_cpu_busy_pct\tclient_cpu_busy_pct\tother_cpu_pct\tsocket_errors\tnon_2xx_3xx\tround\n' \
+    printf 'proxy\trps\tp50_us\tp99_us\trequests\tseconds\tproxy_cpu_s\tproxy_cpu_us_per_req\tproxy_cpu_pct\tbackend_cpu_us_per_req\tproxy_cpu_busy_pct\tclient_cpu_busy_pct\tother_cpu_pct\tsocket_errors\tnon_2xx_3xx\tround\tsyscalls_per_req\tcontext_switches_per_req\n' \
         >"$RESULTS"
 }
 
@@ -291,7 +296,21 @@ EOF
 }
 
 proxy_aya_start() {
-    local dir=$WORK/aya port backends=""
+    aya_start aya "$REPO/bin/aya" "$AYA_PORT"
+}
+
+# proxy_ayabase_start: AYABASE_BIN (e.g. built from the base commit) with
+# the same configuration, so that PROXIES="haproxy ayabase aya" interleaves
+# an A/B of two AYA builds; the ratios then include aya/ayabase.
+proxy_ayabase_start() {
+    [[ -x $AYABASE_BIN ]] || die "proxy ayabase needs AYABASE_BIN, an aya binary"
+    aya_start ayabase "$AYABASE_BIN" "$AYABASE_PORT"
+}
+
+# aya_start NAME BIN PORT
+aya_start() {
+    local name=$1 bin=$2 listen=$3
+    local dir=$WORK/$name port backends=""
     mkdir -p "$dir"
     for port in $BACKEND_PORTS; do
         backends+="        - {name: b$port, address: 127.0.0.1:$port}"$'\n'
@@ -307,7 +326,7 @@ proxy:
   region: bench
   access_log: false
   listeners:
-    - address: 127.0.0.1:$AYA_PORT
+    - address: 127.0.0.1:$listen
   routes:
     - {pool: web}
   pools:
@@ -317,7 +336,7 @@ proxy:
 $backends
 EOF
     port_in_use "$AYA_ADMIN_PORT" && die "something already listens on 127.0.0.1:$AYA_ADMIN_PORT; set AYA_ADMIN_PORT"
-    taskset -c "$PROXY_CPU" "$REPO/bin/aya" proxy --config "$dir/proxy.yaml" >"$WORK/aya.log" 2>&1 &
+    taskset -c "$PROXY_CPU" "$bin" proxy --config "$dir/proxy.yaml" >"$WORK/$name.log" 2>&1 &
     PROXY_PID=$!
 }
 
@@ -408,7 +427,9 @@ measure() {
     s0=$(cpu_busy "$PROXY_CPU"); c0=$(cpu_busy "$CLIENT_CPU"); a0=$(cpu_busy "")
     k0=$(child_ticks); b0=$(backend_ticks)
     t0=$(tree_ticks "$PROXY_PID")
+    start_perf "$label"
     run_wrk "$DURATION" "$out"
+    stop_perf
     t1=$(tree_ticks "$PROXY_PID")
     k1=$(child_ticks); b1=$(backend_ticks)
     s1=$(cpu_busy "$PROXY_CPU"); c1=$(cpu_busy "$CLIENT_CPU"); a1=$(cpu_busy "")
@@ -433,15 +454,52 @@ measure() {
         nb = split(b0, u, " "); split(b1, w, " "); for (i = 1; i <= nb; i++) own += w[i] - u[i]
         printf "%.0f %.0f %.0f\n", 100 * (x[3] - x[1]) / (x[4] - x[2] + 1e-9), 100 * (y[3] - y[1]) / (y[4] - y[2] + 1e-9),
             100 * ((z[3] - z[1]) - own) / clk / rt }')"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+    local sys_req=- cs_req=-
+    if [[ $SYSCALLS == 1 ]]; then
+        read -r sys_req cs_req <<<"$(perf_per_req "$label" "$reqs")"
+        log "$label: $sys_req syscalls and $cs_req context switches per request (perf stat, all threads)"
+    fi
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
         "$label" "$rps" "$p50" "$p99" "$reqs" "$secs" "$cpu_s" "$cpu_us" "$cpu_pct" "$bk_us" \
-        "$p_busy" "$c_busy" "$other_pct" "$errs" "$non" "$ROUND" >>"$RESULTS"
+        "$p_busy" "$c_busy" "$other_pct" "$errs" "$non" "$ROUND" "$sys_req" "$cs_req" >>"$RESULTS"
     log "$label: $rps req/s, p99 ${p99} us; proxy ${cpu_pct}% of a CPU, ${cpu_us} us/req; backends ${bk_us} us/req (smaller one ${bk_min}% of their CPU)"
     log "$label: CPU $PROXY_CPU (proxy+backends) ${p_busy}% busy, CPU $CLIENT_CPU (wrk) ${c_busy}% busy; busy time charged to none of them: ${other_pct}% of a CPU"
     ((bk_min >= 20)) || warn "$label: one backend got only ${bk_min}% of the backends' CPU: is the proxy balancing?"
     if ((other_pct > OTHER_MAX)); then
         warn "$label: ${other_pct}% of a CPU went to something other than proxy, backends and wrk (another build or test?): figures are noisy, rerun on an idle machine"
     fi
+}
+
+# start_perf LABEL: with SYSCALLS=1, count the proxy's (and its children's)
+# syscalls and context switches until stop_perf. Counting costs the proxy a
+# little CPU per syscall, which is why it is off by default.
+start_perf() {
+    [[ $SYSCALLS == 1 ]] || return 0
+    local pids=$PROXY_PID child
+    if [[ -r /proc/$PROXY_PID/task/$PROXY_PID/children ]]; then
+        for child in $(<"/proc/$PROXY_PID/task/$PROXY_PID/children"); do
+            pids+=",$child"
+        done
+    fi
+    perf stat -x, -e raw_syscalls:sys_enter,context-switches -p "$pids" \
+        -o "$RESULTS_DIR/perf.$1.r$ROUND.txt" 2>/dev/null &
+    PERF_PID=$!
+}
+
+stop_perf() {
+    [[ -n $PERF_PID ]] || return 0
+    kill -INT "$PERF_PID" 2>/dev/null || true
+    wait "$PERF_PID" 2>/dev/null || true
+    PERF_PID=""
+}
+
+# perf_per_req LABEL REQUESTS: syscalls and context switches per request.
+perf_per_req() {
+    awk -F, -v n="$2" '
+        $3 ~ /raw_syscalls:sys_enter/ { s = $1 }
+        $3 ~ /context-switches/ { c = $1 }
+        END { if (n > 0 && s != "") printf "%.2f %.2f\n", s / n, c / n; else print "- -" }' \
+        "$RESULTS_DIR/perf.$1.r$ROUND.txt" 2>/dev/null || echo "- -"
 }
 
 # profile_aya: a second measured run of AYA with a CPU profile of the same length.
@@ -510,6 +568,7 @@ medians() {
             for (i = 0; i < n; i++) {
                 p = order[i]; m = cnt[p]; line = p
                 for (c = 2; c <= nc; c++) {
+                    if (v[p, c, 0] == "-") { line = line OFS "-"; continue }  # not measured
                     for (j = 0; j < m; j++) a[j] = v[p, c, j] + 0
                     for (j = 1; j < m; j++) { x = a[j]; for (l = j - 1; l >= 0 && a[l] > x; l--) a[l + 1] = a[l]; a[l + 1] = x }
                     line = line OFS (m % 2 ? a[(m - 1) / 2] : (a[m / 2 - 1] + a[m / 2]) / 2)
@@ -529,11 +588,12 @@ table() {
     fi
     printf '%s\n' "${rows[@]}" | awk -F'\t' -v pc="$PROXY_CPU" -v cc="$CLIENT_CPU" '
         BEGIN {
-            printf "%-10s %9s %8s %8s %11s %6s %11s %7s %7s %7s\n", "proxy", "req/s", "p50", "p99", "CPU us/req", "cpu%", "backend us", "CPU" pc, "CPU" cc, "other"
+            printf "%-10s %9s %8s %8s %11s %6s %11s %7s %7s %7s %8s %7s\n", "proxy", "req/s", "p50", "p99", "CPU us/req", "cpu%", "backend us", "CPU" pc, "CPU" cc, "other", "sys/req", "cs/req"
             print "-----------------------------------------------------------------------------------------------"
         }
         function ms(u) { return u >= 1000 ? sprintf("%.2fms", u / 1000) : sprintf("%dus", u) }
-        { printf "%-10s %9d %8s %8s %11.2f %5d%% %11.2f %6d%% %6d%% %6d%%\n", $1, $2, ms($3), ms($4), $8, $9, $10, $11, $12, $13 }'
+        function opt(v) { return v == "-" || v == "" ? "-" : sprintf("%.2f", v) }
+        { printf "%-10s %9d %8s %8s %11.2f %5d%% %11.2f %6d%% %6d%% %6d%% %8s %7s\n", $1, $2, ms($3), ms($4), $8, $9, $10, $11, $12, $13, opt($17), opt($18) }'
 }
 
 versions() {
