@@ -4,9 +4,6 @@ import (
 	"errors"
 	"net"
 	"time"
-
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
 )
 
 const (
@@ -20,34 +17,21 @@ const (
 	udpReadSize = 4096
 )
 
-// batchConn is the recvmmsg/sendmmsg face of a UDP socket (golang.org/x/net:
-// ipv4 and ipv6 share the Message type).
-type batchConn interface {
-	ReadBatch(ms []ipv4.Message, flags int) (int, error)
-	WriteBatch(ms []ipv4.Message, flags int) (int, error)
-}
-
-func newBatchConn(c *net.UDPConn) batchConn {
-	if a, ok := c.LocalAddr().(*net.UDPAddr); ok && a.IP.To4() == nil && len(a.IP) == net.IPv6len {
-		return ipv6.NewPacketConn(c)
-	}
-	return ipv4.NewPacketConn(c)
-}
-
 // serveUDP answers the queries of one socket: read a batch, answer each,
-// write the replies as one batch. Buffers are allocated once per socket.
+// write the replies as one batch. Buffers are allocated once per socket;
+// a batch allocates nothing (udpIO: recvmmsg/sendmmsg on Linux).
 func (s *Server) serveUDP(c *net.UDPConn) {
-	bc := newBatchConn(c)
-	in := make([]ipv4.Message, udpBatch)
-	out := make([]ipv4.Message, udpBatch)
+	bc, err := newUDPIO(c)
+	if err != nil {
+		s.log.Error("udp socket", "addr", c.LocalAddr(), "err", err)
+		return
+	}
 	replyBufs := make([][]byte, udpBatch)
-	for i := range in {
-		in[i].Buffers = [][]byte{make([]byte, udpReadSize)}
+	for i := range replyBufs {
 		replyBufs[i] = make([]byte, 0, 4096)
-		out[i].Buffers = make([][]byte, 1)
 	}
 	for {
-		n, err := bc.ReadBatch(in, 0)
+		n, err := bc.read()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -57,36 +41,38 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 		}
 		v := s.view.Load()
 		k := 0
+		// One clock read per query: the time a query's answer is done is
+		// the time the next one starts.
+		now := time.Now()
 		for i := range n {
-			start := time.Now()
-			from, ok := in[i].Addr.(*net.UDPAddr)
+			src, ok := bc.source(i)
 			if !ok {
 				continue
 			}
-			reply, _ := s.safeHandleAt(v, in[i].Buffers[0][:in[i].N], udp, from.AddrPort().Addr(), replyBufs[i][:0], start)
+			reply, _ := s.safeHandleAt(v, bc.request(i), udp, src, replyBufs[i][:0], now)
+			done := time.Now()
 			if reply == nil {
+				now = done
 				continue
 			}
+			s.metrics.latency[udp].Observe(done.Sub(now).Seconds())
+			now = done
 			if cap(reply) > cap(replyBufs[i]) && cap(reply) <= maxTCPSize {
 				replyBufs[i] = reply[:0] // keep the larger buffer
 			}
-			out[k].Buffers[0] = reply
-			out[k].Addr = from
+			bc.stage(k, i, reply)
 			k++
-			s.metrics.latency[udp].Observe(time.Since(start).Seconds())
 		}
-		for sent := 0; sent < k; {
-			m, err := bc.WriteBatch(out[sent:k], 0)
-			if err != nil {
-				if errors.Is(err, net.ErrClosed) {
-					return
-				}
-				// A reply that cannot be sent (the client's port closed, a
-				// full buffer) is skipped; the client will retry.
-				s.log.Debug("udp write", "to", out[sent].Addr, "err", err)
-				m = max(m, 1)
+		if k == 0 {
+			continue
+		}
+		if err := bc.flush(k); err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
 			}
-			sent += m
+			// A reply that cannot be sent (the client's port closed, a
+			// full buffer) is skipped; the client will retry.
+			s.log.Debug("udp write", "err", err)
 		}
 	}
 }

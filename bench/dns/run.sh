@@ -332,7 +332,7 @@ server_aya_start() {
     AYA_DNS_RRL_RESPONSES_PER_SECOND=$AYA_RRL_RATE \
     AYA_DNS_RRL_EXEMPT=$AYA_RRL_EXEMPT \
     AYA_LOG_LEVEL=warn \
-        taskset -c "$SERVER_CPU" "$REPO/bin/aya" serve --config "$REPO/aya.yaml" \
+        taskset -c "$SERVER_CPU" "${AYA_BIN:-$REPO/bin/aya}" serve --config "$REPO/aya.yaml" \
         >"$WORK/aya.log" 2>&1 &
     SERVER_PID=$!
 }
