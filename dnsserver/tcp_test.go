@@ -175,22 +175,26 @@ func ask(co *dns.Conn) error {
 // longest (the first), the second is still served, and so is the third.
 func TestTCPMaxConnections(t *testing.T) {
 	s, addr := testServer(t, Config{TCPMaxConnections: 2}, testZones)
-	first, second := dialFrom(t, "127.77.32.2", addr), dialFrom(t, "127.77.32.3", addr)
-	for i, co := range []*dns.Conn{first, second} {
+	// Each connection is dialed once the one before is idle again after
+	// its query (the client reads a reply before the server marks the
+	// connection idle), so that the first is the one idle longest.
+	var conns []*dns.Conn
+	for i, from := range []string{"127.77.32.2", "127.77.32.3"} {
+		co := dialFrom(t, from, addr)
+		conns = append(conns, co)
 		if err := ask(co); err != nil {
 			t.Fatalf("connection %d: %v", i+1, err)
 		}
-	}
-	// The client reads a reply before the server marks its connection
-	// idle again: wait for both, so that the first is the one idle longest.
-	if err := poll(t, 2*time.Second, func() error {
-		if n := idleConns(s.pools[0]); n != 2 {
-			return fmt.Errorf("%d connections idle, want 2", n)
+		if err := poll(t, 2*time.Second, func() error {
+			if n := idleConns(s.pools[0]); n != i+1 {
+				return fmt.Errorf("%d connections idle, want %d", n, i+1)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
 		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
 	}
+	first, second := conns[0], conns[1]
 	third := dialFrom(t, "127.77.32.4", addr)
 	if err := ask(third); err != nil {
 		t.Fatalf("third connection: %v, want it served in the slot of the first", err)
