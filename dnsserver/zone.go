@@ -313,19 +313,25 @@ func parseZoneData(data []byte, fsys fs.FS, file, origin string, lim ZoneLimits)
 	if err != nil {
 		return nil, err
 	}
-	zp := dns.NewZoneParser(bytes.NewReader(data), origin, file)
-	zp.SetIncludeAllowed(true)
-	zp.SetIncludeFS(&countFS{FS: fsys})
-	rrs := make([]dns.RR, 0, len(pos.lines))
-	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
-		if len(rrs) == lim.MaxRecords {
-			// Only if the scanner and the parser disagree on the count.
-			return nil, &ZoneError{File: file, Msg: fmt.Sprintf("more than %d records in the zone (dns.zones.max_records)", lim.MaxRecords)}
-		}
-		rrs = append(rrs, rr)
+	rrs, fast := fastParse(data, origin, file, len(pos.lines))
+	if fast && len(rrs) > lim.MaxRecords {
+		return nil, &ZoneError{File: file, Msg: fmt.Sprintf("more than %d records in the zone (dns.zones.max_records)", lim.MaxRecords)}
 	}
-	if err := zp.Err(); err != nil {
-		return nil, fromParseError(err, file, data)
+	if !fast {
+		zp := dns.NewZoneParser(bytes.NewReader(data), origin, file)
+		zp.SetIncludeAllowed(true)
+		zp.SetIncludeFS(&countFS{FS: fsys})
+		rrs = make([]dns.RR, 0, len(pos.lines))
+		for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+			if len(rrs) == lim.MaxRecords {
+				// Only if the scanner and the parser disagree on the count.
+				return nil, &ZoneError{File: file, Msg: fmt.Sprintf("more than %d records in the zone (dns.zones.max_records)", lim.MaxRecords)}
+			}
+			rrs = append(rrs, rr)
+		}
+		if err := zp.Err(); err != nil {
+			return nil, fromParseError(err, file, data)
+		}
 	}
 	if soft != nil {
 		return nil, soft
