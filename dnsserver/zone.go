@@ -352,6 +352,8 @@ func parseZoneData(data []byte, fsys fs.FS, file, origin string, lim ZoneLimits)
 
 	z := &Zone{Origin: origin, File: file, nodes: make(map[string]*node, len(rrs)), bindings: make(map[string]binding),
 		records: make([]dns.RR, 0, len(rrs))}
+	var blk zoneBlocks
+	dotOrigin := "." + origin
 	apexFirst := 0 // index of the apex's first record, for the missing NS error
 	cuts := false  // an NS below the apex was seen
 	for i, rr := range rrs {
@@ -360,7 +362,7 @@ func parseZoneData(data []byte, fsys fs.FS, file, origin string, lim ZoneLimits)
 		if h.Class != dns.ClassINET {
 			return nil, fail(i, "class %s: only IN is served", dns.ClassToString[h.Class])
 		}
-		if !dns.IsSubDomain(origin, owner) {
+		if !inZone(origin, dotOrigin, owner) {
 			return nil, fail(i, "%s is outside the zone %s", h.Name, origin)
 		}
 		if h.Rrtype == dns.TypeSOA {
@@ -374,7 +376,7 @@ func parseZoneData(data []byte, fsys fs.FS, file, origin string, lim ZoneLimits)
 		}
 		n := z.nodes[owner]
 		if n == nil {
-			n = &node{name: owner}
+			n = blk.node(owner)
 			z.nodes[owner] = n
 			if owner == origin {
 				apexFirst = i
@@ -397,7 +399,16 @@ func parseZoneData(data []byte, fsys fs.FS, file, origin string, lim ZoneLimits)
 		if msg := conflictsWithGSLB(n, h.Rrtype); msg != "" {
 			return nil, fail(i, msg, h.Name)
 		}
-		n.rrsets.put(h.Rrtype, append(set, rr))
+		if len(set) == 0 {
+			set = blk.rrs(rr)
+		} else {
+			set = append(set, rr)
+		}
+		if len(n.rrsets) == 0 {
+			n.rrsets = blk.rrset(rrset{t: h.Rrtype, rrs: set})
+		} else {
+			n.rrsets.put(h.Rrtype, set)
+		}
 		cuts = cuts || h.Rrtype == dns.TypeNS && owner != origin
 		switch h.Rrtype {
 		case TypeGSLB:
@@ -412,7 +423,7 @@ func parseZoneData(data []byte, fsys fs.FS, file, origin string, lim ZoneLimits)
 		// non-terminal if nothing else (RFC 4592 §2.2.2).
 		for off, end := dns.NextLabel(owner, 0); !end && owner[off:] != origin; off, end = dns.NextLabel(owner, off) {
 			if _, ok := z.nodes[owner[off:]]; !ok {
-				z.nodes[owner[off:]] = &node{name: owner[off:]}
+				z.nodes[owner[off:]] = blk.node(owner[off:])
 			}
 		}
 	}
@@ -427,6 +438,51 @@ func parseZoneData(data []byte, fsys fs.FS, file, origin string, lim ZoneLimits)
 		return nil, err
 	}
 	return z, nil
+}
+
+// inZone is dns.IsSubDomain(origin, owner) of two canonical names, without
+// its allocations (two per call: a million in a big zone) when neither has
+// an escape; dotOrigin is "." + origin.
+func inZone(origin, dotOrigin, owner string) bool {
+	if strings.IndexByte(owner, '\\') >= 0 || strings.IndexByte(origin, '\\') >= 0 {
+		return dns.IsSubDomain(origin, owner)
+	}
+	return owner == origin || origin == "." || strings.HasSuffix(owner, dotOrigin)
+}
+
+// zoneBlocks hands out the nodes of a zone, and the first RRset of a node
+// and the first record of an RRset (most names have one of each), from
+// blocks: a zone of a million names is then a few hundred objects for the
+// collector to find, not three million. A slice it hands out has the
+// capacity of its length, so an append copies it out of the block.
+type zoneBlocks struct {
+	nodes []node
+	sets  []rrset
+	rrs1  []dns.RR
+}
+
+func (b *zoneBlocks) node(name string) *node {
+	if len(b.nodes) == cap(b.nodes) {
+		b.nodes = make([]node, 0, fastBlock)
+	}
+	b.nodes = append(b.nodes, node{name: name})
+	return &b.nodes[len(b.nodes)-1]
+}
+
+func (b *zoneBlocks) rrset(s rrset) rrsets {
+	if len(b.sets) == cap(b.sets) {
+		b.sets = make([]rrset, 0, fastBlock)
+	}
+	b.sets = append(b.sets, s)
+	return b.sets[len(b.sets)-1 : len(b.sets) : len(b.sets)]
+}
+
+func (b *zoneBlocks) rrs(rr dns.RR) []dns.RR {
+	if len(b.rrs1) == cap(b.rrs1) {
+		b.rrs1 = make([]dns.RR, 0, fastBlock)
+	}
+	b.rrs1 = append(b.rrs1, rr)
+	return b.rrs1[len(b.rrs1)-1 : len(b.rrs1) : len(b.rrs1)]
 }
 
 // conflictsWithCNAME reports whether adding a record of type t to n breaks

@@ -195,3 +195,23 @@ func FuzzParseIPv4(f *testing.F) {
 		}
 	})
 }
+
+// FuzzInZone: inZone says what dns.IsSubDomain says of canonical names.
+func FuzzInZone(f *testing.F) {
+	for _, c := range [][2]string{{"example.com.", "a.example.com."}, {"example.com.", "example.com."}, {"example.com.", "aexample.com."},
+		{"example.com.", "a\\.example.com."}, {".", "a."}, {"b.example.com.", "a.example.com."}, {"example.com.", "\\065.example.com."}} {
+		f.Add(c[0], c[1])
+	}
+	f.Fuzz(func(t *testing.T, origin, owner string) {
+		origin, owner = dns.CanonicalName(origin), dns.CanonicalName(owner)
+		if _, ok := dns.IsDomainName(origin); !ok {
+			return
+		}
+		if _, ok := dns.IsDomainName(owner); !ok {
+			return
+		}
+		if got, want := inZone(origin, "."+origin, owner), dns.IsSubDomain(origin, owner); got != want {
+			t.Fatalf("inZone(%q, %q) = %v, dns.IsSubDomain %v", origin, owner, got, want)
+		}
+	})
+}
