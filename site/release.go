@@ -127,6 +127,7 @@ func (c *Compiler) Compile(r *release.Release) (*Compiled, error) {
 		return &out, nil
 	}
 	set := c.set.Load()
+	defer lessGC()()
 	restore := roomToCompile()
 	out, err := compileRelease(r, set.dir, set.lim, last)
 	if err != nil {
@@ -141,6 +142,7 @@ func (c *Compiler) Compile(r *release.Release) (*Compiled, error) {
 // cluster serves (and kept for it); on an error, the errors name the
 // operator's files as Build's do.
 func (c *Compiler) Build(cfg *config.Config, by, source string) (*release.Release, error) {
+	defer lessGC()()
 	r, rc, err := buildRelease(cfg, by, source)
 	if err != nil {
 		return nil, err
