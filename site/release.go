@@ -147,6 +147,13 @@ func (c *Compiler) Build(cfg *config.Config, by, source string) (*release.Releas
 	if err != nil {
 		return nil, err
 	}
+	if last := c.last.Load(); last != nil && last.Release.Digest == r.Digest {
+		// The files of the release compiled last (the one served, most
+		// often), which the digest says are these: the copy just read is
+		// garbage then, rather than a second copy of every zone file
+		// kept for as long as the compiler keeps r.
+		r.Zones = last.Release.Zones
+	}
 	if _, err := c.Compile(r); err != nil {
 		if _, named := compile(r, rc, cfg.DNS.ZonesDir, cfg.DNS.Zones.Limits(), nil); named != nil {
 			return nil, named
@@ -400,6 +407,22 @@ func (r *recordingFS) errOf(dir, name string) error {
 		return fmt.Errorf("%s: %w", filepath.Join(dir, name), err)
 	}
 	return fmt.Errorf("%s: not read", filepath.Join(dir, name))
+}
+
+// ReadFile implements fs.ReadFileFS with the bytes r keeps, not a copy:
+// the zone scanner and parser, its readers, never write them, and a copy
+// of a big zone file is tens of megabytes of garbage.
+func (r *recordingFS) ReadFile(name string) ([]byte, error) {
+	if b, ok := r.get(name); ok {
+		return b, nil
+	}
+	f, err := r.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	_ = f.Close()
+	b, _ := r.get(name)
+	return b, nil
 }
 
 // Open implements fs.FS.
