@@ -140,39 +140,42 @@ func encodeRelease(w io.Writer, rel *release.Release) error {
 	if i < 0 {
 		return errors.New("encode release: no zones field")
 	}
+	// A bufio.Writer keeps the first error and writes nothing after it;
+	// Flush returns it.
 	bw := bufio.NewWriterSize(w, 64<<10)
-	bw.Write(hb[:i])
+	put := func(b []byte) { _, _ = bw.Write(b) }
+	put(hb[:i])
 	if rel.Zones == nil {
-		bw.WriteString(`"zones":null`)
-		bw.Write(hb[i+len(empty):])
+		put([]byte(`"zones":null`))
+		put(hb[i+len(empty):])
 		return bw.Flush()
 	}
-	bw.WriteString(`"zones":[`)
+	put([]byte(`"zones":[`))
 	for k, f := range rel.Zones {
 		name, err := json.Marshal(f.Name)
 		if err != nil {
 			return err
 		}
 		if k > 0 {
-			bw.WriteByte(',')
+			put([]byte{','})
 		}
-		bw.WriteString(`{"name":`)
-		bw.Write(name)
-		bw.WriteString(`,"data":`)
+		put([]byte(`{"name":`))
+		put(name)
+		put([]byte(`,"data":`))
 		if f.Data == nil {
-			bw.WriteString("null")
+			put([]byte("null"))
 		} else {
-			bw.WriteByte('"')
+			put([]byte{'"'})
 			enc := base64.NewEncoder(base64.StdEncoding, bw)
-			enc.Write(f.Data)
-			enc.Close()
-			bw.WriteByte('"')
+			_, _ = enc.Write(f.Data)
+			_ = enc.Close()
+			put([]byte{'"'})
 		}
-		bw.WriteByte('}')
+		put([]byte{'}'})
 	}
-	bw.WriteByte(']')
-	bw.Write(hb[i+len(empty):])
-	return bw.Flush() // the first write error, if any
+	put([]byte{']'})
+	put(hb[i+len(empty):])
+	return bw.Flush()
 }
 
 // writeAtomic writes b to path through a synced temporary file and a rename,
