@@ -94,6 +94,11 @@ func TestFastParse(t *testing.T) {
 		{"escaped newline", apex + "a TXT x\\\ny\n", false},
 		{"garbage after rdata", apex + "a A 192.0.2.1 192.0.2.2\n", false},
 		{"unknown type", apex + "a FOO 192.0.2.1\n", false},
+		// Found by FuzzFastParse: an entry read alone must read as it does
+		// in the file.
+		{"owner alone", "00\n", false},
+		{"owner alone at the end", "A", false},
+		{"type without data before more text", "0 0 ns\n0\n", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := checkFast(t, []byte(tc.text), "example.com."); got != tc.fast {
