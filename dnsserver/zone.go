@@ -308,12 +308,31 @@ func parseZoneData(data []byte, fsys fs.FS, file, origin string, lim ZoneLimits)
 	registerGSLB()
 	origin = dns.CanonicalName(origin)
 	// The scanner goes first: it checks the limits before the parser
-	// expands a $GENERATE, and it numbers the records.
-	pos, soft, err := scanZone(fsys, lim, data, file, origin)
-	if err != nil {
-		return nil, err
+	// expands a $GENERATE, and it numbers the records. A file the fast
+	// parser reads whole expands and includes nothing (and its size was
+	// checked before it was read): it is scanned only when a record's line
+	// is needed (an error, a GSLB binding), it has more records than the
+	// zone may (the scanner names the line), or an $ORIGIN (the scanner
+	// checks it stays in the zone). A big zone is then read once, not twice.
+	rrs, origins, fast := fastParse(data, origin, file, bytes.Count(data, []byte{'\n'})+1)
+	var (
+		pos     *positions
+		soft    error
+		scanErr error
+		scanned bool
+	)
+	scan := func() error {
+		if !scanned {
+			scanned = true
+			pos, soft, scanErr = scanZone(fsys, lim, data, file, origin)
+		}
+		return scanErr
 	}
-	rrs, fast := fastParse(data, origin, file, len(pos.lines))
+	if !fast || origins || len(rrs) > lim.MaxRecords {
+		if err := scan(); err != nil {
+			return nil, err
+		}
+	}
 	if fast && len(rrs) > lim.MaxRecords {
 		return nil, &ZoneError{File: file, Msg: fmt.Sprintf("more than %d records in the zone (dns.zones.max_records)", lim.MaxRecords)}
 	}
@@ -340,7 +359,7 @@ func parseZoneData(data []byte, fsys fs.FS, file, origin string, lim ZoneLimits)
 	// parser's grammar; should it ever disagree on the count, errors still
 	// name the file rather than a wrong line.
 	at := func(i int) (string, int) {
-		if len(pos.lines) == len(rrs) {
+		if scan() == nil && len(pos.lines) == len(rrs) {
 			return pos.at(i)
 		}
 		return file, 0

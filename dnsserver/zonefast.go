@@ -53,6 +53,8 @@ type fastParser struct {
 	names strings.Builder
 	// complex counts the entries handed to dns.ZoneParser.
 	complex int
+	// origins is set by an $ORIGIN.
+	origins bool
 	toks    [8][]byte
 	up      [16]byte
 }
@@ -60,14 +62,14 @@ type fastParser struct {
 // fastParse returns the records of data, a master file for origin, as
 // dns.NewZoneParser(data, origin, file) would make them; ok is false when
 // the file must be parsed by dns.ZoneParser (it may be in error). n is the
-// number of records expected (capacity).
-func fastParse(data []byte, origin, file string, n int) (rrs []dns.RR, ok bool) {
+// number of records expected (capacity); origins reports an $ORIGIN.
+func fastParse(data []byte, origin, file string, n int) (rrs []dns.RR, origins, ok bool) {
 	if origin == "" {
-		return nil, false
+		return nil, false, false
 	}
 	origin = dns.Fqdn(origin)
 	if _, ok := dns.IsDomainName(origin); !ok {
-		return nil, false
+		return nil, false, false
 	}
 	p := &fastParser{file: file, st: fastState{origin: origin}, rrs: make([]dns.RR, 0, n)}
 	for off := 0; off < len(data); {
@@ -79,28 +81,28 @@ func fastParse(data []byte, origin, file string, n int) (rrs []dns.RR, ok bool) 
 		}
 		last := data[off:end]
 		if end == len(data) && len(last) > 0 && last[0] == '$' {
-			return nil, false // dns.ZoneParser reads a directive the end cuts short its own way
+			return nil, false, false // dns.ZoneParser reads a directive the end cuts short its own way
 		}
 		switch p.line(last) {
 		case lineDone:
 			off = end + 1
 		case lineComplex:
 			if end == len(data) {
-				return nil, false // as a directive
+				return nil, false, false // as a directive
 			}
 			next, ok := p.entry(data, off)
 			if !ok {
-				return nil, false
+				return nil, false, false
 			}
 			if p.complex++; p.complex > 1024 && p.complex*4 > len(p.rrs) {
-				return nil, false // mostly not ours: the parser alone is faster
+				return nil, false, false // mostly not ours: the parser alone is faster
 			}
 			off = next
 		default:
-			return nil, false
+			return nil, false, false
 		}
 	}
-	return p.rrs, true
+	return p.rrs, p.origins, true
 }
 
 type lineKind int
@@ -203,7 +205,7 @@ func (p *fastParser) directive(toks [][]byte) lineKind {
 		if !ok {
 			return lineGiveUp
 		}
-		p.st.origin = o
+		p.st.origin, p.origins = o, true
 	default:
 		return lineGiveUp
 	}
