@@ -194,6 +194,27 @@ type FSM struct {
 	// changed is closed, and replaced, whenever the snapshot or the
 	// release changes (see Changed).
 	changed atomic.Pointer[chan struct{}]
+	// proposed is the entry this node's Propose is appending, with what it
+	// decodes to (see proposedEntry).
+	proposed atomic.Pointer[proposedEntry]
+}
+
+// proposedEntry is an entry the leader encoded from a value whose JSON
+// decodes back to an equal one (roundTrips), with that value: Apply of that
+// very entry (the same bytes in memory: Raft hands the leader's FSM the
+// slice it was given) takes the value instead of decoding tens of
+// megabytes it has just encoded. Every other node, and this one reading
+// the entry back from its log, decodes the same bytes to an equal value.
+type proposedEntry struct {
+	data []byte
+	typ  byte
+	at   int64
+	cmd  any
+}
+
+// is reports whether b is e's entry: the same bytes, not merely equal ones.
+func (e *proposedEntry) is(b []byte) bool {
+	return e != nil && len(b) > 0 && len(b) == len(e.data) && &b[0] == &e.data[0]
 }
 
 var (
@@ -260,7 +281,17 @@ func (f *FSM) Apply(l *raft.Log) any {
 	if l.Type != raft.LogCommand {
 		return nil
 	}
-	typ, env, cmd, err := decodeEntry(l.Data)
+	var (
+		typ byte
+		env envelope
+		cmd any
+		err error
+	)
+	if p := f.proposed.Load(); p.is(l.Data) {
+		typ, env.At, cmd = p.typ, p.at, p.cmd
+	} else {
+		typ, env, cmd, err = decodeEntry(l.Data)
+	}
 	if err == nil && !l.AppendedAt.IsZero() && env.At-l.AppendedAt.UnixNano() > int64(MaxClockAhead) {
 		err = fmt.Errorf("stamped %s, %s after the leader appended it", logTime(env.At).Format(time.RFC3339Nano),
 			time.Duration(env.At-l.AppendedAt.UnixNano()))

@@ -1,10 +1,14 @@
 package cluster
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"os"
@@ -99,17 +103,13 @@ func (p *persister) write() error {
 	if rel != nil {
 		ls.Digest = rel.Digest
 		if rel.Digest != p.lastRel {
-			b, err := json.Marshal(rel)
-			if err != nil {
-				return err
-			}
 			// The release stateFile names now stays until stateFile
 			// names the new one: a stop between the two writes leaves a
 			// state that reads.
 			if err := os.Rename(filepath.Join(p.dir, releaseFile), filepath.Join(p.dir, prevFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
 			}
-			if err := writeAtomic(filepath.Join(p.dir, releaseFile), b); err != nil {
+			if err := writeAtomicWith(filepath.Join(p.dir, releaseFile), func(w io.Writer) error { return encodeRelease(w, rel) }); err != nil {
 				return err
 			}
 			p.lastRel = rel.Digest
@@ -122,15 +122,76 @@ func (p *persister) write() error {
 	return writeAtomic(filepath.Join(p.dir, stateFile), b)
 }
 
+// encodeRelease writes json.Marshal(rel) to w, byte for byte, with the
+// zone files streamed (base64, as encoding/json writes bytes) instead of
+// built in memory: a release of a big zone is tens of megabytes of JSON,
+// which the heap would hold, with the encoder's buffers, beside the zones.
+func encodeRelease(w io.Writer, rel *release.Release) error {
+	head := *rel
+	head.Zones = []release.File{}
+	hb, err := json.Marshal(&head)
+	if err != nil {
+		return err
+	}
+	// The field itself: "zones":[] inside a JSON string would have its
+	// quotes escaped, and the config before it holds only strings.
+	const empty = `"zones":[]`
+	i := bytes.Index(hb, []byte(empty))
+	if i < 0 {
+		return errors.New("encode release: no zones field")
+	}
+	// A bufio.Writer keeps the first error and writes nothing after it;
+	// Flush returns it.
+	bw := bufio.NewWriterSize(w, 64<<10)
+	put := func(b []byte) { _, _ = bw.Write(b) }
+	put(hb[:i])
+	if rel.Zones == nil {
+		put([]byte(`"zones":null`))
+		put(hb[i+len(empty):])
+		return bw.Flush()
+	}
+	put([]byte(`"zones":[`))
+	for k, f := range rel.Zones {
+		name, err := json.Marshal(f.Name)
+		if err != nil {
+			return err
+		}
+		if k > 0 {
+			put([]byte{','})
+		}
+		put([]byte(`{"name":`))
+		put(name)
+		put([]byte(`,"data":`))
+		if f.Data == nil {
+			put([]byte("null"))
+		} else {
+			put([]byte{'"'})
+			enc := base64.NewEncoder(base64.StdEncoding, bw)
+			_, _ = enc.Write(f.Data)
+			_ = enc.Close()
+			put([]byte{'"'})
+		}
+		put([]byte{'}'})
+	}
+	put([]byte{']'})
+	put(hb[i+len(empty):])
+	return bw.Flush()
+}
+
 // writeAtomic writes b to path through a synced temporary file and a rename,
 // so a crash leaves the old file or the new one, never half of one.
 func writeAtomic(path string, b []byte) error {
+	return writeAtomicWith(path, func(w io.Writer) error { _, err := w.Write(b); return err })
+}
+
+// writeAtomicWith is writeAtomic of what write writes.
+func writeAtomicWith(path string, write func(io.Writer) error) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return err
 	}
 	name := tmp.Name()
-	_, err = tmp.Write(b)
+	err = write(tmp)
 	if err == nil {
 		err = tmp.Sync()
 	}

@@ -1,7 +1,9 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aya-gslb/aya/release"
 )
 
 // persistedState applies a release and an endpoint down to a new FSM and
@@ -312,5 +316,34 @@ func persistLoop(t *testing.T, dir string) {
 		if i == 1 {
 			write(t, dir, "started", "")
 		}
+	}
+}
+
+// TestEncodeRelease: the release file is json.Marshal's encoding of the
+// release, byte for byte, however its files are made.
+func TestEncodeRelease(t *testing.T) {
+	many := testRelease("one")
+	many.Zones = []release.File{{Name: "a<&>.zone", Data: []byte("x")}, {Name: "b.zone"}, {Name: "c\u00e9.zone", Data: []byte{}},
+		{Name: "d.zone", Data: bytes.Repeat([]byte("0123456789\n\"\\"), 100_000)}}
+	many.Version, many.Index, many.At = 3, 42, time.Unix(1700000000, 5).UTC()
+	none := testRelease("")
+	none.Zones = nil
+	for _, tc := range []struct {
+		name string
+		rel  *release.Release
+	}{{"one zone", testRelease(testApex)}, {"many files", many}, {"no zones", none}} {
+		t.Run(tc.name, func(t *testing.T) {
+			want, err := json.Marshal(tc.rel)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got bytes.Buffer
+			if err := encodeRelease(&got, tc.rel); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got.Bytes(), want) {
+				t.Errorf("encodeRelease differs from json.Marshal:\n%.300s\nwant\n%.300s", got.Bytes(), want)
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -203,5 +204,50 @@ func TestReleaseOneAtATime(t *testing.T) {
 	}
 	if r := n.Release(); r == nil || r.Version != 4 {
 		t.Errorf("release %+v", r.Info())
+	}
+}
+
+// TestProposedReleaseNotDecoded: the leader's FSM applies the release it
+// proposed as the value it encoded (no decode of its own entry), a
+// follower decodes the entry, and both hold the same release. A release
+// whose JSON would not decode to itself (a note that is not UTF-8) is
+// decoded on the leader too, so that both still agree.
+func TestProposedReleaseNotDecoded(t *testing.T) {
+	n1 := startAPINode(t, "s1", true)
+	waitLeader(t, n1.Node)
+	n2 := startAPINode(t, "s2", false, n1.admin())
+	eventually(t, 15*time.Second, "two members", func() bool { return len(n2.Stats().Members) == 2 })
+	notUTF8 := testRelease(testApex + "b IN A 192.0.2.2\n")
+	notUTF8.By = "bob\xff"
+	for _, tc := range []struct {
+		name   string
+		rel    *release.Release
+		shared bool // the leader's release holds the proposer's bytes
+	}{
+		{"round trips", testRelease(testApex + "a IN A 192.0.2.1\n"), true},
+		{"not UTF-8", notUTF8, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+			defer cancel()
+			if _, err := n1.ApplyRelease(ctx, tc.rel); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, 5*time.Second, "the release on the follower", func() bool {
+				r := n2.Release()
+				return r != nil && r.Digest == tc.rel.Digest
+			})
+			lr, fr := n1.Release(), n2.Release()
+			if shared := &lr.Zones[0].Data[0] == &tc.rel.Zones[0].Data[0]; shared != tc.shared {
+				t.Errorf("leader's release shares the proposed bytes: %v, want %v", shared, tc.shared)
+			}
+			if !reflect.DeepEqual(lr.Content, fr.Content) || lr.Digest != fr.Digest || lr.By != fr.By || lr.Source != fr.Source ||
+				lr.Version != fr.Version || lr.Index != fr.Index || !lr.At.Equal(fr.At) {
+				t.Errorf("leader's release %+v\nfollower's %+v", lr.Info(), fr.Info())
+			}
+			if p := n1.fsm.proposed.Load(); p != nil {
+				t.Error("the proposed entry is still held after Propose returned")
+			}
+		})
 	}
 }

@@ -308,24 +308,49 @@ func parseZoneData(data []byte, fsys fs.FS, file, origin string, lim ZoneLimits)
 	registerGSLB()
 	origin = dns.CanonicalName(origin)
 	// The scanner goes first: it checks the limits before the parser
-	// expands a $GENERATE, and it numbers the records.
-	pos, soft, err := scanZone(fsys, lim, data, file, origin)
-	if err != nil {
-		return nil, err
-	}
-	zp := dns.NewZoneParser(bytes.NewReader(data), origin, file)
-	zp.SetIncludeAllowed(true)
-	zp.SetIncludeFS(&countFS{FS: fsys})
-	rrs := make([]dns.RR, 0, len(pos.lines))
-	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
-		if len(rrs) == lim.MaxRecords {
-			// Only if the scanner and the parser disagree on the count.
-			return nil, &ZoneError{File: file, Msg: fmt.Sprintf("more than %d records in the zone (dns.zones.max_records)", lim.MaxRecords)}
+	// expands a $GENERATE, and it numbers the records. A file the fast
+	// parser reads whole expands and includes nothing (and its size was
+	// checked before it was read): it is scanned only when a record's line
+	// is needed (an error, a GSLB binding), it has more records than the
+	// zone may (the scanner names the line), or an $ORIGIN (the scanner
+	// checks it stays in the zone). A big zone is then read once, not twice.
+	rrs, origins, fast := fastParse(data, origin, file, bytes.Count(data, []byte{'\n'})+1)
+	var (
+		pos     *positions
+		soft    error
+		scanErr error
+		scanned bool
+	)
+	scan := func() error {
+		if !scanned {
+			scanned = true
+			pos, soft, scanErr = scanZone(fsys, lim, data, file, origin)
 		}
-		rrs = append(rrs, rr)
+		return scanErr
 	}
-	if err := zp.Err(); err != nil {
-		return nil, fromParseError(err, file, data)
+	if !fast || origins || len(rrs) > lim.MaxRecords {
+		if err := scan(); err != nil {
+			return nil, err
+		}
+	}
+	if fast && len(rrs) > lim.MaxRecords {
+		return nil, &ZoneError{File: file, Msg: fmt.Sprintf("more than %d records in the zone (dns.zones.max_records)", lim.MaxRecords)}
+	}
+	if !fast {
+		zp := dns.NewZoneParser(bytes.NewReader(data), origin, file)
+		zp.SetIncludeAllowed(true)
+		zp.SetIncludeFS(&countFS{FS: fsys})
+		rrs = make([]dns.RR, 0, len(pos.lines))
+		for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+			if len(rrs) == lim.MaxRecords {
+				// Only if the scanner and the parser disagree on the count.
+				return nil, &ZoneError{File: file, Msg: fmt.Sprintf("more than %d records in the zone (dns.zones.max_records)", lim.MaxRecords)}
+			}
+			rrs = append(rrs, rr)
+		}
+		if err := zp.Err(); err != nil {
+			return nil, fromParseError(err, file, data)
+		}
 	}
 	if soft != nil {
 		return nil, soft
@@ -334,7 +359,7 @@ func parseZoneData(data []byte, fsys fs.FS, file, origin string, lim ZoneLimits)
 	// parser's grammar; should it ever disagree on the count, errors still
 	// name the file rather than a wrong line.
 	at := func(i int) (string, int) {
-		if len(pos.lines) == len(rrs) {
+		if scan() == nil && len(pos.lines) == len(rrs) {
 			return pos.at(i)
 		}
 		return file, 0
@@ -346,6 +371,8 @@ func parseZoneData(data []byte, fsys fs.FS, file, origin string, lim ZoneLimits)
 
 	z := &Zone{Origin: origin, File: file, nodes: make(map[string]*node, len(rrs)), bindings: make(map[string]binding),
 		records: make([]dns.RR, 0, len(rrs))}
+	var blk zoneBlocks
+	dotOrigin := "." + origin
 	apexFirst := 0 // index of the apex's first record, for the missing NS error
 	cuts := false  // an NS below the apex was seen
 	for i, rr := range rrs {
@@ -354,7 +381,7 @@ func parseZoneData(data []byte, fsys fs.FS, file, origin string, lim ZoneLimits)
 		if h.Class != dns.ClassINET {
 			return nil, fail(i, "class %s: only IN is served", dns.ClassToString[h.Class])
 		}
-		if !dns.IsSubDomain(origin, owner) {
+		if !inZone(origin, dotOrigin, owner) {
 			return nil, fail(i, "%s is outside the zone %s", h.Name, origin)
 		}
 		if h.Rrtype == dns.TypeSOA {
@@ -368,7 +395,7 @@ func parseZoneData(data []byte, fsys fs.FS, file, origin string, lim ZoneLimits)
 		}
 		n := z.nodes[owner]
 		if n == nil {
-			n = &node{name: owner}
+			n = blk.node(owner)
 			z.nodes[owner] = n
 			if owner == origin {
 				apexFirst = i
@@ -391,7 +418,16 @@ func parseZoneData(data []byte, fsys fs.FS, file, origin string, lim ZoneLimits)
 		if msg := conflictsWithGSLB(n, h.Rrtype); msg != "" {
 			return nil, fail(i, msg, h.Name)
 		}
-		n.rrsets.put(h.Rrtype, append(set, rr))
+		if len(set) == 0 {
+			set = blk.rrs(rr)
+		} else {
+			set = append(set, rr)
+		}
+		if len(n.rrsets) == 0 {
+			n.rrsets = blk.rrset(rrset{t: h.Rrtype, rrs: set})
+		} else {
+			n.rrsets.put(h.Rrtype, set)
+		}
 		cuts = cuts || h.Rrtype == dns.TypeNS && owner != origin
 		switch h.Rrtype {
 		case TypeGSLB:
@@ -406,7 +442,7 @@ func parseZoneData(data []byte, fsys fs.FS, file, origin string, lim ZoneLimits)
 		// non-terminal if nothing else (RFC 4592 §2.2.2).
 		for off, end := dns.NextLabel(owner, 0); !end && owner[off:] != origin; off, end = dns.NextLabel(owner, off) {
 			if _, ok := z.nodes[owner[off:]]; !ok {
-				z.nodes[owner[off:]] = &node{name: owner[off:]}
+				z.nodes[owner[off:]] = blk.node(owner[off:])
 			}
 		}
 	}
@@ -421,6 +457,51 @@ func parseZoneData(data []byte, fsys fs.FS, file, origin string, lim ZoneLimits)
 		return nil, err
 	}
 	return z, nil
+}
+
+// inZone is dns.IsSubDomain(origin, owner) of two canonical names, without
+// its allocations (two per call: a million in a big zone) when neither has
+// an escape; dotOrigin is "." + origin.
+func inZone(origin, dotOrigin, owner string) bool {
+	if strings.IndexByte(owner, '\\') >= 0 || strings.IndexByte(origin, '\\') >= 0 {
+		return dns.IsSubDomain(origin, owner)
+	}
+	return owner == origin || origin == "." || strings.HasSuffix(owner, dotOrigin)
+}
+
+// zoneBlocks hands out the nodes of a zone, and the first RRset of a node
+// and the first record of an RRset (most names have one of each), from
+// blocks: a zone of a million names is then a few hundred objects for the
+// collector to find, not three million. A slice it hands out has the
+// capacity of its length, so an append copies it out of the block.
+type zoneBlocks struct {
+	nodes []node
+	sets  []rrset
+	rrs1  []dns.RR
+}
+
+func (b *zoneBlocks) node(name string) *node {
+	if len(b.nodes) == cap(b.nodes) {
+		b.nodes = make([]node, 0, fastBlock)
+	}
+	b.nodes = append(b.nodes, node{name: name})
+	return &b.nodes[len(b.nodes)-1]
+}
+
+func (b *zoneBlocks) rrset(s rrset) rrsets {
+	if len(b.sets) == cap(b.sets) {
+		b.sets = make([]rrset, 0, fastBlock)
+	}
+	b.sets = append(b.sets, s)
+	return b.sets[len(b.sets)-1 : len(b.sets) : len(b.sets)]
+}
+
+func (b *zoneBlocks) rrs(rr dns.RR) []dns.RR {
+	if len(b.rrs1) == cap(b.rrs1) {
+		b.rrs1 = make([]dns.RR, 0, fastBlock)
+	}
+	b.rrs1 = append(b.rrs1, rr)
+	return b.rrs1[len(b.rrs1)-1 : len(b.rrs1) : len(b.rrs1)]
 }
 
 // conflictsWithCNAME reports whether adding a record of type t to n breaks

@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/aya-gslb/aya"
@@ -60,7 +61,10 @@ func (r *Site) publish(c *Compiled) error {
 	if c != nil {
 		dc := DNSConfig(m, r.log, nil, GSLB(m, r.geo, r.health))
 		dc.Release = dnsserver.ReleaseInfo{Version: c.Release.Version, Digest: c.Release.Digest}
-		if err := r.srv.Publish(c.Zones, dc); err != nil {
+		done := lessGC()
+		err := r.srv.Publish(c.Zones, dc)
+		done()
+		if err != nil {
 			return err
 		}
 	}
@@ -136,6 +140,44 @@ func roomToCompile() (restore func()) {
 	}
 	debug.SetMemoryLimit(int64(float64(prev) * compileRoom))
 	return func() { debug.SetMemoryLimit(prev) }
+}
+
+// compileGOGC is the collector's GOGC while a release is built, compiled
+// or published (the heap grows by the zones' size then, and each cycle of
+// the collector marks all of it: at GOGC=100 a zone of a million records
+// took the collector about as long as the parse); the default again after.
+// The memory limit still bounds the heap (boundHeap, roomToCompile); a
+// GOGC set by the operator stays.
+const compileGOGC = 400
+
+// gcBoost counts the builds under lessGC, which may overlap.
+var gcBoost struct {
+	sync.Mutex
+	n    int
+	prev int
+}
+
+// lessGC sets GOGC to compileGOGC until done is called.
+func lessGC() (done func()) {
+	if os.Getenv("GOGC") != "" {
+		return func() {}
+	}
+	gcBoost.Lock()
+	if gcBoost.n == 0 {
+		gcBoost.prev = debug.SetGCPercent(compileGOGC)
+	}
+	gcBoost.n++
+	gcBoost.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			gcBoost.Lock()
+			defer gcBoost.Unlock()
+			if gcBoost.n--; gcBoost.n == 0 {
+				debug.SetGCPercent(gcBoost.prev)
+			}
+		})
+	}
 }
 
 // compileRoom is the factor roomToCompile raises the bound by: room for a

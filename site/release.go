@@ -127,6 +127,7 @@ func (c *Compiler) Compile(r *release.Release) (*Compiled, error) {
 		return &out, nil
 	}
 	set := c.set.Load()
+	defer lessGC()()
 	restore := roomToCompile()
 	out, err := compileRelease(r, set.dir, set.lim, last)
 	if err != nil {
@@ -141,9 +142,17 @@ func (c *Compiler) Compile(r *release.Release) (*Compiled, error) {
 // cluster serves (and kept for it); on an error, the errors name the
 // operator's files as Build's do.
 func (c *Compiler) Build(cfg *config.Config, by, source string) (*release.Release, error) {
+	defer lessGC()()
 	r, rc, err := buildRelease(cfg, by, source)
 	if err != nil {
 		return nil, err
+	}
+	if last := c.last.Load(); last != nil && last.Release.Digest == r.Digest {
+		// The files of the release compiled last (the one served, most
+		// often), which the digest says are these: the copy just read is
+		// garbage then, rather than a second copy of every zone file
+		// kept for as long as the compiler keeps r.
+		r.Zones = last.Release.Zones
 	}
 	if _, err := c.Compile(r); err != nil {
 		if _, named := compile(r, rc, cfg.DNS.ZonesDir, cfg.DNS.Zones.Limits(), nil); named != nil {
@@ -400,6 +409,22 @@ func (r *recordingFS) errOf(dir, name string) error {
 	return fmt.Errorf("%s: not read", filepath.Join(dir, name))
 }
 
+// ReadFile implements fs.ReadFileFS with the bytes r keeps, not a copy:
+// the zone scanner and parser, its readers, never write them, and a copy
+// of a big zone file is tens of megabytes of garbage.
+func (r *recordingFS) ReadFile(name string) ([]byte, error) {
+	if b, ok := r.get(name); ok {
+		return b, nil
+	}
+	f, err := r.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	_ = f.Close()
+	b, _ := r.get(name)
+	return b, nil
+}
+
 // Open implements fs.FS.
 func (r *recordingFS) Open(name string) (fs.File, error) {
 	if b, ok := r.get(name); ok {
@@ -442,14 +467,26 @@ func (r *recordingFS) read(name string) ([]byte, error) {
 	if st.Size() > release.MaxTotalSize {
 		return nil, tooBig
 	}
-	b, err := io.ReadAll(io.LimitReader(f, release.MaxTotalSize+1))
-	if err != nil {
-		return nil, unwrapPath(err)
+	// Read into a buffer of the file's size (as os.ReadFile does): the
+	// release keeps these bytes, and io.ReadAll's doubling buffer held a
+	// 24 MB zone file in 48 MB.
+	b := make([]byte, 0, st.Size()+512)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // it grew since the Stat
+		}
+		n, err := f.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if len(b) > release.MaxTotalSize {
+			return nil, tooBig
+		}
+		if errors.Is(err, io.EOF) {
+			return b, nil
+		}
+		if err != nil {
+			return nil, unwrapPath(err)
+		}
 	}
-	if len(b) > release.MaxTotalSize {
-		return nil, tooBig
-	}
-	return b, nil
 }
 
 func unwrapPath(err error) error {

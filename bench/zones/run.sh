@@ -28,7 +28,8 @@ RAFT_PORT=${RAFT_PORT:-15393}      # aya's Raft transport
 READY_TIMEOUT=${READY_TIMEOUT:-120} # seconds for a first answer (or a reload)
 SETTLE=${SETTLE:-3}                # seconds after the first answer before VmRSS is read
 SKIP_INSTALL=${SKIP_INSTALL:-0}
-SKIP_BUILD=${SKIP_BUILD:-0}        # 1: use the existing $REPO/bin/aya
+SKIP_BUILD=${SKIP_BUILD:-0}        # 1: use the existing $AYA_BIN
+AYA_BIN=${AYA_BIN:-$REPO/bin/aya}  # the aya binary run (an A/B: a baseline built elsewhere)
 KEEP_WORK=${KEEP_WORK:-0}
 ORIGIN=big.test.
 
@@ -133,7 +134,7 @@ aya_start() {
     AYA_CLUSTER_DATA_DIR=$dir/data \
     AYA_DNS_ZONES_DIR=$dir/zones \
     AYA_LOG_LEVEL=warn \
-        "$REPO/bin/aya" serve --config "$REPO/aya.yaml" >"$WORK/aya.log" 2>&1 &
+        "$AYA_BIN" serve --config "$REPO/aya.yaml" >"$WORK/aya.log" 2>&1 &
     SERVER_PID=$!
 }
 
@@ -188,7 +189,7 @@ need_cmd dig bind9-dnsutils
 install_missing
 if [[ " $SERVERS " == *" aya "* && $SKIP_BUILD != 1 ]]; then
     log "building AYA: go build -o bin/aya ./cmd/aya"
-    (cd "$REPO" && go build -o "$REPO/bin/aya" ./cmd/aya) || die "go build ./cmd/aya failed"
+    (cd "$REPO" && go build -o "$AYA_BIN" ./cmd/aya) || die "go build ./cmd/aya failed"
 fi
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/aya-bench-zones.XXXXXX")
 log "generating $RECORDS records"
