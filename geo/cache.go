@@ -14,9 +14,12 @@ const (
 )
 
 // recordCache maps a record's data-section offset to its decoded record,
-// direct-mapped: a lookup is one atomic load and a comparison, a miss
-// decodes the record and replaces the slot's entry. Entries are immutable,
-// so readers need no lock; a slot two offsets share keeps the latest.
+// direct-mapped: a lookup is one atomic load and a comparison. A slot is
+// filled once, by the first record decoded for it, and kept for the life
+// of the database: the cache allocates at most recordCacheSize entries in
+// all, so clients spread over more records than it holds (an attacker's
+// random ECS subnets) cost a decode each, never an allocation. Entries are
+// immutable, so readers need no lock.
 type recordCache struct {
 	slots [recordCacheSize]atomic.Pointer[cachedRecord]
 }
@@ -40,6 +43,9 @@ func (c *recordCache) get(off uint) (record, bool) {
 	return record{}, false
 }
 
+// put caches rec for off if off's slot is still empty.
 func (c *recordCache) put(off uint, rec record) {
-	c.slot(off).Store(&cachedRecord{off: off, rec: rec})
+	if sl := c.slot(off); sl.Load() == nil {
+		sl.CompareAndSwap(nil, &cachedRecord{off: off, rec: rec})
+	}
 }

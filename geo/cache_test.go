@@ -6,8 +6,9 @@ import (
 )
 
 // TestRecordCache checks that the cache returns the record stored for an
-// offset, misses an offset it does not hold, and that two offsets sharing
-// a slot never get each other's record.
+// offset, misses an offset it does not hold, and that a slot keeps its
+// first record: an offset sharing it is never given that record, and is
+// not cached in its place (the cache never allocates past its slots).
 func TestRecordCache(t *testing.T) {
 	var c recordCache
 	a := record{country: "DE", continent: "EU", lat: 50.1, lon: 8.7, hasLat: true, hasLon: true}
@@ -28,11 +29,25 @@ func TestRecordCache(t *testing.T) {
 		t.Fatalf("get(%d): hit on offset 100's entry", other)
 	}
 	c.put(other, b)
-	if got, ok := c.get(other); !ok || got != b {
-		t.Fatalf("get(%d) = %+v, %v; want %+v", other, got, ok, b)
+	if got, ok := c.get(other); ok {
+		t.Fatalf("get(%d) = %+v after a put into a taken slot, want a miss", other, got)
 	}
-	if got, ok := c.get(100); ok {
-		t.Fatalf("get(100) after its slot was replaced = %+v, want a miss", got)
+	if got, ok := c.get(100); !ok || got != a {
+		t.Fatalf("get(100) = %+v, %v; want its record kept", got, ok)
+	}
+}
+
+// TestLookupMissAllocatesNothing fills every slot of a cache, then checks
+// that a put for a new offset allocates nothing: a lookup that misses a
+// full cache decodes, and nothing more.
+func TestLookupMissAllocatesNothing(t *testing.T) {
+	var c recordCache
+	for i := range recordCacheSize {
+		c.slots[i].Store(&cachedRecord{off: ^uint(0)})
+	}
+	r := record{country: "DE"}
+	if n := testing.AllocsPerRun(100, func() { c.put(12345, r) }); n != 0 {
+		t.Errorf("put into a full cache: %v allocations, want 0", n)
 	}
 }
 
