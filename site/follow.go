@@ -130,9 +130,8 @@ func boundHeap(log *slog.Logger, big bool) {
 // release is compiled beside the one served (old and new zones live at
 // once), which the bound would otherwise make the collector chase for the
 // whole parse (a reload of a zone of a million records took 35 s instead of
-// 14 unbounded). It returns the function that puts the bound back, for a
-// compile that fails; a publish sets the next bound. GOMEMLIMIT, when set,
-// stays.
+// 14 unbounded). It returns the function that puts the bound back when the
+// compile ends; a publish sets the next bound. GOMEMLIMIT, when set, stays.
 func roomToCompile() (restore func()) {
 	prev := debug.SetMemoryLimit(-1)
 	if prev == math.MaxInt64 || os.Getenv("GOMEMLIMIT") != "" {

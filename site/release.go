@@ -128,10 +128,12 @@ func (c *Compiler) Compile(r *release.Release) (*Compiled, error) {
 	}
 	set := c.set.Load()
 	defer lessGC()()
-	restore := roomToCompile()
+	// The bound goes back as soon as the compile ends, whether or not a
+	// publish follows (a check of a candidate, or of the site's own files,
+	// compiles without publishing); a publish sets the next one.
+	defer roomToCompile()()
 	out, err := compileRelease(r, set.dir, set.lim, last)
 	if err != nil {
-		restore()
 		return nil, err
 	}
 	c.last.Store(out)

@@ -403,6 +403,9 @@ func (r *Site) apply(cfg *config.Config, w *fsnotify.Watcher) error {
 		return err
 	}
 	r.comp.Configure(cfg)
+	// A release refused under the previous configuration (a missing
+	// tls_ca_file, lower zone limits) may compile under this one.
+	r.refused = ""
 	r.level.Set(cfg.SlogLevel())
 	if zonesMoved && w != nil {
 		r.watch(w)
