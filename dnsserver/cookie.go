@@ -1,7 +1,7 @@
 package dnsserver
 
 import (
-	"crypto/hmac"
+	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
@@ -120,20 +120,12 @@ func (j *cookieJar) keysAt(now int64) *epochKeys {
 
 // epochKey derives the SipHash key of one epoch from a base secret: the
 // first 16 octets of HKDF-SHA256 (RFC 5869) with salt cookieSalt and the
-// epoch number (8 octets, big-endian) as info. For an output no longer than
-// the hash, HKDF is Extract then one HMAC block of Expand, written out here
-// because crypto/hkdf returns an error this length cannot have
-// (TestEpochKeyIsHKDF holds the two equal).
+// epoch number (8 octets, big-endian) as info.
 func epochKey(secret []byte, epoch int64) [2]uint64 {
-	ext := hmac.New(sha256.New, []byte(cookieSalt))
-	ext.Write(secret)
-	prk := ext.Sum(nil)
-	exp := hmac.New(sha256.New, prk)
-	var info [9]byte
+	var info [8]byte
 	binary.BigEndian.PutUint64(info[:], uint64(epoch))
-	info[8] = 1 // the counter of the first block
-	exp.Write(info[:])
-	k := exp.Sum(nil)
+	// The only error of hkdf.Key is a length over 255 hash blocks.
+	k, _ := hkdf.Key(sha256.New, secret, []byte(cookieSalt), string(info[:]), 16)
 	return [2]uint64{binary.LittleEndian.Uint64(k), binary.LittleEndian.Uint64(k[8:])}
 }
 
