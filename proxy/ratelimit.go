@@ -49,12 +49,11 @@ func newRateLimiter(rate float64, burst int) *rateLimiter {
 }
 
 // allow takes a token of addr's bucket at now. When there is none, it
-// returns false and how long until there is. IPv6 clients share the
-// bucket of their /64: one host commonly holds a whole /64.
+// returns false and how long until there is. Clients are keyed as their
+// connections are counted (clientKey): IPv6 ones share the bucket of their
+// /64, and an IPv4-mapped address is its IPv4 one.
 func (l *rateLimiter) allow(addr netip.Addr, now time.Time) (bool, time.Duration) {
-	if addr.Is6() && !addr.Is4In6() {
-		addr = netip.PrefixFrom(addr.WithZone(""), 64).Masked().Addr()
-	}
+	addr = clientKey(addr)
 	s := &l.shards[maphash.Comparable(l.seed, addr)%limiterShards]
 	t := now.UnixNano()
 	s.mu.Lock()

@@ -186,8 +186,8 @@ func (e *dialError) Unwrap() error { return e.err }
 
 // Timeout reports whether the dial timed out.
 func (e *dialError) Timeout() bool {
-	var ne net.Error
-	return errors.As(e.err, &ne) && ne.Timeout()
+	ne, ok := errors.AsType[net.Error](e.err)
+	return ok && ne.Timeout()
 }
 
 // backendIdle is how long an idle backend connection is kept: shorter
