@@ -87,6 +87,10 @@ func (b *bodyLimit) fromPrefix(p []byte) (int, bool) {
 	return n, true
 }
 
+// prefixStart is the first buffer of a body prefix; it doubles as the body
+// arrives, up to the prefix's size.
+const prefixStart = 4 << 10
+
 // prefixPool holds the buffers of body prefixes (*[]byte).
 var prefixPool sync.Pool
 
@@ -124,12 +128,18 @@ func bufferBody(x *exchange, b *bodyLimit, cl, buffer int) bool {
 		x.req.Header.SetContentLength(len(x.req.Body()))
 		return true
 	}
-	bp := getPrefix(buffer)
+	// The buffer grows as bytes arrive, so a client that sends a byte and
+	// stalls holds prefixStart bytes, not buffer.
+	bp := getPrefix(min(buffer, prefixStart))
 	buf := *bp
 	var err error
 	for len(buf) < buffer && err == nil {
+		if len(buf) == cap(buf) {
+			grown := make([]byte, len(buf), min(2*cap(buf), buffer))
+			buf = grown[:copy(grown, buf)]
+		}
 		var n int
-		n, err = b.Read(buf[len(buf):buffer])
+		n, err = b.Read(buf[len(buf):min(cap(buf), buffer)])
 		buf = buf[:len(buf)+n]
 	}
 	*bp = buf
