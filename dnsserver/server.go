@@ -48,7 +48,9 @@ type Config struct {
 	// a free port (the same for UDP and TCP of one address).
 	Listen []string
 	// UDPSockets is the number of SO_REUSEPORT sockets per UDP address, each
-	// read by its own goroutine (default GOMAXPROCS).
+	// read by its own goroutine (default GOMAXPROCS, or the number of CPUs
+	// the process may run on when that is lower: a process given a second P
+	// on one CPU still reads one socket).
 	UDPSockets int
 	// MaxUDPSize caps the UDP replies to EDNS clients (default 1232).
 	MaxUDPSize int
@@ -102,7 +104,7 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	if c.UDPSockets <= 0 {
-		c.UDPSockets = runtime.GOMAXPROCS(0)
+		c.UDPSockets = min(runtime.GOMAXPROCS(0), runtime.NumCPU())
 	}
 	if c.MaxUDPSize <= 0 {
 		c.MaxUDPSize = DefaultMaxUDPSize
