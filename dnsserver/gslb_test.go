@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/aya-gslb/aya/geo"
+	"github.com/aya-gslb/aya/internal/lossy"
 	"github.com/aya-gslb/aya/policy"
 	"github.com/aya-gslb/aya/state"
 )
@@ -738,4 +739,106 @@ func lastAddr(p netip.Prefix) netip.Addr {
 		a = a.Unmap()
 	}
 	return a
+}
+
+// TestFastSteerFollowsState: the fast path's decisions (kept per snapshot,
+// decide.go) follow every new snapshot at once, and stay the general
+// path's, for clients of many scopes.
+func TestFastSteerFollowsState(t *testing.T) {
+	cfg := gslbConfig(t)
+	src := state.NewStatic(&state.Snapshot{Version: 1})
+	cfg.GSLB.State = src
+	s, v := offline(t, cfg, gslbZones)
+	ask := func(sub string) (fast, general *dns.Msg) {
+		t.Helper()
+		q := new(dns.Msg)
+		q.SetQuestion("www.gslb.test.", dns.TypeA)
+		subnet(sub)(q)
+		req, err := q.Pack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		from := netip.MustParseAddr("127.0.0.1")
+		got, ok := s.fastAnswer(v, req, udp, from, nil, &qstate{now: testNow})
+		if !ok {
+			t.Fatalf("%s: not answered on the fast path", sub)
+		}
+		want, _ := s.generalAnswer(v, req, udp, from, nil, nil, &qstate{now: testNow})
+		fast, general = new(dns.Msg), new(dns.Msg)
+		if err := fast.Unpack(got); err != nil {
+			t.Fatal(err)
+		}
+		if err := general.Unpack(want); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%s: fast\n%v\ngeneral\n%v", sub, fast, general)
+		}
+		return fast, general
+	}
+	answer := func(m *dns.Msg) string {
+		if len(m.Answer) == 0 {
+			return ""
+		}
+		return m.Answer[0].(*dns.A).A.String()
+	}
+	subnets := []string{"81.2.69.0/24", "81.2.69.142/32", "216.160.83.0/24", "175.16.199.0/24", "10.20.30.0/24"}
+	for _, tc := range []struct {
+		name string
+		snap *state.Snapshot
+		eu   string // what the London client gets
+	}{
+		{"all up", &state.Snapshot{Version: 1}, "198.51.100.10"},
+		{"eu-west drained", &state.Snapshot{Version: 2, DrainedRegions: map[string]string{"eu-west": "maintenance"}}, ""},
+		{"all up again", &state.Snapshot{Version: 3}, "198.51.100.10"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src.Set(tc.snap)
+			for range 3 { // the first asks decide, the next hit the cache
+				for _, sub := range subnets {
+					ask(sub)
+				}
+			}
+			got, _ := ask("81.2.69.0/24")
+			if tc.eu != "" && answer(got) != tc.eu {
+				t.Errorf("London: %s, want %s", answer(got), tc.eu)
+			}
+			if tc.eu == "" && answer(got) == "198.51.100.10" {
+				t.Errorf("London: still the drained eu-west's %s", answer(got))
+			}
+		})
+	}
+}
+
+// TestDecisionCacheKey: an entry answers only its own key: a slot holding
+// another pool's decision for the same scope is never given out, and the
+// decision made instead is policy.Decide's.
+func TestDecisionCacheKey(t *testing.T) {
+	cfg := gslbConfig(t)
+	_, v := offline(t, cfg, gslbZones)
+	st := v.steer
+	web, v4 := st.pools["web"], st.pools["v4only"]
+	if web == nil || v4 == nil {
+		t.Fatal("test pools web and v4only missing")
+	}
+	c := client{src: netip.MustParseAddr("127.0.0.1"), ecsAddr: netip.MustParseAddr("216.160.83.0"), ecsSource: 24}
+	st.place(&c)
+	var want, got policy.Decision
+	policy.Decide(v4, c.Client, policy.IPv4, st.state.Current(), &want)
+	// Warm the cache with web's decision, then plant it in v4only's slot.
+	st.decide(web, &c.Client, policy.IPv4, &got)
+	// Another cache in its place, whose only entry is web's decision filed
+	// under v4only's hash.
+	dc := &decisionCache{snap: st.state.Current(), c: lossy.New[decisionKey, decision](decisionBits)}
+	wk := decisionKey{pool: web, fam: policy.IPv4, scope: c.Scope, loc: c.Loc}
+	vk := decisionKey{pool: v4, fam: policy.IPv4, scope: c.Scope, loc: c.Loc}
+	dc.c.Put(vk.hash(), wk, decision{region: "planted", addrs: []netip.Addr{netip.MustParseAddr("192.0.2.99")}, ttl: 1})
+	if _, ok := dc.c.Get(vk.hash(), wk); !ok {
+		t.Fatal("the planted entry is not there")
+	}
+	st.decisions.Store(dc)
+	st.decide(v4, &c.Client, policy.IPv4, &got)
+	if got.Region != want.Region || !slices.Equal(got.Addrs, want.Addrs) || got.TTL != want.TTL {
+		t.Errorf("v4only from a slot holding web's entry: %s %v ttl %d, want %s %v ttl %d", got.Region, got.Addrs, got.TTL, want.Region, want.Addrs, want.TTL)
+	}
 }

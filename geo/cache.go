@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"sync/atomic"
+
+	"github.com/aya-gslb/aya/internal/lossy"
 )
 
 // recordCacheSize is the number of decoded records a database keeps (a
@@ -54,64 +56,22 @@ func (c *recordCache) put(off uint, rec record) {
 	}
 }
 
-// addrCacheSize is the number of looked-up addresses a state keeps with
-// their Location (1<<addrCacheBits). The DNS path looks up the first
-// address of each client subnet (a /24 or /56 with ECS, else the
-// resolver's own address), and a nameserver's traffic comes from a
+// addrCacheBits sizes the cache of looked-up addresses a state keeps with
+// their Location (1<<addrCacheBits entries, internal/lossy). The DNS path
+// looks up the first address of each client subnet (a /24 or /56 with ECS,
+// else the resolver's own address), and a nameserver's traffic comes from a
 // population of resolvers that changes slowly: a hit skips the walk down
 // the tree, the record and the overrides. 16384 entries cost 128 KiB of
-// pointers plus up to 2 MiB of entries.
-const (
-	addrCacheBits = 14
-	addrCacheSize = 1 << addrCacheBits
-	// addrReplaceEvery: one miss in this many may replace the entry of an
-	// occupied slot, so that a new population of clients takes over the
-	// cache in time while a flood of random subnets allocates on at most
-	// that share of its queries.
-	addrReplaceEvery = 16
-)
+// pointers plus up to 2 MiB of entries. A state's data never changes, so an
+// entry holds for the state's life (a reload, or a database dropped by
+// Verify, makes a new state and a new cache).
+const addrCacheBits = 14
 
-// addrCache maps an address to the Location a state's lookup gave it,
-// direct-mapped: a lookup is one atomic load and a comparison. Entries are
-// immutable; a state's data never changes, so an entry holds for the
-// state's life (a reload, or a database dropped by Verify, makes a new
-// state and a new cache). A nil *addrCache caches nothing.
-type addrCache struct {
-	slots  [addrCacheSize]atomic.Pointer[cachedAddr]
-	misses atomic.Uint32
-}
+type addrCache = lossy.Cache[netip.Addr, Location]
 
-type cachedAddr struct {
-	a   netip.Addr
-	loc Location
-}
+func newAddrCache() *addrCache { return lossy.New[netip.Addr, Location](addrCacheBits) }
 
-func (c *addrCache) slot(a netip.Addr) *atomic.Pointer[cachedAddr] {
+func addrHash(a netip.Addr) uint64 {
 	b := a.As16()
-	h := (binary.BigEndian.Uint64(b[:8])*0x9E3779B97F4A7C15 ^ binary.BigEndian.Uint64(b[8:])) * 0xBF58476D1CE4E5B9
-	return &c.slots[h>>(64-addrCacheBits)]
-}
-
-func (c *addrCache) get(a netip.Addr) (Location, bool) {
-	if c == nil {
-		return Location{}, false
-	}
-	if e := c.slot(a).Load(); e != nil && e.a == a {
-		return e.loc, true
-	}
-	return Location{}, false
-}
-
-// put caches loc for a: in an empty slot always, over another address one
-// miss in addrReplaceEvery.
-func (c *addrCache) put(a netip.Addr, loc Location) {
-	if c == nil {
-		return
-	}
-	sl := c.slot(a)
-	old := sl.Load()
-	if old != nil && c.misses.Add(1)%addrReplaceEvery != 0 {
-		return
-	}
-	sl.CompareAndSwap(old, &cachedAddr{a: a, loc: loc})
+	return lossy.Mix(binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:]))
 }

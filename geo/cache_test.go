@@ -1,7 +1,6 @@
 package geo
 
 import (
-	"net/netip"
 	"sync"
 	"testing"
 )
@@ -85,76 +84,4 @@ func TestLookupCached(t *testing.T) {
 			t.Errorf("Lookup(%s): %+v, then from the cache %+v", a, first, again)
 		}
 	}
-}
-
-// TestAddrCache checks the address cache: a hit gives what was stored; an
-// address sharing a taken slot misses and replaces the entry only on one
-// miss in addrReplaceEvery; the entries never mix two addresses.
-func TestAddrCache(t *testing.T) {
-	var c addrCache
-	a := netip.MustParseAddr("81.2.69.0")
-	la := Location{Country: "GB", Continent: "EU", Network: netip.MustParsePrefix("81.2.69.0/24"), Source: SourceCity}
-	if _, ok := c.get(a); ok {
-		t.Fatal("empty cache: hit")
-	}
-	c.put(a, la)
-	if got, ok := c.get(a); !ok || got != la {
-		t.Fatalf("get(%s) = %+v, %v; want %+v", a, got, ok, la)
-	}
-	// An address that shares a's slot.
-	b := a
-	for b = b.Next(); c.slot(b) != c.slot(a); b = b.Next() {
-	}
-	lb := Location{Country: "US", Network: netip.PrefixFrom(b, 32)}
-	if _, ok := c.get(b); ok {
-		t.Fatalf("get(%s): hit on %s's entry", b, a)
-	}
-	replaced := 0
-	for i := range 2 * addrReplaceEvery {
-		c.put(b, lb)
-		if got, ok := c.get(b); ok {
-			if got != lb {
-				t.Fatalf("get(%s) = %+v", b, got)
-			}
-			replaced = i + 1
-			break
-		}
-		if got, ok := c.get(a); !ok || got != la {
-			t.Fatalf("put %d of %s: %s's entry lost without being replaced", i, b, a)
-		}
-	}
-	if replaced == 0 || replaced > addrReplaceEvery {
-		t.Errorf("%s took the slot after %d puts, want 1..%d", b, replaced, addrReplaceEvery)
-	}
-	if _, ok := c.get(a); ok {
-		t.Errorf("get(%s) hit after its slot went to %s", a, b)
-	}
-	var none *addrCache
-	none.put(a, la)
-	if _, ok := none.get(a); ok {
-		t.Error("nil cache: hit")
-	}
-}
-
-// TestAddrCacheConcurrent: readers and writers on shared slots need no
-// lock (under -race), and a hit is always the location of the address asked.
-func TestAddrCacheConcurrent(t *testing.T) {
-	var c addrCache
-	locOf := func(a netip.Addr) Location { return Location{Network: netip.PrefixFrom(a, 32)} }
-	base := netip.MustParseAddr("10.0.0.0").As4()
-	var wg sync.WaitGroup
-	for g := range 4 {
-		wg.Go(func() {
-			for i := range 20000 {
-				n := (i*7 + g) % 40000
-				a := netip.AddrFrom4([4]byte{base[0], byte(n >> 16), byte(n >> 8), byte(n)})
-				if l, ok := c.get(a); ok && l != locOf(a) {
-					t.Errorf("get(%s) = %+v", a, l)
-					return
-				}
-				c.put(a, locOf(a))
-			}
-		})
-	}
-	wg.Wait()
 }

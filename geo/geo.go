@@ -174,7 +174,7 @@ func (d *DB) Verify() error {
 	next := *st
 	if err != nil {
 		err = fmt.Errorf("%s: corrupt MaxMind DB file: %w", st.info.Path, err)
-		next.db, next.addrs = nil, new(addrCache) // the cache holds the refused database's answers
+		next.db, next.addrs = nil, newAddrCache() // the cache holds the refused database's answers
 		next.info = Info{Overrides: st.info.Overrides, OverrideCount: st.info.OverrideCount,
 			Digest: st.ovDigest, Verified: true, Refused: err.Error()}
 		d.cur.Store(&next)
@@ -250,11 +250,12 @@ func (d *DB) Lookup(a netip.Addr) Location {
 }
 
 func (st *state) lookup(a netip.Addr) Location {
-	if loc, ok := st.addrs.get(a); ok {
+	h := addrHash(a)
+	if loc, ok := st.addrs.Get(h, a); ok {
 		return loc
 	}
 	loc := st.find(a)
-	st.addrs.put(a, loc)
+	st.addrs.Put(h, a, loc)
 	return loc
 }
 
@@ -313,7 +314,7 @@ func (loc *Location) place(r record) {
 // database when verify is set (else only its layout); errors of both files
 // are returned together.
 func load(cfg Config, verify bool) (*state, error) {
-	st := &state{addrs: new(addrCache)}
+	st := &state{addrs: newAddrCache()}
 	st.info.Verified = verify || cfg.Database == ""
 	var errs []error
 	h, ho := sha256.New(), sha256.New()
