@@ -365,7 +365,7 @@ func (s *Server) fastSteer(v *view, req []byte, q plainQuery, g *fastPool, tr tr
 		d = new(policy.Decision)
 	}
 	defer s.decisions.Put(d)
-	st.decide(p, &c.Client, fam, d)
+	policy.Decide(p, c.Client, fam, st.state.Current(), d)
 	if d.Servfail || len(d.Addrs) == 0 {
 		return nil, false
 	}

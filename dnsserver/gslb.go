@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -140,9 +139,6 @@ type steering struct {
 	// name, "fallback" or "servfail"), bound once so a query only looks
 	// them up.
 	answers map[string]map[string]prometheus.Counter
-	// decisions are the fast path's decisions under the current snapshot
-	// (decide.go).
-	decisions atomic.Pointer[decisionCache]
 }
 
 // Outcomes of a steered answer other than a region, as metric labels.

@@ -19,7 +19,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/aya-gslb/aya/geo"
-	"github.com/aya-gslb/aya/internal/lossy"
 	"github.com/aya-gslb/aya/policy"
 	"github.com/aya-gslb/aya/state"
 )
@@ -81,7 +80,7 @@ func testGeo(t testing.TB) *geo.DB {
 	return db
 }
 
-func gslbConfig(t *testing.T, trusted ...netip.Prefix) Config {
+func gslbConfig(t testing.TB, trusted ...netip.Prefix) Config {
 	t.Helper()
 	cfg := testConfig()
 	dead := state.NewStatic(&state.Snapshot{Down: map[state.EndpointKey]string{
@@ -741,9 +740,9 @@ func lastAddr(p netip.Prefix) netip.Addr {
 	return a
 }
 
-// TestFastSteerFollowsState: the fast path's decisions (kept per snapshot,
-// decide.go) follow every new snapshot at once, and stay the general
-// path's, for clients of many scopes.
+// TestFastSteerFollowsState: the fast path's answers follow every new
+// snapshot at once, and stay the general path's, for clients of many
+// scopes.
 func TestFastSteerFollowsState(t *testing.T) {
 	cfg := gslbConfig(t)
 	src := state.NewStatic(&state.Snapshot{Version: 1})
@@ -810,35 +809,36 @@ func TestFastSteerFollowsState(t *testing.T) {
 	}
 }
 
-// TestDecisionCacheKey: an entry answers only its own key: a slot holding
-// another pool's decision for the same scope is never given out, and the
-// decision made instead is policy.Decide's.
-func TestDecisionCacheKey(t *testing.T) {
-	cfg := gslbConfig(t)
-	_, v := offline(t, cfg, gslbZones)
-	st := v.steer
-	web, v4 := st.pools["web"], st.pools["v4only"]
-	if web == nil || v4 == nil {
-		t.Fatal("test pools web and v4only missing")
+// BenchmarkSteer measures steered answers on the fast path, from request
+// bytes to reply bytes, for ECS clients of 6144 /24s of the test database's
+// cities in turn (bench/dns's geo_ecs has as many):
+//
+//	go test -run=^$ -bench=BenchmarkSteer -benchmem ./dnsserver/
+func BenchmarkSteer(b *testing.B) {
+	s, v := offline(b, gslbConfig(b), gslbZones)
+	var reqs [][]byte
+	for _, base := range []string{"81.2.69.0", "216.160.83.0", "175.16.199.0", "2.125.160.0", "89.160.20.0", "67.43.156.0"} {
+		a := netip.MustParseAddr(base).As4()
+		for i := range 1024 {
+			sub := netip.PrefixFrom(netip.AddrFrom4([4]byte{a[0], a[1] ^ byte(i>>8), a[2] ^ byte(i), 0}), 24)
+			q := new(dns.Msg)
+			q.SetQuestion("www.gslb.test.", dns.TypeA)
+			subnet(sub.String())(q)
+			req, err := q.Pack()
+			if err != nil {
+				b.Fatal(err)
+			}
+			reqs = append(reqs, req)
+		}
 	}
-	c := client{src: netip.MustParseAddr("127.0.0.1"), ecsAddr: netip.MustParseAddr("216.160.83.0"), ecsSource: 24}
-	st.place(&c)
-	var want, got policy.Decision
-	policy.Decide(v4, c.Client, policy.IPv4, st.state.Current(), &want)
-	// Warm the cache with web's decision, then plant it in v4only's slot.
-	st.decide(web, &c.Client, policy.IPv4, &got)
-	// Another cache in its place, whose only entry is web's decision filed
-	// under v4only's hash.
-	dc := &decisionCache{snap: st.state.Current(), c: lossy.New[decisionKey, decision](decisionBits)}
-	wk := decisionKey{pool: web, fam: policy.IPv4, scope: c.Scope, loc: c.Loc}
-	vk := decisionKey{pool: v4, fam: policy.IPv4, scope: c.Scope, loc: c.Loc}
-	dc.c.Put(vk.hash(), wk, decision{region: "planted", addrs: []netip.Addr{netip.MustParseAddr("192.0.2.99")}, ttl: 1})
-	if _, ok := dc.c.Get(vk.hash(), wk); !ok {
-		t.Fatal("the planted entry is not there")
-	}
-	st.decisions.Store(dc)
-	st.decide(v4, &c.Client, policy.IPv4, &got)
-	if got.Region != want.Region || !slices.Equal(got.Addrs, want.Addrs) || got.TTL != want.TTL {
-		t.Errorf("v4only from a slot holding web's entry: %s %v ttl %d, want %s %v ttl %d", got.Region, got.Addrs, got.TTL, want.Region, want.Addrs, want.TTL)
+	src := netip.MustParseAddr("127.0.0.1")
+	buf := make([]byte, 0, 512)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if out, _ := s.handle(v, reqs[i%len(reqs)], udp, src, buf[:0]); len(out) == 0 {
+			b.Fatal("no reply")
+		}
+		i++
 	}
 }
