@@ -330,23 +330,32 @@ server_gdnsd_start() {
     SERVER_PID=$!
 }
 
-# AYA: the repo's aya.yaml (pool "web", regions), zone dir = a copy of
-# $ZONE_FILE alone, geo database = the bench mmdb.
-server_aya_start() {
-    local dir=$WORK/aya
+# aya_serve NAME DIR PORT ADMIN_PORT [VAR=VALUE...]: start bin/aya serve
+# with the repo's aya.yaml (pool "web", regions), zone dir = a copy of
+# $ZONE_FILE alone in DIR/zones, geo database = the bench mmdb, and the
+# extra environment given; its log is $WORK/NAME.log.
+aya_serve() {
+    local name=$1 dir=$2 port=$3 admin=$4
+    shift 4
     mkdir -p "$dir/zones"
     cp "$ZONE_FILE" "$dir/zones/${ZONE_ORIGIN%.}.zone"
-    SERVER_PORT=$AYA_PORT
-    AYA_DNS_LISTEN=127.0.0.1:$AYA_PORT \
-    AYA_ADMIN_LISTEN=127.0.0.1:$AYA_ADMIN_PORT \
-    AYA_DNS_ZONES_DIR=$dir/zones \
-    AYA_GEO_DATABASE=$GEO_MMDB \
-    AYA_DNS_RRL_RESPONSES_PER_SECOND=$AYA_RRL_RATE \
-    AYA_DNS_RRL_EXEMPT=$AYA_RRL_EXEMPT \
-    AYA_LOG_LEVEL=warn \
+    SERVER_PORT=$port
+    # env execs taskset, which execs aya: SERVER_PID is the server's.
+    env "$@" \
+        AYA_DNS_LISTEN=127.0.0.1:$port \
+        AYA_ADMIN_LISTEN=127.0.0.1:$admin \
+        AYA_DNS_ZONES_DIR=$dir/zones \
+        AYA_GEO_DATABASE=$GEO_MMDB \
+        AYA_DNS_RRL_RESPONSES_PER_SECOND=$AYA_RRL_RATE \
+        AYA_DNS_RRL_EXEMPT=$AYA_RRL_EXEMPT \
+        AYA_LOG_LEVEL=warn \
         taskset -c "$SERVER_CPU" "${AYA_BIN:-$REPO/bin/aya}" serve --config "$REPO/aya.yaml" \
-        >"$WORK/aya.log" 2>&1 &
+        >"$WORK/$name.log" 2>&1 &
     SERVER_PID=$!
+}
+
+server_aya_start() {
+    aya_serve aya "$WORK/aya" "$AYA_PORT" "$AYA_ADMIN_PORT"
 }
 
 # AYA with the zone signed: as aya, plus a KSK and a ZSK made by
@@ -354,23 +363,11 @@ server_aya_start() {
 # answer of pool "web" included), and its own data dir (a fresh release).
 server_aya_signed_start() {
     local dir=$WORK/aya_signed
-    mkdir -p "$dir/zones" "$dir/keys"
-    cp "$ZONE_FILE" "$dir/zones/${ZONE_ORIGIN%.}.zone"
+    mkdir -p "$dir/keys"
     "${AYA_BIN:-$REPO/bin/aya}" dnssec keygen --zone "$ZONE_ORIGIN" --dir "$dir/keys" >"$dir/keygen.log" 2>&1 ||
         { sed 's/^/    /' "$dir/keygen.log" >&2; die "aya dnssec keygen failed"; }
-    SERVER_PORT=$AYA_SIGNED_PORT
-    AYA_DNS_LISTEN=127.0.0.1:$AYA_SIGNED_PORT \
-    AYA_ADMIN_LISTEN=127.0.0.1:$AYA_SIGNED_ADMIN_PORT \
-    AYA_CLUSTER_DATA_DIR=$dir/data \
-    AYA_DNSSEC_KEYS_DIR=$dir/keys \
-    AYA_DNS_ZONES_DIR=$dir/zones \
-    AYA_GEO_DATABASE=$GEO_MMDB \
-    AYA_DNS_RRL_RESPONSES_PER_SECOND=$AYA_RRL_RATE \
-    AYA_DNS_RRL_EXEMPT=$AYA_RRL_EXEMPT \
-    AYA_LOG_LEVEL=warn \
-        taskset -c "$SERVER_CPU" "${AYA_BIN:-$REPO/bin/aya}" serve --config "$REPO/aya.yaml" \
-        >"$WORK/aya_signed.log" 2>&1 &
-    SERVER_PID=$!
+    aya_serve aya_signed "$dir" "$AYA_SIGNED_PORT" "$AYA_SIGNED_ADMIN_PORT" \
+        AYA_CLUSTER_DATA_DIR="$dir/data" AYA_DNSSEC_KEYS_DIR="$dir/keys"
 }
 
 # server_aya_signed_ready: the zone is served signed (its DNSKEY RRset
