@@ -138,7 +138,8 @@ func steerQuery(tb testing.TB, qname string, do bool) []byte {
 }
 
 // TestFastSteerSignedAllocs: a signed steered answer on the fast path
-// allocates nothing, as the unsigned one.
+// allocates nothing, as the unsigned one; nor does a signed static one
+// (positive, in another case, NODATA, DNSKEY).
 func TestFastSteerSignedAllocs(t *testing.T) {
 	f := newSignedFixture(t)
 	s, v := offlineSigned(t, f, true)
@@ -158,6 +159,18 @@ func TestFastSteerSignedAllocs(t *testing.T) {
 		}
 	}); n != 0 {
 		t.Errorf("%v allocations per signed steered answer, want 0", n)
+	}
+	for _, q := range []struct {
+		name  string
+		qtype uint16
+	}{{"static.signed.test.", dns.TypeA}, {"STATIC.signed.test.", dns.TypeAAAA}, {"static.signed.test.", dns.TypeTXT}, {"signed.test.", dns.TypeDNSKEY}} {
+		req := packQuery(t, q.name, q.qtype, edns(1232, true))
+		if _, ok := s.fastAnswer(v, req, udp, src, buf, &qstate{now: testNow}); !ok {
+			t.Fatalf("%s %s: not answered on the fast path", q.name, dns.TypeToString[q.qtype])
+		}
+		if n := testing.AllocsPerRun(200, func() { s.handle(v, req, udp, src, buf[:0]) }); n != 0 {
+			t.Errorf("%s %s: %v allocations per signed answer, want 0", q.name, dns.TypeToString[q.qtype], n)
+		}
 	}
 }
 
