@@ -1,0 +1,359 @@
+package dnsserver
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/aya-gslb/aya/policy"
+	"github.com/aya-gslb/aya/state"
+)
+
+// Issue 12's first acceptance point: a real validating resolver (Unbound,
+// the zone's key as its trust anchor) returns secure (AD) answers from a
+// zone AYA signs and serves.
+
+const (
+	validateZone = "gslb.example.com."
+	validateFile = "testdata/validate/gslb.example.com.zone"
+)
+
+// Clients of the validation tests, one subnet per continent of
+// validateGeo (the ECS option the test sends Unbound, which forwards it).
+var (
+	clientEU = netip.MustParsePrefix("81.2.69.0/24")
+	clientNA = netip.MustParsePrefix("216.160.83.0/24")
+	clientAS = netip.MustParsePrefix("175.16.199.0/24")
+)
+
+// validateCase is one query to the resolver and what it must answer.
+type validateCase struct {
+	name   string
+	rfc    string // the rule the row checks
+	qname  string // relative to validateZone
+	qtype  uint16
+	client netip.Prefix // the client's subnet, sent as ECS; zero: none
+	rcode  int
+	answer []string // the answer section without RRSIGs, TTLs ignored
+	// insecure: the answer is not expected to be AD (an unsigned zone).
+	insecure bool
+}
+
+// run asks r and checks the reply: the rcode, the answer and the AD bit,
+// with RRSIGs present when the answer is secure.
+func (c validateCase) run(t *testing.T, r *resolver) {
+	t.Helper()
+	qname := c.qname + "." + validateZone
+	if c.qname == "@" {
+		qname = validateZone
+	}
+	reply := r.query(t, qname, c.qtype, c.client)
+	if reply.Rcode != c.rcode {
+		t.Errorf("%s %s: rcode %s, want %s (EDE %q)", qname, dns.TypeToString[c.qtype], rcodeName(reply.Rcode), rcodeName(c.rcode), ede(reply))
+	}
+	if reply.AuthenticatedData == c.insecure {
+		t.Errorf("%s %s (client %v): AD %v, want %v (%s; EDE %q)", qname, dns.TypeToString[c.qtype], c.client, reply.AuthenticatedData, !c.insecure, c.rfc, ede(reply))
+	}
+	want := make([]string, len(c.answer))
+	for i, s := range c.answer {
+		rr, err := dns.NewRR(s)
+		if err != nil {
+			t.Fatalf("bad RR in test table %q: %v", s, err)
+		}
+		rr.Header().Ttl = 0
+		want[i] = rr.String()
+	}
+	slices.Sort(want)
+	if got := answerText(reply); !slices.Equal(got, want) {
+		t.Errorf("%s %s (client %v): answer\n got %q\nwant %q", qname, dns.TypeToString[c.qtype], c.client, got, want)
+	}
+	if !c.insecure && len(reply.Answer) > 0 && !hasRRSIG(reply.Answer) {
+		t.Errorf("%s %s: a secure answer without RRSIGs", qname, dns.TypeToString[c.qtype])
+	}
+	if t.Failed() {
+		t.Logf("reply:\n%v", reply)
+	}
+}
+
+func hasRRSIG(rrs []dns.RR) bool {
+	return slices.ContainsFunc(rrs, func(rr dns.RR) bool { return rr.Header().Rrtype == dns.TypeRRSIG })
+}
+
+// staticCases are the rows of the zone's static part: what any signer and
+// server must get right.
+func staticCases() []validateCase {
+	const z = validateZone
+	return []validateCase{
+		{name: "static A", rfc: "RFC 4035 §3.1.1", qname: "static", qtype: dns.TypeA,
+			answer: []string{"static." + z + " A 192.0.2.10"}},
+		{name: "static AAAA", rfc: "RFC 4035 §3.1.1", qname: "static", qtype: dns.TypeAAAA,
+			answer: []string{"static." + z + " AAAA 2001:db8::10"}},
+		{name: "apex SOA", rfc: "RFC 4035 §3.1.1", qname: "@", qtype: dns.TypeSOA,
+			answer: []string{z + " SOA ns1." + z + " hostmaster." + z + " 1 7200 3600 1209600 300"}},
+		{name: "cname chain", rfc: "RFC 4035 §3.1.1: each CNAME RRset signed", qname: "alias", qtype: dns.TypeA,
+			answer: []string{"alias." + z + " CNAME alias2." + z, "alias2." + z + " CNAME static." + z, "static." + z + " A 192.0.2.10"}},
+		{name: "nxdomain", rfc: "RFC 4035 §3.1.3.2: NSEC covering the name and the wildcard", qname: "nope", qtype: dns.TypeA,
+			rcode: dns.RcodeNameError},
+		{name: "nxdomain below a name", rfc: "RFC 4035 §3.1.3.2", qname: "x.static", qtype: dns.TypeA,
+			rcode: dns.RcodeNameError},
+		{name: "nodata", rfc: "RFC 4035 §3.1.3.1: the name's NSEC, without the type", qname: "static", qtype: dns.TypeTXT},
+		{name: "nodata at an empty non-terminal", rfc: "RFC 4035 §3.1.3.1: the NSEC that covers it", qname: "wild", qtype: dns.TypeA},
+		{name: "wildcard", rfc: "RFC 4035 §3.1.3.3: NSEC proving no closer match", qname: "x.wild", qtype: dns.TypeA,
+			answer: []string{"x.wild." + z + " A 192.0.2.77"}},
+		{name: "wildcard, two labels", rfc: "RFC 4035 §3.1.3.3", qname: "a.b.wild", qtype: dns.TypeTXT,
+			answer: []string{`a.b.wild.` + z + ` TXT "under wild"`}},
+		{name: "wildcard nodata", rfc: "RFC 4035 §3.1.3.4", qname: "x.wild", qtype: dns.TypeMX},
+		{name: "DS of a signed delegation", rfc: "RFC 4035 §3.1.4", qname: "sub", qtype: dns.TypeDS,
+			answer: []string{"sub." + z + " DS 12345 13 2 0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF"}},
+		{name: "no DS at an unsigned delegation", rfc: "RFC 4035 §3.1.4.1: the NSEC at the cut, NS without DS", qname: "insecure", qtype: dns.TypeDS},
+	}
+}
+
+// insecure returns cs marked not AD (an unsigned zone).
+func insecure(cs []validateCase) []validateCase {
+	out := slices.Clone(cs)
+	for i := range out {
+		out[i].insecure = true
+	}
+	return out
+}
+
+// validateRegions are three regions on three continents.
+var (
+	vUSEast = policy.Region{Name: "us-east", Latitude: 39.04, Longitude: -77.49, Country: "US", Continent: "NA"}
+	vEUWest = policy.Region{Name: "eu-west", Latitude: 53.35, Longitude: -6.26, Country: "IE", Continent: "EU"}
+	vAPSE   = policy.Region{Name: "ap-southeast", Latitude: 1.29, Longitude: 103.85, Country: "SG", Continent: "AS"}
+)
+
+// validatePools are the pools of the zone's steered names: web
+// (dual-stack, a region per continent, one endpoint each) and api
+// (IPv4 only, two regions of two endpoints, two answers).
+func validatePools() []*policy.Pool {
+	ep := func(name string, addrs ...string) policy.Endpoint {
+		e := policy.Endpoint{Name: name, Weight: 1}
+		for _, a := range addrs {
+			e.Addrs = append(e.Addrs, netip.MustParseAddr(a))
+		}
+		return e
+	}
+	return []*policy.Pool{
+		{Name: "web", TTL: 30, Answers: 1, Members: []policy.Member{
+			{Region: vUSEast, Endpoints: []policy.Endpoint{ep("use1", "192.0.2.1", "2001:db8:1::1")}},
+			{Region: vEUWest, Endpoints: []policy.Endpoint{ep("euw1", "198.51.100.1", "2001:db8:2::1")}},
+			{Region: vAPSE, Endpoints: []policy.Endpoint{ep("apse1", "203.0.113.1", "2001:db8:3::1")}},
+		}},
+		{Name: "api", TTL: 60, Answers: 2, Members: []policy.Member{
+			{Region: vEUWest, Endpoints: []policy.Endpoint{ep("euw1", "198.51.100.11"), ep("euw2", "198.51.100.12")}},
+			{Region: vAPSE, Endpoints: []policy.Endpoint{ep("apse1", "203.0.113.11"), ep("apse2", "203.0.113.12")}},
+		}},
+	}
+}
+
+// ayaServer is AYA serving the validation zone on ayaAddr.
+type ayaServer struct {
+	*Server
+	addr  netip.AddrPort
+	state *state.Static
+}
+
+// startAYA serves zs (steering with validatePools, testGeo and a state the
+// test flips) on ayaAddr, port 0; it stops with the test.
+func startAYA(t *testing.T, zs *Zones) *ayaServer {
+	t.Helper()
+	st := state.NewStatic(nil)
+	cfg := testConfig()
+	cfg.Listen = []string{ayaAddr + ":0"}
+	cfg.UDPSockets = 1
+	cfg.GSLB = GSLB{Pools: validatePools(), Geo: testGeo(t), State: st}
+	s := New(cfg)
+	if err := s.Publish(zs, cfg); err != nil {
+		t.Fatal(err)
+	}
+	listenAndServe(t, s)
+	return &ayaServer{Server: s, addr: s.UDPAddrs()[0], state: st}
+}
+
+// validateZoneParsed is the test zone as AYA parses it.
+func validateZoneParsed(t *testing.T) *Zone {
+	t.Helper()
+	f, err := os.Open(validateFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = f.Close() }()
+	z, err := ParseZone(f, validateZone, validateFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := z.CheckPools([]string{"api", "web"}); err != nil {
+		t.Fatal(err)
+	}
+	return z
+}
+
+// TestUnboundResolvesUnsigned: the harness on an unsigned zone. Unbound,
+// with no trust anchor for it, resolves AYA's answers, none AD.
+func TestUnboundResolvesUnsigned(t *testing.T) {
+	zs, err := NewZones(validateZoneParsed(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	aya := startAYA(t, zs)
+	r := startUnbound(t, stubZone{name: validateZone, addr: aya.addr})
+	cases := insecure(staticCases())
+	cases = append(cases, insecure(steeredCases())...)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { c.run(t, r) })
+	}
+}
+
+// steeredCases are the rows of the steered names, a client of each region.
+func steeredCases() []validateCase {
+	const z = validateZone
+	return []validateCase{
+		{name: "steered A, EU client", rfc: "RFC 4035 §3.1.1, RFC 7871", qname: "www", qtype: dns.TypeA, client: clientEU,
+			answer: []string{"www." + z + " A 198.51.100.1"}},
+		{name: "steered A, NA client", qname: "www", qtype: dns.TypeA, client: clientNA,
+			answer: []string{"www." + z + " A 192.0.2.1"}},
+		{name: "steered A, AS client", qname: "www", qtype: dns.TypeA, client: clientAS,
+			answer: []string{"www." + z + " A 203.0.113.1"}},
+		{name: "steered AAAA, EU client", qname: "www", qtype: dns.TypeAAAA, client: clientEU,
+			answer: []string{"www." + z + " AAAA 2001:db8:2::1"}},
+		{name: "steered AAAA, NA client", qname: "www", qtype: dns.TypeAAAA, client: clientNA,
+			answer: []string{"www." + z + " AAAA 2001:db8:1::1"}},
+		{name: "steered AAAA, AS client", qname: "www", qtype: dns.TypeAAAA, client: clientAS,
+			answer: []string{"www." + z + " AAAA 2001:db8:3::1"}},
+		{name: "steered, two answers, EU client", qname: "api", qtype: dns.TypeA, client: clientEU,
+			answer: []string{"api." + z + " A 198.51.100.11", "api." + z + " A 198.51.100.12"}},
+		{name: "steered, two answers, AS client", qname: "api", qtype: dns.TypeA, client: clientAS,
+			answer: []string{"api." + z + " A 203.0.113.11", "api." + z + " A 203.0.113.12"}},
+		{name: "steered, two answers, NA client: nearest is EU", qname: "api", qtype: dns.TypeA, client: clientNA,
+			answer: []string{"api." + z + " A 198.51.100.11", "api." + z + " A 198.51.100.12"}},
+		{name: "steered nodata: a pool without IPv6", rfc: "RFC 4035 §3.1.3.1: the NSEC bitmap has no AAAA", qname: "api", qtype: dns.TypeAAAA, client: clientEU},
+		{name: "no ECS: the resolver's location (127/8 is NA)", rfc: "RFC 7871 §7.1.1", qname: "www", qtype: dns.TypeA,
+			answer: []string{"www." + z + " A 192.0.2.1"}},
+		{name: "cname to a steered name", rfc: "RFC 4035 §3.1.1", qname: "toweb", qtype: dns.TypeA, client: clientEU,
+			answer: []string{"toweb." + z + " CNAME www." + z, "www." + z + " A 198.51.100.1"}},
+		{name: "steered wildcard", rfc: "RFC 4035 §3.1.3.3", qname: "x.dyn", qtype: dns.TypeA, client: clientAS,
+			answer: []string{"x.dyn." + z + " A 203.0.113.1"}},
+	}
+}
+
+// knotSigned is Knot DNS (apt package knot) serving the static part of
+// the test zone, signed by Knot itself (automatic signing, NSEC): the
+// reference that shows the harness yields AD for a correctly signed zone.
+type knotSigned struct {
+	addr   netip.AddrPort
+	anchor string // the DS of Knot's KSK
+}
+
+// startKnotSigner runs knotd on knotAddr with the static records of z
+// and waits until it serves them signed; it stops with the test.
+func startKnotSigner(t *testing.T, z *Zone) *knotSigned {
+	t.Helper()
+	bin := needTool(t, "knotd", "knot")
+	dir := t.TempDir()
+	var zone strings.Builder
+	for _, rr := range z.records {
+		zone.WriteString(rr.String() + "\n")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "zone"), []byte(zone.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port, err := freePort(knotAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := fmt.Sprintf(`server:
+    rundir: %[1]s
+    listen: %[2]s@%[3]d
+database:
+    storage: %[1]s
+log:
+  - target: %[1]s/knot.log
+    any: info
+template:
+  - id: default
+    storage: %[1]s
+    dnssec-signing: on
+    zonefile-sync: -1
+    journal-content: none
+zone:
+  - domain: %[4]s
+    file: %[1]s/zone
+`, dir, knotAddr, port, z.Origin)
+	confPath := filepath.Join(dir, "knot.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-c", confPath)
+	out, err := os.Create(filepath.Join(dir, "knotd.out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait(); _ = out.Close() }()
+	t.Cleanup(func() {
+		stopProcess(cmd, exited)
+		if t.Failed() {
+			t.Logf("knot log:\n%s\n%s", tail(filepath.Join(dir, "knot.log"), 50), tail(filepath.Join(dir, "knotd.out"), 20))
+		}
+	})
+	k := &knotSigned{addr: netip.AddrPortFrom(netip.MustParseAddr(knotAddr), uint16(port))}
+	err = poll(t, 10*time.Second, func() error {
+		q := new(dns.Msg)
+		q.SetQuestion(z.Origin, dns.TypeDNSKEY)
+		q.SetEdns0(4096, true)
+		c := &dns.Client{Timeout: 200 * time.Millisecond, Net: "tcp"}
+		r, _, err := c.Exchange(q, k.addr.String())
+		if err != nil {
+			return err
+		}
+		for _, rr := range r.Answer {
+			if key, ok := rr.(*dns.DNSKEY); ok && key.Flags&dns.SEP != 0 {
+				k.anchor = key.ToDS(dns.SHA256).String()
+				return nil
+			}
+		}
+		return fmt.Errorf("no KSK in the DNSKEY answer:\n%v", r)
+	})
+	if err != nil {
+		t.Fatalf("knot does not serve the zone signed: %v", err)
+	}
+	return k
+}
+
+// TestUnboundValidatesKnot: the harness on a zone Knot signs (the
+// reference): every static row is AD; and with a trust anchor that
+// matches none of the zone's keys, Unbound finds the answers bogus.
+func TestUnboundValidatesKnot(t *testing.T) {
+	k := startKnotSigner(t, validateZoneParsed(t))
+	r := startUnbound(t, stubZone{name: validateZone, addr: k.addr, anchor: []string{k.anchor}})
+	for _, c := range staticCases() {
+		t.Run(c.name, func(t *testing.T) { c.run(t, r) })
+	}
+	t.Run("wrong trust anchor", func(t *testing.T) {
+		ds, err := dns.NewRR(k.anchor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds.(*dns.DS).KeyTag++
+		r := startUnbound(t, stubZone{name: validateZone, addr: k.addr, anchor: []string{ds.String()}})
+		reply := r.query(t, "static."+validateZone, dns.TypeA, netip.Prefix{})
+		if reply.Rcode != dns.RcodeServerFailure || reply.AuthenticatedData {
+			t.Errorf("rcode %s, AD %v: want SERVFAIL, the DNSKEY RRset is bogus\n%v", rcodeName(reply.Rcode), reply.AuthenticatedData, reply)
+		}
+	})
+}
