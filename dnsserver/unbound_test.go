@@ -237,8 +237,9 @@ func tail(path string, n int) string {
 }
 
 // query asks the resolver for name and qtype with RD and DO set, and the
-// client subnet ecs when it is valid, over UDP (TCP when truncated).
-func (r *resolver) query(t *testing.T, name string, qtype uint16, ecs netip.Prefix) *dns.Msg {
+// client subnet ecs when it is valid, over UDP (TCP when truncated), from
+// the address from (any when invalid).
+func (r *resolver) query(t *testing.T, name string, qtype uint16, ecs netip.Prefix, from netip.Addr) *dns.Msg {
 	t.Helper()
 	q := new(dns.Msg)
 	q.SetQuestion(name, qtype)
@@ -253,10 +254,16 @@ func (r *resolver) query(t *testing.T, name string, qtype uint16, ecs netip.Pref
 		o.Option = append(o.Option, &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: fam,
 			SourceNetmask: uint8(ecs.Bits()), Address: ecs.Masked().Addr().AsSlice()})
 	}
-	c := &dns.Client{Timeout: 5 * time.Second, UDPSize: 1232}
+	c := &dns.Client{Timeout: 5 * time.Second, UDPSize: 1232, Dialer: &net.Dialer{Timeout: 5 * time.Second}}
+	if from.IsValid() {
+		c.Dialer.LocalAddr = &net.UDPAddr{IP: from.AsSlice()}
+	}
 	reply, _, err := c.Exchange(q, r.addr)
 	if err == nil && reply.Truncated {
 		c.Net = "tcp"
+		if from.IsValid() {
+			c.Dialer.LocalAddr = &net.TCPAddr{IP: from.AsSlice()}
+		}
 		reply, _, err = c.Exchange(q, r.addr)
 	}
 	if err != nil {

@@ -1,6 +1,7 @@
 package dnsserver
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"os"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/aya-gslb/aya/dnssec"
+	"github.com/aya-gslb/aya/geo"
 	"github.com/aya-gslb/aya/policy"
 	"github.com/aya-gslb/aya/state"
 )
@@ -26,13 +29,69 @@ const (
 	validateFile = "testdata/validate/gslb.example.com.zone"
 )
 
-// Clients of the validation tests, one subnet per continent of
-// validateGeo (the ECS option the test sends Unbound, which forwards it).
-var (
-	clientEU = netip.MustParsePrefix("81.2.69.0/24")
-	clientNA = netip.MustParsePrefix("216.160.83.0/24")
-	clientAS = netip.MustParsePrefix("175.16.199.0/24")
+// vclient is where a query comes from: a client of a region, whose subnet
+// the test sends Unbound as ECS (Unbound forwards it), or no one (no ECS:
+// Unbound sends its querier's address, the test's own).
+type vclient int
+
+const (
+	noECS vclient = iota
+	clientEU
+	clientNA
+	clientAS
 )
+
+// Unbound's subnet cache keeps each steered answer for its scope (a /24
+// here) until its TTL runs out, and unbound-control 1.17 cannot flush it:
+// each phase of a test (a failover, a rollover step) asks from subnets of
+// its own, one /24 per region and phase, all in validateGeo.
+const maxPhases = 4
+
+// querySources are the test's own addresses, one /24 per phase: the no-ECS
+// queries come from them (validateGeo places them in North America).
+var querySources = [maxPhases]string{"127.77.77.1", "127.77.78.1", "127.77.79.1", "127.77.75.2"}
+
+// subnet is c's subnet in phase p (the zero Prefix for noECS).
+func (c vclient) subnet(p int) netip.Prefix {
+	switch c {
+	case clientEU:
+		return netip.PrefixFrom(netip.AddrFrom4([4]byte{81, 2, byte(69 + p), 0}), 24)
+	case clientNA:
+		return netip.PrefixFrom(netip.AddrFrom4([4]byte{216, 160, byte(83 + p), 0}), 24)
+	case clientAS:
+		return netip.PrefixFrom(netip.AddrFrom4([4]byte{175, 16, byte(199 + p), 0}), 24)
+	}
+	return netip.Prefix{}
+}
+
+// validateGeo is a City database (geo.Build) with every phase's subnets:
+// London, Seattle and Changchun, and the query sources in Virginia.
+func validateGeo(t *testing.T) *geo.DB {
+	t.Helper()
+	var nets []geo.Network
+	for p := range maxPhases {
+		nets = append(nets,
+			geo.Network{Prefix: clientEU.subnet(p), Latitude: 51.5142, Longitude: -0.0931, Country: "GB", Continent: "EU", City: "London"},
+			geo.Network{Prefix: clientNA.subnet(p), Latitude: 47.2513, Longitude: -122.3149, Country: "US", Continent: "NA", City: "Milton"},
+			geo.Network{Prefix: clientAS.subnet(p), Latitude: 43.88, Longitude: 125.3228, Country: "CN", Continent: "AS", City: "Changchun"},
+			geo.Network{Prefix: netip.PrefixFrom(netip.MustParseAddr(querySources[p]), 24).Masked(), Latitude: 38.9, Longitude: -77.0, Country: "US", Continent: "NA"},
+		)
+	}
+	var buf bytes.Buffer
+	if err := geo.Build(&buf, nets); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "validate.mmdb")
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db, err := geo.Open(geo.Config{Database: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
 
 // validateCase is one query to the resolver and what it must answer.
 type validateCase struct {
@@ -40,27 +99,27 @@ type validateCase struct {
 	rfc    string // the rule the row checks
 	qname  string // relative to validateZone
 	qtype  uint16
-	client netip.Prefix // the client's subnet, sent as ECS; zero: none
+	client vclient
 	rcode  int
 	answer []string // the answer section without RRSIGs, TTLs ignored
 	// insecure: the answer is not expected to be AD (an unsigned zone).
 	insecure bool
 }
 
-// run asks r and checks the reply: the rcode, the answer and the AD bit,
-// with RRSIGs present when the answer is secure.
-func (c validateCase) run(t *testing.T, r *resolver) {
+// run asks r in phase p and checks the reply: the rcode, the answer and
+// the AD bit, with RRSIGs present when the answer is secure.
+func (c validateCase) run(t *testing.T, r *resolver, p int) *dns.Msg {
 	t.Helper()
 	qname := c.qname + "." + validateZone
 	if c.qname == "@" {
 		qname = validateZone
 	}
-	reply := r.query(t, qname, c.qtype, c.client)
+	reply := r.query(t, qname, c.qtype, c.client.subnet(p), netip.MustParseAddr(querySources[p]))
 	if reply.Rcode != c.rcode {
 		t.Errorf("%s %s: rcode %s, want %s (EDE %q)", qname, dns.TypeToString[c.qtype], rcodeName(reply.Rcode), rcodeName(c.rcode), ede(reply))
 	}
 	if reply.AuthenticatedData == c.insecure {
-		t.Errorf("%s %s (client %v): AD %v, want %v (%s; EDE %q)", qname, dns.TypeToString[c.qtype], c.client, reply.AuthenticatedData, !c.insecure, c.rfc, ede(reply))
+		t.Errorf("%s %s (client %v): AD %v, want %v (%s; EDE %q)", qname, dns.TypeToString[c.qtype], c.client.subnet(p), reply.AuthenticatedData, !c.insecure, c.rfc, ede(reply))
 	}
 	want := make([]string, len(c.answer))
 	for i, s := range c.answer {
@@ -73,7 +132,7 @@ func (c validateCase) run(t *testing.T, r *resolver) {
 	}
 	slices.Sort(want)
 	if got := answerText(reply); !slices.Equal(got, want) {
-		t.Errorf("%s %s (client %v): answer\n got %q\nwant %q", qname, dns.TypeToString[c.qtype], c.client, got, want)
+		t.Errorf("%s %s (client %v): answer\n got %q\nwant %q", qname, dns.TypeToString[c.qtype], c.client.subnet(p), got, want)
 	}
 	if !c.insecure && len(reply.Answer) > 0 && !hasRRSIG(reply.Answer) {
 		t.Errorf("%s %s: a secure answer without RRSIGs", qname, dns.TypeToString[c.qtype])
@@ -81,6 +140,7 @@ func (c validateCase) run(t *testing.T, r *resolver) {
 	if t.Failed() {
 		t.Logf("reply:\n%v", reply)
 	}
+	return reply
 }
 
 func hasRRSIG(rrs []dns.RR) bool {
@@ -164,7 +224,7 @@ type ayaServer struct {
 	state *state.Static
 }
 
-// startAYA serves zs (steering with validatePools, testGeo and a state the
+// startAYA serves zs (steering with validatePools, validateGeo and a state the
 // test flips) on ayaAddr, port 0; it stops with the test.
 func startAYA(t *testing.T, zs *Zones) *ayaServer {
 	t.Helper()
@@ -172,7 +232,7 @@ func startAYA(t *testing.T, zs *Zones) *ayaServer {
 	cfg := testConfig()
 	cfg.Listen = []string{ayaAddr + ":0"}
 	cfg.UDPSockets = 1
-	cfg.GSLB = GSLB{Pools: validatePools(), Geo: testGeo(t), State: st}
+	cfg.GSLB = GSLB{Pools: validatePools(), Geo: validateGeo(t), State: st}
 	s := New(cfg)
 	if err := s.Publish(zs, cfg); err != nil {
 		t.Fatal(err)
@@ -200,7 +260,8 @@ func validateZoneParsed(t *testing.T) *Zone {
 }
 
 // TestUnboundResolvesUnsigned: the harness on an unsigned zone. Unbound,
-// with no trust anchor for it, resolves AYA's answers, none AD.
+// with no trust anchor for it, resolves AYA's answers, none AD, before and
+// after a region fails.
 func TestUnboundResolvesUnsigned(t *testing.T) {
 	zs, err := NewZones(validateZoneParsed(t))
 	if err != nil {
@@ -208,10 +269,46 @@ func TestUnboundResolvesUnsigned(t *testing.T) {
 	}
 	aya := startAYA(t, zs)
 	r := startUnbound(t, stubZone{name: validateZone, addr: aya.addr})
-	cases := insecure(staticCases())
-	cases = append(cases, insecure(steeredCases())...)
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) { c.run(t, r) })
+	runPhase(t, r, 0, insecure(append(staticCases(), steeredCases()...)))
+	aya.failEUWest()
+	runPhase(t, r, 1, insecure(failoverCases()))
+}
+
+// runPhase runs cs in phase p.
+func runPhase(t *testing.T, r *resolver, p int, cs []validateCase) {
+	t.Helper()
+	for _, c := range cs {
+		t.Run(fmt.Sprintf("%d/%s", p, c.name), func(t *testing.T) { c.run(t, r, p) })
+	}
+}
+
+// failEUWest marks every endpoint of eu-west down: its clients go to the
+// next nearest region of each pool.
+func (a *ayaServer) failEUWest() {
+	a.state.Set(&state.Snapshot{Version: 1, Down: map[state.EndpointKey]string{
+		{Pool: "web", Region: "eu-west", Endpoint: "euw1"}: "probe timeout",
+		{Pool: "api", Region: "eu-west", Endpoint: "euw1"}: "probe timeout",
+		{Pool: "api", Region: "eu-west", Endpoint: "euw2"}: "probe timeout",
+	}})
+}
+
+// failoverCases are the rows of steered names for an EU client once
+// eu-west is down (failEUWest): the same names, new answers.
+func failoverCases() []validateCase {
+	const z = validateZone
+	return []validateCase{
+		{name: "steered A, EU client, eu-west down", rfc: "RFC 4035 §3.1.1", qname: "www", qtype: dns.TypeA, client: clientEU,
+			answer: []string{"www." + z + " A 192.0.2.1"}},
+		{name: "steered AAAA, EU client, eu-west down", qname: "www", qtype: dns.TypeAAAA, client: clientEU,
+			answer: []string{"www." + z + " AAAA 2001:db8:1::1"}},
+		{name: "steered, two answers, EU client, eu-west down", qname: "api", qtype: dns.TypeA, client: clientEU,
+			answer: []string{"api." + z + " A 203.0.113.11", "api." + z + " A 203.0.113.12"}},
+		{name: "cname to a steered name, eu-west down", qname: "toweb", qtype: dns.TypeA, client: clientEU,
+			answer: []string{"toweb." + z + " CNAME www." + z, "www." + z + " A 192.0.2.1"}},
+		{name: "steered wildcard, EU client, eu-west down", qname: "x.dyn", qtype: dns.TypeA, client: clientEU,
+			answer: []string{"x.dyn." + z + " A 192.0.2.1"}},
+		{name: "steered A, AS client, eu-west down: unchanged", qname: "www", qtype: dns.TypeA, client: clientAS,
+			answer: []string{"www." + z + " A 203.0.113.1"}},
 	}
 }
 
@@ -341,9 +438,7 @@ zone:
 func TestUnboundValidatesKnot(t *testing.T) {
 	k := startKnotSigner(t, validateZoneParsed(t))
 	r := startUnbound(t, stubZone{name: validateZone, addr: k.addr, anchor: []string{k.anchor}})
-	for _, c := range staticCases() {
-		t.Run(c.name, func(t *testing.T) { c.run(t, r) })
-	}
+	runPhase(t, r, 0, staticCases())
 	t.Run("wrong trust anchor", func(t *testing.T) {
 		ds, err := dns.NewRR(k.anchor)
 		if err != nil {
@@ -351,9 +446,182 @@ func TestUnboundValidatesKnot(t *testing.T) {
 		}
 		ds.(*dns.DS).KeyTag++
 		r := startUnbound(t, stubZone{name: validateZone, addr: k.addr, anchor: []string{ds.String()}})
-		reply := r.query(t, "static."+validateZone, dns.TypeA, netip.Prefix{})
+		reply := r.query(t, "static."+validateZone, dns.TypeA, netip.Prefix{}, netip.Addr{})
 		if reply.Rcode != dns.RcodeServerFailure || reply.AuthenticatedData {
 			t.Errorf("rcode %s, AD %v: want SERVFAIL, the DNSKEY RRset is bogus\n%v", rcodeName(reply.Rcode), reply.AuthenticatedData, reply)
 		}
 	})
+}
+
+// validateSigner is the zone's keys over a ZSK pre-publish rollover
+// (RFC 7583 §3.2.1) planned with dnssec.Timings.RollZSK around the real
+// clock (Unbound checks signature validity against it): the KSK and the
+// old ZSK sign from a day before; the new ZSK is published at step1 and
+// signs from step2, when the old DNSKEY is still published.
+type validateSigner struct {
+	ksk, oldZSK, newZSK  *dnssec.Key
+	before, step1, step2 time.Time
+}
+
+func newValidateSigner(t *testing.T, now time.Time) *validateSigner {
+	t.Helper()
+	since := now.Add(-24 * time.Hour)
+	ksk, err := dnssec.Generate(validateZone, dns.ECDSAP256SHA256, dnssec.KSK, dnssec.Timing{Created: since, Publish: since, Activate: since, SyncPublish: since})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := dnssec.Generate(validateZone, dns.ECDSAP256SHA256, dnssec.ZSK, dnssec.Timing{Created: since, Publish: since, Activate: since, Inactive: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := dnssec.Timings{Propagation: time.Hour, MaxTTL: time.Hour, DNSKEYTTL: time.Hour, ZSKLifetime: 30 * 24 * time.Hour}
+	oldNext, succ, err := p.RollZSK(old.Timing, now.Add(-3*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Timing = oldNext
+	zsk, err := dnssec.Generate(validateZone, dns.ECDSAP256SHA256, dnssec.ZSK, succ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &validateSigner{ksk: ksk, oldZSK: old, newZSK: zsk, before: now.Add(-3 * time.Hour), step1: succ.Publish, step2: succ.Activate}
+	if !v.step1.Before(v.step2) || v.step2 != now || !v.before.Before(v.step1) || !oldNext.Delete.After(now) {
+		t.Fatalf("rollover plan: new ZSK published %v, active %v; old deleted %v; want published before %v, active at it, old still there", succ.Publish, succ.Activate, oldNext.Delete, now)
+	}
+	return v
+}
+
+// sign returns z signed at, with the keys published then.
+func (v *validateSigner) sign(t *testing.T, z *Zone, at time.Time) *Zones {
+	t.Helper()
+	s, err := dnssec.NewSigner(dnssec.Config{}, []*dnssec.Key{v.ksk, v.oldZSK, v.newZSK})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := s.Sign(signInput(t, z, validatePools()), at, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sz, err := z.WithSignatures(toSignatures(signed, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zs, err := NewZones(sz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return zs
+}
+
+// dnskeyTags are the key tags of the DNSKEY RRset r answers.
+func dnskeyTags(r *dns.Msg) []uint16 {
+	var out []uint16
+	for _, rr := range r.Answer {
+		if k, ok := rr.(*dns.DNSKEY); ok {
+			out = append(out, k.KeyTag())
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// sigTags are the key tags of the RRSIGs of r's answer and authority
+// sections, but those over the DNSKEY RRset.
+func sigTags(r *dns.Msg) []uint16 {
+	var out []uint16
+	for _, rr := range slices.Concat(r.Answer, r.Ns) {
+		if s, ok := rr.(*dns.RRSIG); ok && s.TypeCovered != dns.TypeDNSKEY && !slices.Contains(out, s.KeyTag) {
+			out = append(out, s.KeyTag)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// flush removes from r's cache every RRset of the zone sigs signs and
+// every answer of cs, the DNSKEY RRset excepted, and the negative
+// answers: the next queries fetch them anew (but for steered answers with
+// a client subnet: see maxPhases).
+func (r *resolver) flush(t *testing.T, sigs *Signatures, cs []validateCase) {
+	t.Helper()
+	names := map[string]bool{}
+	for _, rr := range sigs.Records {
+		names[dns.CanonicalName(rr.Header().Name)] = true
+	}
+	for _, c := range cs {
+		names[dns.CanonicalName(c.qname+"."+validateZone)] = true
+	}
+	delete(names, dns.CanonicalName("@."+validateZone))
+	names[validateZone] = true
+	for name := range names {
+		// flush removes A, AAAA, NS, SOA, CNAME, MX and a few more.
+		r.control(t, "flush", name)
+		for _, typ := range []string{"TXT", "DS", "NSEC"} {
+			r.control(t, "flush_type", name, typ)
+		}
+	}
+	r.control(t, "flush_negative")
+}
+
+// TestUnboundValidatesAYA is issue 12's first acceptance point: Unbound,
+// with the zone's KSK as its trust anchor, gets secure (AD) answers from
+// AYA for static names, each steered name for a client of each region
+// (ECS), after a region fails over, NXDOMAIN, NODATA, wildcards and CNAME
+// chains; and the same at both steps of a ZSK pre-publish rollover, with
+// the DNSKEY RRset of the first step in its cache at the second.
+func TestUnboundValidatesAYA(t *testing.T) {
+	now := time.Now().UTC().Truncate(time.Second)
+	v := newValidateSigner(t, now)
+	z := validateZoneParsed(t)
+	zs := v.sign(t, z, v.before)
+	aya := startAYA(t, zs)
+	r := startUnbound(t, stubZone{name: validateZone, addr: aya.addr, anchor: []string{v.ksk.DS().String()}})
+	ksk, old, succ := v.ksk.Tag(), v.oldZSK.Tag(), v.newZSK.Tag()
+	keySet := func(tags ...uint16) []uint16 { slices.Sort(tags); return tags }
+	// phase runs cs in phase p: the DNSKEY RRset must be keys (and its TTL
+	// below maxKeyTTL: from the cache), every answer signed by zsk.
+	phase := func(p int, name string, keys []uint16, maxKeyTTL uint32, zsk uint16, cs []validateCase) {
+		t.Run(fmt.Sprintf("%d %s", p, name), func(t *testing.T) {
+			dnskey := r.query(t, validateZone, dns.TypeDNSKEY, netip.Prefix{}, netip.Addr{})
+			if !dnskey.AuthenticatedData || !slices.Equal(dnskeyTags(dnskey), keys) {
+				t.Fatalf("DNSKEY: AD %v, keys %v; want AD, keys %v (EDE %q)\n%v", dnskey.AuthenticatedData, dnskeyTags(dnskey), keys, ede(dnskey), dnskey)
+			}
+			if ttl := dnskey.Answer[0].Header().Ttl; ttl > maxKeyTTL {
+				t.Errorf("DNSKEY TTL %d, want at most %d", ttl, maxKeyTTL)
+			}
+			for _, c := range cs {
+				t.Run(c.name, func(t *testing.T) {
+					reply := c.run(t, r, p)
+					if tags := sigTags(reply); len(tags) > 0 && !slices.Equal(tags, []uint16{zsk}) {
+						t.Errorf("signed by keys %v, want %d", tags, zsk)
+					}
+				})
+			}
+		})
+	}
+	cases := append(staticCases(), steeredCases()...)
+	phase(0, "signed", keySet(ksk, old), dnssec.DefaultDNSKEYTTL, old, cases)
+
+	aya.failEUWest()
+	phase(1, "failover", keySet(ksk, old), dnssec.DefaultDNSKEYTTL, old, failoverCases())
+	aya.state.Set(nil)
+
+	// The rollover's first step: the new ZSK published, the old one signs.
+	// The resolver fetches the DNSKEY RRset of this step.
+	zs = v.sign(t, z, v.step1)
+	if err := aya.Publish(zs, aya.cfg); err != nil {
+		t.Fatal(err)
+	}
+	r.control(t, "flush_zone", validateZone)
+	phase(2, "zsk rollover step 1", keySet(ksk, old, succ), dnssec.DefaultDNSKEYTTL, old, cases)
+	// The second: the new ZSK signs. The resolver still holds the first
+	// step's DNSKEY RRset (a second older: its TTL is lower), and fetches
+	// every answer anew.
+	time.Sleep(1100 * time.Millisecond)
+	zs = v.sign(t, z, v.step2)
+	if err := aya.Publish(zs, aya.cfg); err != nil {
+		t.Fatal(err)
+	}
+	r.flush(t, zs.List()[0].Signatures(), cases)
+	phase(3, "zsk rollover step 2", keySet(ksk, old, succ), dnssec.DefaultDNSKEYTTL-1, succ, cases)
 }
