@@ -344,34 +344,41 @@ func steeredCases() []validateCase {
 	}
 }
 
-// knotSigned is Knot DNS (apt package knot) serving the static part of
-// the test zone, signed by Knot itself (automatic signing, NSEC): the
-// reference that shows the harness yields AD for a correctly signed zone.
-type knotSigned struct {
-	addr   netip.AddrPort
-	anchor string // the DS of Knot's KSK
+// knot is Knot DNS (apt package knot) serving the test zone on knotAddr:
+// the reference that shows what the harness yields for a zone signed
+// right.
+type knot struct {
+	addr       netip.AddrPort
+	origin     string
+	conf, zone string
+	knotc      string
+	anchor     string // with signing: the DS of Knot's KSK
 }
 
-// startKnotSigner runs knotd on knotAddr with the static records of z
-// and waits until it serves them signed; it stops with the test.
-func startKnotSigner(t *testing.T, z *Zone) *knotSigned {
+// startKnot runs knotd with the zone text for origin; with signing, Knot
+// signs it (automatic signing, its own keys, NSEC), else it serves it as
+// it is. It waits until the zone is served (signed) and stops with the
+// test.
+func startKnot(t *testing.T, origin, text string, signing bool) *knot {
 	t.Helper()
 	bin := needTool(t, "knotd", "knot")
 	dir := t.TempDir()
-	var zone strings.Builder
-	for _, rr := range z.records {
-		zone.WriteString(rr.String() + "\n")
-	}
-	if err := os.WriteFile(filepath.Join(dir, "zone"), []byte(zone.String()), 0o600); err != nil {
+	k := &knot{origin: origin, conf: filepath.Join(dir, "knot.conf"), zone: filepath.Join(dir, "zone"), knotc: filepath.Join(filepath.Dir(bin), "knotc")}
+	if err := os.WriteFile(k.zone, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	port, err := freePort(knotAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
+	k.addr = netip.AddrPortFrom(netip.MustParseAddr(knotAddr), uint16(port))
+	sign := "off"
+	if signing {
+		sign = "on"
+	}
 	conf := fmt.Sprintf(`server:
     rundir: %[1]s
-    listen: %[2]s@%[3]d
+    listen: %[2]s
 database:
     storage: %[1]s
 log:
@@ -380,18 +387,19 @@ log:
 template:
   - id: default
     storage: %[1]s
-    dnssec-signing: on
+    dnssec-signing: %[4]s
     zonefile-sync: -1
+    zonefile-load: whole
     journal-content: none
+    semantic-checks: off
 zone:
-  - domain: %[4]s
-    file: %[1]s/zone
-`, dir, knotAddr, port, z.Origin)
-	confPath := filepath.Join(dir, "knot.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+  - domain: %[3]s
+    file: %[5]s
+`, dir, strings.Replace(k.addr.String(), ":", "@", 1), origin, sign, k.zone)
+	if err := os.WriteFile(k.conf, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "-c", confPath)
+	cmd := exec.Command(bin, "-c", k.conf)
 	out, err := os.Create(filepath.Join(dir, "knotd.out"))
 	if err != nil {
 		t.Fatal(err)
@@ -408,10 +416,9 @@ zone:
 			t.Logf("knot log:\n%s\n%s", tail(filepath.Join(dir, "knot.log"), 50), tail(filepath.Join(dir, "knotd.out"), 20))
 		}
 	})
-	k := &knotSigned{addr: netip.AddrPortFrom(netip.MustParseAddr(knotAddr), uint16(port))}
 	err = poll(t, 10*time.Second, func() error {
 		q := new(dns.Msg)
-		q.SetQuestion(z.Origin, dns.TypeDNSKEY)
+		q.SetQuestion(origin, dns.TypeDNSKEY)
 		q.SetEdns0(4096, true)
 		c := &dns.Client{Timeout: 200 * time.Millisecond, Net: "tcp"}
 		r, _, err := c.Exchange(q, k.addr.String())
@@ -424,19 +431,42 @@ zone:
 				return nil
 			}
 		}
+		if !signing && r.Rcode == dns.RcodeSuccess {
+			return nil
+		}
 		return fmt.Errorf("no KSK in the DNSKEY answer:\n%v", r)
 	})
 	if err != nil {
-		t.Fatalf("knot does not serve the zone signed: %v", err)
+		t.Fatalf("knot does not serve the zone (signed: %v): %v", signing, err)
 	}
 	return k
+}
+
+// reload makes Knot serve text; knotc -b returns once it does.
+func (k *knot) reload(t *testing.T, text string) {
+	t.Helper()
+	if err := os.WriteFile(k.zone, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.CommandContext(t.Context(), k.knotc, "-c", k.conf, "-b", "-t", "5", "zone-reload", k.origin).CombinedOutput(); err != nil {
+		t.Fatalf("knotc zone-reload: %v\n%s", err, out)
+	}
+}
+
+// zoneText is z's static records in master format, one a line.
+func zoneText(rrs []dns.RR) string {
+	var b strings.Builder
+	for _, rr := range rrs {
+		b.WriteString(rr.String() + "\n")
+	}
+	return b.String()
 }
 
 // TestUnboundValidatesKnot: the harness on a zone Knot signs (the
 // reference): every static row is AD; and with a trust anchor that
 // matches none of the zone's keys, Unbound finds the answers bogus.
 func TestUnboundValidatesKnot(t *testing.T) {
-	k := startKnotSigner(t, validateZoneParsed(t))
+	k := startKnot(t, validateZone, zoneText(validateZoneParsed(t).Records()), true)
 	r := startUnbound(t, stubZone{name: validateZone, addr: k.addr, anchor: []string{k.anchor}})
 	runPhase(t, r, 0, staticCases())
 	t.Run("wrong trust anchor", func(t *testing.T) {
@@ -491,8 +521,9 @@ func newValidateSigner(t *testing.T, now time.Time) *validateSigner {
 	return v
 }
 
-// sign returns z signed at, with the keys published then.
-func (v *validateSigner) sign(t *testing.T, z *Zone, at time.Time) *Zones {
+// sign returns z signed at, with the keys published then: as the signer
+// made it, and attached to z.
+func (v *validateSigner) sign(t *testing.T, z *Zone, at time.Time) (*dnssec.Signed, *Zones) {
 	t.Helper()
 	s, err := dnssec.NewSigner(dnssec.Config{}, []*dnssec.Key{v.ksk, v.oldZSK, v.newZSK})
 	if err != nil {
@@ -510,7 +541,7 @@ func (v *validateSigner) sign(t *testing.T, z *Zone, at time.Time) *Zones {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return zs
+	return signed, zs
 }
 
 // dnskeyTags are the key tags of the DNSKEY RRset r answers.
@@ -538,14 +569,14 @@ func sigTags(r *dns.Msg) []uint16 {
 	return out
 }
 
-// flush removes from r's cache every RRset of the zone sigs signs and
+// flush removes from r's cache every RRset of the names of zone and
 // every answer of cs, the DNSKEY RRset excepted, and the negative
 // answers: the next queries fetch them anew (but for steered answers with
 // a client subnet: see maxPhases).
-func (r *resolver) flush(t *testing.T, sigs *Signatures, cs []validateCase) {
+func (r *resolver) flush(t *testing.T, zone []dns.RR, cs []validateCase) {
 	t.Helper()
 	names := map[string]bool{}
-	for _, rr := range sigs.Records {
+	for _, rr := range zone {
 		names[dns.CanonicalName(rr.Header().Name)] = true
 	}
 	for _, c := range cs {
@@ -563,23 +594,20 @@ func (r *resolver) flush(t *testing.T, sigs *Signatures, cs []validateCase) {
 	r.control(t, "flush_negative")
 }
 
-// TestUnboundValidatesAYA is issue 12's first acceptance point: Unbound,
-// with the zone's KSK as its trust anchor, gets secure (AD) answers from
-// AYA for static names, each steered name for a client of each region
-// (ECS), after a region fails over, NXDOMAIN, NODATA, wildcards and CNAME
-// chains; and the same at both steps of a ZSK pre-publish rollover, with
-// the DNSKEY RRset of the first step in its cache at the second.
-func TestUnboundValidatesAYA(t *testing.T) {
-	now := time.Now().UTC().Truncate(time.Second)
-	v := newValidateSigner(t, now)
-	z := validateZoneParsed(t)
-	zs := v.sign(t, z, v.before)
-	aya := startAYA(t, zs)
-	r := startUnbound(t, stubZone{name: validateZone, addr: aya.addr, anchor: []string{v.ksk.DS().String()}})
+// signedPhases runs cases against r, the zone served signed by v:
+// signed before the rollover (phase 0, already served); with eu-west
+// failed (phase 1, the rows failed, when fail is not nil: it fails the
+// region, or restores it with false); at the first step of the ZSK
+// rollover (phase 2: the new ZSK published, the resolver's cache emptied
+// first) and at the second (phase 3: the new ZSK signs; the resolver keeps
+// the DNSKEY RRset of the first step, a second old, and fetches the
+// rest). publish serves the zone signed at a time and returns what the
+// signer made.
+func signedPhases(t *testing.T, v *validateSigner, r *resolver, cases, failed []validateCase, publish func(at time.Time) *dnssec.Signed, fail func(bool)) {
 	ksk, old, succ := v.ksk.Tag(), v.oldZSK.Tag(), v.newZSK.Tag()
 	keySet := func(tags ...uint16) []uint16 { slices.Sort(tags); return tags }
 	// phase runs cs in phase p: the DNSKEY RRset must be keys (and its TTL
-	// below maxKeyTTL: from the cache), every answer signed by zsk.
+	// at most maxKeyTTL: from the cache), every answer signed by zsk.
 	phase := func(p int, name string, keys []uint16, maxKeyTTL uint32, zsk uint16, cs []validateCase) {
 		t.Run(fmt.Sprintf("%d %s", p, name), func(t *testing.T) {
 			dnskey := r.query(t, validateZone, dns.TypeDNSKEY, netip.Prefix{}, netip.Addr{})
@@ -587,7 +615,7 @@ func TestUnboundValidatesAYA(t *testing.T) {
 				t.Fatalf("DNSKEY: AD %v, keys %v; want AD, keys %v (EDE %q)\n%v", dnskey.AuthenticatedData, dnskeyTags(dnskey), keys, ede(dnskey), dnskey)
 			}
 			if ttl := dnskey.Answer[0].Header().Ttl; ttl > maxKeyTTL {
-				t.Errorf("DNSKEY TTL %d, want at most %d", ttl, maxKeyTTL)
+				t.Errorf("DNSKEY TTL %d, want at most %d: the resolver fetched it anew", ttl, maxKeyTTL)
 			}
 			for _, c := range cs {
 				t.Run(c.name, func(t *testing.T) {
@@ -599,29 +627,66 @@ func TestUnboundValidatesAYA(t *testing.T) {
 			}
 		})
 	}
-	cases := append(staticCases(), steeredCases()...)
 	phase(0, "signed", keySet(ksk, old), dnssec.DefaultDNSKEYTTL, old, cases)
-
-	aya.failEUWest()
-	phase(1, "failover", keySet(ksk, old), dnssec.DefaultDNSKEYTTL, old, failoverCases())
-	aya.state.Set(nil)
-
-	// The rollover's first step: the new ZSK published, the old one signs.
-	// The resolver fetches the DNSKEY RRset of this step.
-	zs = v.sign(t, z, v.step1)
-	if err := aya.Publish(zs, aya.cfg); err != nil {
-		t.Fatal(err)
+	if fail != nil {
+		fail(true)
+		phase(1, "failover", keySet(ksk, old), dnssec.DefaultDNSKEYTTL, old, failed)
+		fail(false)
 	}
+
+	publish(v.step1)
 	r.control(t, "flush_zone", validateZone)
 	phase(2, "zsk rollover step 1", keySet(ksk, old, succ), dnssec.DefaultDNSKEYTTL, old, cases)
-	// The second: the new ZSK signs. The resolver still holds the first
-	// step's DNSKEY RRset (a second older: its TTL is lower), and fetches
-	// every answer anew.
 	time.Sleep(1100 * time.Millisecond)
-	zs = v.sign(t, z, v.step2)
-	if err := aya.Publish(zs, aya.cfg); err != nil {
-		t.Fatal(err)
-	}
-	r.flush(t, zs.List()[0].Signatures(), cases)
+	signed := publish(v.step2)
+	r.flush(t, signed.Records, cases)
 	phase(3, "zsk rollover step 2", keySet(ksk, old, succ), dnssec.DefaultDNSKEYTTL-1, succ, cases)
+}
+
+// TestUnboundValidatesAYA is issue 12's first acceptance point: Unbound,
+// with the zone's KSK as its trust anchor, gets secure (AD) answers from
+// AYA for static names, each steered name for a client of each region
+// (ECS), after a region fails over, NXDOMAIN, NODATA, wildcards and CNAME
+// chains; and the same at both steps of a ZSK pre-publish rollover, with
+// the DNSKEY RRset of the first step in its cache at the second.
+func TestUnboundValidatesAYA(t *testing.T) {
+	v := newValidateSigner(t, time.Now().UTC().Truncate(time.Second))
+	z := validateZoneParsed(t)
+	_, zs := v.sign(t, z, v.before)
+	aya := startAYA(t, zs)
+	r := startUnbound(t, stubZone{name: validateZone, addr: aya.addr, anchor: []string{v.ksk.DS().String()}})
+	publish := func(at time.Time) *dnssec.Signed {
+		signed, zs := v.sign(t, z, at)
+		if err := aya.Publish(zs, aya.cfg); err != nil {
+			t.Fatal(err)
+		}
+		return signed
+	}
+	fail := func(down bool) {
+		if down {
+			aya.failEUWest()
+		} else {
+			aya.state.Set(nil)
+		}
+	}
+	signedPhases(t, v, r, append(staticCases(), steeredCases()...), failoverCases(), publish, fail)
+}
+
+// TestUnboundValidatesSignerOnKnot: what the signer makes for the test
+// zone (one variant of each steered name), served as it is by Knot,
+// validates in every static row, before and at both steps of the ZSK
+// rollover: the reference for TestUnboundValidatesAYA, which serves the
+// same signatures.
+func TestUnboundValidatesSignerOnKnot(t *testing.T) {
+	v := newValidateSigner(t, time.Now().UTC().Truncate(time.Second))
+	z := validateZoneParsed(t)
+	signed, _ := v.sign(t, z, v.before)
+	k := startKnot(t, validateZone, zoneText(signed.Zone(0)), false)
+	r := startUnbound(t, stubZone{name: validateZone, addr: k.addr, anchor: []string{v.ksk.DS().String()}})
+	publish := func(at time.Time) *dnssec.Signed {
+		signed, _ := v.sign(t, z, at)
+		k.reload(t, zoneText(signed.Zone(0)))
+		return signed
+	}
+	signedPhases(t, v, r, staticCases(), nil, publish, nil)
 }
