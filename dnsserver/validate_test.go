@@ -1,7 +1,6 @@
 package dnsserver
 
 import (
-	"bytes"
 	"fmt"
 	"net/netip"
 	"os"
@@ -77,20 +76,7 @@ func validateGeo(t *testing.T) *geo.DB {
 			geo.Network{Prefix: netip.PrefixFrom(netip.MustParseAddr(querySources[p]), 24).Masked(), Latitude: 38.9, Longitude: -77.0, Country: "US", Continent: "NA"},
 		)
 	}
-	var buf bytes.Buffer
-	if err := geo.Build(&buf, nets); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "validate.mmdb")
-	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	db, err := geo.Open(geo.Config{Database: path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	return db
+	return geoDB(t, nets)
 }
 
 // validateCase is one query to the resolver and what it must answer.
