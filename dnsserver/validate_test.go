@@ -249,6 +249,7 @@ func validateZoneParsed(t *testing.T) *Zone {
 // with no trust anchor for it, resolves AYA's answers, none AD, before and
 // after a region fails.
 func TestUnboundResolvesUnsigned(t *testing.T) {
+	t.Parallel()
 	zs, err := NewZones(validateZoneParsed(t))
 	if err != nil {
 		t.Fatal(err)
@@ -452,6 +453,7 @@ func zoneText(rrs []dns.RR) string {
 // reference): every static row is AD; and with a trust anchor that
 // matches none of the zone's keys, Unbound finds the answers bogus.
 func TestUnboundValidatesKnot(t *testing.T) {
+	t.Parallel()
 	k := startKnot(t, validateZone, zoneText(validateZoneParsed(t).Records()), true)
 	r := startUnbound(t, stubZone{name: validateZone, addr: k.addr, anchor: []string{k.anchor}})
 	runPhase(t, r, 0, staticCases())
@@ -477,6 +479,9 @@ func TestUnboundValidatesKnot(t *testing.T) {
 type validateSigner struct {
 	ksk, oldZSK, newZSK  *dnssec.Key
 	before, step1, step2 time.Time
+	// rogue is a ZSK active at step2 that no DNSKEY RRset of the
+	// rollover lists: a roll without pre-publication.
+	rogue *dnssec.Key
 }
 
 func newValidateSigner(t *testing.T, now time.Time) *validateSigner {
@@ -500,18 +505,25 @@ func newValidateSigner(t *testing.T, now time.Time) *validateSigner {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := &validateSigner{ksk: ksk, oldZSK: old, newZSK: zsk, before: now.Add(-3 * time.Hour), step1: succ.Publish, step2: succ.Activate}
+	rogue, err := dnssec.Generate(validateZone, dns.ECDSAP256SHA256, dnssec.ZSK, dnssec.Timing{Created: now, Publish: now, Activate: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &validateSigner{ksk: ksk, oldZSK: old, newZSK: zsk, rogue: rogue, before: now.Add(-3 * time.Hour), step1: succ.Publish, step2: succ.Activate}
 	if !v.step1.Before(v.step2) || v.step2 != now || !v.before.Before(v.step1) || !oldNext.Delete.After(now) {
 		t.Fatalf("rollover plan: new ZSK published %v, active %v; old deleted %v; want published before %v, active at it, old still there", succ.Publish, succ.Activate, oldNext.Delete, now)
 	}
 	return v
 }
 
-// sign returns z signed at, with the keys published then: as the signer
-// made it, and attached to z.
-func (v *validateSigner) sign(t *testing.T, z *Zone, at time.Time) (*dnssec.Signed, *Zones) {
+// sign returns z signed at, with the rollover's keys published then (or
+// with keys, when given): as the signer made it, and attached to z.
+func (v *validateSigner) sign(t *testing.T, z *Zone, at time.Time, keys ...*dnssec.Key) (*dnssec.Signed, *Zones) {
 	t.Helper()
-	s, err := dnssec.NewSigner(dnssec.Config{}, []*dnssec.Key{v.ksk, v.oldZSK, v.newZSK})
+	if keys == nil {
+		keys = []*dnssec.Key{v.ksk, v.oldZSK, v.newZSK}
+	}
+	s, err := dnssec.NewSigner(dnssec.Config{}, keys)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -580,16 +592,16 @@ func (r *resolver) flush(t *testing.T, zone []dns.RR, cs []validateCase) {
 	r.control(t, "flush_negative")
 }
 
-// signedPhases runs cases against r, the zone served signed by v:
-// signed before the rollover (phase 0, already served); with eu-west
-// failed (phase 1, the rows failed, when fail is not nil: it fails the
-// region, or restores it with false); at the first step of the ZSK
-// rollover (phase 2: the new ZSK published, the resolver's cache emptied
-// first) and at the second (phase 3: the new ZSK signs; the resolver keeps
-// the DNSKEY RRset of the first step, a second old, and fetches the
-// rest). publish serves the zone signed at a time and returns what the
-// signer made.
-func signedPhases(t *testing.T, v *validateSigner, r *resolver, cases, failed []validateCase, publish func(at time.Time) *dnssec.Signed, fail func(bool)) {
+// signedPhases runs cases against r, z served signed by v: signed before
+// the rollover (phase 0, already served); with eu-west failed (phase 1,
+// the rows failed, when fail is not nil: it fails the region, or restores
+// it with false); at the first step of the ZSK rollover (phase 2: the new
+// ZSK published, the resolver's cache emptied first) and at the second
+// (phase 3: the new ZSK signs; the resolver keeps the DNSKEY RRset of the
+// first step, a second old, and fetches the rest). Then the control: a
+// ZSK that RRset lacks signs (a roll without pre-publication), and the
+// resolver finds the answers bogus. publish serves a signing of z.
+func signedPhases(t *testing.T, v *validateSigner, z *Zone, r *resolver, cases, failed []validateCase, publish func(*dnssec.Signed, *Zones), fail func(bool)) {
 	ksk, old, succ := v.ksk.Tag(), v.oldZSK.Tag(), v.newZSK.Tag()
 	keySet := func(tags ...uint16) []uint16 { slices.Sort(tags); return tags }
 	// phase runs cs in phase p: the DNSKEY RRset must be keys (and its TTL
@@ -620,13 +632,24 @@ func signedPhases(t *testing.T, v *validateSigner, r *resolver, cases, failed []
 		fail(false)
 	}
 
-	publish(v.step1)
+	publish(v.sign(t, z, v.step1))
 	r.control(t, "flush_zone", validateZone)
 	phase(2, "zsk rollover step 1", keySet(ksk, old, succ), dnssec.DefaultDNSKEYTTL, old, cases)
 	time.Sleep(1100 * time.Millisecond)
-	signed := publish(v.step2)
+	signed, zs := v.sign(t, z, v.step2)
+	publish(signed, zs)
 	r.flush(t, signed.Records, cases)
 	phase(3, "zsk rollover step 2", keySet(ksk, old, succ), dnssec.DefaultDNSKEYTTL-1, succ, cases)
+
+	t.Run("control: a ZSK the cached DNSKEY RRset lacks", func(t *testing.T) {
+		signed, zs := v.sign(t, z, v.step2, v.ksk, v.rogue)
+		publish(signed, zs)
+		r.flush(t, signed.Records, cases)
+		reply := r.query(t, "static."+validateZone, dns.TypeA, netip.Prefix{}, netip.Addr{})
+		if reply.Rcode != dns.RcodeServerFailure || reply.AuthenticatedData {
+			t.Errorf("rcode %s, AD %v: want SERVFAIL, signed by a key the resolver does not hold (EDE %q)\n%v", rcodeName(reply.Rcode), reply.AuthenticatedData, ede(reply), reply)
+		}
+	})
 }
 
 // TestUnboundValidatesAYA is issue 12's first acceptance point: Unbound,
@@ -636,17 +659,16 @@ func signedPhases(t *testing.T, v *validateSigner, r *resolver, cases, failed []
 // chains; and the same at both steps of a ZSK pre-publish rollover, with
 // the DNSKEY RRset of the first step in its cache at the second.
 func TestUnboundValidatesAYA(t *testing.T) {
+	t.Parallel()
 	v := newValidateSigner(t, time.Now().UTC().Truncate(time.Second))
 	z := validateZoneParsed(t)
 	_, zs := v.sign(t, z, v.before)
 	aya := startAYA(t, zs)
 	r := startUnbound(t, stubZone{name: validateZone, addr: aya.addr, anchor: []string{v.ksk.DS().String()}})
-	publish := func(at time.Time) *dnssec.Signed {
-		signed, zs := v.sign(t, z, at)
+	publish := func(_ *dnssec.Signed, zs *Zones) {
 		if err := aya.Publish(zs, aya.cfg); err != nil {
 			t.Fatal(err)
 		}
-		return signed
 	}
 	fail := func(down bool) {
 		if down {
@@ -655,7 +677,7 @@ func TestUnboundValidatesAYA(t *testing.T) {
 			aya.state.Set(nil)
 		}
 	}
-	signedPhases(t, v, r, append(staticCases(), steeredCases()...), failoverCases(), publish, fail)
+	signedPhases(t, v, z, r, append(staticCases(), steeredCases()...), failoverCases(), publish, fail)
 }
 
 // TestUnboundValidatesSignerOnKnot: what the signer makes for the test
@@ -664,15 +686,12 @@ func TestUnboundValidatesAYA(t *testing.T) {
 // rollover: the reference for TestUnboundValidatesAYA, which serves the
 // same signatures.
 func TestUnboundValidatesSignerOnKnot(t *testing.T) {
+	t.Parallel()
 	v := newValidateSigner(t, time.Now().UTC().Truncate(time.Second))
 	z := validateZoneParsed(t)
 	signed, _ := v.sign(t, z, v.before)
 	k := startKnot(t, validateZone, zoneText(signed.Zone(0)), false)
 	r := startUnbound(t, stubZone{name: validateZone, addr: k.addr, anchor: []string{v.ksk.DS().String()}})
-	publish := func(at time.Time) *dnssec.Signed {
-		signed, _ := v.sign(t, z, at)
-		k.reload(t, zoneText(signed.Zone(0)))
-		return signed
-	}
-	signedPhases(t, v, r, staticCases(), nil, publish, nil)
+	publish := func(signed *dnssec.Signed, _ *Zones) { k.reload(t, zoneText(signed.Zone(0))) }
+	signedPhases(t, v, z, r, staticCases(), nil, publish, nil)
 }
