@@ -48,6 +48,9 @@ type signedZone struct {
 	keys  []string
 	// steered indexes Signatures.Steered by steerKey.
 	steered map[string]*SteeredSet
+	// soaSigs are the RRSIGs of the SOA with the TTL of a negative
+	// answer's SOA (negativeSOA), made once.
+	soaSigs []dns.RR
 }
 
 // WithSignatures returns a copy of z that answers queries with the DO bit with sigs; z itself
@@ -249,6 +252,14 @@ func (z *Zone) WithSignatures(sigs *Signatures) (*Zone, error) {
 		chain[i], keys[i] = sec.chain[j], sec.keys[j]
 	}
 	sec.chain, sec.keys = chain, keys
+	negTTL := sz.negativeSOA().Hdr.Ttl
+	for _, rr := range sz.nodes[u.Origin].rrsets.get(dns.TypeRRSIG) {
+		if rr.(*dns.RRSIG).TypeCovered == dns.TypeSOA {
+			c := dns.Copy(rr)
+			c.Header().Ttl = negTTL
+			sec.soaSigs = append(sec.soaSigs, c)
+		}
+	}
 	return &sz, nil
 }
 
