@@ -71,8 +71,8 @@ type resolver struct {
 	exited  chan error
 }
 
-// startUnbound runs Unbound on unboundAddr (a free port) with stubs,
-// ECS sent to every authority and the client's ECS forwarded, and
+// startUnbound runs Unbound on unboundAddr (a free port) with stubs, the
+// client's ECS forwarded to every authority, and
 // remote control on a Unix socket; it stops with the test, and its log is
 // printed when the test fails.
 func startUnbound(t *testing.T, stubs ...stubZone) *resolver {
@@ -128,7 +128,9 @@ func unboundConf(dir string, port int, stubs []stubZone) string {
 	do-ip6: no
 	do-not-query-localhost: no
 	module-config: "subnetcache validator iterator"
-	send-client-subnet: 127.0.0.0/8
+	# The client's ECS goes to every authority (no send-client-subnet:
+	# Unbound adds none of its own, so answers to queries without ECS,
+	# the DNSKEY RRset's among them, stay in the regular cache).
 	client-subnet-always-forward: yes
 	max-client-subnet-ipv4: 24
 	max-client-subnet-ipv6: 56
@@ -237,9 +239,8 @@ func tail(path string, n int) string {
 }
 
 // query asks the resolver for name and qtype with RD and DO set, and the
-// client subnet ecs when it is valid, over UDP (TCP when truncated), from
-// the address from (any when invalid).
-func (r *resolver) query(t *testing.T, name string, qtype uint16, ecs netip.Prefix, from netip.Addr) *dns.Msg {
+// client subnet ecs when it is valid, over UDP (TCP when truncated).
+func (r *resolver) query(t *testing.T, name string, qtype uint16, ecs netip.Prefix) *dns.Msg {
 	t.Helper()
 	q := new(dns.Msg)
 	q.SetQuestion(name, qtype)
@@ -254,16 +255,10 @@ func (r *resolver) query(t *testing.T, name string, qtype uint16, ecs netip.Pref
 		o.Option = append(o.Option, &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: fam,
 			SourceNetmask: uint8(ecs.Bits()), Address: ecs.Masked().Addr().AsSlice()})
 	}
-	c := &dns.Client{Timeout: 5 * time.Second, UDPSize: 1232, Dialer: &net.Dialer{Timeout: 5 * time.Second}}
-	if from.IsValid() {
-		c.Dialer.LocalAddr = &net.UDPAddr{IP: from.AsSlice()}
-	}
+	c := &dns.Client{Timeout: 5 * time.Second, UDPSize: 1232}
 	reply, _, err := c.Exchange(q, r.addr)
 	if err == nil && reply.Truncated {
 		c.Net = "tcp"
-		if from.IsValid() {
-			c.Dialer.LocalAddr = &net.TCPAddr{IP: from.AsSlice()}
-		}
 		reply, _, err = c.Exchange(q, r.addr)
 	}
 	if err != nil {

@@ -30,7 +30,7 @@ const (
 
 // vclient is where a query comes from: a client of a region, whose subnet
 // the test sends Unbound as ECS (Unbound forwards it), or no one (no ECS:
-// Unbound sends its querier's address, the test's own).
+// the authority sees Unbound's own address).
 type vclient int
 
 const (
@@ -40,15 +40,14 @@ const (
 	clientAS
 )
 
-// Unbound's subnet cache keeps each steered answer for its scope (a /24
-// here) until its TTL runs out, and unbound-control 1.17 cannot flush it:
-// each phase of a test (a failover, a rollover step) asks from subnets of
-// its own, one /24 per region and phase, all in validateGeo.
+// Unbound keeps every answer that carries ECS (scope 0 included) in its
+// subnet cache until its TTL runs out, and unbound-control 1.17 cannot
+// flush that cache: each phase of a test (a failover, a rollover step)
+// asks from subnets of its own, one /24 per region and phase, all in
+// validateGeo. Queries without ECS reach the authority without it (the
+// resolver sends none of its own: startUnbound), and their answers go to
+// the regular cache, which unbound-control flushes.
 const maxPhases = 4
-
-// querySources are the test's own addresses, one /24 per phase: the no-ECS
-// queries come from them (validateGeo places them in North America).
-var querySources = [maxPhases]string{"127.77.77.1", "127.77.78.1", "127.77.79.1", "127.77.75.2"}
 
 // subnet is c's subnet in phase p (the zero Prefix for noECS).
 func (c vclient) subnet(p int) netip.Prefix {
@@ -64,18 +63,22 @@ func (c vclient) subnet(p int) netip.Prefix {
 }
 
 // validateGeo is a City database (geo.Build) with every phase's subnets:
-// London, Seattle and Changchun, and the query sources in Virginia.
+// London, Seattle and Changchun; and loopback, Unbound's address, in
+// Virginia.
 func validateGeo(t *testing.T) *geo.DB {
 	t.Helper()
 	var nets []geo.Network
 	for p := range maxPhases {
 		nets = append(nets,
-			geo.Network{Prefix: clientEU.subnet(p), Latitude: 51.5142, Longitude: -0.0931, Country: "GB", Continent: "EU", City: "London"},
-			geo.Network{Prefix: clientNA.subnet(p), Latitude: 47.2513, Longitude: -122.3149, Country: "US", Continent: "NA", City: "Milton"},
-			geo.Network{Prefix: clientAS.subnet(p), Latitude: 43.88, Longitude: 125.3228, Country: "CN", Continent: "AS", City: "Changchun"},
-			geo.Network{Prefix: netip.PrefixFrom(netip.MustParseAddr(querySources[p]), 24).Masked(), Latitude: 38.9, Longitude: -77.0, Country: "US", Continent: "NA"},
+			// A city of its own for each phase's network: geo.Build would
+			// merge adjacent networks with the same data, and the answers'
+			// scope with them.
+			geo.Network{Prefix: clientEU.subnet(p), Latitude: 51.5142, Longitude: -0.0931, Country: "GB", Continent: "EU", City: fmt.Sprint("London ", p)},
+			geo.Network{Prefix: clientNA.subnet(p), Latitude: 47.2513, Longitude: -122.3149, Country: "US", Continent: "NA", City: fmt.Sprint("Milton ", p)},
+			geo.Network{Prefix: clientAS.subnet(p), Latitude: 43.88, Longitude: 125.3228, Country: "CN", Continent: "AS", City: fmt.Sprint("Changchun ", p)},
 		)
 	}
+	nets = append(nets, geo.Network{Prefix: netip.MustParsePrefix("127.0.0.0/8"), Latitude: 38.9, Longitude: -77.0, Country: "US", Continent: "NA"})
 	return geoDB(t, nets)
 }
 
@@ -100,7 +103,7 @@ func (c validateCase) run(t *testing.T, r *resolver, p int) *dns.Msg {
 	if c.qname == "@" {
 		qname = validateZone
 	}
-	reply := r.query(t, qname, c.qtype, c.client.subnet(p), netip.MustParseAddr(querySources[p]))
+	reply := r.query(t, qname, c.qtype, c.client.subnet(p))
 	if reply.Rcode != c.rcode {
 		t.Errorf("%s %s: rcode %s, want %s (EDE %q)", qname, dns.TypeToString[c.qtype], rcodeName(reply.Rcode), rcodeName(c.rcode), ede(reply))
 	}
@@ -322,7 +325,7 @@ func steeredCases() []validateCase {
 		{name: "steered, two answers, NA client: nearest is EU", qname: "api", qtype: dns.TypeA, client: clientNA,
 			answer: []string{"api." + z + " A 198.51.100.11", "api." + z + " A 198.51.100.12"}},
 		{name: "steered nodata: a pool without IPv6", rfc: "RFC 4035 §3.1.3.1: the NSEC bitmap has no AAAA", qname: "api", qtype: dns.TypeAAAA, client: clientEU},
-		{name: "no ECS: the resolver's location (127/8 is NA)", rfc: "RFC 7871 §7.1.1", qname: "www", qtype: dns.TypeA,
+		{name: "no ECS: the resolver's own location (127/8 is NA)", rfc: "RFC 7871 §7.1.1", qname: "www", qtype: dns.TypeA,
 			answer: []string{"www." + z + " A 192.0.2.1"}},
 		{name: "cname to a steered name", rfc: "RFC 4035 §3.1.1", qname: "toweb", qtype: dns.TypeA, client: clientEU,
 			answer: []string{"toweb." + z + " CNAME www." + z, "www." + z + " A 198.51.100.1"}},
@@ -464,7 +467,7 @@ func TestUnboundValidatesKnot(t *testing.T) {
 		}
 		ds.(*dns.DS).KeyTag++
 		r := startUnbound(t, stubZone{name: validateZone, addr: k.addr, anchor: []string{ds.String()}})
-		reply := r.query(t, "static."+validateZone, dns.TypeA, netip.Prefix{}, netip.Addr{})
+		reply := r.query(t, "static."+validateZone, dns.TypeA, netip.Prefix{})
 		if reply.Rcode != dns.RcodeServerFailure || reply.AuthenticatedData {
 			t.Errorf("rcode %s, AD %v: want SERVFAIL, the DNSKEY RRset is bogus\n%v", rcodeName(reply.Rcode), reply.AuthenticatedData, reply)
 		}
@@ -608,7 +611,7 @@ func signedPhases(t *testing.T, v *validateSigner, z *Zone, r *resolver, cases, 
 	// at most maxKeyTTL: from the cache), every answer signed by zsk.
 	phase := func(p int, name string, keys []uint16, maxKeyTTL uint32, zsk uint16, cs []validateCase) {
 		t.Run(fmt.Sprintf("%d %s", p, name), func(t *testing.T) {
-			dnskey := r.query(t, validateZone, dns.TypeDNSKEY, netip.Prefix{}, netip.Addr{})
+			dnskey := r.query(t, validateZone, dns.TypeDNSKEY, netip.Prefix{})
 			if !dnskey.AuthenticatedData || !slices.Equal(dnskeyTags(dnskey), keys) {
 				t.Fatalf("DNSKEY: AD %v, keys %v; want AD, keys %v (EDE %q)\n%v", dnskey.AuthenticatedData, dnskeyTags(dnskey), keys, ede(dnskey), dnskey)
 			}
@@ -645,7 +648,7 @@ func signedPhases(t *testing.T, v *validateSigner, z *Zone, r *resolver, cases, 
 		signed, zs := v.sign(t, z, v.step2, v.ksk, v.rogue)
 		publish(signed, zs)
 		r.flush(t, signed.Records, cases)
-		reply := r.query(t, "static."+validateZone, dns.TypeA, netip.Prefix{}, netip.Addr{})
+		reply := r.query(t, "static."+validateZone, dns.TypeA, netip.Prefix{})
 		if reply.Rcode != dns.RcodeServerFailure || reply.AuthenticatedData {
 			t.Errorf("rcode %s, AD %v: want SERVFAIL, signed by a key the resolver does not hold (EDE %q)\n%v", rcodeName(reply.Rcode), reply.AuthenticatedData, ede(reply), reply)
 		}
