@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -270,11 +271,38 @@ func (r *resolver) query(t *testing.T, name string, qtype uint16, ecs netip.Pref
 // control runs unbound-control with args and returns its output.
 func (r *resolver) control(t *testing.T, args ...string) string {
 	t.Helper()
+	out, err := r.runControl(t, args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func (r *resolver) runControl(t *testing.T, args []string) (string, error) {
 	out, err := exec.CommandContext(t.Context(), r.ctl, append([]string{"-c", r.conf}, args...)...).CombinedOutput()
 	if err != nil {
-		t.Fatalf("unbound-control %s: %v\n%s", strings.Join(args, " "), err, out)
+		return "", fmt.Errorf("unbound-control %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
-	return string(out)
+	return string(out), nil
+}
+
+// controlAll runs unbound-control once for each of cmds, a few at a time.
+func (r *resolver) controlAll(t *testing.T, cmds [][]string) {
+	t.Helper()
+	errs := make([]error, len(cmds))
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i, args := range cmds {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			_, errs[i] = r.runControl(t, args)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // answerText is the answer section of m in text form with the TTLs zeroed

@@ -163,7 +163,19 @@ func staticCases() []validateCase {
 		{name: "DS of a signed delegation", rfc: "RFC 4035 §3.1.4", qname: "sub", qtype: dns.TypeDS,
 			answer: []string{"sub." + z + " DS 12345 13 2 0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF"}},
 		{name: "no DS at an unsigned delegation", rfc: "RFC 4035 §3.1.4.1: the NSEC at the cut, NS without DS", qname: "insecure", qtype: dns.TypeDS},
+		{name: "signed answer over the UDP size", rfc: "RFC 4035 §3.1: TC over UDP, the resolver asks over TCP", qname: "big", qtype: dns.TypeTXT,
+			answer: signedBigTXT()},
 	}
+}
+
+// signedBigTXT is the big TXT RRset of the test zone, whose signed answer does
+// not fit in 1232 octets.
+func signedBigTXT() []string {
+	var out []string
+	for _, w := range []string{"one", "two", "three", "four", "five", "six"} {
+		out = append(out, fmt.Sprintf(`big.%s TXT "%s %s"`, validateZone, strings.Repeat("0123456789", 19), w))
+	}
+	return out
 }
 
 // insecure returns cs marked not AD (an unsigned zone).
@@ -585,13 +597,15 @@ func (r *resolver) flush(t *testing.T, zone []dns.RR, cs []validateCase) {
 	}
 	delete(names, dns.CanonicalName("@."+validateZone))
 	names[validateZone] = true
+	var cmds [][]string
 	for name := range names {
 		// flush removes A, AAAA, NS, SOA, CNAME, MX and a few more.
-		r.control(t, "flush", name)
+		cmds = append(cmds, []string{"flush", name})
 		for _, typ := range []string{"TXT", "DS", "NSEC"} {
-			r.control(t, "flush_type", name, typ)
+			cmds = append(cmds, []string{"flush_type", name, typ})
 		}
 	}
+	r.controlAll(t, cmds)
 	r.control(t, "flush_negative")
 }
 
@@ -667,6 +681,18 @@ func TestUnboundValidatesAYA(t *testing.T) {
 	z := validateZoneParsed(t)
 	_, zs := v.sign(t, z, v.before)
 	aya := startAYA(t, zs)
+	t.Run("the big signed answer is truncated over UDP", func(t *testing.T) {
+		q := new(dns.Msg)
+		q.SetQuestion("big."+validateZone, dns.TypeTXT)
+		q.SetEdns0(1232, true)
+		r, _, err := (&dns.Client{UDPSize: 1232}).Exchange(q, aya.addr.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.Truncated {
+			t.Errorf("TC not set: the big row does not test TCP\n%v", r)
+		}
+	})
 	r := startUnbound(t, stubZone{name: validateZone, addr: aya.addr, anchor: []string{v.ksk.DS().String()}})
 	publish := func(_ *dnssec.Signed, zs *Zones) {
 		if err := aya.Publish(zs, aya.cfg); err != nil {
