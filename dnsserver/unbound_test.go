@@ -135,7 +135,11 @@ func unboundConf(dir string, port int, stubs []stubZone) string {
 	client-subnet-always-forward: yes
 	max-client-subnet-ipv4: 24
 	max-client-subnet-ipv6: 56
+	# As deployed: QNAME minimisation (RFC 9156), random case in the
+	# queries' names (0x20), aggressive use of the NSEC chain (RFC 8198).
 	qname-minimisation: yes
+	use-caps-for-id: yes
+	aggressive-nsec: yes
 	minimal-responses: no
 `, dir, unboundAddr, port)
 	for _, s := range stubs {

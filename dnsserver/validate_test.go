@@ -724,3 +724,27 @@ func TestUnboundValidatesSignerOnKnot(t *testing.T) {
 	publish := func(signed *dnssec.Signed, _ *Zones) { k.reload(t, zoneText(signed.Zone(0))) }
 	signedPhases(t, v, z, r, staticCases(), nil, publish, nil)
 }
+
+// TestUnboundValidatesAYACSK: the same rows, the zone signed by one
+// combined key (CSK) of the other algorithm AYA offers, Ed25519 (15).
+func TestUnboundValidatesAYACSK(t *testing.T) {
+	t.Parallel()
+	now := time.Now().UTC().Truncate(time.Second)
+	since := now.Add(-24 * time.Hour)
+	csk, err := dnssec.Generate(validateZone, dns.ED25519, dnssec.CSK, dnssec.Timing{Created: since, Publish: since, Activate: since, SyncPublish: since})
+	if err != nil {
+		t.Fatal(err)
+	}
+	z := validateZoneParsed(t)
+	_, zs := (&validateSigner{}).sign(t, z, now, csk)
+	aya := startAYA(t, zs)
+	r := startUnbound(t, stubZone{name: validateZone, addr: aya.addr, anchor: []string{csk.DS().String()}})
+	for _, c := range append(staticCases(), steeredCases()...) {
+		t.Run(c.name, func(t *testing.T) {
+			reply := c.run(t, r, 0)
+			if tags := sigTags(reply); len(tags) > 0 && !slices.Equal(tags, []uint16{csk.Tag()}) {
+				t.Errorf("signed by keys %v, want %d", tags, csk.Tag())
+			}
+		})
+	}
+}
