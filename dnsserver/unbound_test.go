@@ -73,9 +73,9 @@ type resolver struct {
 }
 
 // startUnbound runs Unbound on unboundAddr (a free port) with stubs, the
-// client's ECS forwarded to every authority, and
-// remote control on a Unix socket; it stops with the test, and its log is
-// printed when the test fails.
+// client's ECS forwarded to every authority, and remote control on a Unix
+// socket; it stops with the test, and its log (validation failures with
+// their reasons: val-log-level 2) is printed when the test fails.
 func startUnbound(t *testing.T, stubs ...stubZone) *resolver {
 	t.Helper()
 	bin := needTool(t, "unbound", "unbound")
