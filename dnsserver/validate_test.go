@@ -38,6 +38,7 @@ const (
 	clientEU
 	clientNA
 	clientAS
+	clientEU6 // an IPv6 client in Europe
 )
 
 // Unbound keeps every answer that carries ECS (scope 0 included) in its
@@ -58,12 +59,14 @@ func (c vclient) subnet(p int) netip.Prefix {
 		return netip.PrefixFrom(netip.AddrFrom4([4]byte{216, 160, byte(83 + p), 0}), 24)
 	case clientAS:
 		return netip.PrefixFrom(netip.AddrFrom4([4]byte{175, 16, byte(199 + p), 0}), 24)
+	case clientEU6:
+		return netip.PrefixFrom(netip.AddrFrom16([16]byte{0x2a, 0x02, 0xcf, 0xc0, 0, byte(p)}), 48)
 	}
 	return netip.Prefix{}
 }
 
 // validateGeo is a City database (geo.Build) with every phase's subnets:
-// London, Seattle and Changchun; and loopback, Unbound's address, in
+// London, Seattle, Changchun and Paris (IPv6); and loopback, Unbound's address, in
 // Virginia.
 func validateGeo(t *testing.T) *geo.DB {
 	t.Helper()
@@ -76,6 +79,7 @@ func validateGeo(t *testing.T) *geo.DB {
 			geo.Network{Prefix: clientEU.subnet(p), Latitude: 51.5142, Longitude: -0.0931, Country: "GB", Continent: "EU", City: fmt.Sprint("London ", p)},
 			geo.Network{Prefix: clientNA.subnet(p), Latitude: 47.2513, Longitude: -122.3149, Country: "US", Continent: "NA", City: fmt.Sprint("Milton ", p)},
 			geo.Network{Prefix: clientAS.subnet(p), Latitude: 43.88, Longitude: 125.3228, Country: "CN", Continent: "AS", City: fmt.Sprint("Changchun ", p)},
+			geo.Network{Prefix: clientEU6.subnet(p), Latitude: 48.86, Longitude: 2.35, Country: "FR", Continent: "EU", City: fmt.Sprint("Paris ", p)},
 		)
 	}
 	nets = append(nets, geo.Network{Prefix: netip.MustParsePrefix("127.0.0.0/8"), Latitude: 38.9, Longitude: -77.0, Country: "US", Continent: "NA"})
@@ -303,6 +307,8 @@ func failoverCases() []validateCase {
 			answer: []string{"www." + z + " A 192.0.2.1"}},
 		{name: "steered AAAA, EU client, eu-west down", qname: "www", qtype: dns.TypeAAAA, client: clientEU,
 			answer: []string{"www." + z + " AAAA 2001:db8:1::1"}},
+		{name: "steered AAAA, EU client with an IPv6 subnet, eu-west down", qname: "www", qtype: dns.TypeAAAA, client: clientEU6,
+			answer: []string{"www." + z + " AAAA 2001:db8:1::1"}},
 		{name: "steered, two answers, EU client, eu-west down", qname: "api", qtype: dns.TypeA, client: clientEU,
 			answer: []string{"api." + z + " A 203.0.113.11", "api." + z + " A 203.0.113.12"}},
 		{name: "cname to a steered name, eu-west down", qname: "toweb", qtype: dns.TypeA, client: clientEU,
@@ -337,6 +343,10 @@ func steeredCases() []validateCase {
 		{name: "steered, two answers, NA client: nearest is EU", qname: "api", qtype: dns.TypeA, client: clientNA,
 			answer: []string{"api." + z + " A 198.51.100.11", "api." + z + " A 198.51.100.12"}},
 		{name: "steered nodata: a pool without IPv6", rfc: "RFC 4035 §3.1.3.1: the NSEC bitmap has no AAAA", qname: "api", qtype: dns.TypeAAAA, client: clientEU},
+		{name: "steered AAAA, EU client with an IPv6 subnet", rfc: "RFC 7871: FAMILY 2", qname: "www", qtype: dns.TypeAAAA, client: clientEU6,
+			answer: []string{"www." + z + " AAAA 2001:db8:2::1"}},
+		{name: "steered ANY, EU client: the addresses", rfc: "RFC 8482 §4.1, each RRset signed", qname: "www", qtype: dns.TypeANY, client: clientEU,
+			answer: []string{"www." + z + " A 198.51.100.1"}},
 		{name: "no ECS: the resolver's own location (127/8 is NA)", rfc: "RFC 7871 §7.1.1", qname: "www", qtype: dns.TypeA,
 			answer: []string{"www." + z + " A 192.0.2.1"}},
 		{name: "cname to a steered name", rfc: "RFC 4035 §3.1.1", qname: "toweb", qtype: dns.TypeA, client: clientEU,
