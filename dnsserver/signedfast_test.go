@@ -204,3 +204,110 @@ func TestAboveTheApex(t *testing.T) {
 		}
 	}
 }
+
+// FuzzSignedServe sends arbitrary packets to a signed zone: no panic, a
+// reply that unpacks, and where the fast path answers, the general path's
+// bytes.
+func FuzzSignedServe(f *testing.F) {
+	fx := newSignedFixture(f)
+	s, v := offlineSigned(f, fx, true)
+	src := netip.MustParseAddr("127.0.0.1")
+	for _, name := range []string{"www.signed.test.", "StAtIc.signed.test.", "nope.signed.test.", "foo.wild.signed.test.",
+		"x.dyn.signed.test.", "www.sub.signed.test.", "ent.signed.test.", "big.signed.test.", "signed.test."} {
+		for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeTXT, dns.TypeDNSKEY, dns.TypeRRSIG, dns.TypeANY, dns.TypeDS} {
+			f.Add(packQuery(f, name, qt, edns(1232, true)))
+			f.Add(packQuery(f, name, qt, all(edns(512, true), subnet("81.2.69.0/24"))))
+		}
+	}
+	f.Fuzz(func(t *testing.T, req []byte) {
+		for tr := range numTransports {
+			out, _ := s.handle(v, req, tr, src, nil)
+			if out != nil {
+				if err := new(dns.Msg).Unpack(out); err != nil {
+					t.Fatalf("reply does not unpack: %v\n%x", err, out)
+				}
+			}
+			if got, ok := s.fastAnswer(v, req, tr, src, nil, &qstate{now: testNow}); ok {
+				want, _ := s.generalAnswer(v, req, tr, src, nil, nil, &qstate{now: testNow})
+				if !bytes.Equal(got, want) {
+					t.Fatalf("fast and general paths differ over %s\nfast:\n%v\ngeneral:\n%v", tr, unpack(got), unpack(want))
+				}
+			}
+		}
+	})
+}
+
+// FuzzWithSignatures changes the fixture's signatures as the input says
+// (drops, copies, retyped RRSIGs, moved owners, changed label counts and
+// bitmaps, steered sets renamed): WithSignatures never panics, and a zone
+// it accepts answers every name with the DO bit without panicking.
+func FuzzWithSignatures(f *testing.F) {
+	fx := newSignedFixture(f)
+	f.Add([]byte{})
+	f.Add([]byte{0, 3, 1, 7, 2, 9, 3, 4, 4, 1, 5, 2, 6, 0, 7, 1})
+	f.Add([]byte{2, 0, 2, 1, 2, 2, 2, 3})
+	types := []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeNSEC, dns.TypeSOA, dns.TypeMX, dns.TypeRRSIG, TypeGSLB, dns.TypeDS}
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		recs := slices.Clone(fx.sigs.Records)
+		steered := slices.Clone(fx.sigs.Steered)
+		for i := 0; i+1 < len(ops) && i < 64; i += 2 {
+			op, arg := ops[i], int(ops[i+1])
+			if len(recs) == 0 {
+				break
+			}
+			j := arg % len(recs)
+			switch op % 8 {
+			case 0:
+				recs = slices.Delete(recs, j, j+1)
+			case 1:
+				recs = append(recs, recs[j])
+			case 2:
+				if sig, ok := recs[j].(*dns.RRSIG); ok {
+					c := *sig
+					c.TypeCovered = types[arg%len(types)]
+					recs[j] = &c
+				}
+			case 3:
+				c := dns.Copy(recs[j])
+				c.Header().Name = recs[(j+1)%len(recs)].Header().Name
+				recs[j] = c
+			case 4:
+				if sig, ok := recs[j].(*dns.RRSIG); ok {
+					c := *sig
+					c.Labels = uint8(arg % 6)
+					recs[j] = &c
+				}
+			case 5:
+				if n, ok := recs[j].(*dns.NSEC); ok {
+					c := *n
+					c.TypeBitMap = types[:arg%len(types)]
+					recs[j] = &c
+				}
+			case 6:
+				if len(steered) > 0 {
+					k := arg % len(steered)
+					steered[k].Name = recs[j].Header().Name
+				}
+			case 7:
+				if len(steered) > 0 {
+					steered = slices.Delete(steered, arg%len(steered), arg%len(steered)+1)
+				}
+			}
+		}
+		sz, err := fx.zone.WithSignatures(&Signatures{Records: recs, Steered: steered})
+		if err != nil {
+			return
+		}
+		zs, err := NewZones(sz)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name := range sz.nodes {
+			for _, q := range []string{name, "below." + name} {
+				for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeTXT, dns.TypeDS, dns.TypeANY} {
+					zs.resolve(q, qt, true, nil, nil)
+				}
+			}
+		}
+	})
+}
