@@ -353,6 +353,10 @@ func steeredCases() []validateCase {
 			answer: []string{"toweb." + z + " CNAME www." + z, "www." + z + " A 198.51.100.1"}},
 		{name: "steered wildcard", rfc: "RFC 4035 §3.1.3.3", qname: "x.dyn", qtype: dns.TypeA, client: clientAS,
 			answer: []string{"x.dyn." + z + " A 203.0.113.1"}},
+		// Without ECS: AYA gives these scope 0, and Unbound would keep them
+		// in its subnet cache for every later phase's subnets.
+		{name: "steered name, another type: nodata", rfc: "RFC 4035 §3.1.3.1: the bitmap has A and AAAA, not TXT", qname: "www", qtype: dns.TypeTXT},
+		{name: "steered wildcard, another type: nodata", rfc: "RFC 4035 §3.1.3.4", qname: "x.dyn", qtype: dns.TypeTXT},
 	}
 }
 
