@@ -64,6 +64,13 @@ func testGeo(t testing.TB) *geo.DB {
 		{Prefix: netip.MustParsePrefix("127.0.0.0/8"), Latitude: 38.9, Longitude: -77.0, Country: "US", Continent: "NA"},
 		{Prefix: netip.MustParsePrefix("2a02:cfc0::/29"), Latitude: 46, Longitude: 2, Country: "FR", Continent: "EU"},
 	}
+	return geoDB(t, nets)
+}
+
+// geoDB builds a City database of nets with geo.Build and opens it; it
+// closes with the test.
+func geoDB(t testing.TB, nets []geo.Network) *geo.DB {
+	t.Helper()
 	var buf bytes.Buffer
 	if err := geo.Build(&buf, nets); err != nil {
 		t.Fatal(err)
