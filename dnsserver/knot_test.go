@@ -1,0 +1,308 @@
+package dnsserver
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// The Knot DNS secondary of these tests: knotd from apt (package knot),
+// run as a subprocess with its configuration, run directory and storage in
+// a temporary directory, on 127.77.71.1, fed by AXFR and NOTIFY from a
+// server on 127.77.70.2.
+const (
+	knotAddr    = "127.77.71.1"
+	primaryAddr = "127.77.70.2"
+)
+
+// knotd returns the path of knotd, or skips the test without it (fails
+// under CI, which installs it: .ci/run).
+func knotd(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("knotd")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("knotd not installed: .ci/run installs knot")
+		}
+		t.Skip("knotd not installed (apt-get install knot); .ci/run installs it")
+	}
+	return p
+}
+
+// freeUDPPort returns a port free for UDP and TCP on addr just now, for a
+// process that picks no port itself.
+func freeUDPPort(t *testing.T, addr string) int {
+	t.Helper()
+	for range 20 {
+		u, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr(addr), 0)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := u.LocalAddr().(*net.UDPAddr).Port
+		l, err := net.Listen("tcp", net.JoinHostPort(addr, fmt.Sprint(port)))
+		u.Close()
+		if err == nil {
+			l.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port")
+	return 0
+}
+
+// startKnot runs knotd on knotAddr and port as a secondary of primary
+// for zones, and returns its address. It stops with the test; its log is
+// shown when the test fails.
+func startKnot(t *testing.T, port int, primary netip.AddrPort, zones ...string) string {
+	t.Helper()
+	bin := knotd(t)
+	dir := t.TempDir()
+	var conf strings.Builder
+	fmt.Fprintf(&conf, `server:
+  rundir: %[1]s
+  listen: %[2]s@%[3]d
+database:
+  storage: %[1]s
+log:
+  - target: stderr
+    any: info
+remote:
+  - id: aya
+    address: %[4]s@%[5]d
+    via: %[2]s
+acl:
+  - id: notify_from_aya
+    address: %[4]s
+    action: notify
+template:
+  - id: default
+    storage: %[1]s
+    master: aya
+    acl: notify_from_aya
+    # Keep the zone in memory: no zone file, no journal.
+    zonefile-sync: -1
+    zonefile-load: none
+    journal-content: none
+zone:
+`, dir, knotAddr, port, primary.Addr(), primary.Port())
+	for _, z := range zones {
+		fmt.Fprintf(&conf, "  - domain: %s\n", z)
+	}
+	path := filepath.Join(dir, "knot.conf")
+	if err := os.WriteFile(path, []byte(conf.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	cmd := exec.Command(bin, "-c", path)
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("knotd log:\n%s", log.String())
+		}
+	})
+	addr := net.JoinHostPort(knotAddr, fmt.Sprint(port))
+	// Up when it answers (REFUSED or SERVFAIL until the zone is in).
+	if err := poll(t, 10*time.Second, func() error {
+		select {
+		case err := <-exited:
+			return fmt.Errorf("knotd exited: %v\n%s", err, log.String())
+		default:
+		}
+		_, err := knotQuery(addr, zones[0], dns.TypeSOA)
+		return err
+	}); err != nil {
+		t.Fatalf("knotd did not come up: %v", err)
+	}
+	return addr
+}
+
+// knotQuery asks addr over UDP, without recursion.
+func knotQuery(addr, name string, qtype uint16) (*dns.Msg, error) {
+	q := new(dns.Msg)
+	q.SetQuestion(name, qtype)
+	q.RecursionDesired = false
+	c := &dns.Client{Timeout: 500 * time.Millisecond}
+	r, _, err := c.Exchange(q, addr)
+	return r, err
+}
+
+// soaSerial is the serial addr answers for zone's SOA, or an error while
+// it has no zone.
+func soaSerial(addr, zone string) (uint32, error) {
+	r, err := knotQuery(addr, zone, dns.TypeSOA)
+	if err != nil {
+		return 0, err
+	}
+	if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+		return 0, fmt.Errorf("SOA: %s, %d answers", rcodeName(r.Rcode), len(r.Answer))
+	}
+	soa, ok := r.Answer[0].(*dns.SOA)
+	if !ok {
+		return 0, fmt.Errorf("SOA answer %v", r.Answer[0])
+	}
+	return soa.Serial, nil
+}
+
+// primaryServer serves on primaryAddr, allowing transfers from and
+// notifying the secondary at notify: it sets those in cfg, which the
+// test's publishes take.
+func primaryServer(t *testing.T, cfg *Config, notify netip.AddrPort) *Server {
+	t.Helper()
+	cfg.Listen = []string{primaryAddr + ":0"}
+	cfg.UDPSockets = 1
+	cfg.TransferAllow = []netip.Prefix{netip.PrefixFrom(notify.Addr(), 32)}
+	cfg.Notify = []netip.AddrPort{notify}
+	s := New(*cfg)
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(t.Context()) }()
+	t.Cleanup(func() {
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return s
+}
+
+// gslbZoneText is testdata/gslb/gslb.test.zone with the serial given and a
+// TXT record at "version" that says it too.
+func gslbZoneText(t *testing.T, serial uint32) string {
+	t.Helper()
+	text := string(readFile(t, filepath.Join(gslbZones, "gslb.test.zone")))
+	if !strings.Contains(text, " hostmaster 1 ") {
+		t.Fatal("gslb.test.zone: no serial 1 to replace")
+	}
+	text = strings.Replace(text, " hostmaster 1 ", fmt.Sprintf(" hostmaster %d ", serial), 1)
+	return text + fmt.Sprintf("version 300 IN TXT \"%d\"\n", serial)
+}
+
+func gslbZonesAt(t *testing.T, serial uint32) *Zones {
+	t.Helper()
+	z, err := ParseZone(strings.NewReader(gslbZoneText(t, serial)), "gslb.test.", "gslb.test.zone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return zonesOf(t, z)
+}
+
+// TestKnotSecondary: a real Knot DNS secondary, fed by AXFR and NOTIFY,
+// serves the zone with the steered names' default answers (and CNAMEs and
+// wildcards to them), and has each new serial within a second of the
+// publish.
+func TestKnotSecondary(t *testing.T) {
+	knotd(t)
+	port := freeUDPPort(t, knotAddr)
+	knot := netip.AddrPortFrom(netip.MustParseAddr(knotAddr), uint16(port))
+	cfg := gslbConfig(t)
+	s := primaryServer(t, &cfg, knot)
+	if err := s.Publish(gslbZonesAt(t, 1), cfg); err != nil {
+		t.Fatal(err)
+	}
+	addr := startKnot(t, port, s.UDPAddrs()[0], "gslb.test.")
+	if err := poll(t, 10*time.Second, func() error {
+		serial, err := soaSerial(addr, "gslb.test.")
+		if err == nil && serial != 1 {
+			err = fmt.Errorf("serial %d, want 1", serial)
+		}
+		return err
+	}); err != nil {
+		t.Fatalf("knot never loaded the zone: %v", err)
+	}
+
+	// What the secondary answers: the defaults of testPools (each pool's
+	// first region), whatever the primary's health view says (the dead
+	// pool's endpoint is down there).
+	for _, tc := range []struct {
+		qname  string
+		qtype  uint16
+		rcode  int
+		answer []string
+	}{
+		{"www.gslb.test.", dns.TypeA, dns.RcodeSuccess, []string{"www.gslb.test. 30 IN A 192.0.2.10"}},
+		{"www.gslb.test.", dns.TypeAAAA, dns.RcodeSuccess, []string{"www.gslb.test. 30 IN AAAA 2001:db8:1::10"}},
+		{"www.gslb.test.", dns.TypeTXT, dns.RcodeSuccess, []string{`www.gslb.test. 3600 IN TXT "steered"`}},
+		{"api.gslb.test.", dns.TypeA, dns.RcodeSuccess, []string{"api.gslb.test. 3600 IN CNAME www.gslb.test.", "www.gslb.test. 30 IN A 192.0.2.10"}},
+		{"x.dyn.gslb.test.", dns.TypeAAAA, dns.RcodeSuccess, []string{"x.dyn.gslb.test. 30 IN AAAA 2001:db8:1::10"}},
+		{"v4.gslb.test.", dns.TypeA, dns.RcodeSuccess, []string{"v4.gslb.test. 60 IN A 192.0.2.44"}},
+		{"v4.gslb.test.", dns.TypeAAAA, dns.RcodeSuccess, nil},
+		{"sf.gslb.test.", dns.TypeA, dns.RcodeSuccess, []string{"sf.gslb.test. 30 IN A 198.51.100.99"}},
+		{"nope.gslb.test.", dns.TypeA, dns.RcodeNameError, nil},
+	} {
+		t.Run(tc.qname+"/"+dns.TypeToString[tc.qtype], func(t *testing.T) {
+			r, err := knotQuery(addr, tc.qname, tc.qtype)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Rcode != tc.rcode || !r.Authoritative {
+				t.Errorf("rcode %s AA %v, want %s and AA", rcodeName(r.Rcode), r.Authoritative, rcodeName(tc.rcode))
+			}
+			checkSection(t, "answer", r.Answer, tc.answer)
+		})
+	}
+
+	// New versions: the time from Publish to the secondary answering the
+	// new serial. NOTIFY makes it transfer at once; without it the zone's
+	// refresh (7200 s) would.
+	var worst time.Duration
+	for serial := uint32(2); serial <= 6; serial++ {
+		start := time.Now()
+		if err := s.Publish(gslbZonesAt(t, serial), cfg); err != nil {
+			t.Fatal(err)
+		}
+		if err := poll(t, 5*time.Second, func() error {
+			got, err := soaSerial(addr, "gslb.test.")
+			if err == nil && got != serial {
+				err = fmt.Errorf("serial %d, want %d", got, serial)
+			}
+			return err
+		}); err != nil {
+			t.Fatalf("serial %d: %v", serial, err)
+		}
+		took := time.Since(start)
+		worst = max(worst, took)
+		t.Logf("serial %d at the secondary %v after the publish", serial, took.Round(time.Millisecond))
+		r, err := knotQuery(addr, "version.gslb.test.", dns.TypeTXT)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkSection(t, "answer", r.Answer, []string{fmt.Sprintf(`version.gslb.test. 300 IN TXT "%d"`, serial)})
+	}
+	if worst > time.Second {
+		t.Errorf("a new serial took %v to reach the secondary, want under 1s", worst)
+	}
+	// Knot acknowledged the notifications (serial 1's too, if it came up
+	// before the tries ran out).
+	if err := poll(t, 2*time.Second, func() error {
+		if ok := testutil.ToFloat64(s.metrics.notify.WithLabelValues("gslb.test.", notifyOK)); ok < 5 {
+			return fmt.Errorf("%v notifications acknowledged, want at least 5", ok)
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
+	}
+}
