@@ -73,6 +73,10 @@ type fastNode struct {
 	// cname is set at a CNAME, whose answer depends on the QTYPE: no NODATA
 	// reply serves every other QTYPE there.
 	cname bool
+	// signed is set in a signed zone: a query with the DO bit gets the
+	// replies with DNSSEC records (fastReplies.do). It sits in the padding
+	// after cname: a node is no larger for it.
+	signed bool
 	// gslb is set on a name bound to a pool: its A, AAAA and ANY are steered.
 	gslb *fastPool
 	// replies are packed by the first query that needs them (fill).
@@ -130,6 +134,7 @@ func (s *Server) buildFast(zs *Zones) *fastTable {
 			fn := &nodes[len(nodes)-1]
 			fn.name = name
 			fn.cname = len(n.rrsets.get(dns.TypeCNAME)) > 0
+			fn.signed = z.sec != nil
 			if gslb := n.rrsets.get(TypeGSLB); len(gslb) > 0 {
 				fn.gslb = &fastPool{pool: poolOf(gslb[0]), zone: z.Origin}
 				for i, t := range [...]uint16{dns.TypeA, dns.TypeAAAA, dns.TypeANY} {
@@ -183,7 +188,7 @@ func (s *Server) fill(t *fastTable, zs *Zones, fn *fastNode) *fastReplies {
 // question; bind binds its query counters (not for the NODATA entry, whose
 // QTYPE label varies).
 func (s *Server) precompute(zs *Zones, name string, qtype uint16, bind bool) *fastEntry {
-	res := zs.resolve(name, qtype, nil, nil)
+	res := zs.resolve(name, qtype, false, nil, nil)
 	if res.dynamic {
 		return nil // depends on the client: the general path steers it
 	}
@@ -256,7 +261,7 @@ func (s *Server) fastAnswer(v *view, req []byte, tr transport, src netip.Addr, b
 		return nil, false
 	}
 	fn := v.fast.names[string(key.bytes())]
-	if fn == nil {
+	if fn == nil || q.do && fn.signed {
 		return nil, false
 	}
 	if fn.gslb != nil {
