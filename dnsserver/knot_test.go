@@ -26,16 +26,19 @@ const (
 	primaryAddr = "127.77.70.2"
 )
 
-// knotd returns the path of knotd, or skips the test without it (fails
-// under CI, which installs it: .ci/run).
-func knotd(t *testing.T) string {
+// knotd returns the path of knotd (lookTool).
+func knotd(t *testing.T) string { return lookTool(t, "knotd", "knot") }
+
+// lookTool returns the path of the program name, or skips the test without
+// it; under CI, which installs pkg (.ci/run), it fails instead.
+func lookTool(t *testing.T, name, pkg string) string {
 	t.Helper()
-	p, err := exec.LookPath("knotd")
+	p, err := exec.LookPath(name)
 	if err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatal("knotd not installed: .ci/run installs knot")
+			t.Fatalf("%s not installed: .ci/run installs %s", name, pkg)
 		}
-		t.Skip("knotd not installed (apt-get install knot); .ci/run installs it")
+		t.Skipf("%s not installed (apt-get install %s); .ci/run installs it", name, pkg)
 	}
 	return p
 }
@@ -166,6 +169,37 @@ func soaSerial(addr, zone string) (uint32, error) {
 	return soa.Serial, nil
 }
 
+// waitSerial waits, within a deadline, for the server at addr to answer
+// serial for zone's SOA, and returns how long it took.
+func waitSerial(t *testing.T, addr, zone string, serial uint32, within time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	if err := poll(t, within, func() error {
+		got, err := soaSerial(addr, zone)
+		if err == nil && got != serial {
+			err = fmt.Errorf("serial %d, want %d", got, serial)
+		}
+		return err
+	}); err != nil {
+		t.Fatalf("%s serial %d at %s: %v", zone, serial, addr, err)
+	}
+	return time.Since(start)
+}
+
+// knotSecondary starts a primary (primaryServer, cfg), lets publish give
+// it its first zone (of serial 1), starts Knot as its secondary for zone,
+// and waits until Knot serves it. It returns the primary and Knot's address.
+func knotSecondary(t *testing.T, cfg *Config, zone string, publish func(*Server)) (*Server, string) {
+	t.Helper()
+	knotd(t)
+	port := freeUDPPort(t, knotAddr)
+	s := primaryServer(t, cfg, netip.AddrPortFrom(netip.MustParseAddr(knotAddr), uint16(port)))
+	publish(s)
+	addr := startKnot(t, port, s.UDPAddrs()[0], zone)
+	waitSerial(t, addr, zone, 1, 10*time.Second)
+	return s, addr
+}
+
 // primaryServer serves on primaryAddr, allowing transfers from and
 // notifying the secondary at notify: it sets those in cfg, which the
 // test's publishes take.
@@ -176,16 +210,7 @@ func primaryServer(t *testing.T, cfg *Config, notify netip.AddrPort) *Server {
 	cfg.TransferAllow = []netip.Prefix{netip.PrefixFrom(notify.Addr(), 32)}
 	cfg.Notify = []netip.AddrPort{notify}
 	s := New(*cfg)
-	if err := s.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(t.Context()) }()
-	t.Cleanup(func() {
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
+	runServer(t, s)
 	return s
 }
 
@@ -215,24 +240,12 @@ func gslbZonesAt(t *testing.T, serial uint32) *Zones {
 // wildcards to them), and has each new serial within a second of the
 // publish.
 func TestKnotSecondary(t *testing.T) {
-	knotd(t)
-	port := freeUDPPort(t, knotAddr)
-	knot := netip.AddrPortFrom(netip.MustParseAddr(knotAddr), uint16(port))
 	cfg := gslbConfig(t)
-	s := primaryServer(t, &cfg, knot)
-	if err := s.Publish(gslbZonesAt(t, 1), cfg); err != nil {
-		t.Fatal(err)
-	}
-	addr := startKnot(t, port, s.UDPAddrs()[0], "gslb.test.")
-	if err := poll(t, 10*time.Second, func() error {
-		serial, err := soaSerial(addr, "gslb.test.")
-		if err == nil && serial != 1 {
-			err = fmt.Errorf("serial %d, want 1", serial)
+	s, addr := knotSecondary(t, &cfg, "gslb.test.", func(s *Server) {
+		if err := s.Publish(gslbZonesAt(t, 1), cfg); err != nil {
+			t.Fatal(err)
 		}
-		return err
-	}); err != nil {
-		t.Fatalf("knot never loaded the zone: %v", err)
-	}
+	})
 
 	// What the secondary answers: the defaults of testPools (each pool's
 	// first region), whatever the primary's health view says (the dead
@@ -274,15 +287,7 @@ func TestKnotSecondary(t *testing.T) {
 		if err := s.Publish(gslbZonesAt(t, serial), cfg); err != nil {
 			t.Fatal(err)
 		}
-		if err := poll(t, 5*time.Second, func() error {
-			got, err := soaSerial(addr, "gslb.test.")
-			if err == nil && got != serial {
-				err = fmt.Errorf("serial %d, want %d", got, serial)
-			}
-			return err
-		}); err != nil {
-			t.Fatalf("serial %d: %v", serial, err)
-		}
+		waitSerial(t, addr, "gslb.test.", serial, 5*time.Second)
 		took := time.Since(start)
 		worst = max(worst, took)
 		t.Logf("serial %d at the secondary %v after the publish", serial, took.Round(time.Millisecond))
@@ -304,5 +309,82 @@ func TestKnotSecondary(t *testing.T) {
 		return nil
 	}); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestKnotSecondarySigned: the Knot secondary of a signed zone serves it
+// signed: DNSKEY, NSEC proofs and the steered defaults with their RRSIGs,
+// and takes a new signed version (re-signed with a raised serial) within a
+// second.
+func TestKnotSecondarySigned(t *testing.T) {
+	f := newSignedFixture(t)
+	cfg := testConfig()
+	cfg.GSLB = GSLB{Pools: signedPools(), Geo: testGeo(t)}
+	publish := func(s *Server, sigs *Signatures) {
+		t.Helper()
+		sz, err := f.zone.WithSignatures(sigs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Publish(zonesOf(t, sz), cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, addr := knotSecondary(t, &cfg, signedOrigin, func(s *Server) { publish(s, f.sigs) })
+
+	for _, tc := range []struct {
+		qname string
+		qtype uint16
+		rcode int
+		// answer and ns in brief form (signedanswer_test.go: an RRSIG as
+		// its type covered and labels).
+		answer, ns []string
+	}{
+		{"signed.test.", dns.TypeDNSKEY, dns.RcodeSuccess, []string{"signed.test. 3600 IN DNSKEY 256", "signed.test. 3600 IN DNSKEY 257", "signed.test. 3600 IN RRSIG DNSKEY 2"}, nil},
+		{"www.signed.test.", dns.TypeA, dns.RcodeSuccess, []string{"www.signed.test. 30 IN A 192.0.2.10", "www.signed.test. 30 IN RRSIG A 3"}, nil},
+		{"www.signed.test.", dns.TypeAAAA, dns.RcodeSuccess, []string{"www.signed.test. 30 IN AAAA 2001:db8:1::10", "www.signed.test. 30 IN RRSIG AAAA 3"}, nil},
+		{"x.dyn.signed.test.", dns.TypeA, dns.RcodeSuccess, []string{"x.dyn.signed.test. 30 IN A 192.0.2.10", "x.dyn.signed.test. 30 IN RRSIG A 3"},
+			// The NSEC proving no closer name (RFC 4035 §3.1.3.3).
+			[]string{"*.dyn.signed.test. 300 IN NSEC host.ent.signed.test. A AAAA RRSIG NSEC", "*.dyn.signed.test. 300 IN RRSIG NSEC 3"}},
+		{"v4.signed.test.", dns.TypeAAAA, dns.RcodeSuccess, nil, []string{
+			"signed.test. 300 IN SOA ns1.signed.test. hostmaster.signed.test. 1 7200 3600 1209600 300",
+			"v4.signed.test. 300 IN NSEC *.wild.signed.test. A RRSIG NSEC",
+			"signed.test. 300 IN RRSIG SOA 2", "v4.signed.test. 300 IN RRSIG NSEC 3"}},
+		// NXDOMAIN: the NSEC covering the name and the one covering its
+		// wildcard (RFC 4035 §3.1.3.2).
+		{"nope.signed.test.", dns.TypeA, dns.RcodeNameError, nil, []string{
+			"signed.test. 300 IN SOA ns1.signed.test. hostmaster.signed.test. 1 7200 3600 1209600 300",
+			"mail.signed.test. 300 IN NSEC ns1.signed.test. A RRSIG NSEC",
+			"signed.test. 300 IN NSEC alias.signed.test. NS SOA MX RRSIG NSEC DNSKEY CDS CDNSKEY",
+			"signed.test. 300 IN RRSIG SOA 2", "mail.signed.test. 300 IN RRSIG NSEC 3", "signed.test. 300 IN RRSIG NSEC 2"}},
+	} {
+		t.Run(tc.qname+"/"+dns.TypeToString[tc.qtype], func(t *testing.T) {
+			q := new(dns.Msg)
+			q.SetQuestion(tc.qname, tc.qtype)
+			q.RecursionDesired = false
+			q.SetEdns0(4096, true)
+			c := &dns.Client{Net: "tcp", Timeout: time.Second}
+			r, _, err := c.Exchange(q, addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Rcode != tc.rcode || !r.Authoritative {
+				t.Errorf("rcode %s AA %v, want %s and AA", rcodeName(r.Rcode), r.Authoritative, rcodeName(tc.rcode))
+			}
+			checkBrief(t, "answer", r.Answer, tc.answer)
+			checkBrief(t, "authority", r.Ns, tc.ns)
+		})
+	}
+
+	// A new signed version, serial 2.
+	v := signedVariant{name: "serial 2", soa2: true}
+	sigs := v.sign(t, f)
+	start := time.Now()
+	publish(s, sigs)
+	waitSerial(t, addr, signedOrigin, 2, 5*time.Second)
+	took := time.Since(start)
+	t.Logf("signed serial 2 at the secondary %v after the publish", took.Round(time.Millisecond))
+	if took > time.Second {
+		t.Errorf("the new signed serial took %v to reach the secondary, want under 1s", took)
 	}
 }

@@ -144,17 +144,24 @@ func notifyServer(t *testing.T, wait time.Duration, targets ...netip.AddrPort) *
 	cfg.Notify = targets
 	s := New(cfg)
 	s.notify.waits = slices.Repeat([]time.Duration{wait}, len(notifyWaits))
+	runServer(t, s)
+	return s
+}
+
+// runServer opens s's sockets and serves until the test ends.
+func runServer(t *testing.T, s *Server) {
+	t.Helper()
 	if err := s.Listen(); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(t.Context()) }()
 	t.Cleanup(func() {
+		// t.Context is cancelled before cleanups run: Serve is returning.
 		if err := <-done; err != nil {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	return s
 }
 
 // TestNotify: a publish that adds a zone or changes its serial sends a

@@ -419,8 +419,8 @@ type deadlineWriter interface {
 const xfrChunk = 256
 
 // streamZone writes zone z to c as an AXFR response (RFC 5936): the SOA,
-// every record, the default answers of the names st steers (xfr.go), the
-// SOA again, in as many messages as it takes. An IXFR is answered the same
+// every record, the DNSSEC records of a signed zone, the default answers of
+// the names st steers (xfr.go), the SOA again, in as many messages as it takes. An IXFR is answered the same
 // way (RFC 1995 §4). Each message gets its own write deadline of idle, so a
 // large zone to a slow secondary is not cut off.
 func (s *Server) streamZone(c deadlineWriter, req []byte, z *Zone, st *steering, idle time.Duration) error {
@@ -428,7 +428,7 @@ func (s *Server) streamZone(c deadlineWriter, req []byte, z *Zone, st *steering,
 	if err := q.Unpack(req); err != nil {
 		return err
 	}
-	records := rrCursor{parts: xfrRecords(z, st)}
+	records := rrCursor{parts: s.xfrRecords(z, st)}
 	first := true
 	buf := make([]dns.RR, 0, xfrChunk)
 	for !records.done() {

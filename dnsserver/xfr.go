@@ -19,13 +19,21 @@ import (
 // same zone for one release, and a secondary answers a steered name (and
 // a CNAME to one) with addresses rather than NXDOMAIN. The GSLB records
 // themselves never leave.
+//
+// A signed zone's transfer carries every DNSSEC record of the zone
+// (Signatures.Records: DNSKEY, CDS, CDNSKEY, the NSEC chain, the RRSIGs)
+// and each default answer with the RRSIGs of its signed set
+// (Signatures.Steered, found by name, type and addresses), so that a
+// secondary serves the zone signed (dnssec-verify passes on it).
 
 // steeredDefaults returns the default answers of the names z binds to
-// pools that st holds, by owner name, A before AAAA. A family the default
-// region has no address of is left out (the secondary answers NODATA, as
-// we do), and so is a pool st lacks (Publish and Configure refuse that).
-func steeredDefaults(z *Zone, st *steering) []dns.RR {
-	var out []dns.RR
+// pools that st holds, by owner name, A before AAAA, each followed by its
+// RRSIGs when z is signed. A family the default region has no address of
+// is left out (the secondary answers NODATA, as we do), and so is a pool
+// st lacks (Publish and Configure refuse that). missing counts the
+// answers of a signed zone that have no signed set (the signatures were
+// made for other pools): they go unsigned.
+func steeredDefaults(z *Zone, st *steering) (out []dns.RR, missing int) {
 	var d policy.Decision
 	for _, owner := range slices.Sorted(maps.Keys(z.bindings)) {
 		p := st.pools[z.bindings[owner].pool]
@@ -37,10 +45,52 @@ func steeredDefaults(z *Zone, st *steering) []dns.RR {
 			if d.Servfail {
 				continue
 			}
+			if len(d.Addrs) == 0 {
+				continue
+			}
 			// Sorted, as a signed set lists them (SteeredSet.Addrs).
 			addrs := slices.SortedFunc(slices.Values(d.Addrs), netip.Addr.Compare)
 			out = append(out, addrRecords(owner, d.TTL, fam, addrs)...)
+			if z.sec == nil {
+				continue
+			}
+			t := dns.TypeA
+			if fam == policy.IPv6 {
+				t = dns.TypeAAAA
+			}
+			ss := z.sec.steeredSet(owner, t, addrs)
+			if ss == nil || ss.TTL != d.TTL {
+				missing++
+				continue
+			}
+			for _, sig := range ss.Sigs {
+				out = append(out, sig)
+			}
 		}
+	}
+	return out, missing
+}
+
+// dnssecRecords returns the DNSSEC records of a signed zone z that are not
+// already among its records: Signatures.Records without its SOA (z.SOA is
+// that one) and without copies of the zone's own records (its DS); nil
+// for an unsigned zone.
+func dnssecRecords(z *Zone) []dns.RR {
+	sigs := z.Signatures()
+	if sigs == nil {
+		return nil
+	}
+	u := z.Unsigned()
+	out := make([]dns.RR, 0, len(sigs.Records))
+	for _, rr := range sigs.Records {
+		h := rr.Header()
+		if h.Rrtype == dns.TypeSOA {
+			continue
+		}
+		if n := u.nodes[dns.CanonicalName(h.Name)]; n != nil && slices.ContainsFunc(n.rrsets.get(h.Rrtype), func(o dns.RR) bool { return dns.IsDuplicate(o, rr) }) {
+			continue
+		}
+		out = append(out, rr)
 	}
 	return out
 }
@@ -64,13 +114,18 @@ func addrRecords(owner string, ttl uint32, fam policy.Family, addrs []netip.Addr
 
 // xfrRecords returns what an AXFR of z sends, in order, as a list of
 // slices (z's own records are not copied): the SOA, the zone's other
-// records, the steered names' default answers, and the SOA again.
-func xfrRecords(z *Zone, st *steering) [][]dns.RR {
+// records, its DNSSEC records, the steered names' default answers, and the
+// SOA again.
+func (s *Server) xfrRecords(z *Zone, st *steering) [][]dns.RR {
 	rest := z.records
 	if len(rest) > 0 && rest[0].Header().Rrtype == dns.TypeSOA {
 		rest = rest[1:]
 	}
-	return [][]dns.RR{{z.SOA}, rest, steeredDefaults(z, st), {z.SOA}}
+	defaults, missing := steeredDefaults(z, st)
+	if missing > 0 {
+		s.log.Warn("zone transfer: steered default answers without a signed set go unsigned", "zone", z.Origin, "answers", missing)
+	}
+	return [][]dns.RR{{z.SOA}, rest, dnssecRecords(z), defaults, {z.SOA}}
 }
 
 // rrCursor walks a list of record slices as one sequence.

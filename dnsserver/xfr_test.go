@@ -1,7 +1,12 @@
 package dnsserver
 
 import (
+	"bytes"
+	"fmt"
 	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -176,4 +181,148 @@ func TestAXFRSteeredSameEverywhere(t *testing.T) {
 	if n != 1 {
 		t.Errorf("www has %d A records in the transfer, want the one default pick:\n%q", n, sites[0])
 	}
+}
+
+// dnssecVerify returns the path of BIND's dnssec-verify (lookTool).
+func dnssecVerify(t *testing.T) string { return lookTool(t, "dnssec-verify", "bind9-utils") }
+
+// signedVariant is signed.test signed one way: a KSK and a ZSK or a CSK,
+// and with the zone file's SOA or one the signatures replace (serial 2).
+type signedVariant struct {
+	name      string
+	csk, soa2 bool
+}
+
+var signedVariants = []signedVariant{
+	{"ksk+zsk", false, false},
+	{"csk", true, false},
+	{"ksk+zsk, the signatures' SOA", false, true},
+}
+
+// sign signs the fixture's zone as v says and returns the signatures.
+func (v signedVariant) sign(t *testing.T, f *signedFixture) *Signatures {
+	t.Helper()
+	in := signInput(t, f.zone, signedPools())
+	if v.soa2 {
+		in.Records = slices.Clone(in.Records)
+		soa := dns.Copy(f.zone.SOA).(*dns.SOA)
+		soa.Serial = 2
+		in.Records[0] = soa
+	}
+	signer, _ := testSigner(t, signedOrigin, v.csk, signedNow)
+	signed, err := signer.Sign(in, signedNow, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return toSignatures(signed, v.soa2)
+}
+
+// TestAXFRSigned: the transfer of a signed zone carries every DNSSEC
+// record (DNSKEY, CDS, CDNSKEY, NSEC, RRSIG) and each steered name's
+// default answer with the RRSIGs of its signed set; BIND's dnssec-verify
+// passes on it as a master file.
+func TestAXFRSigned(t *testing.T) {
+	verify := dnssecVerify(t)
+	f := newSignedFixture(t)
+	for _, v := range signedVariants {
+		t.Run(v.name, func(t *testing.T) {
+			sigs := v.sign(t, f)
+			s, addr := serveSigned(t, f, sigs)
+			z := s.Zones().Zone(signedOrigin)
+			got := axfr(t, addr, signedOrigin)
+			if soa := got[0].(*dns.SOA); soa.Serial != z.Serial() || (v.soa2 && soa.Serial != 2) || got[len(got)-1].String() != soa.String() {
+				t.Errorf("transfer begins with %v and ends with %v, want the signed zone's SOA (serial %d) twice", got[0], got[len(got)-1], z.Serial())
+			}
+			have := map[string]bool{}
+			types := map[uint16]int{}
+			for _, rr := range got {
+				have[rr.String()] = true
+				types[rr.Header().Rrtype]++
+				if rr.Header().Rrtype == TypeGSLB {
+					t.Errorf("GSLB record transferred: %v", rr)
+				}
+			}
+			for _, typ := range []uint16{dns.TypeDNSKEY, dns.TypeCDS, dns.TypeCDNSKEY, dns.TypeNSEC, dns.TypeRRSIG} {
+				if types[typ] == 0 {
+					t.Errorf("no %s in the transfer", dns.TypeToString[typ])
+				}
+			}
+			for _, rr := range sigs.Records {
+				if !have[rr.String()] && rr.Header().Rrtype != dns.TypeSOA {
+					t.Errorf("not transferred: %v", rr)
+				}
+			}
+			// Each default answer and the RRSIGs of its set.
+			for _, d := range []struct {
+				name  string
+				ttl   uint32
+				typ   uint16
+				addrs []string
+			}{
+				{"www.signed.test.", 30, dns.TypeA, []string{"192.0.2.10"}},
+				{"www.signed.test.", 30, dns.TypeAAAA, []string{"2001:db8:1::10"}},
+				{"*.dyn.signed.test.", 30, dns.TypeA, []string{"192.0.2.10"}},
+				{"*.dyn.signed.test.", 30, dns.TypeAAAA, []string{"2001:db8:1::10"}},
+				{"v4.signed.test.", 60, dns.TypeA, []string{"192.0.2.44"}},
+			} {
+				var addrs []netip.Addr
+				for _, a := range d.addrs {
+					addrs = append(addrs, netip.MustParseAddr(a))
+					rr := rrString(t, fmt.Sprintf("%s %d IN %s %s", d.name, d.ttl, dns.TypeToString[d.typ], a))
+					if !have[rr] {
+						t.Errorf("default answer not transferred: %s", rr)
+					}
+				}
+				ss := z.sec.steeredSet(d.name, d.typ, addrs)
+				if ss == nil {
+					t.Fatalf("no signed set for %s %s %v", d.name, dns.TypeToString[d.typ], addrs)
+				}
+				for _, sig := range ss.Sigs {
+					if !have[sig.String()] {
+						t.Errorf("RRSIG of the default answer not transferred: %v", sig)
+					}
+				}
+			}
+			if types[dns.TypeAAAA] != 3 { // static, www and *.dyn; v4only has none
+				t.Errorf("%d AAAA records transferred, want 3", types[dns.TypeAAAA])
+			}
+
+			// dnssec-verify on the transfer as a master file.
+			text, out, err := runDNSSECVerify(t, verify, v.csk, got[:len(got)-1])
+			if err != nil {
+				t.Fatalf("dnssec-verify: %v\n%s\ntransfer:\n%s", err, out, text)
+			}
+			t.Logf("dnssec-verify: %s", bytes.TrimSpace(out))
+
+			// The control: without the RRSIGs of www's default A, it fails.
+			stripped := slices.DeleteFunc(slices.Clone(got[:len(got)-1]), func(rr dns.RR) bool {
+				sig, ok := rr.(*dns.RRSIG)
+				return ok && sig.TypeCovered == dns.TypeA && sig.Hdr.Name == "www.signed.test."
+			})
+			if _, out, err := runDNSSECVerify(t, verify, v.csk, stripped); err == nil {
+				t.Errorf("dnssec-verify passes a transfer without the RRSIGs of www A:\n%s", out)
+			}
+		})
+	}
+}
+
+// runDNSSECVerify writes rrs as a master file and runs dnssec-verify on
+// it (-z for a zone signed by one key with the SEP flag); it returns the
+// file's text, the tool's output and its error.
+func runDNSSECVerify(t *testing.T, verify string, csk bool, rrs []dns.RR) (text string, out []byte, err error) {
+	t.Helper()
+	var b strings.Builder
+	for _, rr := range rrs {
+		b.WriteString(rr.String() + "\n")
+	}
+	path := filepath.Join(t.TempDir(), "axfr.zone")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"-o", signedOrigin, path}
+	if csk {
+		args = append([]string{"-z"}, args...)
+	}
+	out, err = exec.CommandContext(t.Context(), verify, args...).CombinedOutput()
+	return b.String(), out, err
 }
