@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -48,6 +49,33 @@ func TestParseNotifyTarget(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzParseNotifyTarget: any text is refused or parsed to a unicast
+// address with a port, which parses back to itself.
+//
+//	go test -run=^$ -fuzz=FuzzParseNotifyTarget -fuzztime=1m ./dnsserver/
+func FuzzParseNotifyTarget(f *testing.F) {
+	for _, s := range []string{"192.0.2.1:53", "192.0.2.1", "[2001:db8::1]:5353", "2001:db8::1", "[::ffff:192.0.2.1]:53",
+		"ns2.example.com:53", "192.0.2.1:0", "0.0.0.0:53", "[fe80::1%eth0]:53", "[::1]", ":53", "1.2.3.4:+53", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ap, err := ParseNotifyTarget(s)
+		if err != nil {
+			if !strings.Contains(err.Error(), strconv.Quote(s)) {
+				t.Errorf("error %q does not quote the input", err)
+			}
+			return
+		}
+		a := ap.Addr()
+		if !a.IsValid() || ap.Port() == 0 || a.Zone() != "" || a.IsUnspecified() || a.IsMulticast() || a.Is4In6() {
+			t.Fatalf("%q parsed to %s", s, ap)
+		}
+		if back, err := ParseNotifyTarget(ap.String()); err != nil || back != ap {
+			t.Fatalf("%q parsed to %s, which parses to %s, %v", s, ap, back, err)
+		}
+	})
 }
 
 // secondary is a loopback UDP endpoint that takes NOTIFY messages the way

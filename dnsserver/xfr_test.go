@@ -24,6 +24,14 @@ func axfr(t *testing.T, addr, origin string) []dns.RR {
 	t.Helper()
 	m := new(dns.Msg)
 	m.SetAxfr(origin)
+	return transferIn(t, addr, m)
+}
+
+// transferIn sends the transfer query m to addr over TCP and returns every
+// record received, in order.
+func transferIn(t *testing.T, addr string, m *dns.Msg) []dns.RR {
+	t.Helper()
+	origin := m.Question[0].Name
 	tr := &dns.Transfer{DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second}
 	ch, err := tr.In(m, addr)
 	if err != nil {
@@ -142,6 +150,34 @@ func TestAXFRSteered(t *testing.T) {
 				t.Errorf("static records:\n got %q\nwant %q", static, want)
 			}
 		})
+	}
+}
+
+// TestIXFRSteered: an IXFR from a secondary behind our serial gets the
+// whole zone as an AXFR does, steered defaults included (RFC 1995 §4: we
+// keep no history); one that is current gets our SOA alone.
+func TestIXFRSteered(t *testing.T) {
+	s, addr := testServer(t, gslbConfig(t), gslbZones)
+	z := s.Zones().Zone("gslb.test.")
+	full := rrStrings(axfr(t, addr, z.Origin))
+	for _, tc := range []struct {
+		name   string
+		serial uint32
+		want   []string
+	}{
+		{"behind: the whole zone", z.Serial() - 1, full},
+		{"current: the SOA alone", z.Serial(), rrStrings([]dns.RR{z.SOA})},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := new(dns.Msg)
+			m.SetIxfr(z.Origin, tc.serial, "ns1.gslb.test.", "hostmaster.gslb.test.")
+			if got := rrStrings(transferIn(t, addr, m)); !slices.Equal(got, tc.want) {
+				t.Errorf("IXFR:\n got %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+	if !slices.ContainsFunc(full, func(s string) bool { return strings.HasPrefix(s, "www.gslb.test.\t30\tIN\tA\t") }) {
+		t.Errorf("the transfer has no default answer for www:\n%q", full)
 	}
 }
 
