@@ -388,3 +388,51 @@ func TestKnotSecondarySigned(t *testing.T) {
 		t.Errorf("the new signed serial took %v to reach the secondary, want under 1s", took)
 	}
 }
+
+// docBlock returns the first fenced code block of docs/operations.md after
+// the line that starts with after.
+func docBlock(t *testing.T, after string) string {
+	t.Helper()
+	text := string(readFile(t, "../docs/operations.md"))
+	i := strings.Index(text, "\n"+after)
+	if i < 0 {
+		t.Fatalf("docs/operations.md: no line starting %q", after)
+	}
+	rest := text[i:]
+	start := strings.Index(rest, "\n```")
+	if start < 0 {
+		t.Fatalf("docs/operations.md: no code block after %q", after)
+	}
+	rest = rest[start+4:]
+	rest = rest[strings.Index(rest, "\n")+1:] // past the fence's language
+	end := strings.Index(rest, "\n```")
+	if end < 0 {
+		t.Fatalf("docs/operations.md: the code block after %q does not end", after)
+	}
+	return rest[:end+1]
+}
+
+// TestSecondaryConfigDocs: the Knot and BIND secondary configurations of
+// docs/operations.md ("Secondaries and NOTIFY") are valid for knotc
+// conf-check and named-checkconf.
+func TestSecondaryConfigDocs(t *testing.T) {
+	for _, tc := range []struct {
+		name, after, tool, pkg string
+		args                   func(path string) []string
+	}{
+		{"knot", "Knot DNS (`knot` from apt)", "knotc", "knot", func(p string) []string { return []string{"-c", p, "conf-check"} }},
+		{"bind", "The address Knot transfers from", "named-checkconf", "bind9-utils", func(p string) []string { return []string{p} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bin := lookTool(t, tc.tool, tc.pkg)
+			conf := docBlock(t, tc.after)
+			path := filepath.Join(t.TempDir(), "secondary.conf")
+			if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := exec.CommandContext(t.Context(), bin, tc.args(path)...).CombinedOutput(); err != nil {
+				t.Errorf("%s: %v\n%s\nconfiguration:\n%s", tc.tool, err, out, conf)
+			}
+		})
+	}
+}
