@@ -377,7 +377,7 @@ func TestKnotSecondarySigned(t *testing.T) {
 	}
 
 	// A new signed version, serial 2.
-	v := signedVariant{name: "serial 2", soa2: true}
+	v := signing{name: "serial 2", soa2: true}
 	sigs := v.sign(t, f)
 	start := time.Now()
 	publish(s, sigs)

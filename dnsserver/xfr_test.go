@@ -222,21 +222,21 @@ func TestAXFRSteeredSameEverywhere(t *testing.T) {
 // dnssecVerify returns the path of BIND's dnssec-verify (lookTool).
 func dnssecVerify(t *testing.T) string { return lookTool(t, "dnssec-verify", "bind9-utils") }
 
-// signedVariant is signed.test signed one way: a KSK and a ZSK or a CSK,
+// signing is signed.test signed one way: a KSK and a ZSK or a CSK,
 // and with the zone file's SOA or one the signatures replace (serial 2).
-type signedVariant struct {
+type signing struct {
 	name      string
 	csk, soa2 bool
 }
 
-var signedVariants = []signedVariant{
+var signings = []signing{
 	{"ksk+zsk", false, false},
 	{"csk", true, false},
 	{"ksk+zsk, the signatures' SOA", false, true},
 }
 
 // sign signs the fixture's zone as v says and returns the signatures.
-func (v signedVariant) sign(t *testing.T, f *signedFixture) *Signatures {
+func (v signing) sign(t *testing.T, f *signedFixture) *Signatures {
 	t.Helper()
 	in := signInput(t, f.zone, signedPools())
 	if v.soa2 {
@@ -260,7 +260,7 @@ func (v signedVariant) sign(t *testing.T, f *signedFixture) *Signatures {
 func TestAXFRSigned(t *testing.T) {
 	verify := dnssecVerify(t)
 	f := newSignedFixture(t)
-	for _, v := range signedVariants {
+	for _, v := range signings {
 		t.Run(v.name, func(t *testing.T) {
 			sigs := v.sign(t, f)
 			s, addr := serveSigned(t, f, sigs)
