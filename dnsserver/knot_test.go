@@ -22,8 +22,8 @@ import (
 // a temporary directory, on 127.77.71.1, fed by AXFR and NOTIFY from a
 // server on 127.77.70.2.
 const (
-	knotAddr    = "127.77.71.1"
-	primaryAddr = "127.77.70.2"
+	secondaryAddr = "127.77.71.1"
+	primaryAddr   = "127.77.70.2"
 )
 
 // knotd returns the path of knotd (lookTool).
@@ -64,10 +64,11 @@ func freeUDPPort(t *testing.T, addr string) int {
 	return 0
 }
 
-// startKnot runs knotd on knotAddr and port as a secondary of primary
-// for zones, and returns its address. It stops with the test; its log is
-// shown when the test fails.
-func startKnot(t *testing.T, port int, primary netip.AddrPort, zones ...string) string {
+// startKnotSecondary runs knotd on secondaryAddr and port as a secondary
+// of primary for zones, and returns its address. It stops with the test;
+// its log is shown when the test fails. (validate_test.go of the unbound
+// tests runs Knot as a primary; this one is a secondary.)
+func startKnotSecondary(t *testing.T, port int, primary netip.AddrPort, zones ...string) string {
 	t.Helper()
 	bin := knotd(t)
 	dir := t.TempDir()
@@ -98,7 +99,7 @@ template:
     zonefile-load: none
     journal-content: none
 zone:
-`, dir, knotAddr, port, primary.Addr(), primary.Port())
+`, dir, secondaryAddr, port, primary.Addr(), primary.Port())
 	for _, z := range zones {
 		fmt.Fprintf(&conf, "  - domain: %s\n", z)
 	}
@@ -126,7 +127,7 @@ zone:
 			t.Logf("knotd log:\n%s", log.String())
 		}
 	})
-	addr := net.JoinHostPort(knotAddr, fmt.Sprint(port))
+	addr := net.JoinHostPort(secondaryAddr, fmt.Sprint(port))
 	// Up when it answers (REFUSED or SERVFAIL until the zone is in).
 	if err := poll(t, 10*time.Second, func() error {
 		select {
@@ -192,10 +193,10 @@ func waitSerial(t *testing.T, addr, zone string, serial uint32, within time.Dura
 func knotSecondary(t *testing.T, cfg *Config, zone string, publish func(*Server)) (*Server, string) {
 	t.Helper()
 	knotd(t)
-	port := freeUDPPort(t, knotAddr)
-	s := primaryServer(t, cfg, netip.AddrPortFrom(netip.MustParseAddr(knotAddr), uint16(port)))
+	port := freeUDPPort(t, secondaryAddr)
+	s := primaryServer(t, cfg, netip.AddrPortFrom(netip.MustParseAddr(secondaryAddr), uint16(port)))
 	publish(s)
-	addr := startKnot(t, port, s.UDPAddrs()[0], zone)
+	addr := startKnotSecondary(t, port, s.UDPAddrs()[0], zone)
 	waitSerial(t, addr, zone, 1, 10*time.Second)
 	return s, addr
 }
