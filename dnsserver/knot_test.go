@@ -1,20 +1,19 @@
 package dnsserver
 
 import (
-	"bytes"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	ayatest "github.com/aya-gslb/aya/internal/testutil"
 )
 
 // The Knot DNS secondary of these tests: knotd from apt (package knot),
@@ -26,178 +25,17 @@ const (
 	primaryAddr   = "127.77.70.2"
 )
 
-// knotd returns the path of knotd (lookTool).
-func knotd(t *testing.T) string { return lookTool(t, "knotd", "knot") }
-
-// lookTool returns the path of the program name, or skips the test without
-// it; under CI, which installs pkg (.ci/run), it fails instead.
-func lookTool(t *testing.T, name, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not installed: .ci/run installs %s", name, pkg)
-		}
-		t.Skipf("%s not installed (apt-get install %s); .ci/run installs it", name, pkg)
-	}
-	return p
-}
-
-// freeUDPPort returns a port free for UDP and TCP on addr just now, for a
-// process that picks no port itself.
-func freeUDPPort(t *testing.T, addr string) int {
-	t.Helper()
-	for range 20 {
-		u, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr(addr), 0)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := u.LocalAddr().(*net.UDPAddr).Port
-		l, err := net.Listen("tcp", net.JoinHostPort(addr, fmt.Sprint(port)))
-		u.Close()
-		if err == nil {
-			l.Close()
-			return port
-		}
-	}
-	t.Fatal("no free port")
-	return 0
-}
-
-// startKnotSecondary runs knotd on secondaryAddr and port as a secondary
-// of primary for zones, and returns its address. It stops with the test;
-// its log is shown when the test fails. (validate_test.go of the unbound
-// tests runs Knot as a primary; this one is a secondary.)
-func startKnotSecondary(t *testing.T, port int, primary netip.AddrPort, zones ...string) string {
-	t.Helper()
-	bin := knotd(t)
-	dir := t.TempDir()
-	var conf strings.Builder
-	fmt.Fprintf(&conf, `server:
-  rundir: %[1]s
-  listen: %[2]s@%[3]d
-database:
-  storage: %[1]s
-log:
-  - target: stderr
-    any: info
-remote:
-  - id: aya
-    address: %[4]s@%[5]d
-    via: %[2]s
-acl:
-  - id: notify_from_aya
-    address: %[4]s
-    action: notify
-template:
-  - id: default
-    storage: %[1]s
-    master: aya
-    acl: notify_from_aya
-    # Keep the zone in memory: no zone file, no journal.
-    zonefile-sync: -1
-    zonefile-load: none
-    journal-content: none
-zone:
-`, dir, secondaryAddr, port, primary.Addr(), primary.Port())
-	for _, z := range zones {
-		fmt.Fprintf(&conf, "  - domain: %s\n", z)
-	}
-	path := filepath.Join(dir, "knot.conf")
-	if err := os.WriteFile(path, []byte(conf.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var log bytes.Buffer
-	cmd := exec.Command(bin, "-c", path)
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("knotd log:\n%s", log.String())
-		}
-	})
-	addr := net.JoinHostPort(secondaryAddr, fmt.Sprint(port))
-	// Up when it answers (REFUSED or SERVFAIL until the zone is in).
-	if err := poll(t, 10*time.Second, func() error {
-		select {
-		case err := <-exited:
-			return fmt.Errorf("knotd exited: %v\n%s", err, log.String())
-		default:
-		}
-		_, err := knotQuery(addr, zones[0], dns.TypeSOA)
-		return err
-	}); err != nil {
-		t.Fatalf("knotd did not come up: %v", err)
-	}
-	return addr
-}
-
-// knotQuery asks addr over UDP, without recursion.
-func knotQuery(addr, name string, qtype uint16) (*dns.Msg, error) {
-	q := new(dns.Msg)
-	q.SetQuestion(name, qtype)
-	q.RecursionDesired = false
-	c := &dns.Client{Timeout: 500 * time.Millisecond}
-	r, _, err := c.Exchange(q, addr)
-	return r, err
-}
-
-// soaSerial is the serial addr answers for zone's SOA, or an error while
-// it has no zone.
-func soaSerial(addr, zone string) (uint32, error) {
-	r, err := knotQuery(addr, zone, dns.TypeSOA)
-	if err != nil {
-		return 0, err
-	}
-	if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
-		return 0, fmt.Errorf("SOA: %s, %d answers", rcodeName(r.Rcode), len(r.Answer))
-	}
-	soa, ok := r.Answer[0].(*dns.SOA)
-	if !ok {
-		return 0, fmt.Errorf("SOA answer %v", r.Answer[0])
-	}
-	return soa.Serial, nil
-}
-
-// waitSerial waits, within a deadline, for the server at addr to answer
-// serial for zone's SOA, and returns how long it took.
-func waitSerial(t *testing.T, addr, zone string, serial uint32, within time.Duration) time.Duration {
-	t.Helper()
-	start := time.Now()
-	if err := poll(t, within, func() error {
-		got, err := soaSerial(addr, zone)
-		if err == nil && got != serial {
-			err = fmt.Errorf("serial %d, want %d", got, serial)
-		}
-		return err
-	}); err != nil {
-		t.Fatalf("%s serial %d at %s: %v", zone, serial, addr, err)
-	}
-	return time.Since(start)
-}
-
 // knotSecondary starts a primary (primaryServer, cfg), lets publish give
 // it its first zone (of serial 1), starts Knot as its secondary for zone,
 // and waits until Knot serves it. It returns the primary and Knot's address.
 func knotSecondary(t *testing.T, cfg *Config, zone string, publish func(*Server)) (*Server, string) {
 	t.Helper()
-	knotd(t)
-	port := freeUDPPort(t, secondaryAddr)
+	ayatest.LookTool(t, "knotd", "knot")
+	port := ayatest.FreePort(t, secondaryAddr)
 	s := primaryServer(t, cfg, netip.AddrPortFrom(netip.MustParseAddr(secondaryAddr), uint16(port)))
 	publish(s)
-	addr := startKnotSecondary(t, port, s.UDPAddrs()[0], zone)
-	waitSerial(t, addr, zone, 1, 10*time.Second)
+	addr := ayatest.KnotSecondary{Addr: secondaryAddr, Port: port, Primaries: s.UDPAddrs(), Zones: []string{zone}}.Start(t)
+	ayatest.WaitSerial(t, addr, zone, 1, 10*time.Second)
 	return s, addr
 }
 
@@ -268,7 +106,7 @@ func TestKnotSecondary(t *testing.T) {
 		{"nope.gslb.test.", dns.TypeA, dns.RcodeNameError, nil},
 	} {
 		t.Run(tc.qname+"/"+dns.TypeToString[tc.qtype], func(t *testing.T) {
-			r, err := knotQuery(addr, tc.qname, tc.qtype)
+			r, err := ayatest.Query(addr, tc.qname, tc.qtype)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -288,11 +126,11 @@ func TestKnotSecondary(t *testing.T) {
 		if err := s.Publish(gslbZonesAt(t, serial), cfg); err != nil {
 			t.Fatal(err)
 		}
-		waitSerial(t, addr, "gslb.test.", serial, 5*time.Second)
+		ayatest.WaitSerial(t, addr, "gslb.test.", serial, 5*time.Second)
 		took := time.Since(start)
 		worst = max(worst, took)
 		t.Logf("serial %d at the secondary %v after the publish", serial, took.Round(time.Millisecond))
-		r, err := knotQuery(addr, "version.gslb.test.", dns.TypeTXT)
+		r, err := ayatest.Query(addr, "version.gslb.test.", dns.TypeTXT)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -382,7 +220,7 @@ func TestKnotSecondarySigned(t *testing.T) {
 	sigs := v.sign(t, f)
 	start := time.Now()
 	publish(s, sigs)
-	waitSerial(t, addr, signedOrigin, 2, 5*time.Second)
+	ayatest.WaitSerial(t, addr, signedOrigin, 2, 5*time.Second)
 	took := time.Since(start)
 	t.Logf("signed serial 2 at the secondary %v after the publish", took.Round(time.Millisecond))
 	if took > time.Second {
@@ -425,7 +263,7 @@ func TestSecondaryConfigDocs(t *testing.T) {
 		{"bind", "The address Knot transfers from", "named-checkconf", "bind9-utils", func(p string) []string { return []string{p} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			bin := lookTool(t, tc.tool, tc.pkg)
+			bin := ayatest.LookTool(t, tc.tool, tc.pkg)
 			conf := docBlock(t, tc.after)
 			path := filepath.Join(t.TempDir(), "secondary.conf")
 			if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {

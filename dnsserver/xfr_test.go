@@ -14,6 +14,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	ayatest "github.com/aya-gslb/aya/internal/testutil"
 	"github.com/aya-gslb/aya/policy"
 	"github.com/aya-gslb/aya/state"
 )
@@ -219,9 +220,6 @@ func TestAXFRSteeredSameEverywhere(t *testing.T) {
 	}
 }
 
-// dnssecVerify returns the path of BIND's dnssec-verify (lookTool).
-func dnssecVerify(t *testing.T) string { return lookTool(t, "dnssec-verify", "bind9-utils") }
-
 // signing is signed.test signed one way: a KSK and a ZSK or a CSK,
 // and with the zone file's SOA or one the signatures replace (serial 2).
 type signing struct {
@@ -258,7 +256,7 @@ func (v signing) sign(t *testing.T, f *signedFixture) *Signatures {
 // default answer with the RRSIGs of its signed set; BIND's dnssec-verify
 // passes on it as a master file.
 func TestAXFRSigned(t *testing.T) {
-	verify := dnssecVerify(t)
+	verify := ayatest.LookTool(t, "dnssec-verify", "bind9-utils")
 	f := newSignedFixture(t)
 	for _, v := range signings {
 		t.Run(v.name, func(t *testing.T) {
