@@ -310,6 +310,7 @@ func (n *notifier) read(c *net.UDPConn) {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
+			time.Sleep(10 * time.Millisecond) // a passing error: no busy loop
 			continue
 		}
 		m := new(dns.Msg)

@@ -404,3 +404,44 @@ type discardConn struct{ n int }
 
 func (d *discardConn) Write(p []byte) (int, error)    { d.n += len(p); return len(p), nil }
 func (*discardConn) SetWriteDeadline(time.Time) error { return nil }
+
+// TestRRCursor: the cursor walks its slices as one sequence, empty ones
+// included, peeking without consuming.
+func TestRRCursor(t *testing.T) {
+	rr := func(i int) dns.RR {
+		return &dns.A{Hdr: dns.RR_Header{Name: fmt.Sprintf("h%d.test.", i), Rrtype: dns.TypeA, Class: dns.ClassINET}, A: []byte{192, 0, 2, byte(i)}}
+	}
+	all := make([]dns.RR, 10)
+	for i := range all {
+		all[i] = rr(i)
+	}
+	for _, tc := range []struct {
+		name  string
+		parts [][]dns.RR
+		steps []int // how many to peek and skip each time
+	}{
+		{"one slice", [][]dns.RR{all}, []int{3, 3, 3, 3}},
+		{"slices and empty ones", [][]dns.RR{nil, all[:1], {}, all[1:4], nil, all[4:9], all[9:]}, []int{2, 2, 2, 2, 2}},
+		{"one at a time across boundaries", [][]dns.RR{all[:3], all[3:5], all[5:]}, []int{1, 1, 1, 1, 1, 1, 1, 1, 1, 1}},
+		{"more than there is", [][]dns.RR{all[:4], all[4:]}, []int{100}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := rrCursor{parts: slices.Clone(tc.parts)}
+			var got []dns.RR
+			for _, n := range tc.steps {
+				if c.done() {
+					break
+				}
+				p := c.peek(nil, n)
+				if again := c.peek(nil, n); !slices.Equal(p, again) {
+					t.Fatalf("peek consumed: %v, then %v", p, again)
+				}
+				got = append(got, p...)
+				c.skip(len(p))
+			}
+			if !c.done() || !slices.Equal(got, all) {
+				t.Errorf("walked %d records (done %v), want the %d in order", len(got), c.done(), len(all))
+			}
+		})
+	}
+}
