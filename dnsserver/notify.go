@@ -100,9 +100,10 @@ type notifier struct {
 	results *prometheus.CounterVec
 	// waits are notifyWaits (shorter in tests).
 	waits []time.Duration
-	// local are the server's listen hosts: a notification leaves from the
-	// first one of the target's family, so that the secondary sees it come
-	// from the primary's address (BIND and Knot check it).
+	// local are the server's listen hosts but wildcards: a notification
+	// leaves from the first one of the target's family (else from an
+	// address the kernel picks), so that the secondary sees it come from
+	// the primary's address (BIND and Knot check it).
 	local []netip.Addr
 
 	mu      sync.Mutex

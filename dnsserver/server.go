@@ -77,7 +77,7 @@ type Config struct {
 	// Notify lists the secondaries sent a NOTIFY (RFC 1996) when a publish
 	// adds a zone or changes its serial (notify.go); empty sends none.
 	// Parse entries with ParseNotifyTarget. A notification leaves from the
-	// first Listen address of its family.
+	// first Listen address of its family that is not a wildcard.
 	Notify []netip.AddrPort
 	// WhyClients lists the clients whose TXT queries for "_why." + NAME are
 	// answered with the explanation of NAME's answer (why.go); others get
