@@ -42,10 +42,7 @@ func steeredDefaults(z *Zone, st *steering) (out []dns.RR, missing int) {
 		}
 		for _, fam := range [...]policy.Family{policy.IPv4, policy.IPv6} {
 			policy.Decide(p, policy.Client{}, fam, nil, &d)
-			if d.Servfail {
-				continue
-			}
-			if len(d.Addrs) == 0 {
+			if d.Servfail || len(d.Addrs) == 0 {
 				continue
 			}
 			// Sorted, as a signed set lists them (SteeredSet.Addrs).

@@ -340,6 +340,37 @@ func TestAXFRSigned(t *testing.T) {
 	}
 }
 
+// TestAXFRSignedWithoutDefaultSet: a default answer whose addresses have no
+// signed set (the release's signatures lag its pools) is transferred
+// unsigned rather than left out, and the rest stays signed.
+func TestAXFRSignedWithoutDefaultSet(t *testing.T) {
+	f := newSignedFixture(t)
+	sigs := *f.sigs
+	sigs.Steered = slices.DeleteFunc(slices.Clone(sigs.Steered), func(ss SteeredSet) bool {
+		return ss.Name == "www.signed.test." && ss.Type == dns.TypeA && ss.Addrs[0].String() == "192.0.2.10"
+	})
+	_, addr := serveSigned(t, f, &sigs)
+	var wwwA, wwwASigs, wwwAAAASigs int
+	for _, rr := range axfr(t, addr, signedOrigin) {
+		switch rr := rr.(type) {
+		case *dns.A:
+			if rr.Hdr.Name == "www.signed.test." {
+				wwwA++
+			}
+		case *dns.RRSIG:
+			if rr.Hdr.Name == "www.signed.test." && rr.TypeCovered == dns.TypeA {
+				wwwASigs++
+			}
+			if rr.Hdr.Name == "www.signed.test." && rr.TypeCovered == dns.TypeAAAA {
+				wwwAAAASigs++
+			}
+		}
+	}
+	if wwwA != 1 || wwwASigs != 0 || wwwAAAASigs == 0 {
+		t.Errorf("www: %d A, %d RRSIG A, %d RRSIG AAAA; want the A unsigned and the AAAA signed", wwwA, wwwASigs, wwwAAAASigs)
+	}
+}
+
 // runDNSSECVerify writes rrs as a master file and runs dnssec-verify on
 // it (-z for a zone signed by one key with the SEP flag); it returns the
 // file's text, the tool's output and its error.
