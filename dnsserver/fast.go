@@ -73,9 +73,10 @@ type fastNode struct {
 	// cname is set at a CNAME, whose answer depends on the QTYPE: no NODATA
 	// reply serves every other QTYPE there.
 	cname bool
-	// signed is set in a signed zone: a query with the DO bit gets the
-	// replies with DNSSEC records (fastReplies.do). It sits in the padding
-	// after cname: a node is no larger for it.
+	// signed is set in a signed zone, and at the apex of a zone whose DS
+	// a signed parent answers: a query with the DO bit gets the replies
+	// with DNSSEC records (fastReplies.do). It sits in the padding after
+	// cname: a node is no larger for it.
 	signed bool
 	// gslb is set on a name bound to a pool: its A, AAAA and ANY are steered.
 	gslb *fastPool
@@ -141,7 +142,7 @@ func (s *Server) buildFast(zs *Zones) *fastTable {
 			fn := &nodes[len(nodes)-1]
 			fn.name = name
 			fn.cname = len(n.rrsets.get(dns.TypeCNAME)) > 0
-			fn.signed = z.sec != nil
+			fn.signed = z.sec != nil || name == z.Origin && zs.signedParent(z) != nil
 			if gslb := n.rrsets.get(TypeGSLB); len(gslb) > 0 {
 				fn.gslb = &fastPool{pool: poolOf(gslb[0]), name: name, zone: z.Origin, sec: z.sec}
 				for i, t := range [...]uint16{dns.TypeA, dns.TypeAAAA, dns.TypeANY} {
@@ -175,6 +176,9 @@ func (s *Server) fill(t *fastTable, zs *Zones, fn *fastNode) *fastReplies {
 		qtypes = append(qtypes, dns.TypeA, dns.TypeAAAA)
 	}
 	qtypes = append(qtypes, n.rrsets.types()...)
+	if fn.name == z.Origin && zs.signedParent(z) != nil {
+		qtypes = append(qtypes, dns.TypeDS) // the parent's answer, not the NODATA of the others
+	}
 	r := s.fillReplies(zs, fn, qtypes, false)
 	if fn.signed {
 		r.do = s.fillReplies(zs, fn, qtypes, true)

@@ -49,10 +49,25 @@ func (s *Zones) resolve(qname string, qtype uint16, do bool, st *steering, c *cl
 		res.rcode = dns.RcodeRefused
 		return res
 	}
+	if qtype == dns.TypeDS && lname == z.Origin {
+		z = cmp.Or(s.signedParent(z), z)
+	}
 	res.zone = z
 	res.aa = true
 	s.resolveIn(&res, z, qname, lname, qtype, do, 0, st, c)
 	return res
+}
+
+// signedParent returns the zone we serve that z is delegated from, when
+// it is signed, else nil: the DS of z is its answer (RFC 4035 §3.1.4.1),
+// with its signatures.
+func (s *Zones) signedParent(z *Zone) *Zone {
+	if off, end := dns.NextLabel(z.Origin, 0); !end {
+		if p := s.find(z.Origin[off:]); p != nil && p.sec != nil {
+			return p
+		}
+	}
+	return nil
 }
 
 func (s *Zones) resolveIn(res *result, z *Zone, qname, lname string, qtype uint16, do bool, depth int, st *steering, c *client) {

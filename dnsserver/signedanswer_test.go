@@ -370,3 +370,52 @@ func TestSteeredWithoutSignedSet(t *testing.T) {
 		}
 	})
 }
+
+// TestDSFromParent: with a signed zone and its child both served, the DS
+// of the child is the parent's answer (RFC 4035 §3.1.4.1), signed; the
+// rest of the child's names are the child's.
+func TestDSFromParent(t *testing.T) {
+	f := newSignedFixture(t)
+	child := childZone(t)
+	sz, err := f.zone.WithSignatures(f.sigs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig()
+	cfg.GSLB = GSLB{Pools: signedPools(), Geo: testGeo(t)}
+	s, addr := testServer(t, cfg, signedZones)
+	zs, err := NewZones(sz, child)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Publish(zs, cfg); err != nil {
+		t.Fatal(err)
+	}
+	ds := "sub.signed.test. 3600 IN DS 12345 13 2 0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF"
+	runSignedCases(t, addr, f, []signedCase{
+		{name: "DS from the parent", qname: "sub.signed.test.", qtype: dns.TypeDS, do: true, aa: true,
+			answer: []string{ds, "sub.signed.test. 3600 IN RRSIG DS 3"}},
+		{name: "DS from the parent without DO", qname: "sub.signed.test.", qtype: dns.TypeDS, aa: true, answer: []string{ds}},
+		{name: "the child's names", qname: "www.sub.signed.test.", qtype: dns.TypeA, aa: true, unsigned: true,
+			answer: []string{"www.sub.signed.test. 3600 IN A 192.0.2.98"}},
+		{name: "the child's apex", qname: "sub.signed.test.", qtype: dns.TypeNS, aa: true, unsigned: true,
+			answer: []string{"sub.signed.test. 3600 IN NS ns.sub.signed.test."}, extra: []string{"ns.sub.signed.test. 3600 IN A 192.0.2.99"}},
+	})
+}
+
+// childZone is sub.signed.test, the child of signed.test's signed
+// delegation, unsigned.
+func childZone(tb testing.TB) *Zone {
+	tb.Helper()
+	z, err := ParseZone(strings.NewReader(`$ORIGIN sub.signed.test.
+$TTL 3600
+@   IN SOA ns hostmaster 1 7200 3600 1209600 300
+@   IN NS  ns
+ns  IN A   192.0.2.99
+www IN A   192.0.2.98
+`), "sub.signed.test.", "sub.signed.test.zone")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return z
+}

@@ -10,8 +10,9 @@ import (
 )
 
 // offlineSigned is offline with the fixture's zone published signed (and
-// with signed false, as parsed), with the test pools and geo database.
-func offlineSigned(tb testing.TB, f *signedFixture, signed bool) (*Server, *view) {
+// with signed false, as parsed), and the zones more, with the test pools
+// and geo database.
+func offlineSigned(tb testing.TB, f *signedFixture, signed bool, more ...*Zone) (*Server, *view) {
 	tb.Helper()
 	cfg := testConfig()
 	cfg.GSLB = GSLB{Pools: signedPools(), Geo: testGeo(tb)}
@@ -23,7 +24,7 @@ func offlineSigned(tb testing.TB, f *signedFixture, signed bool) (*Server, *view
 			tb.Fatal(err)
 		}
 	}
-	zs, err := NewZones(z)
+	zs, err := NewZones(append(more, z)...)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -48,10 +49,12 @@ var signedVariants = append(slices.Clone(queryVariants), []queryVariant{
 // path's byte for byte.
 func TestFastMatchesSlowSigned(t *testing.T) {
 	f := newSignedFixture(t)
-	s, v := offlineSigned(t, f, true)
+	s, v := offlineSigned(t, f, true, childZone(t))
 	var names []string
-	for name := range v.zones.Zone(signedOrigin).nodes {
-		names = append(names, name, "below."+name)
+	for _, z := range v.zones.List() {
+		for name := range z.nodes {
+			names = append(names, name, "below."+name)
+		}
 	}
 	slices.Sort(names)
 	types := append(slices.Clone(comparedTypes), dns.TypeRRSIG, dns.TypeNSEC, dns.TypeDNSKEY, dns.TypeCDS, dns.TypeCDNSKEY)
@@ -135,7 +138,8 @@ func steerQuery(tb testing.TB, qname string, do bool) []byte {
 }
 
 // TestFastSteerSignedAllocs: a signed steered answer on the fast path
-// allocates nothing, as the unsigned one.
+// allocates nothing, as the unsigned one; nor does a signed static one
+// (positive, in another case, NODATA, DNSKEY).
 func TestFastSteerSignedAllocs(t *testing.T) {
 	f := newSignedFixture(t)
 	s, v := offlineSigned(t, f, true)
@@ -155,6 +159,18 @@ func TestFastSteerSignedAllocs(t *testing.T) {
 		}
 	}); n != 0 {
 		t.Errorf("%v allocations per signed steered answer, want 0", n)
+	}
+	for _, q := range []struct {
+		name  string
+		qtype uint16
+	}{{"static.signed.test.", dns.TypeA}, {"STATIC.signed.test.", dns.TypeAAAA}, {"static.signed.test.", dns.TypeTXT}, {"signed.test.", dns.TypeDNSKEY}} {
+		req := packQuery(t, q.name, q.qtype, edns(1232, true))
+		if _, ok := s.fastAnswer(v, req, udp, src, buf, &qstate{now: testNow}); !ok {
+			t.Fatalf("%s %s: not answered on the fast path", q.name, dns.TypeToString[q.qtype])
+		}
+		if n := testing.AllocsPerRun(200, func() { s.handle(v, req, udp, src, buf[:0]) }); n != 0 {
+			t.Errorf("%s %s: %v allocations per signed answer, want 0", q.name, dns.TypeToString[q.qtype], n)
+		}
 	}
 }
 
