@@ -27,16 +27,16 @@ const (
 
 // knotSecondary starts a primary (primaryServer, cfg), lets publish give
 // it its first zone (of serial 1), starts Knot as its secondary for zone,
-// and waits until Knot serves it. It returns the primary and Knot's address.
-func knotSecondary(t *testing.T, cfg *Config, zone string, publish func(*Server)) (*Server, string) {
+// and waits until Knot serves it. It returns the primary and Knot.
+func knotSecondary(t *testing.T, cfg *Config, zone string, publish func(*Server)) (*Server, *ayatest.Knot) {
 	t.Helper()
 	ayatest.LookTool(t, "knotd", "knot")
 	port := ayatest.FreePort(t, secondaryAddr)
 	s := primaryServer(t, cfg, netip.AddrPortFrom(netip.MustParseAddr(secondaryAddr), uint16(port)))
 	publish(s)
-	addr := ayatest.KnotSecondary{Addr: secondaryAddr, Port: port, Primaries: s.UDPAddrs(), Zones: []string{zone}}.Start(t)
-	ayatest.WaitSerial(t, addr, zone, 1, 10*time.Second)
-	return s, addr
+	k := ayatest.KnotSecondary{Addr: secondaryAddr, Port: port, Primaries: s.UDPAddrs(), Zones: []string{zone}}.Start(t)
+	ayatest.WaitSerial(t, k.Addr, zone, 1, 10*time.Second)
+	return s, k
 }
 
 // primaryServer serves on primaryAddr, allowing transfers from and
@@ -80,11 +80,12 @@ func gslbZonesAt(t *testing.T, serial uint32) *Zones {
 // publish.
 func TestKnotSecondary(t *testing.T) {
 	cfg := gslbConfig(t)
-	s, addr := knotSecondary(t, &cfg, "gslb.test.", func(s *Server) {
+	s, knot := knotSecondary(t, &cfg, "gslb.test.", func(s *Server) {
 		if err := s.Publish(gslbZonesAt(t, 1), cfg); err != nil {
 			t.Fatal(err)
 		}
 	})
+	addr := knot.Addr
 
 	// What the secondary answers: the defaults of testPools (each pool's
 	// first region), whatever the primary's health view says (the dead
@@ -139,6 +140,16 @@ func TestKnotSecondary(t *testing.T) {
 	if worst > time.Second {
 		t.Errorf("a new serial took %v to reach the secondary, want under 1s", worst)
 	}
+	// Knot asks IXFR for each new serial and takes the whole zone we
+	// answer it with (RFC 1995 §4: no history kept).
+	if err := poll(t, 2*time.Second, func() error {
+		if n := strings.Count(knot.Log(), "receiving AXFR-style IXFR"); n < 5 {
+			return fmt.Errorf("knotd logged %d AXFR-style IXFRs, want one per new serial (5)", n)
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
+	}
 	// Knot acknowledged the notifications (serial 1's too, if it came up
 	// before the tries ran out).
 	if err := poll(t, 2*time.Second, func() error {
@@ -169,7 +180,8 @@ func TestKnotSecondarySigned(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s, addr := knotSecondary(t, &cfg, signedOrigin, func(s *Server) { publish(s, f.sigs) })
+	s, knot := knotSecondary(t, &cfg, signedOrigin, func(s *Server) { publish(s, f.sigs) })
+	addr := knot.Addr
 
 	for _, tc := range []struct {
 		qname string

@@ -34,7 +34,7 @@ func TestReleaseReachesSecondary(t *testing.T) {
 		primaries = append(primaries, netip.MustParseAddrPort(s.dnsAddr()))
 	}
 	const zone = "gslb.example.com."
-	knot := testutil.KnotSecondary{Addr: secondaryIP, Port: port, Primaries: primaries, Zones: []string{zone}}.Start(t)
+	knot := testutil.KnotSecondary{Addr: secondaryIP, Port: port, Primaries: primaries, Zones: []string{zone}}.Start(t).Addr
 	text, err := os.ReadFile("../../zones/gslb.example.com.zone")
 	if err != nil {
 		t.Fatal(err)

@@ -67,11 +67,20 @@ type KnotSecondary struct {
 	Zones []string
 }
 
+// Knot is a running knotd.
+type Knot struct {
+	Addr string // host:port
+	log  *lockedBuffer
+}
+
+// Log is what knotd has logged so far.
+func (k *Knot) Log() string { return k.log.String() }
+
 // Start runs knotd as k says, with its configuration, run directory and
 // storage in a temporary directory (the zones in memory: no zone file, no
-// journal), waits until it answers, and returns its address. It stops
-// with the test, and shows its log when the test fails.
-func (k KnotSecondary) Start(t testing.TB) string {
+// journal), and waits until it answers. It stops with the test, and shows
+// its log when the test fails.
+func (k KnotSecondary) Start(t testing.TB) *Knot {
 	t.Helper()
 	bin := LookTool(t, "knotd", "knot")
 	dir := t.TempDir()
@@ -125,7 +134,7 @@ func (k KnotSecondary) Start(t testing.TB) string {
 		}
 		_, err := Query(addr, k.Zones[0], dns.TypeSOA)
 		if err == nil {
-			return addr
+			return &Knot{Addr: addr, log: log}
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("knotd did not come up: %v\n%s", err, log.String())
