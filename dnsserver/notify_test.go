@@ -265,10 +265,10 @@ func checkNotify(t *testing.T, m *dns.Msg, zone string, serial uint32) {
 	}
 }
 
-// TestNotifyPublishes: which publishes notify. A zone added or with a new
-// serial is notified, an unchanged one is not; a newer serial replaces a
-// notification still unanswered (the latest wins), and the answer to the
-// older one, arriving late, settles nothing.
+// TestNotifyPublishes: which publishes notify, and whom. A zone added or
+// with a new serial is notified, an unchanged one is not; a newer serial
+// replaces a notification still unanswered (the latest wins); Publish and
+// Configure set the secondaries, each notified once however often listed.
 func TestNotifyPublishes(t *testing.T) {
 	const wait = 150 * time.Millisecond
 	var (
@@ -340,6 +340,24 @@ func TestNotifyPublishes(t *testing.T) {
 	checkNotify(t, got2[0], "a.test.", 3)
 	if got, _ := sec.messages(); len(got) != n+1 {
 		t.Errorf("the secondary no longer listed got %d more messages", len(got)-n-1)
+	}
+
+	// A reload (Configure) lists the first secondary again: serial 4 of
+	// a.test., published with SetZones, goes to it alone.
+	cfg.Notify = []netip.AddrPort{sec.addr()}
+	if err := s.Configure(cfg); err != nil {
+		t.Fatal(err)
+	}
+	s.SetZones(zonesOf(t, notifyZone(t, "a.test.", 4), b1))
+	waitFor("a.test. serial 4 acknowledged", func() bool { return metric("a.test.", notifyOK) == 3 })
+	time.Sleep(3 * wait)
+	got, _ = sec.messages()
+	if len(got) != n+2 {
+		t.Fatalf("the secondary listed again got %d more messages, want 1", len(got)-n-1)
+	}
+	checkNotify(t, got[n+1], "a.test.", 4)
+	if got2, _ := sec2.messages(); len(got2) != 1 {
+		t.Errorf("the secondary no longer listed got %d more messages", len(got2)-1)
 	}
 }
 
