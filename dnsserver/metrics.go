@@ -29,6 +29,7 @@ type metrics struct {
 	rrlStarts  prometheus.Counter
 	rrlMode    *prometheus.GaugeVec
 	cookies    [numCookieStates]prometheus.Counter
+	notify     *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -130,7 +131,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for r := range numCloseReasons {
 		m.tcpClosed[r] = closed.WithLabelValues(r.String())
 	}
+	m.notify = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "aya_dns_notify_total",
+		Help: `NOTIFY messages (RFC 1996) to the dns.notify secondaries, by zone and result: "ok" (answered NOERROR), "rejected" (answered with another rcode), "timeout" (no answer to any try), "superseded" (a newer serial replaced it first) or "error" (could not be sent).`,
+	}, []string{"zone", "result"})
 	if reg != nil {
+		reg.MustRegister(m.notify)
 		reg.MustRegister(m.queries, latency, m.dropped, m.panics, m.tcpConns, m.tcpMax, rejected, closed,
 			m.reloads, m.zones, m.zoneSerial, m.zoneRecords, m.steered, m.unsigned,
 			m.rrl[rrlDrop], m.rrl[rrlSlip], logOnly, m.rrlStarts, m.rrlMode, cookies)
