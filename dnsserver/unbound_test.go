@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/aya-gslb/aya/internal/testutil"
 )
 
 // The harness of the validation tests: a real Unbound (apt package
@@ -31,29 +33,6 @@ const (
 	ayaAddr     = "127.77.76.1"
 	knotAddr    = "127.77.76.2"
 )
-
-// needTool returns the path of a program from an apt package (searched in
-// PATH, then /usr/sbin, where Debian puts daemons), or skips the test; in
-// CI (CI=true, .ci/run installs the package) it fails instead.
-func needTool(t *testing.T, name, pkg string) string {
-	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	if p := filepath.Join("/usr/sbin", name); isExecutable(p) {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s not found: .ci/run installs it (apt package %s)", name, pkg)
-	}
-	t.Skipf("%s not found (apt-get install %s); CI runs this test", name, pkg)
-	return ""
-}
-
-func isExecutable(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
-}
 
 // stubZone is a zone Unbound resolves by asking addr, validated from
 // anchor (a DS or DNSKEY record in text form; empty: not validated).
@@ -78,8 +57,8 @@ type resolver struct {
 // their reasons: val-log-level 2) is printed when the test fails.
 func startUnbound(t *testing.T, stubs ...stubZone) *resolver {
 	t.Helper()
-	bin := needTool(t, "unbound", "unbound")
-	ctl := needTool(t, "unbound-control", "unbound")
+	bin := testutil.LookTool(t, "unbound", "unbound")
+	ctl := testutil.LookTool(t, "unbound-control", "unbound")
 	dir := t.TempDir()
 	r := &resolver{conf: filepath.Join(dir, "unbound.conf"), logPath: filepath.Join(dir, "unbound.log"), ctl: ctl}
 	t.Cleanup(func() {
@@ -90,10 +69,7 @@ func startUnbound(t *testing.T, stubs ...stubZone) *resolver {
 	// A port found free may be taken before Unbound binds it: try a few.
 	var err error
 	for range 3 {
-		var port int
-		if port, err = freePort(unboundAddr); err != nil {
-			t.Fatal(err)
-		}
+		port := testutil.FreePort(t, unboundAddr)
 		r.addr = net.JoinHostPort(unboundAddr, strconv.Itoa(port))
 		if err = os.WriteFile(r.conf, []byte(unboundConf(dir, port, stubs)), 0o600); err != nil {
 			t.Fatal(err)
@@ -210,27 +186,6 @@ func stopProcess(cmd *exec.Cmd, exited <-chan error) {
 		_ = cmd.Process.Kill()
 		<-exited
 	}
-}
-
-// freePort returns a port free for UDP and TCP on addr now.
-func freePort(addr string) (int, error) {
-	var errs []error
-	for range 10 {
-		u, err := net.ListenPacket("udp", net.JoinHostPort(addr, "0"))
-		if err != nil {
-			return 0, err
-		}
-		port := u.LocalAddr().(*net.UDPAddr).Port
-		l, err := net.Listen("tcp", net.JoinHostPort(addr, strconv.Itoa(port)))
-		_ = u.Close()
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		_ = l.Close()
-		return port, nil
-	}
-	return 0, errors.Join(errs...)
 }
 
 // tail is the last n lines of the file at path.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/aya-gslb/aya/dnssec"
 	"github.com/aya-gslb/aya/geo"
+	"github.com/aya-gslb/aya/internal/testutil"
 	"github.com/aya-gslb/aya/policy"
 	"github.com/aya-gslb/aya/state"
 )
@@ -377,16 +378,13 @@ type knot struct {
 // test.
 func startKnot(t *testing.T, origin, text string, signing bool) *knot {
 	t.Helper()
-	bin := needTool(t, "knotd", "knot")
+	bin := testutil.LookTool(t, "knotd", "knot")
 	dir := t.TempDir()
 	k := &knot{origin: origin, conf: filepath.Join(dir, "knot.conf"), zone: filepath.Join(dir, "zone"), knotc: filepath.Join(filepath.Dir(bin), "knotc")}
 	if err := os.WriteFile(k.zone, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	port, err := freePort(knotAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := testutil.FreePort(t, knotAddr)
 	k.addr = netip.AddrPortFrom(netip.MustParseAddr(knotAddr), uint16(port))
 	sign := "off"
 	if signing {
