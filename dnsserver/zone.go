@@ -168,6 +168,9 @@ type Zone struct {
 	records []dns.RR
 	// bindings maps owner names to the pool their GSLB record names.
 	bindings map[string]binding
+	// sec is set on a signed copy (WithSignatures, signed.go), nil on a
+	// zone as parsed.
+	sec *signedZone
 }
 
 // Serial is the SOA serial of the zone.
