@@ -140,6 +140,7 @@ type Site struct {
 	buildFailed   *prometheus.GaugeVec
 	compileFailed prometheus.Gauge
 	geoReloaded   prometheus.Gauge
+	sign          signMetrics
 
 	wg sync.WaitGroup
 }
@@ -200,6 +201,7 @@ func (r *Site) Start(ctx context.Context) bool {
 		}
 	}
 	r.wg.Go(func() { r.seed(ctx) })
+	r.wg.Go(func() { r.resign(ctx) })
 	return r.WaitRelease(ctx)
 }
 
@@ -237,6 +239,7 @@ func (r *Site) metrics() {
 		Name: "aya_release_compile_failed",
 		Help: "1 while the cluster's latest release does not compile or publish here (the previous one keeps serving), 0 once it serves.",
 	})
+	r.dnssecMetrics()
 	r.reg.MustRegister(r.configReloads, r.builds, r.buildFailed, r.compileFailed,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aya_release_local_differs",
 			Help: "1 when this site's own files (its configuration's release part and dns.zones_dir) differ from the release it answers from."},
