@@ -86,6 +86,7 @@ func (r *Site) publish(c *Compiled) error {
 		boundHeap(r.log, records(c) >= bigRelease)
 	}
 	r.touchSite()
+	r.touchSigner()
 	return nil
 }
 

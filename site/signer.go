@@ -20,9 +20,10 @@ import (
 // the signatures the release carries.
 
 // resignJitter bounds how much before its due time a signer re-signs, at
-// random, so that two members holding the keys rarely propose at once;
-// the one that comes second finds the release re-signed and changes
-// nothing (the same digest), or renews what the first left.
+// random (and never by more than dnssec.jitter), so that two members
+// holding the keys rarely propose at once; the one that comes second finds
+// the release re-signed and changes nothing (the same digest), or renews
+// what the first left.
 const resignJitter = 5 * time.Minute
 
 // resignRetry is how long a failed re-sign waits before the next try.
@@ -75,6 +76,14 @@ func (e *expiryCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// touchSigner wakes the signer role: a release was published.
+func (r *Site) touchSigner() {
+	select {
+	case r.published <- struct{}{}:
+	default:
+	}
+}
+
 // signed logs and counts the signings of a release this site proposed.
 func (r *Site) signed(done []ZoneSigning, how string) {
 	for _, s := range done {
@@ -113,7 +122,9 @@ func (r *Site) resignDue(c *Compiled, now time.Time) time.Time {
 		}
 		earlier(sz.Refresh)
 		for _, k := range keys {
-			earlier(nextKeyEvent(k.Timing, sz.Refresh.Add(-r.cur.Load().DNSSEC.WithDefaults().Refresh)))
+			// A key event since the release was made: its DNSKEY, its
+			// signatures or its CDS are to change.
+			earlier(nextKeyEvent(k.Timing, c.Release.At))
 		}
 	}
 	return due
@@ -138,12 +149,15 @@ func (r *Site) resign(ctx context.Context) {
 	defer timer.Stop()
 	var lastErr string
 	for {
-		changed := r.node.Changed()
 		wait := time.Hour
 		if c := r.rel.Load(); c != nil {
 			now := time.Now()
 			if due := r.resignDue(c, now); !due.IsZero() {
-				due = due.Add(-rand.N(resignJitter))
+				if j := min(resignJitter, r.cur.Load().DNSSEC.Jitter); j > 0 {
+					// Early by up to the signer's jitter, within which
+					// Sign renews what falls due anyway.
+					due = due.Add(-rand.N(j))
+				}
 				if !due.After(now) {
 					if err := r.resignNow(ctx, c, now); err != nil {
 						if err.Error() != lastErr {
@@ -164,7 +178,7 @@ func (r *Site) resign(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-changed:
+		case <-r.published:
 			timer.Stop() // Go 1.23 timers: no stale tick after Stop
 		case <-timer.C:
 		}

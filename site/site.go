@@ -125,6 +125,8 @@ type Site struct {
 	refused string
 	// siteDirty asks reportSites to report this site's SiteInfo.
 	siteDirty chan struct{}
+	// published wakes the signer role (resign) after a publish.
+	published chan struct{}
 	// cur is cfg with the release's steering, for other goroutines (the
 	// admin API's drain checks).
 	cur atomic.Pointer[config.Config]
@@ -157,7 +159,7 @@ func New(c Config) *Site {
 	}
 	s := &Site{path: c.Path, flags: c.Flags, cfg: c.Config, srv: c.DNS, log: log, level: level, reg: c.Registerer,
 		geo: c.Geo, health: c.Node, node: c.Node, probes: &probeRunner{node: c.Node, log: log, reg: c.Registerer},
-		siteDirty: make(chan struct{}, 1), comp: c.Compiler}
+		siteDirty: make(chan struct{}, 1), published: make(chan struct{}, 1), comp: c.Compiler}
 	if s.comp == nil {
 		s.comp = NewCompiler(c.Config)
 	}
