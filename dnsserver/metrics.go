@@ -21,6 +21,7 @@ type metrics struct {
 	zoneSerial  *prometheus.GaugeVec
 	zoneRecords *prometheus.GaugeVec
 	steered     *prometheus.CounterVec
+	unsigned    *prometheus.CounterVec
 	// rrl and rrlLogOnly count limited responses by action (rrlDrop,
 	// rrlSlip): dropped or slipped, or sent whole in log-only mode.
 	rrl        [3]prometheus.Counter
@@ -79,6 +80,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Name: "aya_gslb_answers_total",
 		Help: `Answers for names bound to a pool, by pool and outcome: the region answered from, "fallback" (the pool's fallback addresses) or "servfail".`,
 	}, []string{"pool", "outcome"})
+	m.unsigned = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "aya_dns_unsigned_answers_total",
+		Help: "Steered answers to queries with the DO bit, in a signed zone, sent without signatures: the release had no signed set for the addresses the pool answered (validators see them as bogus; the release's signatures do not match its pools).",
+	}, []string{"zone"})
 	for tr := range numTransports {
 		m.latency[tr] = latency.WithLabelValues(tr.String())
 	}
@@ -127,7 +132,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.queries, latency, m.dropped, m.panics, m.tcpConns, m.tcpMax, rejected, closed,
-			m.reloads, m.zones, m.zoneSerial, m.zoneRecords, m.steered,
+			m.reloads, m.zones, m.zoneSerial, m.zoneRecords, m.steered, m.unsigned,
 			m.rrl[rrlDrop], m.rrl[rrlSlip], logOnly, m.rrlStarts, m.rrlMode, cookies)
 	}
 	return m

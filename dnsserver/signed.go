@@ -47,7 +47,10 @@ type signedZone struct {
 	chain []*node
 	keys  []string
 	// steered indexes Signatures.Steered by steerKey.
-	steered map[string]*SteeredSet
+	steered map[string]*steeredEntry
+	// soaSigs are the RRSIGs of the SOA with the TTL of a negative
+	// answer's SOA (negativeSOA), made once.
+	soaSigs []dns.RR
 }
 
 // WithSignatures returns a copy of z that answers queries with the DO bit with sigs; z itself
@@ -147,7 +150,7 @@ func (z *Zone) WithSignatures(sigs *Signatures) (*Zone, error) {
 	// (empty non-terminals, glue) shared with z.
 	sz := *u
 	sz.nodes = make(map[string]*node, len(u.nodes))
-	sec := &signedZone{sigs: sigs, unsigned: u, steered: make(map[string]*SteeredSet, len(sigs.Steered))}
+	sec := &signedZone{sigs: sigs, unsigned: u, steered: make(map[string]*steeredEntry, len(sigs.Steered))}
 	sz.sec = sec
 	for name, n := range u.nodes {
 		extra := added[name]
@@ -188,7 +191,12 @@ func (z *Zone) WithSignatures(sigs *Signatures) (*Zone, error) {
 			bad("%s: a second set of the same addresses", what)
 			continue
 		}
-		sec.steered[string(k)] = ss
+		e, err := newSteeredEntry(ss)
+		if err != nil {
+			bad("%s: %v", what, err)
+			continue
+		}
+		sec.steered[string(k)] = e
 		hasSets[ss.Name] |= familyBit(ss.Type)
 	}
 	for name := range u.bindings {
@@ -249,6 +257,14 @@ func (z *Zone) WithSignatures(sigs *Signatures) (*Zone, error) {
 		chain[i], keys[i] = sec.chain[j], sec.keys[j]
 	}
 	sec.chain, sec.keys = chain, keys
+	negTTL := sz.negativeSOA().Hdr.Ttl
+	for _, rr := range sz.nodes[u.Origin].rrsets.get(dns.TypeRRSIG) {
+		if rr.(*dns.RRSIG).TypeCovered == dns.TypeSOA {
+			c := dns.Copy(rr)
+			c.Header().Ttl = negTTL
+			sec.soaSigs = append(sec.soaSigs, c)
+		}
+	}
 	return &sz, nil
 }
 
@@ -427,6 +443,37 @@ func steerKey(b []byte, name string, t uint16, addrs []netip.Addr) []byte {
 	return b
 }
 
+// steeredEntry is one signed steered set, with its RRSIGs packed for the
+// fast path: each owned by a pointer to the question (offset 12), whose
+// name is the set's in the case the client used.
+type steeredEntry struct {
+	set *SteeredSet
+	// sigs are the RRSIG records in wire form; n how many.
+	sigs []byte
+	n    uint16
+}
+
+func newSteeredEntry(ss *SteeredSet) (*steeredEntry, error) {
+	e := &steeredEntry{set: ss}
+	buf := make([]byte, 512)
+	for _, sig := range ss.Sigs {
+		c := *sig
+		c.Hdr.Name = ss.Name
+		end, err := dns.PackRR(&c, buf, 0, nil, false)
+		if err != nil {
+			return nil, fmt.Errorf("an RRSIG that does not pack: %w", err)
+		}
+		owner := skipName(buf[:end], 0)
+		if owner < 0 {
+			return nil, errors.New("an RRSIG that does not pack")
+		}
+		e.sigs = append(e.sigs, 0xc0, headerLen)
+		e.sigs = append(e.sigs, buf[owner:end]...)
+		e.n++
+	}
+	return e, nil
+}
+
 // maxSteerAddrs is how many addresses a steered answer may have for its
 // signed set to be found without allocating.
 const maxSteerAddrs = 16
@@ -435,6 +482,14 @@ const maxSteerAddrs = 16
 // owner of the binding: a wildcard's for a synthesised answer) for the
 // addresses of type t, in any order; nil when none is signed.
 func (sec *signedZone) steeredSet(name string, t uint16, addrs []netip.Addr) *SteeredSet {
+	if e := sec.steeredEntry(name, t, addrs); e != nil {
+		return e.set
+	}
+	return nil
+}
+
+// steeredEntry is steeredSet with the set's packed RRSIGs.
+func (sec *signedZone) steeredEntry(name string, t uint16, addrs []netip.Addr) *steeredEntry {
 	var (
 		sorted [maxSteerAddrs]netip.Addr
 		kb     [255 + 3 + maxSteerAddrs*16]byte
