@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/aya-gslb/aya/cluster"
@@ -37,6 +38,7 @@ type runningSite struct {
 	node *cluster.Node
 	site *Site
 	reg  *prometheus.Registry
+	dns  *dnsserver.Server
 }
 
 // signingConfig is a test site's aya.yaml: signatures valid for 16s,
@@ -121,7 +123,7 @@ func startSigningSite(t *testing.T, id, ip string, bootstrap, keys bool) *runnin
 		s.Wait()
 	}()
 	t.Cleanup(func() { cancel(); <-done })
-	return &runningSite{dir: dir, cfg: cfg, node: node, site: s, reg: reg}
+	return &runningSite{dir: dir, cfg: cfg, node: node, site: s, reg: reg, dns: srv}
 }
 
 // withKeysAt is withKeys with keys that sign from a day before now.
@@ -338,6 +340,11 @@ func TestNoPrivateKeyOnAnsweringSite(t *testing.T) {
 	if n := verifyZone(t, z, time.Now()); n == 0 {
 		t.Fatal("no signature verified on the answering site")
 	}
+	// Over the wire: DO queries to the answering site get RRSIGs that
+	// verify with the zone's DNSKEY.
+	for _, name := range []string{"www.example.com.", "static.example.com."} {
+		checkSignedAnswer(t, answering.dns.UDPAddrs()[0].String(), name, z)
+	}
 	if exp, ok := gauge(t, answering.reg, "aya_dnssec_signature_expiration_timestamp_seconds", "example.com."); !ok || exp != float64(first.Release.Signed[0].Expires.Unix()) {
 		t.Errorf("expiration gauge %v %v, want %d", exp, ok, first.Release.Signed[0].Expires.Unix())
 	}
@@ -452,4 +459,40 @@ func scanFiles(t *testing.T, dir string, secrets [][]byte) string {
 		t.Fatalf("%d files under %s", n, dir)
 	}
 	return found
+}
+
+// checkSignedAnswer asks addr for name A with the DO bit and verifies the
+// answer's RRSIG with the DNSKEYs of z's signatures.
+func checkSignedAnswer(t *testing.T, addr, name string, z *dnsserver.Zone) {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(name, dns.TypeA)
+	m.SetEdns0(4096, true)
+	c := &dns.Client{Net: "udp", Timeout: 2 * time.Second}
+	r, _, err := c.Exchange(m, addr)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	var rrs []dns.RR
+	var sig *dns.RRSIG
+	for _, rr := range r.Answer {
+		switch rr := rr.(type) {
+		case *dns.A:
+			rrs = append(rrs, rr)
+		case *dns.RRSIG:
+			sig = rr
+		}
+	}
+	if len(rrs) == 0 || sig == nil {
+		t.Fatalf("%s A with DO: no signed answer:\n%v", name, r)
+	}
+	for _, rr := range z.Signatures().Records {
+		if k, ok := rr.(*dns.DNSKEY); ok && k.KeyTag() == sig.KeyTag {
+			if err := sig.Verify(k, rrs); err != nil {
+				t.Errorf("%s: RRSIG does not verify: %v", name, err)
+			}
+			return
+		}
+	}
+	t.Errorf("%s: RRSIG by key %d, not a DNSKEY of the zone", name, sig.KeyTag)
 }
