@@ -1,6 +1,7 @@
 // Package release defines the release: everything that decides an answer
-// (the zone files, the steering configuration of regions and pools, and the
-// cluster's decision rules) as one value with a content digest, which the
+// (the zone files, the steering configuration of regions and pools, the
+// cluster's decision rules, and the DNSSEC signatures of the signed zones,
+// never a key) as one value with a content digest, which the
 // Raft log carries to every site. A site answers from the release in the
 // log, never from files only it has.
 //

@@ -330,20 +330,6 @@ func signerKeys(dir, zone string) ([]*dnssec.Key, error) {
 	return dnssec.LoadKeys(dir, zone, true)
 }
 
-// Signer reports whether cfg's dnssec.keys_dir holds private keys of any
-// zone of c: whether this site signs c's zones (the signer role).
-func Signer(cfg *config.Config, c *Compiled) bool {
-	if c == nil {
-		return false
-	}
-	for _, z := range c.Zones.List() {
-		if keys, err := signerKeys(cfg.DNSSEC.KeysDir, z.Origin); err != nil || len(keys) > 0 {
-			return true
-		}
-	}
-	return false
-}
-
 // SignRelease returns the release of c with the signatures of every zone
 // whose keys (with their private halves) cfg's dnssec.keys_dir holds,
 // signed at now, and what each signing did; c's release as it is when

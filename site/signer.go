@@ -202,7 +202,7 @@ func (r *Site) resignNow(ctx context.Context, c *Compiled, now time.Time) error 
 		return nil
 	}
 	next := *rel
-	next.By, next.Source = whoAmI(cfg.Node.ID), "re-sign: "+cfg.Node.ID
+	next.By, next.Source, next.Unsign = whoAmI(cfg.Node.ID), "re-sign: "+cfg.Node.ID, nil
 	if _, err := r.comp.Compile(&next); err != nil {
 		return err
 	}
