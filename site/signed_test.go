@@ -413,3 +413,62 @@ func FuzzParseSignedZone(f *testing.F) {
 		}
 	})
 }
+
+// TestResignDue: the signer role re-signs at the earliest refresh of the
+// zones it holds keys of, or at a key event after the release was made,
+// and at once for a zone it holds keys of that the release does not sign.
+func TestResignDue(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// event adds a ZSK published at this offset from testNow (0: none).
+		event    time.Duration
+		unsigned bool // the running release does not sign the zone
+		noKeys   bool
+		want     func(c *Compiled) time.Time
+	}{
+		{"refresh", 0, false, false, func(c *Compiled) time.Time { return c.Release.Signed[0].Refresh }},
+		{"a key published before the refresh", time.Hour, false, false, func(*Compiled) time.Time { return testNow.Add(time.Hour) }},
+		{"a key published after the refresh", 30 * 24 * time.Hour, false, false, func(c *Compiled) time.Time { return c.Release.Signed[0].Refresh }},
+		{"a key published before the release", -time.Hour, false, false, func(c *Compiled) time.Time { return c.Release.Signed[0].Refresh }},
+		{"not signed yet", 0, true, false, func(*Compiled) time.Time { return testNow }},
+		{"no keys", 0, false, true, func(*Compiled) time.Time { return time.Time{} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, _ := newSite(t, map[string]string{"example.com.zone": signedZoneFile})
+			withKeys(t, cfg, "example.com.")
+			if tc.event != 0 {
+				since := testNow.Add(-24 * time.Hour)
+				activate := testNow.Add(tc.event + 48*time.Hour)
+				if tc.event < 0 {
+					activate = testNow.Add(tc.event / 2) // before the release too
+				}
+				k, err := dnssec.Generate("example.com.", dns.ECDSAP256SHA256, dnssec.ZSK,
+					dnssec.Timing{Created: since, Publish: testNow.Add(tc.event), Activate: activate})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := k.WriteFiles(cfg.DNSSEC.KeysDir); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, c, _, err := BuildSigned(cfg, "", "", nil, testNow)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.unsigned {
+				c = &Compiled{Release: mustBuild(t, cfg), Zones: c.Zones, Pools: c.Pools, Config: c.Config}
+			}
+			rel := *c.Release
+			rel.At = testNow
+			c.Release = &rel
+			if tc.noKeys {
+				cfg.DNSSEC.KeysDir = filepath.Join(t.TempDir(), "none")
+			}
+			r := &Site{}
+			r.cur.Store(cfg)
+			if got, want := r.resignDue(c, testNow), tc.want(c); !got.Equal(want) {
+				t.Errorf("due %s, want %s", got, want)
+			}
+		})
+	}
+}
