@@ -86,6 +86,7 @@ func (r *Site) publish(c *Compiled) error {
 		boundHeap(r.log, records(c) >= bigRelease)
 	}
 	r.touchSite()
+	r.touchSigner()
 	return nil
 }
 
@@ -311,9 +312,12 @@ func (r *Site) seed(ctx context.Context) {
 	for r.node.Release() == nil {
 		if r.node.IsLeader() && r.node.CaughtUp() {
 			cfg := r.cur.Load() // no release yet: the site's own configuration
-			rel, err := r.comp.Build(cfg, whoAmI(cfg.Node.ID), "seed: "+cfg.Node.ID)
+			rel, signed, err := r.comp.Build(cfg, whoAmI(cfg.Node.ID), "seed: "+cfg.Node.ID, nil, time.Now())
 			if err == nil {
 				_, err = r.node.ApplyRelease(ctx, rel)
+			}
+			if err == nil {
+				r.signed(signed, "seed")
 			}
 			if err != nil && err.Error() != lastErr {
 				lastErr = err.Error()
@@ -333,7 +337,7 @@ func (r *Site) seed(ctx context.Context) {
 // compares it with the running release (aya_release_local_differs).
 func (r *Site) checkLocal(ctx context.Context) {
 	cfg := r.cfg
-	rel, err := r.comp.Build(cfg, whoAmI(cfg.Node.ID), "watch: "+cfg.Node.ID)
+	rel, signed, err := r.comp.Build(cfg, whoAmI(cfg.Node.ID), "watch: "+cfg.Node.ID, r.rel.Load(), time.Now())
 	r.setBuildFailed(cfg, err)
 	if err != nil {
 		none := ""
@@ -346,6 +350,11 @@ func (r *Site) checkLocal(ctx context.Context) {
 		return
 	}
 	d := rel.Digest
+	if cur := r.node.Release(); cur != nil && cur.UnsignedDigest() == rel.UnsignedDigest() {
+		// The running release is these files, signed by the signer (or
+		// signed here at another time): the files do not differ from it.
+		d = cur.Digest
+	}
 	if len(rel.Zones) == 0 && !cfg.Release.Watch {
 		// No zone files of its own (an edge site with an empty
 		// dns.zones_dir): nothing to compare with the running release.
@@ -379,6 +388,7 @@ func (r *Site) checkLocal(ctx context.Context) {
 		for {
 			resp, err := r.node.ApplyRelease(actx, rel)
 			if err == nil {
+				r.signed(signed, "watch")
 				r.builds.WithLabelValues("success").Inc()
 				r.log.Info("release applied from this site's files", "version", resp.Version, "digest", release.ShortDigest(resp.Digest), "unchanged", resp.Unchanged)
 				return

@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/aya-gslb/aya/cluster"
+	"github.com/aya-gslb/aya/dnssec"
 	"github.com/aya-gslb/aya/internal/testutil"
 )
 
@@ -32,6 +33,7 @@ cluster:
   fresh_for: 5s
   report_interval: 1s
 release: {watch: true}
+dnssec: {keys_dir: keys}
 ` + testRegions + `pools:
   - name: web
     check: {kind: http, path: /healthz, interval: 300ms, timeout: 200ms, rise: 1, fall: 1}
@@ -157,6 +159,21 @@ func TestDashboardMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeZone(t, zones, fmt.Sprintf(metricsZone, 1))
+	// The site holds the zone's keys (dnssec.keys_dir: keys, beside the
+	// configuration): it signs, and exports the DNSSEC metrics.
+	since := time.Now().Add(-time.Hour).Truncate(time.Second)
+	if err := os.Mkdir(filepath.Join(dir, "keys"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, role := range []dnssec.Role{dnssec.KSK, dnssec.ZSK} {
+		tm := dnssec.Timing{Created: since, Publish: since, Activate: since}
+		if role == dnssec.KSK {
+			tm.SyncPublish = since
+		}
+		if _, err := generateKey("gslb.example.com.", filepath.Join(dir, "keys"), dns.ECDSAP256SHA256, role, tm); err != nil {
+			t.Fatal(err)
+		}
+	}
 	geoDB, err := filepath.Abs("../../zones/geo/demo.yaml")
 	if err != nil {
 		t.Fatal(err)
