@@ -3,6 +3,7 @@ package site
 import (
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	promtestutil "github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/aya-gslb/aya/config"
 	"github.com/aya-gslb/aya/dnssec"
@@ -470,5 +473,60 @@ func TestResignDue(t *testing.T) {
 				t.Errorf("due %s, want %s", got, want)
 			}
 		})
+	}
+}
+
+// TestRollKeys: the signer starts a ZSK rollover once the key's
+// dnssec.zsk_lifetime ends within the pre-publication time plus
+// dnssec.refresh, writes the successor to the keys directory, counts it,
+// starts no second one, and the successor's publication is the next
+// re-sign time.
+func TestRollKeys(t *testing.T) {
+	cfg, _ := newSite(t, map[string]string{"example.com.zone": signedZoneFile})
+	keys := withKeys(t, cfg, "example.com.")
+	_, c, _, err := BuildSigned(cfg, "", "", nil, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel := *c.Release
+	rel.At = testNow
+	c.Release = &rel
+	r := &Site{log: slog.New(slog.DiscardHandler), reg: prometheus.NewRegistry()}
+	r.cur.Store(cfg)
+	r.dnssecMetrics()
+	count := func(result string) float64 {
+		return promtestutil.ToFloat64(r.sign.rollovers.WithLabelValues("example.com.", "ZSK", result))
+	}
+	zskEnd := keys[1].Timing.Activate.Add(cfg.DNSSEC.ZSKLifetime)
+	p := cfg.DNSSEC.RollTimings(keys)
+	startBy := zskEnd.Add(-(p.Propagation + p.DNSKEYTTL + cfg.DNSSEC.Refresh))
+
+	r.rollKeys(c, startBy.Add(-time.Minute))
+	if got, _ := dnssec.LoadKeys(cfg.DNSSEC.KeysDir, "example.com.", false); len(got) != 2 || count("success") != 0 {
+		t.Fatalf("a minute early: %d keys, %v rollovers; want none started", len(got), count("success"))
+	}
+	r.rollKeys(c, startBy)
+	got, err := dnssec.LoadKeys(cfg.DNSSEC.KeysDir, "example.com.", true)
+	if err != nil || len(got) != 3 || count("success") != 1 {
+		t.Fatalf("when due: %d keys (%v), %v rollovers; want a successor", len(got), err, count("success"))
+	}
+	var succ *dnssec.Key
+	for _, k := range got {
+		if k.Role == dnssec.ZSK && k.Tag() != keys[1].Tag() {
+			succ = k
+		}
+		if k.Tag() == keys[1].Tag() && !k.Timing.Inactive.Equal(zskEnd) {
+			t.Errorf("the old ZSK retires %s, want %s (its lifetime's end)", k.Timing.Inactive, zskEnd)
+		}
+	}
+	if succ == nil || !succ.Timing.Activate.Equal(zskEnd) || !succ.HasPrivate() {
+		t.Fatalf("successor %+v: want a ZSK with its private half, active from %s", succ, zskEnd)
+	}
+	r.rollKeys(c, startBy.Add(time.Hour))
+	if again, _ := dnssec.LoadKeys(cfg.DNSSEC.KeysDir, "example.com.", false); len(again) != 3 || count("success") != 1 {
+		t.Errorf("an hour later: %d keys, %v rollovers; want no second one", len(again), count("success"))
+	}
+	if due := r.resignDue(c, startBy); !due.Equal(succ.Timing.Publish) && !due.Before(succ.Timing.Publish) {
+		t.Errorf("re-sign due %s, want by the successor's publication %s", due, succ.Timing.Publish)
 	}
 }

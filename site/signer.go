@@ -31,8 +31,9 @@ const resignRetry = time.Minute
 
 // signMetrics are the DNSSEC metrics of a site.
 type signMetrics struct {
-	signings *prometheus.CounterVec
-	made     *prometheus.CounterVec
+	signings  *prometheus.CounterVec
+	made      *prometheus.CounterVec
+	rollovers *prometheus.CounterVec
 }
 
 func (r *Site) dnssecMetrics() {
@@ -44,7 +45,11 @@ func (r *Site) dnssecMetrics() {
 		Name: "aya_dnssec_signatures_made_total",
 		Help: "Signatures made anew by this site's signings of a zone (the others were reused from the running release).",
 	}, []string{"zone"})
-	r.reg.MustRegister(r.sign.signings, r.sign.made, &expiryCollector{r: r})
+	r.sign.rollovers = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "aya_dnssec_rollovers_total",
+		Help: `Key rollovers this site (the signer role) started for a zone (dnssec.zsk_lifetime, dnssec.ksk_lifetime), by role (ZSK, KSK) and result ("success": the successor written to dnssec.keys_dir; "failure").`,
+	}, []string{"zone", "role", "result"})
+	r.reg.MustRegister(r.sign.signings, r.sign.made, r.sign.rollovers, &expiryCollector{r: r})
 }
 
 // expiryCollector reports the signatures of the release this site serves:
@@ -152,6 +157,7 @@ func (r *Site) resign(ctx context.Context) {
 		wait := time.Hour
 		if c := r.rel.Load(); c != nil {
 			now := time.Now()
+			r.rollKeys(c, now)
 			if due := r.resignDue(c, now); !due.IsZero() {
 				if j := min(resignJitter, r.cur.Load().DNSSEC.Jitter); j > 0 {
 					// Early by up to the signer's jitter, within which
@@ -181,6 +187,40 @@ func (r *Site) resign(ctx context.Context) {
 		case <-r.published:
 			timer.Stop() // Go 1.23 timers: no stale tick after Stop
 		case <-timer.C:
+		}
+	}
+}
+
+// rollKeys starts the key rollovers that are due at now (dnssec.Due) for
+// the zones of c this site holds the keys of: a ZSK (pre-publish) when its
+// dnssec.zsk_lifetime ends within the pre-publication time plus
+// dnssec.refresh, a KSK (double-DS) likewise with dnssec.ksk_lifetime and
+// the parent's delay. The successor and the old key's new timing are
+// written to dnssec.keys_dir (dnssec.WriteRoll); the re-sign that follows
+// carries them out as their times come, like a rollover started by hand
+// (aya dnssec rollover).
+func (r *Site) rollKeys(c *Compiled, now time.Time) {
+	cfg := r.cur.Load().DNSSEC
+	for _, z := range c.Zones.List() {
+		keys, err := signerKeys(cfg.KeysDir, z.Origin)
+		if err != nil || len(keys) == 0 {
+			continue // resignDue and the signing report what does not load
+		}
+		p := cfg.RollTimings(keys)
+		for _, role := range dnssec.Due(keys, p, now, cfg.WithDefaults().Refresh) {
+			old, succ, err := dnssec.Roll(keys, role, p, now)
+			if err == nil {
+				err = dnssec.WriteRoll(cfg.KeysDir, old, succ)
+			}
+			if err != nil {
+				r.sign.rollovers.WithLabelValues(z.Origin, role.String(), "failure").Inc()
+				r.log.Error("key rollover not started", "zone", z.Origin, "role", role.String(), "err", err)
+				continue
+			}
+			r.sign.rollovers.WithLabelValues(z.Origin, role.String(), "success").Inc()
+			r.log.Info("key rollover started", "zone", z.Origin, "role", role.String(), "key", old.Base(),
+				"retires", old.Timing.Inactive, "successor", succ.Base(), "publish", succ.Timing.Publish, "activate", succ.Timing.Activate)
+			keys, _ = signerKeys(cfg.KeysDir, z.Origin) // with the successor, for the next role
 		}
 	}
 }
