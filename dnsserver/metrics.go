@@ -166,6 +166,11 @@ func (m *metrics) published(zs *Zones) {
 	for _, z := range zs.List() {
 		m.zoneSerial.WithLabelValues(z.Origin).Set(float64(z.Serial()))
 		m.zoneRecords.WithLabelValues(z.Origin).Set(float64(z.Len()))
+		if z.Signatures() != nil {
+			// A signed zone's series exists from its first publish, at 0,
+			// so that an alert on its increase sees the first one.
+			m.unsigned.WithLabelValues(z.Origin)
+		}
 	}
 }
 
