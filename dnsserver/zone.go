@@ -312,9 +312,10 @@ func parseZoneData(data []byte, fsys fs.FS, file, origin string, lim ZoneLimits)
 	// parser reads whole expands and includes nothing (and its size was
 	// checked before it was read): it is scanned only when a record's line
 	// is needed (an error, a GSLB binding), it has more records than the
-	// zone may (the scanner names the line), or an $ORIGIN (the scanner
-	// checks it stays in the zone). A big zone is then read once, not twice.
-	rrs, origins, fast := fastParse(data, origin, file, bytes.Count(data, []byte{'\n'})+1)
+	// zone may (the scanner names the line), or an $ORIGIN outside the zone
+	// (the scanner refuses it at its line). A big zone is then read once,
+	// not twice.
+	rrs, outside, fast := fastParse(data, origin, file, bytes.Count(data, []byte{'\n'})+1)
 	var (
 		pos     *positions
 		soft    error
@@ -328,7 +329,7 @@ func parseZoneData(data []byte, fsys fs.FS, file, origin string, lim ZoneLimits)
 		}
 		return scanErr
 	}
-	if !fast || origins || len(rrs) > lim.MaxRecords {
+	if !fast || outside || len(rrs) > lim.MaxRecords {
 		if err := scan(); err != nil {
 			return nil, err
 		}

@@ -58,6 +58,8 @@ func TestParseZoneErrors(t *testing.T) {
 			"testdata/bad/at-delegation.zone:9: child.example.test. TXT at the delegation point child.example.test.: only NS and DS belong there"},
 		{"origin-outside.zone", "RFC 1035 §5.1 $ORIGIN",
 			"testdata/bad/origin-outside.zone:7: $ORIGIN example.org. is outside the zone example.test."},
+		{"origin-inside.zone", "RFC 1035 §5.1 $ORIGIN, RFC 2181 §5.2",
+			"testdata/bad/origin-inside.zone:10: TTL 600 differs from 300 of the rest of the www.Sub.Example.Test. A RRset (RFC 2181 §5.2)"},
 		{"class-ch.zone", "RFC 1035 §3.2.4: we serve class IN",
 			"testdata/bad/class-ch.zone:7: class CH: only IN is served"},
 		{"include-bad.zone", "RFC 1035 §5.1 $INCLUDE: the included file's name and line",
@@ -362,4 +364,27 @@ func FuzzZoneLimits(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestMayInclude: a file with an $INCLUDE, in any case and anywhere, may
+// include; one without cannot.
+func TestMayInclude(t *testing.T) {
+	for _, c := range []struct {
+		text string
+		want bool
+	}{
+		{"", false},
+		{"$TTL 300\n@ IN SOA ns1 hostmaster 1 2 3 4 5\n$ORIGIN sub\n", false},
+		{"$INCLUDE inc/a\n", true},
+		{"@ NS ns1\n$include inc/a sub\n", true},
+		{"@ NS ns1\n\t$InClUdE x", true},
+		{"t TXT \"$INCLUDE\" ; quoted: still may (the parser decides)\n", true},
+		{"a TXT $INCLUD\n", false},
+		{"$INCLUD", false},
+		{"$$INCLUDE", true},
+	} {
+		if got := MayInclude([]byte(c.text)); got != c.want {
+			t.Errorf("MayInclude(%q) = %v, want %v", c.text, got, c.want)
+		}
+	}
 }

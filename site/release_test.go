@@ -78,11 +78,12 @@ func newSite(t *testing.T, files map[string]string) (*config.Config, string) {
 }
 
 // TestBuild builds a release from a zones directory whose zone includes
-// files relative to it, nested and from the directory's root, and
-// compiles it on another machine, which has none of the files.
+// files relative to it, nested and from the directory's root (in any case:
+// readZones reads a zone without $INCLUDE unscanned), and compiles it on
+// another machine, which has none of the files.
 func TestBuild(t *testing.T) {
 	cfg, zones := newSite(t, map[string]string{
-		"example.com.zone": apex + "$INCLUDE inc/hosts\n$INCLUDE /inc/abs\nwww IN GSLB web\n",
+		"example.com.zone": apex + "$include inc/hosts\n$Include /inc/abs\nwww IN GSLB web\n",
 		"inc/hosts":        "a IN A 192.0.2.10\n$INCLUDE more\n", // relative to inc/
 		"inc/more":         "b IN A 192.0.2.11\n",
 		"inc/abs":          "c IN A 192.0.2.12\n",
