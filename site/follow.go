@@ -110,6 +110,8 @@ func boundHeap(log *slog.Logger, big bool) {
 		debug.FreeOSMemory()
 		return
 	}
+	heapBound.Lock()
+	defer heapBound.Unlock()
 	debug.SetMemoryLimit(math.MaxInt64)
 	debug.FreeOSMemory()
 	if !big {
@@ -126,19 +128,61 @@ func boundHeap(log *slog.Logger, big bool) {
 	log.Debug("heap bounded", "live_mb", live>>20, "limit_mb", limit>>20)
 }
 
+// heapBound serialises the changes of the memory limit: boundHeap's, and
+// roomToCompile's, which may overlap (a compile inside a build).
+var heapBound struct {
+	sync.Mutex
+	// n counts the roomToCompile calls not yet restored; raised is the
+	// bound they set, prev the one before.
+	n            int
+	prev, raised int64
+}
+
 // roomToCompile raises the bound of boundHeap by compileRoom while a
 // release is compiled beside the one served (old and new zones live at
 // once), which the bound would otherwise make the collector chase for the
 // whole parse (a reload of a zone of a million records took 35 s instead of
 // 14 unbounded). It returns the function that puts the bound back when the
-// compile ends; a publish sets the next bound. GOMEMLIMIT, when set, stays.
+// compile ends; a publish sets the next bound, which the restore keeps
+// (the calls may nest: the last one out restores). GOMEMLIMIT, when set,
+// stays.
 func roomToCompile() (restore func()) {
-	prev := debug.SetMemoryLimit(-1)
-	if prev == math.MaxInt64 || os.Getenv("GOMEMLIMIT") != "" {
+	if os.Getenv("GOMEMLIMIT") != "" {
 		return func() {}
 	}
-	debug.SetMemoryLimit(int64(float64(prev) * compileRoom))
-	return func() { debug.SetMemoryLimit(prev) }
+	heapBound.Lock()
+	defer heapBound.Unlock()
+	if heapBound.n == 0 {
+		prev := debug.SetMemoryLimit(-1)
+		if prev == math.MaxInt64 {
+			return func() {}
+		}
+		heapBound.prev, heapBound.raised = prev, int64(float64(prev)*compileRoom)
+		debug.SetMemoryLimit(heapBound.raised)
+	}
+	heapBound.n++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			heapBound.Lock()
+			defer heapBound.Unlock()
+			if heapBound.n--; heapBound.n == 0 && debug.SetMemoryLimit(-1) == heapBound.raised {
+				debug.SetMemoryLimit(heapBound.prev)
+			}
+		})
+	}
+}
+
+// building is lessGC and roomToCompile together, for the whole of a build
+// and its apply: the log entry of a release is encoded and stored (raft's
+// log store copies it twice more) beside the zones compiled from it and
+// those served, and at GOGC=100 under the tight bound every cycle of the
+// collector marked all of them (two cycles over 300 to 500 MB of a zone of
+// a million records, half a second of CPU, between the compile and the
+// publish).
+func building() (done func()) {
+	gc, room := lessGC(), roomToCompile()
+	return func() { room(); gc() }
 }
 
 // compileGOGC is the collector's GOGC while a release is built, compiled
@@ -311,10 +355,12 @@ func (r *Site) seed(ctx context.Context) {
 	for r.node.Release() == nil {
 		if r.node.IsLeader() && r.node.CaughtUp() {
 			cfg := r.cur.Load() // no release yet: the site's own configuration
+			done := building()
 			rel, err := r.comp.Build(cfg, whoAmI(cfg.Node.ID), "seed: "+cfg.Node.ID)
 			if err == nil {
 				_, err = r.node.ApplyRelease(ctx, rel)
 			}
+			done()
 			if err != nil && err.Error() != lastErr {
 				lastErr = err.Error()
 				r.log.Error("this site's files cannot be the cluster's first release", "err", err)
@@ -332,6 +378,7 @@ func (r *Site) seed(ctx context.Context) {
 // it applies it (retrying until a leader takes it), otherwise it only
 // compares it with the running release (aya_release_local_differs).
 func (r *Site) checkLocal(ctx context.Context) {
+	defer building()()
 	cfg := r.cfg
 	rel, err := r.comp.Build(cfg, whoAmI(cfg.Node.ID), "watch: "+cfg.Node.ID)
 	r.setBuildFailed(cfg, err)
@@ -375,6 +422,7 @@ func (r *Site) checkLocal(ctx context.Context) {
 	r.applyMu.Unlock()
 	go func() {
 		defer cancel()
+		defer building()()
 		backoff := 50 * time.Millisecond
 		for {
 			resp, err := r.node.ApplyRelease(actx, rel)

@@ -385,7 +385,8 @@ func TestCompilerParsesOnce(t *testing.T) {
 }
 
 // TestHeapBound: a big publish bounds the heap near its live size, a
-// compile beside it raises the bound and a failed one puts it back, and a
+// compile beside it raises the bound and a failed one puts it back (nested
+// ones when the last ends, unless a publish set the next bound), and a
 // small release lifts it; GOMEMLIMIT, the operator's, is never touched.
 func TestHeapBound(t *testing.T) {
 	t.Cleanup(func() { debug.SetMemoryLimit(math.MaxInt64) })
@@ -403,6 +404,25 @@ func TestHeapBound(t *testing.T) {
 	restore()
 	if got := debug.SetMemoryLimit(-1); got != bound {
 		t.Errorf("bound %d after a failed compile, want %d", got, bound)
+	}
+	// A compile inside a build (building): the last one out restores.
+	outer, inner := roomToCompile(), roomToCompile()
+	raised := debug.SetMemoryLimit(-1)
+	inner()
+	if got := debug.SetMemoryLimit(-1); got != raised {
+		t.Errorf("bound %d after the inner compile, want %d still", got, raised)
+	}
+	outer()
+	if got := debug.SetMemoryLimit(-1); got != bound {
+		t.Errorf("bound %d after the build, want %d", got, bound)
+	}
+	// A publish before the build ends: its bound stays.
+	room := roomToCompile()
+	boundHeap(log, true)
+	published := debug.SetMemoryLimit(-1)
+	room()
+	if got := debug.SetMemoryLimit(-1); got != published {
+		t.Errorf("bound %d after a build that published, want the publish's %d", got, published)
 	}
 	boundHeap(log, false)
 	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
