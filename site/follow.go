@@ -349,11 +349,11 @@ func whoAmI(site string) string {
 // none, when this site leads; with release.watch, it applies them whenever
 // they differ from the running release (at start; reload calls checkLocal).
 func (r *Site) seed(ctx context.Context) {
-	t := time.NewTicker(250 * time.Millisecond)
-	defer t.Stop()
 	var lastErr string
 	for r.node.Release() == nil {
+		wait := seedPoll
 		if r.node.IsLeader() && r.node.CaughtUp() {
+			wait = seedRetry
 			cfg := r.cur.Load() // no release yet: the site's own configuration
 			done := building()
 			rel, err := r.comp.Build(cfg, whoAmI(cfg.Node.ID), "seed: "+cfg.Node.ID)
@@ -369,10 +369,19 @@ func (r *Site) seed(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-time.After(wait):
 		}
 	}
 }
+
+// seed's waits: for leadership and the log (a bootstrapping node leads
+// tens of milliseconds after its start, and a quarter of a second more was
+// a tenth of the time to the first answer of a zone of a million records),
+// and between builds that fail or are not taken.
+const (
+	seedPoll  = 20 * time.Millisecond
+	seedRetry = 250 * time.Millisecond
+)
 
 // checkLocal builds a release from this site's files: with release.watch
 // it applies it (retrying until a leader takes it), otherwise it only
