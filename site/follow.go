@@ -147,26 +147,33 @@ var heapBound struct {
 // (the calls may nest: the last one out restores). GOMEMLIMIT, when set,
 // stays.
 func roomToCompile() (restore func()) {
+	r := roomFor()
+	return func() { r(false) }
+}
+
+// roomFor is roomToCompile, whose restore with keep leaves the raised
+// bound in place for the publish that follows (which sets the next one).
+func roomFor() (restore func(keep bool)) {
 	if os.Getenv("GOMEMLIMIT") != "" {
-		return func() {}
+		return func(bool) {}
 	}
 	heapBound.Lock()
 	defer heapBound.Unlock()
 	if heapBound.n == 0 {
 		prev := debug.SetMemoryLimit(-1)
 		if prev == math.MaxInt64 {
-			return func() {}
+			return func(bool) {}
 		}
 		heapBound.prev, heapBound.raised = prev, int64(float64(prev)*compileRoom)
 		debug.SetMemoryLimit(heapBound.raised)
 	}
 	heapBound.n++
 	var once sync.Once
-	return func() {
+	return func(keep bool) {
 		once.Do(func() {
 			heapBound.Lock()
 			defer heapBound.Unlock()
-			if heapBound.n--; heapBound.n == 0 && debug.SetMemoryLimit(-1) == heapBound.raised {
+			if heapBound.n--; heapBound.n == 0 && !keep && debug.SetMemoryLimit(-1) == heapBound.raised {
 				debug.SetMemoryLimit(heapBound.prev)
 			}
 		})
@@ -179,10 +186,14 @@ func roomToCompile() (restore func()) {
 // those served, and at GOGC=100 under the tight bound every cycle of the
 // collector marked all of them (two cycles over 300 to 500 MB of a zone of
 // a million records, half a second of CPU, between the compile and the
-// publish).
-func building() (done func()) {
-	gc, room := lessGC(), roomToCompile()
-	return func() { room(); gc() }
+// publish). done(applied) ends it; applied (a new release entered the log)
+// keeps the raised bound for its publish, which sets the next: until then
+// the new zones live beside the served ones, and the bound put back under
+// both made the collector run back to back (a reload of a zone of a
+// million records took minutes).
+func building() (done func(applied bool)) {
+	gc, room := lessGC(), roomFor()
+	return func(applied bool) { room(applied); gc() }
 }
 
 // compileGOGC is the collector's GOGC while a release is built, compiled
@@ -357,10 +368,11 @@ func (r *Site) seed(ctx context.Context) {
 			cfg := r.cur.Load() // no release yet: the site's own configuration
 			done := building()
 			rel, err := r.comp.Build(cfg, whoAmI(cfg.Node.ID), "seed: "+cfg.Node.ID)
+			var resp cluster.ReleaseResponse
 			if err == nil {
-				_, err = r.node.ApplyRelease(ctx, rel)
+				resp, err = r.node.ApplyRelease(ctx, rel)
 			}
-			done()
+			done(err == nil && !resp.Unchanged)
 			if err != nil && err.Error() != lastErr {
 				lastErr = err.Error()
 				r.log.Error("this site's files cannot be the cluster's first release", "err", err)
@@ -387,7 +399,8 @@ const (
 // it applies it (retrying until a leader takes it), otherwise it only
 // compares it with the running release (aya_release_local_differs).
 func (r *Site) checkLocal(ctx context.Context) {
-	defer building()()
+	done := building()
+	defer done(false) // a release applied is the goroutine's below
 	cfg := r.cfg
 	rel, err := r.comp.Build(cfg, whoAmI(cfg.Node.ID), "watch: "+cfg.Node.ID)
 	r.setBuildFailed(cfg, err)
@@ -431,11 +444,14 @@ func (r *Site) checkLocal(ctx context.Context) {
 	r.applyMu.Unlock()
 	go func() {
 		defer cancel()
-		defer building()()
+		done := building()
+		applied := false
+		defer func() { done(applied) }()
 		backoff := 50 * time.Millisecond
 		for {
 			resp, err := r.node.ApplyRelease(actx, rel)
 			if err == nil {
+				applied = !resp.Unchanged
 				r.builds.WithLabelValues("success").Inc()
 				r.log.Info("release applied from this site's files", "version", resp.Version, "digest", release.ShortDigest(resp.Digest), "unchanged", resp.Unchanged)
 				return

@@ -386,8 +386,9 @@ func TestCompilerParsesOnce(t *testing.T) {
 
 // TestHeapBound: a big publish bounds the heap near its live size, a
 // compile beside it raises the bound and a failed one puts it back (nested
-// ones when the last ends, unless a publish set the next bound), and a
-// small release lifts it; GOMEMLIMIT, the operator's, is never touched.
+// ones when the last ends, unless a publish set the next bound; one whose
+// release was applied leaves it to the publish), and a small release lifts
+// it; GOMEMLIMIT, the operator's, is never touched.
 func TestHeapBound(t *testing.T) {
 	t.Cleanup(func() { debug.SetMemoryLimit(math.MaxInt64) })
 	log := slog.New(slog.DiscardHandler)
@@ -424,6 +425,14 @@ func TestHeapBound(t *testing.T) {
 	if got := debug.SetMemoryLimit(-1); got != published {
 		t.Errorf("bound %d after a build that published, want the publish's %d", got, published)
 	}
+	// A build whose release entered the log keeps the room for its publish.
+	applied := roomFor()
+	raised = debug.SetMemoryLimit(-1)
+	applied(true)
+	if got := debug.SetMemoryLimit(-1); got != raised || raised <= published {
+		t.Errorf("bound %d after an applied build, want the raised %d (above %d) until the publish", got, raised, published)
+	}
+	boundHeap(log, true)
 	boundHeap(log, false)
 	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
 		t.Errorf("bound %d after a small publish, want none", got)
