@@ -388,3 +388,47 @@ func TestMayInclude(t *testing.T) {
 		}
 	}
 }
+
+// TestZoneRecords: a zone's records (what a transfer sends) are the file's
+// in its order, the SOA first, without duplicates or GSLB records, whether
+// the parser's slice is kept as it is or copied out.
+func TestZoneRecords(t *testing.T) {
+	const soa = "@ IN SOA ns1 hostmaster 1 7200 3600 1209600 30\n"
+	for _, c := range []struct {
+		name, text string
+		want       []string
+	}{
+		{"kept", "$TTL 300\n" + soa + "@ NS ns1\nns1 A 192.0.2.53\nWWW A 192.0.2.1\n",
+			[]string{"example.test. 300 IN SOA ns1.example.test. hostmaster.example.test. 1 7200 3600 1209600 30",
+				"example.test. 300 IN NS ns1.example.test.", "ns1.example.test. 300 IN A 192.0.2.53", "WWW.example.test. 300 IN A 192.0.2.1"}},
+		{"SOA second, a duplicate, a GSLB record", "$TTL 300\n@ NS ns1\n" + soa + "ns1 A 192.0.2.53\nns1 A 192.0.2.53\nweb 30 GSLB web\nb A 192.0.2.2\n",
+			[]string{"example.test. 300 IN SOA ns1.example.test. hostmaster.example.test. 1 7200 3600 1209600 30",
+				"example.test. 300 IN NS ns1.example.test.", "ns1.example.test. 300 IN A 192.0.2.53", "b.example.test. 300 IN A 192.0.2.2"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			z, err := ParseZone(strings.NewReader(c.text), "example.test.", "z")
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := make([]string, len(c.want))
+			for i := range want {
+				want[i] = rrString(t, c.want[i])
+			}
+			if got := rrStrings(z.records); !slices.Equal(got, want) {
+				t.Errorf("records:\n got %q\nwant %q", got, want)
+			}
+		})
+	}
+}
+
+// FuzzCanonicalName: canonicalName is dns.CanonicalName of every name.
+func FuzzCanonicalName(f *testing.F) {
+	for _, s := range []string{"a.test.", "A.Test.", "a\\.", "a\\\\.", "\xc3\xa9.test.", "\xff.", ".", "", "a"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		if got, want := canonicalName(name), dns.CanonicalName(name); got != want {
+			t.Fatalf("canonicalName(%q) = %q, want %q", name, got, want)
+		}
+	})
+}
