@@ -131,6 +131,7 @@ func (s *Server) buildFast(zs *Zones) *fastTable {
 			}
 		}
 	}
+	idx.finish()
 	return &fastTable{names: idx, max: maxFastFilled}
 }
 

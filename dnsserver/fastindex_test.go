@@ -36,6 +36,7 @@ func TestFastIndex(t *testing.T) {
 		}
 		x.add(w, n)
 	}
+	x.finish()
 	for _, n := range names {
 		if fn := x.lookup(pack(n)); fn == nil || fn.name != n {
 			t.Errorf("lookup(%q) = %v", n, fn)
@@ -48,6 +49,7 @@ func TestFastIndex(t *testing.T) {
 	}
 	again := x.add(pack("a.test."), "a.test.")
 	again.cname = true
+	x.finish()
 	if fn := x.lookup(pack("a.test.")); fn != again {
 		t.Errorf("a name added twice: lookup found %p, want the last node %p", fn, again)
 	}
@@ -101,6 +103,7 @@ func BenchmarkFastIndex(b *testing.B) {
 			for i, w := range wires {
 				x.add(w, names[i])
 			}
+			x.finish()
 		}
 	})
 	b.Run("build/map", func(b *testing.B) {
@@ -122,6 +125,7 @@ func BenchmarkFastIndex(b *testing.B) {
 	for i, w := range wires {
 		m[string(w)] = x.add(w, names[i])
 	}
+	x.finish()
 	b.Run("lookup/index", func(b *testing.B) {
 		i := 0
 		for b.Loop() {
