@@ -152,7 +152,8 @@ func roomToCompile() (restore func()) {
 }
 
 // roomFor is roomToCompile, whose restore with keep leaves the raised
-// bound in place for the publish that follows (which sets the next one).
+// bound in place for the publish that follows (which sets the next one;
+// should that publish fail, the bound stays raised until the next).
 func roomFor() (restore func(keep bool)) {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return func(bool) {}
@@ -442,11 +443,11 @@ func (r *Site) checkLocal(ctx context.Context) {
 	actx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	r.applyCancel = cancel
 	r.applyMu.Unlock()
+	applyDone := building() // taken before checkLocal's own ends: no gap
 	go func() {
 		defer cancel()
-		done := building()
 		applied := false
-		defer func() { done(applied) }()
+		defer func() { applyDone(applied) }()
 		backoff := 50 * time.Millisecond
 		for {
 			resp, err := r.node.ApplyRelease(actx, rel)
