@@ -319,6 +319,10 @@ func (n *Node) validateRelease(r *release.Release) error {
 	if err := r.Validate(); err != nil {
 		return &commandError{err}
 	}
+	if err := CheckUnsign(r, n.fsm.Release()); err != nil {
+		// The state machine refuses it too; say so before the log.
+		return &commandError{fmt.Errorf("release refused: %w", err)}
+	}
 	if n.checkRelease != nil {
 		if err := n.checkRelease(r); err != nil {
 			return &commandError{fmt.Errorf("release refused: %w", err)}

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aya-gslb/aya/release"
@@ -19,14 +20,19 @@ const CmdRelease byte = IgnoreUnknown | 6
 const MaxClockAhead = time.Minute
 
 // applyRelease makes r the release. A release with the running one's digest
-// changes nothing; one that does not validate is refused (alike on every
-// node, since it is the same bytes everywhere).
+// changes nothing; one that does not validate, or that drops the signatures
+// of a zone the running release signs without saying so (CheckUnsign), is
+// refused (alike on every node, since it is the same bytes and state
+// everywhere).
 func (f *FSM) applyRelease(d *data, index uint64, at int64, r *release.Release) (bool, error) {
 	if err := r.Validate(); err != nil {
 		return false, err
 	}
 	if d.rel != nil && d.rel.Digest == r.Digest {
 		return false, nil
+	}
+	if err := CheckUnsign(r, d.rel); err != nil {
+		return false, err
 	}
 	nr := *r
 	nr.Version, nr.Index, nr.At = 1, index, logTime(at)
@@ -47,4 +53,27 @@ func (f *FSM) applyRelease(d *data, index uint64, at int64, r *release.Release) 
 	f.record(d, Decision{At: logTime(at), Index: index, Region: "", From: from, To: fmt.Sprint(nr.Version), Why: why})
 	f.rel.Store(&nr)
 	return true, nil
+}
+
+// UnsignError is a release that drops the signatures of zones the running
+// release signs, without asking to (release.Release.Unsign).
+type UnsignError struct {
+	Zones []string
+}
+
+func (e *UnsignError) Error() string {
+	z := strings.Join(e.Zones, " ")
+	return fmt.Sprintf("release drops the signatures of %s, which the running release signs: it was built without the zone's private keys (dnssec.keys_dir); build it on the signer, or apply with --unsign %s to serve the zone unsigned (validators then fail it while the parent has its DS)",
+		z, strings.Join(e.Zones, " --unsign "))
+}
+
+// CheckUnsign refuses r when it drops the signatures of a zone that cur,
+// the running release (nil: none), signs, unless r lists the zone in
+// Unsign: so that a site without the keys that builds a release from its
+// files cannot unsign a zone by accident.
+func CheckUnsign(r, cur *release.Release) error {
+	if dropped := r.Dropped(cur); len(dropped) > 0 {
+		return &UnsignError{Zones: dropped}
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -249,5 +250,67 @@ func TestProposedReleaseNotDecoded(t *testing.T) {
 				t.Error("the proposed entry is still held after Propose returned")
 			}
 		})
+	}
+}
+
+// signedRelease is testRelease(data) with signatures of example.com.
+func signedRelease(data, records string) *release.Release {
+	r := testRelease(data)
+	c := r.Content
+	at := t0.Add(14 * 24 * time.Hour)
+	c.Signed = []release.SignedZone{{Zone: "example.com.", Records: records, Expires: at, Refresh: at.Add(-7 * 24 * time.Hour)}}
+	return release.New(c, r.By, r.Source)
+}
+
+// TestApplyUnsign: the state machine refuses, alike on every node, a
+// release that drops the signatures of a zone the running one signs,
+// unless the release asks (Unsign); re-signed and newly signed releases
+// pass.
+func TestApplyUnsign(t *testing.T) {
+	signed, resigned := signedRelease("one", "sig 1\n"), signedRelease("one", "sig 2\n")
+	unsigned, asked, other := testRelease("two"), testRelease("three"), testRelease("four")
+	asked.Unsign = []string{"example.com."}
+	other.Unsign = []string{"example.org."}
+	steps := []struct {
+		name    string
+		rel     *release.Release
+		err     string
+		version uint64
+	}{
+		{"signed first", signed, "", 1},
+		{"re-signed", resigned, "", 2},
+		{"unsigned", unsigned, "release drops the signatures of example.com., which the running release signs", 2},
+		{"unsign of another zone", other, "--unsign example.com.", 2},
+		{"asked", asked, "", 3},
+		{"unsigned after", unsigned, "", 4},
+		{"signed again", signed, "", 5},
+	}
+	fsms := []*FSM{NewFSM(three, nil), NewFSM(three, nil)}
+	for _, f := range fsms {
+		for i, s := range steps {
+			err := applyEntry(t, f, uint64(i+1), CmdRelease, s.rel)
+			if (err == nil) != (s.err == "") || err != nil && !strings.Contains(err.Error(), s.err) {
+				t.Fatalf("%s: err %v, want %q", s.name, err, s.err)
+			}
+			if s.err != "" {
+				if ue, ok := errors.AsType[*UnsignError](err); !ok || len(ue.Zones) != 1 || ue.Zones[0] != "example.com." {
+					t.Errorf("%s: %T %v, want an UnsignError of example.com.", s.name, err, err)
+				}
+			}
+			if v := f.Release().Version; v != s.version {
+				t.Errorf("%s: version %d, want %d", s.name, v, s.version)
+			}
+		}
+	}
+	if a, b := snapshotBytes(t, fsms[0]), snapshotBytes(t, fsms[1]); !bytes.Equal(a, b) {
+		t.Error("two nodes that applied the same entries differ")
+	}
+	// The node says so before the log.
+	n := releaseNode(t)
+	if code, msg := post(t, n, PathRelease, bytes.NewReader(marshal(t, signed))); code != http.StatusOK {
+		t.Fatalf("signed: %d %s", code, msg)
+	}
+	if code, msg := post(t, n, PathRelease, bytes.NewReader(marshal(t, unsigned))); code != http.StatusBadRequest || !strings.Contains(msg, "release refused: release drops the signatures of example.com.") {
+		t.Errorf("unsigned: %d %s", code, msg)
 	}
 }

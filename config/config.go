@@ -93,7 +93,17 @@ type DNSConfig struct {
 
 	TCP      TCPConfig      `mapstructure:"tcp"`
 	Transfer TransferConfig `mapstructure:"transfer"`
-	Zones    ZonesConfig    `mapstructure:"zones"`
+
+	// Notify lists the secondaries sent a NOTIFY (RFC 1996) when a release
+	// adds a zone or changes its serial, as ip:port or a bare IP address
+	// (port 53), as written (dns.notify). Empty, the default, sends none.
+	Notify []string `mapstructure:"notify"`
+
+	// NotifyAddrs is Notify parsed (dnsserver.ParseNotifyTarget), in the
+	// same order.
+	NotifyAddrs []netip.AddrPort `mapstructure:"-"`
+
+	Zones ZonesConfig `mapstructure:"zones"`
 
 	// WhyClients lists the clients whose TXT queries for "_why." + a name
 	// are answered with why the name gets its answer, as CIDR prefixes or

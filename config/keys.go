@@ -70,6 +70,8 @@ func keys() []key {
 			field: func(c *Config) any { return &c.DNS.TCP.MinIdleTimeout }},
 		{name: "dns.transfer.allow", def: []string{},
 			field: func(c *Config) any { return &c.DNS.Transfer.Allow }},
+		{name: "dns.notify", def: []string{},
+			field: func(c *Config) any { return &c.DNS.Notify }},
 		{name: "dns.zones.max_records", def: dnsserver.DefaultMaxZoneRecords, min: 1, max: math.MaxInt32,
 			field: func(c *Config) any { return &c.DNS.Zones.MaxRecords }},
 		{name: "dns.zones.max_file_size", def: int64(dnsserver.DefaultMaxZoneFileSize), min: 1, max: math.MaxInt,

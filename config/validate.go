@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -83,6 +84,21 @@ func (p *parser) validate(c *Config) {
 
 	if check("dns.transfer.allow") {
 		c.DNS.Transfer.AllowPrefixes = p.prefixes("dns.transfer.allow", c.DNS.Transfer.Allow)
+	}
+
+	if check("dns.notify") {
+		for i, t := range c.DNS.Notify {
+			ap, err := dnsserver.ParseNotifyTarget(t)
+			if err != nil {
+				p.errorf("dns.notify", i, "%v", err)
+				continue
+			}
+			if j := slices.Index(c.DNS.NotifyAddrs, ap); j >= 0 {
+				p.errorf("dns.notify", i, "duplicate of %s", ap)
+				continue
+			}
+			c.DNS.NotifyAddrs = append(c.DNS.NotifyAddrs, ap)
+		}
 	}
 
 	if check("dns.why_clients") {

@@ -388,35 +388,31 @@ func TestValidValues(t *testing.T) {
 	}
 }
 
-// TestWhyClients: dns.why_clients defaults to loopback (dnsserver's
-// default), an empty list stays empty (no one), and a bad entry is placed
-// at its line and index.
-func TestWhyClients(t *testing.T) {
-	clearEnv(t)
-	// The key's line goes in before "  transfer:", as line 12.
-	withWhy := func(val string) []byte {
-		b := with(t, "", "")
-		if val == absent {
-			return b
-		}
-		return []byte(strings.Replace(string(b), "  transfer:\n", "  why_clients: "+val+"\n  transfer:\n", 1))
+// withDNSKey is the base file with a line "  name: val" in the dns
+// section, as line 12 (before "  transfer:"); absent leaves it out.
+func withDNSKey(t *testing.T, name, val string) []byte {
+	t.Helper()
+	b := with(t, "", "")
+	if val == absent {
+		return b
 	}
-	for _, tc := range []struct {
-		name, val string
-		want      []netip.Prefix
-		err       string
-	}{
-		{"absent is loopback", absent, dnsserver.DefaultWhyClients(), ""},
-		{"null is loopback", `~`, dnsserver.DefaultWhyClients(), ""},
-		{"empty allows no one", `[]`, []netip.Prefix{}, ""},
-		{"bare addresses", `[192.0.2.1, "::1"]`, prefixes("192.0.2.1/32", "::1/128"), ""},
-		{"not an address", `[127.0.0.1, localhost]`, nil,
-			`t.yaml:12: dns.why_clients[1]: must be a CIDR prefix or an IP address (got "localhost")`},
-		{"host bits", `[10.1.2.3/8]`, nil,
-			`t.yaml:12: dns.why_clients[0]: has address bits set past the prefix length (got "10.1.2.3/8"; did you mean "10.0.0.0/8"?)`},
-	} {
+	return []byte(strings.Replace(string(b), "  transfer:\n", "  "+name+": "+val+"\n  transfer:\n", 1))
+}
+
+// listCase is a value of a list key added with withDNSKey: the parsed
+// list it gives, or the error.
+type listCase struct {
+	name, val string
+	want      any
+	err       string
+}
+
+// runListCases parses each case's file and compares got's result or the error.
+func runListCases(t *testing.T, key string, got func(*Config) any, cases []listCase) {
+	t.Helper()
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := Parse("t.yaml", withWhy(tc.val), nil)
+			c, err := Parse("t.yaml", withDNSKey(t, key, tc.val), nil)
 			if tc.err != "" {
 				if err == nil || err.Error() != tc.err {
 					t.Fatalf("Parse: %v, want %s", err, tc.err)
@@ -426,11 +422,47 @@ func TestWhyClients(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Parse: %v", err)
 			}
-			if !reflect.DeepEqual(c.DNS.WhyPrefixes, tc.want) {
-				t.Errorf("dns.why_clients = %#v, want %#v", c.DNS.WhyPrefixes, tc.want)
+			if g := got(c); !reflect.DeepEqual(g, tc.want) {
+				t.Errorf("dns.%s = %#v, want %#v", key, g, tc.want)
 			}
 		})
 	}
+}
+
+// TestWhyClients: dns.why_clients defaults to loopback (dnsserver's
+// default), an empty list stays empty (no one), and a bad entry is placed
+// at its line and index.
+func TestWhyClients(t *testing.T) {
+	clearEnv(t)
+	runListCases(t, "why_clients", func(c *Config) any { return c.DNS.WhyPrefixes }, []listCase{
+		{"absent is loopback", absent, dnsserver.DefaultWhyClients(), ""},
+		{"null is loopback", `~`, dnsserver.DefaultWhyClients(), ""},
+		{"empty allows no one", `[]`, []netip.Prefix{}, ""},
+		{"bare addresses", `[192.0.2.1, "::1"]`, prefixes("192.0.2.1/32", "::1/128"), ""},
+		{"not an address", `[127.0.0.1, localhost]`, nil,
+			`t.yaml:12: dns.why_clients[1]: must be a CIDR prefix or an IP address (got "localhost")`},
+		{"host bits", `[10.1.2.3/8]`, nil,
+			`t.yaml:12: dns.why_clients[0]: has address bits set past the prefix length (got "10.1.2.3/8"; did you mean "10.0.0.0/8"?)`},
+	})
+}
+
+// TestNotifyTargets: dns.notify takes ip:port or a bare address (port 53),
+// is empty by default, and a bad or repeated entry is placed at its line
+// and index (the rules are dnsserver.ParseNotifyTarget's).
+func TestNotifyTargets(t *testing.T) {
+	clearEnv(t)
+	runListCases(t, "notify", func(c *Config) any { return c.DNS.NotifyAddrs }, []listCase{
+		{"absent is none", absent, []netip.AddrPort(nil), ""},
+		{"empty is none", `[]`, []netip.AddrPort(nil), ""},
+		{"forms", `[192.0.2.1, "192.0.2.2:5353", "[2001:db8::1]:53", "2001:db8::2"]`, []netip.AddrPort{
+			netip.MustParseAddrPort("192.0.2.1:53"), netip.MustParseAddrPort("192.0.2.2:5353"),
+			netip.MustParseAddrPort("[2001:db8::1]:53"), netip.MustParseAddrPort("[2001:db8::2]:53"),
+		}, ""},
+		{"a name", `[192.0.2.1, "ns2.example.com:53"]`, nil,
+			`t.yaml:12: dns.notify[1]: host must be an IP address, not a name (got "ns2.example.com:53")`},
+		{"port 0", `["192.0.2.1:0"]`, nil, `t.yaml:12: dns.notify[0]: port must be 1-65535 (got "192.0.2.1:0")`},
+		{"twice", `[192.0.2.1, "192.0.2.1:53"]`, nil, `t.yaml:12: dns.notify[1]: duplicate of 192.0.2.1:53`},
+	})
 }
 
 // TestClusterTLS: the three cluster.tls files come together or not at all,

@@ -30,27 +30,11 @@ import (
 	"time"
 
 	"github.com/aya-gslb/aya/config"
+	"github.com/aya-gslb/aya/internal/testutil"
 )
 
 // The tests run in deploy/; the repo root is one up.
 const root = ".."
-
-// inCI is true under .ci/run: a tool the tests need must be there.
-var inCI = os.Getenv("CI") == "true"
-
-// needTool returns the path of a tool, or skips the test (fails it in CI).
-func needTool(t *testing.T, name, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	if inCI {
-		t.Fatalf("%s not found: .ci/run installs it (apt package %s)", name, pkg)
-	}
-	t.Skipf("%s not found (apt-get install %s); CI runs this test", name, pkg)
-	return ""
-}
 
 var (
 	buildOnce sync.Once
@@ -178,7 +162,7 @@ func TestSystemdUnit(t *testing.T) {
 		t.Errorf("deploy/aya.yaml cluster.data_dir = %s, want %s (StateDirectory=%s)", cfg.Cluster.DataDir, want, svc("StateDirectory"))
 	}
 
-	analyze := needTool(t, "systemd-analyze", "systemd")
+	analyze := testutil.LookTool(t, "systemd-analyze", "systemd")
 	bin := aya(t)
 	data, err := os.ReadFile(unitFile)
 	if err != nil {
@@ -381,7 +365,7 @@ func TestDockerfile(t *testing.T) {
 // It returns the DIST directory.
 func fakeRelease(t *testing.T, version, epoch string) string {
 	t.Helper()
-	needTool(t, "bash", "bash")
+	testutil.LookTool(t, "bash", "bash")
 	dir := t.TempDir()
 	stub := filepath.Join(dir, "go")
 	// The stand-in writes its GOARCH to the file after -o.
@@ -541,9 +525,9 @@ func TestReleaseArchives(t *testing.T) {
 	if os.Getenv("AYA_RELEASE_TEST") != "1" {
 		t.Skip("builds the release twice (about 2.5 min on a cold build cache): set AYA_RELEASE_TEST=1")
 	}
-	makeBin := needTool(t, "make", "make")
-	git := needTool(t, "git", "git")
-	fileBin := needTool(t, "file", "file")
+	makeBin := testutil.LookTool(t, "make", "make")
+	git := testutil.LookTool(t, "git", "git")
+	fileBin := testutil.LookTool(t, "file", "file")
 	gitOut := func(args ...string) string {
 		out, err := exec.Command(git, append([]string{"-C", root}, args...)...).Output()
 		if err != nil {

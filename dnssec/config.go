@@ -127,3 +127,18 @@ func (c Config) Timings(maxTTL, keyTTL time.Duration) Timings {
 		ZSKLifetime: c.ZSKLifetime, KSKLifetime: c.KSKLifetime,
 	}
 }
+
+// RollTimings is c's rollover intervals for keys, without the zone at
+// hand: the DNSKEY TTL is the keys' largest, and the zone's largest TTL is
+// taken at its bound, Refresh less Propagation (a zone with a larger TTL
+// is refused by the signer). A retired ZSK then stays published up to
+// Refresh after it stops signing: a DNSKEY kept a little longer than the
+// signatures it made can be cached, never shorter.
+func (c Config) RollTimings(keys []*Key) Timings {
+	c = c.WithDefaults()
+	keyTTL := uint32(0)
+	for _, k := range keys {
+		keyTTL = max(keyTTL, k.DNSKEY.Hdr.Ttl)
+	}
+	return c.Timings(c.Refresh-c.Propagation, time.Duration(keyTTL)*time.Second)
+}

@@ -100,8 +100,9 @@ func (w *world) validates(t time.Time, step time.Duration) error {
 }
 
 // TestRolloverCycle runs the schedule over 200 days on a fake clock, an
-// hour a step: an operator (this loop) asks RollZSK and RollKSK for a
-// successor when a key has a week left, and at every hour a resolver with
+// hour a step: the signer (this loop) rolls what Due names, with Roll
+// (RollZSK, RollKSK), a week before a key's rollover must start, and at
+// every hour a resolver with
 // any mix of cached DS, DNSKEY and RRSIG validates. Every key goes
 // through its phases in order, and the DS to publish follows the
 // double-DS steps.
@@ -133,50 +134,32 @@ func TestRolloverCycle(t *testing.T) {
 		if len(st.Problems) > 0 {
 			t.Fatalf("%v: %v", now, st.Problems)
 		}
-		// The operator: roll each role whose one signer ends within lead.
+		// The signer: every hour, it rolls each role that Due names (a
+		// key with a week more than the rollover's lead time left).
 		for _, role := range []Role{ZSK, KSK} {
-			var signing, waiting []*Key
-			for _, ks := range st.Keys {
-				if ks.Key.Role != role {
-					continue
-				}
-				if ks.Signing {
-					signing = append(signing, ks.Key)
-				} else if ks.Phase == PhaseGenerated || ks.Phase == PhasePublished {
-					waiting = append(waiting, ks.Key)
-				}
+			if n := len(signingKeys(st, role)); n != 1 {
+				t.Fatalf("%v: %d %s sign", now, n, role)
 			}
-			if len(signing) != 1 {
-				t.Fatalf("%v: %d %s sign", now, len(signing), role)
-			}
-			old := signing[0]
-			inactive := old.Timing.Inactive
-			if inactive.IsZero() {
-				lt := p.ZSKLifetime
-				if role == KSK {
-					lt = p.KSKLifetime
-				}
-				inactive = old.Timing.Activate.Add(lt)
-			}
-			if len(waiting) > 0 || inactive.Sub(now) > lead {
-				continue
-			}
-			roll := p.RollZSK
-			if role == KSK {
-				roll = p.RollKSK
-			}
-			oldNext, succ, err := roll(old.Timing, now)
+		}
+		for _, role := range Due(w.keys, p, now, lead) {
+			old, succ, err := Roll(w.keys, role, p, now)
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("%v: %v", now, err)
 			}
-			k, err := Generate(testOrigin, dns.ECDSAP256SHA256, role, succ)
-			if err != nil {
-				t.Fatal(err)
+			for i, k := range w.keys {
+				if k.Tag() == old.Tag() {
+					w.keys[i] = old
+				}
 			}
-			old.Timing = oldNext
-			w.keys = append(w.keys, k)
+			w.keys = append(w.keys, succ)
 			w.memo = nil
 			rolls[role]++
+			if again := Due(w.keys, p, now, lead); slices.Contains(again, role) {
+				t.Fatalf("%v: %s still due right after its rollover", now, role)
+			}
+			if _, _, err := Roll(w.keys, role, p, now); err == nil {
+				t.Fatalf("%v: a second %s rollover started while one is under way", now, role)
+			}
 		}
 		if now.Sub(t0) >= 2*24*time.Hour {
 			if err := w.validates(now, step); err != nil {
@@ -254,4 +237,15 @@ func TestRollZSKLate(t *testing.T) {
 	if _, _, err := p.RollZSK(Timing{}, now); err == nil {
 		t.Error("a key without Activate rolled")
 	}
+}
+
+// signingKeys are the keys of role that sign in st.
+func signingKeys(st Status, role Role) []*Key {
+	var out []*Key
+	for _, ks := range st.Keys {
+		if ks.Key.Role == role && ks.Signing {
+			out = append(out, ks.Key)
+		}
+	}
+	return out
 }

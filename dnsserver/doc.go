@@ -7,5 +7,5 @@
 // A query reads one published view (zones, precomputed replies, options)
 // without locks; reloads build a new view and swap it. It owns no
 // configuration format (it takes a Config struct) and no goroutines beyond
-// its listeners.
+// its listeners and the NOTIFY sender (notify.go), all under Serve.
 package dnsserver

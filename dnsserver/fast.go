@@ -73,6 +73,11 @@ type fastNode struct {
 	// cname is set at a CNAME, whose answer depends on the QTYPE: no NODATA
 	// reply serves every other QTYPE there.
 	cname bool
+	// signed is set in a signed zone, and at the apex of a zone whose DS
+	// a signed parent answers: a query with the DO bit gets the replies
+	// with DNSSEC records (fastReplies.do). It sits in the padding after
+	// cname: a node is no larger for it.
+	signed bool
 	// gslb is set on a name bound to a pool: its A, AAAA and ANY are steered.
 	gslb *fastPool
 	// replies are packed by the first query that needs them (fill).
@@ -85,12 +90,19 @@ type fastNode struct {
 type fastReplies struct {
 	types map[uint16]*fastEntry
 	other *fastEntry
+	// do are the replies to queries with the DO bit, with their DNSSEC
+	// records, in a signed zone; nil elsewhere.
+	do *fastReplies
 }
 
 // fastPool is what the fast path needs to steer a name bound to a pool.
 type fastPool struct {
 	pool string
+	name string // the bound name, lower-case
 	zone string
+	// sec is the zone's signed part, nil when it is unsigned: a query with
+	// the DO bit gets the RRSIGs of the answer's signed set.
+	sec *signedZone
 	// queries are the NOERROR counters per QTYPE (A, AAAA, ANY) and transport.
 	queries [3][numTransports]prometheus.Counter
 }
@@ -121,8 +133,9 @@ func (s *Server) buildFast(zs *Zones) *fastTable {
 			}
 			fn := idx.add(wire[:l], name)
 			fn.cname = len(n.rrsets.get(dns.TypeCNAME)) > 0
+			fn.signed = z.sec != nil || name == z.Origin && zs.signedParent(z) != nil
 			if gslb := n.rrsets.get(TypeGSLB); len(gslb) > 0 {
-				fn.gslb = &fastPool{pool: poolOf(gslb[0]), zone: z.Origin}
+				fn.gslb = &fastPool{pool: poolOf(gslb[0]), name: name, zone: z.Origin, sec: z.sec}
 				for i, t := range [...]uint16{dns.TypeA, dns.TypeAAAA, dns.TypeANY} {
 					for tr := range numTransports {
 						fn.gslb.queries[i][tr] = s.metrics.queries.WithLabelValues(z.Origin, qtypeLabel(t), rcodeLabel(dns.RcodeSuccess), tr.String())
@@ -143,19 +156,17 @@ func (s *Server) fill(t *fastTable, zs *Zones, fn *fastNode) *fastReplies {
 	}
 	z := zs.find(fn.name)
 	n := z.nodes[fn.name]
-	r := &fastReplies{types: make(map[uint16]*fastEntry, len(n.rrsets)+1)}
 	qtypes := []uint16{dns.TypeANY}
 	if fn.cname {
 		qtypes = append(qtypes, dns.TypeA, dns.TypeAAAA)
 	}
 	qtypes = append(qtypes, n.rrsets.types()...)
-	for _, qt := range qtypes {
-		if e := s.precompute(zs, fn.name, qt, true); e != nil {
-			r.types[qt] = e
-		}
+	if fn.name == z.Origin && zs.signedParent(z) != nil {
+		qtypes = append(qtypes, dns.TypeDS) // the parent's answer, not the NODATA of the others
 	}
-	if fn.gslb == nil && !fn.cname {
-		r.other = s.precompute(zs, fn.name, dns.TypeNone, false)
+	r := s.fillReplies(zs, fn, qtypes, false)
+	if fn.signed {
+		r.do = s.fillReplies(zs, fn, qtypes, true)
 	}
 	if !fn.replies.CompareAndSwap(nil, r) {
 		return fn.replies.Load() // packed meanwhile by another query
@@ -164,11 +175,26 @@ func (s *Server) fill(t *fastTable, zs *Zones, fn *fastNode) *fastReplies {
 	return r
 }
 
-// precompute packs the reply to name/qtype and keeps what follows the
-// question; bind binds its query counters (not for the NODATA entry, whose
-// QTYPE label varies).
-func (s *Server) precompute(zs *Zones, name string, qtype uint16, bind bool) *fastEntry {
-	res := zs.resolve(name, qtype, nil, nil)
+// fillReplies packs the replies of fn to qtypes and its NODATA reply,
+// with the DNSSEC records of a signed zone when do.
+func (s *Server) fillReplies(zs *Zones, fn *fastNode, qtypes []uint16, do bool) *fastReplies {
+	r := &fastReplies{types: make(map[uint16]*fastEntry, len(qtypes))}
+	for _, qt := range qtypes {
+		if e := s.precompute(zs, fn.name, qt, do, true); e != nil {
+			r.types[qt] = e
+		}
+	}
+	if fn.gslb == nil && !fn.cname {
+		r.other = s.precompute(zs, fn.name, dns.TypeNone, do, false)
+	}
+	return r
+}
+
+// precompute packs the reply to name/qtype (with the DO bit when do) and
+// keeps what follows the question; bind binds its query counters (not for
+// the NODATA entry, whose QTYPE label varies).
+func (s *Server) precompute(zs *Zones, name string, qtype uint16, do, bind bool) *fastEntry {
+	res := zs.resolve(name, qtype, do, nil, nil)
 	if res.dynamic {
 		return nil // depends on the client: the general path steers it
 	}
@@ -206,14 +232,16 @@ func (s *Server) precompute(zs *Zones, name string, qtype uint16, bind bool) *fa
 }
 
 // caseFree reports whether the reply res to name holds no domain name but
-// owners equal to name: only A, AAAA and TXT records of name itself.
+// owners equal to name: only A, AAAA and TXT records of name itself, and
+// their RRSIGs (whose signer name is never compressed, RFC 4034 §3.1.7,
+// so it points nowhere).
 func caseFree(res result, name string) bool {
 	if len(res.ns) > 0 || len(res.extra) > 0 {
 		return false
 	}
 	for _, rr := range res.answer {
 		switch rr.Header().Rrtype {
-		case dns.TypeA, dns.TypeAAAA, dns.TypeTXT:
+		case dns.TypeA, dns.TypeAAAA, dns.TypeTXT, dns.TypeRRSIG:
 		default:
 			return false
 		}
@@ -256,6 +284,11 @@ func (s *Server) fastAnswer(v *view, req []byte, tr transport, src netip.Addr, b
 	r := fn.replies.Load()
 	if r == nil {
 		if r = s.fill(v.fast, v.zones, fn); r == nil {
+			return nil, false
+		}
+	}
+	if q.do && fn.signed {
+		if r = r.do; r == nil {
 			return nil, false
 		}
 	}
@@ -354,10 +387,22 @@ func (s *Server) fastSteer(v *view, req []byte, q plainQuery, g *fastPool, tr tr
 	if d.Servfail || len(d.Addrs) == 0 {
 		return nil, false
 	}
+	// With the DO bit, a signed zone's answer carries the RRSIGs of the
+	// signed set of these addresses, packed in advance; without one (the
+	// general path counts it), the general path answers.
+	var sigs *steeredEntry
+	if q.do && g.sec != nil {
+		if sigs = g.sec.steeredEntry(g.name, rtype, d.Addrs); sigs == nil {
+			return nil, false
+		}
+	}
 	// The client subnet option goes back scoped when it was used, as sent
 	// when its source prefix is 0, and not at all from an untrusted resolver.
 	echo := q.ecs != nil && (c.usedECS || q.ecs[2] == 0)
 	size := q.qend + len(d.Addrs)*(12+rdlen)
+	if sigs != nil {
+		size += len(sigs.sigs)
+	}
 	if q.edns {
 		size += len(optRR) + s.fastCookie(v, &q, src, qs)
 		if echo {
@@ -382,7 +427,11 @@ func (s *Server) fastSteer(v *view, req []byte, q plainQuery, g *fastPool, tr tr
 	copy(out, req[:q.qend])
 	reqFlags := binary.BigEndian.Uint16(req[2:])
 	binary.BigEndian.PutUint16(out[2:], flagQR|flagAA|reqFlags&(flagRD|flagCD))
-	binary.BigEndian.PutUint16(out[6:], uint16(len(d.Addrs)))
+	an := uint16(len(d.Addrs))
+	if sigs != nil {
+		an += sigs.n
+	}
+	binary.BigEndian.PutUint16(out[6:], an)
 	binary.BigEndian.PutUint16(out[8:], 0)
 	off := q.qend
 	for _, a := range d.Addrs {
@@ -399,6 +448,9 @@ func (s *Server) fastSteer(v *view, req []byte, q plainQuery, g *fastPool, tr tr
 			copy(out[off+12:], a16[:])
 		}
 		off += 12 + rdlen
+	}
+	if sigs != nil {
+		off += copy(out[off:], sigs.sigs)
 	}
 	ar := uint16(0)
 	if q.edns {

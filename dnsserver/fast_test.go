@@ -24,10 +24,7 @@ func caseVariants(name string) []string {
 
 // queryVariants are the ways a query is sent in TestFastMatchesSlow: header
 // bits and EDNS(0) options the fast path copies or ignores.
-var queryVariants = []struct {
-	name   string
-	modify func(*dns.Msg)
-}{
+var queryVariants = []queryVariant{
 	{"plain", func(*dns.Msg) {}},
 	{"no rd", func(m *dns.Msg) { m.RecursionDesired = false }},
 	{"cd", func(m *dns.Msg) { m.CheckingDisabled = true }},
@@ -61,12 +58,31 @@ func TestFastMatchesSlow(t *testing.T) {
 			names = append(names, name, "below."+name)
 		}
 	}
+	fast, _, declined := compareFastGeneral(t, s, v, names, comparedTypes, queryVariants)
+	t.Logf("%d replies compared, %d queries declined by the fast path", fast, declined)
+	if fast < 1000 {
+		t.Errorf("only %d fast replies compared", fast)
+	}
+}
+
+// queryVariant is a way a query is sent: a name and a change to the query.
+type queryVariant = struct {
+	name   string
+	modify func(*dns.Msg)
+}
+
+// compareFastGeneral sends every name (in each of its caseVariants), type
+// and variant to both paths over both transports, and fails the test
+// where the fast path answers other bytes than the general path. It
+// returns how many replies the fast path gave (with the DO bit among
+// them) and how many queries it declined.
+func compareFastGeneral(t *testing.T, s *Server, v *view, names []string, types []uint16, variants []queryVariant) (fast, fastDO, declined int) {
+	t.Helper()
 	src := netip.MustParseAddr("127.0.0.1")
-	var fast, declined int
 	for _, name := range names {
 		for _, qname := range caseVariants(name) {
-			for _, qtype := range comparedTypes {
-				for _, qv := range queryVariants {
+			for _, qtype := range types {
+				for _, qv := range variants {
 					m := new(dns.Msg)
 					m.SetQuestion(qname, qtype)
 					m.Id = 0xbeef
@@ -82,6 +98,9 @@ func TestFastMatchesSlow(t *testing.T) {
 							continue
 						}
 						fast++
+						if o := m.IsEdns0(); o != nil && o.Do() {
+							fastDO++
+						}
 						want, _ := s.generalAnswer(v, req, tr, src, nil, nil, &qstate{now: testNow})
 						if !bytes.Equal(got, want) {
 							t.Errorf("%s %s %s over %s: fast and general paths differ\nfast:    %x\ngeneral: %x\nfast:\n%v\ngeneral:\n%v",
@@ -92,10 +111,7 @@ func TestFastMatchesSlow(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d replies compared, %d queries declined by the fast path", fast, declined)
-	if fast < 1000 {
-		t.Errorf("only %d fast replies compared", fast)
-	}
+	return fast, fastDO, declined
 }
 
 func unpack(b []byte) string {

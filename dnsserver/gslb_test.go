@@ -64,6 +64,13 @@ func testGeo(t testing.TB) *geo.DB {
 		{Prefix: netip.MustParsePrefix("127.0.0.0/8"), Latitude: 38.9, Longitude: -77.0, Country: "US", Continent: "NA"},
 		{Prefix: netip.MustParsePrefix("2a02:cfc0::/29"), Latitude: 46, Longitude: 2, Country: "FR", Continent: "EU"},
 	}
+	return geoDB(t, nets)
+}
+
+// geoDB builds a City database of nets with geo.Build and opens it; it
+// closes with the test.
+func geoDB(t testing.TB, nets []geo.Network) *geo.DB {
+	t.Helper()
 	var buf bytes.Buffer
 	if err := geo.Build(&buf, nets); err != nil {
 		t.Fatal(err)
@@ -80,7 +87,7 @@ func testGeo(t testing.TB) *geo.DB {
 	return db
 }
 
-func gslbConfig(t *testing.T, trusted ...netip.Prefix) Config {
+func gslbConfig(t testing.TB, trusted ...netip.Prefix) Config {
 	t.Helper()
 	cfg := testConfig()
 	dead := state.NewStatic(&state.Snapshot{Down: map[state.EndpointKey]string{
@@ -738,4 +745,107 @@ func lastAddr(p netip.Prefix) netip.Addr {
 		a = a.Unmap()
 	}
 	return a
+}
+
+// TestFastSteerFollowsState: the fast path's answers follow every new
+// snapshot at once, and stay the general path's, for clients of many
+// scopes.
+func TestFastSteerFollowsState(t *testing.T) {
+	cfg := gslbConfig(t)
+	src := state.NewStatic(&state.Snapshot{Version: 1})
+	cfg.GSLB.State = src
+	s, v := offline(t, cfg, gslbZones)
+	ask := func(sub string) (fast, general *dns.Msg) {
+		t.Helper()
+		q := new(dns.Msg)
+		q.SetQuestion("www.gslb.test.", dns.TypeA)
+		subnet(sub)(q)
+		req, err := q.Pack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		from := netip.MustParseAddr("127.0.0.1")
+		got, ok := s.fastAnswer(v, req, udp, from, nil, &qstate{now: testNow})
+		if !ok {
+			t.Fatalf("%s: not answered on the fast path", sub)
+		}
+		want, _ := s.generalAnswer(v, req, udp, from, nil, nil, &qstate{now: testNow})
+		fast, general = new(dns.Msg), new(dns.Msg)
+		if err := fast.Unpack(got); err != nil {
+			t.Fatal(err)
+		}
+		if err := general.Unpack(want); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%s: fast\n%v\ngeneral\n%v", sub, fast, general)
+		}
+		return fast, general
+	}
+	answer := func(m *dns.Msg) string {
+		if len(m.Answer) == 0 {
+			return ""
+		}
+		return m.Answer[0].(*dns.A).A.String()
+	}
+	subnets := []string{"81.2.69.0/24", "81.2.69.142/32", "216.160.83.0/24", "175.16.199.0/24", "10.20.30.0/24"}
+	for _, tc := range []struct {
+		name string
+		snap *state.Snapshot
+		eu   string // what the London client gets
+	}{
+		{"all up", &state.Snapshot{Version: 1}, "198.51.100.10"},
+		{"eu-west drained", &state.Snapshot{Version: 2, DrainedRegions: map[string]string{"eu-west": "maintenance"}}, ""},
+		{"all up again", &state.Snapshot{Version: 3}, "198.51.100.10"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src.Set(tc.snap)
+			for range 3 { // the first asks decide, the next hit the cache
+				for _, sub := range subnets {
+					ask(sub)
+				}
+			}
+			got, _ := ask("81.2.69.0/24")
+			if tc.eu != "" && answer(got) != tc.eu {
+				t.Errorf("London: %s, want %s", answer(got), tc.eu)
+			}
+			if tc.eu == "" && answer(got) == "198.51.100.10" {
+				t.Errorf("London: still the drained eu-west's %s", answer(got))
+			}
+		})
+	}
+}
+
+// BenchmarkSteer measures steered answers on the fast path, from request
+// bytes to reply bytes, for ECS clients of 6144 /24s of the test database's
+// cities in turn (bench/dns's geo_ecs has as many):
+//
+//	go test -run=^$ -bench=BenchmarkSteer -benchmem ./dnsserver/
+func BenchmarkSteer(b *testing.B) {
+	s, v := offline(b, gslbConfig(b), gslbZones)
+	var reqs [][]byte
+	for _, base := range []string{"81.2.69.0", "216.160.83.0", "175.16.199.0", "2.125.160.0", "89.160.20.0", "67.43.156.0"} {
+		a := netip.MustParseAddr(base).As4()
+		for i := range 1024 {
+			sub := netip.PrefixFrom(netip.AddrFrom4([4]byte{a[0], a[1] ^ byte(i>>8), a[2] ^ byte(i), 0}), 24)
+			q := new(dns.Msg)
+			q.SetQuestion("www.gslb.test.", dns.TypeA)
+			subnet(sub.String())(q)
+			req, err := q.Pack()
+			if err != nil {
+				b.Fatal(err)
+			}
+			reqs = append(reqs, req)
+		}
+	}
+	src := netip.MustParseAddr("127.0.0.1")
+	buf := make([]byte, 0, 512)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if out, _ := s.handle(v, reqs[i%len(reqs)], udp, src, buf[:0]); len(out) == 0 {
+			b.Fatal("no reply")
+		}
+		i++
+	}
 }

@@ -145,6 +145,7 @@ func (s *Server) generalAnswer(v *view, req []byte, tr transport, src netip.Addr
 	}
 	zone, qtype := "none", uint16(0)
 	var xfr *Zone
+	signed := false // a DO query answered from a signed zone
 	// A query whose counts lie or with octets after its last record is
 	// FORMERR too (RFC 1035 §4.1), though miekg/dns unpacks it.
 	if err := q.Unpack(req); err != nil || !sectionsExact(req) {
@@ -156,6 +157,7 @@ func (s *Server) generalAnswer(v *view, req []byte, tr transport, src netip.Addr
 		z, xfr, limit, base = s.answer(v, req, q, r, tr, src, limit, trace, qs)
 		if z != nil {
 			zone = z.Origin
+			signed = z.sec != nil && q.IsEdns0() != nil && q.IsEdns0().Do()
 		}
 		if len(q.Question) == 1 {
 			qtype = q.Question[0].Qtype
@@ -164,7 +166,11 @@ func (s *Server) generalAnswer(v *view, req []byte, tr transport, src netip.Addr
 	}
 	out, err := r.PackBuffer(buf[:cap(buf)])
 	if err == nil && len(out) > limit {
+		answer, ns := r.Answer, r.Ns
 		r.Truncate(limit)
+		if signed {
+			r.Answer, r.Ns = wholeRRsets(r.Answer, answer), wholeRRsets(r.Ns, ns)
+		}
 		out, err = r.PackBuffer(buf[:cap(buf)])
 	}
 	if err != nil {
@@ -284,7 +290,10 @@ func (s *Server) answer(v *view, req []byte, q, r *dns.Msg, tr transport, src ne
 			return s.why(v, r, qq.Name, name, c), nil, limit, ""
 		}
 	}
-	res := v.zones.resolve(qq.Name, qq.Qtype, v.steer, c)
+	res := v.zones.resolve(qq.Name, qq.Qtype, opt != nil && opt.Do(), v.steer, c)
+	if res.unsigned {
+		s.metrics.unsigned.WithLabelValues(res.zone.Origin).Inc()
+	}
 	c.record()
 	r.Rcode = res.rcode
 	r.Authoritative = res.aa

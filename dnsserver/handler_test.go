@@ -309,6 +309,16 @@ func TestHeader(t *testing.T) {
 		{name: "notify", rfc: "RFC 1035 §4.1.1 NOTIMP: we are no secondary (RFC 1996)",
 			qname: "gslb.example.com.", qtype: dns.TypeSOA, modify: opcode(dns.OpcodeNotify),
 			rcode: dns.RcodeNotImplemented},
+		{name: "notify as a primary sends it", rfc: "RFC 1996 §3.7: AA, the new SOA in the answer; still NOTIMP (Knot 3.2 answers NOTAUTH, its ACL)",
+			qname: "gslb.example.com.", qtype: dns.TypeSOA, modify: func(m *dns.Msg) {
+				m.SetNotify("gslb.example.com.")
+				soa, _ := dns.NewRR("gslb.example.com. 3600 IN SOA ns1.gslb.example.com. hostmaster.gslb.example.com. 9 7200 3600 1209600 300")
+				m.Answer = []dns.RR{soa}
+			},
+			rcode: dns.RcodeNotImplemented},
+		{name: "notify for a zone not ours", rfc: "RFC 1996; RFC 1035 §4.1.1",
+			qname: "example.org.", qtype: dns.TypeSOA, modify: opcode(dns.OpcodeNotify),
+			rcode: dns.RcodeNotImplemented},
 		{name: "update", rfc: "RFC 2136 §3: NOTIMP from a server without dynamic update",
 			qname: "gslb.example.com.", qtype: dns.TypeSOA, modify: opcode(dns.OpcodeUpdate),
 			rcode: dns.RcodeNotImplemented},
@@ -483,7 +493,7 @@ func FuzzServeDNS(f *testing.F) {
 				t.Fatalf("zone transfer over %s", tr)
 			}
 			var out bufferConn
-			if err := s.streamZone(&out, req, xfr, time.Second); err != nil {
+			if err := s.streamZone(&out, req, xfr, v.steer, time.Second); err != nil {
 				t.Fatalf("stream %s: %v", xfr.Origin, err)
 			}
 			for b := out.Bytes(); len(b) > 0; {

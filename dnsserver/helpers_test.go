@@ -48,6 +48,17 @@ func testServer(t *testing.T, cfg Config, dir string) (*Server, string) {
 	if err := s.LoadZones(dir); err != nil {
 		t.Fatalf("load zones: %v", err)
 	}
+	listenAndServe(t, s)
+	udp, tcp := s.UDPAddrs()[0], s.TCPAddrs()[0]
+	if udp.Port() != tcp.Port() {
+		t.Fatalf("udp %v and tcp %v differ", udp, tcp)
+	}
+	return s, udp.String()
+}
+
+// listenAndServe opens s's sockets and serves until the test ends.
+func listenAndServe(t *testing.T, s *Server) {
+	t.Helper()
 	if err := s.Listen(); err != nil {
 		t.Fatalf("listen: %v", err)
 	}
@@ -59,11 +70,6 @@ func testServer(t *testing.T, cfg Config, dir string) (*Server, string) {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	udp, tcp := s.UDPAddrs()[0], s.TCPAddrs()[0]
-	if udp.Port() != tcp.Port() {
-		t.Fatalf("udp %v and tcp %v differ", udp, tcp)
-	}
-	return s, udp.String()
 }
 
 // offline returns a server with the zones of dir and no sockets, for tests

@@ -21,6 +21,7 @@ type metrics struct {
 	zoneSerial  *prometheus.GaugeVec
 	zoneRecords *prometheus.GaugeVec
 	steered     *prometheus.CounterVec
+	unsigned    *prometheus.CounterVec
 	// rrl and rrlLogOnly count limited responses by action (rrlDrop,
 	// rrlSlip): dropped or slipped, or sent whole in log-only mode.
 	rrl        [3]prometheus.Counter
@@ -28,6 +29,7 @@ type metrics struct {
 	rrlStarts  prometheus.Counter
 	rrlMode    *prometheus.GaugeVec
 	cookies    [numCookieStates]prometheus.Counter
+	notify     *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -79,6 +81,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Name: "aya_gslb_answers_total",
 		Help: `Answers for names bound to a pool, by pool and outcome: the region answered from, "fallback" (the pool's fallback addresses) or "servfail".`,
 	}, []string{"pool", "outcome"})
+	m.unsigned = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "aya_dns_unsigned_answers_total",
+		Help: "Steered answers to queries with the DO bit, in a signed zone, sent without signatures: the release had no signed set for the addresses the pool answered (validators see them as bogus; the release's signatures do not match its pools).",
+	}, []string{"zone"})
 	for tr := range numTransports {
 		m.latency[tr] = latency.WithLabelValues(tr.String())
 	}
@@ -125,9 +131,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for r := range numCloseReasons {
 		m.tcpClosed[r] = closed.WithLabelValues(r.String())
 	}
+	m.notify = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "aya_dns_notify_total",
+		Help: `NOTIFY messages (RFC 1996) to the dns.notify secondaries, by zone and result: "ok" (answered NOERROR), "rejected" (answered with another rcode), "timeout" (no answer to any try), "superseded" (a newer serial replaced it first) or "error" (could not be sent).`,
+	}, []string{"zone", "result"})
 	if reg != nil {
+		reg.MustRegister(m.notify)
 		reg.MustRegister(m.queries, latency, m.dropped, m.panics, m.tcpConns, m.tcpMax, rejected, closed,
-			m.reloads, m.zones, m.zoneSerial, m.zoneRecords, m.steered,
+			m.reloads, m.zones, m.zoneSerial, m.zoneRecords, m.steered, m.unsigned,
 			m.rrl[rrlDrop], m.rrl[rrlSlip], logOnly, m.rrlStarts, m.rrlMode, cookies)
 	}
 	return m

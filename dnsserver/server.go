@@ -48,7 +48,9 @@ type Config struct {
 	// a free port (the same for UDP and TCP of one address).
 	Listen []string
 	// UDPSockets is the number of SO_REUSEPORT sockets per UDP address, each
-	// read by its own goroutine (default GOMAXPROCS).
+	// read by its own goroutine (default GOMAXPROCS, or the number of CPUs
+	// the process may run on when that is lower: a process given a second P
+	// on one CPU still reads one socket).
 	UDPSockets int
 	// MaxUDPSize caps the UDP replies to EDNS clients (default 1232).
 	MaxUDPSize int
@@ -74,6 +76,11 @@ type Config struct {
 	TCPMinIdleTimeout time.Duration
 	// TransferAllow lists the clients allowed AXFR and IXFR; empty refuses all.
 	TransferAllow []netip.Prefix
+	// Notify lists the secondaries sent a NOTIFY (RFC 1996) when a publish
+	// adds a zone or changes its serial (notify.go); empty sends none.
+	// Parse entries with ParseNotifyTarget. A notification leaves from the
+	// first Listen address of its family that is not a wildcard.
+	Notify []netip.AddrPort
 	// WhyClients lists the clients whose TXT queries for "_why." + NAME are
 	// answered with the explanation of NAME's answer (why.go); others get
 	// the answer the name has without the feature. nil means
@@ -102,7 +109,7 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	if c.UDPSockets <= 0 {
-		c.UDPSockets = runtime.GOMAXPROCS(0)
+		c.UDPSockets = min(runtime.GOMAXPROCS(0), runtime.NumCPU())
 	}
 	if c.MaxUDPSize <= 0 {
 		c.MaxUDPSize = DefaultMaxUDPSize
@@ -151,6 +158,8 @@ type Server struct {
 	metrics *metrics
 
 	view atomic.Pointer[view]
+	// notify sends NOTIFY to the secondaries when a publish changes a zone.
+	notify *notifier
 	// decisions recycles the fast path's *policy.Decision values.
 	decisions sync.Pool
 	mu        sync.Mutex // serialises publishers of view
@@ -185,6 +194,8 @@ func New(cfg Config) *Server {
 	registerGSLB()
 	cfg = cfg.withDefaults()
 	s := &Server{cfg: cfg, log: cfg.Logger, metrics: newMetrics(cfg.Registerer), conns: make(map[net.Conn]struct{}), randSecret: randomSecret()}
+	s.notify = newNotifier(cfg.Logger, s.metrics.notify, cfg.Listen)
+	s.notify.setTargets(cfg.Notify)
 	empty, _ := NewZones()
 	s.view.Store(&view{zones: empty, fast: s.buildFast(empty), opts: s.optionsOf(cfg), steer: newSteering(cfg.GSLB, s.metrics)})
 	s.tcpLimits.Store(limitsOf(cfg))
@@ -230,9 +241,11 @@ func (s *Server) SetZones(zs *Zones) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v := *s.view.Load()
+	prev := v.zones
 	v.zones, v.fast = zs, fast
 	s.view.Store(&v)
 	s.metrics.published(zs)
+	s.notify.published(prev, zs)
 }
 
 // poolNames returns the names of the pools st steers, sorted.
@@ -259,7 +272,7 @@ func (s *Server) LoadZones(dir string) error {
 }
 
 // Configure applies the reloadable settings of cfg: MaxUDPSize, NSID,
-// TransferAllow, WhyClients, Release, TCPIdleTimeout, TCPMinIdleTimeout,
+// TransferAllow, Notify, WhyClients, Release, TCPIdleTimeout, TCPMinIdleTimeout,
 // TCPMaxQueries, TCPMaxLifetime, GSLB, RRL and Cookies (a
 // Cookies.SecretFile is read by Listen only). Listen addresses, socket
 // counts and connection caps take a restart. A configuration that lacks a pool the served zones bind a
@@ -283,6 +296,7 @@ func (s *Server) Configure(cfg Config) error {
 	v.steer = st
 	s.view.Store(&v)
 	s.tcpLimits.Store(limitsOf(cfg))
+	s.notify.setTargets(cfg.Notify)
 	return nil
 }
 
@@ -304,11 +318,14 @@ func (s *Server) Publish(zs *Zones, cfg Config) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v := *s.view.Load()
+	prev := v.zones
 	s.cfg.Cookies = cfg.Cookies
 	v.zones, v.fast, v.opts, v.steer = zs, fast, s.optionsOf(cfg), st
 	s.view.Store(&v)
 	s.tcpLimits.Store(limitsOf(cfg))
 	s.metrics.published(zs)
+	s.notify.setTargets(cfg.Notify)
+	s.notify.published(prev, zs)
 	s.metrics.reloads.WithLabelValues("success").Inc()
 	return nil
 }
@@ -458,6 +475,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	for i, l := range s.tcp {
 		s.wg.Go(func() { s.serveTCP(l, s.pools[i]) })
 	}
+	s.wg.Go(func() { s.notify.run(ctx, &s.wg) })
 	<-ctx.Done()
 	s.closeListeners()
 	s.connMu.Lock()

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -359,7 +358,7 @@ func (s *Server) serveQueries(tc *tcpConn, p *connPool) closeReason {
 				return closeError
 			}
 			if xfr != nil {
-				if err := s.streamZone(c, req[:n], xfr, lim.idle); err != nil {
+				if err := s.streamZone(c, req[:n], xfr, v.steer, lim.idle); err != nil {
 					s.log.Warn("zone transfer", "zone", xfr.Origin, "client", tc.client, "err", err)
 					return closeError
 				}
@@ -420,20 +419,23 @@ type deadlineWriter interface {
 const xfrChunk = 256
 
 // streamZone writes zone z to c as an AXFR response (RFC 5936): the SOA,
-// every record, the SOA again, in as many messages as it takes. An IXFR is
-// answered the same way (RFC 1995 §4). Each message gets its own write
-// deadline of idle, so a large zone to a slow secondary is not cut off.
-func (s *Server) streamZone(c deadlineWriter, req []byte, z *Zone, idle time.Duration) error {
+// every record, the DNSSEC records of a signed zone, the default answers of
+// the names st steers (xfr.go), the SOA again, in as many messages as it takes. An IXFR is answered the same
+// way (RFC 1995 §4). Each message gets its own write deadline of idle, so a
+// large zone to a slow secondary is not cut off.
+func (s *Server) streamZone(c deadlineWriter, req []byte, z *Zone, st *steering, idle time.Duration) error {
 	q := new(dns.Msg)
 	if err := q.Unpack(req); err != nil {
 		return err
 	}
-	records := append(slices.Clip(z.records), z.SOA)
+	records := rrCursor{parts: s.xfrRecords(z, st)}
 	first := true
-	for len(records) > 0 {
-		n := min(xfrChunk, len(records))
+	buf := make([]dns.RR, 0, xfrChunk)
+	for !records.done() {
+		n := xfrChunk
 		for {
-			m := &dns.Msg{Compress: true, Answer: records[:n]}
+			m := &dns.Msg{Compress: true, Answer: records.peek(buf[:0], n)}
+			n = len(m.Answer)
 			m.Id, m.Response, m.Authoritative = q.Id, true, true
 			if first {
 				m.Question = q.Question
@@ -460,7 +462,7 @@ func (s *Server) streamZone(c deadlineWriter, req []byte, z *Zone, idle time.Dur
 			}
 			break
 		}
-		records = records[n:]
+		records.skip(n)
 		first = false
 	}
 	s.metrics.count(z.Origin, q.Question[0].Qtype, dns.RcodeSuccess, tcp)

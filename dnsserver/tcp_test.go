@@ -1,6 +1,7 @@
 package dnsserver
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -840,4 +841,72 @@ func FuzzRateLog(f *testing.F) {
 			last, suppressed = now, 0
 		}
 	})
+}
+
+// TestTCPWriteBlocked: a client that sends queries and never reads the
+// replies cannot hold its slot past the idle timeout: once the socket
+// buffers fill, the server's write (or its read of the queries that stop
+// coming) meets its deadline, the connection is closed and its slot freed,
+// and another client is served.
+func TestTCPWriteBlocked(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	// No cap on queries: the connection must end by its stalled write.
+	s, addr := testServer(t, Config{TCPIdleTimeout: idle, TCPMinIdleTimeout: idle, TCPMaxQueries: 1 << 30}, testZones)
+	raddr, err := net.ResolveTCPAddr("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.DialTCP("tcp", nil, raddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.SetReadBuffer(4096); err != nil { // a small window: the server's sends stall soon
+		t.Fatal(err)
+	}
+	q := new(dns.Msg)
+	q.SetQuestion("medium.big.test.", dns.TypeTXT) // a reply of ~800 bytes
+	wire, err := q.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := append([]byte{byte(len(wire) >> 8), byte(len(wire))}, wire...)
+	probe := dialFrom(t, "127.0.0.1", addr)
+	if err := probe.WriteMsg(q); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := probe.ReadMsg(); err != nil || len(r.Answer) != 10 {
+		t.Fatalf("the query: %v, %v; want 10 TXT records", r, err)
+	}
+	probe.Close()
+	// 20,000 queries (16 MB of replies, more than loopback buffers hold),
+	// written without reading; the server stops reading them once its
+	// writes stall, so the writes here may stall too: bounded by a deadline.
+	_ = c.SetWriteDeadline(time.Now().Add(3 * time.Second))
+	batch := bytes.Repeat(frame, 1000)
+	for range 20 {
+		if _, err := c.Write(batch); err != nil {
+			break
+		}
+	}
+	start := time.Now()
+	if err := poll(t, 5*time.Second, func() error {
+		if held, live := s.pools[0].counts(); held != 0 {
+			return fmt.Errorf("held %d live %d", held, live)
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("the write-blocked connection still holds its slot: %v", err)
+	}
+	if waited := time.Since(start); waited < idle/2 {
+		t.Errorf("the blocked connection went after %v, before the write deadline %v", waited, idle)
+	}
+	// Whichever deadline passed first (the write's, or the read's once the
+	// client's stalled queries stop arriving), the connection ended by one.
+	if got := testutil.ToFloat64(s.metrics.tcpClosed[closeError]) + testutil.ToFloat64(s.metrics.tcpClosed[closeIdle]); got != 1 {
+		t.Errorf("connections closed by a deadline: %v, want 1", got)
+	}
+	if err := ask(dialFrom(t, "127.0.0.1", addr)); err != nil {
+		t.Errorf("another client: %v", err)
+	}
 }

@@ -56,10 +56,10 @@ func (s *Server) why(v *view, r *dns.Msg, owner, name string, c *client) *Zone {
 		c.trace = &Explanation{}
 	}
 	e := c.trace
-	res := v.zones.resolve(name, dns.TypeA, v.steer, c)
+	res := v.zones.resolve(name, dns.TypeA, false, v.steer, c)
 	c.record()
 	c6 := &client{src: c.src, ecs: c.ecs, trace: &Explanation{}}
-	res6 := v.zones.resolve(name, dns.TypeAAAA, v.steer, c6)
+	res6 := v.zones.resolve(name, dns.TypeAAAA, false, v.steer, c6)
 	c6.record()
 	if !c.steered {
 		e.Snapshot = snapshotVersion(v.steer)

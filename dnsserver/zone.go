@@ -168,6 +168,9 @@ type Zone struct {
 	records []dns.RR
 	// bindings maps owner names to the pool their GSLB record names.
 	bindings map[string]binding
+	// sec is set on a signed copy (WithSignatures, signed.go), nil on a
+	// zone as parsed.
+	sec *signedZone
 }
 
 // Serial is the SOA serial of the zone.
@@ -453,8 +456,8 @@ func parseZoneData(data []byte, fsys fs.FS, file, origin string, lim ZoneLimits)
 			z.records = append(z.records, rr)
 		}
 		// Every name between the owner and the apex exists, as an empty
-		// non-terminal if nothing else (RFC 4592 §2.2.2).
-		for off, end := dns.NextLabel(owner, 0); !end && owner[off:] != origin; off, end = dns.NextLabel(owner, off) {
+		// non-terminal if nothing else (RFC 4592 §2.2.2); none above the apex.
+		for off, end := dns.NextLabel(owner, 0); !end && owner != origin && owner[off:] != origin; off, end = dns.NextLabel(owner, off) {
 			if _, ok := z.nodes[owner[off:]]; !ok {
 				z.nodes[owner[off:]] = blk.node(owner[off:])
 			}

@@ -1,6 +1,12 @@
 package geo
 
-import "sync/atomic"
+import (
+	"encoding/binary"
+	"net/netip"
+	"sync/atomic"
+
+	"github.com/aya-gslb/aya/internal/lossy"
+)
 
 // recordCacheSize is the number of decoded records a database keeps (a
 // power of two, 1<<recordCacheBits). Many networks share one record (a
@@ -48,4 +54,24 @@ func (c *recordCache) put(off uint, rec record) {
 	if sl := c.slot(off); sl.Load() == nil {
 		sl.CompareAndSwap(nil, &cachedRecord{off: off, rec: rec})
 	}
+}
+
+// addrCacheBits sizes the cache of looked-up addresses a state keeps with
+// their Location (1<<addrCacheBits entries, internal/lossy). The DNS path
+// looks up the first address of each client subnet (a /24 or /56 with ECS,
+// else the resolver's own address), and a nameserver's traffic comes from a
+// population of resolvers that changes slowly: a hit skips the walk down
+// the tree, the record and the overrides. 16384 entries cost 128 KiB of
+// pointers plus up to 2 MiB of entries. A state's data never changes, so an
+// entry holds for the state's life (a reload, or a database dropped by
+// Verify, makes a new state and a new cache).
+const addrCacheBits = 14
+
+type addrCache = lossy.Cache[netip.Addr, Location]
+
+func newAddrCache() *addrCache { return lossy.New[netip.Addr, Location](addrCacheBits) }
+
+func addrHash(a netip.Addr) uint64 {
+	b := a.As16()
+	return lossy.Mix(binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:]))
 }

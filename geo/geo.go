@@ -66,6 +66,8 @@ type state struct {
 	// ovDigest is Info.Digest without the database: the digest of the
 	// state that Verify leaves when it refuses the database.
 	ovDigest string
+	// addrs caches what lookup gave the addresses it was asked last.
+	addrs *addrCache
 }
 
 // Info describes what a DB has loaded, for status pages and aya explain.
@@ -172,7 +174,8 @@ func (d *DB) Verify() error {
 	next := *st
 	if err != nil {
 		err = fmt.Errorf("%s: corrupt MaxMind DB file: %w", st.info.Path, err)
-		next.db, next.info = nil, Info{Overrides: st.info.Overrides, OverrideCount: st.info.OverrideCount,
+		next.db, next.addrs = nil, newAddrCache() // the cache holds the refused database's answers
+		next.info = Info{Overrides: st.info.Overrides, OverrideCount: st.info.OverrideCount,
 			Digest: st.ovDigest, Verified: true, Refused: err.Error()}
 		d.cur.Store(&next)
 		d.log.Error("geo database failed verification; serving without it", "path", st.info.Path, "err", err)
@@ -247,6 +250,17 @@ func (d *DB) Lookup(a netip.Addr) Location {
 }
 
 func (st *state) lookup(a netip.Addr) Location {
+	h := addrHash(a)
+	if loc, ok := st.addrs.Get(h, a); ok {
+		return loc
+	}
+	loc := st.find(a)
+	st.addrs.Put(h, a, loc)
+	return loc
+}
+
+// find is lookup without the cache.
+func (st *state) find(a netip.Addr) Location {
 	if st.ov != nil {
 		if loc, ok := st.ov.match(a); ok {
 			loc.Network = st.ov.narrow(a, loc.Network)
@@ -300,7 +314,7 @@ func (loc *Location) place(r record) {
 // database when verify is set (else only its layout); errors of both files
 // are returned together.
 func load(cfg Config, verify bool) (*state, error) {
-	st := &state{}
+	st := &state{addrs: newAddrCache()}
 	st.info.Verified = verify || cfg.Database == ""
 	var errs []error
 	h, ho := sha256.New(), sha256.New()

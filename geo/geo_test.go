@@ -521,6 +521,15 @@ func BenchmarkLookup(b *testing.B) {
 				_ = bc.db.Lookup(a)
 			}
 		})
+		// What a lookup costs when the address cache misses.
+		b.Run(bc.name+"/uncached", func(b *testing.B) {
+			b.ReportAllocs()
+			st := bc.db.cur.Load()
+			a := a.Unmap()
+			for b.Loop() {
+				_ = st.find(a)
+			}
+		})
 	}
 	b.Run("geoip2-City-v4", func(b *testing.B) {
 		r, err := geoip2.OpenBytes(data)

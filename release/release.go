@@ -1,6 +1,7 @@
 // Package release defines the release: everything that decides an answer
-// (the zone files, the steering configuration of regions and pools, and the
-// cluster's decision rules) as one value with a content digest, which the
+// (the zone files, the steering configuration of regions and pools, the
+// cluster's decision rules, and the DNSSEC signatures of the signed zones,
+// never a key) as one value with a content digest, which the
 // Raft log carries to every site. A site answers from the release in the
 // log, never from files only it has.
 //
@@ -87,6 +88,39 @@ type Content struct {
 	Zones []File `json:"zones"`
 	// Rules are the decision rules of Config, for the state machine.
 	Rules Rules `json:"rules"`
+	// Signed are the DNSSEC signatures of the signed zones, sorted by
+	// zone, one per zone at most, each of a zone file of Zones: what a
+	// signer made from these zone files with the zone's keys. Every site
+	// attaches them to the zones it parses; no key travels.
+	Signed []SignedZone `json:"signed,omitempty"`
+}
+
+// SignedZone is what signing adds to one zone, as text (master format,
+// absolute owner names, one record a line), so that the release does not
+// depend on a DNS library's types; sites parse it, bounded, when they
+// compile the release.
+type SignedZone struct {
+	// Zone is the origin: lower-case, fully qualified.
+	Zone string `json:"zone"`
+	// Records are the DNSSEC records of the static zone, one a line:
+	// DNSKEY, CDS and CDNSKEY at the apex, the NSEC chain, every RRSIG,
+	// and the SOA as signed (its serial may be above the zone file's).
+	Records string `json:"records"`
+	// Steered are the signed address sets of the steered names.
+	Steered []SignedSet `json:"steered,omitempty"`
+	// Expires is the earliest expiration of any signature; Refresh is
+	// when the signer signs again (Expires less dnssec.refresh).
+	Expires time.Time `json:"expires"`
+	Refresh time.Time `json:"refresh"`
+}
+
+// SignedSet is one address set a steered name can answer, with its RRSIGs.
+type SignedSet struct {
+	Name  string   `json:"name"` // owner, lower-case, fully qualified
+	Type  string   `json:"type"` // "A" or "AAAA"
+	TTL   uint32   `json:"ttl"`
+	Addrs []string `json:"addrs"` // sorted
+	Sigs  []string `json:"sigs"`  // RRSIG records, master format
 }
 
 // Release is a content with where it came from. The cluster sets Version,
@@ -99,6 +133,13 @@ type Release struct {
 	// commit); free text for humans.
 	By     string `json:"by,omitempty"`
 	Source string `json:"source,omitempty"`
+	// Unsign lists the zones whose signatures this release drops on
+	// purpose (aya apply --unsign): the cluster refuses a release without
+	// the signatures of a zone the running release signs unless the zone
+	// is listed here, so that a site without the keys that builds from
+	// its files cannot unsign a zone by accident. Outside the digest, like
+	// By: it says how the release was meant, not what it serves.
+	Unsign []string `json:"unsign,omitempty"`
 
 	// Version counts the releases the cluster has applied (1 for the
 	// first); Index is the log index and At the leader time of the entry.
@@ -109,8 +150,10 @@ type Release struct {
 
 // Digest returns "sha256:" and the hex SHA-256 of c's canonical encoding:
 // the configuration's data, every zone file as its name and data, each
-// prefixed by its length, then the rules, so that no two different contents
-// share an encoding. The configuration file's name is a label for errors,
+// prefixed by its length, then the rules, then (only when there are any)
+// the signatures, so that no two different contents share an encoding and
+// a release without signatures keeps the digest it had before releases
+// could carry them. The configuration file's name is a label for errors,
 // not content: sites whose files say the same under other names (s1.yaml,
 // s2.yaml) build the same release.
 func (c *Content) Digest() string {
@@ -138,6 +181,28 @@ func (c *Content) Digest() string {
 		put([]byte(m.Region))
 		put(fmt.Appendf(nil, "%d", m.N))
 	}
+	if len(c.Signed) > 0 {
+		put([]byte("signed"))
+		put(fmt.Appendf(nil, "%d", len(c.Signed)))
+		for _, z := range c.Signed {
+			put([]byte(z.Zone))
+			put([]byte(z.Records))
+			put([]byte(z.Expires.UTC().Format(time.RFC3339Nano)))
+			put([]byte(z.Refresh.UTC().Format(time.RFC3339Nano)))
+			put(fmt.Appendf(nil, "%d", len(z.Steered)))
+			for _, s := range z.Steered {
+				put([]byte(s.Name))
+				put([]byte(s.Type))
+				put(fmt.Appendf(nil, "%d %d %d", s.TTL, len(s.Addrs), len(s.Sigs)))
+				for _, a := range s.Addrs {
+					put([]byte(a))
+				}
+				for _, g := range s.Sigs {
+					put([]byte(g))
+				}
+			}
+		}
+	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
@@ -151,7 +216,7 @@ func ShortDigest(d string) string {
 }
 
 // New returns the release of c, with its digest, its files sorted and its
-// minimums in a canonical order.
+// minimums and signed zones in a canonical order.
 func New(c Content, by, source string) *Release {
 	c.Zones = slices.Clone(c.Zones)
 	slices.SortFunc(c.Zones, func(a, b File) int { return cmp.Compare(a.Name, b.Name) })
@@ -159,18 +224,33 @@ func New(c Content, by, source string) *Release {
 	slices.SortFunc(c.Rules.MinUp, func(a, b MinUp) int {
 		return cmp.Or(cmp.Compare(a.Pool, b.Pool), cmp.Compare(a.Region, b.Region))
 	})
+	c.Signed = slices.Clone(c.Signed)
+	slices.SortFunc(c.Signed, func(a, b SignedZone) int { return cmp.Compare(a.Zone, b.Zone) })
+	if len(c.Signed) == 0 {
+		c.Signed = nil
+	}
 	return &Release{Content: c, Digest: c.Digest(), By: by, Source: source}
 }
 
 // Validate checks what every receiver of r relies on: its digest matches
-// its content, and its files are within the limits, sorted, unique and
-// named by clean relative paths.
+// its content, its files are within the limits, sorted, unique and named
+// by clean relative paths, and its signed zones are sorted, unique, each
+// of a zone file of the release, and within the size limit with the files
+// (the records themselves are parsed by the sites that attach them).
 func (r *Release) Validate() error {
 	if r == nil {
 		return errors.New("release: none")
 	}
 	if len(r.By) > MaxNoteLen || len(r.Source) > MaxNoteLen {
 		return fmt.Errorf("release: by and source hold at most %d bytes each", MaxNoteLen)
+	}
+	if len(r.Unsign) > MaxFiles {
+		return fmt.Errorf("release: unsign: %d zones, more than %d", len(r.Unsign), MaxFiles)
+	}
+	for _, z := range r.Unsign {
+		if err := checkZone(z); err != nil {
+			return fmt.Errorf("release: unsign: %w", err)
+		}
 	}
 	if len(r.Zones) > MaxFiles {
 		return fmt.Errorf("release: %d zone files, more than %d", len(r.Zones), MaxFiles)
@@ -188,8 +268,12 @@ func (r *Release) Validate() error {
 		}
 		total += len(f.Data)
 	}
-	if total > MaxTotalSize {
-		return fmt.Errorf("release: %d bytes of files, more than %d", total, MaxTotalSize)
+	signed, err := r.checkSigned()
+	if err != nil {
+		return err
+	}
+	if total += signed; total > MaxTotalSize {
+		return fmt.Errorf("release: %d bytes of files and signatures, more than %d", total, MaxTotalSize)
 	}
 	for _, m := range r.Rules.MinUp {
 		if m.N < 1 {
@@ -203,6 +287,138 @@ func (r *Release) Validate() error {
 		return fmt.Errorf("release: digest %s does not match its content (%s)", r.Digest, d)
 	}
 	return nil
+}
+
+// checkSigned checks r.Signed and returns its size in bytes.
+func (r *Release) checkSigned() (int, error) {
+	if len(r.Signed) == 0 {
+		return 0, nil
+	}
+	if len(r.Signed) > MaxFiles {
+		return 0, fmt.Errorf("release: signed: %d zones, more than %d", len(r.Signed), MaxFiles)
+	}
+	zones := map[string]bool{}
+	for _, f := range r.Zones {
+		if origin, ok := ZoneOfFile(f.Name); ok {
+			zones[origin] = true
+		}
+	}
+	total := 0
+	for i, z := range r.Signed {
+		if err := checkZone(z.Zone); err != nil {
+			return 0, fmt.Errorf("release: signed: %w", err)
+		}
+		if i > 0 && r.Signed[i-1].Zone >= z.Zone {
+			return 0, fmt.Errorf("release: signed: zone %s not sorted or repeated", z.Zone)
+		}
+		if !zones[z.Zone] {
+			return 0, fmt.Errorf("release: signed: zone %s has no zone file in the release", z.Zone)
+		}
+		if z.Records == "" {
+			return 0, fmt.Errorf("release: signed: zone %s: no records", z.Zone)
+		}
+		if z.Expires.IsZero() || z.Refresh.IsZero() || z.Refresh.After(z.Expires) {
+			return 0, fmt.Errorf("release: signed: zone %s: refresh %s and expiry %s: both set, refresh first", z.Zone,
+				z.Refresh.UTC().Format(time.RFC3339), z.Expires.UTC().Format(time.RFC3339))
+		}
+		total += len(z.Zone) + len(z.Records)
+		for _, s := range z.Steered {
+			if err := checkZone(s.Name); err != nil || !inZone(s.Name, z.Zone) {
+				return 0, fmt.Errorf("release: signed: zone %s: steered name %q not in the zone", z.Zone, s.Name)
+			}
+			if s.Type != "A" && s.Type != "AAAA" {
+				return 0, fmt.Errorf("release: signed: zone %s: %s: type %q, not A or AAAA", z.Zone, s.Name, s.Type)
+			}
+			if len(s.Addrs) == 0 || len(s.Sigs) == 0 {
+				return 0, fmt.Errorf("release: signed: zone %s: %s %s: a set without addresses or signatures", z.Zone, s.Name, s.Type)
+			}
+			total += len(s.Name) + len(s.Type) + 4
+			for _, a := range s.Addrs {
+				total += len(a)
+			}
+			for _, g := range s.Sigs {
+				total += len(g)
+			}
+			if total > MaxTotalSize {
+				// Stop counting: the caller refuses it.
+				return total, nil
+			}
+		}
+	}
+	return total, nil
+}
+
+// ZoneOfFile returns the origin of a zone file of a release: the name of
+// a file at the top of the zones with the .zone suffix, lower-cased and
+// fully qualified ("Example.com.zone": "example.com."); false for a file a
+// zone includes. It is dnsserver.OriginFromFile for release file names.
+func ZoneOfFile(name string) (string, bool) {
+	if strings.Contains(name, "/") || !strings.HasSuffix(name, zoneSuffix) {
+		return "", false
+	}
+	z := strings.ToLower(strings.TrimSuffix(name, zoneSuffix))
+	if !strings.HasSuffix(z, ".") {
+		z += "."
+	}
+	return z, true
+}
+
+const zoneSuffix = ".zone"
+
+// checkZone checks that z is a lower-case, fully qualified domain name in
+// presentation form without escapes.
+func checkZone(z string) error {
+	if z == "" || len(z) > MaxNameLen || !strings.HasSuffix(z, ".") || (z != "." && strings.HasPrefix(z, ".")) || strings.Contains(z, "..") {
+		return fmt.Errorf("bad zone name %q", z)
+	}
+	for i := 0; i < len(z); i++ {
+		c := z[i]
+		if c <= ' ' || c >= 0x7f || c == '\\' || c == '"' || c == ';' || c == '(' || c == ')' || ('A' <= c && c <= 'Z') {
+			return fmt.Errorf("bad zone name %q", z)
+		}
+	}
+	return nil
+}
+
+// inZone reports whether name is zone or below it (both as checkZone
+// accepts them).
+func inZone(name, zone string) bool {
+	return zone == "." || name == zone || strings.HasSuffix(name, "."+zone)
+}
+
+// SignedZone returns c's signatures of zone, or nil.
+func (c *Content) SignedZone(zone string) *SignedZone {
+	i, ok := slices.BinarySearchFunc(c.Signed, zone, func(z SignedZone, n string) int { return strings.Compare(z.Zone, n) })
+	if !ok {
+		return nil
+	}
+	return &c.Signed[i]
+}
+
+// UnsignedDigest is the digest of c without its signatures: the digest of
+// the release built from the same files by a site that signs nothing, so
+// that a site can tell its files from the running release's whether or
+// not a signer signed it.
+func (c *Content) UnsignedDigest() string {
+	u := *c
+	u.Signed = nil
+	return u.Digest()
+}
+
+// Dropped returns the zones that cur signs and r does not, less those r
+// lists in Unsign: the signatures r would drop by accident. None when cur
+// is nil.
+func (r *Release) Dropped(cur *Release) []string {
+	if cur == nil {
+		return nil
+	}
+	var out []string
+	for _, z := range cur.Signed {
+		if r.SignedZone(z.Zone) == nil && !slices.Contains(r.Unsign, z.Zone) {
+			out = append(out, z.Zone)
+		}
+	}
+	return out
 }
 
 func checkName(name string) error {
@@ -226,6 +442,16 @@ type Info struct {
 	Source  string    `json:"source,omitempty"`
 	Files   int       `json:"files"`
 	Bytes   int       `json:"bytes"`
+	// Signed lists the signed zones with the earliest expiry and refresh
+	// of their signatures.
+	Signed []SignedInfo `json:"signed,omitempty"`
+}
+
+// SignedInfo is a signed zone of a release, without its records.
+type SignedInfo struct {
+	Zone    string    `json:"zone"`
+	Expires time.Time `json:"expires"`
+	Refresh time.Time `json:"refresh"`
 }
 
 // Info returns r's Info; nil for a nil r.
@@ -237,6 +463,10 @@ func (r *Release) Info() *Info {
 	for _, f := range r.Zones {
 		n += len(f.Data)
 	}
-	return &Info{Version: r.Version, Digest: r.Digest, Index: r.Index, At: r.At, By: r.By, Source: r.Source,
+	info := &Info{Version: r.Version, Digest: r.Digest, Index: r.Index, At: r.At, By: r.By, Source: r.Source,
 		Files: 1 + len(r.Zones), Bytes: n}
+	for _, z := range r.Signed {
+		info.Signed = append(info.Signed, SignedInfo{Zone: z.Zone, Expires: z.Expires, Refresh: z.Refresh})
+	}
+	return info
 }

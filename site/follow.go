@@ -86,6 +86,7 @@ func (r *Site) publish(c *Compiled) error {
 		boundHeap(r.log, records(c) >= bigRelease)
 	}
 	r.touchSite()
+	r.touchSigner()
 	return nil
 }
 
@@ -368,12 +369,15 @@ func (r *Site) seed(ctx context.Context) {
 			wait = seedRetry
 			cfg := r.cur.Load() // no release yet: the site's own configuration
 			done := building()
-			rel, err := r.comp.Build(cfg, whoAmI(cfg.Node.ID), "seed: "+cfg.Node.ID)
+			rel, signed, err := r.comp.Build(cfg, whoAmI(cfg.Node.ID), "seed: "+cfg.Node.ID, nil, time.Now())
 			var resp cluster.ReleaseResponse
 			if err == nil {
 				resp, err = r.node.ApplyRelease(ctx, rel)
 			}
 			done(err == nil && !resp.Unchanged)
+			if err == nil {
+				r.signed(signed, "seed")
+			}
 			if err != nil && err.Error() != lastErr {
 				lastErr = err.Error()
 				r.log.Error("this site's files cannot be the cluster's first release", "err", err)
@@ -403,7 +407,7 @@ func (r *Site) checkLocal(ctx context.Context) {
 	done := building()
 	defer done(false) // a release applied is the goroutine's below
 	cfg := r.cfg
-	rel, err := r.comp.Build(cfg, whoAmI(cfg.Node.ID), "watch: "+cfg.Node.ID)
+	rel, signed, err := r.comp.Build(cfg, whoAmI(cfg.Node.ID), "watch: "+cfg.Node.ID, r.rel.Load(), time.Now())
 	r.setBuildFailed(cfg, err)
 	if err != nil {
 		none := ""
@@ -416,6 +420,11 @@ func (r *Site) checkLocal(ctx context.Context) {
 		return
 	}
 	d := rel.Digest
+	if cur := r.node.Release(); cur != nil && cur.UnsignedDigest() == rel.UnsignedDigest() {
+		// The running release is these files, signed by the signer (or
+		// signed here at another time): the files do not differ from it.
+		d = cur.Digest
+	}
 	if len(rel.Zones) == 0 && !cfg.Release.Watch {
 		// No zone files of its own (an edge site with an empty
 		// dns.zones_dir): nothing to compare with the running release.
@@ -453,6 +462,7 @@ func (r *Site) checkLocal(ctx context.Context) {
 			resp, err := r.node.ApplyRelease(actx, rel)
 			if err == nil {
 				applied = !resp.Unchanged
+				r.signed(signed, "watch")
 				r.builds.WithLabelValues("success").Inc()
 				r.log.Info("release applied from this site's files", "version", resp.Version, "digest", release.ShortDigest(resp.Digest), "unchanged", resp.Unchanged)
 				return

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/aya-gslb/aya/config"
 	"github.com/aya-gslb/aya/dnsserver"
@@ -38,6 +39,25 @@ func Build(cfg *config.Config, by, source string) (*release.Release, *Compiled, 
 		return nil, nil, err
 	}
 	return r, c, nil
+}
+
+// BuildSigned is Build, signed where this site holds the keys
+// (SignRelease at now, reusing the signatures of running, the release the
+// cluster serves compiled here; nil: none).
+func BuildSigned(cfg *config.Config, by, source string, running *Compiled, now time.Time) (*release.Release, *Compiled, []ZoneSigning, error) {
+	r, c, err := Build(cfg, by, source)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	signed, done, err := SignRelease(cfg, c, running, now)
+	if err != nil || signed == r {
+		return r, c, nil, err
+	}
+	sc, err := compileRelease(signed, ConfigDir(cfg), cfg.DNS.Zones.Limits(), c)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return signed, sc, done, nil
 }
 
 // buildRelease is Build less the compiling: the release of cfg's files,
@@ -141,10 +161,32 @@ func (c *Compiler) Compile(r *release.Release) (*Compiled, error) {
 }
 
 // Build is the package's Build, compiled as Compile compiles what the
-// cluster serves (and kept for it); on an error, the errors name the
-// operator's files as Build's do.
-func (c *Compiler) Build(cfg *config.Config, by, source string) (*release.Release, error) {
+// cluster serves (and kept for it), and signed (SignRelease, at now) where
+// this site holds the keys, reusing the signatures of running (the release
+// served; nil: none). On an error, the errors name the operator's files as
+// Build's do.
+func (c *Compiler) Build(cfg *config.Config, by, source string, running *Compiled, now time.Time) (*release.Release, []ZoneSigning, error) {
 	defer lessGC()()
+	r, err := c.build(cfg, by, source)
+	if err != nil {
+		return nil, nil, err
+	}
+	comp, err := c.Compile(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	signed, done, err := SignRelease(cfg, comp, running, now)
+	if err != nil || signed == r {
+		return r, nil, err
+	}
+	if _, err := c.Compile(signed); err != nil {
+		return nil, nil, err
+	}
+	return signed, done, nil
+}
+
+// build is Build before signing.
+func (c *Compiler) build(cfg *config.Config, by, source string) (*release.Release, error) {
 	r, rc, err := buildRelease(cfg, by, source)
 	if err != nil {
 		return nil, err
@@ -205,11 +247,10 @@ func compileRelease(r *release.Release, dir string, lim dnsserver.ZoneLimits, re
 	if release.New(c, "", "").Digest != r.Digest {
 		return nil, fmt.Errorf("release %s: its rules are not those of its configuration %s", release.ShortDigest(r.Digest), r.Config.Name)
 	}
-	var zones *dnsserver.Zones
 	if reuse != nil && sameFiles(reuse.Release.Zones, r.Zones) {
-		zones = reuse.Zones
+		return compile(r, rc, "", lim, reuse)
 	}
-	return compile(r, rc, "", lim, zones)
+	return compile(r, rc, "", lim, nil)
 }
 
 // sameFiles reports whether a and b hold the same files.
@@ -217,10 +258,13 @@ func sameFiles(a, b []release.File) bool {
 	return slices.EqualFunc(a, b, func(x, y release.File) bool { return x.Name == y.Name && bytes.Equal(x.Data, y.Data) })
 }
 
-// compile parses r's zones within lim; errors name the files as dir joined
-// with their names in the release. The zones of reuse, compiled from the
-// same files under the same dir and limits, are taken instead of parsed.
-func compile(r *release.Release, rc *config.Config, dir string, lim dnsserver.ZoneLimits, reuse *dnsserver.Zones) (*Compiled, error) {
+// compile parses r's zones within lim and attaches their signatures;
+// errors name the files as dir joined with their names in the release.
+// The zones of reuse, compiled from the same files under the same dir and
+// limits, are taken instead of parsed, with their signatures when r
+// carries the same (a release that changes the steering only), else with
+// r's (a re-sign changes the signatures only).
+func compile(r *release.Release, rc *config.Config, dir string, lim dnsserver.ZoneLimits, reuse *Compiled) (*Compiled, error) {
 	fsys := r.ZonesFS()
 	known := rc.PoolNames()
 	lim = lim.WithDefaults()
@@ -233,12 +277,20 @@ func compile(r *release.Release, rc *config.Config, dir string, lim dnsserver.Zo
 		if path.Dir(f.Name) != "." || !strings.HasSuffix(f.Name, dnsserver.ZoneFileSuffix) {
 			continue // a file $INCLUDEd by a zone
 		}
-		z, err := reuse.Zone(dnsserver.OriginFromFile(f.Name)), error(nil)
+		origin := dnsserver.OriginFromFile(f.Name)
+		var z *dnsserver.Zone
+		var err error
+		if reuse != nil {
+			z = reuse.Zones.Zone(origin)
+		}
 		if z == nil {
-			z, err = lim.ParseFS(fsys, dir, f.Name, dnsserver.OriginFromFile(f.Name))
+			z, err = lim.ParseFS(fsys, dir, f.Name, origin)
 		}
 		if err == nil {
 			err = z.CheckPools(known)
+		}
+		if err == nil {
+			z, err = attach(z, r, reuse, lim)
 		}
 		if err != nil {
 			errs = append(errs, &FileError{File: f.Name, Err: err})
@@ -259,6 +311,34 @@ func compile(r *release.Release, rc *config.Config, dir string, lim dnsserver.Zo
 		return nil, err
 	}
 	return &Compiled{Release: r, Config: rc, Zones: set, Pools: Pools(rc)}, nil
+}
+
+// attach returns z (parsed from r's files, or taken from reuse) with r's
+// signatures of its zone, or unsigned when r has none.
+func attach(z *dnsserver.Zone, r *release.Release, reuse *Compiled, lim dnsserver.ZoneLimits) (*dnsserver.Zone, error) {
+	sz := r.SignedZone(z.Origin)
+	if sz == nil {
+		return z.Unsigned(), nil
+	}
+	if reuse != nil && z.Signatures() != nil {
+		if prev := reuse.Release.SignedZone(z.Origin); prev != nil && sameSigned(prev, sz) {
+			return z, nil
+		}
+	}
+	// A signature or more per record, an NSEC per name, and the keys.
+	sigs, err := ParseSignedZone(sz, 4*lim.MaxRecords+1024)
+	if err != nil {
+		return nil, err
+	}
+	return z.Unsigned().WithSignatures(sigs)
+}
+
+// sameSigned reports whether a and b are the same signatures.
+func sameSigned(a, b *release.SignedZone) bool {
+	return a.Zone == b.Zone && a.Records == b.Records && a.Expires.Equal(b.Expires) && a.Refresh.Equal(b.Refresh) &&
+		slices.EqualFunc(a.Steered, b.Steered, func(x, y release.SignedSet) bool {
+			return x.Name == y.Name && x.Type == y.Type && x.TTL == y.TTL && slices.Equal(x.Addrs, y.Addrs) && slices.Equal(x.Sigs, y.Sigs)
+		})
 }
 
 // FileError is an error of one file of a release: a zone file (with the

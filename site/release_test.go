@@ -323,7 +323,7 @@ func TestCompileRecords(t *testing.T) {
 func TestCompilerParsesOnce(t *testing.T) {
 	cfg, zones := newSite(t, map[string]string{"example.com.zone": apex + "www IN GSLB web\na IN A 192.0.2.1\n"})
 	comp := NewCompiler(cfg)
-	r, err := comp.Build(cfg, "", "")
+	r, _, err := comp.Build(cfg, "", "", nil, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,7 +361,7 @@ func TestCompilerParsesOnce(t *testing.T) {
 
 	// A zone file changes: parsed.
 	write(t, filepath.Join(zones, "example.com.zone"), apex+"www IN GSLB web\na IN A 192.0.2.2\n")
-	r3, err := comp.Build(cfg, "", "")
+	r3, _, err := comp.Build(cfg, "", "", nil, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -376,7 +376,7 @@ func TestCompilerParsesOnce(t *testing.T) {
 	// A bad zone is refused with the operator's path, and the last good
 	// release stays.
 	write(t, filepath.Join(zones, "example.com.zone"), apex+"a IN A 192.0.2\n")
-	if _, err := comp.Build(cfg, "", ""); err == nil || !strings.Contains(err.Error(), filepath.Join(zones, "example.com.zone")+":5:") {
+	if _, _, err := comp.Build(cfg, "", "", nil, time.Now()); err == nil || !strings.Contains(err.Error(), filepath.Join(zones, "example.com.zone")+":5:") {
 		t.Errorf("err %v, want one at %s:5", err, filepath.Join(zones, "example.com.zone"))
 	}
 	if comp.last.Load() != c3 && comp.last.Load().Zones != c3.Zones {

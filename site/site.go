@@ -47,6 +47,7 @@ func DNSConfig(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, 
 		TCPMaxLifetime:             cfg.DNS.TCP.MaxLifetime,
 		TCPMinIdleTimeout:          cfg.DNS.TCP.MinIdleTimeout,
 		TransferAllow:              cfg.DNS.Transfer.AllowPrefixes,
+		Notify:                     cfg.DNS.NotifyAddrs,
 		WhyClients:                 cfg.DNS.WhyPrefixes,
 		Zones:                      cfg.DNS.Zones.Limits(),
 		Logger:                     log,
@@ -125,6 +126,8 @@ type Site struct {
 	refused string
 	// siteDirty asks reportSites to report this site's SiteInfo.
 	siteDirty chan struct{}
+	// published wakes the signer role (resign) after a publish.
+	published chan struct{}
 	// cur is cfg with the release's steering, for other goroutines (the
 	// admin API's drain checks).
 	cur atomic.Pointer[config.Config]
@@ -140,6 +143,7 @@ type Site struct {
 	buildFailed   *prometheus.GaugeVec
 	compileFailed prometheus.Gauge
 	geoReloaded   prometheus.Gauge
+	sign          signMetrics
 
 	wg sync.WaitGroup
 }
@@ -156,7 +160,7 @@ func New(c Config) *Site {
 	}
 	s := &Site{path: c.Path, flags: c.Flags, cfg: c.Config, srv: c.DNS, log: log, level: level, reg: c.Registerer,
 		geo: c.Geo, health: c.Node, node: c.Node, probes: &probeRunner{node: c.Node, log: log, reg: c.Registerer},
-		siteDirty: make(chan struct{}, 1), comp: c.Compiler}
+		siteDirty: make(chan struct{}, 1), published: make(chan struct{}, 1), comp: c.Compiler}
 	if s.comp == nil {
 		s.comp = NewCompiler(c.Config)
 	}
@@ -200,6 +204,7 @@ func (r *Site) Start(ctx context.Context) bool {
 		}
 	}
 	r.wg.Go(func() { r.seed(ctx) })
+	r.wg.Go(func() { r.resign(ctx) })
 	return r.WaitRelease(ctx)
 }
 
@@ -237,6 +242,7 @@ func (r *Site) metrics() {
 		Name: "aya_release_compile_failed",
 		Help: "1 while the cluster's latest release does not compile or publish here (the previous one keeps serving), 0 once it serves.",
 	})
+	r.dnssecMetrics()
 	r.reg.MustRegister(r.configReloads, r.builds, r.buildFailed, r.compileFailed,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aya_release_local_differs",
 			Help: "1 when this site's own files (its configuration's release part and dns.zones_dir) differ from the release it answers from."},

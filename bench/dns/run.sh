@@ -4,9 +4,11 @@
 # Each server in turn is pinned to CPU $SERVER_CPU and loaded by dnsperf pinned
 # to CPU $CLIENT_CPU with identical settings, for each workload: static names,
 # the GSLB name without ECS (geo) and with ECS from 7680 client subnets
-# (geo_ecs). For every (workload, server) it reports QPS, average / p50 / p99
-# latency, answered / lost counts and server CPU time per answered query, then
-# AYA's ratios to the other servers and to its own static run. See README.md.
+# (geo_ecs), and the same zone signed, queried with ECS and the DO bit
+# (geo_ecs_signed, served by aya_signed). For every (workload, server) it
+# reports QPS, average / p50 / p99 latency, answered / lost counts and server
+# CPU time per answered query, then AYA's ratios to the other servers, to its
+# own static run, and of its signed to its unsigned ECS answers. See README.md.
 #
 # Usage: bench/dns/run.sh                      # all servers, all workloads
 #        SERVERS="gdnsd aya" WORKLOADS=geo_ecs DURATION=5 bench/dns/run.sh
@@ -19,11 +21,16 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 
 # ---- settings (all overridable from the environment) -----------------------
-SERVERS=${SERVERS:-"knot gdnsd aya"}  # run order; servers never run concurrently
-WORKLOADS=${WORKLOADS:-"static geo geo_ecs"}  # each name X needs a workload_X function
+SERVERS=${SERVERS:-"knot gdnsd aya aya_signed"}  # run order; servers never run concurrently
+WORKLOADS=${WORKLOADS:-"static geo geo_ecs geo_ecs_signed"}  # each name X needs a workload_X function
 # Workloads a server runs (X_WORKLOADS for server X; unset: all of $WORKLOADS).
 # Knot has no geo steering: it serves the GSLB names statically and runs static only.
 KNOT_WORKLOADS=${KNOT_WORKLOADS:-static}
+# gdnsd has no DNSSEC; aya_signed (AYA with the zone signed: dnssec.keys_dir
+# holds keys that bin/aya dnssec keygen made) runs the signed workload only.
+GDNSD_WORKLOADS=${GDNSD_WORKLOADS:-"static geo geo_ecs"}
+AYA_WORKLOADS=${AYA_WORKLOADS:-"static geo geo_ecs"}
+AYA_SIGNED_WORKLOADS=${AYA_SIGNED_WORKLOADS:-geo_ecs_signed}
 DURATION=${DURATION:-10}              # measured seconds per (workload, server)
 WARMUP=${WARMUP:-2}                   # unmeasured seconds before each measurement
 CLIENTS=${CLIENTS:-4}                 # dnsperf -c: UDP sockets (source ports)
@@ -39,6 +46,8 @@ KNOT_PORT=${KNOT_PORT:-15301}
 AYA_PORT=${AYA_PORT:-15302}
 AYA_ADMIN_PORT=${AYA_ADMIN_PORT:-15303}
 GDNSD_PORT=${GDNSD_PORT:-15304}
+AYA_SIGNED_PORT=${AYA_SIGNED_PORT:-15305}
+AYA_SIGNED_ADMIN_PORT=${AYA_SIGNED_ADMIN_PORT:-15306}
 ZONE_ORIGIN=${ZONE_ORIGIN:-gslb.example.com.}
 ZONE_FILE=${ZONE_FILE:-$REPO/zones/${ZONE_ORIGIN%.}.zone}
 SKIP_INSTALL=${SKIP_INSTALL:-0}       # 1: do not touch apt
@@ -49,6 +58,7 @@ SUBJECT=${SUBJECT:-aya}               # the server whose ratios are reported
 BAR_VS_STATIC=${BAR_VS_STATIC:-0.8}   # bar: SUBJECT geo workload / SUBJECT static
 BAR_VS_GDNSD=${BAR_VS_GDNSD:-0.5}     # bar: SUBJECT / gdnsd, per workload
 BAR_VS_KNOT=${BAR_VS_KNOT:-0.7}       # bar: SUBJECT / Knot, per workload
+BAR_SIGNED=${BAR_SIGNED:-1.2}         # bar: aya_signed geo_ecs_signed / aya geo_ecs, CPU per query (at most)
 # The GSLB name of the geo workloads, and what each area of the bench geo
 # source must get for it: aya.yaml's pool "web" (nearest region first), which
 # bench/dns/gdnsd.config.in mirrors. Clients without ECS (127.0.0.1) are placed
@@ -143,7 +153,7 @@ ensure_deps() {
 
 # uses_geo: true if a server that needs the bench geo database will run.
 uses_geo() {
-    [[ " $SERVERS " == *" aya "* || " $SERVERS " == *" gdnsd "* ]]
+    [[ " $SERVERS " == *" aya "* || " $SERVERS " == *" aya_signed "* || " $SERVERS " == *" gdnsd "* ]]
 }
 
 build_aya() {
@@ -178,6 +188,8 @@ prepare_geo() {
     log "generating the bench geo source, the ECS query file and the check sample (bench/dns/ecsgen)"
     "$ECSGEN" -name "$GEO_NAME" -source "$GEO_DIR/geo-bench.csv" -queries "$GEO_DIR/geo_ecs.raw" \
         -sample "$GEO_DIR/geo_ecs.sample" 2>&1 | sed 's/^/[bench] /' >&2
+    # The same queries (same seed) with the DO bit, for geo_ecs_signed.
+    "$ECSGEN" -name "$GEO_NAME" -queries "$GEO_DIR/geo_ecs_do.raw" -do 2>&1 | sed 's/^/[bench] /' >&2
     GEO_MMDB=$GEO_DIR/geo-bench.mmdb
     "$REPO/bin/aya" geo build "$GEO_DIR/geo-bench.csv" -o "$GEO_MMDB" 2>&1 | sed 's/^/[bench] aya geo build: /' >&2
     [[ -s $GEO_MMDB ]] || die "aya geo build did not write $GEO_MMDB"
@@ -318,23 +330,57 @@ server_gdnsd_start() {
     SERVER_PID=$!
 }
 
-# AYA: the repo's aya.yaml (pool "web", regions), zone dir = a copy of
-# $ZONE_FILE alone, geo database = the bench mmdb.
-server_aya_start() {
-    local dir=$WORK/aya
+# aya_serve NAME DIR PORT ADMIN_PORT [VAR=VALUE...]: start bin/aya serve
+# with the repo's aya.yaml (pool "web", regions), zone dir = a copy of
+# $ZONE_FILE alone in DIR/zones, geo database = the bench mmdb, and the
+# extra environment given; its log is $WORK/NAME.log.
+aya_serve() {
+    local name=$1 dir=$2 port=$3 admin=$4
+    shift 4
     mkdir -p "$dir/zones"
     cp "$ZONE_FILE" "$dir/zones/${ZONE_ORIGIN%.}.zone"
-    SERVER_PORT=$AYA_PORT
-    AYA_DNS_LISTEN=127.0.0.1:$AYA_PORT \
-    AYA_ADMIN_LISTEN=127.0.0.1:$AYA_ADMIN_PORT \
-    AYA_DNS_ZONES_DIR=$dir/zones \
-    AYA_GEO_DATABASE=$GEO_MMDB \
-    AYA_DNS_RRL_RESPONSES_PER_SECOND=$AYA_RRL_RATE \
-    AYA_DNS_RRL_EXEMPT=$AYA_RRL_EXEMPT \
-    AYA_LOG_LEVEL=warn \
+    SERVER_PORT=$port
+    # env execs taskset, which execs aya: SERVER_PID is the server's.
+    env "$@" \
+        AYA_DNS_LISTEN=127.0.0.1:$port \
+        AYA_ADMIN_LISTEN=127.0.0.1:$admin \
+        AYA_DNS_ZONES_DIR=$dir/zones \
+        AYA_GEO_DATABASE=$GEO_MMDB \
+        AYA_DNS_RRL_RESPONSES_PER_SECOND=$AYA_RRL_RATE \
+        AYA_DNS_RRL_EXEMPT=$AYA_RRL_EXEMPT \
+        AYA_LOG_LEVEL=warn \
         taskset -c "$SERVER_CPU" "${AYA_BIN:-$REPO/bin/aya}" serve --config "$REPO/aya.yaml" \
-        >"$WORK/aya.log" 2>&1 &
+        >"$WORK/$name.log" 2>&1 &
     SERVER_PID=$!
+}
+
+server_aya_start() {
+    aya_serve aya "$WORK/aya" "$AYA_PORT" "$AYA_ADMIN_PORT"
+}
+
+# AYA with the zone signed: as aya, plus a KSK and a ZSK made by
+# `aya dnssec keygen` in dnssec.keys_dir, so the release is signed (every
+# answer of pool "web" included), and its own data dir (a fresh release).
+server_aya_signed_start() {
+    local dir=$WORK/aya_signed
+    mkdir -p "$dir/keys"
+    "${AYA_BIN:-$REPO/bin/aya}" dnssec keygen --zone "$ZONE_ORIGIN" --dir "$dir/keys" >"$dir/keygen.log" 2>&1 ||
+        { sed 's/^/    /' "$dir/keygen.log" >&2; die "aya dnssec keygen failed"; }
+    aya_serve aya_signed "$dir" "$AYA_SIGNED_PORT" "$AYA_SIGNED_ADMIN_PORT" \
+        AYA_CLUSTER_DATA_DIR="$dir/data" AYA_DNSSEC_KEYS_DIR="$dir/keys"
+}
+
+# server_aya_signed_ready: the zone is served signed (its DNSKEY RRset
+# answers); an aya that does not sign serves it unsigned, and the signed
+# workload is then skipped.
+server_aya_signed_ready() {
+    local i
+    for i in $(seq 1 20); do
+        kdig @127.0.0.1 -p "$SERVER_PORT" +time=1 +retry=0 +norecurse +dnssec "$ZONE_ORIGIN" DNSKEY 2>/dev/null |
+            grep -Eq '[[:space:]]DNSKEY[[:space:]]' && return 0
+        sleep 0.25
+    done
+    return 1
 }
 
 start_server() {
@@ -389,6 +435,27 @@ workload_geo_ecs() {
 # the kdig check: 4 queries per city (IPv4 and IPv6 subnet, A and AAAA)
 workload_geo_ecs_check() {
     cp "$GEO_DIR/geo_ecs.sample" "$1"
+}
+
+# geo_ecs_signed: geo_ecs's queries with the DO bit, for the signed zone.
+workload_geo_ecs_signed() {
+    [[ -s $GEO_DIR/geo_ecs_do.raw ]] || die "no ECS query file with DO (prepare_geo did not run)"
+    cp "$GEO_DIR/geo_ecs_do.raw" "$1"
+    echo "-B"
+}
+
+workload_geo_ecs_signed_check() {
+    cp "$GEO_DIR/geo_ecs.sample" "$1"
+}
+
+# every query of the load: the region of its area, and an RRSIG over the
+# answer that verifies with the zone's DNSKEY (ecsgen -ask -do).
+workload_geo_ecs_signed_verify() {
+    local out=$WORK/answers-all.$SERVER_NAME.geo_ecs_signed rc=0
+    "$ECSGEN" -ask "127.0.0.1:$SERVER_PORT" -queries "$GEO_DIR/geo_ecs_do.raw" -answers "$out" \
+        -expect "$GEO_EXPECT" -do 2>"$out.log" || rc=$?
+    sed "s|^|[bench] $SERVER_NAME/geo_ecs_signed: all queries: |" "$out.log" >&2
+    ((rc == 0)) || warn "$SERVER_NAME/geo_ecs_signed: some of the load's queries got no answer, an answer outside their area's region, or no valid RRSIG (above)"
 }
 
 # and every query of the load, answered by the running server: ecsgen -ask
@@ -594,11 +661,11 @@ report() {
         "$( ((${#BINARY_WLS[@]} > 0)) && echo " (${BINARY_WLS[*]}: -B, raw queries with ECS, no -e)")" \
         "$DURATION" "$WARMUP" "$SERVER_CPU" "$CLIENT_CPU"
     printf '\n'
-    header=$(printf '%-10s %-6s %9s %8s %8s %8s %9s %7s %7s %9s %5s %9s' \
+    header=$(printf '%-14s %-10s %9s %8s %8s %8s %9s %7s %7s %9s %5s %9s' \
         workload server QPS avg_us p50_us p99_us answered lost cpu_s us/query cpu% QPS@1cpu)
     printf '%s\n' "$header"
     printf '%s\n' "${header//?/-}"
-    awk -F'\t' '{ printf "%-10s %-6s %9s %8s %8s %8s %9s %7s %7s %9s %5s %9s\n", $1, $2, $3, $4, $5, $6, $9, $10, $11, $12, $13, $15 }' "$RESULTS"
+    awk -F'\t' '{ printf "%-14s %-10s %9s %8s %8s %8s %9s %7s %7s %9s %5s %9s\n", $1, $2, $3, $4, $5, $6, $9, $10, $11, $12, $13, $15 }' "$RESULTS"
 
     # Ratios of SUBJECT (aya) per workload: to each other server that ran the
     # workload, and to its own static run; each against its bar, both for QPS
@@ -635,6 +702,18 @@ report() {
         printf '%s\n' "${header//?/-}"
         printf '%s\n' "$ratios"
     fi
+
+    # Issue 12: a signed steered answer with DO costs at most BAR_SIGNED
+    # times an unsigned one in server CPU per query, same run.
+    awk -F'\t' -v bar="$BAR_SIGNED" '
+        { cpu[$1 SUBSEP $2] = $12; cap[$1 SUBSEP $2] = $15 }
+        END {
+            s = "geo_ecs_signed" SUBSEP "aya_signed"; u = "geo_ecs" SUBSEP "aya"
+            if (!(s in cpu) || !(u in cpu) || cpu[u] + 0 <= 0) exit
+            r = cpu[s] / cpu[u]
+            printf "\nsigned/unsigned: aya_signed geo_ecs_signed / aya geo_ecs: us/query %.2f (%s / %s), QPS@1cpu %.2f; bar <= %s: %s\n",
+                r, cpu[s], cpu[u], (cap[u] + 0 > 0 ? cap[s] / cap[u] : 0), bar, (r <= bar + 0 ? "ok" : "ABOVE")
+        }' "$RESULTS"
 
     if ((${#SKIPPED[@]} > 0)); then
         printf '\nskipped (X_WORKLOADS): %s\n' "${SKIPPED[*]}"
@@ -683,6 +762,12 @@ main() {
         done
         ((${#todo[@]} > 0)) || { log "$s: no workload to run"; continue; }
         start_server "$s"
+        if declare -F "server_${s}_ready" >/dev/null && ! "server_${s}_ready"; then
+            warn "$s: not ready for its workloads (server_${s}_ready; for aya_signed: this aya does not sign zones); skipped"
+            for w in "${todo[@]}"; do SKIPPED+=("$s/$w"); done
+            stop_server
+            continue
+        fi
         for w in "${todo[@]}"; do
             check_answers "$w"
             measure "$w"

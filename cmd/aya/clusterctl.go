@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"net/http"
 	"os"
 	"os/user"
+	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -18,10 +20,12 @@ import (
 
 	ayasite "github.com/aya-gslb/aya/site"
 
+	"github.com/miekg/dns"
 	"github.com/spf13/cobra"
 
 	"github.com/aya-gslb/aya/cluster"
 	"github.com/aya-gslb/aya/config"
+	"github.com/aya-gslb/aya/dnssec"
 	"github.com/aya-gslb/aya/internal/mtls"
 	"github.com/aya-gslb/aya/release"
 )
@@ -94,7 +98,7 @@ Times come from the replicated log (stamped by the leader), so every node in
 touch with the leader shows the same matrix.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			addr, c, _, err := f.client(cmd)
+			addr, c, cfg, err := f.client(cmd)
 			if err != nil {
 				return err
 			}
@@ -105,7 +109,12 @@ touch with the leader shows the same matrix.`,
 			if asJSON {
 				return printStatusJSON(cmd.OutOrStdout(), st)
 			}
-			return renderStatus(cmd.OutOrStdout(), st, history)
+			if err := renderStatus(cmd.OutOrStdout(), st, history); err != nil {
+				return err
+			}
+			// On the signer (where the keys are), the keys' states and
+			// the DS to publish.
+			return renderKeys(cmd.OutOrStdout(), cfg.DNSSEC.KeysDir, st.Release, time.Now().UTC().Truncate(time.Second))
 		},
 	}
 	f.add(cmd)
@@ -142,6 +151,11 @@ func renderStatus(w io.Writer, st *cluster.StatusResponse, history int) error {
 	}
 	if st.Restored > 0 {
 		p("restored\tanswering from the state saved at index %d until it catches up\n", st.Restored)
+	}
+	if r := st.Release; r != nil {
+		for _, z := range r.Signed {
+			p("dnssec\t%s\n", signedLine(z, v.Now))
+		}
 	}
 
 	p("\nMEMBERS\n")
@@ -491,4 +505,55 @@ second, on every node; once all run with both, remove the old line.`,
 	}
 	root.AddCommand(join, remove, secret)
 	return root
+}
+
+// signedLine says when a signed zone's signatures expire and when the
+// signer is due to renew them, against now (the log's time).
+func signedLine(z release.SignedInfo, now time.Time) string {
+	line := fmt.Sprintf("zone %s signed: signatures expire %s, re-signed by %s", z.Zone, stamp(z.Expires), stamp(z.Refresh))
+	switch {
+	case now.IsZero():
+	case !now.Before(z.Expires):
+		line += "; EXPIRED: validators fail the zone (SERVFAIL) until the signer signs it again"
+	case !now.Before(z.Refresh):
+		line += fmt.Sprintf("; OVERDUE: not re-signed, the signatures expire in %s", z.Expires.Sub(now).Round(time.Second))
+	}
+	return line
+}
+
+// renderKeys prints, for each zone whose keys dir holds (the signed
+// zones of rel, and those of the K*.key files of dir), the keys' states at
+// now and the DS to publish; nothing where dir holds no keys.
+func renderKeys(w io.Writer, dir string, rel *release.Info, now time.Time) error {
+	zones := map[string]bool{}
+	if rel != nil {
+		for _, z := range rel.Signed {
+			zones[z.Zone] = true
+		}
+	}
+	names, _ := filepath.Glob(filepath.Join(dir, "K*.key"))
+	for _, n := range names {
+		base := strings.TrimPrefix(filepath.Base(n), "K")
+		if i := strings.Index(base, "+"); i > 0 {
+			zones[dns.CanonicalName(base[:i])] = true
+		}
+	}
+	header := false
+	for _, zone := range slices.Sorted(maps.Keys(zones)) {
+		keys, err := dnssec.LoadKeys(dir, zone, false)
+		if err != nil || len(keys) == 0 {
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				fmt.Fprintf(w, "\nDNSSEC KEYS of %s: %v\n", zone, err)
+			}
+			continue
+		}
+		if !header {
+			fmt.Fprintf(w, "\nDNSSEC KEYS (%s)\n", dir)
+			header = true
+		}
+		if err := dnssec.WriteStatus(w, zone, dnssec.StatusAt(keys, now)); err != nil {
+			return err
+		}
+	}
+	return nil
 }

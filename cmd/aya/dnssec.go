@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -66,6 +67,10 @@ files; they stay on the signer (see docs/dnssec.md).`,
 			}
 			t, err := now()
 			if err != nil {
+				return err
+			}
+			// The keys directory holds private keys: made for its owner only.
+			if err := os.MkdirAll(dir, 0o700); err != nil {
 				return err
 			}
 			roles := []dnssec.Role{dnssec.KSK, dnssec.ZSK}
@@ -140,7 +145,69 @@ files; they stay on the signer (see docs/dnssec.md).`,
 		},
 	}
 	zoneFlags(statusCmd)
-	cmd.AddCommand(keygen, ds, statusCmd)
+
+	var zskRoll, kskRoll bool
+	var cfgPath string
+	rollover := &cobra.Command{
+		Use:   "rollover --zone ZONE (--zsk | --ksk) [--dir DIR] [--at TIME] [--config FILE]",
+		Short: "Start a ZSK pre-publish or KSK double-DS rollover: make the successor, retire the key that signs",
+		Long: `rollover makes the successor of the zone's signing ZSK (pre-publish, RFC 7583
+§3.2.1) or KSK (double-DS, §3.3.2) with the schedule of the dnssec section of
+the configuration, writes it to the keys directory, and rewrites the old key's
+Inactive and Delete (as dnssec-settime would). The signer carries the schedule
+out as it signs; aya dnssec status shows each step, and the DS to ask the
+parent for. A key that already has a successor is not rolled again. With
+dnssec.zsk_lifetime (and dnssec.ksk_lifetime) set, the signer starts these
+rollovers itself.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if zone == "" {
+				return errors.New("--zone is required")
+			}
+			if zskRoll == kskRoll {
+				return errors.New("one of --zsk and --ksk is required")
+			}
+			role := dnssec.ZSK
+			if kskRoll {
+				role = dnssec.KSK
+			}
+			cfg, err := loadConfig(cmd.ErrOrStderr(), cfgPath, cmd.Flags())
+			if err != nil {
+				return err
+			}
+			t, err := now()
+			if err != nil {
+				return err
+			}
+			keys, err := dnssec.LoadKeys(dir, zone, true)
+			if err != nil {
+				return err
+			}
+			old, succ, err := dnssec.Roll(keys, role, cfg.DNSSEC.RollTimings(keys), t)
+			if err != nil {
+				return err
+			}
+			if err := dnssec.WriteRoll(dir, old, succ); err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "%s %s: retires %s, removed %s\n", role, old.Base(), old.Timing.Inactive.Format(time.RFC3339), old.Timing.Delete.Format(time.RFC3339))
+			fmt.Fprintf(out, "successor %s: published %s, signs from %s\n", succ.Base(), succ.Timing.Publish.Format(time.RFC3339), succ.Timing.Activate.Format(time.RFC3339))
+			if role == dnssec.KSK {
+				fmt.Fprintf(out, "ask the parent for its DS from %s (aya dnssec ds --at then)\n", succ.Timing.SyncPublish.Format(time.RFC3339))
+			}
+			keys, err = dnssec.LoadKeys(dir, zone, false)
+			if err != nil {
+				return err
+			}
+			return dnssec.WriteStatus(out, keys[0].Zone, dnssec.StatusAt(keys, t))
+		},
+	}
+	zoneFlags(rollover)
+	rollover.Flags().BoolVar(&zskRoll, "zsk", false, "roll the ZSK (pre-publish)")
+	rollover.Flags().BoolVar(&kskRoll, "ksk", false, "roll the KSK (double-DS)")
+	rollover.Flags().StringVarP(&cfgPath, "config", "c", "", "configuration file for the dnssec timings (default: the embedded aya.yaml)")
+	cmd.AddCommand(keygen, ds, statusCmd, rollover)
 	return cmd
 }
 

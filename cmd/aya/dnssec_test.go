@@ -13,7 +13,8 @@ import (
 // TestDNSSECCommands pins `aya dnssec status` and `aya dnssec ds` over the
 // keys of testdata/dnssec (public halves only: neither command reads a
 // .private), a KSK double-DS rollover and a ZSK pre-publish rollover in
-// flight, and `aya dnssec keygen` with its tags and keys masked. Refresh
+// flight, and `aya dnssec keygen` and `aya dnssec rollover` with their
+// tags and keys masked. Refresh
 // with go test ./cmd/aya -run TestDNSSECCommands -update.
 func TestDNSSECCommands(t *testing.T) {
 	dir := t.TempDir()
@@ -33,6 +34,12 @@ func TestDNSSECCommands(t *testing.T) {
 	run("ds", "--zone", "gslb.example.com.", "--dir", "testdata/dnssec", "--at", "2026-01-21T00:00:00Z")
 	run("status", "--zone", "gslb.example.com", "--dir", "testdata/dnssec", "--at", "2025-12-31T00:00:00Z")
 	run("keygen", "--zone", "gslb.example.com", "--dir", dir, "--at", "2026-01-02T03:04:05Z")
+	run("rollover", "--zone", "gslb.example.com", "--dir", dir, "--zsk", "--at", "2026-01-10T00:00:00Z")
+	run("rollover", "--zone", "gslb.example.com", "--dir", dir, "--zsk", "--at", "2026-01-11T00:00:00Z")
+	run("rollover", "--zone", "gslb.example.com", "--dir", dir, "--ksk", "--at", "2026-01-10T00:00:00Z")
+	run("status", "--zone", "gslb.example.com", "--dir", dir, "--at", "2026-01-12T00:00:00Z")
+	run("rollover", "--zone", "gslb.example.com", "--dir", dir)
+	run("rollover", "--zone", "gslb.example.com", "--dir", dir, "--csk")
 	run("keygen", "--zone", "csk.example.com", "--dir", dir, "--at", "2026-01-02T03:04:05Z", "--csk", "--algorithm", "ed25519")
 	run("ds", "--zone", "csk.example.com", "--dir", dir, "--at", "2026-01-02T03:04:05Z")
 	run("keygen", "--dir", dir)
@@ -42,8 +49,8 @@ func TestDNSSECCommands(t *testing.T) {
 
 	for _, pat := range []string{"*.private"} {
 		files, _ := filepath.Glob(filepath.Join(dir, pat))
-		if len(files) != 3 {
-			t.Errorf("%d .private files, want 3", len(files))
+		if len(files) != 5 {
+			t.Errorf("%d .private files, want 5 (a KSK and a ZSK, their successors, a CSK)", len(files))
 		}
 		for _, f := range files {
 			if fi, err := os.Stat(f); err != nil || fi.Mode().Perm() != 0o600 {

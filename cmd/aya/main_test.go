@@ -150,7 +150,15 @@ var (
 // logs its addresses.
 func startServe(t *testing.T, env []string, args ...string) *served {
 	t.Helper()
-	cmd := exec.Command(ayaBin, append([]string{"serve"}, args...)...)
+	return startServeUnder(t, nil, env, args...)
+}
+
+// startServeUnder is startServe with the command run by wrapper (such as
+// taskset -c 0).
+func startServeUnder(t *testing.T, wrapper, env []string, args ...string) *served {
+	t.Helper()
+	argv := append(append(slices.Clone(wrapper), ayaBin, "serve"), args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	// Each server keeps its Raft state in its own directory on a free
 	// port, unless env says otherwise (the last value of a key wins).
 	cmd.Env = append(os.Environ(), "AYA_CLUSTER_DATA_DIR="+t.TempDir(), "AYA_CLUSTER_BIND=127.0.0.1:0")

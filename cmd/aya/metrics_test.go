@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -17,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/aya-gslb/aya/cluster"
+	"github.com/aya-gslb/aya/dnssec"
 	"github.com/aya-gslb/aya/internal/testutil"
 )
 
@@ -31,6 +33,7 @@ cluster:
   fresh_for: 5s
   report_interval: 1s
 release: {watch: true}
+dnssec: {keys_dir: keys}
 ` + testRegions + `pools:
   - name: web
     check: {kind: http, path: /healthz, interval: 300ms, timeout: 200ms, rise: 1, fall: 1}
@@ -156,6 +159,21 @@ func TestDashboardMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeZone(t, zones, fmt.Sprintf(metricsZone, 1))
+	// The site holds the zone's keys (dnssec.keys_dir: keys, beside the
+	// configuration): it signs, and exports the DNSSEC metrics.
+	since := time.Now().Add(-time.Hour).Truncate(time.Second)
+	if err := os.Mkdir(filepath.Join(dir, "keys"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, role := range []dnssec.Role{dnssec.KSK, dnssec.ZSK} {
+		tm := dnssec.Timing{Created: since, Publish: since, Activate: since}
+		if role == dnssec.KSK {
+			tm.SyncPublish = since
+		}
+		if _, err := generateKey("gslb.example.com.", filepath.Join(dir, "keys"), dns.ECDSAP256SHA256, role, tm); err != nil {
+			t.Fatal(err)
+		}
+	}
 	geoDB, err := filepath.Abs("../../zones/geo/demo.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -246,4 +264,62 @@ func TestDashboardMetrics(t *testing.T) {
 	if !strings.Contains(s.log.String(), "serial=3 previous_serial=1") {
 		t.Errorf("the reload does not log its serials:\n%s", s.log)
 	}
+}
+
+// TestServeOneCPU: pinned to one CPU, aya serve runs two Ps (spareP) and
+// still reads one UDP socket; GOMAXPROCS in the environment is obeyed.
+func TestServeOneCPU(t *testing.T) {
+	taskset, err := exec.LookPath("taskset")
+	if err != nil {
+		t.Skip("taskset (util-linux) not installed")
+	}
+	env := []string{"AYA_DNS_LISTEN=127.0.0.1:0", "AYA_ADMIN_LISTEN=127.0.0.1:0", "AYA_DNS_ZONES_DIR=../../zones",
+		"AYA_GEO_DATABASE=../../zones/geo/demo.yaml"}
+	for _, tc := range []struct {
+		name  string
+		env   []string
+		procs string
+	}{
+		{"default", nil, "2"},
+		{"GOMAXPROCS set", []string{"GOMAXPROCS=1"}, "1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startServeUnder(t, []string{taskset, "-c", "0"}, append(slices.Clone(env), tc.env...))
+			if got := metric(t, s.admin, "go_sched_gomaxprocs_threads"); got != tc.procs {
+				t.Errorf("go_sched_gomaxprocs_threads = %q, want %s", got, tc.procs)
+			}
+			if n := udpSockets(t, s.dns); n != 1 {
+				t.Errorf("%d UDP sockets on %s, want 1", n, s.dns)
+			}
+			if got, err := queryA(s.dns, "www.gslb.example.com."); err != nil || got == "" {
+				t.Errorf("query: %q, %v", got, err)
+			}
+		})
+	}
+}
+
+// udpSockets counts the UDP sockets bound to addr (host:port), from
+// /proc/net/udp: each SO_REUSEPORT socket has its own line.
+func udpSockets(t *testing.T, addr string) int {
+	t.Helper()
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p int
+	if _, err := fmt.Sscan(port, &p); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile("/proc/net/udp")
+	if err != nil {
+		t.Skip("no /proc/net/udp:", err)
+	}
+	want := fmt.Sprintf("0100007F:%04X", p) // 127.0.0.1, little-endian as the kernel prints it
+	n := 0
+	for line := range strings.Lines(string(b)) {
+		if f := strings.Fields(line); len(f) > 1 && f[1] == want {
+			n++
+		}
+	}
+	return n
 }

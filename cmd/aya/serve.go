@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"slices"
 	"sync"
 	"syscall"
@@ -49,6 +50,7 @@ func serve(ctx context.Context, path string, flags *pflag.FlagSet) error {
 	if err != nil {
 		return err
 	}
+	spareP()
 	level := new(slog.LevelVar)
 	level.Set(cfg.SlogLevel())
 	log := newLogger(cfg, level)
@@ -160,4 +162,19 @@ func newLogger(cfg *config.Config, level *slog.LevelVar) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// spareP gives a server that may run on one CPU only a second P (unless
+// GOMAXPROCS is set). With one P, a query that arrives while another
+// goroutine holds it (a probe, a Raft write, the garbage collector's
+// worker, a view being published) waits until that goroutine yields, up to
+// milliseconds: the tail of the latencies at moderate load. With two, the
+// kernel runs the query's thread as soon as it wakes. The DNS server still
+// reads one UDP socket per CPU (dnsserver.Config.UDPSockets), so that a
+// saturated server does not split its batches between two threads taking
+// turns on one CPU.
+func spareP() {
+	if _, set := os.LookupEnv("GOMAXPROCS"); !set && runtime.NumCPU() == 1 && runtime.GOMAXPROCS(0) == 1 {
+		runtime.GOMAXPROCS(2)
+	}
 }

@@ -5,10 +5,14 @@ import (
 	"encoding/json"
 	"flag"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/aya-gslb/aya/cluster"
+	"github.com/aya-gslb/aya/dnssec"
 	"github.com/aya-gslb/aya/internal/testutil"
 	"github.com/aya-gslb/aya/release"
 	"github.com/aya-gslb/aya/state"
@@ -35,7 +39,12 @@ func TestRenderStatus(t *testing.T) {
 			},
 		},
 		Staleness: cluster.Duration(42 * time.Millisecond),
-		Release:   &release.Info{Version: 7, Digest: "sha256:46588f9328e9aa55", Index: 110, At: at(20), By: "ci", Source: "zones@3f2a9c1", Files: 3, Bytes: 4732},
+		Release: &release.Info{Version: 7, Digest: "sha256:46588f9328e9aa55", Index: 110, At: at(20), By: "ci", Source: "zones@3f2a9c1", Files: 3, Bytes: 4732,
+			Signed: []release.SignedInfo{
+				{Zone: "gslb.example.com.", Expires: at(50).Add(14 * 24 * time.Hour), Refresh: at(50).Add(7 * 24 * time.Hour)},
+				{Zone: "late.example.com.", Expires: at(50).Add(6 * time.Hour), Refresh: at(40)},
+				{Zone: "old.example.com.", Expires: at(49), Refresh: at(0)},
+			}},
 		View: cluster.View{
 			Index: 120, Version: 117, Now: at(50), FreshFor: cluster.Duration(30 * time.Second),
 			Sites: []cluster.SiteInfo{
@@ -106,4 +115,48 @@ func TestRenderStatus(t *testing.T) {
 func checkGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
 	testutil.Golden(t, filepath.Join("testdata", name), got, *update)
+}
+
+// TestRenderKeys: where the keys are, aya status shows each zone's keys'
+// states and the DS to publish, as aya dnssec status does; nothing where
+// there are none.
+func TestRenderKeys(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	since := now.Add(-time.Hour)
+	var ds []string
+	for _, role := range []dnssec.Role{dnssec.KSK, dnssec.ZSK} {
+		tm := dnssec.Timing{Created: since, Publish: since, Activate: since}
+		if role == dnssec.KSK {
+			tm.SyncPublish = since
+		}
+		k, err := dnssec.Generate("example.com.", dns.ECDSAP256SHA256, role, tm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := k.WriteFiles(dir); err != nil {
+			t.Fatal(err)
+		}
+		if role == dnssec.KSK {
+			ds = append(ds, k.DS().String())
+		}
+	}
+	var b bytes.Buffer
+	rel := &release.Info{Signed: []release.SignedInfo{{Zone: "example.com."}, {Zone: "nokeys.example."}}}
+	if err := renderKeys(&b, dir, rel, now); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range append([]string{"DNSSEC KEYS (" + dir + ")", "zone example.com. at 2026-12-01T12:00:00Z", "KSK", "ZSK", "DS to publish at the parent:", "problems: none"}, ds...) {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "nokeys") {
+		t.Errorf("a zone without keys shown:\n%s", out)
+	}
+	b.Reset()
+	if err := renderKeys(&b, filepath.Join(dir, "none"), rel, now); err != nil || b.Len() != 0 {
+		t.Errorf("without keys: %q, %v", b.String(), err)
+	}
 }

@@ -76,9 +76,11 @@ func ecsOf(m *dns.Msg) *dns.EDNS0_SUBNET {
 // socket, and writes "SUBNET TYPE -> RCODE | RR | RR" per query (RRs
 // sorted, TTLs included) to out. With expect ("NA=a4,a6 EU=... AS=..."),
 // it counts the answers that are not exactly the one address of the
-// subnet's area. It prints a summary to stderr and returns the exit code:
-// 1 when a query got no answer or an answer was unexpected.
-func askAll(server, queries, out, expect string) int {
+// subnet's area. With do, it counts the answers without an RRSIG over
+// their addresses that verifies with the signer's DNSKEY (asked of server
+// once). It prints a summary to stderr and returns the exit code: 1 when
+// a query got no answer or an answer was unexpected or unsigned.
+func askAll(server, queries, out, expect string, do bool) int {
 	want := map[string][2]string{}
 	for kv := range strings.FieldsSeq(expect) {
 		area, addrs, ok := strings.Cut(kv, "=")
@@ -109,7 +111,8 @@ func askAll(server, queries, out, expect string) int {
 		return 2
 	}
 	w := bufio.NewWriter(f)
-	var failed, unexpected int
+	var failed, unexpected, signed, unsigned int
+	keys := map[string]map[uint16]*dns.DNSKEY{} // signer → key tag → key
 	scopes := map[string]int{}
 	perArea := map[string][2]int{} // area -> {as expected, total}
 	var shown int
@@ -140,10 +143,26 @@ func askAll(server, queries, out, expect string) int {
 			continue
 		}
 		var rrs []string
+		var addrs []dns.RR
 		for _, rr := range r.Answer {
+			if rr.Header().Rrtype == dns.TypeRRSIG {
+				continue
+			}
 			rrs = append(rrs, strings.Join(strings.Fields(rr.String()), " "))
+			addrs = append(addrs, rr)
 		}
 		sort.Strings(rrs)
+		if do {
+			if err := verified(c, co, r.Answer, addrs, keys); err != nil {
+				unsigned++
+				if shown < 10 {
+					shown++
+					fmt.Fprintf(os.Stderr, "ecsgen: %s %s: not signed: %v\n", subnet, qtype, err)
+				}
+			} else {
+				signed++
+			}
+		}
 		line += dns.RcodeToString[r.Rcode]
 		for _, rr := range rrs {
 			line += " | " + rr
@@ -161,7 +180,7 @@ func askAll(server, queries, out, expect string) int {
 			}
 			n := perArea[area]
 			n[1]++
-			if len(r.Answer) == 1 && r.Rcode == dns.RcodeSuccess && strings.HasSuffix(rrs[0], " "+qtype+" "+exp) {
+			if len(rrs) == 1 && r.Rcode == dns.RcodeSuccess && strings.HasSuffix(rrs[0], " "+qtype+" "+exp) {
 				n[0]++
 			} else {
 				unexpected++
@@ -192,10 +211,65 @@ func askAll(server, queries, out, expect string) int {
 		scopesOut = append(scopesOut, fmt.Sprintf("%s:%d", s, n))
 	}
 	sort.Strings(scopesOut)
-	fmt.Fprintf(os.Stderr, "%d queries, %d unanswered; answers in the expected region: %s; ECS scopes in the replies: %s\n",
-		len(msgs), failed, strings.Join(areasOut, ", "), strings.Join(scopesOut, " "))
-	if failed > 0 || unexpected > 0 {
+	sigs := ""
+	if do {
+		sigs = fmt.Sprintf("; signed (RRSIG verified): %d/%d", signed, signed+unsigned)
+	}
+	fmt.Fprintf(os.Stderr, "%d queries, %d unanswered; answers in the expected region: %s; ECS scopes in the replies: %s%s\n",
+		len(msgs), failed, strings.Join(areasOut, ", "), strings.Join(scopesOut, " "), sigs)
+	if failed > 0 || unexpected > 0 || unsigned > 0 {
 		return 1
 	}
 	return 0
+}
+
+// verified checks that answer holds an RRSIG over the RRset set that
+// verifies with its signer's DNSKEY, which it asks of the server over co
+// once per signer (keys caches them).
+func verified(c *dns.Client, co *dns.Conn, answer, set []dns.RR, keys map[string]map[uint16]*dns.DNSKEY) error {
+	if len(set) == 0 {
+		return errors.New("no addresses")
+	}
+	var errs []error
+	for _, rr := range answer {
+		sig, ok := rr.(*dns.RRSIG)
+		if !ok || sig.TypeCovered != set[0].Header().Rrtype {
+			continue
+		}
+		byTag, ok := keys[sig.SignerName]
+		if !ok {
+			byTag = map[uint16]*dns.DNSKEY{}
+			q := new(dns.Msg)
+			q.SetQuestion(sig.SignerName, dns.TypeDNSKEY)
+			q.SetEdns0(4096, true)
+			r, _, err := c.ExchangeWithConn(q, co)
+			if err != nil {
+				return fmt.Errorf("DNSKEY of %s: %w", sig.SignerName, err)
+			}
+			for _, k := range r.Answer {
+				if k, ok := k.(*dns.DNSKEY); ok {
+					byTag[k.KeyTag()] = k
+				}
+			}
+			keys[sig.SignerName] = byTag
+		}
+		k := byTag[sig.KeyTag]
+		if k == nil {
+			errs = append(errs, fmt.Errorf("key %d of %s is not in its DNSKEY RRset", sig.KeyTag, sig.SignerName))
+			continue
+		}
+		if err := sig.Verify(k, set); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !sig.ValidityPeriod(time.Now()) {
+			errs = append(errs, fmt.Errorf("RRSIG by %d not valid now", sig.KeyTag))
+			continue
+		}
+		return nil
+	}
+	if len(errs) == 0 {
+		return errors.New("no RRSIG over the addresses")
+	}
+	return errors.Join(errs...)
 }

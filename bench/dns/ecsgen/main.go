@@ -13,7 +13,8 @@
 //     different /56s), each with an EDNS Client Subnet option (RFC 7871)
 //     for its subnet, A or AAAA at random, in random order. The messages
 //     carry what dnsperf -e would put there (RD set, EDNS0 with a 4096-byte
-//     UDP size) plus the ECS option.
+//     UDP size) plus the ECS option; with -do, the DO bit too (RFC 3225),
+//     for the signed workload.
 //   - -sample: a text file "NAME TYPE SUBNET AREA" of a few queries per city
 //     (IPv4 A, IPv4 AAAA, IPv6 AAAA, IPv6 A) for run.sh's answer check with
 //     kdig +subnet.
@@ -24,7 +25,8 @@
 // one at a time, and writes one line per query (ECS subnet, type, RCODE,
 // answer RRs) to -answers, for comparing two servers' answers; with -expect
 // it also checks each answer against the region its subnet's area should
-// get (see ask.go).
+// get, and with -do that each answer is signed: an RRSIG over it that
+// verifies with the zone's DNSKEY, asked of the same server (see ask.go).
 //
 // Usage: go run ./bench/dns/ecsgen -source geo.csv -queries ecs.raw -sample ecs.sample
 //
@@ -108,13 +110,14 @@ func main() {
 	ask := flag.String("ask", "", "check mode: send every query of the -queries file to this server (host:port)")
 	answers := flag.String("answers", "", "check mode: write one line per query (subnet, type, rcode, answer RRs) here")
 	expect := flag.String("expect", "", `check mode: "AREA=IPv4,IPv6 ..." (AREA: NA, EU, AS): the answer each area's subnets must get`)
+	do := flag.Bool("do", false, "set the DO bit in the queries; check mode: every answer must carry an RRSIG that verifies")
 	flag.Parse()
 	if *ask != "" {
 		if *queries == "" || *answers == "" {
 			fmt.Fprintln(os.Stderr, "ecsgen: -ask needs -queries and -answers")
 			os.Exit(2)
 		}
-		os.Exit(askAll(*ask, *queries, *answers, *expect))
+		os.Exit(askAll(*ask, *queries, *answers, *expect, *do))
 	}
 	if *source == "" && *queries == "" && *sample == "" {
 		fmt.Fprintln(os.Stderr, "ecsgen: nothing to do: give -source, -queries and/or -sample (or -ask)")
@@ -179,7 +182,7 @@ func main() {
 				if rng.Float64() < *aaaa {
 					t = dns.TypeAAAA
 				}
-				msg, err := query(qname, t, s.prefix)
+				msg, err := query(qname, t, s.prefix, *do)
 				if err != nil {
 					return err
 				}
@@ -214,13 +217,14 @@ func row(p netip.Prefix, c city, rng *rand.Rand) string {
 	return fmt.Sprintf("%s,%.4f,%.4f,%s,%s,%s", p, lat, lon, c.country, c.continent, c.name)
 }
 
-// query is one wire-format query as dnsperf -e sends it, plus ECS for p.
-func query(name string, qtype uint16, p netip.Prefix) ([]byte, error) {
+// query is one wire-format query as dnsperf -e sends it, plus ECS for p
+// and the DO bit when do.
+func query(name string, qtype uint16, p netip.Prefix, do bool) ([]byte, error) {
 	m := new(dns.Msg)
 	m.SetQuestion(name, qtype)
 	m.Id = 0 // dnsperf overwrites it
 	m.RecursionDesired = true
-	m.SetEdns0(4096, false)
+	m.SetEdns0(4096, do)
 	ecs := &dns.EDNS0_SUBNET{
 		Code:          dns.EDNS0SUBNET,
 		Family:        1,

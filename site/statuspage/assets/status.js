@@ -192,6 +192,16 @@ function renderSummary(st) {
       : ["Release", "none yet"],
   ];
   if (r) items.push(["Digest", r.digest]);
+  for (const z of (r && r.signed) || []) {
+    // As aya status says it: when the signatures run out, and whether the
+    // signer is late renewing them (against the log's time).
+    const now = Date.parse(v.now);
+    const exp = Date.parse(z.expires);
+    let line = `signatures expire ${stamp(z.expires)}, re-signed by ${stamp(z.refresh)}`;
+    if (now >= exp) line += "; EXPIRED: validators fail the zone (SERVFAIL) until the signer signs it again";
+    else if (now >= Date.parse(z.refresh)) line += `; OVERDUE: not re-signed, the signatures expire in ${dur((exp - now) * 1e6)}`;
+    items.push([`DNSSEC ${z.zone}`, line]);
+  }
   if (st.restored > 0) items.push(["Restored", `answering from the state saved at index ${st.restored} until it catches up`]);
   const dl = $("summary");
   const want = items.map(([k, val]) => `${k}\u0000${val}`).join("\u0001");
