@@ -1,6 +1,7 @@
 package dnsserver
 
 import (
+	"bytes"
 	"fmt"
 	"io/fs"
 	"path"
@@ -77,6 +78,24 @@ func scanZone(fsys fs.FS, lim ZoneLimits, data []byte, file, zoneOrigin string) 
 		return nil, nil, err
 	}
 	return &s.pos, s.soft, nil
+}
+
+// MayInclude reports whether data, the text of a master file, may hold an
+// $INCLUDE: a "$" followed by INCLUDE in any case, anywhere (in a comment or
+// a quoted string too). False means the file includes nothing, so that what
+// it reads is itself alone, and a caller that scans it only for the files
+// it includes (site.readZones) need not: parsing checks the rest.
+func MayInclude(data []byte) bool {
+	for i := 0; ; {
+		j := bytes.IndexByte(data[i:], '$')
+		if j < 0 {
+			return false
+		}
+		i += j + 1
+		if len(data)-i >= len("INCLUDE") && bytes.EqualFold(data[i:i+len("INCLUDE")], []byte("INCLUDE")) {
+			return true
+		}
+	}
 }
 
 // includePath is the path in the zone's FS of an $INCLUDE target, as

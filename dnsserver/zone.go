@@ -315,9 +315,10 @@ func parseZoneData(data []byte, fsys fs.FS, file, origin string, lim ZoneLimits)
 	// parser reads whole expands and includes nothing (and its size was
 	// checked before it was read): it is scanned only when a record's line
 	// is needed (an error, a GSLB binding), it has more records than the
-	// zone may (the scanner names the line), or an $ORIGIN (the scanner
-	// checks it stays in the zone). A big zone is then read once, not twice.
-	rrs, origins, fast := fastParse(data, origin, file, bytes.Count(data, []byte{'\n'})+1)
+	// zone may (the scanner names the line), or an $ORIGIN outside the zone
+	// (the scanner refuses it at its line). A big zone is then read once,
+	// not twice.
+	rrs, outside, fast := fastParse(data, origin, file, bytes.Count(data, []byte{'\n'})+1)
 	var (
 		pos     *positions
 		soft    error
@@ -331,7 +332,7 @@ func parseZoneData(data []byte, fsys fs.FS, file, origin string, lim ZoneLimits)
 		}
 		return scanErr
 	}
-	if !fast || origins || len(rrs) > lim.MaxRecords {
+	if !fast || outside || len(rrs) > lim.MaxRecords {
 		if err := scan(); err != nil {
 			return nil, err
 		}
@@ -372,15 +373,24 @@ func parseZoneData(data []byte, fsys fs.FS, file, origin string, lim ZoneLimits)
 		return &ZoneError{File: f, Line: l, Msg: fmt.Sprintf(format, args...)}
 	}
 
-	z := &Zone{Origin: origin, File: file, nodes: make(map[string]*node, len(rrs)), bindings: make(map[string]binding),
-		records: make([]dns.RR, 0, len(rrs))}
+	z := &Zone{Origin: origin, File: file, nodes: make(map[string]*node, len(rrs)), bindings: make(map[string]binding)}
 	var blk zoneBlocks
 	dotOrigin := "." + origin
 	apexFirst := 0 // index of the apex's first record, for the missing NS error
 	cuts := false  // an NS below the apex was seen
+	// The records are rrs itself while none is dropped or moved (a zone
+	// whose SOA comes first, without duplicates or GSLB records): z.records
+	// is rrs[:i] until own() copies it out, at the first that is.
+	same := true
+	own := func(i int) {
+		if same {
+			same = false
+			z.records = append(make([]dns.RR, 0, len(rrs)), rrs[:i]...)
+		}
+	}
 	for i, rr := range rrs {
 		h := rr.Header()
-		owner := dns.CanonicalName(h.Name)
+		owner := canonicalName(h.Name)
 		if h.Class != dns.ClassINET {
 			return nil, fail(i, "class %s: only IN is served", dns.ClassToString[h.Class])
 		}
@@ -406,6 +416,7 @@ func parseZoneData(data []byte, fsys fs.FS, file, origin string, lim ZoneLimits)
 		}
 		set := n.rrsets.get(h.Rrtype)
 		if slices.ContainsFunc(set, func(o dns.RR) bool { return dns.IsDuplicate(o, rr) }) {
+			own(i)
 			continue // an RRset is a set (RFC 2181 §5)
 		}
 		if len(set) > 0 && set[0].Header().Ttl != h.Ttl {
@@ -432,11 +443,14 @@ func parseZoneData(data []byte, fsys fs.FS, file, origin string, lim ZoneLimits)
 			n.rrsets.put(h.Rrtype, set)
 		}
 		cuts = cuts || h.Rrtype == dns.TypeNS && owner != origin
-		switch h.Rrtype {
-		case TypeGSLB:
+		switch {
+		case h.Rrtype == TypeGSLB:
+			own(i)
 			f, l := at(i)
 			z.bindings[owner] = binding{pool: poolOf(rr), file: f, line: l}
-		case dns.TypeSOA:
+		case same && (h.Rrtype != dns.TypeSOA || i == 0):
+		case h.Rrtype == dns.TypeSOA:
+			own(i)
 			z.records = slices.Insert(z.records, 0, rr)
 		default:
 			z.records = append(z.records, rr)
@@ -449,6 +463,9 @@ func parseZoneData(data []byte, fsys fs.FS, file, origin string, lim ZoneLimits)
 			}
 		}
 	}
+	if same {
+		z.records = rrs
+	}
 	if z.SOA == nil {
 		return nil, &ZoneError{File: file, Line: 1, Msg: fmt.Sprintf("no SOA record at the zone apex %s", origin)}
 	}
@@ -460,6 +477,22 @@ func parseZoneData(data []byte, fsys fs.FS, file, origin string, lim ZoneLimits)
 		return nil, err
 	}
 	return z, nil
+}
+
+// canonicalName is dns.CanonicalName(name) of a fully qualified name,
+// without its pass rune by rune (a tenth of a second of a zone of a million
+// records) when name is ASCII without upper case, as a zone's names mostly
+// are: it is then its own canonical form.
+func canonicalName(name string) string {
+	if !dns.IsFqdn(name) {
+		return dns.CanonicalName(name)
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c >= 0x80 || 'A' <= c && c <= 'Z' {
+			return dns.CanonicalName(name)
+		}
+	}
+	return name
 }
 
 // inZone is dns.IsSubDomain(origin, owner) of two canonical names, without
@@ -571,7 +604,7 @@ func (z *Zone) markDelegations(rrs []dns.RR, cuts bool, fail func(int, string, .
 	}
 	for i, rr := range rrs {
 		h := rr.Header()
-		n := z.nodes[dns.CanonicalName(h.Name)]
+		n := z.nodes[canonicalName(h.Name)]
 		switch {
 		case n.cut && h.Rrtype != dns.TypeNS && h.Rrtype != dns.TypeDS:
 			return fail(i, "%s %s at the delegation point %s: only NS and DS belong there",

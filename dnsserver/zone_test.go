@@ -58,6 +58,8 @@ func TestParseZoneErrors(t *testing.T) {
 			"testdata/bad/at-delegation.zone:9: child.example.test. TXT at the delegation point child.example.test.: only NS and DS belong there"},
 		{"origin-outside.zone", "RFC 1035 §5.1 $ORIGIN",
 			"testdata/bad/origin-outside.zone:7: $ORIGIN example.org. is outside the zone example.test."},
+		{"origin-inside.zone", "RFC 1035 §5.1 $ORIGIN, RFC 2181 §5.2",
+			"testdata/bad/origin-inside.zone:10: TTL 600 differs from 300 of the rest of the www.Sub.Example.Test. A RRset (RFC 2181 §5.2)"},
 		{"class-ch.zone", "RFC 1035 §3.2.4: we serve class IN",
 			"testdata/bad/class-ch.zone:7: class CH: only IN is served"},
 		{"include-bad.zone", "RFC 1035 §5.1 $INCLUDE: the included file's name and line",
@@ -360,6 +362,73 @@ func FuzzZoneLimits(f *testing.F) {
 			if scanErr == nil || scanErr.Error() != err.Error() {
 				t.Fatalf("parse: %v; scan: %v", err, scanErr)
 			}
+		}
+	})
+}
+
+// TestMayInclude: a file with an $INCLUDE, in any case and anywhere, may
+// include; one without cannot.
+func TestMayInclude(t *testing.T) {
+	for _, c := range []struct {
+		text string
+		want bool
+	}{
+		{"", false},
+		{"$TTL 300\n@ IN SOA ns1 hostmaster 1 2 3 4 5\n$ORIGIN sub\n", false},
+		{"$INCLUDE inc/a\n", true},
+		{"@ NS ns1\n$include inc/a sub\n", true},
+		{"@ NS ns1\n\t$InClUdE x", true},
+		{"t TXT \"$INCLUDE\" ; quoted: still may (the parser decides)\n", true},
+		{"a TXT $INCLUD\n", false},
+		{"$INCLUD", false},
+		{"$$INCLUDE", true},
+	} {
+		if got := MayInclude([]byte(c.text)); got != c.want {
+			t.Errorf("MayInclude(%q) = %v, want %v", c.text, got, c.want)
+		}
+	}
+}
+
+// TestZoneRecords: a zone's records (what a transfer sends) are the file's
+// in its order, the SOA first, without duplicates or GSLB records, whether
+// the parser's slice is kept as it is or copied out.
+func TestZoneRecords(t *testing.T) {
+	const soa = "@ IN SOA ns1 hostmaster 1 7200 3600 1209600 30\n"
+	for _, c := range []struct {
+		name, text string
+		want       []string
+	}{
+		{"kept", "$TTL 300\n" + soa + "@ NS ns1\nns1 A 192.0.2.53\nWWW A 192.0.2.1\n",
+			[]string{"example.test. 300 IN SOA ns1.example.test. hostmaster.example.test. 1 7200 3600 1209600 30",
+				"example.test. 300 IN NS ns1.example.test.", "ns1.example.test. 300 IN A 192.0.2.53", "WWW.example.test. 300 IN A 192.0.2.1"}},
+		{"SOA second, a duplicate, a GSLB record", "$TTL 300\n@ NS ns1\n" + soa + "ns1 A 192.0.2.53\nns1 A 192.0.2.53\nweb 30 GSLB web\nb A 192.0.2.2\n",
+			[]string{"example.test. 300 IN SOA ns1.example.test. hostmaster.example.test. 1 7200 3600 1209600 30",
+				"example.test. 300 IN NS ns1.example.test.", "ns1.example.test. 300 IN A 192.0.2.53", "b.example.test. 300 IN A 192.0.2.2"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			z, err := ParseZone(strings.NewReader(c.text), "example.test.", "z")
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := make([]string, len(c.want))
+			for i := range want {
+				want[i] = rrString(t, c.want[i])
+			}
+			if got := rrStrings(z.records); !slices.Equal(got, want) {
+				t.Errorf("records:\n got %q\nwant %q", got, want)
+			}
+		})
+	}
+}
+
+// FuzzCanonicalName: canonicalName is dns.CanonicalName of every name.
+func FuzzCanonicalName(f *testing.F) {
+	for _, s := range []string{"a.test.", "A.Test.", "a\\.", "a\\\\.", "\xc3\xa9.test.", "\xff.", ".", "", "a"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		if got, want := canonicalName(name), dns.CanonicalName(name); got != want {
+			t.Fatalf("canonicalName(%q) = %q, want %q", name, got, want)
 		}
 	})
 }

@@ -53,8 +53,10 @@ type fastParser struct {
 	names strings.Builder
 	// complex counts the entries handed to dns.ZoneParser.
 	complex int
-	// origins is set by an $ORIGIN.
-	origins bool
+	// zone is the zone's origin, lower-case; outside is set by an $ORIGIN
+	// that is not in it (the scanner says so, at its line).
+	zone    string
+	outside bool
 	toks    [8][]byte
 	up      [16]byte
 }
@@ -62,8 +64,9 @@ type fastParser struct {
 // fastParse returns the records of data, a master file for origin, as
 // dns.NewZoneParser(data, origin, file) would make them; ok is false when
 // the file must be parsed by dns.ZoneParser (it may be in error). n is the
-// number of records expected (capacity); origins reports an $ORIGIN.
-func fastParse(data []byte, origin, file string, n int) (rrs []dns.RR, origins, ok bool) {
+// number of records expected (capacity); outside reports an $ORIGIN
+// outside the zone of origin.
+func fastParse(data []byte, origin, file string, n int) (rrs []dns.RR, outside, ok bool) {
 	if origin == "" {
 		return nil, false, false
 	}
@@ -71,7 +74,7 @@ func fastParse(data []byte, origin, file string, n int) (rrs []dns.RR, origins, 
 	if _, ok := dns.IsDomainName(origin); !ok {
 		return nil, false, false
 	}
-	p := &fastParser{file: file, st: fastState{origin: origin}, rrs: make([]dns.RR, 0, n)}
+	p := &fastParser{file: file, st: fastState{origin: origin}, zone: dns.CanonicalName(origin), rrs: make([]dns.RR, 0, n)}
 	for off := 0; off < len(data); {
 		end := bytes.IndexByte(data[off:], '\n')
 		if end < 0 {
@@ -102,7 +105,7 @@ func fastParse(data []byte, origin, file string, n int) (rrs []dns.RR, origins, 
 			return nil, false, false
 		}
 	}
-	return p.rrs, p.origins, true
+	return p.rrs, p.outside, true
 }
 
 type lineKind int
@@ -205,7 +208,9 @@ func (p *fastParser) directive(toks [][]byte) lineKind {
 		if !ok {
 			return lineGiveUp
 		}
-		p.st.origin, p.origins = o, true
+		// The scanner's test (scanner.entry), on the same name.
+		p.st.origin = o
+		p.outside = p.outside || !dns.IsSubDomain(p.zone, dns.CanonicalName(o))
 	default:
 		return lineGiveUp
 	}

@@ -111,6 +111,8 @@ func boundHeap(log *slog.Logger, big bool) {
 		debug.FreeOSMemory()
 		return
 	}
+	heapBound.Lock()
+	defer heapBound.Unlock()
 	debug.SetMemoryLimit(math.MaxInt64)
 	debug.FreeOSMemory()
 	if !big {
@@ -127,19 +129,73 @@ func boundHeap(log *slog.Logger, big bool) {
 	log.Debug("heap bounded", "live_mb", live>>20, "limit_mb", limit>>20)
 }
 
+// heapBound serialises the changes of the memory limit: boundHeap's, and
+// roomToCompile's, which may overlap (a compile inside a build).
+var heapBound struct {
+	sync.Mutex
+	// n counts the roomToCompile calls not yet restored; raised is the
+	// bound they set, prev the one before.
+	n            int
+	prev, raised int64
+}
+
 // roomToCompile raises the bound of boundHeap by compileRoom while a
 // release is compiled beside the one served (old and new zones live at
 // once), which the bound would otherwise make the collector chase for the
 // whole parse (a reload of a zone of a million records took 35 s instead of
 // 14 unbounded). It returns the function that puts the bound back when the
-// compile ends; a publish sets the next bound. GOMEMLIMIT, when set, stays.
+// compile ends; a publish sets the next bound, which the restore keeps
+// (the calls may nest: the last one out restores). GOMEMLIMIT, when set,
+// stays.
 func roomToCompile() (restore func()) {
-	prev := debug.SetMemoryLimit(-1)
-	if prev == math.MaxInt64 || os.Getenv("GOMEMLIMIT") != "" {
-		return func() {}
+	r := roomFor()
+	return func() { r(false) }
+}
+
+// roomFor is roomToCompile, whose restore with keep leaves the raised
+// bound in place for the publish that follows (which sets the next one;
+// should that publish fail, the bound stays raised until the next).
+func roomFor() (restore func(keep bool)) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return func(bool) {}
 	}
-	debug.SetMemoryLimit(int64(float64(prev) * compileRoom))
-	return func() { debug.SetMemoryLimit(prev) }
+	heapBound.Lock()
+	defer heapBound.Unlock()
+	if heapBound.n == 0 {
+		prev := debug.SetMemoryLimit(-1)
+		if prev == math.MaxInt64 {
+			return func(bool) {}
+		}
+		heapBound.prev, heapBound.raised = prev, int64(float64(prev)*compileRoom)
+		debug.SetMemoryLimit(heapBound.raised)
+	}
+	heapBound.n++
+	var once sync.Once
+	return func(keep bool) {
+		once.Do(func() {
+			heapBound.Lock()
+			defer heapBound.Unlock()
+			if heapBound.n--; heapBound.n == 0 && !keep && debug.SetMemoryLimit(-1) == heapBound.raised {
+				debug.SetMemoryLimit(heapBound.prev)
+			}
+		})
+	}
+}
+
+// building is lessGC and roomToCompile together, for the whole of a build
+// and its apply: the log entry of a release is encoded and stored (raft's
+// log store copies it twice more) beside the zones compiled from it and
+// those served, and at GOGC=100 under the tight bound every cycle of the
+// collector marked all of them (two cycles over 300 to 500 MB of a zone of
+// a million records, half a second of CPU, between the compile and the
+// publish). done(applied) ends it; applied (a new release entered the log)
+// keeps the raised bound for its publish, which sets the next: until then
+// the new zones live beside the served ones, and the bound put back under
+// both made the collector run back to back (a reload of a zone of a
+// million records took minutes).
+func building() (done func(applied bool)) {
+	gc, room := lessGC(), roomFor()
+	return func(applied bool) { room(applied); gc() }
 }
 
 // compileGOGC is the collector's GOGC while a release is built, compiled
@@ -306,16 +362,19 @@ func whoAmI(site string) string {
 // none, when this site leads; with release.watch, it applies them whenever
 // they differ from the running release (at start; reload calls checkLocal).
 func (r *Site) seed(ctx context.Context) {
-	t := time.NewTicker(250 * time.Millisecond)
-	defer t.Stop()
 	var lastErr string
 	for r.node.Release() == nil {
+		wait := seedPoll
 		if r.node.IsLeader() && r.node.CaughtUp() {
+			wait = seedRetry
 			cfg := r.cur.Load() // no release yet: the site's own configuration
+			done := building()
 			rel, signed, err := r.comp.Build(cfg, whoAmI(cfg.Node.ID), "seed: "+cfg.Node.ID, nil, time.Now())
+			var resp cluster.ReleaseResponse
 			if err == nil {
-				_, err = r.node.ApplyRelease(ctx, rel)
+				resp, err = r.node.ApplyRelease(ctx, rel)
 			}
+			done(err == nil && !resp.Unchanged)
 			if err == nil {
 				r.signed(signed, "seed")
 			}
@@ -327,15 +386,26 @@ func (r *Site) seed(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-time.After(wait):
 		}
 	}
 }
+
+// seed's waits: for leadership and the log (a bootstrapping node leads
+// tens of milliseconds after its start, and a quarter of a second more was
+// a tenth of the time to the first answer of a zone of a million records),
+// and between builds that fail or are not taken.
+const (
+	seedPoll  = 20 * time.Millisecond
+	seedRetry = 250 * time.Millisecond
+)
 
 // checkLocal builds a release from this site's files: with release.watch
 // it applies it (retrying until a leader takes it), otherwise it only
 // compares it with the running release (aya_release_local_differs).
 func (r *Site) checkLocal(ctx context.Context) {
+	done := building()
+	defer done(false) // a release applied is the goroutine's below
 	cfg := r.cfg
 	rel, signed, err := r.comp.Build(cfg, whoAmI(cfg.Node.ID), "watch: "+cfg.Node.ID, r.rel.Load(), time.Now())
 	r.setBuildFailed(cfg, err)
@@ -382,12 +452,16 @@ func (r *Site) checkLocal(ctx context.Context) {
 	actx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	r.applyCancel = cancel
 	r.applyMu.Unlock()
+	applyDone := building() // taken before checkLocal's own ends: no gap
 	go func() {
 		defer cancel()
+		applied := false
+		defer func() { applyDone(applied) }()
 		backoff := 50 * time.Millisecond
 		for {
 			resp, err := r.node.ApplyRelease(actx, rel)
 			if err == nil {
+				applied = !resp.Unchanged
 				r.signed(signed, "watch")
 				r.builds.WithLabelValues("success").Inc()
 				r.log.Info("release applied from this site's files", "version", resp.Version, "digest", release.ShortDigest(resp.Digest), "unchanged", resp.Unchanged)

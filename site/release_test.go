@@ -78,11 +78,12 @@ func newSite(t *testing.T, files map[string]string) (*config.Config, string) {
 }
 
 // TestBuild builds a release from a zones directory whose zone includes
-// files relative to it, nested and from the directory's root, and
-// compiles it on another machine, which has none of the files.
+// files relative to it, nested and from the directory's root (in any case:
+// readZones reads a zone without $INCLUDE unscanned), and compiles it on
+// another machine, which has none of the files.
 func TestBuild(t *testing.T) {
 	cfg, zones := newSite(t, map[string]string{
-		"example.com.zone": apex + "$INCLUDE inc/hosts\n$INCLUDE /inc/abs\nwww IN GSLB web\n",
+		"example.com.zone": apex + "$include inc/hosts\n$Include /inc/abs\nwww IN GSLB web\n",
 		"inc/hosts":        "a IN A 192.0.2.10\n$INCLUDE more\n", // relative to inc/
 		"inc/more":         "b IN A 192.0.2.11\n",
 		"inc/abs":          "c IN A 192.0.2.12\n",
@@ -384,8 +385,10 @@ func TestCompilerParsesOnce(t *testing.T) {
 }
 
 // TestHeapBound: a big publish bounds the heap near its live size, a
-// compile beside it raises the bound and a failed one puts it back, and a
-// small release lifts it; GOMEMLIMIT, the operator's, is never touched.
+// compile beside it raises the bound and a failed one puts it back (nested
+// ones when the last ends, unless a publish set the next bound; one whose
+// release was applied leaves it to the publish), and a small release lifts
+// it; GOMEMLIMIT, the operator's, is never touched.
 func TestHeapBound(t *testing.T) {
 	t.Cleanup(func() { debug.SetMemoryLimit(math.MaxInt64) })
 	log := slog.New(slog.DiscardHandler)
@@ -403,6 +406,33 @@ func TestHeapBound(t *testing.T) {
 	if got := debug.SetMemoryLimit(-1); got != bound {
 		t.Errorf("bound %d after a failed compile, want %d", got, bound)
 	}
+	// A compile inside a build (building): the last one out restores.
+	outer, inner := roomToCompile(), roomToCompile()
+	raised := debug.SetMemoryLimit(-1)
+	inner()
+	if got := debug.SetMemoryLimit(-1); got != raised {
+		t.Errorf("bound %d after the inner compile, want %d still", got, raised)
+	}
+	outer()
+	if got := debug.SetMemoryLimit(-1); got != bound {
+		t.Errorf("bound %d after the build, want %d", got, bound)
+	}
+	// A publish before the build ends: its bound stays.
+	room := roomToCompile()
+	boundHeap(log, true)
+	published := debug.SetMemoryLimit(-1)
+	room()
+	if got := debug.SetMemoryLimit(-1); got != published {
+		t.Errorf("bound %d after a build that published, want the publish's %d", got, published)
+	}
+	// A build whose release entered the log keeps the room for its publish.
+	applied := roomFor()
+	raised = debug.SetMemoryLimit(-1)
+	applied(true)
+	if got := debug.SetMemoryLimit(-1); got != raised || raised <= published {
+		t.Errorf("bound %d after an applied build, want the raised %d (above %d) until the publish", got, raised, published)
+	}
+	boundHeap(log, true)
 	boundHeap(log, false)
 	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
 		t.Errorf("bound %d after a small publish, want none", got)
