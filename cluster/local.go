@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/aya-gslb/aya/internal/atomicfile"
 	"github.com/aya-gslb/aya/release"
 	"github.com/aya-gslb/aya/state"
 )
@@ -109,7 +110,7 @@ func (p *persister) write() error {
 			if err := os.Rename(filepath.Join(p.dir, releaseFile), filepath.Join(p.dir, prevFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
 			}
-			if err := writeAtomicWith(filepath.Join(p.dir, releaseFile), func(w io.Writer) error { return encodeRelease(w, rel) }); err != nil {
+			if err := atomicfile.Write(filepath.Join(p.dir, releaseFile), 0o600, func(w io.Writer) error { return encodeRelease(w, rel) }); err != nil {
 				return err
 			}
 			p.lastRel = rel.Digest
@@ -119,7 +120,7 @@ func (p *persister) write() error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(p.dir, stateFile), b)
+	return atomicfile.WriteBytes(filepath.Join(p.dir, stateFile), 0o600, b)
 }
 
 // encodeRelease writes json.Marshal(rel) to w, byte for byte, with the
@@ -178,47 +179,12 @@ func encodeRelease(w io.Writer, rel *release.Release) error {
 	return bw.Flush()
 }
 
-// writeAtomic writes b to path through a synced temporary file and a rename,
-// so a crash leaves the old file or the new one, never half of one.
-func writeAtomic(path string, b []byte) error {
-	return writeAtomicWith(path, func(w io.Writer) error { _, err := w.Write(b); return err })
-}
-
-// writeAtomicWith is writeAtomic of what write writes.
-func writeAtomicWith(path string, write func(io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	name := tmp.Name()
-	err = write(tmp)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(name, path)
-	}
-	if err != nil {
-		_ = os.Remove(name)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	// The rename itself lasts once the directory is synced.
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
-	return nil
-}
-
 // removeTemps removes the temporary files of writes a stop interrupted
-// (kill -9 between writeAtomic's create and rename): each may be as large
+// (kill -9 between atomicfile.Write's create and rename): each may be as large
 // as a release.
 func removeTemps(dir string) {
 	for _, f := range []string{stateFile, releaseFile} {
-		names, _ := filepath.Glob(filepath.Join(dir, "."+f+".*"))
+		names, _ := filepath.Glob(filepath.Join(dir, atomicfile.TempPattern(f)))
 		for _, n := range names {
 			_ = os.Remove(n)
 		}
