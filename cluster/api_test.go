@@ -49,10 +49,18 @@ func (a *apiNode) admin() string { return a.srv.Listener.Addr().String() }
 // TestJoinAndForward: nodes join through the admin API of a member, record
 // their admin addresses, and writes sent to any node reach the leader.
 func TestJoinAndForward(t *testing.T) {
-	n1 := startAPINode(t, "s1", true)
+	// The test follows one leader throughout: timings that survive a
+	// loaded machine's stalls (under -race, beside other packages) rather
+	// than testConfig's quick ones, which a 100 ms stall costs the lease.
+	steady := func(id string, bootstrap bool) Config {
+		cfg := testConfig(t, id, bootstrap)
+		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = time.Second, time.Second, 500*time.Millisecond
+		return cfg
+	}
+	n1 := startAPINodeWith(t, steady("s1", true))
 	waitLeader(t, n1.Node)
-	n2 := startAPINode(t, "s2", false, n1.admin())
-	n3 := startAPINode(t, "s3", false, "127.0.0.1:1", n1.admin()) // a dead address first: tried in turn
+	n2 := startAPINodeWith(t, steady("s2", false), n1.admin())
+	n3 := startAPINodeWith(t, steady("s3", false), "127.0.0.1:1", n1.admin()) // a dead address first: tried in turn
 	all := []*apiNode{n1, n2, n3}
 	eventually(t, 15*time.Second, "three members with admin addresses on every node", func() bool {
 		for _, n := range all {
