@@ -61,14 +61,15 @@ func TestShedding(t *testing.T) {
 	}
 	s.start(t)
 
-	// The backend holds each request until release is closed.
+	// The backend holds each request of /hold?g=G until G's group is
+	// released (a closed channel).
 	var mu sync.Mutex
-	release := make(chan struct{})
+	groups := map[string]chan struct{}{}
 	backend := &http.Server{ReadHeaderTimeout: time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		ch := release
-		mu.Unlock()
 		if r.URL.Path == "/hold" {
+			mu.Lock()
+			ch := groups[r.URL.Query().Get("g")]
+			mu.Unlock()
 			select {
 			case <-ch:
 			case <-r.Context().Done():
@@ -117,22 +118,33 @@ func TestShedding(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, func() bool { return share(answers()) == 0 }, func() string { return "not all in eu-west at first" })
 
-	// hold sends n requests that the backend holds.
-	var wg sync.WaitGroup
-	hold := func(n int) {
+	// hold sends n requests of group g that the backend holds; unhold
+	// releases the group's and waits for them to end. Groups let the load
+	// go from one level to another with no moment at zero between, which a
+	// load report (every 200 ms) could catch.
+	wgs := map[string]*sync.WaitGroup{}
+	hold := func(g string, n int) {
+		mu.Lock()
+		if groups[g] == nil {
+			groups[g], wgs[g] = make(chan struct{}), new(sync.WaitGroup)
+		}
+		wg := wgs[g]
+		mu.Unlock()
 		for range n {
 			wg.Go(func() {
-				req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://127.77.4.31:8080/hold", nil)
+				req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://127.77.4.31:8080/hold?g="+g, nil)
 				if resp, err := http.DefaultClient.Do(req); err == nil {
 					_ = resp.Body.Close()
 				}
 			})
 		}
 	}
-	unhold := func() {
+	unhold := func(g string) {
 		mu.Lock()
-		close(release)
-		release = make(chan struct{})
+		close(groups[g])
+		wg := wgs[g]
+		delete(groups, g)
+		delete(wgs, g)
 		mu.Unlock()
 		wg.Wait()
 	}
@@ -150,7 +162,8 @@ func TestShedding(t *testing.T) {
 	}
 
 	// 16 in flight against a capacity of 10: 160%, shed 1 - 0.8/1.6 = 0.5.
-	hold(16)
+	hold("band", 7)
+	hold("over", 9)
 	waitFor(t, 10*time.Second, func() bool { return shed() == 0.5 }, func() string { return fmt.Sprintf("shed %v, want 0.5", shed()) })
 	over := answers()
 	if got := share(over); got < 0.4 || got > 0.6 {
@@ -168,11 +181,9 @@ func TestShedding(t *testing.T) {
 		}
 		break
 	}
-	unhold()
-
-	// 7 in flight: 70%, between the marks: the share holds, and so does
-	// every answer.
-	hold(7)
+	// 7 left in flight: 70%, between the marks: the share holds, and so
+	// does every answer.
+	unhold("over")
 	time.Sleep(1500 * time.Millisecond)
 	for range 3 {
 		if sh := shed(); sh != 0.5 {
@@ -186,7 +197,7 @@ func TestShedding(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	unhold()
+	unhold("band")
 
 	// No load: the share steps down to 0 and everyone comes back.
 	waitFor(t, 20*time.Second, func() bool { return shed() == 0 }, func() string { return fmt.Sprintf("shed %v, want 0", shed()) })
