@@ -369,6 +369,7 @@ func TestParseSignedZone(t *testing.T) {
 		{"not a signing's record", func(z *release.SignedZone) { z.Records += "x.example.com. 300 IN A 192.0.2.7\n" }, 1 << 20, "x.example.com. A: not a record signing makes"},
 		{"out of the zone", func(z *release.SignedZone) { z.Records += "example.org. 300 IN NSEC example.org. A\n" }, 1 << 20, "example.org. NSEC: not in the zone"},
 		{"too many", func(*release.SignedZone) {}, 3, "release: signed zone example.com.: more than 3 records"},
+		{"generate", func(z *release.SignedZone) { z.Records = "$GENERATE 1-65535 x$ 300 IN NSEC example.com. A\n" }, 1 << 20, "more records than lines"},
 		{"steered type", func(z *release.SignedZone) { z.Steered[0].Type = "MX" }, 1 << 20, `type "MX"`},
 		{"steered address", func(z *release.SignedZone) { z.Steered[0].Addrs[0] = "192.0.2.300" }, 1 << 20, `address "192.0.2.300"`},
 		{"steered family", func(z *release.SignedZone) { z.Steered[0].Addrs[0] = "2001:db8::1" }, 1 << 20, `address "2001:db8::1"`},
