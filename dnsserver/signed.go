@@ -61,7 +61,9 @@ type signedZone struct {
 // Besides, each RRSIG must name the zone as its signer, carry the TTL of its RRset and the
 // label count of its owner (one less for a wildcard); every authoritative RRset must have an
 // RRSIG; each NSEC's type bitmap must list the name's types (the addresses of a steered name
-// when it has signed sets of that type); every name bound to a pool must have a signed set.
+// when it has signed sets of that type) and name the next name of the zone in canonical order
+// (the last one the apex: a chain that skips, loops or stops short is refused); every name
+// bound to a pool must have a signed set.
 // The signatures themselves are not verified: the release that carries them is.
 func (z *Zone) WithSignatures(sigs *Signatures) (*Zone, error) {
 	if sigs == nil {
@@ -236,13 +238,6 @@ func (z *Zone) WithSignatures(sigs *Signatures) (*Zone, error) {
 			}
 		}
 	}
-	if len(errs) > 0 {
-		if len(errs) == maxSignatureErrors {
-			errs = append(errs, errors.New("… (more)"))
-		}
-		slices.SortStableFunc(errs[:min(len(errs), maxSignatureErrors)], func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
-		return nil, fmt.Errorf("zone %s: signatures do not fit the zone: %w", u.Origin, errors.Join(errs...))
-	}
 	sec.keys = make([]string, len(sec.chain))
 	for i, n := range sec.chain {
 		sec.keys[i] = canonicalKey(n.name)
@@ -257,6 +252,23 @@ func (z *Zone) WithSignatures(sigs *Signatures) (*Zone, error) {
 		chain[i], keys[i] = sec.chain[j], sec.keys[j]
 	}
 	sec.chain, sec.keys = chain, keys
+	// The chain itself: each NSEC names the next name in canonical order,
+	// the last the apex (RFC 4034 §4.1.1). A chain that skips a name
+	// denies it; one that loops or stops short proves nothing, and
+	// validators would refuse every denial of the names it leaves out.
+	for i, n := range chain {
+		next := chain[(i+1)%len(chain)].name
+		if got := n.rrsets.get(dns.TypeNSEC)[0].(*dns.NSEC).NextDomain; dns.CanonicalName(got) != next {
+			bad("%s NSEC: next name %s, the zone's next name is %s", n.name, got, next)
+		}
+	}
+	if len(errs) > 0 {
+		if len(errs) == maxSignatureErrors {
+			errs = append(errs, errors.New("… (more)"))
+		}
+		slices.SortStableFunc(errs[:min(len(errs), maxSignatureErrors)], func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+		return nil, fmt.Errorf("zone %s: signatures do not fit the zone: %w", u.Origin, errors.Join(errs...))
+	}
 	negTTL := sz.negativeSOA().Hdr.Ttl
 	for _, rr := range sz.nodes[u.Origin].rrsets.get(dns.TypeRRSIG) {
 		if rr.(*dns.RRSIG).TypeCovered == dns.TypeSOA {

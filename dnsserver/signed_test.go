@@ -276,6 +276,17 @@ func TestWithSignaturesRefuses(t *testing.T) {
 			s.Records = append(s.Records, rr)
 		}
 	}
+	nextName := func(owner, next string) func(*Signatures) {
+		return func(s *Signatures) {
+			for i, rr := range s.Records {
+				if n, ok := rr.(*dns.NSEC); ok && n.Hdr.Name == owner {
+					c := dns.Copy(n).(*dns.NSEC)
+					c.NextDomain = next
+					s.Records[i] = c
+				}
+			}
+		}
+	}
 	for _, tc := range []struct {
 		name   string
 		zone   *Zone
@@ -322,6 +333,12 @@ func TestWithSignaturesRefuses(t *testing.T) {
 				}
 			}
 		}, want: "static.signed.test. NSEC: type bitmap [A RRSIG NSEC], the name has [A AAAA RRSIG NSEC]"},
+		{name: "an NSEC chain that skips a name", modify: nextName("alias.signed.test.", "Static.signed.test."),
+			want: "alias.signed.test. NSEC: next name Static.signed.test., the zone's next name is big.signed.test."},
+		{name: "an NSEC chain that loops", modify: nextName("alias.signed.test.", "alias.signed.test."),
+			want: "alias.signed.test. NSEC: next name alias.signed.test., the zone's next name is big.signed.test."},
+		{name: "an NSEC chain that does not end at the apex", modify: nextName("www.signed.test.", "alias.signed.test."),
+			want: "www.signed.test. NSEC: next name alias.signed.test., the zone's next name is signed.test."},
 		{name: "a steered set for a name not bound", modify: func(s *Signatures) {
 			ss := s.Steered[0]
 			ss.Name = "static.signed.test."
