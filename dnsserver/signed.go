@@ -42,6 +42,10 @@ type SteeredSet struct {
 type signedZone struct {
 	sigs     *Signatures
 	unsigned *Zone
+	// records are the records sigs adds to the zone, in their order:
+	// Signatures.Records less the SOA and copies of the zone's own
+	// records (what a transfer sends of them, made once, not per transfer).
+	records []dns.RR
 	// chain is the NSEC chain in canonical order (RFC 4034 §6.1): the
 	// nodes that own an NSEC, and their sort keys (canonicalKey).
 	chain []*node
@@ -79,6 +83,7 @@ func (z *Zone) WithSignatures(sigs *Signatures) (*Zone, error) {
 
 	// The DNSSEC RRsets of each name, and the replacing SOA.
 	added := map[string]rrsets{}
+	var records []dns.RR // what is added, in order: signedZone.records
 	var soa *dns.SOA
 	dotOrigin := "." + u.Origin
 	for _, rr := range sigs.Records {
@@ -143,6 +148,7 @@ func (z *Zone) WithSignatures(sigs *Signatures) (*Zone, error) {
 		}
 		sets.put(h.Rrtype, append(set, rr))
 		added[owner] = sets
+		records = append(records, rr)
 	}
 	if len(added[u.Origin].get(dns.TypeDNSKEY)) == 0 {
 		bad("%s: no DNSKEY at the zone apex", u.Origin)
@@ -152,7 +158,7 @@ func (z *Zone) WithSignatures(sigs *Signatures) (*Zone, error) {
 	// (empty non-terminals, glue) shared with z.
 	sz := *u
 	sz.nodes = make(map[string]*node, len(u.nodes))
-	sec := &signedZone{sigs: sigs, unsigned: u, steered: make(map[string]*steeredEntry, len(sigs.Steered))}
+	sec := &signedZone{sigs: sigs, unsigned: u, records: records, steered: make(map[string]*steeredEntry, len(sigs.Steered))}
 	sz.sec = sec
 	for name, n := range u.nodes {
 		extra := added[name]

@@ -476,3 +476,39 @@ func TestRRCursor(t *testing.T) {
 		})
 	}
 }
+
+// TestDNSSECRecordsMadeOnce: what a transfer sends of a signed zone's
+// DNSSEC records is the signatures' records less the SOA and the zone's own
+// records (its DS), made by WithSignatures: two transfers share one list,
+// so a large signed zone costs a transfer no copy of it.
+func TestDNSSECRecordsMadeOnce(t *testing.T) {
+	f := newSignedFixture(t)
+	sigs := *f.sigs
+	// The signer's whole output: the zone's records come along too.
+	sigs.Records = slices.Clone(f.signed.Records)
+	z, err := f.zone.WithSignatures(&sigs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, rr := range sigs.Records {
+		switch rr.Header().Rrtype {
+		case dns.TypeRRSIG, dns.TypeNSEC, dns.TypeDNSKEY, dns.TypeCDS, dns.TypeCDNSKEY:
+			want = append(want, rr.String())
+		}
+	}
+	a, b := dnssecRecords(z), dnssecRecords(z)
+	var got []string
+	for _, rr := range a {
+		got = append(got, rr.String())
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("%d DNSSEC records, want %d:\n%s", len(got), len(want), strings.Join(got, "\n"))
+	}
+	if len(a) == 0 || &a[0] != &b[0] {
+		t.Error("each transfer makes its own list")
+	}
+	if dnssecRecords(f.zone) != nil {
+		t.Error("an unsigned zone has DNSSEC records")
+	}
+}
