@@ -386,6 +386,9 @@ func TestNoPrivateKeyOnAnsweringSite(t *testing.T) {
 			c.Zones.Zone("example.com.").Signatures() != nil
 	})
 	resigned := answering.site.rel.Load()
+	if resigned.Release.Resigns == "" || resigned.Release.Resigns == resigned.Release.Digest {
+		t.Errorf("the re-signed release resigns %q: want the digest of the release before it", resigned.Release.Resigns)
+	}
 	if rz := resigned.Zones.Zone("example.com."); !serialAfter(rz.Serial(), z.Serial()) || !resigned.Release.Signed[0].Expires.After(first.Release.Signed[0].Expires) {
 		t.Errorf("re-signed: serial %d after %d, expires %s after %s", rz.Serial(), z.Serial(), resigned.Release.Signed[0].Expires, first.Release.Signed[0].Expires)
 	} else if rz.Unsigned() != z.Unsigned() {

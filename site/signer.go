@@ -244,7 +244,7 @@ func (r *Site) resignNow(ctx context.Context, c *Compiled, now time.Time) error 
 		return nil
 	}
 	next := *rel
-	next.By, next.Source, next.Unsign = whoAmI(cfg.Node.ID), "re-sign: "+cfg.Node.ID, nil
+	next.By, next.Source, next.Unsign, next.Resigns = whoAmI(cfg.Node.ID), "re-sign: "+cfg.Node.ID, nil, c.Release.Digest
 	if _, err := r.comp.Compile(&next); err != nil {
 		return err
 	}
