@@ -58,6 +58,7 @@ func TestSignedAmplification(t *testing.T) {
 		{signedOrigin, dns.TypeMX}, {signedOrigin, dns.TypeCDNSKEY}, {"nope." + signedOrigin, dns.TypeA},
 		{"www." + signedOrigin, dns.TypeA}, {"www." + signedOrigin, dns.TypeANY}, {"big." + signedOrigin, dns.TypeTXT},
 		{"sub." + signedOrigin, dns.TypeA}, {"x.wild." + signedOrigin, dns.TypeTXT},
+		{"www." + signedOrigin, dns.TypeRRSIG}, {"x.dyn." + signedOrigin, dns.TypeRRSIG}, {"www." + signedOrigin, dns.TypeNSEC},
 	} {
 		for _, size := range []uint16{512, 1232, 4096} {
 			req := packQuery(t, q.name, q.qtype, edns(size, true))
