@@ -84,6 +84,11 @@ func (z *Zone) WithSignatures(sigs *Signatures) (*Zone, error) {
 	// The DNSSEC RRsets of each name, and the replacing SOA.
 	added := map[string]rrsets{}
 	var records []dns.RR // what is added, in order: signedZone.records
+	type sigKey struct {
+		owner   string
+		covered uint16
+	}
+	sigsOf := map[sigKey][]dns.RR{}
 	var soa *dns.SOA
 	dotOrigin := "." + u.Origin
 	for _, rr := range sigs.Records {
@@ -126,6 +131,10 @@ func (z *Zone) WithSignatures(sigs *Signatures) (*Zone, error) {
 				bad("%s %s: belongs at the zone apex %s only", h.Name, typ, u.Origin)
 				continue
 			}
+			if len(added[owner].get(h.Rrtype)) >= maxKeyRecords {
+				bad("%s %s: more than %d (a signer publishes a few keys)", h.Name, typ, maxKeyRecords)
+				continue
+			}
 		case dns.TypeNSEC:
 			if len(n.rrsets) == 0 {
 				bad("%s NSEC: an empty non-terminal owns no NSEC (RFC 4035 §2.3)", h.Name)
@@ -136,6 +145,18 @@ func (z *Zone) WithSignatures(sigs *Signatures) (*Zone, error) {
 				continue
 			}
 		case dns.TypeRRSIG:
+			// Bounded per RRset, so that no answer scans or carries
+			// more than a signer makes; a copy is dropped.
+			k := sigKey{owner, rr.(*dns.RRSIG).TypeCovered}
+			prev := sigsOf[k]
+			if slices.ContainsFunc(prev, func(o dns.RR) bool { return dns.IsDuplicate(o, rr) }) {
+				continue
+			}
+			if len(prev) >= maxSigsPerRRset {
+				bad("%s RRSIG %s: more than %d (a signer makes one per key)", h.Name, dns.TypeToString[k.covered], maxSigsPerRRset)
+				continue
+			}
+			sigsOf[k] = append(prev, rr)
 		default:
 			bad("%s %s: not a DNSSEC record, and not one of the zone's", h.Name, typ)
 			continue
@@ -289,6 +310,16 @@ func (z *Zone) WithSignatures(sigs *Signatures) (*Zone, error) {
 // maxSignatureErrors bounds the problems WithSignatures lists: signatures
 // of another zone would otherwise make one per record.
 const maxSignatureErrors = 20
+
+// maxSigsPerRRset and maxKeyRecords bound what WithSignatures takes of a
+// release: a signer makes one RRSIG per RRset and signing key (two or
+// three in a rollover), and publishes a few DNSKEY, CDS and CDNSKEY
+// records; a release with thousands would make every answer of the name
+// scan them.
+const (
+	maxSigsPerRRset = 8
+	maxKeyRecords   = 16
+)
 
 // Signatures returns what WithSignatures attached, nil for an unsigned zone.
 func (z *Zone) Signatures() *Signatures {
