@@ -319,7 +319,8 @@ func (n *Node) validateRelease(r *release.Release) error {
 	if err := r.Validate(); err != nil {
 		return &commandError{err}
 	}
-	if err := CheckUnsign(r, n.fsm.Release()); err != nil {
+	cur := n.fsm.Release()
+	if err := errors.Join(CheckUnsign(r, cur), CheckResigns(r, cur)); err != nil {
 		// The state machine refuses it too; say so before the log.
 		return &commandError{fmt.Errorf("release refused: %w", err)}
 	}

@@ -21,7 +21,8 @@ const MaxClockAhead = time.Minute
 
 // applyRelease makes r the release. A release with the running one's digest
 // changes nothing; one that does not validate, or that drops the signatures
-// of a zone the running release signs without saying so (CheckUnsign), is
+// of a zone the running release signs without saying so (CheckUnsign), or
+// that re-signs another release than the running one (CheckResigns), is
 // refused (alike on every node, since it is the same bytes and state
 // everywhere).
 func (f *FSM) applyRelease(d *data, index uint64, at int64, r *release.Release) (bool, error) {
@@ -32,6 +33,9 @@ func (f *FSM) applyRelease(d *data, index uint64, at int64, r *release.Release) 
 		return false, nil
 	}
 	if err := CheckUnsign(r, d.rel); err != nil {
+		return false, err
+	}
+	if err := CheckResigns(r, d.rel); err != nil {
 		return false, err
 	}
 	nr := *r
@@ -76,4 +80,19 @@ func CheckUnsign(r, cur *release.Release) error {
 		return &UnsignError{Zones: dropped}
 	}
 	return nil
+}
+
+// CheckResigns refuses r when it re-signs (release.Release.Resigns) a
+// release other than cur, the running one (nil: none): the signer signed
+// content that a newer release has replaced since, and applying it would
+// put that content back. The signer re-signs the running release again.
+func CheckResigns(r, cur *release.Release) error {
+	if r.Resigns == "" || cur != nil && cur.Digest == r.Resigns {
+		return nil
+	}
+	running := "none"
+	if cur != nil {
+		running = release.ShortDigest(cur.Digest)
+	}
+	return fmt.Errorf("release re-signs release %s, but the running release is %s: it changed while it was signed", release.ShortDigest(r.Resigns), running)
 }

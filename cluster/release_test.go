@@ -271,12 +271,7 @@ func TestApplyUnsign(t *testing.T) {
 	unsigned, asked, other := testRelease("two"), testRelease("three"), testRelease("four")
 	asked.Unsign = []string{"example.com."}
 	other.Unsign = []string{"example.org."}
-	steps := []struct {
-		name    string
-		rel     *release.Release
-		err     string
-		version uint64
-	}{
+	runReleaseSteps(t, []releaseStep{
 		{"signed first", signed, "", 1},
 		{"re-signed", resigned, "", 2},
 		{"unsigned", unsigned, "release drops the signatures of example.com., which the running release signs", 2},
@@ -284,7 +279,61 @@ func TestApplyUnsign(t *testing.T) {
 		{"asked", asked, "", 3},
 		{"unsigned after", unsigned, "", 4},
 		{"signed again", signed, "", 5},
+	}, func(s releaseStep, err error) {
+		if ue, ok := errors.AsType[*UnsignError](err); !ok || len(ue.Zones) != 1 || ue.Zones[0] != "example.com." {
+			t.Errorf("%s: %T %v, want an UnsignError of example.com.", s.name, err, err)
+		}
+	})
+	// The node says so before the log.
+	n := releaseNode(t)
+	if code, msg := post(t, n, PathRelease, bytes.NewReader(marshal(t, signed))); code != http.StatusOK {
+		t.Fatalf("signed: %d %s", code, msg)
 	}
+	if code, msg := post(t, n, PathRelease, bytes.NewReader(marshal(t, unsigned))); code != http.StatusBadRequest || !strings.Contains(msg, "release refused: release drops the signatures of example.com.") {
+		t.Errorf("unsigned: %d %s", code, msg)
+	}
+}
+
+// TestApplyResigns: a re-sign (Resigns set) is applied only over the
+// release it re-signs: one made of a release that another has replaced
+// meanwhile is refused alike on every node, and before the log, so that
+// the older content does not come back.
+func TestApplyResigns(t *testing.T) {
+	signed := signedRelease("one", "sig 1\n")
+	resigned := signedRelease("one", "sig 2\n")
+	resigned.Resigns = signed.Digest
+	changed := signedRelease("two", "sig 1\n")
+	stale := signedRelease("one", "sig 3\n")
+	stale.Resigns = resigned.Digest
+	runReleaseSteps(t, []releaseStep{
+		{"signed", signed, "", 1},
+		{"re-signed", resigned, "", 2},
+		{"changed by an operator", changed, "", 3},
+		{"a re-sign of the release before", stale, "release re-signs release " + release.ShortDigest(resigned.Digest) + ", but the running release is " + release.ShortDigest(changed.Digest), 3},
+	}, nil)
+	n := releaseNode(t)
+	if code, msg := post(t, n, PathRelease, bytes.NewReader(marshal(t, changed))); code != http.StatusOK {
+		t.Fatalf("changed: %d %s", code, msg)
+	}
+	if code, msg := post(t, n, PathRelease, bytes.NewReader(marshal(t, stale))); code != http.StatusBadRequest || !strings.Contains(msg, "release refused: release re-signs") {
+		t.Errorf("stale re-sign: %d %s", code, msg)
+	}
+}
+
+// releaseStep is one release applied in runReleaseSteps: the error it gets
+// ("" none, else a part of its text) and the version after it.
+type releaseStep struct {
+	name    string
+	rel     *release.Release
+	err     string
+	version uint64
+}
+
+// runReleaseSteps applies steps as log entries to two state machines,
+// checks each error (and with refused, when not nil, each refusal) and
+// version, and that the two end alike.
+func runReleaseSteps(t *testing.T, steps []releaseStep, refused func(releaseStep, error)) {
+	t.Helper()
 	fsms := []*FSM{NewFSM(three, nil), NewFSM(three, nil)}
 	for _, f := range fsms {
 		for i, s := range steps {
@@ -292,10 +341,8 @@ func TestApplyUnsign(t *testing.T) {
 			if (err == nil) != (s.err == "") || err != nil && !strings.Contains(err.Error(), s.err) {
 				t.Fatalf("%s: err %v, want %q", s.name, err, s.err)
 			}
-			if s.err != "" {
-				if ue, ok := errors.AsType[*UnsignError](err); !ok || len(ue.Zones) != 1 || ue.Zones[0] != "example.com." {
-					t.Errorf("%s: %T %v, want an UnsignError of example.com.", s.name, err, err)
-				}
+			if s.err != "" && refused != nil {
+				refused(s, err)
 			}
 			if v := f.Release().Version; v != s.version {
 				t.Errorf("%s: version %d, want %d", s.name, v, s.version)
@@ -304,13 +351,5 @@ func TestApplyUnsign(t *testing.T) {
 	}
 	if a, b := snapshotBytes(t, fsms[0]), snapshotBytes(t, fsms[1]); !bytes.Equal(a, b) {
 		t.Error("two nodes that applied the same entries differ")
-	}
-	// The node says so before the log.
-	n := releaseNode(t)
-	if code, msg := post(t, n, PathRelease, bytes.NewReader(marshal(t, signed))); code != http.StatusOK {
-		t.Fatalf("signed: %d %s", code, msg)
-	}
-	if code, msg := post(t, n, PathRelease, bytes.NewReader(marshal(t, unsigned))); code != http.StatusBadRequest || !strings.Contains(msg, "release refused: release drops the signatures of example.com.") {
-		t.Errorf("unsigned: %d %s", code, msg)
 	}
 }

@@ -1,6 +1,7 @@
 package dnssec
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -113,40 +114,86 @@ func successorOf(keys []*Key, cur *Key) *Key {
 // WriteRoll writes a rollover to dir: the successor's files first (never
 // overwriting, as WriteFiles), then the old key's files with its new
 // timing, each replaced whole (written beside it, synced, renamed over
-// it), so that a crash leaves either schedule, never a torn file. The old
-// key needs its private half loaded.
+// it), so that a crash leaves either schedule, never a torn file; when
+// the old key's files cannot be rewritten, the successor's are removed
+// again. The old key needs its private half loaded.
 func WriteRoll(dir string, old, succ *Key) error {
 	if _, err := succ.WriteFiles(dir); err != nil {
 		return err
 	}
-	return old.Rewrite(dir)
+	if err := old.Rewrite(dir); err != nil {
+		// Undone, so that the next try plans the rollover afresh: a
+		// successor beside an old key without its end would sign beside
+		// it for good (Due sees a successor and plans nothing more).
+		base := filepath.Join(dir, succ.Base())
+		return errors.Join(err, os.Remove(base+".key"), os.Remove(base+".private"))
+	}
+	return nil
 }
 
 // Rewrite replaces k's files in dir with its current timing (what
-// dnssec-settime does): the .private first, then the .key, each written
-// to a temporary file in dir, synced and renamed over the old one, with
-// the old file's mode.
+// dnssec-settime does). Both new files are written to temporary files in
+// dir and synced before either is renamed over its old one (with the old
+// file's mode), so that a full disk or a file that is not a regular one
+// leaves both as they were: a .private whose timing disagrees with its
+// .key would not load, and the signer could not sign at all.
 func (k *Key) Rewrite(dir string) error {
 	if k.signer == nil {
 		return fmt.Errorf("rewrite %s: no private key loaded", k.Base())
 	}
 	base := filepath.Join(dir, k.Base())
-	if err := replaceFile(base+".private", k.privateText(), 0o600); err != nil {
-		return err
-	}
-	return replaceFile(base+".key", k.keyText(), 0o644)
+	return replaceFiles([]replacement{
+		{base + ".private", k.privateText(), 0o600},
+		{base + ".key", k.keyText(), 0o644},
+	})
 }
 
-// replaceFile replaces path with text atomically; the file must exist
-// (a rewrite, not a creation), and keeps its permission bits, never wider
-// than mode.
-func replaceFile(path, text string, mode fs.FileMode) error {
-	st, err := os.Lstat(path)
-	if err != nil {
-		return err
+// replacement is a file replaceFiles replaces: its path, new text, and the
+// widest mode it may have.
+type replacement struct {
+	path, text string
+	mode       fs.FileMode
+}
+
+// replaceFiles replaces the files of rs, which must exist (a rewrite, not
+// a creation) and keep their permission bits, never wider than their
+// mode: first every new text to a synced temporary file beside its
+// target, then, when all are written, the renames, in order.
+func replaceFiles(rs []replacement) (err error) {
+	temps := make([]string, 0, len(rs))
+	defer func() {
+		if err != nil {
+			for _, t := range temps {
+				_ = os.Remove(t)
+			}
+		}
+	}()
+	for _, r := range rs {
+		st, err := os.Lstat(r.path)
+		if err != nil {
+			return err
+		}
+		if !st.Mode().IsRegular() {
+			return fmt.Errorf("%s: not a regular file", r.path)
+		}
+		tmp, err := os.CreateTemp(filepath.Dir(r.path), atomicfile.TempPattern(r.path))
+		if err != nil {
+			return err
+		}
+		temps = append(temps, tmp.Name())
+		if err := errors.Join(tmp.Chmod(st.Mode().Perm()&r.mode), writeAll(tmp, r.text), tmp.Sync(), tmp.Close()); err != nil {
+			return fmt.Errorf("write %s: %w", r.path, err)
+		}
 	}
-	if !st.Mode().IsRegular() {
-		return fmt.Errorf("%s: not a regular file", path)
+	for i, r := range rs {
+		if err := os.Rename(temps[i], r.path); err != nil {
+			return fmt.Errorf("write %s: %w", r.path, err)
+		}
 	}
-	return atomicfile.WriteBytes(path, st.Mode().Perm()&mode, []byte(text))
+	temps = nil
+	if d, err := os.Open(filepath.Dir(rs[0].path)); err == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
+	return nil
 }

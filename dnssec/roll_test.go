@@ -90,18 +90,26 @@ func TestDue(t *testing.T) {
 	}
 }
 
-// TestWriteRoll: a rollover written to the keys directory reads back as
-// planned: the successor with its private half, the old key with its new
-// Inactive and Delete in both files, its mode kept; and BIND's
-// dnssec-settime reads the same times from the rewritten files.
-func TestWriteRoll(t *testing.T) {
+// keysToRoll writes a KSK and a ZSK active from 2026-01-01 (rollKeys) and
+// returns their directory, the keys with their private halves, and a time
+// twenty days later to roll them at.
+func keysToRoll(t *testing.T) (string, []*Key, time.Time) {
+	t.Helper()
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	dir := rollKeys(t, t0)
 	keys, err := LoadKeys(dir, testOrigin, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	at := t0.Add(20 * 24 * time.Hour)
+	return dir, keys, t0.Add(20 * 24 * time.Hour)
+}
+
+// TestWriteRoll: a rollover written to the keys directory reads back as
+// planned: the successor with its private half, the old key with its new
+// Inactive and Delete in both files, its mode kept; and BIND's
+// dnssec-settime reads the same times from the rewritten files.
+func TestWriteRoll(t *testing.T) {
+	dir, keys, at := keysToRoll(t)
 	for _, role := range []Role{ZSK, KSK} {
 		old, succ, err := Roll(keys, role, rollTimings, at)
 		if err != nil {
@@ -140,6 +148,58 @@ func TestWriteRoll(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 8 {
 		t.Errorf("%d files in the keys directory, want 8 (4 keys, no temporary files left)", len(ents))
+	}
+}
+
+// TestWriteRollFails: a rollover whose old key cannot be rewritten (its
+// .key is not a regular file: the second of the two files fails, as a full
+// disk would make it) leaves the keys directory as it was: the old key's
+// .private untouched (its timing still agrees with the .key, so the keys
+// load and the signer signs), no successor, no temporary file; and the
+// next try, once the file is right, writes the rollover.
+func TestWriteRollFails(t *testing.T) {
+	dir, keys, at := keysToRoll(t)
+	old, succ, err := Roll(keys, ZSK, rollTimings, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := filepath.Join(dir, old.Base())
+	private, err := os.ReadFile(base + ".private")
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := filepath.Join(t.TempDir(), "moved.key")
+	if err := os.Rename(base+".key", moved); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(moved, base+".key"); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadDir(dir)
+	if err := WriteRoll(dir, old, succ); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Fatalf("WriteRoll over a symlinked .key: %v", err)
+	}
+	if b, err := os.ReadFile(base + ".private"); err != nil || string(b) != string(private) {
+		t.Errorf("the old key's .private changed though its .key was not rewritten (%v):\n%s", err, b)
+	}
+	after, _ := os.ReadDir(dir)
+	if len(after) != len(before) {
+		t.Errorf("%d files in the keys directory after a failed rollover, %d before (a successor or a temporary file left)", len(after), len(before))
+	}
+	if _, err := LoadKeys(dir, testOrigin, true); err != nil {
+		t.Errorf("the keys do not load after a failed rollover: %v", err)
+	}
+	if err := os.Remove(base + ".key"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(moved, base+".key"); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteRoll(dir, old, succ); err != nil {
+		t.Fatalf("the rollover tried again: %v", err)
+	}
+	if keys, err := LoadKeys(dir, testOrigin, true); err != nil || len(keys) != 3 {
+		t.Errorf("after the rollover: %v keys, %v", len(keys), err)
 	}
 }
 

@@ -42,6 +42,10 @@ type SteeredSet struct {
 type signedZone struct {
 	sigs     *Signatures
 	unsigned *Zone
+	// records are the records sigs adds to the zone, in their order:
+	// Signatures.Records less the SOA and copies of the zone's own
+	// records (what a transfer sends of them, made once, not per transfer).
+	records []dns.RR
 	// chain is the NSEC chain in canonical order (RFC 4034 §6.1): the
 	// nodes that own an NSEC, and their sort keys (canonicalKey).
 	chain []*node
@@ -61,7 +65,9 @@ type signedZone struct {
 // Besides, each RRSIG must name the zone as its signer, carry the TTL of its RRset and the
 // label count of its owner (one less for a wildcard); every authoritative RRset must have an
 // RRSIG; each NSEC's type bitmap must list the name's types (the addresses of a steered name
-// when it has signed sets of that type); every name bound to a pool must have a signed set.
+// when it has signed sets of that type) and name the next name of the zone in canonical order
+// (the last one the apex: a chain that skips, loops or stops short is refused); every name
+// bound to a pool must have a signed set.
 // The signatures themselves are not verified: the release that carries them is.
 func (z *Zone) WithSignatures(sigs *Signatures) (*Zone, error) {
 	if sigs == nil {
@@ -77,6 +83,12 @@ func (z *Zone) WithSignatures(sigs *Signatures) (*Zone, error) {
 
 	// The DNSSEC RRsets of each name, and the replacing SOA.
 	added := map[string]rrsets{}
+	var records []dns.RR // what is added, in order: signedZone.records
+	type sigKey struct {
+		owner   string
+		covered uint16
+	}
+	sigsOf := map[sigKey][]dns.RR{}
 	var soa *dns.SOA
 	dotOrigin := "." + u.Origin
 	for _, rr := range sigs.Records {
@@ -119,6 +131,10 @@ func (z *Zone) WithSignatures(sigs *Signatures) (*Zone, error) {
 				bad("%s %s: belongs at the zone apex %s only", h.Name, typ, u.Origin)
 				continue
 			}
+			if len(added[owner].get(h.Rrtype)) >= maxKeyRecords {
+				bad("%s %s: more than %d (a signer publishes a few keys)", h.Name, typ, maxKeyRecords)
+				continue
+			}
 		case dns.TypeNSEC:
 			if len(n.rrsets) == 0 {
 				bad("%s NSEC: an empty non-terminal owns no NSEC (RFC 4035 §2.3)", h.Name)
@@ -129,6 +145,18 @@ func (z *Zone) WithSignatures(sigs *Signatures) (*Zone, error) {
 				continue
 			}
 		case dns.TypeRRSIG:
+			// Bounded per RRset, so that no answer scans or carries
+			// more than a signer makes; a copy is dropped.
+			k := sigKey{owner, rr.(*dns.RRSIG).TypeCovered}
+			prev := sigsOf[k]
+			if slices.ContainsFunc(prev, func(o dns.RR) bool { return dns.IsDuplicate(o, rr) }) {
+				continue
+			}
+			if len(prev) >= maxSigsPerRRset {
+				bad("%s RRSIG %s: more than %d (a signer makes one per key)", h.Name, dns.TypeToString[k.covered], maxSigsPerRRset)
+				continue
+			}
+			sigsOf[k] = append(prev, rr)
 		default:
 			bad("%s %s: not a DNSSEC record, and not one of the zone's", h.Name, typ)
 			continue
@@ -141,6 +169,7 @@ func (z *Zone) WithSignatures(sigs *Signatures) (*Zone, error) {
 		}
 		sets.put(h.Rrtype, append(set, rr))
 		added[owner] = sets
+		records = append(records, rr)
 	}
 	if len(added[u.Origin].get(dns.TypeDNSKEY)) == 0 {
 		bad("%s: no DNSKEY at the zone apex", u.Origin)
@@ -150,7 +179,7 @@ func (z *Zone) WithSignatures(sigs *Signatures) (*Zone, error) {
 	// (empty non-terminals, glue) shared with z.
 	sz := *u
 	sz.nodes = make(map[string]*node, len(u.nodes))
-	sec := &signedZone{sigs: sigs, unsigned: u, steered: make(map[string]*steeredEntry, len(sigs.Steered))}
+	sec := &signedZone{sigs: sigs, unsigned: u, records: records, steered: make(map[string]*steeredEntry, len(sigs.Steered))}
 	sz.sec = sec
 	for name, n := range u.nodes {
 		extra := added[name]
@@ -236,13 +265,6 @@ func (z *Zone) WithSignatures(sigs *Signatures) (*Zone, error) {
 			}
 		}
 	}
-	if len(errs) > 0 {
-		if len(errs) == maxSignatureErrors {
-			errs = append(errs, errors.New("… (more)"))
-		}
-		slices.SortStableFunc(errs[:min(len(errs), maxSignatureErrors)], func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
-		return nil, fmt.Errorf("zone %s: signatures do not fit the zone: %w", u.Origin, errors.Join(errs...))
-	}
 	sec.keys = make([]string, len(sec.chain))
 	for i, n := range sec.chain {
 		sec.keys[i] = canonicalKey(n.name)
@@ -257,6 +279,25 @@ func (z *Zone) WithSignatures(sigs *Signatures) (*Zone, error) {
 		chain[i], keys[i] = sec.chain[j], sec.keys[j]
 	}
 	sec.chain, sec.keys = chain, keys
+	// The chain itself: each NSEC names the next name in canonical order,
+	// the last the apex (RFC 4034 §4.1.1). A chain that skips a name
+	// denies it; one that loops or stops short proves nothing, and
+	// validators would refuse every denial of the names it leaves out.
+	for i, n := range chain {
+		next := (i + 1) % len(chain)
+		// Compared as wire names: presentation forms of one name differ
+		// in case and escapes.
+		if got := n.rrsets.get(dns.TypeNSEC)[0].(*dns.NSEC).NextDomain; canonicalKey(got) != keys[next] {
+			bad("%s NSEC: next name %s, the zone's next name is %s", n.name, got, chain[next].name)
+		}
+	}
+	if len(errs) > 0 {
+		if len(errs) == maxSignatureErrors {
+			errs = append(errs, errors.New("… (more)"))
+		}
+		slices.SortStableFunc(errs[:min(len(errs), maxSignatureErrors)], func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+		return nil, fmt.Errorf("zone %s: signatures do not fit the zone: %w", u.Origin, errors.Join(errs...))
+	}
 	negTTL := sz.negativeSOA().Hdr.Ttl
 	for _, rr := range sz.nodes[u.Origin].rrsets.get(dns.TypeRRSIG) {
 		if rr.(*dns.RRSIG).TypeCovered == dns.TypeSOA {
@@ -271,6 +312,16 @@ func (z *Zone) WithSignatures(sigs *Signatures) (*Zone, error) {
 // maxSignatureErrors bounds the problems WithSignatures lists: signatures
 // of another zone would otherwise make one per record.
 const maxSignatureErrors = 20
+
+// maxSigsPerRRset and maxKeyRecords bound what WithSignatures takes of a
+// release: a signer makes one RRSIG per RRset and signing key (two or
+// three in a rollover), and publishes a few DNSKEY, CDS and CDNSKEY
+// records; a release with thousands would make every answer of the name
+// scan them.
+const (
+	maxSigsPerRRset = 8
+	maxKeyRecords   = 16
+)
 
 // Signatures returns what WithSignatures attached, nil for an unsigned zone.
 func (z *Zone) Signatures() *Signatures {

@@ -276,6 +276,17 @@ func TestWithSignaturesRefuses(t *testing.T) {
 			s.Records = append(s.Records, rr)
 		}
 	}
+	nextName := func(owner, next string) func(*Signatures) {
+		return func(s *Signatures) {
+			for i, rr := range s.Records {
+				if n, ok := rr.(*dns.NSEC); ok && n.Hdr.Name == owner {
+					c := dns.Copy(n).(*dns.NSEC)
+					c.NextDomain = next
+					s.Records[i] = c
+				}
+			}
+		}
+	}
 	for _, tc := range []struct {
 		name   string
 		zone   *Zone
@@ -322,6 +333,28 @@ func TestWithSignaturesRefuses(t *testing.T) {
 				}
 			}
 		}, want: "static.signed.test. NSEC: type bitmap [A RRSIG NSEC], the name has [A AAAA RRSIG NSEC]"},
+		{name: "an NSEC chain that skips a name", modify: nextName("alias.signed.test.", "Static.signed.test."),
+			want: "alias.signed.test. NSEC: next name Static.signed.test., the zone's next name is big.signed.test."},
+		{name: "an NSEC chain that loops", modify: nextName("alias.signed.test.", "alias.signed.test."),
+			want: "alias.signed.test. NSEC: next name alias.signed.test., the zone's next name is big.signed.test."},
+		{name: "an NSEC chain that does not end at the apex", modify: nextName("www.signed.test.", "alias.signed.test."),
+			want: "www.signed.test. NSEC: next name alias.signed.test., the zone's next name is signed.test."},
+		{name: "too many RRSIGs over an RRset", modify: func(s *Signatures) {
+			i := slices.IndexFunc(s.Records, sigOver("static.signed.test.", dns.TypeA))
+			for k := range maxSigsPerRRset {
+				c := dns.Copy(s.Records[i]).(*dns.RRSIG)
+				c.KeyTag = uint16(60000 + k)
+				s.Records = append(s.Records, c)
+			}
+		}, want: "static.signed.test. RRSIG A: more than 8 (a signer makes one per key)"},
+		{name: "too many DNSKEYs", modify: func(s *Signatures) {
+			i := slices.IndexFunc(s.Records, func(rr dns.RR) bool { return rr.Header().Rrtype == dns.TypeDNSKEY })
+			for k := range maxKeyRecords {
+				c := dns.Copy(s.Records[i]).(*dns.DNSKEY)
+				c.Protocol = uint8(4 + k) // another record
+				s.Records = append(s.Records, c)
+			}
+		}, want: "signed.test. DNSKEY: more than 16 (a signer publishes a few keys)"},
 		{name: "a steered set for a name not bound", modify: func(s *Signatures) {
 			ss := s.Steered[0]
 			ss.Name = "static.signed.test."
@@ -383,5 +416,35 @@ func TestCanonicalKey(t *testing.T) {
 	}
 	if canonicalKey("a\\000.example.") <= canonicalKey("a.example.") {
 		t.Error("a\\000 sorts before a")
+	}
+}
+
+// TestWithSignaturesDropsCopies: signatures that repeat their RRSIGs (a
+// release made by hand, say) are taken once: answers and transfers carry
+// each RRSIG once.
+func TestWithSignaturesDropsCopies(t *testing.T) {
+	f := newSignedFixture(t)
+	once, err := f.zone.WithSignatures(f.sigs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	twice := *f.sigs
+	twice.Records = slices.Clone(f.sigs.Records)
+	for _, rr := range f.sigs.Records {
+		if rr.Header().Rrtype == dns.TypeRRSIG {
+			twice.Records = append(twice.Records, dns.Copy(rr))
+		}
+	}
+	z, err := f.zone.WithSignatures(&twice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(dnssecRecords(z)), len(dnssecRecords(once)); got != want {
+		t.Errorf("%d DNSSEC records transferred, want %d", got, want)
+	}
+	for name, n := range z.nodes {
+		if got, want := len(n.rrsets.get(dns.TypeRRSIG)), len(once.nodes[name].rrsets.get(dns.TypeRRSIG)); got != want {
+			t.Errorf("%s: %d RRSIGs, want %d", name, got, want)
+		}
 	}
 }

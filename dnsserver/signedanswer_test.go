@@ -96,8 +96,15 @@ func signedServer(t *testing.T) (*Server, string, *signedFixture) {
 // serveSigned serves the fixture's zone with sigs.
 func serveSigned(t *testing.T, f *signedFixture, sigs *Signatures) (*Server, string) {
 	t.Helper()
+	return serveSignedRRL(t, f, sigs, nil)
+}
+
+// serveSignedRRL is serveSigned with the rate limiter rrl (nil: none).
+func serveSignedRRL(t *testing.T, f *signedFixture, sigs *Signatures, rrl *RRLConfig) (*Server, string) {
+	t.Helper()
 	cfg := testConfig()
 	cfg.GSLB = GSLB{Pools: signedPools(), Geo: testGeo(t)}
+	cfg.RRL = rrl
 	s, addr := testServer(t, cfg, signedZones)
 	sz, err := f.zone.WithSignatures(sigs)
 	if err != nil {

@@ -71,25 +71,13 @@ func steeredDefaults(z *Zone, st *steering) (out []dns.RR, missing int) {
 // dnssecRecords returns the DNSSEC records of a signed zone z that are not
 // already among its records: Signatures.Records without its SOA (z.SOA is
 // that one) and without copies of the zone's own records (its DS); nil
-// for an unsigned zone.
+// for an unsigned zone. WithSignatures made the list: a transfer copies
+// nothing of a large zone's signatures.
 func dnssecRecords(z *Zone) []dns.RR {
-	sigs := z.Signatures()
-	if sigs == nil {
+	if z.sec == nil {
 		return nil
 	}
-	u := z.Unsigned()
-	out := make([]dns.RR, 0, len(sigs.Records))
-	for _, rr := range sigs.Records {
-		h := rr.Header()
-		if h.Rrtype == dns.TypeSOA {
-			continue
-		}
-		if n := u.nodes[dns.CanonicalName(h.Name)]; n != nil && slices.ContainsFunc(n.rrsets.get(h.Rrtype), func(o dns.RR) bool { return dns.IsDuplicate(o, rr) }) {
-			continue
-		}
-		out = append(out, rr)
-	}
-	return out
+	return z.sec.records
 }
 
 // addrRecords makes the A (fam IPv4) or AAAA records of addrs at owner.

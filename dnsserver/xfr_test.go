@@ -476,3 +476,85 @@ func TestRRCursor(t *testing.T) {
 		})
 	}
 }
+
+// TestDNSSECRecordsMadeOnce: what a transfer sends of a signed zone's
+// DNSSEC records is the signatures' records less the SOA and the zone's own
+// records (its DS), made by WithSignatures: two transfers share one list,
+// so a large signed zone costs a transfer no copy of it.
+func TestDNSSECRecordsMadeOnce(t *testing.T) {
+	f := newSignedFixture(t)
+	sigs := *f.sigs
+	// The signer's whole output: the zone's records come along too.
+	sigs.Records = slices.Clone(f.signed.Records)
+	z, err := f.zone.WithSignatures(&sigs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, rr := range sigs.Records {
+		switch rr.Header().Rrtype {
+		case dns.TypeRRSIG, dns.TypeNSEC, dns.TypeDNSKEY, dns.TypeCDS, dns.TypeCDNSKEY:
+			want = append(want, rr.String())
+		}
+	}
+	a, b := dnssecRecords(z), dnssecRecords(z)
+	var got []string
+	for _, rr := range a {
+		got = append(got, rr.String())
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("%d DNSSEC records, want %d:\n%s", len(got), len(want), strings.Join(got, "\n"))
+	}
+	if len(a) == 0 || &a[0] != &b[0] {
+		t.Error("each transfer makes its own list")
+	}
+	if dnssecRecords(f.zone) != nil {
+		t.Error("an unsigned zone has DNSSEC records")
+	}
+}
+
+// BenchmarkAXFRSigned streams a signed zone of 5,000 static names and a
+// steered one (about 20,000 records with the NSEC chain and RRSIGs): what
+// one transfer of a signed zone costs, beyond the records the zone holds
+// (about 10 ms and 3.5 MB of garbage, 1.4 MB sent, on the 2-core CI
+// machine; 12 ms and 3.8 MB when each transfer filtered the signatures).
+func BenchmarkAXFRSigned(b *testing.B) {
+	var text strings.Builder
+	text.WriteString("$ORIGIN bench.test.\n@ 300 IN SOA ns1 h 1 7200 3600 1209600 300\n@ 300 IN NS ns1\nns1 300 IN A 192.0.2.53\nwww 30 IN GSLB web\n")
+	for i := range 5000 {
+		fmt.Fprintf(&text, "h%d 300 IN A 10.%d.%d.%d\n", i, i>>16&255, i>>8&255, i&255)
+	}
+	z, err := ParseZone(strings.NewReader(text.String()), "bench.test.", "bench.test.zone")
+	if err != nil {
+		b.Fatal(err)
+	}
+	signer, _ := testSigner(b, "bench.test.", false, signedNow)
+	signed, err := signer.Sign(signInput(b, z, signedPools()), signedNow, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sz, err := z.WithSignatures(toSignatures(signed, false))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := testConfig()
+	cfg.GSLB = GSLB{Pools: signedPools()}
+	s := New(cfg)
+	v := s.view.Load()
+	v.steer = newSteering(cfg.GSLB, s.metrics)
+	q := new(dns.Msg)
+	q.SetAxfr("bench.test.")
+	req, err := q.Pack()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var w discardConn
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.streamZone(&w, req, sz, v.steer, time.Second); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(w.n)/float64(b.N), "bytes/op")
+	b.ReportMetric(float64(len(sz.records)+len(dnssecRecords(sz))), "records")
+}

@@ -140,6 +140,12 @@ type Release struct {
 	// its files cannot unsign a zone by accident. Outside the digest, like
 	// By: it says how the release was meant, not what it serves.
 	Unsign []string `json:"unsign,omitempty"`
+	// Resigns is the digest of the release this one re-signs (the signer
+	// role sets it: the same content with new signatures). The cluster
+	// refuses it unless that release is still the running one, so that a
+	// re-sign of an older release, made while a newer one was applied,
+	// never puts the older content back. Outside the digest, like Unsign.
+	Resigns string `json:"resigns,omitempty"`
 
 	// Version counts the releases the cluster has applied (1 for the
 	// first); Index is the log index and At the leader time of the entry.
@@ -246,6 +252,9 @@ func (r *Release) Validate() error {
 	}
 	if len(r.Unsign) > MaxFiles {
 		return fmt.Errorf("release: unsign: %d zones, more than %d", len(r.Unsign), MaxFiles)
+	}
+	if len(r.Resigns) > len(r.Digest) {
+		return fmt.Errorf("release: resigns: %q is not a release digest", r.Resigns[:min(len(r.Resigns), 80)])
 	}
 	for _, z := range r.Unsign {
 		if err := checkZone(z); err != nil {

@@ -16,7 +16,9 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,6 +41,7 @@ type runningSite struct {
 	site *Site
 	reg  *prometheus.Registry
 	dns  *dnsserver.Server
+	stop func() // stops it (and is done at the test's end)
 }
 
 // signingConfig is a test site's aya.yaml: signatures valid for 16s,
@@ -69,16 +72,29 @@ const signingZone = "$TTL 1\n@ IN SOA ns1 hostmaster 1 7200 3600 1209600 1\n@ IN
 // startSigningSite writes and starts site id on ip.
 func startSigningSite(t *testing.T, id, ip string, bootstrap, keys bool) *runningSite {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
 	dir := t.TempDir()
 	write(t, filepath.Join(dir, "zones", "example.com.zone"), signingZone)
+	write(t, filepath.Join(dir, "aya.yaml"), fmt.Sprintf(signingConfig, id, ip, ip, bootstrap))
+	return runSigningSite(t, dir, keys)
+}
+
+// runSigningSite starts the site whose files dir holds (again, after its
+// stop: with the data directory it left), with new keys when keys is set.
+func runSigningSite(t *testing.T, dir string, keys bool) *runningSite {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
 	path := filepath.Join(dir, "aya.yaml")
-	text := fmt.Sprintf(signingConfig, id, ip, ip, bootstrap)
-	write(t, path, text)
-	cfg, err := config.Parse(path, []byte(text), nil)
+	text, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg, err := config.Parse(path, text, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := cfg.Node.ID
+	bootstrap := cfg.Cluster.Bootstrap
+	ip := strings.Split(cfg.Cluster.Bind, ":")[0]
 	if keys {
 		withKeysAt(t, cfg, "example.com.", time.Now())
 	}
@@ -102,10 +118,8 @@ func startSigningSite(t *testing.T, id, ip string, bootstrap, keys bool) *runnin
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = node.Close() })
 	adm.Config.Handler = node.Handler()
 	adm.Start()
-	t.Cleanup(adm.Close)
 	srv := dnsserver.New(DNSConfig(cfg, nil, reg, GSLB(cfg, nil, node)))
 	if err := srv.Listen(); err != nil {
 		t.Fatal(err)
@@ -122,8 +136,17 @@ func startSigningSite(t *testing.T, id, ip string, bootstrap, keys bool) *runnin
 		}
 		s.Wait()
 	}()
-	t.Cleanup(func() { cancel(); <-done })
-	return &runningSite{dir: dir, cfg: cfg, node: node, site: s, reg: reg, dns: srv}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			<-done
+			adm.Close()
+			_ = node.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return &runningSite{dir: dir, cfg: cfg, node: node, site: s, reg: reg, dns: srv, stop: stop}
 }
 
 // withKeysAt is withKeys with keys that sign from a day before now.
@@ -363,6 +386,9 @@ func TestNoPrivateKeyOnAnsweringSite(t *testing.T) {
 			c.Zones.Zone("example.com.").Signatures() != nil
 	})
 	resigned := answering.site.rel.Load()
+	if resigned.Release.Resigns == "" || resigned.Release.Resigns == resigned.Release.Digest {
+		t.Errorf("the re-signed release resigns %q: want the digest of the release before it", resigned.Release.Resigns)
+	}
 	if rz := resigned.Zones.Zone("example.com."); !serialAfter(rz.Serial(), z.Serial()) || !resigned.Release.Signed[0].Expires.After(first.Release.Signed[0].Expires) {
 		t.Errorf("re-signed: serial %d after %d, expires %s after %s", rz.Serial(), z.Serial(), resigned.Release.Signed[0].Expires, first.Release.Signed[0].Expires)
 	} else if rz.Unsigned() != z.Unsigned() {
@@ -495,4 +521,53 @@ func checkSignedAnswer(t *testing.T, addr, name string, z *dnsserver.Zone) {
 		}
 	}
 	t.Errorf("%s: RRSIG by key %d, not a DNSKEY of the zone", name, sig.KeyTag)
+}
+
+// TestAnsweringSiteRestartsSigned: an answering site restarted with no
+// quorum (the signer down too) serves the signed zone from the release it
+// restored from its disk: its first answer to a DO query is signed, and
+// the signatures verify.
+func TestAnsweringSiteRestartsSigned(t *testing.T) {
+	signer := startSigningSite(t, "s1", "127.77.85.1", true, true)
+	answering := startSigningSite(t, "s2", "127.77.85.2", false, false)
+	waitUntil(t, 10*time.Second, "s1 leads", signer.node.IsLeader)
+	if err := signer.node.Join("s2", answering.node.Addr(), true); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 15*time.Second, "the answering site serves the signed zone", func() bool {
+		c := answering.site.rel.Load()
+		return c != nil && c.Zones.Zone("example.com.").Signatures() != nil
+	})
+	before := answering.site.rel.Load().Release.Digest
+	answering.stop()
+	signer.stop()
+
+	again := runSigningSite(t, answering.dir, false)
+	addr := again.dns.UDPAddrs()[0].String()
+	m := new(dns.Msg)
+	m.SetQuestion("www.example.com.", dns.TypeA)
+	m.SetEdns0(1232, true)
+	c := &dns.Client{Net: "udp", Timeout: 200 * time.Millisecond}
+	var first *dns.Msg
+	for end := time.Now().Add(15 * time.Second); first == nil && time.Now().Before(end); {
+		if r, _, err := c.Exchange(m, addr); err == nil && r.Rcode == dns.RcodeSuccess && len(r.Answer) > 0 {
+			first = r
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if first == nil {
+		t.Fatal("the restarted site gave no answer in 15 s")
+	}
+	if !slices.ContainsFunc(first.Answer, func(rr dns.RR) bool { return rr.Header().Rrtype == dns.TypeRRSIG }) {
+		t.Fatalf("the restarted site's first answer is unsigned:\n%v", first)
+	}
+	if again.node.Restored() == 0 {
+		t.Error("the site did not restore its state from disk")
+	}
+	cur := again.site.rel.Load()
+	if cur.Release.Digest != before {
+		t.Errorf("restarted with release %s, it had %s", cur.Release.Digest, before)
+	}
+	checkSignedAnswer(t, addr, "www.example.com.", cur.Zones.Zone("example.com."))
+	checkSignedAnswer(t, addr, "static.example.com.", cur.Zones.Zone("example.com."))
 }

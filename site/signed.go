@@ -108,10 +108,17 @@ func ParseSignedZone(sz *release.SignedZone, limit int) (*dnsserver.Signatures, 
 	out := &dnsserver.Signatures{Expires: sz.Expires, Refresh: sz.Refresh}
 	zp := dns.NewZoneParser(strings.NewReader(sz.Records), sz.Zone, "")
 	zp.SetIncludeAllowed(false)
+	// The signer writes one record a line: more records than lines are
+	// made by $GENERATE, with which a few bytes of a release would make
+	// millions of records on every member (memory grows with the text).
+	lines := strings.Count(sz.Records, "\n") + 1
 	n := 0
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
 		if n++; n > limit {
 			return nil, bad("more than %d records", limit)
+		}
+		if n > lines {
+			return nil, bad("records: more records than lines (no $GENERATE in signatures)")
 		}
 		h := rr.Header()
 		if !carried[h.Rrtype] {

@@ -369,6 +369,7 @@ func TestParseSignedZone(t *testing.T) {
 		{"not a signing's record", func(z *release.SignedZone) { z.Records += "x.example.com. 300 IN A 192.0.2.7\n" }, 1 << 20, "x.example.com. A: not a record signing makes"},
 		{"out of the zone", func(z *release.SignedZone) { z.Records += "example.org. 300 IN NSEC example.org. A\n" }, 1 << 20, "example.org. NSEC: not in the zone"},
 		{"too many", func(*release.SignedZone) {}, 3, "release: signed zone example.com.: more than 3 records"},
+		{"generate", func(z *release.SignedZone) { z.Records = "$GENERATE 1-65535 x$ 300 IN NSEC example.com. A\n" }, 1 << 20, "more records than lines"},
 		{"steered type", func(z *release.SignedZone) { z.Steered[0].Type = "MX" }, 1 << 20, `type "MX"`},
 		{"steered address", func(z *release.SignedZone) { z.Steered[0].Addrs[0] = "192.0.2.300" }, 1 << 20, `address "192.0.2.300"`},
 		{"steered family", func(z *release.SignedZone) { z.Steered[0].Addrs[0] = "2001:db8::1" }, 1 << 20, `address "2001:db8::1"`},
@@ -528,5 +529,35 @@ func TestRollKeys(t *testing.T) {
 	}
 	if due := r.resignDue(c, startBy); !due.Equal(succ.Timing.Publish) && !due.Before(succ.Timing.Publish) {
 		t.Errorf("re-sign due %s, want by the successor's publication %s", due, succ.Timing.Publish)
+	}
+}
+
+// TestResignFailureCounted: a signer whose key does not load (a .private
+// corrupted) fails to re-sign, says which file, and counts the failure in
+// aya_dnssec_signings_total{result="failure"}, which the runbook of
+// AyaDNSSECResignOverdue sends the operator to.
+func TestResignFailureCounted(t *testing.T) {
+	cfg, _ := newSite(t, map[string]string{"example.com.zone": signedZoneFile})
+	keys := withKeys(t, cfg, "example.com.")
+	_, c, _, err := BuildSigned(cfg, "", "", nil, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Site{log: slog.New(slog.DiscardHandler), reg: prometheus.NewRegistry()}
+	r.cur.Store(cfg)
+	r.dnssecMetrics()
+	private := filepath.Join(cfg.DNSSEC.KeysDir, keys[1].Base()+".private")
+	if err := os.WriteFile(private, []byte("Private-key-format: v1.3\nAlgorithm: 13 (ECDSAP256SHA256)\nPrivateKey: AAAA\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err = r.resignNow(t.Context(), c, testNow.Add(8*24*time.Hour))
+	if err == nil || !strings.Contains(err.Error(), keys[1].Base()) {
+		t.Fatalf("re-sign with a corrupted .private: %v, want an error naming %s", err, keys[1].Base())
+	}
+	if got := promtestutil.ToFloat64(r.sign.signings.WithLabelValues("example.com.", "failure")); got != 1 {
+		t.Errorf("aya_dnssec_signings_total{result=failure} %v, want 1", got)
+	}
+	if due := r.resignDue(c, testNow); !due.Equal(testNow) {
+		t.Errorf("re-sign due %s with keys that do not load, want now (%s): try again, and say why", due, testNow)
 	}
 }

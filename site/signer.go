@@ -231,9 +231,11 @@ func (r *Site) resignNow(ctx context.Context, c *Compiled, now time.Time) error 
 	cfg := r.cur.Load()
 	rel, done, err := SignRelease(cfg, c, c, now)
 	if err != nil {
-		for _, z := range c.Release.Signed {
-			if keys, _ := signerKeys(cfg.DNSSEC.KeysDir, z.Zone); len(keys) > 0 {
-				r.sign.signings.WithLabelValues(z.Zone, "failure").Inc()
+		// Each zone this site signs, or would but its keys do not load
+		// (a .private corrupted or unreadable): the failure is this site's.
+		for _, z := range c.Zones.List() {
+			if keys, kerr := signerKeys(cfg.DNSSEC.KeysDir, z.Origin); kerr != nil || len(keys) > 0 {
+				r.sign.signings.WithLabelValues(z.Origin, "failure").Inc()
 			}
 		}
 		return err
@@ -242,7 +244,7 @@ func (r *Site) resignNow(ctx context.Context, c *Compiled, now time.Time) error 
 		return nil
 	}
 	next := *rel
-	next.By, next.Source, next.Unsign = whoAmI(cfg.Node.ID), "re-sign: "+cfg.Node.ID, nil
+	next.By, next.Source, next.Unsign, next.Resigns = whoAmI(cfg.Node.ID), "re-sign: "+cfg.Node.ID, nil, c.Release.Digest
 	if _, err := r.comp.Compile(&next); err != nil {
 		return err
 	}
