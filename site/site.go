@@ -100,6 +100,8 @@ type Config struct {
 // the geo database on SIGHUP or a file change, runs the probes of the
 // release's checks, reports what the site runs, and serves the drain API.
 type Site struct {
+	// hup receives SIGHUP from New on; Run reloads on it.
+	hup   chan os.Signal
 	comp  *Compiler
 	path  string
 	flags *pflag.FlagSet
@@ -160,10 +162,15 @@ func New(c Config) *Site {
 	}
 	s := &Site{path: c.Path, flags: c.Flags, cfg: c.Config, srv: c.DNS, log: log, level: level, reg: c.Registerer,
 		geo: c.Geo, health: c.Node, node: c.Node, probes: &probeRunner{node: c.Node, log: log, reg: c.Registerer},
-		siteDirty: make(chan struct{}, 1), published: make(chan struct{}, 1), comp: c.Compiler}
+		siteDirty: make(chan struct{}, 1), published: make(chan struct{}, 1), comp: c.Compiler, hup: make(chan os.Signal, 1)}
 	if s.comp == nil {
 		s.comp = NewCompiler(c.Config)
 	}
+	// SIGHUP is caught from here on, before the site starts and answers:
+	// its default action ends the process, and a reload asked for as the
+	// server comes up (systemctl reload, a deploy script) must not stop
+	// it. Run handles what came meanwhile.
+	signal.Notify(s.hup, syscall.SIGHUP)
 	s.cur.Store(c.Config)
 	s.metrics()
 	return s
@@ -300,8 +307,8 @@ const debounce = 200 * time.Millisecond
 // Run reloads on SIGHUP and file changes, and publishes every new release
 // of the cluster, until ctx ends.
 func (r *Site) Run(ctx context.Context) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
+	hup := r.hup
+	signal.Notify(hup, syscall.SIGHUP) // New did; again after a Run that ended
 	defer signal.Stop(hup)
 
 	w, err := fsnotify.NewWatcher()

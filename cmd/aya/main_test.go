@@ -496,3 +496,30 @@ func TestGeoReload(t *testing.T) {
 		return slices.Equal(queryECS(t, s.dns, "www.gslb.example.com.", dns.TypeA, "10.9.1.0/24"), ap)
 	}, func() string { return "new database not picked up:\n" + s.log.String() })
 }
+
+// TestServeSIGHUPAtStart: a SIGHUP that comes while aya serve is still
+// starting (here, as soon as the admin API listens, before the site has
+// started) neither stops it nor is lost: it serves, and reloads.
+func TestServeSIGHUPAtStart(t *testing.T) {
+	cmd := exec.Command(ayaBin, "serve", "--config", "../../aya.yaml")
+	cmd.Env = append(os.Environ(), "AYA_CLUSTER_DATA_DIR="+t.TempDir(), "AYA_CLUSTER_BIND=127.0.0.1:0",
+		"AYA_DNS_LISTEN=127.0.0.1:0", "AYA_ADMIN_LISTEN=127.0.0.1:0")
+	p := startProc(t, cmd, 10*time.Second)
+	waitFor(t, 15*time.Second, func() bool { return adminAddrRe.MatchString(p.log.String()) },
+		func() string { return "no admin listening:\n" + p.log.String() })
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	var dnsAddr string
+	waitFor(t, 15*time.Second, func() bool {
+		if m := dnsAddrRe.FindStringSubmatch(p.log.String()); m != nil {
+			dnsAddr = m[1]
+		}
+		return dnsAddr != ""
+	}, func() string { return "aya serve did not start after a SIGHUP:\n" + p.log.String() })
+	if got, err := queryA(dnsAddr, "www.gslb.example.com."); err != nil || got == "" {
+		t.Errorf("query: %q, %v", got, err)
+	}
+	waitFor(t, 5*time.Second, func() bool { return strings.Contains(p.log.String(), `msg="reload requested" by=SIGHUP`) },
+		func() string { return "the early SIGHUP was lost:\n" + p.log.String() })
+}
