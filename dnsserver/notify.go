@@ -166,6 +166,11 @@ func (n *notifier) published(prev, now *Zones) {
 	}
 	queued := false
 	for _, z := range now.List() {
+		// Every result's series exists from the first publish, at 0, so
+		// that an alert on the increase of the failures sees the first.
+		for _, r := range [...]string{notifyOK, notifyRejected, notifyTimeout, notifyError} {
+			n.results.WithLabelValues(z.Origin, r)
+		}
 		if old := prev.Zone(z.Origin); old != nil && old.SOA.Serial == z.SOA.Serial {
 			continue
 		}

@@ -25,7 +25,7 @@ import (
 // metricsConfig is one site probing use1 and euw1 at a live backend and
 // apse1 at an address where nothing listens.
 const metricsConfig = `node: {id: m1}
-dns: {listen: [127.77.20.1:0], zones_dir: %s}
+dns: {listen: [127.77.20.1:0], zones_dir: %s, notify: ["127.77.20.4:5399"]}
 admin: {listen: 127.77.20.1:0}
 geo: {database: %s}
 cluster:
