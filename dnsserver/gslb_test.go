@@ -325,36 +325,9 @@ func TestFastSteerMatchesGeneral(t *testing.T) {
 							if sub != "" && ednsSize == 0 {
 								continue
 							}
-							q := new(dns.Msg)
-							q.SetQuestion(name, qt)
-							if sub != "" {
-								subnet(sub)(q) // with an OPT of 1232 octets
-							} else if ednsSize > 0 {
-								q.SetEdns0(ednsSize, false)
-							}
-							if o := q.IsEdns0(); o != nil {
-								o.SetUDPSize(ednsSize)
-								o.SetDo(ednsSize == 4096)
-							}
-							req, err := q.Pack()
-							if err != nil {
-								t.Fatal(err)
-							}
-							from := netip.MustParseAddr(src)
-							for tr := range numTransports {
-								got, ok := s.fastAnswer(v, req, tr, from, nil, &qstate{now: testNow})
-								if !ok {
-									continue
-								}
-								fast++
-								want, _ := s.generalAnswer(v, req, tr, from, nil, nil, &qstate{now: testNow})
-								if !bytes.Equal(got, want) {
-									g, w := new(dns.Msg), new(dns.Msg)
-									_ = g.Unpack(got)
-									_ = w.Unpack(want)
-									t.Fatalf("%s %s ecs %q from %s edns %d %s:\nfast\n%v\ngeneral\n%v", name, dns.TypeToString[qt], sub, src, ednsSize, tr, g, w)
-								}
-							}
+							req := ecsQuery(t, name, qt, sub, ednsSize, ednsSize == 4096)
+							fast += fastMatchesGeneral(t, s, v, req, netip.MustParseAddr(src),
+								fmt.Sprintf("%s %s ecs %q from %s edns %d", name, dns.TypeToString[qt], sub, src, ednsSize))
 						}
 					}
 				}

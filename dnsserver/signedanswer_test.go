@@ -359,12 +359,9 @@ func TestWholeRRsets(t *testing.T) {
 // and is counted.
 func TestSteeredWithoutSignedSet(t *testing.T) {
 	f := newSignedFixture(t)
-	sigs := *f.sigs
 	// us-east's A, which the loopback client is steered to.
-	sigs.Steered = slices.DeleteFunc(slices.Clone(sigs.Steered), func(ss SteeredSet) bool {
-		return ss.Name == "www.signed.test." && ss.Type == dns.TypeA && ss.Addrs[0].String() == "192.0.2.10"
-	})
-	s, addr := serveSigned(t, f, &sigs)
+	sigs := f.withoutSet("www.signed.test.", dns.TypeA, "192.0.2.10")
+	s, addr := serveSigned(t, f, sigs)
 	runSignedCases(t, addr, f, []signedCase{
 		{name: "unsigned", qname: "www.signed.test.", qtype: dns.TypeA, do: true, aa: true, net: "udp", unsigned: true,
 			answer: []string{"www.signed.test. 30 IN A 192.0.2.10"}},
@@ -425,4 +422,14 @@ www IN A   192.0.2.98
 		tb.Fatal(err)
 	}
 	return z
+}
+
+// withoutSet is f's signatures less the signed sets of name and qtype
+// whose first address is first: a release whose signatures lag its pools.
+func (f *signedFixture) withoutSet(name string, qtype uint16, first string) *Signatures {
+	sigs := *f.sigs
+	sigs.Steered = slices.DeleteFunc(slices.Clone(sigs.Steered), func(ss SteeredSet) bool {
+		return ss.Name == name && ss.Type == qtype && ss.Addrs[0].String() == first
+	})
+	return &sigs
 }

@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -152,7 +151,7 @@ func (r *resolver) start(t *testing.T, bin string) error {
 	}
 	r.exited = make(chan error, 1)
 	go func() { r.exited <- cmd.Wait() }()
-	stop := func() { stopProcess(cmd, r.exited) }
+	stop := func() { testutil.StopProcess(cmd, r.exited) }
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		q := new(dns.Msg)
@@ -174,18 +173,6 @@ func (r *resolver) start(t *testing.T, bin string) error {
 	}
 	t.Cleanup(stop)
 	return nil
-}
-
-// stopProcess stops the process cmd started (exited receives its Wait):
-// SIGTERM, then SIGKILL after 5 s.
-func stopProcess(cmd *exec.Cmd, exited <-chan error) {
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(5 * time.Second):
-		_ = cmd.Process.Kill()
-		<-exited
-	}
 }
 
 // tail is the last n lines of the file at path.

@@ -425,7 +425,7 @@ zone:
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait(); _ = out.Close() }()
 	t.Cleanup(func() {
-		stopProcess(cmd, exited)
+		testutil.StopProcess(cmd, exited)
 		if t.Failed() {
 			t.Logf("knot log:\n%s\n%s", tail(filepath.Join(dir, "knot.log"), 50), tail(filepath.Join(dir, "knotd.out"), 20))
 		}

@@ -121,13 +121,7 @@ func (k KnotSecondary) Start(t testing.TB) *Knot {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
+		StopProcess(cmd, exited)
 		if t.Failed() {
 			t.Logf("knotd log:\n%s", log.String())
 		}
@@ -216,4 +210,16 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// StopProcess stops the process cmd started (exited receives its Wait):
+// SIGTERM, then SIGKILL after 5 s.
+func StopProcess(cmd *exec.Cmd, exited <-chan error) {
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(5 * time.Second):
+		_ = cmd.Process.Kill()
+		<-exited
+	}
 }
