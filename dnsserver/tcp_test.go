@@ -901,6 +901,13 @@ func TestTCPWriteBlocked(t *testing.T) {
 	if waited := time.Since(start); waited < idle/2 {
 		t.Errorf("the blocked connection went after %v, before the write deadline %v", waited, idle)
 	}
+	// The replies stalled: the server answered far fewer than it was sent
+	// (the connection did not simply run out of queries).
+	answered := testutil.ToFloat64(s.metrics.queries.WithLabelValues("big.test.", qtypeLabel(dns.TypeTXT), rcodeLabel(dns.RcodeSuccess), tcp.String()))
+	t.Logf("%v of 20000 pipelined queries answered before the connection was closed", answered)
+	if answered >= 20000 {
+		t.Errorf("all %v queries answered: the client's unread replies never stalled the server", answered)
+	}
 	// Whichever deadline passed first (the write's, or the read's once the
 	// client's stalled queries stop arriving), the connection ended by one.
 	if got := testutil.ToFloat64(s.metrics.tcpClosed[closeError]) + testutil.ToFloat64(s.metrics.tcpClosed[closeIdle]); got != 1 {
