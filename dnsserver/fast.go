@@ -3,6 +3,7 @@ package dnsserver
 import (
 	"encoding/binary"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -100,6 +101,7 @@ type fastPool struct {
 	pool string
 	name string // the bound name, lower-case
 	zone string
+	salt uint64 // poolSalt(pool)
 	// sec is the zone's signed part, nil when it is unsigned: a query with
 	// the DO bit gets the RRSIGs of the answer's signed set.
 	sec *signedZone
@@ -135,7 +137,8 @@ func (s *Server) buildFast(zs *Zones) *fastTable {
 			fn.cname = len(n.rrsets.get(dns.TypeCNAME)) > 0
 			fn.signed = z.sec != nil || name == z.Origin && zs.signedParent(z) != nil
 			if gslb := n.rrsets.get(TypeGSLB); len(gslb) > 0 {
-				fn.gslb = &fastPool{pool: poolOf(gslb[0]), name: name, zone: z.Origin, sec: z.sec}
+				pool := poolOf(gslb[0])
+				fn.gslb = &fastPool{pool: pool, salt: poolSalt(pool), name: name, zone: z.Origin, sec: z.sec}
 				for i, t := range [...]uint16{dns.TypeA, dns.TypeAAAA, dns.TypeANY} {
 					for tr := range numTransports {
 						fn.gslb.queries[i][tr] = s.metrics.queries.WithLabelValues(z.Origin, qtypeLabel(t), rcodeLabel(dns.RcodeSuccess), tr.String())
@@ -372,34 +375,57 @@ func (s *Server) fastSteer(v *view, req []byte, q plainQuery, g *fastPool, tr tr
 			c.ecsAddr = netip.AddrFrom16(a)
 		}
 	}
-	st.place(&c)
 	fam, rtype, rdlen := policy.IPv4, dns.TypeA, 4
 	if q.qtype == dns.TypeAAAA {
 		fam, rtype, rdlen = policy.IPv6, dns.TypeAAAA, 16
 	}
-	// Decisions are reused: Decide refills one without allocating.
-	d, _ := s.decisions.Get().(*policy.Decision)
-	if d == nil {
-		d = new(policy.Decision)
-	}
-	defer s.decisions.Put(d)
-	policy.Decide(p, c.Client, fam, st.state.Current(), d)
-	if d.Servfail || len(d.Addrs) == 0 {
-		return nil, false
+	// The answer is remembered per client subnet (steercache.go): the
+	// version and the snapshot are read before the lookup and the decision
+	// they cover.
+	geoVer, cacheable := st.geoVersion()
+	snap := st.state.Current()
+	a, source := st.subject(&c)
+	key := answerKey{pool: p, fam: fam, subnet: policy.ClientSubnet(a, source, st.ecs.MaxPrefixV4, st.ecs.MaxPrefixV6), ecs: c.usedECS}
+	h := key.hash(g.salt)
+	held, ans, taken := s.steered.Peek(h)
+	if !cacheable || !taken || held != key || !ans.fresh(st, snap, geoVer) {
+		old := ans
+		c.Client, c.subnet = policy.ECSClient(a, source, st.ecs.MaxPrefixV4, st.ecs.MaxPrefixV6, st.lookup)
+		if c.usedECS {
+			c.scope = uint8(c.Scope.Bits())
+		}
+		// Decisions are reused: Decide refills one without allocating.
+		d, _ := s.decisions.Get().(*policy.Decision)
+		if d == nil {
+			d = new(policy.Decision)
+		}
+		defer s.decisions.Put(d)
+		policy.Decide(p, c.Client, fam, snap, d)
+		if d.Servfail || len(d.Addrs) == 0 {
+			return nil, false
+		}
+		ans = steered{st: st, snap: snap, geo: geoVer, addrs: d.Addrs, ttl: d.TTL, scope: c.scope, count: st.counter(g.pool, d)}
+		// A stale entry gives way at once, a live one of another key in
+		// its turn (lossy.Cache.Turn), so that a flood of new subnets
+		// copies an answer on one miss in lossy.ReplaceEvery at most.
+		if cacheable && (!taken || held == key || !old.fresh(st, snap, geoVer) || s.steered.Turn()) {
+			ans.addrs = slices.Clone(d.Addrs)
+			s.steered.Replace(h, key, ans)
+		}
 	}
 	// With the DO bit, a signed zone's answer carries the RRSIGs of the
 	// signed set of these addresses, packed in advance; without one (the
 	// general path counts it), the general path answers.
 	var sigs *steeredEntry
 	if q.do && g.sec != nil {
-		if sigs = g.sec.steeredEntry(g.name, rtype, d.Addrs); sigs == nil {
+		if sigs = g.sec.steeredEntry(g.name, rtype, ans.addrs); sigs == nil {
 			return nil, false
 		}
 	}
 	// The client subnet option goes back scoped when it was used, as sent
 	// when its source prefix is 0, and not at all from an untrusted resolver.
 	echo := q.ecs != nil && (c.usedECS || q.ecs[2] == 0)
-	size := q.qend + len(d.Addrs)*(12+rdlen)
+	size := q.qend + len(ans.addrs)*(12+rdlen)
 	if sigs != nil {
 		size += len(sigs.sigs)
 	}
@@ -419,7 +445,9 @@ func (s *Server) fastSteer(v *view, req []byte, q plainQuery, g *fastPool, tr tr
 	if size > limit {
 		return nil, false
 	}
-	st.count(g.pool, d)
+	if ans.count != nil {
+		ans.count.Inc()
+	}
 	if cap(buf) < size {
 		buf = make([]byte, size)
 	}
@@ -427,18 +455,18 @@ func (s *Server) fastSteer(v *view, req []byte, q plainQuery, g *fastPool, tr tr
 	copy(out, req[:q.qend])
 	reqFlags := binary.BigEndian.Uint16(req[2:])
 	binary.BigEndian.PutUint16(out[2:], flagQR|flagAA|reqFlags&(flagRD|flagCD))
-	an := uint16(len(d.Addrs))
+	an := uint16(len(ans.addrs))
 	if sigs != nil {
 		an += sigs.n
 	}
 	binary.BigEndian.PutUint16(out[6:], an)
 	binary.BigEndian.PutUint16(out[8:], 0)
 	off := q.qend
-	for _, a := range d.Addrs {
+	for _, a := range ans.addrs {
 		binary.BigEndian.PutUint16(out[off:], 0xc000|headerLen) // the owner: the question's name
 		binary.BigEndian.PutUint16(out[off+2:], rtype)
 		binary.BigEndian.PutUint16(out[off+4:], dns.ClassINET)
-		binary.BigEndian.PutUint32(out[off+6:], d.TTL)
+		binary.BigEndian.PutUint32(out[off+6:], ans.ttl)
 		binary.BigEndian.PutUint16(out[off+10:], uint16(rdlen))
 		if rdlen == 4 {
 			a4 := a.Unmap().As4()
@@ -467,7 +495,7 @@ func (s *Server) fastSteer(v *view, req []byte, q plainQuery, g *fastPool, tr tr
 			rdata = binary.BigEndian.AppendUint16(rdata, uint16(len(q.ecs)))
 			rdata = append(rdata, q.ecs...)
 			if c.usedECS {
-				rdata[4+3] = c.scope
+				rdata[4+3] = ans.scope
 			}
 		}
 		rdata = append(rdata, qs.cookie.opt[:qs.cookie.n]...)

@@ -174,6 +174,13 @@ func memberNames(p *policy.Pool) []string {
 
 // count records the outcome of a decision for pool.
 func (st *steering) count(pool string, d *policy.Decision) {
+	if c := st.counter(pool, d); c != nil {
+		c.Inc()
+	}
+}
+
+// counter is the steered answers counter of pool for the outcome of d.
+func (st *steering) counter(pool string, d *policy.Decision) prometheus.Counter {
 	o := d.Region
 	switch {
 	case d.Servfail:
@@ -181,9 +188,7 @@ func (st *steering) count(pool string, d *policy.Decision) {
 	case d.Region == "":
 		o = outcomeFallback
 	}
-	if c := st.answers[pool][o]; c != nil {
-		c.Inc()
-	}
+	return st.answers[pool][o]
 }
 
 func (st *steering) hasPool(name string) bool {
@@ -251,6 +256,18 @@ func (st *steering) place(c *client) {
 	if c.Addr.IsValid() {
 		return
 	}
+	a, source := st.subject(c)
+	c.Client, c.subnet = policy.ECSClient(a, source, st.ecs.MaxPrefixV4, st.ecs.MaxPrefixV6, st.lookup)
+	if c.usedECS {
+		c.scope = uint8(c.Scope.Bits())
+	}
+}
+
+// subject is the address the client is answered for and its source
+// prefix (policy.ECSClient's a and source): the ECS option's, setting
+// usedECS, when a trusted resolver sends one with a non-zero source
+// prefix, else the resolver's own address, /128.
+func (st *steering) subject(c *client) (netip.Addr, int) {
 	src := c.src.Unmap()
 	if o := c.ecs; o != nil && !c.ecsAddr.IsValid() && (o.Family == 1 || o.Family == 2) {
 		c.ecsAddr, _ = netip.AddrFromSlice(o.Address)
@@ -260,14 +277,23 @@ func (st *steering) place(c *client) {
 		c.ecsSource = o.SourceNetmask
 	}
 	if a := c.ecsAddr; a.IsValid() && c.ecsSource > 0 && st.trusts(src) {
-		c.Client, c.subnet = policy.ECSClient(a, int(c.ecsSource), st.ecs.MaxPrefixV4, st.ecs.MaxPrefixV6, st.lookup)
 		c.usedECS = true
-	} else {
-		c.Client, c.subnet = policy.ECSClient(src, 128, st.ecs.MaxPrefixV4, st.ecs.MaxPrefixV6, st.lookup)
+		return a, int(c.ecsSource)
 	}
-	if c.usedECS {
-		c.scope = uint8(c.Scope.Bits())
+	return src, 128
+}
+
+// geoVersion is the version of what st.lookup answers (geo.DB.Version),
+// read before looking up; ok is false for a Locator that has none, whose
+// answers are then never remembered.
+func (st *steering) geoVersion() (v uint64, ok bool) {
+	switch g := st.geo.(type) {
+	case nil:
+		return 0, true
+	case interface{ Version() uint64 }:
+		return g.Version(), true
 	}
+	return 0, false
 }
 
 // lookup places a; no location without a database.

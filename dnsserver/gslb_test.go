@@ -728,33 +728,6 @@ func TestFastSteerFollowsState(t *testing.T) {
 	src := state.NewStatic(&state.Snapshot{Version: 1})
 	cfg.GSLB.State = src
 	s, v := offline(t, cfg, gslbZones)
-	ask := func(sub string) (fast, general *dns.Msg) {
-		t.Helper()
-		q := new(dns.Msg)
-		q.SetQuestion("www.gslb.test.", dns.TypeA)
-		subnet(sub)(q)
-		req, err := q.Pack()
-		if err != nil {
-			t.Fatal(err)
-		}
-		from := netip.MustParseAddr("127.0.0.1")
-		got, ok := s.fastAnswer(v, req, udp, from, nil, &qstate{now: testNow})
-		if !ok {
-			t.Fatalf("%s: not answered on the fast path", sub)
-		}
-		want, _ := s.generalAnswer(v, req, udp, from, nil, nil, &qstate{now: testNow})
-		fast, general = new(dns.Msg), new(dns.Msg)
-		if err := fast.Unpack(got); err != nil {
-			t.Fatal(err)
-		}
-		if err := general.Unpack(want); err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Fatalf("%s: fast\n%v\ngeneral\n%v", sub, fast, general)
-		}
-		return fast, general
-	}
 	answer := func(m *dns.Msg) string {
 		if len(m.Answer) == 0 {
 			return ""
@@ -775,10 +748,10 @@ func TestFastSteerFollowsState(t *testing.T) {
 			src.Set(tc.snap)
 			for range 3 { // the first asks decide, the next hit the cache
 				for _, sub := range subnets {
-					ask(sub)
+					askSteered(t, s, v, sub)
 				}
 			}
-			got, _ := ask("81.2.69.0/24")
+			got := askSteered(t, s, v, "81.2.69.0/24")
 			if tc.eu != "" && answer(got) != tc.eu {
 				t.Errorf("London: %s, want %s", answer(got), tc.eu)
 			}
@@ -820,5 +793,92 @@ func BenchmarkSteer(b *testing.B) {
 			b.Fatal("no reply")
 		}
 		i++
+	}
+}
+
+// askSteered asks www.gslb.test A for client subnet sub on the fast path
+// and on the general path, fails unless both answer byte for byte alike,
+// and returns the reply.
+func askSteered(t *testing.T, s *Server, v *view, sub string) *dns.Msg {
+	t.Helper()
+	q := new(dns.Msg)
+	q.SetQuestion("www.gslb.test.", dns.TypeA)
+	subnet(sub)(q)
+	req, err := q.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := netip.MustParseAddr("127.0.0.1")
+	got, ok := s.fastAnswer(v, req, udp, from, nil, &qstate{now: testNow})
+	if !ok {
+		t.Fatalf("%s: not answered on the fast path", sub)
+	}
+	want, _ := s.generalAnswer(v, req, udp, from, nil, nil, &qstate{now: testNow})
+	fast, general := new(dns.Msg), new(dns.Msg)
+	if err := fast.Unpack(got); err != nil {
+		t.Fatal(err)
+	}
+	if err := general.Unpack(want); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%s: fast\n%v\ngeneral\n%v", sub, fast, general)
+	}
+	return fast
+}
+
+// TestFastSteerFollowsGeoReload: answers the fast path remembers per
+// client subnet (steercache.go) give way to a reloaded geo database at the
+// next query: London's network moved to Seattle is answered from us-east,
+// byte for byte as the general path answers, and a client whose network
+// did not move keeps its answer.
+func TestFastSteerFollowsGeoReload(t *testing.T) {
+	nets := []geo.Network{
+		{Prefix: netip.MustParsePrefix("81.2.69.0/24"), Latitude: 51.5142, Longitude: -0.0931, Country: "GB", Continent: "EU", City: "London"},
+		{Prefix: netip.MustParsePrefix("216.160.83.0/24"), Latitude: 47.2513, Longitude: -122.3149, Country: "US", Continent: "NA", City: "Milton"},
+	}
+	db := geoDB(t, nets)
+	cfg := gslbConfig(t)
+	cfg.GSLB.Geo = db
+	s, v := offline(t, cfg, gslbZones)
+	ask := func(sub string) string {
+		t.Helper()
+		m := askSteered(t, s, v, sub)
+		if len(m.Answer) != 1 {
+			t.Fatalf("%s: %v", sub, m)
+		}
+		return m.Answer[0].(*dns.A).A.String()
+	}
+	const eu, us = "198.51.100.10", "192.0.2.10"
+	for range 3 {
+		if got := ask("81.2.69.0/24"); got != eu {
+			t.Fatalf("London before the reload: %s, want %s", got, eu)
+		}
+		if got := ask("216.160.83.0/24"); got != us {
+			t.Fatalf("Milton before the reload: %s, want %s", got, us)
+		}
+	}
+	nets[0].Latitude, nets[0].Longitude, nets[0].Country, nets[0].Continent, nets[0].City = 47.6062, -122.3321, "US", "NA", "Seattle"
+	var buf bytes.Buffer
+	if err := geo.Build(&buf, nets); err != nil {
+		t.Fatal(err)
+	}
+	before := db.Version()
+	if err := os.WriteFile(db.Info().Path, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if db.Version() == before {
+		t.Fatalf("Version %d did not move with the reload", before)
+	}
+	for range 3 {
+		if got := ask("81.2.69.0/24"); got != us {
+			t.Fatalf("London's network after its move to Seattle: %s, want %s", got, us)
+		}
+		if got := ask("216.160.83.0/24"); got != us {
+			t.Fatalf("Milton after the reload: %s, want %s", got, us)
+		}
 	}
 }

@@ -162,7 +162,9 @@ type Server struct {
 	notify *notifier
 	// decisions recycles the fast path's *policy.Decision values.
 	decisions sync.Pool
-	mu        sync.Mutex // serialises publishers of view
+	// steered remembers the fast path's steered answers (steercache.go).
+	steered *steerCache
+	mu      sync.Mutex // serialises publishers of view
 	// Under mu: the rate limiting table, kept across reloads; the cookie
 	// jar in use, and the base secrets when none are configured: the one
 	// read from Cookies.SecretFile by Listen, else a random one.
@@ -177,7 +179,7 @@ type Server struct {
 	pools   []*connPool
 	tcpLogs [numTCPEvents]rateLog
 
-	udp []*net.UDPConn
+	udp []*udpIO
 	tcp []*net.TCPListener
 
 	wg sync.WaitGroup
@@ -193,7 +195,7 @@ type Server struct {
 func New(cfg Config) *Server {
 	registerGSLB()
 	cfg = cfg.withDefaults()
-	s := &Server{cfg: cfg, log: cfg.Logger, metrics: newMetrics(cfg.Registerer), conns: make(map[net.Conn]struct{}), randSecret: randomSecret()}
+	s := &Server{cfg: cfg, log: cfg.Logger, metrics: newMetrics(cfg.Registerer), conns: make(map[net.Conn]struct{}), randSecret: randomSecret(), steered: newSteerCache()}
 	s.notify = newNotifier(cfg.Logger, s.metrics.notify, cfg.Listen)
 	s.notify.setTargets(cfg.Notify)
 	empty, _ := NewZones()
@@ -386,9 +388,9 @@ func (s *Server) listen(addr string) error {
 		if err != nil {
 			return listenError("udp", addr, err)
 		}
-		bound := udp[0].LocalAddr().(*net.UDPAddr)
+		bound := udp[0].localAddr()
 		var lc net.ListenConfig
-		ln, err := lc.Listen(context.Background(), "tcp", net.JoinHostPort(host, fmt.Sprint(bound.Port)))
+		ln, err := lc.Listen(context.Background(), "tcp", net.JoinHostPort(host, fmt.Sprint(bound.Port())))
 		if err != nil {
 			for _, c := range udp {
 				_ = c.Close()
@@ -416,7 +418,7 @@ func listenError(network, addr string, err error) error {
 
 // listenUDP opens n sockets on one address with SO_REUSEPORT, so the
 // kernel spreads queries over n reading goroutines.
-func listenUDP(addr string, n int) ([]*net.UDPConn, error) {
+func listenUDP(addr string, n int) ([]*udpIO, error) {
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
 		err := c.Control(func(fd uintptr) {
@@ -424,7 +426,7 @@ func listenUDP(addr string, n int) ([]*net.UDPConn, error) {
 		})
 		return errors.Join(err, serr)
 	}}
-	var conns []*net.UDPConn
+	var conns []*udpIO
 	for i := range n {
 		pc, err := lc.ListenPacket(context.Background(), "udp", addr)
 		if err != nil {
@@ -435,9 +437,16 @@ func listenUDP(addr string, n int) ([]*net.UDPConn, error) {
 		}
 		c := pc.(*net.UDPConn)
 		_ = c.SetReadBuffer(4 << 20) // best effort: capped by net.core.rmem_max
-		conns = append(conns, c)
+		b, err := newUDPIO(c)
+		if err != nil {
+			for _, c := range conns {
+				_ = c.Close()
+			}
+			return nil, fmt.Errorf("listen udp %s: %w", addr, err)
+		}
+		conns = append(conns, b)
 		if i == 0 {
-			addr = c.LocalAddr().String() // port 0 → the port just picked
+			addr = b.localAddr().String() // port 0 → the port just picked
 		}
 	}
 	return conns, nil
@@ -448,7 +457,7 @@ func (s *Server) UDPAddrs() []netip.AddrPort {
 	var out []netip.AddrPort
 	for i, c := range s.udp {
 		if i%s.cfg.UDPSockets == 0 {
-			out = append(out, c.LocalAddr().(*net.UDPAddr).AddrPort())
+			out = append(out, c.localAddr())
 		}
 	}
 	return out

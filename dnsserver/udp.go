@@ -20,12 +20,11 @@ const (
 // serveUDP answers the queries of one socket: read a batch, answer each,
 // write the replies as one batch. Buffers are allocated once per socket;
 // a batch allocates nothing (udpIO: recvmmsg/sendmmsg on Linux).
-func (s *Server) serveUDP(c *net.UDPConn) {
-	bc, err := newUDPIO(c)
-	if err != nil {
-		s.log.Error("udp socket", "addr", c.LocalAddr(), "err", err)
+func (s *Server) serveUDP(bc *udpIO) {
+	if !bc.serve() {
 		return
 	}
+	defer bc.done()
 	replyBufs := make([][]byte, udpBatch)
 	for i := range replyBufs {
 		replyBufs[i] = make([]byte, 0, 4096)

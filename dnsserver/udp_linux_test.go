@@ -1,13 +1,24 @@
 package dnsserver
 
 import (
+	"context"
 	"encoding/binary"
+	"fmt"
+	"net"
 	"net/netip"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 	"unsafe"
+
+	"github.com/miekg/dns"
 
 	"golang.org/x/sys/unix"
 )
+
+var netListenConfig net.ListenConfig
 
 // TestMmsgSource holds source to the sockaddrs the kernel writes:
 // AF_INET, AF_INET6 (an IPv4 client of a dual-stack socket as the mapped
@@ -81,4 +92,183 @@ func FuzzMmsgSource(f *testing.F) {
 			t.Fatalf("family %d accepted: %v", binary.NativeEndian.Uint16(sa), a)
 		}
 	})
+}
+
+// socketFDs maps the inode of each socket the process has open to its
+// descriptors, from /proc/self/fd.
+func socketFDs(t *testing.T) map[uint64][]int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd:", err)
+	}
+	out := map[uint64][]int{}
+	for _, e := range ents {
+		l, err := os.Readlink("/proc/self/fd/" + e.Name())
+		if err != nil || !strings.HasPrefix(l, "socket:[") {
+			continue
+		}
+		ino, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(l, "socket:["), "]"), 10, 64)
+		fd, _ := strconv.Atoi(e.Name())
+		if err == nil {
+			out[ino] = append(out[ino], fd)
+		}
+	}
+	return out
+}
+
+// epollInodes is the inodes of every file in the process's epoll sets (the
+// "ino:" of each "tfd:" line of an eventpoll's fdinfo, in hex).
+func epollInodes(t *testing.T) map[uint64]bool {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd:", err)
+	}
+	out := map[uint64]bool{}
+	for _, e := range ents {
+		if l, _ := os.Readlink("/proc/self/fd/" + e.Name()); !strings.Contains(l, "eventpoll") {
+			continue
+		}
+		b, err := os.ReadFile("/proc/self/fdinfo/" + e.Name())
+		if err != nil {
+			continue
+		}
+		for line := range strings.Lines(string(b)) {
+			for _, f := range strings.Fields(line) {
+				if v, ok := strings.CutPrefix(f, "ino:"); ok && strings.HasPrefix(line, "tfd:") {
+					if ino, err := strconv.ParseUint(v, 16, 64); err == nil {
+						out[ino] = true
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// TestUDPOutOfNetpoller: the server's UDP sockets are blocking and in no
+// epoll set (so the kernel runs no wake-up callback per reply sent), they
+// answer, and when Serve ends their descriptors are closed: none is left,
+// and the port can be bound again.
+func TestUDPOutOfNetpoller(t *testing.T) {
+	before := socketFDs(t)
+	cfg := testConfig()
+	cfg.Listen = []string{"127.0.0.1:0"}
+	cfg.UDPSockets = 2
+	s := New(cfg)
+	if err := s.LoadZones(testZones); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	addr := s.UDPAddrs()[0]
+
+	ours := map[int]uint64{} // fd → socket inode
+	polled := epollInodes(t)
+	for ino, fds := range socketFDs(t) {
+		if _, old := before[ino]; old {
+			continue
+		}
+		for _, fd := range fds {
+			sa, err := unix.Getsockname(fd)
+			if err != nil {
+				continue
+			}
+			if in4, ok := sa.(*unix.SockaddrInet4); !ok || in4.Port != int(addr.Port()) {
+				continue
+			}
+			if typ, _ := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE); typ != unix.SOCK_DGRAM {
+				continue
+			}
+			ours[fd] = ino
+			if polled[ino] {
+				t.Errorf("UDP socket fd %d (inode %d) is in an epoll set", fd, ino)
+			}
+			fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+			if err != nil || fl&unix.O_NONBLOCK != 0 {
+				t.Errorf("UDP socket fd %d: flags %#x, %v; want blocking", fd, fl, err)
+			}
+		}
+	}
+	// The control: the TCP listener on the same port is in the netpoller's
+	// set, so the scan does see epoll sets.
+	tcpPolled := false
+	for ino, fds := range socketFDs(t) {
+		for _, fd := range fds {
+			sa, err := unix.Getsockname(fd)
+			typ, _ := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
+			if in4, ok := sa.(*unix.SockaddrInet4); err == nil && ok && in4.Port == int(addr.Port()) && typ == unix.SOCK_STREAM {
+				tcpPolled = polled[ino]
+			}
+		}
+	}
+	if !tcpPolled {
+		t.Fatal("the TCP listener is not seen in an epoll set: the scan finds nothing")
+	}
+	if len(ours) != cfg.UDPSockets {
+		t.Fatalf("found %d UDP sockets on port %d (fds %v), want %d", len(ours), addr.Port(), ours, cfg.UDPSockets)
+	}
+	c := &dns.Client{Net: "udp", Timeout: 2 * time.Second}
+	for i := range 20 { // SO_REUSEPORT spreads the client ports over both sockets
+		q := new(dns.Msg)
+		q.SetQuestion("gslb.example.com.", dns.TypeSOA)
+		r, _, err := c.Exchange(q, addr.String())
+		if err != nil || r.Rcode != dns.RcodeSuccess {
+			t.Fatalf("query %d: %v %v", i, err, r)
+		}
+	}
+
+	start := time.Now()
+	stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve still running 5 s after its context ended: a reader asleep in recvmmsg was not woken")
+	}
+	t.Logf("Serve returned %v after the context ended", time.Since(start))
+	for fd, ino := range ours {
+		if l, _ := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd)); l == fmt.Sprintf("socket:[%d]", ino) {
+			t.Errorf("fd %d still holds the server's socket after Serve returned", fd)
+		}
+	}
+	pc, err := (&netListenConfig).ListenPacket(t.Context(), "udp", addr.String())
+	if err != nil {
+		t.Fatalf("the port is still taken after Serve returned: %v", err)
+	}
+	_ = pc.Close()
+}
+
+// TestUDPCloseUnserved: sockets opened by Listen and never served are
+// closed by closeListeners, and a reader started after that returns at
+// once.
+func TestUDPCloseUnserved(t *testing.T) {
+	cfg := testConfig()
+	cfg.Listen = []string{"127.0.0.1:0"}
+	cfg.UDPSockets = 1
+	s := New(cfg)
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	addr := s.UDPAddrs()[0]
+	s.closeListeners()
+	pc, err := (&netListenConfig).ListenPacket(t.Context(), "udp", addr.String())
+	if err != nil {
+		t.Fatalf("the port is still taken after closeListeners: %v", err)
+	}
+	_ = pc.Close()
+	done := make(chan struct{})
+	go func() { s.serveUDP(s.udp[0]); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("serveUDP on a closed socket did not return")
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"sync/atomic"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
@@ -20,10 +21,12 @@ type udpIO struct {
 		WriteBatch(ms []ipv4.Message, flags int) (int, error)
 	}
 	in, out []ipv4.Message
+	c       *net.UDPConn
+	serving atomic.Bool
 }
 
 func newUDPIO(c *net.UDPConn) (*udpIO, error) {
-	b := &udpIO{in: make([]ipv4.Message, udpBatch), out: make([]ipv4.Message, udpBatch)}
+	b := &udpIO{c: c, in: make([]ipv4.Message, udpBatch), out: make([]ipv4.Message, udpBatch)}
 	if a, ok := c.LocalAddr().(*net.UDPAddr); ok && a.IP.To4() == nil && len(a.IP) == net.IPv6len {
 		b.bc = ipv6.NewPacketConn(c)
 	} else {
@@ -37,6 +40,15 @@ func newUDPIO(c *net.UDPConn) (*udpIO, error) {
 }
 
 func (b *udpIO) read() (int, error) { return b.bc.ReadBatch(b.in, 0) }
+
+func (b *udpIO) localAddr() netip.AddrPort { return b.c.LocalAddr().(*net.UDPAddr).AddrPort() }
+
+// serve makes the caller the socket's one reader.
+func (b *udpIO) serve() bool { return b.serving.CompareAndSwap(false, true) }
+
+func (b *udpIO) done() {}
+
+func (b *udpIO) Close() error { return b.c.Close() }
 
 func (b *udpIO) request(i int) []byte { return b.in[i].Buffers[0][:b.in[i].N] }
 

@@ -53,6 +53,8 @@ type DB struct {
 	cfg Config
 	log *slog.Logger
 	cur atomic.Pointer[state]
+	// version counts the states published; see Version.
+	version atomic.Uint64
 
 	mu     sync.Mutex // serialises Reload and Close
 	closed bool
@@ -140,7 +142,7 @@ func Open(cfg Config) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.cur.Store(st)
+	d.publish(st)
 	d.logLoad("geo database loaded", st)
 	return d, nil
 }
@@ -177,12 +179,12 @@ func (d *DB) Verify() error {
 		next.db, next.addrs = nil, newAddrCache() // the cache holds the refused database's answers
 		next.info = Info{Overrides: st.info.Overrides, OverrideCount: st.info.OverrideCount,
 			Digest: st.ovDigest, Verified: true, Refused: err.Error()}
-		d.cur.Store(&next)
+		d.publish(&next)
 		d.log.Error("geo database failed verification; serving without it", "path", st.info.Path, "err", err)
 		return err
 	}
 	next.info.Verified = true
-	d.cur.Store(&next)
+	d.publish(&next)
 	d.log.Info("geo database verified", "path", st.info.Path, "nodes", st.info.NodeCount)
 	return nil
 }
@@ -199,9 +201,27 @@ func (d *DB) Reload() error {
 	if err != nil {
 		return err
 	}
-	d.cur.Store(st)
+	d.publish(st)
 	d.logLoad("geo database reloaded", st)
 	return nil
+}
+
+// publish makes st what lookups read, then counts it (Version).
+func (d *DB) publish(st *state) {
+	d.cur.Store(st)
+	d.version.Add(1)
+}
+
+// Version changes whenever what Lookup answers may change (a load, a
+// reload, a database dropped by Verify, Close). It moves after the change
+// it announces, so a caller that reads Version, then looks up, and keeps
+// what it found under that version, keeps it at worst under a version
+// already past, never a later answer under an earlier version's name.
+func (d *DB) Version() uint64 {
+	if d == nil {
+		return 0
+	}
+	return d.version.Load()
 }
 
 // Close drops the loaded state; later lookups find nothing. Lookups in
@@ -210,7 +230,7 @@ func (d *DB) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.closed = true
-	d.cur.Store(nil)
+	d.publish(nil)
 	return nil
 }
 

@@ -171,7 +171,7 @@ func FuzzOpenDatabase(f *testing.F) {
 			_ = st.lookup(a)
 		}
 		d := &DB{}
-		d.cur.Store(st)
+		d.publish(st)
 		n := 0
 		for range d.Networks {
 			if n++; n > 10_000 {

@@ -29,6 +29,15 @@ func MaxPrefix(a netip.Addr, maxV4, maxV6 int) int {
 	return maxV6
 }
 
+// ClientSubnet is the subnet ECSClient answers for: a/source cut to
+// MaxPrefix(a, maxV4, maxV6) bits. ECSClient's client is a function of it
+// and of the lookup alone, which is what lets the DNS server remember
+// answers per subnet.
+func ClientSubnet(a netip.Addr, source, maxV4, maxV6 int) netip.Prefix {
+	p, _ := a.Prefix(max(0, min(source, MaxPrefix(a, maxV4, maxV6))))
+	return p
+}
+
 // ECSClient is the client that steering answers for a query from the
 // client subnet a/source (EDNS Client Subnet, RFC 7871; a resolver's own
 // address is a/128): subnet is that prefix cut to MaxPrefix(a, maxV4,
@@ -53,7 +62,7 @@ func MaxPrefix(a netip.Addr, maxV4, maxV6 int) int {
 // queries get.
 func ECSClient(a netip.Addr, source, maxV4, maxV6 int, lookup func(netip.Addr) geo.Location) (c Client, subnet netip.Prefix) {
 	limit := MaxPrefix(a, maxV4, maxV6)
-	subnet, _ = a.Prefix(max(0, min(source, limit)))
+	subnet = ClientSubnet(a, source, maxV4, maxV6)
 	c.Addr = subnet.Addr()
 	if lookup != nil {
 		c.Loc = lookup(c.Addr)

@@ -55,10 +55,37 @@ func (c *Cache[K, V]) Put(h uint64, k K, v V) {
 	}
 	sl := c.slot(h)
 	old := sl.Load()
-	if old != nil && c.misses.Add(1)%ReplaceEvery != 0 {
+	if old != nil && !c.Turn() {
 		return
 	}
 	sl.CompareAndSwap(old, &entry[K, V]{k: k, v: v})
+}
+
+// Turn reports whether a miss on a slot that another key holds may take it
+// now (Replace): true one call in ReplaceEvery. Put asks it for itself; a
+// caller that must build the value at a cost asks first.
+func (c *Cache[K, V]) Turn() bool { return c.misses.Add(1)%ReplaceEvery == 0 }
+
+// Peek returns the entry in the slot of hash h, whatever its key: for a
+// caller whose values can go out of date, to tell a stale entry (which
+// Replace overwrites at once) from another key's live one (which Put
+// replaces in its turn).
+func (c *Cache[K, V]) Peek(h uint64) (k K, v V, ok bool) {
+	if c == nil {
+		return k, v, false
+	}
+	if e := c.slot(h).Load(); e != nil {
+		return e.k, e.v, true
+	}
+	return k, v, false
+}
+
+// Replace caches v for k (hash h) whatever the slot holds.
+func (c *Cache[K, V]) Replace(h uint64, k K, v V) {
+	if c == nil {
+		return
+	}
+	c.slot(h).Store(&entry[K, V]{k: k, v: v})
 }
 
 // Mix returns a well-mixed 64-bit hash of a and b (the finaliser of

@@ -110,3 +110,42 @@ func BenchmarkGet(b *testing.B) {
 		_, _ = c.Get(addrHash(a), a)
 	}
 }
+
+// TestPeekReplace: Peek shows a slot's entry whatever its key, Replace
+// takes a slot at once, and Turn says yes once in ReplaceEvery calls.
+func TestPeekReplace(t *testing.T) {
+	c := New[netip.Addr, string](8)
+	a := netip.MustParseAddr("81.2.69.0")
+	b := a.Next()
+	for c.slot(addrHash(b)) != c.slot(addrHash(a)) {
+		b = b.Next()
+	}
+	if _, _, ok := c.Peek(addrHash(a)); ok {
+		t.Fatal("Peek of an empty slot: taken")
+	}
+	c.Put(addrHash(a), a, "london")
+	if k, v, ok := c.Peek(addrHash(b)); !ok || k != a || v != "london" {
+		t.Fatalf("Peek(slot of %s) = %s %q %v, want %s's entry", b, k, v, ok, a)
+	}
+	c.Replace(addrHash(b), b, "seattle")
+	if got, ok := c.Get(addrHash(b), b); !ok || got != "seattle" {
+		t.Fatalf("Get(%s) after Replace = %q, %v", b, got, ok)
+	}
+	if _, ok := c.Get(addrHash(a), a); ok {
+		t.Errorf("Get(%s) hit after Replace gave its slot to %s", a, b)
+	}
+	yes := 0
+	for range 4 * ReplaceEvery {
+		if c.Turn() {
+			yes++
+		}
+	}
+	if yes != 4 {
+		t.Errorf("Turn true %d times in %d calls, want 4", yes, 4*ReplaceEvery)
+	}
+	var none *Cache[netip.Addr, string]
+	none.Replace(0, a, "x")
+	if _, _, ok := none.Peek(0); ok {
+		t.Error("nil cache: Peek found an entry")
+	}
+}
