@@ -117,15 +117,16 @@ func socketFDs(t *testing.T) map[uint64][]int {
 	return out
 }
 
-// epollInodes is the inodes of every file in the process's epoll sets (the
-// "ino:" of each "tfd:" line of an eventpoll's fdinfo, in hex).
-func epollInodes(t *testing.T) map[uint64]bool {
+// epollSets maps each epoll set the process has open (by descriptor) to
+// the files in it: their inode (the "ino:" of each "tfd:" line of the
+// set's fdinfo, in hex) and the events they are watched for.
+func epollSets(t *testing.T) map[int]map[uint64]uint32 {
 	t.Helper()
 	ents, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
 		t.Skip("no /proc/self/fd:", err)
 	}
-	out := map[uint64]bool{}
+	out := map[int]map[uint64]uint32{}
 	for _, e := range ents {
 		if l, _ := os.Readlink("/proc/self/fd/" + e.Name()); !strings.Contains(l, "eventpoll") {
 			continue
@@ -134,23 +135,37 @@ func epollInodes(t *testing.T) map[uint64]bool {
 		if err != nil {
 			continue
 		}
+		fd, _ := strconv.Atoi(e.Name())
+		set := map[uint64]uint32{}
 		for line := range strings.Lines(string(b)) {
-			for _, f := range strings.Fields(line) {
-				if v, ok := strings.CutPrefix(f, "ino:"); ok && strings.HasPrefix(line, "tfd:") {
-					if ino, err := strconv.ParseUint(v, 16, 64); err == nil {
-						out[ino] = true
-					}
+			if !strings.HasPrefix(line, "tfd:") {
+				continue
+			}
+			var ino uint64
+			var events uint32
+			f := strings.Fields(line)
+			for k, w := range f {
+				if v, ok := strings.CutPrefix(w, "ino:"); ok {
+					ino, _ = strconv.ParseUint(v, 16, 64)
+				}
+				if w == "events:" && k+1 < len(f) {
+					ev, _ := strconv.ParseUint(f[k+1], 16, 32)
+					events = uint32(ev)
 				}
 			}
+			set[ino] = events
 		}
+		out[fd] = set
 	}
 	return out
 }
 
-// TestUDPOutOfNetpoller: the server's UDP sockets are blocking and in no
-// epoll set (so the kernel runs no wake-up callback per reply sent), they
-// answer, and when Serve ends their descriptors are closed: none is left,
-// and the port can be bound again.
+// TestUDPOutOfNetpoller: the server's UDP sockets are not in the runtime's
+// epoll set (the one that holds the TCP listener, watched for writability
+// too, which runs a wake-up callback per reply sent) but each alone in a
+// set of its own watched for reading only; they answer; and when Serve
+// ends their descriptors are closed: none is left, and the port can be
+// bound again.
 func TestUDPOutOfNetpoller(t *testing.T) {
 	before := socketFDs(t)
 	cfg := testConfig()
@@ -169,7 +184,7 @@ func TestUDPOutOfNetpoller(t *testing.T) {
 	addr := s.UDPAddrs()[0]
 
 	ours := map[int]uint64{} // fd → socket inode
-	polled := epollInodes(t)
+	var tcpIno uint64
 	for ino, fds := range socketFDs(t) {
 		if _, old := before[ino]; old {
 			continue
@@ -182,36 +197,43 @@ func TestUDPOutOfNetpoller(t *testing.T) {
 			if in4, ok := sa.(*unix.SockaddrInet4); !ok || in4.Port != int(addr.Port()) {
 				continue
 			}
-			if typ, _ := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE); typ != unix.SOCK_DGRAM {
-				continue
-			}
-			ours[fd] = ino
-			if polled[ino] {
-				t.Errorf("UDP socket fd %d (inode %d) is in an epoll set", fd, ino)
-			}
-			fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
-			if err != nil || fl&unix.O_NONBLOCK != 0 {
-				t.Errorf("UDP socket fd %d: flags %#x, %v; want blocking", fd, fl, err)
+			switch typ, _ := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE); typ {
+			case unix.SOCK_DGRAM:
+				ours[fd] = ino
+			case unix.SOCK_STREAM:
+				tcpIno = ino
 			}
 		}
 	}
-	// The control: the TCP listener on the same port is in the netpoller's
-	// set, so the scan does see epoll sets.
-	tcpPolled := false
-	for ino, fds := range socketFDs(t) {
-		for _, fd := range fds {
-			sa, err := unix.Getsockname(fd)
-			typ, _ := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
-			if in4, ok := sa.(*unix.SockaddrInet4); err == nil && ok && in4.Port == int(addr.Port()) && typ == unix.SOCK_STREAM {
-				tcpPolled = polled[ino]
-			}
+	if len(ours) != cfg.UDPSockets || tcpIno == 0 {
+		t.Fatalf("found %d UDP sockets on port %d (fds %v), want %d, and TCP listener inode %d", len(ours), addr.Port(), ours, cfg.UDPSockets, tcpIno)
+	}
+	sets := epollSets(t)
+	runtimeSet := -1
+	for fd, set := range sets {
+		if _, ok := set[tcpIno]; ok {
+			runtimeSet = fd
 		}
 	}
-	if !tcpPolled {
-		t.Fatal("the TCP listener is not seen in an epoll set: the scan finds nothing")
+	if runtimeSet < 0 {
+		t.Fatal("the TCP listener is in no epoll set: the scan sees nothing")
 	}
-	if len(ours) != cfg.UDPSockets {
-		t.Fatalf("found %d UDP sockets on port %d (fds %v), want %d", len(ours), addr.Port(), ours, cfg.UDPSockets)
+	for fd, ino := range ours {
+		var in []int
+		for set, files := range sets {
+			if ev, ok := files[ino]; ok {
+				in = append(in, set)
+				if set == runtimeSet {
+					t.Errorf("UDP socket fd %d is in the runtime's epoll set (events %#x)", fd, ev)
+				} else if ev&^(unix.EPOLLERR|unix.EPOLLHUP) != unix.EPOLLIN || len(files) != 1 {
+					// The kernel always adds EPOLLERR and EPOLLHUP.
+					t.Errorf("UDP socket fd %d: in set %d with events %#x among %d files, want EPOLLIN alone", fd, set, ev, len(files))
+				}
+			}
+		}
+		if len(in) != 1 {
+			t.Errorf("UDP socket fd %d is in epoll sets %v, want exactly one", fd, in)
+		}
 	}
 	c := &dns.Client{Net: "udp", Timeout: 2 * time.Second}
 	for i := range 20 { // SO_REUSEPORT spreads the client ports over both sockets

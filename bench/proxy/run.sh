@@ -481,7 +481,7 @@ start_perf() {
             pids+=",$child"
         done
     fi
-    perf stat -x, -e raw_syscalls:sys_enter,context-switches -p "$pids" \
+    perf stat -x, -e raw_syscalls:sys_enter,context-switches${PERF_EXTRA:+,$PERF_EXTRA} -p "$pids" \
         -o "$RESULTS_DIR/perf.$1.r$ROUND.txt" 2>/dev/null &
     PERF_PID=$!
 }
