@@ -387,8 +387,9 @@ func (s *Server) fastSteer(v *view, req []byte, q plainQuery, g *fastPool, tr tr
 	a, source := st.subject(&c)
 	key := answerKey{pool: p, fam: fam, subnet: policy.ClientSubnet(a, source, st.ecs.MaxPrefixV4, st.ecs.MaxPrefixV6), ecs: c.usedECS}
 	h := key.hash(g.salt)
+	gen := s.generation(st, snap, geoVer)
 	held, ans, taken := s.steered.Peek(h)
-	if !cacheable || !taken || held != key || !ans.fresh(st, snap, geoVer) {
+	if !cacheable || !taken || held != key || ans.gen != gen {
 		old := ans
 		c.Client, c.subnet = policy.ECSClient(a, source, st.ecs.MaxPrefixV4, st.ecs.MaxPrefixV6, st.lookup)
 		if c.usedECS {
@@ -404,11 +405,11 @@ func (s *Server) fastSteer(v *view, req []byte, q plainQuery, g *fastPool, tr tr
 		if d.Servfail || len(d.Addrs) == 0 {
 			return nil, false
 		}
-		ans = steered{st: st, snap: snap, geo: geoVer, addrs: d.Addrs, ttl: d.TTL, scope: c.scope, count: st.counter(g.pool, d)}
+		ans = steered{gen: gen, addrs: d.Addrs, ttl: d.TTL, scope: c.scope, count: st.counter(g.pool, d)}
 		// A stale entry gives way at once, a live one of another key in
 		// its turn (lossy.Cache.Turn), so that a flood of new subnets
 		// copies an answer on one miss in lossy.ReplaceEvery at most.
-		if cacheable && (!taken || held == key || !old.fresh(st, snap, geoVer) || s.steered.Turn()) {
+		if cacheable && (!taken || held == key || old.gen != gen || s.steered.Turn()) {
 			ans.addrs = slices.Clone(d.Addrs)
 			s.steered.Replace(h, key, ans)
 		}

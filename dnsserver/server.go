@@ -163,8 +163,9 @@ type Server struct {
 	// decisions recycles the fast path's *policy.Decision values.
 	decisions sync.Pool
 	// steered remembers the fast path's steered answers (steercache.go).
-	steered *steerCache
-	mu      sync.Mutex // serialises publishers of view
+	steered  *steerCache
+	steerGen atomic.Pointer[steerGen]
+	mu       sync.Mutex // serialises publishers of view
 	// Under mu: the rate limiting table, kept across reloads; the cookie
 	// jar in use, and the base secrets when none are configured: the one
 	// read from Cookies.SecretFile by Listen, else a random one.

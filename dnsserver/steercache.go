@@ -19,7 +19,9 @@ import (
 // database stay the same: remembering it per subnet skips the geo lookup,
 // the distances and the picks, most of a steered answer's cost in user
 // space. 32768 slots cost 256 KiB of pointers plus up to 32768 entries of
-// about 100 bytes, 3.5 MiB in all at most, whatever the traffic; bench/dns
+// about 150 bytes, 5.5 MiB in all at most, whatever the traffic (entries
+// hold a generation number, not the view or snapshot, so stale ones pin
+// nothing); bench/dns
 // geo_ecs's 7680 subnets in both families fit.
 const steerCacheBits = 15
 
@@ -33,12 +35,11 @@ type answerKey struct {
 }
 
 // steered is a remembered answer: what the fast path writes for its key,
-// and what it was decided under. A changed view, snapshot or geo version
-// makes it stale: it is decided again and replaced at once.
+// and the generation (steerGen) it was decided under. A changed view,
+// snapshot or geo version starts a new generation and makes it stale: it
+// is decided again and replaced at once.
 type steered struct {
-	st    *steering
-	snap  *state.Snapshot
-	geo   uint64
+	gen   uint64       // steerGen.n it was decided under
 	addrs []netip.Addr // never modified
 	ttl   uint32
 	scope uint8              // the ECS scope of the reply, when ecs
@@ -65,8 +66,30 @@ func (k *answerKey) hash(salt uint64) uint64 {
 	return lossy.Mix(binary.BigEndian.Uint64(b[:8])^salt, lo)
 }
 
-// fresh reports whether e still holds under view steering st, snapshot
-// snap and geo version geo.
-func (e *steered) fresh(st *steering, snap *state.Snapshot, geo uint64) bool {
-	return e.st == st && e.snap == snap && e.geo == geo
+// steerGen is what the remembered answers hold under: the view's
+// steering, the snapshot and the geo version, numbered. Entries keep the
+// number only, so a stale entry pins no old snapshot or view.
+type steerGen struct {
+	st   *steering
+	snap *state.Snapshot
+	geo  uint64
+	n    uint64
+}
+
+// generation returns the number of (st, snap, geo), starting a new one
+// when any of them changed.
+func (s *Server) generation(st *steering, snap *state.Snapshot, geo uint64) uint64 {
+	for {
+		g := s.steerGen.Load()
+		if g != nil && g.st == st && g.snap == snap && g.geo == geo {
+			return g.n
+		}
+		next := &steerGen{st: st, snap: snap, geo: geo, n: 1}
+		if g != nil {
+			next.n = g.n + 1
+		}
+		if s.steerGen.CompareAndSwap(g, next) {
+			return next.n
+		}
+	}
 }

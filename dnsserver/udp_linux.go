@@ -231,7 +231,10 @@ func (b *mmsgConn) read() (int, error) {
 		b.in[i].Hdr.Flags = 0
 	}
 	if err := b.rc.Read(b.readFn); err != nil || b.closed.Load() {
-		return 0, net.ErrClosed // the set is closed: so is the socket
+		if b.closed.Load() {
+			return 0, net.ErrClosed // the set is closed: so is the socket
+		}
+		return 0, fmt.Errorf("wait for the socket's epoll set: %w", err)
 	}
 	if b.errno != 0 {
 		return 0, b.errno
