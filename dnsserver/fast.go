@@ -391,10 +391,7 @@ func (s *Server) fastSteer(v *view, req []byte, q plainQuery, g *fastPool, tr tr
 	held, ans, taken := s.steered.Peek(h)
 	if !cacheable || !taken || held != key || ans.gen != gen {
 		old := ans
-		c.Client, c.subnet = policy.ECSClient(a, source, st.ecs.MaxPrefixV4, st.ecs.MaxPrefixV6, st.lookup)
-		if c.usedECS {
-			c.scope = uint8(c.Scope.Bits())
-		}
+		st.locate(&c, a, source)
 		// Decisions are reused: Decide refills one without allocating.
 		d, _ := s.decisions.Get().(*policy.Decision)
 		if d == nil {

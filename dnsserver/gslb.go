@@ -257,6 +257,12 @@ func (st *steering) place(c *client) {
 		return
 	}
 	a, source := st.subject(c)
+	st.locate(c, a, source)
+}
+
+// locate fills in the client's policy.Client, subnet and scope for the
+// subject a/source (subject).
+func (st *steering) locate(c *client, a netip.Addr, source int) {
 	c.Client, c.subnet = policy.ECSClient(a, source, st.ecs.MaxPrefixV4, st.ecs.MaxPrefixV6, st.lookup)
 	if c.usedECS {
 		c.scope = uint8(c.Scope.Bits())

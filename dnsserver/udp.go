@@ -17,6 +17,10 @@ const (
 	udpReadSize = 4096
 )
 
+// errUDPWait marks a failure to wait for a socket to be readable: the
+// reader stops (logged) instead of spinning.
+var errUDPWait = errors.New("wait for the udp socket")
+
 // serveUDP answers the queries of one socket: read a batch, answer each,
 // write the replies as one batch. Buffers are allocated once per socket;
 // a batch allocates nothing (udpIO: recvmmsg/sendmmsg on Linux).
@@ -33,6 +37,11 @@ func (s *Server) serveUDP(bc *udpIO) {
 		n, err := bc.read()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			if errors.Is(err, errUDPWait) {
+				// Not the datagram's fault, and would fail again at once.
+				s.log.Error("udp socket stopped", "addr", bc.localAddr(), "err", err)
 				return
 			}
 			s.log.Debug("udp read", "err", err)

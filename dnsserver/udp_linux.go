@@ -109,6 +109,9 @@ func newMmsgConn(c *net.UDPConn) (*mmsgConn, error) {
 		return nil, err
 	}
 	rc, err = ep.SyscallConn()
+	if err == nil && errors.Is(ep.SetReadDeadline(time.Time{}), os.ErrNoDeadline) {
+		err = errors.New("epoll set not in the netpoller") // os.NewFile fell back to blocking
+	}
 	if err != nil {
 		_ = ep.Close()
 		_ = unix.Close(fd)
@@ -230,11 +233,12 @@ func (b *mmsgConn) read() (int, error) {
 		b.in[i].Hdr.Namelen = unix.SizeofSockaddrInet6
 		b.in[i].Hdr.Flags = 0
 	}
-	if err := b.rc.Read(b.readFn); err != nil || b.closed.Load() {
-		if b.closed.Load() {
-			return 0, net.ErrClosed // the set is closed: so is the socket
-		}
-		return 0, fmt.Errorf("wait for the socket's epoll set: %w", err)
+	err := b.rc.Read(b.readFn)
+	if b.closed.Load() {
+		return 0, net.ErrClosed // the set is closed: so is the socket
+	}
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", errUDPWait, err)
 	}
 	if b.errno != 0 {
 		return 0, b.errno
