@@ -327,15 +327,18 @@ func (r *Site) Run(ctx context.Context) {
 	<-timer.C
 	r.checkLocal(ctx)
 	for {
+		// The channel is taken before the check: a release applied while
+		// this loop was busy (a reload's own, applied by checkLocal's
+		// goroutine) is followed here, not missed until the next one.
 		changed := r.node.Changed()
+		if r.follow() {
+			r.checkLocal(ctx)
+		}
 		select {
 		case <-ctx.Done():
 			timer.Stop()
 			return
 		case <-changed:
-			if r.follow() {
-				r.checkLocal(ctx)
-			}
 		case <-hup:
 			r.log.Info("reload requested", "by", "SIGHUP")
 			r.geoChanged = true
