@@ -45,10 +45,15 @@ type fastEntry struct {
 	// query name, so that the reply to any case of the name is the same as
 	// the general path's.
 	caseFree bool
+	// base is the name rate limiting counts the reply under (result.base,
+	// in lower-case wire form), when not the query name: the zone, the
+	// delegation or the wildcard where a CNAME chain ends.
+	base []byte
 }
 
 // fastTable is the fast path's index of one published view: the lower-case
-// wire name of every name it may answer to that name's node. The replies
+// wire name of every name of its zones to that name's node (hidden for the
+// names it leaves to the general path), and the zones' NXDOMAIN replies. The replies
 // themselves are packed on the first query for the name, not at publish:
 // packing every reply of every name of a zone of a million names took most
 // of the time and memory of a load, for names most of which are never
@@ -58,6 +63,9 @@ type fastEntry struct {
 // the names past it take the general path, which answers the same.
 type fastTable struct {
 	names *fastIndex
+	// nx are the zones' NXDOMAIN replies (fastnx.go), in the order of
+	// Zones.List.
+	nx []nxZone
 	// filled counts the nodes whose replies are packed, up to max
 	// (maxFastFilled).
 	filled atomic.Int64
@@ -76,9 +84,18 @@ type fastNode struct {
 	cname bool
 	// signed is set in a signed zone, and at the apex of a zone whose DS
 	// a signed parent answers: a query with the DO bit gets the replies
-	// with DNSSEC records (fastReplies.do). It sits in the padding after
-	// cname: a node is no larger for it.
+	// with DNSSEC records (fastReplies.do). It, hidden and nx sit in the
+	// padding after cname: a node is no larger for them.
 	signed bool
+	// hidden is set on a name the fast path does not answer, indexed for
+	// the walk up from a name that does not exist (fastnx.go): a
+	// delegation point or a name below one, a `_why.` name, a name an SOA
+	// name ends with that does not exist.
+	hidden bool
+	// nx is 1 + the index in fastTable.nx of the zone whose NXDOMAIN the
+	// names below this one that do not exist get here; 0 when they go to
+	// the general path (a wildcard child, or see nxMarkers).
+	nx uint32
 	// gslb is set on a name bound to a pool: its A, AAAA and ANY are steered.
 	gslb *fastPool
 	// replies are packed by the first query that needs them (fill).
@@ -109,31 +126,53 @@ type fastPool struct {
 	queries [3][numTransports]prometheus.Counter
 }
 
-// buildFast indexes every authoritative name of zs for the fast path.
-// Names at or below a delegation point are left to the general path. The
-// index is two slices (fastIndex), so that a zone of a million names costs
+// buildFast indexes every name of zs for the fast path. Names at or below
+// a delegation point, and `_why.` names, are indexed hidden: the general
+// path answers them, and the walk up from a name that does not exist
+// (fastNameError) stops at them. The index is two slices (fastIndex), so that a zone of a million names costs
 // two allocations here, not millions.
 func (s *Server) buildFast(zs *Zones) *fastTable {
 	count := 0
-	for _, z := range zs.List() {
-		count += len(z.nodes)
+	markers := make([][]string, len(zs.List()))
+	for i, z := range zs.List() {
+		markers[i] = nxMarkers(z)
+		count += len(z.nodes) + len(markers[i])
 	}
 	var wire [256]byte
 	idx := newFastIndex(count)
 	nested := len(zs.List()) > 1 // a name may be in a zone below its zone's
-	for _, z := range zs.List() {
-		for name, n := range z.nodes {
-			if n.cut || n.occluded || nested && zs.find(name) != z {
-				continue // delegated, or served by a zone nested below z
+	nx := make([]nxZone, len(zs.List()))
+	var wildParents []string // the names with a wildcard child
+	for i, z := range zs.List() {
+		nx[i].zone = z
+		markers := markers[i]
+		for _, m := range markers {
+			if z.nodes[m] == nil && zs.find(m) == z {
+				if l, err := dns.PackDomainName(m, wire[:], 0, nil, false); err == nil {
+					idx.add(wire[:l], m).hidden = true
+				}
 			}
-			if strings.HasPrefix(name, whyLabel) {
-				continue // may be asked why (why.go): the general path decides
+		}
+		for name, n := range z.nodes {
+			if nested && zs.find(name) != z {
+				continue // served by a zone nested below z
 			}
 			l, err := dns.PackDomainName(name, wire[:], 0, nil, false)
 			if err != nil {
 				continue
 			}
+			if strings.HasPrefix(name, "*.") {
+				wildParents = append(wildParents, name[2:])
+			}
 			fn := idx.add(wire[:l], name)
+			// Delegated, or may be asked why (why.go): the general path
+			// decides.
+			if fn.hidden = n.cut || n.occluded || strings.HasPrefix(name, whyLabel); fn.hidden {
+				continue
+			}
+			if !underMarker(name, markers) {
+				fn.nx = uint32(i + 1)
+			}
 			fn.cname = len(n.rrsets.get(dns.TypeCNAME)) > 0
 			fn.signed = z.sec != nil || name == z.Origin && zs.signedParent(z) != nil
 			if gslb := n.rrsets.get(TypeGSLB); len(gslb) > 0 {
@@ -148,7 +187,16 @@ func (s *Server) buildFast(zs *Zones) *fastTable {
 		}
 	}
 	idx.finish()
-	return &fastTable{names: idx, max: maxFastFilled}
+	// The names below a wildcard's parent that do not exist are
+	// synthesised from it (RFC 4592): the general path answers them.
+	for _, p := range wildParents {
+		if l, err := dns.PackDomainName(p, wire[:], 0, nil, false); err == nil {
+			if fn := idx.lookup(wire[:l]); fn != nil {
+				fn.nx = 0
+			}
+		}
+	}
+	return &fastTable{names: idx, nx: nx, max: maxFastFilled}
 }
 
 // fill packs the replies of fn from zs, the zones of its view, and keeps
@@ -224,6 +272,11 @@ func (s *Server) precompute(zs *Zones, name string, qtype uint16, do, bind bool)
 	if res.zone != nil {
 		e.zone = res.zone.Origin
 	}
+	if res.base != "" {
+		var k queryKey
+		k.setName(res.base)
+		e.base = slices.Clone(k.bytes())
+	}
 	e.caseFree = caseFree(res, name)
 	for tr := range numTransports {
 		if !bind {
@@ -273,6 +326,9 @@ func (s *Server) fastAnswer(v *view, req []byte, tr transport, src netip.Addr, b
 	}
 	fn := v.fast.names.lookup(key.bytes())
 	if fn == nil {
+		return s.fastNameError(v, req, q, tr, src, buf, qs)
+	}
+	if fn.hidden {
 		return nil, false
 	}
 	if fn.gslb != nil {
@@ -304,46 +360,14 @@ func (s *Server) fastAnswer(v *view, req []byte, tr transport, src netip.Addr, b
 	if q.folded && !e.caseFree {
 		return nil, false // the general path keeps the zone's case (see caseFree)
 	}
-	limit := maxTCPSize
-	if tr == udp {
-		limit = minUDPSize
-		if q.edns {
-			limit = min(max(int(q.udpSize), minUDPSize), v.opts.maxUDP)
-		}
-	}
-	size := q.qend + len(e.body)
-	if q.edns {
-		size += len(optRR) + s.fastCookie(v, &q, src, qs)
-	}
-	if size > limit {
+	out := s.fastFixed(v, req, &q, tr, src, buf, qs, e.body, e.flags, e.an, e.ns, e.ar)
+	if out == nil {
 		return nil, false // the general path truncates
 	}
-	if cap(buf) < size {
-		buf = make([]byte, size)
-	}
-	out := buf[:size]
-	copy(out, req[:q.qend])
-	reqFlags := binary.BigEndian.Uint16(req[2:])
-	binary.BigEndian.PutUint16(out[2:], flagQR|reqFlags&(flagRD|flagCD)|e.flags)
-	binary.BigEndian.PutUint16(out[6:], e.an)
-	binary.BigEndian.PutUint16(out[8:], e.ns)
-	ar := e.ar
-	copy(out[q.qend:], e.body)
-	if q.edns {
-		ar++
-		opt := out[q.qend+len(e.body):]
-		copy(opt, optRR[:])
-		binary.BigEndian.PutUint16(opt[3:], uint16(v.opts.maxUDP))
-		if q.do {
-			opt[7] = 0x80
-		}
-		if n := qs.cookie.n; n > 0 {
-			binary.BigEndian.PutUint16(opt[9:], uint16(n))
-			copy(opt[11:], qs.cookie.opt[:n])
-		}
-	}
-	binary.BigEndian.PutUint16(out[10:], ar)
 	qs.kind = kindOf(int(e.flags&0xf), int(e.an), int(e.ns), e.flags&flagAA != 0)
+	if e.base != nil {
+		qs.key.n = copy(qs.key.buf[:], e.base)
+	}
 	if c := e.queries[tr]; c != nil {
 		c.Inc()
 	} else {
@@ -433,14 +457,7 @@ func (s *Server) fastSteer(v *view, req []byte, q plainQuery, g *fastPool, tr tr
 			size += 4 + len(q.ecs)
 		}
 	}
-	limit := maxTCPSize
-	if tr == udp {
-		limit = minUDPSize
-		if q.edns {
-			limit = min(max(int(q.udpSize), minUDPSize), v.opts.maxUDP)
-		}
-	}
-	if size > limit {
+	if size > v.replyLimit(&q, tr) {
 		return nil, false
 	}
 	if ans.count != nil {
@@ -510,6 +527,59 @@ func (s *Server) fastSteer(v *view, req []byte, q plainQuery, g *fastPool, tr tr
 	g.queries[i][tr].Inc()
 	qs.kind = rrlAnswer
 	return out, true
+}
+
+// replyLimit is the largest reply q may get over tr: over UDP, 512 octets
+// without EDNS, the client's UDP size within ours with it (RFC 6891 §6.2.5).
+func (v *view) replyLimit(q *plainQuery, tr transport) int {
+	switch {
+	case tr != udp:
+		return maxTCPSize
+	case q.edns:
+		return min(max(int(q.udpSize), minUDPSize), v.opts.maxUDP)
+	default:
+		return minUDPSize
+	}
+}
+
+// fastFixed writes the reply to q whose sections are body, the octets of a
+// packed reply after its question: the query's header (with QR, the
+// query's RD and CD, and flags) and question, body, and an OPT record when
+// the query has one, with the DO bit and the cookie echoed. It returns nil
+// when the reply does not fit tr.
+func (s *Server) fastFixed(v *view, req []byte, q *plainQuery, tr transport, src netip.Addr, buf []byte, qs *qstate, body []byte, flags, an, ns, ar uint16) []byte {
+	size := q.qend + len(body)
+	if q.edns {
+		size += len(optRR) + s.fastCookie(v, q, src, qs)
+	}
+	if size > v.replyLimit(q, tr) {
+		return nil
+	}
+	if cap(buf) < size {
+		buf = make([]byte, size)
+	}
+	out := buf[:size]
+	copy(out, req[:q.qend])
+	reqFlags := binary.BigEndian.Uint16(req[2:])
+	binary.BigEndian.PutUint16(out[2:], flagQR|reqFlags&(flagRD|flagCD)|flags)
+	binary.BigEndian.PutUint16(out[6:], an)
+	binary.BigEndian.PutUint16(out[8:], ns)
+	copy(out[q.qend:], body)
+	if q.edns {
+		ar++
+		opt := out[q.qend+len(body):]
+		copy(opt, optRR[:])
+		binary.BigEndian.PutUint16(opt[3:], uint16(v.opts.maxUDP))
+		if q.do {
+			opt[7] = 0x80
+		}
+		if n := qs.cookie.n; n > 0 {
+			binary.BigEndian.PutUint16(opt[9:], uint16(n))
+			copy(opt[11:], qs.cookie.opt[:n])
+		}
+	}
+	binary.BigEndian.PutUint16(out[10:], ar)
+	return out
 }
 
 // fastCookie computes the reply's cookie into qs when the query has one and

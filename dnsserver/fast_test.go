@@ -92,7 +92,8 @@ func compareFastGeneral(t *testing.T, s *Server, v *view, names []string, types 
 						t.Fatal(err)
 					}
 					for tr := range numTransports {
-						got, ok := s.fastAnswer(v, req, tr, src, nil, &qstate{now: testNow})
+						fq := qstate{now: testNow}
+						got, ok := s.fastAnswer(v, req, tr, src, nil, &fq)
 						if !ok {
 							declined++
 							continue
@@ -101,10 +102,17 @@ func compareFastGeneral(t *testing.T, s *Server, v *view, names []string, types 
 						if o := m.IsEdns0(); o != nil && o.Do() {
 							fastDO++
 						}
-						want, _ := s.generalAnswer(v, req, tr, src, nil, nil, &qstate{now: testNow})
+						gq := qstate{now: testNow}
+						want, _ := s.generalAnswer(v, req, tr, src, nil, nil, &gq)
 						if !bytes.Equal(got, want) {
 							t.Errorf("%s %s %s over %s: fast and general paths differ\nfast:    %x\ngeneral: %x\nfast:\n%v\ngeneral:\n%v",
 								qname, dns.TypeToString[qtype], qv.name, tr, got, want, unpack(got), unpack(want))
+						}
+						// Rate limiting sees the same reply: its kind and the
+						// name it is counted under (rrl.go).
+						if fq.kind != gq.kind || !bytes.Equal(fq.key.bytes(), gq.key.bytes()) {
+							t.Errorf("%s %s %s over %s: the fast path classes the reply %v under %q, the general path %v under %q",
+								qname, dns.TypeToString[qtype], qv.name, tr, fq.kind, fq.key.bytes(), gq.kind, gq.key.bytes())
 						}
 					}
 				}
@@ -173,8 +181,10 @@ var answerCases = []struct {
 	{"fast/www A edns", "www.gslb.example.com.", dns.TypeA, edns(1232, true), true},
 	{"fast/www A mixed case", "WwW.GsLb.ExAmPlE.CoM.", dns.TypeA, edns(1232, false), true},
 	{"fast/nodata", "www.gslb.example.com.", dns.TypeTXT, edns(1232, false), true},
-	{"general/nxdomain", "nope.gslb.example.com.", dns.TypeA, edns(1232, false), false},
-	{"general/nxdomain TXT", "nope.gslb.example.com.", dns.TypeTXT, edns(1232, false), false},
+	{"fast/nxdomain", "nope.gslb.example.com.", dns.TypeA, edns(1232, false), true},
+	{"fast/nxdomain TXT", "nope.gslb.example.com.", dns.TypeTXT, edns(1232, false), true},
+	{"fast/nxdomain random case", "x7Fq2.a9.GSLB.example.com.", dns.TypeAAAA, edns(1232, false), false},
+	{"fast/nxdomain deep", "x7fq2.a9.www.gslb.example.com.", dns.TypeAAAA, edns(1232, false), true},
 	{"general/_why not allowed", "_why.www.gslb.example.com.", dns.TypeTXT, edns(1232, false), false},
 	{"general/wildcard", "x.apps.gslb.example.com.", dns.TypeA, edns(1232, false), false},
 	{"general/referral", "www.child.gslb.example.com.", dns.TypeA, edns(1232, false), false},
@@ -305,4 +315,42 @@ func TestFastFill(t *testing.T) {
 	if n := v.fast.filled.Load(); n != 2 {
 		t.Errorf("%d names packed, want 2", n)
 	}
+}
+
+// FuzzFastMatchesGeneral sends arbitrary packets to the test zones: where
+// the fast path answers (names that exist, names that do not: fastnx.go),
+// its reply is the general path's, byte for byte, and rate limiting
+// classes it alike.
+//
+//	go test -run=^$ -fuzz=FuzzFastMatchesGeneral -fuzztime=3m ./dnsserver/
+func FuzzFastMatchesGeneral(f *testing.F) {
+	s, v := offline(f, testConfig(), testZones)
+	src := netip.MustParseAddr("127.0.0.1")
+	for _, name := range []string{"www.gslb.example.com.", "nonexistent.gslb.example.com.", "a.b.c.gslb.example.com.",
+		"x.www.gslb.example.com.", "x.dc1.gslb.example.com.", "x.y.apps.gslb.example.com.", "x.child.gslb.example.com.",
+		"x.hostmaster.gslb.example.com.", "NoNe.gslb.example.com.", "x.ent.wild.test.", "nowhere.cname.test.", "x.other.test."} {
+		for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeTXT, dns.TypeMX} {
+			f.Add(packQuery(f, name, qt, nil))
+			f.Add(packQuery(f, name, qt, edns(1232, true)))
+			f.Add(packQuery(f, name, qt, edns(512, false)))
+		}
+	}
+	f.Fuzz(func(t *testing.T, req []byte) {
+		for tr := range numTransports {
+			fq := qstate{now: testNow}
+			got, ok := s.fastAnswer(v, req, tr, src, nil, &fq)
+			if !ok {
+				continue
+			}
+			gq := qstate{now: testNow}
+			want, _ := s.generalAnswer(v, req, tr, src, nil, nil, &gq)
+			if !bytes.Equal(got, want) {
+				t.Fatalf("fast and general paths differ over %s\nfast:\n%v\ngeneral:\n%v", tr, unpack(got), unpack(want))
+			}
+			if fq.kind != gq.kind || !bytes.Equal(fq.key.bytes(), gq.key.bytes()) {
+				t.Fatalf("over %s the fast path classes the reply %v under %q, the general path %v under %q",
+					tr, fq.kind, fq.key.bytes(), gq.kind, gq.key.bytes())
+			}
+		}
+	})
 }
