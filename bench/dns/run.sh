@@ -74,6 +74,7 @@ STATIC_GSLB_AAAA=${STATIC_GSLB_AAAA:-2001:db8:2::10}
 AYA_RRL_RATE=${AYA_RRL_RATE:-1000000}
 AYA_RRL_EXEMPT=${AYA_RRL_EXEMPT:-192.0.2.255/32}
 OTHER_MAX=${OTHER_MAX:-25}            # warn when more than this % of a CPU went elsewhere
+ROUNDS=${ROUNDS:-1}                   # >1: run every server that many times, alternating; report medians
 
 # ---- state --------------------------------------------------------------------
 WORK=""
@@ -738,6 +739,65 @@ report() {
     fi
 }
 
+# rounds_report: with ROUNDS > 1, every run, then each SUBJECT/other ratio of
+# CPU per answer and of p99 round by round (the two servers of a round ran
+# minutes apart, so a neighbour's job seldom hits one and not the other) with
+# their median and range; $RESULTS becomes the per-(workload, server) median
+# of each column, which report prints as usual.
+rounds_report() {
+    local r header
+    printf '\nevery run (%s rounds, server order in each: %s):\n\n' "$ROUNDS" "$SERVERS"
+    header=$(printf '%-5s %-14s %-10s %9s %8s %9s %5s %6s' round workload server QPS p99_us us/query cpu% other%)
+    printf '%s\n%s\n' "$header" "${header//?/-}"
+    for ((r = 1; r <= ROUNDS; r++)); do
+        awk -F'\t' -v r="$r" '{ printf "%-5s %-14s %-10s %9s %8s %9s %5s %6s\n", r, $1, $2, $3, $6, $12, $13, $18 }' "$WORK/results.$r.tsv"
+    done
+    printf '\npaired ratios, round by round (SUBJECT %s over the other server of the same round):\n\n' "$SUBJECT"
+    header=$(printf '%-14s %-16s %-9s %-32s %s' workload ratio column "median (range)" "each round")
+    printf '%s\n%s\n' "$header" "${header//?/-}"
+    for ((r = 1; r <= ROUNDS; r++)); do
+        awk -F'\t' -v r="$r" '{ print r "\t" $0 }' "$WORK/results.$r.tsv"
+    done | awk -F'\t' -v subj="$SUBJECT" -v n="$ROUNDS" '
+        function med(list,   a, k, i, j, t) {
+            k = split(list, a, " ")
+            for (i = 2; i <= k; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
+            return sprintf("%.2f (%.2f-%.2f)", (k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2), a[1], a[k])
+        }
+        { k = $2 SUBSEP $3 SUBSEP $1; cpu[k] = $13; p99[k] = $7; seen[$2 SUBSEP $3] = 1; if (!($2 in wl)) { wl[$2] = 1; wls[++nw] = $2 } if (!($3 in sv)) { sv[$3] = 1; svs[++ns] = $3 } }
+        END {
+            for (i = 1; i <= nw; i++) for (j = 1; j <= ns; j++) {
+                w = wls[i]; o = svs[j]
+                if (o == subj || !((w SUBSEP subj) in seen) || !((w SUBSEP o) in seen)) continue
+                for (c = 1; c <= 2; c++) {
+                    list = ""
+                    for (r = 1; r <= n; r++) {
+                        a = (c == 1 ? cpu[w SUBSEP subj SUBSEP r] : p99[w SUBSEP subj SUBSEP r])
+                        b = (c == 1 ? cpu[w SUBSEP o SUBSEP r] : p99[w SUBSEP o SUBSEP r])
+                        if (a != "" && b + 0 > 0 && a != "NA" && b != "NA") list = list sprintf(" %.2f", a / b)
+                    }
+                    if (list != "") printf "%-14s %-16s %-9s %-32s%s\n", w, subj "/" o, (c == 1 ? "us/query" : "p99"), med(list), list
+                }
+            }
+        }'
+    # The median run of each (workload, server), column by column.
+    cat "$WORK"/results.[0-9]*.tsv | awk -F'\t' -v OFS='\t' '
+        function med(list,   a, k, i, j, t) {
+            k = split(list, a, " ")
+            for (i = 2; i <= k; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
+            return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
+        }
+        { k = $1 SUBSEP $2; if (!(k in seen)) { seen[k] = 1; keys[++nk] = k; wl[k] = $1; sv[k] = $2 }
+          for (c = 3; c <= NF; c++) col[k, c] = col[k, c] " " $c; nf = NF }
+        END {
+            for (i = 1; i <= nk; i++) {
+                k = keys[i]; line = wl[k] OFS sv[k]
+                for (c = 3; c <= nf; c++) { m = med(col[k, c]); line = line OFS (col[k, c] ~ /NA/ ? "NA" : (m == int(m) ? m : sprintf("%.2f", m))) }
+                print line
+            }
+        }' >"$RESULTS"
+    printf '\nmedians of the %s rounds (each column on its own) follow.\n' "$ROUNDS"
+}
+
 # ---- main -------------------------------------------------------------------------
 main() {
     [[ -f $ZONE_FILE ]] || die "zone file $ZONE_FILE not found"
@@ -755,25 +815,34 @@ main() {
     prepare_geo
     log "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg) (other busy processes skew the figures)"
 
-    for s in $SERVERS; do
-        local todo=()
-        for w in $WORKLOADS; do
-            if runs "$s" "$w"; then todo+=("$w"); else SKIPPED+=("$s/$w"); fi
-        done
-        ((${#todo[@]} > 0)) || { log "$s: no workload to run"; continue; }
-        start_server "$s"
-        if declare -F "server_${s}_ready" >/dev/null && ! "server_${s}_ready"; then
-            warn "$s: not ready for its workloads (server_${s}_ready; for aya_signed: this aya does not sign zones); skipped"
-            for w in "${todo[@]}"; do SKIPPED+=("$s/$w"); done
+    [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer (got '$ROUNDS')"
+    local r all=$RESULTS
+    for ((r = 1; r <= ROUNDS; r++)); do
+        ((ROUNDS == 1)) || { RESULTS=$WORK/results.$r.tsv; : >"$RESULTS"; log "round $r of $ROUNDS"; }
+        for s in $SERVERS; do
+            local todo=()
+            for w in $WORKLOADS; do
+                if runs "$s" "$w"; then todo+=("$w"); elif ((r == 1)); then SKIPPED+=("$s/$w"); fi
+            done
+            ((${#todo[@]} > 0)) || { log "$s: no workload to run"; continue; }
+            start_server "$s"
+            if declare -F "server_${s}_ready" >/dev/null && ! "server_${s}_ready"; then
+                warn "$s: not ready for its workloads (server_${s}_ready; for aya_signed: this aya does not sign zones); skipped"
+                for w in "${todo[@]}"; do SKIPPED+=("$s/$w"); done
+                stop_server
+                continue
+            fi
+            for w in "${todo[@]}"; do
+                ((r > 1)) || check_answers "$w"
+                measure "$w"
+            done
             stop_server
-            continue
-        fi
-        for w in "${todo[@]}"; do
-            check_answers "$w"
-            measure "$w"
         done
-        stop_server
     done
+    if ((ROUNDS > 1)); then
+        RESULTS=$all
+        rounds_report
+    fi
     report
 }
 
