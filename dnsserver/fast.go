@@ -412,9 +412,8 @@ func (s *Server) fastSteer(v *view, req []byte, q plainQuery, g *fastPool, tr tr
 	key := answerKey{pool: p, fam: fam, subnet: policy.ClientSubnet(a, source, st.ecs.MaxPrefixV4, st.ecs.MaxPrefixV6), ecs: c.usedECS}
 	h := key.hash(g.salt)
 	gen := s.generation(st, snap, geoVer)
-	held, ans, taken := s.steered.Peek(h)
-	if !cacheable || !taken || held != key || ans.gen != gen {
-		old := ans
+	ans, held := s.steered.Get(h, key)
+	if !cacheable || !held || ans.gen != gen {
 		st.locate(&c, a, source)
 		// Decisions are reused: Decide refills one without allocating.
 		d, _ := s.decisions.Get().(*policy.Decision)
@@ -428,11 +427,13 @@ func (s *Server) fastSteer(v *view, req []byte, q plainQuery, g *fastPool, tr tr
 		}
 		ans = steered{gen: gen, addrs: d.Addrs, ttl: d.TTL, scope: c.scope, count: st.counter(g.pool, d)}
 		// A stale entry gives way at once, a live one of another key in
-		// its turn (lossy.Cache.Turn), so that a flood of new subnets
+		// its turn (lossy.Cache.Claim), so that a flood of new subnets
 		// copies an answer on one miss in lossy.ReplaceEvery at most.
-		if cacheable && (!taken || held == key || old.gen != gen || s.steered.Turn()) {
-			ans.addrs = slices.Clone(d.Addrs)
-			s.steered.Replace(h, key, ans)
+		if cacheable {
+			if sl, ok := s.steered.Claim(h, key, func(e steered) bool { return e.gen != gen }); ok {
+				ans.addrs = slices.Clone(d.Addrs)
+				sl.Store(key, ans)
+			}
 		}
 	}
 	// With the DO bit, a signed zone's answer carries the RRSIGs of the

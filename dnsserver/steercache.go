@@ -21,7 +21,8 @@ import (
 // space. 32768 slots cost 256 KiB of pointers plus up to 32768 entries of
 // about 150 bytes, 5.5 MiB in all at most, whatever the traffic (entries
 // hold a generation number, not the view or snapshot, so stale ones pin
-// nothing); bench/dns geo_ecs's 7680 subnets in both families fit.
+// nothing); of bench/dns geo_ecs's 7680 subnets in both families, 91 %
+// stay (two-way, TestCacheHitRate).
 const steerCacheBits = 15
 
 // answerKey is what a steered answer depends on, given the view, the
