@@ -144,7 +144,7 @@ func (s *Server) buildFast(zs *Zones) *fastTable {
 	nx := make([]nxZone, len(zs.List()))
 	var wildParents []string // the names with a wildcard child
 	for i, z := range zs.List() {
-		nx[i].zone = z
+		nx[i].init(z)
 		markers := markers[i]
 		for _, m := range markers {
 			if z.nodes[m] == nil && zs.find(m) == z {

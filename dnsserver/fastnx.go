@@ -39,9 +39,73 @@ import (
 
 // nxZone is the NXDOMAIN reply of one zone of a view, packed by the first
 // query that needs it.
+//
+// A query whose apex labels are not all in lower case (a resolver that
+// randomises case, 0x20) gets another reply from miekg/dns: it compresses
+// the SOA's owner into the question only as far as the question's suffix
+// is the apex byte for byte, and writes the labels before that. The reply
+// depends on that depth only (the labels from the right the question
+// shares with the apex), so there is one reply per depth, each packed
+// after a question of the apex whose other labels are in upper case; every
+// pointer of it, into the question or into the reply itself, moves by the
+// same shift. That holds while the SOA's names are in lower case (a name
+// in another case could match the question's labels beyond the depth):
+// otherwise such queries go to the general path.
 type nxZone struct {
-	zone  *Zone
-	entry atomic.Pointer[nxEntry]
+	zone *Zone
+	// apex is the apex's wire length, labels its label count.
+	apex, labels int
+	// byDepth are the replies by depth: the last one, at the apex's
+	// label count, is the reply to a question whose apex is in lower
+	// case; nil when the SOA's names are not in lower case but that one.
+	byDepth []atomic.Pointer[nxEntry]
+	lower   atomic.Pointer[nxEntry] // when byDepth is nil
+}
+
+// init makes nz z's nxZone, nothing packed yet.
+func (nz *nxZone) init(z *Zone) {
+	nz.zone, nz.apex, nz.labels = z, -1, dns.CountLabel(z.Origin)
+	var wire [256]byte
+	if l, err := dns.PackDomainName(z.Origin, wire[:], 0, nil, false); err == nil {
+		nz.apex = l
+	}
+	if strings.ToLower(z.SOA.Ns) == z.SOA.Ns && strings.ToLower(z.SOA.Mbox) == z.SOA.Mbox && strings.ToLower(z.Origin) == z.Origin {
+		nz.byDepth = make([]atomic.Pointer[nxEntry], nz.labels+1)
+	}
+}
+
+// nxReply returns the reply for a question whose apex shares its last depth
+// labels with z's; nil when the general path answers.
+func (s *Server) nxReply(nz *nxZone, depth int) *nxEntry {
+	slot := &nz.lower
+	if nz.byDepth != nil {
+		slot = &nz.byDepth[depth]
+	} else if depth != nz.labels {
+		return nil
+	}
+	e := slot.Load()
+	if e == nil {
+		if e = s.nx(nz.zone, depth); e == nil {
+			return nil
+		}
+		slot.Store(e)
+	}
+	return e
+}
+
+// foldDepth is how many labels from the right q and l, wire names of the
+// same shape, share byte for byte.
+func foldDepth(q, l []byte) int {
+	depth := 0
+	for off := 0; off < len(l) && l[off] != 0; off += 1 + int(l[off]) {
+		end := off + 1 + int(l[off])
+		if end > len(l) || end > len(q) || !bytes.Equal(q[off:end], l[off:end]) {
+			depth = 0
+		} else {
+			depth++
+		}
+	}
+	return depth
 }
 
 // nxEntry is a zone's NXDOMAIN reply, less header and question, as packed
@@ -88,12 +152,23 @@ func underMarker(name string, markers []string) bool {
 	return false
 }
 
-// nx packs z's NXDOMAIN reply after a question of its apex.
-func (s *Server) nx(z *Zone) *nxEntry {
+// nx packs z's NXDOMAIN reply after a question of its apex whose labels
+// but the last depth are in upper case.
+func (s *Server) nx(z *Zone, depth int) *nxEntry {
+	qname := []byte(z.Origin)
+	end := len(qname)
+	if idx := dns.Split(z.Origin); depth > 0 && depth <= len(idx) {
+		end = idx[len(idx)-depth] // the labels before the last depth
+	}
+	for i, c := range qname[:end] {
+		if 'a' <= c && c <= 'z' {
+			qname[i] = c - 'a' + 'A'
+		}
+	}
 	m := &dns.Msg{
 		MsgHdr:   dns.MsgHdr{Response: true, Authoritative: true, Rcode: dns.RcodeNameError},
 		Compress: true,
-		Question: []dns.Question{{Name: z.Origin, Qtype: dns.TypeA, Qclass: dns.ClassINET}},
+		Question: []dns.Question{{Name: string(qname), Qtype: dns.TypeA, Qclass: dns.ClassINET}},
 		Ns:       []dns.RR{z.negativeSOA()},
 	}
 	out, err := m.Pack()
@@ -151,20 +226,19 @@ func (s *Server) fastNameError(v *view, req []byte, q plainQuery, tr transport, 
 		return nil, false // a delegation, a wildcard, or the general path's compression
 	}
 	nz := &t.nx[fn.nx-1]
-	e := nz.entry.Load()
-	if e == nil {
-		if e = s.nx(nz.zone); e == nil {
-			return nil, false
-		}
-		nz.entry.Store(e)
+	if nz.apex < 0 {
+		return nil, false
 	}
-	if q.do && e.signed {
+	apex := len(key) - nz.apex // where the apex starts in the name
+	depth := nz.labels
+	if q.folded {
+		depth = foldDepth(req[headerLen+apex:headerLen+len(key)], key[apex:])
+	}
+	e := s.nxReply(nz, depth)
+	if e == nil || q.do && e.signed {
 		return nil, false
 	}
 	shift := len(key) - e.apex
-	if q.folded && !bytes.Equal(req[headerLen+shift:headerLen+len(key)], key[shift:]) {
-		return nil, false // the apex not in lower case: miekg/dns would not point at it
-	}
 	out := s.fastFixed(v, req, &q, tr, src, buf, qs, e.body, flagAA|dns.RcodeNameError, 0, 1, 0)
 	if out == nil {
 		return nil, false

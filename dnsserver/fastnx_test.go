@@ -2,6 +2,8 @@ package dnsserver
 
 import (
 	"net/netip"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -29,7 +31,9 @@ func TestFastNameError(t *testing.T) {
 		{"nowhere.cname.test.", dns.TypeA, true, "another zone"},
 		{"x.other.test.", dns.TypeTXT, true, "a zone whose SOA names are its own"},
 		{"NoneXistent.gslb.example.com.", dns.TypeA, true, "upper case before the apex"},
-		{"nonexistent.GSLB.example.com.", dns.TypeA, false, "upper case in the apex"},
+		{"nonexistent.GSLB.example.com.", dns.TypeA, true, "upper case in the apex (0x20): the reply of its depth"},
+		{"x.gslb.EXAMPLE.com.", dns.TypeA, true, "upper case further up the apex"},
+		{"X.GsLb.ExAmPlE.CoM.", dns.TypeAAAA, true, "no apex label in lower case"},
 		{"x.y.apps.gslb.example.com.", dns.TypeA, false, "a wildcard synthesises it"},
 		{"x.wild.test.", dns.TypeA, false, "a wildcard at the apex"},
 		{"x.child.gslb.example.com.", dns.TypeA, false, "a referral"},
@@ -60,6 +64,58 @@ func TestFastNameErrorSigned(t *testing.T) {
 		req := packQuery(t, "nonexistent.signed.test.", dns.TypeA, edns(1232, do))
 		if _, ok := s.fastAnswer(v, req, udp, netip.Addr{}, nil, &qstate{now: testNow}); ok == do {
 			t.Errorf("DO %v: fast path %v, want %v", do, ok, !do)
+		}
+	}
+}
+
+// TestFastNameErrorSOACase: in a zone whose SOA names are not in lower
+// case, miekg/dns may compress them into a question's labels in any case,
+// so only queries whose apex is in lower case take the fast path; the
+// replies are the general path's either way.
+func TestFastNameErrorSOACase(t *testing.T) {
+	dir := t.TempDir()
+	zone := "$ORIGIN mixed.test.\n@ 300 IN SOA NS.Mixed.Test. Admin.mixed.test. 1 3600 600 86400 120\n@ 300 IN NS NS.Mixed.Test.\nns 300 IN A 192.0.2.1\n"
+	if err := os.WriteFile(filepath.Join(dir, "mixed.test.zone"), []byte(zone), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, v := offline(t, testConfig(), dir)
+	for _, c := range []struct {
+		qname string
+		fast  bool
+	}{
+		{"nope.mixed.test.", true},
+		{"nope.Mixed.Test.", false},
+		{"nope.mixed.TEST.", false},
+	} {
+		req := packQuery(t, c.qname, dns.TypeA, nil)
+		if _, ok := s.fastAnswer(v, req, udp, netip.Addr{}, nil, &qstate{now: testNow}); ok != c.fast {
+			t.Errorf("%s: fast path %v, want %v", c.qname, ok, c.fast)
+		}
+		compareFastGeneral(t, s, v, []string{c.qname}, comparedTypes, queryVariants)
+	}
+}
+
+func TestFoldDepth(t *testing.T) {
+	for _, c := range []struct {
+		q, l string
+		want int
+	}{
+		{"gslb.example.com.", "gslb.example.com.", 3},
+		{"GSLB.example.com.", "gslb.example.com.", 2},
+		{"gslb.EXAMPLE.com.", "gslb.example.com.", 1},
+		{"gslb.example.COM.", "gslb.example.com.", 0},
+		{"GSLB.EXAMPLE.COM.", "gslb.example.com.", 0},
+		{"123.example.com.", "123.example.com.", 3},
+		{".", ".", 0},
+	} {
+		q, l := make([]byte, 256), make([]byte, 256)
+		nq, err := dns.PackDomainName(c.q, q, 0, nil, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nl, _ := dns.PackDomainName(c.l, l, 0, nil, false)
+		if got := foldDepth(q[:nq], l[:nl]); got != c.want {
+			t.Errorf("foldDepth(%s, %s) = %d, want %d", c.q, c.l, got, c.want)
 		}
 	}
 }
