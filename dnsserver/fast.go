@@ -118,7 +118,12 @@ type fastPool struct {
 	pool string
 	name string // the bound name, lower-case
 	zone string
-	salt uint64 // poolSalt(pool)
+	z    *Zone
+	// nodata is the reply's sections when the pool has no address of
+	// the family (NODATA: the zone's SOA), packed by the first query
+	// that needs it, after a question of the name (noData).
+	nodata atomic.Pointer[[]byte]
+	salt   uint64 // poolSalt(pool)
 	// sec is the zone's signed part, nil when it is unsigned: a query with
 	// the DO bit gets the RRSIGs of the answer's signed set.
 	sec *signedZone
@@ -177,7 +182,7 @@ func (s *Server) buildFast(zs *Zones) *fastTable {
 			fn.signed = z.sec != nil || name == z.Origin && zs.signedParent(z) != nil
 			if gslb := n.rrsets.get(TypeGSLB); len(gslb) > 0 {
 				pool := poolOf(gslb[0])
-				fn.gslb = &fastPool{pool: pool, salt: poolSalt(pool), name: name, zone: z.Origin, sec: z.sec}
+				fn.gslb = &fastPool{pool: pool, salt: poolSalt(pool), name: name, zone: z.Origin, z: z, sec: z.sec}
 				for i, t := range [...]uint16{dns.TypeA, dns.TypeAAAA, dns.TypeANY} {
 					for tr := range numTransports {
 						fn.gslb.queries[i][tr] = s.metrics.queries.WithLabelValues(z.Origin, qtypeLabel(t), rcodeLabel(dns.RcodeSuccess), tr.String())
@@ -379,8 +384,10 @@ func (s *Server) fastAnswer(v *view, req []byte, tr transport, src netip.Addr, b
 // fastSteer answers A, AAAA or ANY at a name bound to a pool without
 // miekg/dns: place the client (ECS read from the wire), decide with the
 // policy, and write the address records, pointing their owner at the
-// question, and the OPT with the client subnet echoed and scoped. It declines
-// what the general path must shape (NODATA, SERVFAIL, a reply too large).
+// question, and the OPT with the client subnet echoed and scoped. It
+// writes NODATA (the zone's SOA) for a pool with no address of the family,
+// and declines what the general path must shape (SERVFAIL, a reply too
+// large).
 // TestFastSteerMatchesGeneral holds it to the general path byte for byte.
 func (s *Server) fastSteer(v *view, req []byte, q plainQuery, g *fastPool, tr transport, src netip.Addr, buf []byte, qs *qstate) ([]byte, bool) {
 	st := v.steer
@@ -422,7 +429,7 @@ func (s *Server) fastSteer(v *view, req []byte, q plainQuery, g *fastPool, tr tr
 		}
 		defer s.decisions.Put(d)
 		policy.Decide(p, c.Client, fam, snap, d)
-		if d.Servfail || len(d.Addrs) == 0 {
+		if d.Servfail {
 			return nil, false
 		}
 		ans = steered{gen: gen, addrs: d.Addrs, ttl: d.TTL, scope: c.scope, count: st.counter(g.pool, d)}
@@ -436,11 +443,25 @@ func (s *Server) fastSteer(v *view, req []byte, q plainQuery, g *fastPool, tr tr
 			}
 		}
 	}
+	// No address of the family: NODATA, the zone's SOA in the authority
+	// section. In a signed zone a DO query needs the NSEC proof, and a
+	// name in another case than the zone's gets the SOA's owner written
+	// out (miekg/dns compresses it into the question only byte for byte):
+	// the general path answers those.
+	var nodata []byte
+	if len(ans.addrs) == 0 {
+		if q.do && g.sec != nil || q.folded {
+			return nil, false
+		}
+		if nodata = g.noData(); nodata == nil {
+			return nil, false
+		}
+	}
 	// With the DO bit, a signed zone's answer carries the RRSIGs of the
 	// signed set of these addresses, packed in advance; without one (the
 	// general path counts it), the general path answers.
 	var sigs *steeredEntry
-	if q.do && g.sec != nil {
+	if q.do && g.sec != nil && nodata == nil {
 		if sigs = g.sec.steeredEntry(g.name, rtype, ans.addrs); sigs == nil {
 			return nil, false
 		}
@@ -448,7 +469,7 @@ func (s *Server) fastSteer(v *view, req []byte, q plainQuery, g *fastPool, tr tr
 	// The client subnet option goes back scoped when it was used, as sent
 	// when its source prefix is 0, and not at all from an untrusted resolver.
 	echo := q.ecs != nil && (c.usedECS || q.ecs[2] == 0)
-	size := q.qend + len(ans.addrs)*(12+rdlen)
+	size := q.qend + len(ans.addrs)*(12+rdlen) + len(nodata)
 	if sigs != nil {
 		size += len(sigs.sigs)
 	}
@@ -478,6 +499,10 @@ func (s *Server) fastSteer(v *view, req []byte, q plainQuery, g *fastPool, tr tr
 	binary.BigEndian.PutUint16(out[6:], an)
 	binary.BigEndian.PutUint16(out[8:], 0)
 	off := q.qend
+	if nodata != nil {
+		binary.BigEndian.PutUint16(out[8:], 1)
+		off += copy(out[off:], nodata)
+	}
 	for _, a := range ans.addrs {
 		binary.BigEndian.PutUint16(out[off:], 0xc000|headerLen) // the owner: the question's name
 		binary.BigEndian.PutUint16(out[off+2:], rtype)
@@ -527,7 +552,32 @@ func (s *Server) fastSteer(v *view, req []byte, q plainQuery, g *fastPool, tr tr
 	}
 	g.queries[i][tr].Inc()
 	qs.kind = rrlAnswer
+	if nodata != nil {
+		qs.kind = rrlNoData
+	}
 	return out, true
+}
+
+// noData returns the sections of g's NODATA reply after a question of
+// g.name in lower case, packing them on first use; nil if they do not
+// pack.
+func (g *fastPool) noData() []byte {
+	if b := g.nodata.Load(); b != nil {
+		return *b
+	}
+	m := &dns.Msg{
+		MsgHdr:   dns.MsgHdr{Response: true, Authoritative: true},
+		Compress: true,
+		Question: []dns.Question{{Name: g.name, Qtype: dns.TypeAAAA, Qclass: dns.ClassINET}},
+		Ns:       []dns.RR{g.z.negativeSOA()},
+	}
+	out, err := m.Pack()
+	if err != nil {
+		return nil
+	}
+	b := out[skipName(out, headerLen)+4:]
+	g.nodata.Store(&b)
+	return b
 }
 
 // replyLimit is the largest reply q may get over tr: over UDP, 512 octets

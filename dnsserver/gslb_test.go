@@ -882,3 +882,68 @@ func TestFastSteerFollowsGeoReload(t *testing.T) {
 		}
 	}
 }
+
+// TestFastSteerNoData: a pool with no address of the family is answered
+// NODATA (the zone's SOA) on the fast path, with the client subnet echoed
+// and scoped as for an answer, and counted as NODATA by rate limiting;
+// a name in another case goes to the general path (which writes the SOA's
+// owner out). TestFastSteerMatchesGeneral holds the bytes to the general
+// path's.
+func TestFastSteerNoData(t *testing.T) {
+	s, v := offline(t, gslbConfig(t), gslbZones)
+	src := netip.MustParseAddr("127.0.0.1")
+	for _, c := range []struct {
+		name, sub string
+		edns      uint16
+		fast      bool
+	}{
+		{"v4.gslb.test.", "", 0, true},
+		{"v4.gslb.test.", "81.2.69.0/24", 1232, true},
+		{"v4.gslb.test.", "2a02:cfc0::/48", 1232, true},
+		{"V4.gslb.test.", "81.2.69.0/24", 1232, false},
+	} {
+		req := ecsQuery(t, c.name, dns.TypeAAAA, c.sub, c.edns, false)
+		qs := qstate{now: testNow}
+		out, ok := s.fastAnswer(v, req, udp, src, nil, &qs)
+		if ok != c.fast {
+			t.Errorf("%s AAAA ecs %q: fast path %v, want %v", c.name, c.sub, ok, c.fast)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		m := new(dns.Msg)
+		if err := m.Unpack(out); err != nil {
+			t.Fatal(err)
+		}
+		if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 0 || len(m.Ns) != 1 || m.Ns[0].Header().Rrtype != dns.TypeSOA || !m.Authoritative {
+			t.Errorf("%s AAAA ecs %q: not a NODATA reply:\n%v", c.name, c.sub, m)
+		}
+		if qs.kind != rrlNoData {
+			t.Errorf("%s AAAA ecs %q: rate limiting class %v, want NODATA", c.name, c.sub, qs.kind)
+		}
+		if fastMatchesGeneral(t, s, v, req, src, c.name+" AAAA "+c.sub) == 0 {
+			t.Errorf("%s AAAA ecs %q: no transport took the fast path", c.name, c.sub)
+		}
+	}
+}
+
+// FuzzFastSteerMatchesGeneral sends arbitrary packets to the steered test
+// zone, from a trusted resolver: where the fast path answers (answers,
+// NODATA), the reply and its rate-limiting class are the general path's.
+//
+//	go test -run=^$ -fuzz=FuzzFastSteerMatchesGeneral -fuzztime=3m ./dnsserver/
+func FuzzFastSteerMatchesGeneral(f *testing.F) {
+	s, v := offline(f, gslbConfig(f), gslbZones)
+	for _, name := range []string{"www.gslb.test.", "v4.gslb.test.", "sf.gslb.test.", "x.dyn.gslb.test."} {
+		for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeANY} {
+			for _, sub := range []string{"", "81.2.69.0/24", "2a02:cfc0::/48", "0.0.0.0/0"} {
+				f.Add(ecsQuery(f, name, qt, sub, 1232, false))
+			}
+		}
+	}
+	src := netip.MustParseAddr("127.0.0.1")
+	f.Fuzz(func(t *testing.T, req []byte) {
+		fastMatchesGeneral(t, s, v, req, src, "fuzzed query")
+	})
+}

@@ -328,14 +328,20 @@ func fastMatchesGeneral(t *testing.T, s *Server, v *view, req []byte, src netip.
 	t.Helper()
 	n := 0
 	for tr := range numTransports {
-		got, ok := s.fastAnswer(v, req, tr, src, nil, &qstate{now: testNow})
+		fq := qstate{now: testNow}
+		got, ok := s.fastAnswer(v, req, tr, src, nil, &fq)
 		if !ok {
 			continue
 		}
 		n++
-		want, _ := s.generalAnswer(v, req, tr, src, nil, nil, &qstate{now: testNow})
+		gq := qstate{now: testNow}
+		want, _ := s.generalAnswer(v, req, tr, src, nil, nil, &gq)
 		if !bytes.Equal(got, want) {
 			t.Fatalf("%s %s:\nfast\n%v\ngeneral\n%v", what, tr, unpack(got), unpack(want))
+		}
+		if fq.kind != gq.kind || !bytes.Equal(fq.key.bytes(), gq.key.bytes()) {
+			t.Fatalf("%s %s: the fast path classes the reply %v under %q, the general path %v under %q",
+				what, tr, fq.kind, fq.key.bytes(), gq.kind, gq.key.bytes())
 		}
 	}
 	return n
