@@ -343,6 +343,7 @@ func (s *Server) Listen() error {
 	for _, addr := range s.cfg.Listen {
 		if err := s.listen(addr); err != nil {
 			s.closeListeners()
+			s.udp, s.tcp = nil, nil // nothing left to serve, and a retry starts afresh
 			return err
 		}
 	}

@@ -1,7 +1,9 @@
 package dnsserver
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -196,5 +198,53 @@ func TestListenInUse(t *testing.T) {
 	want := "listen tcp " + addr + ": bind: address already in use" // UDP shares the port (SO_REUSEPORT)
 	if err == nil || err.Error() != want {
 		t.Errorf("Listen on an address in use: %v, want %s", err, want)
+	}
+}
+
+// TestListenFailureLeavesNothing: a Listen that fails on its second
+// address closes the sockets of the first and keeps none of them, so that
+// Serve refuses to run on closed sockets and a second Listen, on free
+// addresses, serves those alone.
+func TestListenFailureLeavesNothing(t *testing.T) {
+	taken, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	cfg := testConfig()
+	cfg.Listen = []string{"127.0.0.1:0", taken.LocalAddr().String()}
+	cfg.UDPSockets = 1
+	s := New(cfg)
+	if err := s.LoadZones(testZones); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen(); err == nil {
+		t.Fatal("Listen on a taken address: no error")
+	}
+	if got := s.UDPAddrs(); len(got) != 0 {
+		t.Fatalf("after a failed Listen: UDP addresses %v, want none", got)
+	}
+	if err := s.Serve(t.Context()); err == nil {
+		t.Fatal("Serve after a failed Listen: no error")
+	}
+	s.cfg.Listen = []string{"127.0.0.1:0"}
+	if err := s.Listen(); err != nil {
+		t.Fatalf("second Listen: %v", err)
+	}
+	if got := s.UDPAddrs(); len(got) != 1 {
+		t.Fatalf("after the second Listen: UDP addresses %v, want one", got)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	m := new(dns.Msg)
+	m.SetQuestion("www.gslb.example.com.", dns.TypeA)
+	r, err := dns.Exchange(m, s.UDPAddrs()[0].String())
+	if err != nil || r.Rcode != dns.RcodeSuccess {
+		t.Errorf("query after the second Listen: %v, %v", r, err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("serve: %v", err)
 	}
 }
