@@ -84,14 +84,17 @@ type fastNode struct {
 	cname bool
 	// signed is set in a signed zone, and at the apex of a zone whose DS
 	// a signed parent answers: a query with the DO bit gets the replies
-	// with DNSSEC records (fastReplies.do). It, hidden and nx sit in the
-	// padding after cname: a node is no larger for them.
+	// with DNSSEC records (fastReplies.do). It, hidden, wild and nx sit
+	// in the padding after cname: a node is no larger for them.
 	signed bool
 	// hidden is set on a name the fast path does not answer, indexed for
 	// the walk up from a name that does not exist (fastnx.go): a
 	// delegation point or a name below one, a `_why.` name, a name an SOA
 	// name ends with that does not exist.
 	hidden bool
+	// wild is set on a name with a wildcard child: the names below it
+	// that do not exist are synthesised from it (fastWildcard).
+	wild bool
 	// nx is 1 + the index in fastTable.nx of the zone whose NXDOMAIN the
 	// names below this one that do not exist get here; 0 when they go to
 	// the general path (a wildcard child, or see nxMarkers).
@@ -119,6 +122,9 @@ type fastPool struct {
 	name string // the bound name, lower-case
 	zone string
 	z    *Zone
+	// wild is set on a wildcard's pool: its NODATA reply holds for the
+	// wildcard's own name only (the SOA points into the question).
+	wild bool
 	// nodata is the reply's sections when the pool has no address of
 	// the family (NODATA: the zone's SOA), packed by the first query
 	// that needs it, after a question of the name (noData).
@@ -170,9 +176,10 @@ func (s *Server) buildFast(zs *Zones) *fastTable {
 				wildParents = append(wildParents, name[2:])
 			}
 			fn := idx.add(wire[:l], name)
-			// Delegated, or may be asked why (why.go): the general path
+			// Delegated, may be asked why (why.go), or spelt so that the
+			// general path's names never meet it: the general path
 			// decides.
-			if fn.hidden = n.cut || n.occluded || strings.HasPrefix(name, whyLabel); fn.hidden {
+			if fn.hidden = n.cut || n.occluded || strings.HasPrefix(name, whyLabel) || !wireCanonical(name, wire[:l]); fn.hidden {
 				continue
 			}
 			if !underMarker(name, markers) {
@@ -182,7 +189,7 @@ func (s *Server) buildFast(zs *Zones) *fastTable {
 			fn.signed = z.sec != nil || name == z.Origin && zs.signedParent(z) != nil
 			if gslb := n.rrsets.get(TypeGSLB); len(gslb) > 0 {
 				pool := poolOf(gslb[0])
-				fn.gslb = &fastPool{pool: pool, salt: poolSalt(pool), name: name, zone: z.Origin, z: z, sec: z.sec}
+				fn.gslb = &fastPool{pool: pool, salt: poolSalt(pool), name: name, zone: z.Origin, z: z, wild: strings.HasPrefix(name, "*."), sec: z.sec}
 				for i, t := range [...]uint16{dns.TypeA, dns.TypeAAAA, dns.TypeANY} {
 					for tr := range numTransports {
 						fn.gslb.queries[i][tr] = s.metrics.queries.WithLabelValues(z.Origin, qtypeLabel(t), rcodeLabel(dns.RcodeSuccess), tr.String())
@@ -197,11 +204,28 @@ func (s *Server) buildFast(zs *Zones) *fastTable {
 	for _, p := range wildParents {
 		if l, err := dns.PackDomainName(p, wire[:], 0, nil, false); err == nil {
 			if fn := idx.lookup(wire[:l]); fn != nil {
-				fn.nx = 0
+				fn.nx, fn.wild = 0, true
 			}
 		}
 	}
 	return &fastTable{names: idx, nx: nx, max: maxFastFilled}
+}
+
+// wireCanonical reports whether name, a zone's lower-case name, is the
+// text miekg/dns unpacks its wire form to, lower-cased: the text the
+// general path compares a query's name with. A name written with escapes
+// of plain characters (`a\098c` for abc) or with raw octets past ASCII is
+// not, so the general path never finds it by a query's name, while the
+// fast index, keyed by wire form, would: such names are left to the
+// general path.
+func wireCanonical(name string, wire []byte) bool {
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '*') {
+			text, _, err := dns.UnpackDomainName(wire, 0)
+			return err == nil && strings.ToLower(text) == name
+		}
+	}
+	return true
 }
 
 // fill packs the replies of fn from zs, the zones of its view, and keeps
@@ -450,7 +474,7 @@ func (s *Server) fastSteer(v *view, req []byte, q plainQuery, g *fastPool, tr tr
 	// the general path answers those.
 	var nodata []byte
 	if len(ans.addrs) == 0 {
-		if q.do && g.sec != nil || q.folded {
+		if q.do && g.sec != nil || q.folded || g.wild {
 			return nil, false
 		}
 		if nodata = g.noData(); nodata == nil {

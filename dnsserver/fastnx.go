@@ -53,7 +53,8 @@ import (
 // otherwise such queries go to the general path.
 type nxZone struct {
 	zone *Zone
-	// apex is the apex's wire length, labels its label count.
+	// apex is the apex's wire length, -1 when the general path answers
+	// the zone's names that do not exist; labels its label count.
 	apex, labels int
 	// byDepth are the replies by depth: the last one, at the apex's
 	// label count, is the reply to a question whose apex is in lower
@@ -66,8 +67,8 @@ type nxZone struct {
 func (nz *nxZone) init(z *Zone) {
 	nz.zone, nz.apex, nz.labels = z, -1, dns.CountLabel(z.Origin)
 	var wire [256]byte
-	if l, err := dns.PackDomainName(z.Origin, wire[:], 0, nil, false); err == nil {
-		nz.apex = l
+	if l, err := dns.PackDomainName(z.Origin, wire[:], 0, nil, false); err == nil && wireCanonical(z.Origin, wire[:l]) {
+		nz.apex = l // else the general path answers (see wireCanonical)
 	}
 	if strings.ToLower(z.SOA.Ns) == z.SOA.Ns && strings.ToLower(z.SOA.Mbox) == z.SOA.Mbox && strings.ToLower(z.Origin) == z.Origin {
 		nz.byDepth = make([]atomic.Pointer[nxEntry], nz.labels+1)
@@ -208,12 +209,13 @@ func (s *Server) nx(z *Zone, depth int) *nxEntry {
 // exist; ok false sends it to the general path.
 func (s *Server) fastNameError(v *view, req []byte, q plainQuery, tr transport, src netip.Addr, buf []byte, qs *qstate) ([]byte, bool) {
 	key := qs.key.bytes()
-	if len(key) == 1 || q.ecs != nil || q.qtype == dns.TypeTXT && bytes.HasPrefix(key, []byte("\x04_why")) {
-		return nil, false // the general path echoes ECS; `_why.` explains
+	if len(key) == 1 || q.qtype == dns.TypeTXT && bytes.HasPrefix(key, []byte("\x04_why")) {
+		return nil, false // `_why.` explains
 	}
 	t := v.fast
 	var fn *fastNode
-	for off := 0; ; {
+	off := 0
+	for {
 		off += 1 + int(key[off])
 		if key[off] == 0 {
 			return nil, false // above every zone: REFUSED
@@ -222,8 +224,11 @@ func (s *Server) fastNameError(v *view, req []byte, q plainQuery, tr transport, 
 			break
 		}
 	}
-	if fn.hidden || fn.nx == 0 {
-		return nil, false // a delegation, a wildcard, or the general path's compression
+	if fn.wild && !fn.hidden {
+		return s.fastWildcard(v, req, q, tr, src, buf, qs, key[off:])
+	}
+	if fn.hidden || fn.nx == 0 || q.ecs != nil {
+		return nil, false // a delegation, the general path's compression, or ECS to echo
 	}
 	nz := &t.nx[fn.nx-1]
 	if nz.apex < 0 {
@@ -258,5 +263,60 @@ func (s *Server) fastNameError(v *view, req []byte, q plainQuery, tr transport, 
 	default:
 		s.metrics.count(nz.zone.Origin, q.qtype, dns.RcodeNameError, tr)
 	}
+	return out, true
+}
+
+// fastWildcard answers a query for a name that does not exist below enc,
+// its closest encloser (a suffix of the query's key), whose wildcard child
+// synthesises the answer (RFC 4592): the wildcard's own reply, whose
+// owners point at the question and so take the query's name, when it
+// names nothing else (fastEntry.caseFree: A, AAAA, TXT); a steered
+// wildcard is steered. The rest (NODATA and referrals below a wildcard, a
+// CNAME, DO in a signed zone, whose proof and RRSIG labels differ) goes to
+// the general path. Rate limiting counts the reply under the wildcard.
+func (s *Server) fastWildcard(v *view, req []byte, q plainQuery, tr transport, src netip.Addr, buf []byte, qs *qstate, enc []byte) ([]byte, bool) {
+	var w [256]byte
+	if 2+len(enc) > len(w) {
+		return nil, false
+	}
+	w[0], w[1] = 1, '*'
+	wild := w[:2+copy(w[2:], enc)]
+	wn := v.fast.names.lookup(wild)
+	if wn == nil || wn.hidden || q.do && wn.signed {
+		return nil, false
+	}
+	var out []byte
+	if g := wn.gslb; g != nil {
+		switch q.qtype {
+		case dns.TypeA, dns.TypeAAAA, dns.TypeANY:
+		default:
+			return nil, false
+		}
+		var ok bool
+		if out, ok = s.fastSteer(v, req, q, g, tr, src, buf, qs); !ok {
+			return nil, false
+		}
+	} else {
+		r := wn.replies.Load()
+		if r == nil {
+			if r = s.fill(v.fast, v.zones, wn); r == nil {
+				return nil, false
+			}
+		}
+		e := r.types[q.qtype]
+		if e == nil || !e.caseFree || q.ecs != nil {
+			return nil, false
+		}
+		if out = s.fastFixed(v, req, &q, tr, src, buf, qs, e.body, e.flags, e.an, e.ns, e.ar); out == nil {
+			return nil, false
+		}
+		qs.kind = kindOf(int(e.flags&0xf), int(e.an), int(e.ns), e.flags&flagAA != 0)
+		if c := e.queries[tr]; c != nil {
+			c.Inc()
+		} else {
+			s.metrics.count(e.zone, q.qtype, int(e.flags&0xf), tr)
+		}
+	}
+	qs.key.n = copy(qs.key.buf[:], wild)
 	return out, true
 }

@@ -34,8 +34,12 @@ func TestFastNameError(t *testing.T) {
 		{"nonexistent.GSLB.example.com.", dns.TypeA, true, "upper case in the apex (0x20): the reply of its depth"},
 		{"x.gslb.EXAMPLE.com.", dns.TypeA, true, "upper case further up the apex"},
 		{"X.GsLb.ExAmPlE.CoM.", dns.TypeAAAA, true, "no apex label in lower case"},
-		{"x.y.apps.gslb.example.com.", dns.TypeA, false, "a wildcard synthesises it"},
-		{"x.wild.test.", dns.TypeA, false, "a wildcard at the apex"},
+		{"x.y.apps.gslb.example.com.", dns.TypeA, true, "a wildcard synthesises it: the wildcard's A"},
+		{"X.apps.GSLB.example.com.", dns.TypeTXT, true, "a wildcard's TXT, in any case"},
+		{"x.apps.gslb.example.com.", dns.TypeMX, false, "NODATA below a wildcard: the SOA points into the question"},
+		{"x.wild.test.", dns.TypeA, true, "a wildcard at the apex"},
+		{"x.wild.test.", dns.TypeMX, false, "a wildcard's MX names another name"},
+		{"*.apps.gslb.example.com.", dns.TypeA, true, "the wildcard itself, asked"},
 		{"x.child.gslb.example.com.", dns.TypeA, false, "a referral"},
 		{"x.ns1.child.gslb.example.com.", dns.TypeA, false, "below glue"},
 		{"hostmaster.gslb.example.com.", dns.TypeA, false, "the RNAME: miekg/dns points at the question"},
@@ -117,5 +121,31 @@ func TestFoldDepth(t *testing.T) {
 		if got := foldDepth(q[:nq], l[:nl]); got != c.want {
 			t.Errorf("foldDepth(%s, %s) = %d, want %d", c.q, c.l, got, c.want)
 		}
+	}
+}
+
+// TestFastNonCanonicalNames: a name written so that miekg/dns unpacks its
+// wire form to another text (an escape of a plain letter, raw octets past
+// ASCII, an escaped origin) is never met by the general path's names, so
+// the fast path, whose index is keyed by wire form, must not answer for it
+// or stop its walk there: each reply is the general path's.
+func TestFastNonCanonicalNames(t *testing.T) {
+	for _, c := range []struct {
+		file, zone string
+		queries    []string
+	}{
+		{"esc.test.zone", "$ORIGIN esc.test.\n@ 300 IN SOA ns.esc.test. h.esc.test. 1 3600 600 86400 120\n@ 300 IN NS ns\nns 300 IN A 192.0.2.1\n*.wild 300 IN A 192.0.2.6\na\\098c.wild 300 IN A 192.0.2.7\nabc 300 IN TXT x\n",
+			[]string{"q.abc.wild.esc.test.", "abc.wild.esc.test.", "abc.esc.test.", "x.abc.esc.test."}},
+		{"a\\098c.test.zone", "$ORIGIN a\\098c.test.\n@ 300 IN SOA ns h 1 3600 600 86400 120\n@ 300 IN NS ns\nns 300 IN A 192.0.2.1\n",
+			[]string{"x.abc.test.", "abc.test.", "ns.abc.test."}},
+		{"u.test.zone", "$ORIGIN u.test.\n@ 300 IN SOA ns h 1 3600 600 86400 120\n@ 300 IN NS ns\nns 300 IN A 192.0.2.1\n* 300 IN A 192.0.2.8\n\xc3\x89 300 IN A 192.0.2.9\n",
+			[]string{"x.\\195\\137.u.test.", "\\195\\137.u.test.", "x.u.test."}},
+	} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, c.file), []byte(c.zone), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s, v := offline(t, testConfig(), dir)
+		compareFastGeneral(t, s, v, c.queries, comparedTypes, queryVariants)
 	}
 }

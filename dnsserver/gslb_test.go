@@ -317,7 +317,7 @@ func TestFastSteerMatchesGeneral(t *testing.T) {
 	for _, trusted := range [][]netip.Prefix{nil, {netip.MustParsePrefix("10.0.0.0/8")}} {
 		s, v := offline(t, gslbConfig(t, trusted...), gslbZones)
 		fast := 0
-		for _, name := range []string{"www.gslb.test.", "WWW.Gslb.TEST.", "v4.gslb.test.", "sf.gslb.test."} {
+		for _, name := range []string{"www.gslb.test.", "WWW.Gslb.TEST.", "v4.gslb.test.", "sf.gslb.test.", "x.dyn.gslb.test.", "A.b.DYN.gslb.test."} {
 			for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeANY} {
 				for _, sub := range []string{"", "81.2.69.142/32", "81.2.69.0/24", "216.160.83.56/29", "175.16.199.0/24", "175.16.0.0/12", "2a02:cfc0::/48", "2a02:cfc0::1/128", "0.0.0.0/0", "10.20.30.0/24"} {
 					for _, src := range []string{"127.0.0.1", "10.1.1.1", "::1"} {
@@ -946,4 +946,30 @@ func FuzzFastSteerMatchesGeneral(f *testing.F) {
 	f.Fuzz(func(t *testing.T, req []byte) {
 		fastMatchesGeneral(t, s, v, req, src, "fuzzed query")
 	})
+}
+
+// TestFastSteerWildcard: a name synthesised from a steered wildcard is
+// steered on the fast path, in any case, with and without ECS, counted by
+// rate limiting under the wildcard; the bytes are the general path's.
+func TestFastSteerWildcard(t *testing.T) {
+	s, v := offline(t, gslbConfig(t), gslbZones)
+	src := netip.MustParseAddr("127.0.0.1")
+	var w [256]byte
+	l, _ := dns.PackDomainName("*.dyn.gslb.test.", w[:], 0, nil, false)
+	for _, name := range []string{"x.dyn.gslb.test.", "A.b.DYN.gslb.test."} {
+		for _, sub := range []string{"", "81.2.69.0/24", "2a02:cfc0::/48"} {
+			for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA} {
+				req := ecsQuery(t, name, qt, sub, 1232, false)
+				qs := qstate{now: testNow}
+				if _, ok := s.fastAnswer(v, req, udp, src, nil, &qs); !ok {
+					t.Errorf("%s %s ecs %q: general path", name, dns.TypeToString[qt], sub)
+					continue
+				}
+				if !bytes.Equal(qs.key.bytes(), w[:l]) {
+					t.Errorf("%s %s ecs %q: rate limited under %q, want the wildcard", name, dns.TypeToString[qt], sub, qs.key.bytes())
+				}
+				fastMatchesGeneral(t, s, v, req, src, name+" "+sub)
+			}
+		}
+	}
 }
