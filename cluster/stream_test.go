@@ -121,6 +121,11 @@ func TestStreamHalfSentAppendEntries(t *testing.T) {
 	// byte yet waits for a request, and a slow run would let a later one
 	// evict it, which is TestStreamCaps' business, not this test's.
 	cfg.transportLimits.EvictIdle = time.Minute
+	// The accepted requests are all read before the first of them has
+	// waited RequestWait, even on a loaded machine (at 1 s, a CI run
+	// read the last after the first was closed, and the budget never
+	// held all of them at once).
+	cfg.transportLimits.RequestWait = 5 * time.Second
 	n := startNode(t, cfg)
 	waitLeader(t, n)
 	k := state.EndpointKey{Pool: "web", Region: "eu", Endpoint: "a"}
@@ -163,7 +168,7 @@ func TestStreamHalfSentAppendEntries(t *testing.T) {
 	proposeDown(t, n, k, "during")
 	waitDown(t, k, "during", n)
 
-	waitClosed(t, 4*time.Second, conns)
+	waitClosed(t, cfg.transportLimits.RequestWait+4*time.Second, conns)
 	t.Logf("all closed %v after the attack began", time.Since(started).Round(10*time.Millisecond))
 	eventually(t, 2*time.Second, "the connections forgotten", func() bool {
 		return testutil.ToFloat64(st.m.open) == 0 && st.budget.used.Load() == 0
