@@ -329,7 +329,7 @@ func FuzzFastMatchesGeneral(f *testing.F) {
 	for _, name := range []string{"www.gslb.example.com.", "nonexistent.gslb.example.com.", "a.b.c.gslb.example.com.",
 		"x.www.gslb.example.com.", "x.dc1.gslb.example.com.", "x.y.apps.gslb.example.com.", "x.child.gslb.example.com.",
 		"x.hostmaster.gslb.example.com.", "NoNe.gslb.example.com.", "x.GSLB.Example.com.", "x.ent.wild.test.", "nowhere.cname.test.",
-		"x.other.test."} {
+		"x.other.test.", "x.wild.test.", "A.B.wild.test.", "x.*.wild.test.", "*.wild.test.", "_why.x.wild.test."} {
 		for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeTXT, dns.TypeMX} {
 			f.Add(packQuery(f, name, qt, nil))
 			f.Add(packQuery(f, name, qt, edns(1232, true)))

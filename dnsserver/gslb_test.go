@@ -935,7 +935,7 @@ func TestFastSteerNoData(t *testing.T) {
 //	go test -run=^$ -fuzz=FuzzFastSteerMatchesGeneral -fuzztime=3m ./dnsserver/
 func FuzzFastSteerMatchesGeneral(f *testing.F) {
 	s, v := offline(f, gslbConfig(f), gslbZones)
-	for _, name := range []string{"www.gslb.test.", "v4.gslb.test.", "sf.gslb.test.", "x.dyn.gslb.test."} {
+	for _, name := range []string{"www.gslb.test.", "v4.gslb.test.", "sf.gslb.test.", "x.dyn.gslb.test.", "A.b.DYN.gslb.test.", "*.dyn.gslb.test."} {
 		for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeANY} {
 			for _, sub := range []string{"", "81.2.69.0/24", "2a02:cfc0::/48", "0.0.0.0/0"} {
 				f.Add(ecsQuery(f, name, qt, sub, 1232, false))
