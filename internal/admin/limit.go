@@ -80,8 +80,11 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			l.open.Inc()
 			return &limitConn{Conn: c, l: l, ip: ip}, nil
 		}
-		_ = c.Close()
+		// Counted before it is closed: a client that sees the close finds
+		// it counted (a CI run of TestAdminConnCaps read the counter
+		// between the two).
 		l.rejected.WithLabelValues(reason).Inc()
+		_ = c.Close()
 		l.logOnce.Do(func() {
 			l.log.Warn("admin connection refused (more are counted in aya_admin_connections_rejected_total, not logged for 10s)",
 				"reason", reason, "remote", ip.String())
