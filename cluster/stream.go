@@ -306,8 +306,10 @@ func (s *stream) admit(c net.Conn) *boundedConn {
 	}
 	if reason != "" {
 		s.mu.Unlock()
-		_ = c.Close()
+		// Counted before it is closed: whoever sees the close finds it
+		// counted.
 		s.m.rejected.WithLabelValues(reason).Inc()
+		_ = c.Close()
 		s.logReject.Do(func() {
 			s.log.Warn("raft connection refused (more are counted in aya_cluster_transport_rejected_total, not logged for 10s)",
 				"reason", reason, "remote", remote.String())
