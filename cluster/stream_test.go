@@ -204,9 +204,12 @@ func TestStreamAttackCluster(t *testing.T) {
 	for i, id := range []string{"s1", "s2", "s3"} {
 		cfg := testConfig(t, id, i == 0)
 		cfg.transportLimits = testLimits()
-		// Raft's timings as in production, so that a loaded test machine
-		// does not elect on its own.
-		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 0, 0, 0
+		// Twice Raft's production timings, so that a loaded test machine
+		// does not elect on its own: a CI run under the race detector, with
+		// the other packages' tests beside it, saw the leader's 500 ms lease
+		// lapse right after the joins, before any attack could matter. An
+		// attack that starved members' RPCs would still cost it.
+		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 2*DefaultHeartbeatTimeout, 2*DefaultElectionTimeout, 2*DefaultLeaderLeaseTimeout
 		nodes = append(nodes, startNode(t, cfg))
 	}
 	leader := waitLeader(t, nodes[0])
