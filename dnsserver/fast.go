@@ -360,10 +360,23 @@ func (s *Server) fastAnswer(v *view, req []byte, tr transport, src netip.Addr, b
 	if fn.hidden {
 		return nil, false
 	}
+	return s.fastName(v, req, q, fn, false, tr, src, buf, qs)
+}
+
+// fastName answers q from fn's packed replies (the entry of its QTYPE, or
+// its NODATA), or steers it at a name bound to a pool; ok false sends it
+// to the general path. With wild, fn is the wildcard q's name is
+// synthesised from (fastWildcard): its reply serves only where it names
+// nothing but its owner (caseFree), whose pointers at the question then
+// name the query's name.
+func (s *Server) fastName(v *view, req []byte, q plainQuery, fn *fastNode, wild bool, tr transport, src netip.Addr, buf []byte, qs *qstate) ([]byte, bool) {
 	if fn.gslb != nil {
 		switch q.qtype {
 		case dns.TypeA, dns.TypeAAAA, dns.TypeANY:
 			return s.fastSteer(v, req, q, fn.gslb, tr, src, buf, qs)
+		}
+		if wild {
+			return nil, false
 		}
 	}
 	if q.ecs != nil {
@@ -386,8 +399,8 @@ func (s *Server) fastAnswer(v *view, req []byte, tr transport, src netip.Addr, b
 			return nil, false
 		}
 	}
-	if q.folded && !e.caseFree {
-		return nil, false // the general path keeps the zone's case (see caseFree)
+	if (q.folded || wild) && !e.caseFree {
+		return nil, false // the general path keeps the zone's case, or the names synthesis does not change (see caseFree)
 	}
 	out := s.fastFixed(v, req, &q, tr, src, buf, qs, e.body, e.flags, e.an, e.ns, e.ar)
 	if out == nil {

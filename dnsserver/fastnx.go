@@ -58,9 +58,10 @@ type nxZone struct {
 	apex, labels int
 	// byDepth are the replies by depth: the last one, at the apex's
 	// label count, is the reply to a question whose apex is in lower
-	// case; nil when the SOA's names are not in lower case but that one.
+	// case. The others serve only when folds: the SOA's names are in
+	// lower case.
 	byDepth []atomic.Pointer[nxEntry]
-	lower   atomic.Pointer[nxEntry] // when byDepth is nil
+	folds   bool
 }
 
 // init makes nz z's nxZone, nothing packed yet.
@@ -70,20 +71,17 @@ func (nz *nxZone) init(z *Zone) {
 	if l, err := dns.PackDomainName(z.Origin, wire[:], 0, nil, false); err == nil && wireCanonical(z.Origin, wire[:l]) {
 		nz.apex = l // else the general path answers (see wireCanonical)
 	}
-	if strings.ToLower(z.SOA.Ns) == z.SOA.Ns && strings.ToLower(z.SOA.Mbox) == z.SOA.Mbox && strings.ToLower(z.Origin) == z.Origin {
-		nz.byDepth = make([]atomic.Pointer[nxEntry], nz.labels+1)
-	}
+	nz.byDepth = make([]atomic.Pointer[nxEntry], nz.labels+1)
+	nz.folds = strings.ToLower(z.SOA.Ns) == z.SOA.Ns && strings.ToLower(z.SOA.Mbox) == z.SOA.Mbox && strings.ToLower(z.Origin) == z.Origin
 }
 
 // nxReply returns the reply for a question whose apex shares its last depth
 // labels with z's; nil when the general path answers.
 func (s *Server) nxReply(nz *nxZone, depth int) *nxEntry {
-	slot := &nz.lower
-	if nz.byDepth != nil {
-		slot = &nz.byDepth[depth]
-	} else if depth != nz.labels {
+	if depth != nz.labels && !nz.folds {
 		return nil
 	}
+	slot := &nz.byDepth[depth]
 	e := slot.Load()
 	if e == nil {
 		if e = s.nx(nz.zone, depth); e == nil {
@@ -115,8 +113,6 @@ type nxEntry struct {
 	body []byte
 	// ptrs are the offsets in body of its compression pointers.
 	ptrs []int
-	// apex is the apex's wire length.
-	apex int
 	// signed is set in a signed zone: a DO query needs the denial of
 	// existence, which the general path adds.
 	signed bool
@@ -177,7 +173,7 @@ func (s *Server) nx(z *Zone, depth int) *nxEntry {
 		return nil
 	}
 	qlen := skipName(out, headerLen) + 4
-	e := &nxEntry{body: out[qlen:], apex: qlen - headerLen - 4, signed: z.sec != nil}
+	e := &nxEntry{body: out[qlen:], signed: z.sec != nil}
 	// The SOA: owner, 10 octets of type to length, MNAME, RNAME, 20 octets.
 	off := 0
 	for i := range 3 {
@@ -243,7 +239,7 @@ func (s *Server) fastNameError(v *view, req []byte, q plainQuery, tr transport, 
 	if e == nil || q.do && e.signed {
 		return nil, false
 	}
-	shift := len(key) - e.apex
+	shift := apex // the octets before the apex
 	out := s.fastFixed(v, req, &q, tr, src, buf, qs, e.body, flagAA|dns.RcodeNameError, 0, 1, 0)
 	if out == nil {
 		return nil, false
@@ -285,37 +281,9 @@ func (s *Server) fastWildcard(v *view, req []byte, q plainQuery, tr transport, s
 	if wn == nil || wn.hidden || q.do && wn.signed {
 		return nil, false
 	}
-	var out []byte
-	if g := wn.gslb; g != nil {
-		switch q.qtype {
-		case dns.TypeA, dns.TypeAAAA, dns.TypeANY:
-		default:
-			return nil, false
-		}
-		var ok bool
-		if out, ok = s.fastSteer(v, req, q, g, tr, src, buf, qs); !ok {
-			return nil, false
-		}
-	} else {
-		r := wn.replies.Load()
-		if r == nil {
-			if r = s.fill(v.fast, v.zones, wn); r == nil {
-				return nil, false
-			}
-		}
-		e := r.types[q.qtype]
-		if e == nil || !e.caseFree || q.ecs != nil {
-			return nil, false
-		}
-		if out = s.fastFixed(v, req, &q, tr, src, buf, qs, e.body, e.flags, e.an, e.ns, e.ar); out == nil {
-			return nil, false
-		}
-		qs.kind = kindOf(int(e.flags&0xf), int(e.an), int(e.ns), e.flags&flagAA != 0)
-		if c := e.queries[tr]; c != nil {
-			c.Inc()
-		} else {
-			s.metrics.count(e.zone, q.qtype, int(e.flags&0xf), tr)
-		}
+	out, ok := s.fastName(v, req, q, wn, true, tr, src, buf, qs)
+	if !ok {
+		return nil, false
 	}
 	qs.key.n = copy(qs.key.buf[:], wild)
 	return out, true
