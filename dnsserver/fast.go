@@ -176,10 +176,10 @@ func (s *Server) buildFast(zs *Zones) *fastTable {
 				wildParents = append(wildParents, name[2:])
 			}
 			fn := idx.add(wire[:l], name)
-			// Delegated, may be asked why (why.go), or spelt so that the
-			// general path's names never meet it: the general path
-			// decides.
-			if fn.hidden = n.cut || n.occluded || strings.HasPrefix(name, whyLabel) || !wireCanonical(name, wire[:l]); fn.hidden {
+			// Delegated, or may be asked why (why.go): the general path
+			// decides. (A zone's names are in their wire spelling,
+			// canonicalName: the name a query's wire form unpacks to.)
+			if fn.hidden = n.cut || n.occluded || strings.HasPrefix(name, whyLabel); fn.hidden {
 				continue
 			}
 			if !underMarker(name, markers) {
@@ -209,23 +209,6 @@ func (s *Server) buildFast(zs *Zones) *fastTable {
 		}
 	}
 	return &fastTable{names: idx, nx: nx, max: maxFastFilled}
-}
-
-// wireCanonical reports whether name, a zone's lower-case name, is the
-// text miekg/dns unpacks its wire form to, lower-cased: the text the
-// general path compares a query's name with. A name written with escapes
-// of plain characters (`a\098c` for abc) or with raw octets past ASCII is
-// not, so the general path never finds it by a query's name, while the
-// fast index, keyed by wire form, would: such names are left to the
-// general path.
-func wireCanonical(name string, wire []byte) bool {
-	for i := 0; i < len(name); i++ {
-		if c := name[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '*') {
-			text, _, err := dns.UnpackDomainName(wire, 0)
-			return err == nil && strings.ToLower(text) == name
-		}
-	}
-	return true
 }
 
 // fill packs the replies of fn from zs, the zones of its view, and keeps

@@ -68,8 +68,8 @@ type nxZone struct {
 func (nz *nxZone) init(z *Zone) {
 	nz.zone, nz.apex, nz.labels = z, -1, dns.CountLabel(z.Origin)
 	var wire [256]byte
-	if l, err := dns.PackDomainName(z.Origin, wire[:], 0, nil, false); err == nil && wireCanonical(z.Origin, wire[:l]) {
-		nz.apex = l // else the general path answers (see wireCanonical)
+	if l, err := dns.PackDomainName(z.Origin, wire[:], 0, nil, false); err == nil {
+		nz.apex = l
 	}
 	nz.byDepth = make([]atomic.Pointer[nxEntry], nz.labels+1)
 	nz.folds = strings.ToLower(z.SOA.Ns) == z.SOA.Ns && strings.ToLower(z.SOA.Mbox) == z.SOA.Mbox && strings.ToLower(z.Origin) == z.Origin

@@ -126,9 +126,9 @@ func TestFoldDepth(t *testing.T) {
 
 // TestFastNonCanonicalNames: a name written so that miekg/dns unpacks its
 // wire form to another text (an escape of a plain letter, raw octets past
-// ASCII, an escaped origin) is never met by the general path's names, so
-// the fast path, whose index is keyed by wire form, must not answer for it
-// or stop its walk there: each reply is the general path's.
+// ASCII, an escaped origin) is kept in that wire spelling (canonicalName),
+// so the fast path, whose index is keyed by wire form, and the general
+// path, by text, find the same names: each reply is the general path's.
 func TestFastNonCanonicalNames(t *testing.T) {
 	for _, c := range []struct {
 		file, zone string

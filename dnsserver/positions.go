@@ -143,7 +143,7 @@ func (s *scanner) entry(data []byte, e *entry, file string, origin *string, dept
 		if !dns.IsFqdn(o) {
 			o = dns.Fqdn(o + "." + strings.TrimSuffix(*origin, "."))
 		}
-		o = dns.CanonicalName(o)
+		o = canonicalName(o)
 		if !dns.IsSubDomain(s.zoneOrigin, o) {
 			s.setSoft(&ZoneError{File: file, Line: e.line, Msg: fmt.Sprintf("$ORIGIN %s is outside the zone %s", tok(1), s.zoneOrigin)})
 		}
@@ -167,7 +167,7 @@ func (s *scanner) entry(data []byte, e *entry, file string, origin *string, dept
 		}
 		incOrigin := *origin
 		if e.n > 2 {
-			incOrigin = dns.CanonicalName(dns.Fqdn(tok(2)))
+			incOrigin = canonicalName(dns.Fqdn(tok(2)))
 		}
 		return s.file(inc, p, incOrigin, depth+1)
 	case "$GENERATE":

@@ -421,14 +421,65 @@ func TestZoneRecords(t *testing.T) {
 	}
 }
 
-// FuzzCanonicalName: canonicalName is dns.CanonicalName of every name.
+// FuzzCanonicalName: canonicalName of a fully qualified name that packs
+// is the text miekg/dns unpacks its wire form to, lower-cased (the
+// spelling of a query's name), and its own canonical name; of one that
+// does not, dns.CanonicalName. (Zone names are fully qualified; miekg/dns
+// makes "a\\" the name "a\\.", which is not.)
 func FuzzCanonicalName(f *testing.F) {
-	for _, s := range []string{"a.test.", "A.Test.", "a\\.", "a\\\\.", "\xc3\xa9.test.", "\xff.", ".", "", "a"} {
+	for _, s := range []string{"a.test.", "A.Test.", "a\\.", "a\\\\.", "\xc3\xa9.test.", "\xff.", ".", "", "a", "a\\098c.", "A\\066C.test", "x\\046y.", "\\000."} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, name string) {
-		if got, want := canonicalName(name), dns.CanonicalName(name); got != want {
+		if !dns.IsFqdn(name) {
+			name = dns.Fqdn(name)
+			if !dns.IsFqdn(name) {
+				return
+			}
+		}
+		got := canonicalName(name)
+		var wire [256]byte
+		n, err := dns.PackDomainName(dns.Fqdn(name), wire[:], 0, nil, false)
+		if err != nil {
+			if want := dns.CanonicalName(name); got != want {
+				t.Fatalf("canonicalName(%q) = %q, want %q (it does not pack: %v)", name, got, want, err)
+			}
+			return
+		}
+		text, _, err := dns.UnpackDomainName(wire[:n], 0)
+		if err != nil {
+			t.Fatalf("%q packs but does not unpack: %v", name, err)
+		}
+		if want := strings.ToLower(text); got != want {
 			t.Fatalf("canonicalName(%q) = %q, want %q", name, got, want)
 		}
+		if again := canonicalName(got); again != got {
+			t.Fatalf("canonicalName(%q) = %q, not its own canonical name (%q)", name, got, again)
+		}
+	})
+}
+
+// TestWireSpelling: a name a zone file spells with needless escapes
+// (a\098c for abc, even in another case: both spellings are one name),
+// with raw octets past ASCII (café), or as a CNAME target or MX exchange,
+// is the name a query asks for, over UDP and TCP, as in Knot and BIND. An escaped dot stays a dot inside its
+// label.
+func TestWireSpelling(t *testing.T) {
+	_, addr := testServer(t, testConfig(), "testdata/wirespelling")
+	const z = "spelt.test."
+	a := func(name, ip string) string { return name + " 300 IN A " + ip }
+	txt := `abc.spelt.test. 300 IN TXT "same name, other spelling"`
+	runCases(t, addr, []dnsCase{
+		{name: "escaped letters", qname: "abc." + z, qtype: dns.TypeA, aa: true, answer: []string{a("abc."+z, "192.0.2.7")}},
+		{name: "escaped letters, other case", qname: "abc." + z, qtype: dns.TypeTXT, aa: true, answer: []string{txt}},
+		{name: "query in upper case", qname: "ABC." + z, qtype: dns.TypeA, aa: true, answer: []string{a("ABC."+z, "192.0.2.7")}},
+		{name: "raw octets", qname: `caf\195\169.` + z, qtype: dns.TypeA, aa: true, answer: []string{a(`caf\195\169.`+z, "192.0.2.9")}},
+		{name: "escaped CNAME target", qname: "alias." + z, qtype: dns.TypeA, aa: true,
+			answer: []string{"alias." + z + " 300 IN CNAME abc." + z, a("abc."+z, "192.0.2.7")}},
+		{name: "escaped MX exchange", qname: "mx." + z, qtype: dns.TypeMX, aa: true,
+			answer: []string{"mx." + z + " 300 IN MX 10 mail." + z}, extra: []string{a("mail."+z, "192.0.2.25")}},
+		{name: "escaped dot", qname: `d\.ot.` + z, qtype: dns.TypeA, aa: true, answer: []string{a(`d\.ot.`+z, "192.0.2.30")}},
+		{name: "escaped dot is no label break", qname: "ot." + z, qtype: dns.TypeA, aa: true, rcode: dns.RcodeNameError,
+			ns: []string{z + ` 120 IN SOA ns.spelt.test. h\.ostmaster.spelt.test. 1 3600 600 86400 120`}},
 	})
 }
