@@ -8,20 +8,22 @@ import (
 // metrics are the server's Prometheus metrics. Label values are bounded:
 // QTYPEs and RCODEs outside a fixed set count as "other".
 type metrics struct {
-	queries     *prometheus.CounterVec
-	latency     [numTransports]prometheus.Observer
-	dropped     prometheus.Counter
-	panics      prometheus.Counter
-	tcpConns    prometheus.Gauge
-	tcpMax      prometheus.Gauge
-	tcpRejected [numRejectReasons]prometheus.Counter
-	tcpClosed   [numCloseReasons]prometheus.Counter
-	reloads     *prometheus.CounterVec
-	zones       prometheus.Gauge
-	zoneSerial  *prometheus.GaugeVec
-	zoneRecords *prometheus.GaugeVec
-	steered     *prometheus.CounterVec
-	unsigned    *prometheus.CounterVec
+	queries *prometheus.CounterVec
+	latency [numTransports]prometheus.Observer
+	dropped prometheus.Counter
+	// udpReadErrors counts failed reads of a UDP socket (serveUDP).
+	udpReadErrors prometheus.Counter
+	panics        prometheus.Counter
+	tcpConns      prometheus.Gauge
+	tcpMax        prometheus.Gauge
+	tcpRejected   [numRejectReasons]prometheus.Counter
+	tcpClosed     [numCloseReasons]prometheus.Counter
+	reloads       *prometheus.CounterVec
+	zones         prometheus.Gauge
+	zoneSerial    *prometheus.GaugeVec
+	zoneRecords   *prometheus.GaugeVec
+	steered       *prometheus.CounterVec
+	unsigned      *prometheus.CounterVec
 	// rrl and rrlLogOnly count limited responses by action (rrlDrop,
 	// rrlSlip): dropped or slipped, or sent whole in log-only mode.
 	rrl        [3]prometheus.Counter
@@ -47,6 +49,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "aya_dns_dropped_total",
 			Help: "Packets dropped without a reply: shorter than a header, or with QR set.",
+		}),
+		udpReadErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "aya_dns_udp_read_errors_total",
+			Help: "Reads of a UDP socket that failed (not for want of a datagram): out of kernel memory, or a bug. A reader whose reads keep failing retries up to four times a second, and logs at each doubling of its run.",
 		}),
 		panics: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "aya_dns_handler_panics_total",
@@ -137,7 +143,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}, []string{"zone", "result"})
 	if reg != nil {
 		reg.MustRegister(m.notify)
-		reg.MustRegister(m.queries, latency, m.dropped, m.panics, m.tcpConns, m.tcpMax, rejected, closed,
+		reg.MustRegister(m.queries, latency, m.dropped, m.udpReadErrors, m.panics, m.tcpConns, m.tcpMax, rejected, closed,
 			m.reloads, m.zones, m.zoneSerial, m.zoneRecords, m.steered, m.unsigned,
 			m.rrl[rrlDrop], m.rrl[rrlSlip], logOnly, m.rrlStarts, m.rrlMode, cookies)
 	}

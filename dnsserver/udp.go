@@ -2,8 +2,11 @@ package dnsserver
 
 import (
 	"errors"
+	"math/rand/v2"
 	"net"
 	"time"
+
+	"github.com/aya-gslb/aya/internal/backoff"
 )
 
 const (
@@ -16,6 +19,13 @@ const (
 	// kernel, fails to parse and gets FORMERR.
 	udpReadSize = 4096
 )
+
+// udpReadBackoff paces a reader whose reads keep failing (out of kernel
+// memory, or a bug): one failed read is retried after about a
+// millisecond, a run of them no more often than four times a second, so
+// that the reader never spins on its CPU, and a Close waits a quarter of
+// a second at most.
+var udpReadBackoff = backoff.Policy{Base: time.Millisecond, Max: 250 * time.Millisecond}
 
 // errUDPWait marks a failure to wait for a socket to be readable: the
 // reader stops (logged) instead of spinning.
@@ -33,6 +43,7 @@ func (s *Server) serveUDP(bc *udpIO) {
 	for i := range replyBufs {
 		replyBufs[i] = make([]byte, 0, 4096)
 	}
+	failed := 0 // reads failed in a row
 	for {
 		n, err := bc.read()
 		if err != nil {
@@ -44,8 +55,17 @@ func (s *Server) serveUDP(bc *udpIO) {
 				s.log.Error("udp socket stopped", "addr", bc.localAddr(), "err", err)
 				return
 			}
-			s.log.Debug("udp read", "err", err)
+			failed++
+			s.metrics.udpReadErrors.Inc()
+			if failed&(failed-1) == 0 { // the 1st, 2nd, 4th, 8th... of a run
+				s.log.Warn("udp read failed; retrying", "addr", bc.localAddr(), "err", err, "failed_in_a_row", failed)
+			}
+			time.Sleep(udpReadBackoff.Delay(failed, rand.Float64()))
 			continue
+		}
+		if failed > 0 {
+			s.log.Info("udp reads work again", "addr", bc.localAddr(), "failed_in_a_row", failed)
+			failed = 0
 		}
 		v := s.view.Load()
 		k := 0

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"net"
 	"net/netip"
 	"os"
@@ -268,10 +269,10 @@ func TestUDPOutOfNetpoller(t *testing.T) {
 	_ = pc.Close()
 }
 
-// TestUDPCloseUnserved: sockets opened by Listen and never served are
-// closed by closeListeners, and a reader started after that returns at
-// once.
-func TestUDPCloseUnserved(t *testing.T) {
+// listenedOnce is a server listening on one UDP socket (and TCP) of a
+// loopback port, not serving yet.
+func listenedOnce(t *testing.T) *Server {
+	t.Helper()
 	cfg := testConfig()
 	cfg.Listen = []string{"127.0.0.1:0"}
 	cfg.UDPSockets = 1
@@ -279,6 +280,15 @@ func TestUDPCloseUnserved(t *testing.T) {
 	if err := s.Listen(); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(s.closeListeners)
+	return s
+}
+
+// TestUDPCloseUnserved: sockets opened by Listen and never served are
+// closed by closeListeners, and a reader started after that returns at
+// once.
+func TestUDPCloseUnserved(t *testing.T) {
+	s := listenedOnce(t)
 	addr := s.UDPAddrs()[0]
 	s.closeListeners()
 	pc, err := (&netListenConfig).ListenPacket(t.Context(), "udp", addr.String())
@@ -292,5 +302,32 @@ func TestUDPCloseUnserved(t *testing.T) {
 	case <-done:
 	case <-time.After(2 * time.Second):
 		t.Fatal("serveUDP on a closed socket did not return")
+	}
+}
+
+// TestUDPReadErrorsBackOff: a socket whose reads keep failing is retried
+// with a backoff, never spun on: a handful of reads a second, each
+// counted, and Close still stops the reader. Here every recvmmsg is
+// refused at once, before any datagram is looked at: its first header
+// asks for more iovecs than the kernel takes (UIO_MAXIOV).
+func TestUDPReadErrorsBackOff(t *testing.T) {
+	s := listenedOnce(t)
+	b := s.udp[0]
+	b.in[0].Hdr.SetIovlen(1 << 20)
+	done := make(chan struct{})
+	go func() { s.serveUDP(b); close(done) }()
+	time.Sleep(time.Second)
+	// Waits of 1, 2, 4 ... ms up to 250 ms, each less up to half: at
+	// most 16 reads in the first second; spinning would be millions.
+	failed := testutil.ToFloat64(s.metrics.udpReadErrors)
+	t.Logf("%.0f failed reads in 1 s", failed)
+	if failed < 2 || failed > 16 {
+		t.Errorf("%.0f failed reads in 1 s, want 2 to 16 (retried, backing off)", failed)
+	}
+	s.closeListeners()
+	select {
+	case <-done:
+	case <-time.After(udpReadBackoff.Max + time.Second):
+		t.Fatal("serveUDP did not return after Close")
 	}
 }
