@@ -29,8 +29,11 @@ import (
 // counted in aya_dns_notify_total{zone,result}.
 
 // notifyWaits are how long a try waits for the answer before the next
-// one: 5 tries over 15 s (BIND also tries 5 times).
-var notifyWaits = [...]time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 4 * time.Second, 4 * time.Second}
+// one: 6 tries over 15 s (BIND tries 5 times). The first wait is short, so
+// that a datagram lost on the way (a loaded secondary's full socket
+// buffer) still has the secondary transfer within the second; a far
+// secondary gets a second copy it answers like the first.
+var notifyWaits = [...]time.Duration{250 * time.Millisecond, 750 * time.Millisecond, 2 * time.Second, 4 * time.Second, 4 * time.Second, 4 * time.Second}
 
 // DefaultNotifyPort is the port of a dns.notify address written without one.
 const DefaultNotifyPort = 53
