@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
+
+	"github.com/aya-gslb/aya/internal/names"
 )
 
 // positions is where each record of a master file starts, in the order
@@ -143,7 +145,7 @@ func (s *scanner) entry(data []byte, e *entry, file string, origin *string, dept
 		if !dns.IsFqdn(o) {
 			o = dns.Fqdn(o + "." + strings.TrimSuffix(*origin, "."))
 		}
-		o = canonicalName(o)
+		o = names.Canonical(o)
 		if !dns.IsSubDomain(s.zoneOrigin, o) {
 			s.setSoft(&ZoneError{File: file, Line: e.line, Msg: fmt.Sprintf("$ORIGIN %s is outside the zone %s", tok(1), s.zoneOrigin)})
 		}
@@ -167,7 +169,7 @@ func (s *scanner) entry(data []byte, e *entry, file string, origin *string, dept
 		}
 		incOrigin := *origin
 		if e.n > 2 {
-			incOrigin = canonicalName(dns.Fqdn(tok(2)))
+			incOrigin = names.Canonical(dns.Fqdn(tok(2)))
 		}
 		return s.file(inc, p, incOrigin, depth+1)
 	case "$GENERATE":

@@ -15,6 +15,8 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
+
+	"github.com/aya-gslb/aya/internal/names"
 )
 
 // ZoneError is a problem in a zone file, with the position it was found at.
@@ -266,7 +268,7 @@ func (l ZoneLimits) ScanFS(fsys fs.FS, dir, name, origin string) error {
 	if int64(len(data)) > l.MaxFileSize {
 		return tooLarge(display(name), l)
 	}
-	_, soft, err := scanZone(fsys, l, data, name, canonicalName(origin))
+	_, soft, err := scanZone(fsys, l, data, name, names.Canonical(origin))
 	if err == nil {
 		err = soft
 	}
@@ -309,7 +311,7 @@ func parseZone(data []byte, fsys fs.FS, dir, name, origin string, lim ZoneLimits
 
 func parseZoneData(data []byte, fsys fs.FS, file, origin string, lim ZoneLimits) (*Zone, error) {
 	registerGSLB()
-	origin = canonicalName(origin)
+	origin = names.Canonical(origin)
 	// The scanner goes first: it checks the limits before the parser
 	// expands a $GENERATE, and it numbers the records. A file the fast
 	// parser reads whole expands and includes nothing (and its size was
@@ -391,7 +393,7 @@ func parseZoneData(data []byte, fsys fs.FS, file, origin string, lim ZoneLimits)
 	for i, rr := range rrs {
 		wireNames(rr)
 		h := rr.Header()
-		owner := canonicalName(h.Name)
+		owner := names.Canonical(h.Name)
 		if h.Class != dns.ClassINET {
 			return nil, fail(i, "class %s: only IN is served", dns.ClassToString[h.Class])
 		}
@@ -480,60 +482,7 @@ func parseZoneData(data []byte, fsys fs.FS, file, origin string, lim ZoneLimits)
 	return z, nil
 }
 
-// canonicalName is the name the general path compares a query's name
-// with: name in its wire spelling (wireSpelling), lower-cased. When name is
-// ASCII without upper case or escapes, as a zone's names mostly are, it is
-// its own canonical form, and costs no pass rune by rune (a tenth of a
-// second of a zone of a million records).
-func canonicalName(name string) string {
-	if !dns.IsFqdn(name) {
-		return dns.CanonicalName(wireSpelling(dns.Fqdn(name)))
-	}
-	for i := 0; i < len(name); i++ {
-		if c := name[i]; respelt(c) || 'A' <= c && c <= 'Z' {
-			return dns.CanonicalName(wireSpelling(name))
-		}
-	}
-	return name
-}
-
-// respelt reports whether the wire spelling of a name may differ where
-// its text has c: an escape, or an octet miekg/dns escapes when it
-// unpacks a name (outside '!'..'~', and ' ( ) ; @ " written with a
-// backslash: its isDomainNameLabelSpecial).
-func respelt(c byte) bool {
-	switch c {
-	case '\\', '\'', '(', ')', ';', '@', '"':
-		return true
-	}
-	return c <= ' ' || c > '~'
-}
-
-// wireSpelling is name spelt as miekg/dns spells a name it unpacks from the
-// wire, the spelling of every query's name: a master file may escape an
-// octet the wire spelling writes plain (a\098c is abc) or hold octets past
-// ASCII raw (the wire spelling escapes them, \195\169). Case is kept. A
-// name without an escape or such an octet (respelt) is its own wire
-// spelling; one that does not pack (too long) is returned as it is, and
-// refused later.
-func wireSpelling(name string) string {
-	for i := 0; i < len(name); i++ {
-		if respelt(name[i]) {
-			var wire [256]byte
-			n, err := dns.PackDomainName(dns.Fqdn(name), wire[:], 0, nil, false)
-			if err != nil {
-				return name
-			}
-			if u, _, err := dns.UnpackDomainName(wire[:n], 0); err == nil {
-				return u
-			}
-			return name
-		}
-	}
-	return name
-}
-
-// wireNames respells, in wire spelling (wireSpelling), rr's owner and the
+// wireNames respells, in wire spelling (names.WireSpelling), rr's owner and the
 // names in its data that the server looks up: a CNAME's or DNAME's target
 // (followed), an NS, MX or SRV target (their addresses go in the
 // additional section), the SOA's names (written into replies by the fast
@@ -541,22 +490,22 @@ func wireSpelling(name string) string {
 // with raw octets, is found by queries for it, as in Knot and BIND.
 func wireNames(rr dns.RR) {
 	h := rr.Header()
-	h.Name = wireSpelling(h.Name)
+	h.Name = names.WireSpelling(h.Name)
 	switch r := rr.(type) {
 	case *dns.CNAME:
-		r.Target = wireSpelling(r.Target)
+		r.Target = names.WireSpelling(r.Target)
 	case *dns.DNAME:
-		r.Target = wireSpelling(r.Target)
+		r.Target = names.WireSpelling(r.Target)
 	case *dns.NS:
-		r.Ns = wireSpelling(r.Ns)
+		r.Ns = names.WireSpelling(r.Ns)
 	case *dns.MX:
-		r.Mx = wireSpelling(r.Mx)
+		r.Mx = names.WireSpelling(r.Mx)
 	case *dns.SRV:
-		r.Target = wireSpelling(r.Target)
+		r.Target = names.WireSpelling(r.Target)
 	case *dns.SOA:
-		r.Ns, r.Mbox = wireSpelling(r.Ns), wireSpelling(r.Mbox)
+		r.Ns, r.Mbox = names.WireSpelling(r.Ns), names.WireSpelling(r.Mbox)
 	case *dns.PTR:
-		r.Ptr = wireSpelling(r.Ptr)
+		r.Ptr = names.WireSpelling(r.Ptr)
 	}
 }
 
@@ -669,7 +618,7 @@ func (z *Zone) markDelegations(rrs []dns.RR, cuts bool, fail func(int, string, .
 	}
 	for i, rr := range rrs {
 		h := rr.Header()
-		n := z.nodes[canonicalName(h.Name)]
+		n := z.nodes[names.Canonical(h.Name)]
 		switch {
 		case n.cut && h.Rrtype != dns.TypeNS && h.Rrtype != dns.TypeDS:
 			return fail(i, "%s %s at the delegation point %s: only NS and DS belong there",
@@ -748,9 +697,11 @@ func fromParseError(err error, file string, data []byte) error {
 const ZoneFileSuffix = ".zone"
 
 // OriginFromFile returns the zone origin a file name stands for
-// ("gslb.example.com.zone" → "gslb.example.com.").
+// ("gslb.example.com.zone" → "gslb.example.com."), in the spelling the
+// zone is kept under (names.Canonical: "A\098c.test.zone" → "abc.test.",
+// "CAFÉ.test.zone" → "caf\195\137.test.", only ASCII folds).
 func OriginFromFile(path string) string {
-	return dns.Fqdn(strings.ToLower(strings.TrimSuffix(filepath.Base(path), ZoneFileSuffix)))
+	return names.Canonical(dns.Fqdn(strings.TrimSuffix(filepath.Base(path), ZoneFileSuffix)))
 }
 
 // Bindings returns the names of z bound to pools, with their pools.

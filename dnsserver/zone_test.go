@@ -179,6 +179,63 @@ func TestLoadDir(t *testing.T) {
 	}
 }
 
+// TestLoadDirSpelling: a zone whose file name is spelt with escapes or raw
+// octets is kept under its wire spelling and found by that name, so a
+// broken reload keeps its previous version as for any zone; two file
+// names that spell one origin are an error of the second alone; and only
+// ASCII folds in a file name (RFC 4343), so CAFÉ is not café.
+func TestLoadDirSpelling(t *testing.T) {
+	const apex = "@ 300 IN SOA ns h 1 3600 600 86400 120\n@ 300 IN NS ns\nns 300 IN A 192.0.2.1\n"
+	write := func(dir, name, data string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	write(dir, "caf\xc3\xa9.test.zone", apex)
+	write(dir, "a\\098c.test.zone", apex)
+	write(dir, "CAF\xc3\x89.test.zone", apex+"x.CAF\xc3\x89.test. 300 IN A 192.0.2.2\n")
+	v1, err := LoadDir(dir, nil, nil, ZoneLimits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"abc.test.", `caf\195\137.test.`, `caf\195\169.test.`}
+	if got := origins(v1); !slices.Equal(got, want) {
+		t.Fatalf("zones %q, want %q", got, want)
+	}
+	for _, o := range []string{"abc.test.", "a\\098c.test.", "ABC.test.", `caf\195\169.test.`, "caf\xc3\xa9.test.", `CAF\195\137.test.`} {
+		if v1.Zone(o) == nil {
+			t.Errorf("Zone(%q) = nil", o)
+		}
+	}
+
+	write(dir, "caf\xc3\xa9.test.zone", "garbage {{{\n")
+	write(dir, "a\\098c.test.zone", "garbage {{{\n")
+	zs, err := LoadDir(dir, v1, nil, ZoneLimits{})
+	if err == nil {
+		t.Fatal("no error for the broken files")
+	}
+	for _, o := range []string{"abc.test.", `caf\195\169.test.`} {
+		if zs.Zone(o) == nil || zs.Zone(o) != v1.Zone(o) {
+			t.Errorf("%s: not the previous version after a broken reload (%v)", o, err)
+		}
+	}
+
+	clash := t.TempDir()
+	write(clash, "abc.test.zone", apex)
+	write(clash, "a\\098c.test.zone", apex)
+	write(clash, "other.test.zone", apex)
+	zs, err = LoadDir(clash, nil, nil, ZoneLimits{})
+	wantErr := filepath.Join(clash, "abc.test.zone") + ": zone abc.test. is already loaded from " + filepath.Join(clash, "a\\098c.test.zone") + ": the two file names spell one origin"
+	if err == nil || err.Error() != wantErr {
+		t.Errorf("error %v, want %q", err, wantErr)
+	}
+	if got := origins(zs); !slices.Equal(got, []string{"abc.test.", "other.test."}) {
+		t.Errorf("zones %q, want abc.test. (from the first file) and other.test.", got)
+	}
+}
+
 func origins(zs *Zones) []string {
 	var out []string
 	for _, z := range zs.List() {
@@ -419,44 +476,6 @@ func TestZoneRecords(t *testing.T) {
 			}
 		})
 	}
-}
-
-// FuzzCanonicalName: canonicalName of a fully qualified name that packs
-// is the text miekg/dns unpacks its wire form to, lower-cased (the
-// spelling of a query's name), and its own canonical name; of one that
-// does not, dns.CanonicalName. (Zone names are fully qualified; miekg/dns
-// makes "a\\" the name "a\\.", which is not.)
-func FuzzCanonicalName(f *testing.F) {
-	for _, s := range []string{"a.test.", "A.Test.", "a\\.", "a\\\\.", "\xc3\xa9.test.", "\xff.", ".", "", "a", "a\\098c.", "A\\066C.test", "x\\046y.", "\\000."} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, name string) {
-		if !dns.IsFqdn(name) {
-			name = dns.Fqdn(name)
-			if !dns.IsFqdn(name) {
-				return
-			}
-		}
-		got := canonicalName(name)
-		var wire [256]byte
-		n, err := dns.PackDomainName(dns.Fqdn(name), wire[:], 0, nil, false)
-		if err != nil {
-			if want := dns.CanonicalName(name); got != want {
-				t.Fatalf("canonicalName(%q) = %q, want %q (it does not pack: %v)", name, got, want, err)
-			}
-			return
-		}
-		text, _, err := dns.UnpackDomainName(wire[:n], 0)
-		if err != nil {
-			t.Fatalf("%q packs but does not unpack: %v", name, err)
-		}
-		if want := strings.ToLower(text); got != want {
-			t.Fatalf("canonicalName(%q) = %q, want %q", name, got, want)
-		}
-		if again := canonicalName(got); again != got {
-			t.Fatalf("canonicalName(%q) = %q, not its own canonical name (%q)", name, got, again)
-		}
-	})
 }
 
 // TestWireSpelling: a name a zone file spells with needless escapes

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
+
+	"github.com/aya-gslb/aya/internal/names"
 )
 
 // The fast parser reads the common lines of a master file ("owner [ttl]
@@ -74,7 +76,7 @@ func fastParse(data []byte, origin, file string, n int) (rrs []dns.RR, outside, 
 	if _, ok := dns.IsDomainName(origin); !ok {
 		return nil, false, false
 	}
-	p := &fastParser{file: file, st: fastState{origin: origin}, zone: canonicalName(origin), rrs: make([]dns.RR, 0, n)}
+	p := &fastParser{file: file, st: fastState{origin: origin}, zone: names.Canonical(origin), rrs: make([]dns.RR, 0, n)}
 	for off := 0; off < len(data); {
 		end := bytes.IndexByte(data[off:], '\n')
 		if end < 0 {
@@ -210,7 +212,7 @@ func (p *fastParser) directive(toks [][]byte) lineKind {
 		}
 		// The scanner's test (scanner.entry), on the same name.
 		p.st.origin = o
-		p.outside = p.outside || !dns.IsSubDomain(p.zone, canonicalName(o))
+		p.outside = p.outside || !dns.IsSubDomain(p.zone, names.Canonical(o))
 	default:
 		return lineGiveUp
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
+
+	"github.com/aya-gslb/aya/internal/names"
 )
 
 // Zones is an immutable set of zones, the unit a reload swaps.
@@ -46,7 +48,7 @@ func (s *Zones) Zone(origin string) *Zone {
 	if s == nil {
 		return nil
 	}
-	return s.byOrigin[dns.CanonicalName(origin)]
+	return s.byOrigin[names.Canonical(origin)]
 }
 
 // find returns the zone that is the closest enclosing zone of the
@@ -67,8 +69,9 @@ func (s *Zones) find(name string) *Zone {
 // its GSLB records name is one of pools (see Zone.CheckPools). A file that
 // fails keeps the zone prev had for that origin, if any, so that one broken
 // file never takes a zone down on reload; its error is returned all the same
-// (joined, one per file). A zone whose file is gone is dropped. Each file
-// is parsed within lim.
+// (joined, one per file). A zone whose file is gone is dropped. A file whose
+// name spells the origin of a file before it (names.Canonical) is an
+// error, and skipped. Each file is parsed within lim.
 func LoadDir(dir string, prev *Zones, pools []string, lim ZoneLimits) (*Zones, error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*"+ZoneFileSuffix))
 	if err != nil {
@@ -81,9 +84,18 @@ func LoadDir(dir string, prev *Zones, pools []string, lim ZoneLimits) (*Zones, e
 	var (
 		zones []*Zone
 		errs  []error
+		from  = make(map[string]string, len(files)) // origin → the file it was loaded from
 	)
 	for _, f := range files {
 		origin := OriginFromFile(f)
+		// Two file names can spell one origin (a\098c.test.zone and
+		// abc.test.zone): the first in name order serves it, the other is
+		// an error of its own, not of every zone.
+		if first, ok := from[origin]; ok {
+			errs = append(errs, &ZoneError{File: f, Msg: fmt.Sprintf("zone %s is already loaded from %s: the two file names spell one origin", origin, first)})
+			continue
+		}
+		from[origin] = f
 		z, err := lim.ParseFile(f, origin)
 		if err == nil {
 			err = z.CheckPools(pools)

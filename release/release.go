@@ -23,6 +23,10 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/aya-gslb/aya/internal/names"
 )
 
 // Limits of a release, checked by Validate: a release travels in one Raft
@@ -358,18 +362,15 @@ func (r *Release) checkSigned() (int, error) {
 }
 
 // ZoneOfFile returns the origin of a zone file of a release: the name of
-// a file at the top of the zones with the .zone suffix, lower-cased and
-// fully qualified ("Example.com.zone": "example.com."); false for a file a
-// zone includes. It is dnsserver.OriginFromFile for release file names.
+// a file at the top of the zones with the .zone suffix, fully qualified,
+// in the spelling the zone is kept under (names.Canonical:
+// "Example.com.zone": "example.com."); false for a file a zone includes.
+// It is dnsserver.OriginFromFile for release file names.
 func ZoneOfFile(name string) (string, bool) {
 	if strings.Contains(name, "/") || !strings.HasSuffix(name, zoneSuffix) {
 		return "", false
 	}
-	z := strings.ToLower(strings.TrimSuffix(name, zoneSuffix))
-	if !strings.HasSuffix(z, ".") {
-		z += "."
-	}
-	return z, true
+	return names.Canonical(dns.Fqdn(strings.TrimSuffix(name, zoneSuffix))), true
 }
 
 const zoneSuffix = ".zone"
