@@ -362,9 +362,6 @@ func (s *Server) fastName(v *view, req []byte, q plainQuery, fn *fastNode, wild 
 			return nil, false
 		}
 	}
-	if q.ecs != nil {
-		return nil, false // the general path echoes it with scope 0
-	}
 	r := fn.replies.Load()
 	if r == nil {
 		if r = s.fill(v.fast, v.zones, fn); r == nil {
@@ -616,12 +613,18 @@ func (v *view) replyLimit(q *plainQuery, tr transport) int {
 // fastFixed writes the reply to q whose sections are body, the octets of a
 // packed reply after its question: the query's header (with QR, the
 // query's RD and CD, and flags) and question, body, and an OPT record when
-// the query has one, with the DO bit and the cookie echoed. It returns nil
-// when the reply does not fit tr.
+// the query has one, with the DO bit and the cookie echoed, and the client
+// subnet option echoed with scope 0: the answer is the same for every
+// client (RFC 7871 §7.2.1), so a resolver that sends ECS, as the large
+// public ones do, caches it once for all. It returns nil when the reply
+// does not fit tr.
 func (s *Server) fastFixed(v *view, req []byte, q *plainQuery, tr transport, src netip.Addr, buf []byte, qs *qstate, body []byte, flags, an, ns, ar uint16) []byte {
 	size := q.qend + len(body)
 	if q.edns {
 		size += len(optRR) + s.fastCookie(v, q, src, qs)
+		if q.ecs != nil {
+			size += 4 + len(q.ecs)
+		}
 	}
 	if size > v.replyLimit(q, tr) {
 		return nil
@@ -644,10 +647,15 @@ func (s *Server) fastFixed(v *view, req []byte, q *plainQuery, tr transport, src
 		if q.do {
 			opt[7] = 0x80
 		}
-		if n := qs.cookie.n; n > 0 {
-			binary.BigEndian.PutUint16(opt[9:], uint16(n))
-			copy(opt[11:], qs.cookie.opt[:n])
+		rdata := opt[11:11]
+		if q.ecs != nil {
+			rdata = binary.BigEndian.AppendUint16(rdata, optECS)
+			rdata = binary.BigEndian.AppendUint16(rdata, uint16(len(q.ecs)))
+			rdata = append(rdata, q.ecs...)
+			rdata[4+3] = 0 // scope: every client
 		}
+		rdata = append(rdata, qs.cookie.opt[:qs.cookie.n]...)
+		binary.BigEndian.PutUint16(opt[9:], uint16(len(rdata)))
 	}
 	binary.BigEndian.PutUint16(out[10:], ar)
 	return out

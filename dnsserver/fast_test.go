@@ -37,6 +37,16 @@ var queryVariants = []queryVariant{
 	{"edns padding", ednsWith(&dns.EDNS0_PADDING{Padding: make([]byte, 16)})},
 	{"edns keepalive", ednsWith(&dns.EDNS0_TCP_KEEPALIVE{Code: dns.EDNS0TCPKEEPALIVE})},
 	{"edns nsid", ednsWith(&dns.EDNS0_NSID{Code: dns.EDNS0NSID})},
+	{"edns ecs v4", ednsWith(ecs(1, 24, "192.0.2.0"))},
+	{"edns ecs v6 do", func(m *dns.Msg) {
+		ednsWith(ecs(2, 56, "2001:db8:1:200::"))(m)
+		m.IsEdns0().SetDo()
+	}},
+	{"edns ecs /0", ednsWith(ecs(1, 0, "0.0.0.0"))},
+	{"edns ecs scope set", ednsWith(ecsRaw(1, 24, 16, 198, 51, 100))},
+	{"edns ecs bits past source", ednsWith(ecsRaw(1, 20, 0, 203, 0, 127))},
+	{"edns ecs long address", ednsWith(ecsRaw(1, 8, 0, 10, 0, 0, 0))},
+	{"edns ecs cookie", ednsWith(ecs(1, 20, "203.0.112.0"), &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"})},
 }
 
 var comparedTypes = []uint16{
@@ -62,6 +72,26 @@ func TestFastMatchesSlow(t *testing.T) {
 	t.Logf("%d replies compared, %d queries declined by the fast path", fast, declined)
 	if fast < 1000 {
 		t.Errorf("only %d fast replies compared", fast)
+	}
+	// Static answers and NXDOMAIN to a query with ECS, as the public
+	// resolvers send it, are the fast path's as often as without (scope 0
+	// in the reply); a malformed option (a scope set in the query, address
+	// bits past the source prefix or octets beyond it: RFC 7871 §6) is the
+	// general path's, which answers FORMERR.
+	types := []uint16{dns.TypeA, dns.TypeTXT, dns.TypeMX}
+	plain, _, _ := compareFastGeneral(t, s, v, names, types, queryVariants[3:4]) // "edns"
+	for _, qv := range queryVariants {
+		if !strings.HasPrefix(qv.name, "edns ecs") {
+			continue
+		}
+		want := plain
+		switch qv.name {
+		case "edns ecs scope set", "edns ecs bits past source", "edns ecs long address":
+			want = 0 // malformed (RFC 7871 §6): FORMERR
+		}
+		if got, _, _ := compareFastGeneral(t, s, v, names, types, []queryVariant{qv}); got != want {
+			t.Errorf("%s: %d fast replies, want %d as without ECS", qv.name, got, want)
+		}
 	}
 }
 
@@ -187,6 +217,8 @@ var answerCases = []struct {
 	{"fast/nxdomain deep", "x7fq2.a9.www.gslb.example.com.", dns.TypeAAAA, edns(1232, false), true},
 	{"general/_why not allowed", "_why.www.gslb.example.com.", dns.TypeTXT, edns(1232, false), false},
 	{"fast/wildcard", "x.apps.gslb.example.com.", dns.TypeA, edns(1232, false), true},
+	{"fast/static ecs", "gslb.example.com.", dns.TypeSOA, ednsWith(ecs(1, 24, "198.51.100.0")), true},
+	{"fast/nxdomain ecs", "x7fq2.gslb.example.com.", dns.TypeA, ednsWith(ecs(1, 24, "198.51.100.0")), true},
 	{"general/referral", "www.child.gslb.example.com.", dns.TypeA, edns(1232, false), false},
 }
 

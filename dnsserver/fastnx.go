@@ -223,8 +223,8 @@ func (s *Server) fastNameError(v *view, req []byte, q plainQuery, tr transport, 
 	if fn.wild && !fn.hidden {
 		return s.fastWildcard(v, req, q, tr, src, buf, qs, key[off:])
 	}
-	if fn.hidden || fn.nx == 0 || q.ecs != nil {
-		return nil, false // a delegation, the general path's compression, or ECS to echo
+	if fn.hidden || fn.nx == 0 {
+		return nil, false // a delegation, or the general path's compression
 	}
 	nz := &t.nx[fn.nx-1]
 	if nz.apex < 0 {
