@@ -491,10 +491,7 @@ func (s *Server) fastSteer(v *view, req []byte, q plainQuery, g *fastPool, tr tr
 		size += len(sigs.sigs)
 	}
 	if q.edns {
-		size += len(optRR) + s.fastCookie(v, &q, src, qs)
-		if echo {
-			size += 4 + len(q.ecs)
-		}
+		size += s.fastOPTLen(v, &q, src, qs, echo)
 	}
 	if size > v.replyLimit(&q, tr) {
 		return nil, false
@@ -541,23 +538,11 @@ func (s *Server) fastSteer(v *view, req []byte, q plainQuery, g *fastPool, tr tr
 	ar := uint16(0)
 	if q.edns {
 		ar = 1
-		opt := out[off:]
-		copy(opt, optRR[:])
-		binary.BigEndian.PutUint16(opt[3:], uint16(v.opts.maxUDP))
-		if q.do {
-			opt[7] = 0x80
+		scope := uint8(0) // as sent (a query's is 0) when the option was not used
+		if c.usedECS {
+			scope = ans.scope
 		}
-		rdata := opt[11:11]
-		if echo {
-			rdata = binary.BigEndian.AppendUint16(rdata, optECS)
-			rdata = binary.BigEndian.AppendUint16(rdata, uint16(len(q.ecs)))
-			rdata = append(rdata, q.ecs...)
-			if c.usedECS {
-				rdata[4+3] = ans.scope
-			}
-		}
-		rdata = append(rdata, qs.cookie.opt[:qs.cookie.n]...)
-		binary.BigEndian.PutUint16(opt[9:], uint16(len(rdata)))
+		v.putOPT(out[off:], &q, echo, scope, qs)
 	}
 	binary.BigEndian.PutUint16(out[10:], ar)
 	i := 0
@@ -621,10 +606,7 @@ func (v *view) replyLimit(q *plainQuery, tr transport) int {
 func (s *Server) fastFixed(v *view, req []byte, q *plainQuery, tr transport, src netip.Addr, buf []byte, qs *qstate, body []byte, flags, an, ns, ar uint16) []byte {
 	size := q.qend + len(body)
 	if q.edns {
-		size += len(optRR) + s.fastCookie(v, q, src, qs)
-		if q.ecs != nil {
-			size += 4 + len(q.ecs)
-		}
+		size += s.fastOPTLen(v, q, src, qs, q.ecs != nil)
 	}
 	if size > v.replyLimit(q, tr) {
 		return nil
@@ -641,24 +623,41 @@ func (s *Server) fastFixed(v *view, req []byte, q *plainQuery, tr transport, src
 	copy(out[q.qend:], body)
 	if q.edns {
 		ar++
-		opt := out[q.qend+len(body):]
-		copy(opt, optRR[:])
-		binary.BigEndian.PutUint16(opt[3:], uint16(v.opts.maxUDP))
-		if q.do {
-			opt[7] = 0x80
-		}
-		rdata := opt[11:11]
-		if q.ecs != nil {
-			rdata = binary.BigEndian.AppendUint16(rdata, optECS)
-			rdata = binary.BigEndian.AppendUint16(rdata, uint16(len(q.ecs)))
-			rdata = append(rdata, q.ecs...)
-			rdata[4+3] = 0 // scope: every client
-		}
-		rdata = append(rdata, qs.cookie.opt[:qs.cookie.n]...)
-		binary.BigEndian.PutUint16(opt[9:], uint16(len(rdata)))
+		v.putOPT(out[q.qend+len(body):], q, q.ecs != nil, 0, qs) // scope 0: every client
 	}
 	binary.BigEndian.PutUint16(out[10:], ar)
 	return out
+}
+
+// fastOPTLen is the length of the OPT record of a fast reply to q (which
+// has one): the record, the client subnet option when echoed, and the
+// cookie, which it computes into qs (fastCookie).
+func (s *Server) fastOPTLen(v *view, q *plainQuery, src netip.Addr, qs *qstate, echo bool) int {
+	n := len(optRR) + s.fastCookie(v, q, src, qs)
+	if echo {
+		n += 4 + len(q.ecs)
+	}
+	return n
+}
+
+// putOPT writes the OPT record of a fast reply to q at the start of opt
+// (fastOPTLen octets): our UDP size, the DO bit echoed, the query's client
+// subnet option with scope when echo, and the cookie of qs.
+func (v *view) putOPT(opt []byte, q *plainQuery, echo bool, scope uint8, qs *qstate) {
+	copy(opt, optRR[:])
+	binary.BigEndian.PutUint16(opt[3:], uint16(v.opts.maxUDP))
+	if q.do {
+		opt[7] = 0x80
+	}
+	rdata := opt[11:11]
+	if echo {
+		rdata = binary.BigEndian.AppendUint16(rdata, optECS)
+		rdata = binary.BigEndian.AppendUint16(rdata, uint16(len(q.ecs)))
+		rdata = append(rdata, q.ecs...)
+		rdata[4+3] = scope
+	}
+	rdata = append(rdata, qs.cookie.opt[:qs.cookie.n]...)
+	binary.BigEndian.PutUint16(opt[9:], uint16(len(rdata)))
 }
 
 // fastCookie computes the reply's cookie into qs when the query has one and
